@@ -1,0 +1,94 @@
+"""Grain maps as numpy Boolean bitmaps, with coalescing of set bits into extents for I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+import numpy.typing as npt
+
+Extent = tuple[int, int]  # (first grain, number of grains)
+
+
+def coalesce(bits: npt.NDArray[np.bool_], max_len: int | None = None) -> list[Extent]:
+    """Runs of set bits as (start, length), in order, each at most `max_len` long.
+
+    post: sum(n for _, n in __return__) == int(bits.sum())
+    """
+    if bits.size == 0:
+        return []
+    padded = np.concatenate(([False], bits, [False])).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    starts, ends = edges[0::2], edges[1::2]
+    extents: list[Extent] = []
+    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+        step = max_len or (end - start)
+        extents.extend((s, min(step, end - s)) for s in range(start, end, step))
+    return extents
+
+
+class GrainMap:
+    """A set of grains of a volume with `grain_count` grains."""
+
+    __slots__ = ("bits",)
+
+    def __init__(self, grain_count: int, grains: Iterable[int] = ()) -> None:
+        self.bits: npt.NDArray[np.bool_] = np.zeros(grain_count, dtype=np.bool_)
+        for g in grains:
+            self.bits[g] = True
+
+    @classmethod
+    def full(cls, grain_count: int) -> GrainMap:
+        m = cls(grain_count)
+        m.bits[:] = True
+        return m
+
+    def __contains__(self, grain: int) -> bool:
+        return bool(self.bits[grain])
+
+    def __len__(self) -> int:
+        return int(self.bits.sum())
+
+    def __bool__(self) -> bool:
+        return bool(self.bits.any())
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(np.flatnonzero(self.bits).tolist())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, GrainMap) and np.array_equal(self.bits, other.bits)
+
+    def __repr__(self) -> str:
+        return f"GrainMap({sorted(self)})"
+
+    def add(self, grain: int) -> None:
+        self.bits[grain] = True
+
+    def discard(self, grain: int) -> None:
+        self.bits[grain] = False
+
+    def union(self, other: GrainMap) -> GrainMap:
+        m = GrainMap(0)
+        m.bits = self.bits | other.bits
+        return m
+
+    def copy(self) -> GrainMap:
+        m = GrainMap(0)
+        m.bits = self.bits.copy()
+        return m
+
+    def grains(self) -> frozenset[int]:
+        return frozenset(self)
+
+    def extents(self, max_len: int | None = None) -> list[Extent]:
+        return coalesce(self.bits, max_len)
+
+    def to_hex(self) -> str:
+        return np.packbits(self.bits).tobytes().hex()
+
+    @classmethod
+    def from_hex(cls, grain_count: int, text: str) -> GrainMap:
+        m = cls(grain_count)
+        unpacked = np.unpackbits(np.frombuffer(bytes.fromhex(text), dtype=np.uint8))
+        m.bits[:] = unpacked[:grain_count].astype(np.bool_)
+        return m

@@ -1,0 +1,185 @@
+"""Design A's engine: two sites on real volumes, a link, and their cycle controllers.
+
+Deterministic and steppable: `apply(action)` performs exactly one action of the vocabulary,
+nothing runs in between.  No clock, thread or randomness is reached for; the runner
+(impl/runner.py) drives the same sites with batched, coalesced work for real-time use.
+
+`observe()` reads everything back from the volumes (decoding every grain) and the sites'
+metadata — from the journal when a site is down — so the harness compares what is durable,
+not what the engine believes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from statemachine.exceptions import TransitionNotAllowed
+
+from pitmirror.impl.controllers import LocalCycle, RemoteService
+from pitmirror.impl.faults import CrashInjector, SiteCrashed
+from pitmirror.impl.grains import decode_grain, grain_bytes
+from pitmirror.impl.journal import Journal
+from pitmirror.impl.link import InProcessLink
+from pitmirror.impl.sites import LocalSite, RemoteSite
+from pitmirror.impl.volumes import Volume
+from pitmirror.model.actions import (
+    Action,
+    CommitPoint,
+    CopyGrain,
+    CrashSite,
+    DrainTarget,
+    HostWrite,
+    LinkDown,
+    LinkUp,
+    Recover,
+    ResyncGrain,
+    Site,
+    action_name,
+)
+from pitmirror.model.cyclic_flashcopy import Options
+
+VOLUME_NAMES = ("source", "i1", "i2", "target")
+
+
+class EngineRefused(Exception):
+    """The engine's controller refused an action (its phase or guard did not allow it)."""
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What the engine's durable state says, in the model's field names."""
+
+    source: tuple[int, ...]
+    i1: tuple[int, ...]
+    i2: tuple[int, ...]
+    target: tuple[int, ...]
+    copy_map: frozenset[int]
+    future_map: frozenset[int]
+    out_of_sync: frozenset[int]
+    received_map: frozenset[int]
+    target_map: frozenset[int]
+    cycle: int
+    committed: int
+    link_up: bool
+    local_up: bool
+    remote_up: bool
+    recoverable: tuple[int, ...]
+    local_phase: str
+    remote_phase: str
+
+
+class FlashCopyEngine:
+    """Design A on four volumes named source, i1, i2, target; metadata under `workdir`."""
+
+    def __init__(self, volumes: dict[str, Volume], workdir: Path, options: Options) -> None:
+        missing = [n for n in VOLUME_NAMES if n not in volumes]
+        if missing:
+            raise ValueError(f"missing volume(s): {', '.join(missing)}")
+        sizes = {(v.grain_count, v.grain_size) for v in volumes.values()}
+        if len(sizes) != 1:
+            raise ValueError("all four volumes must have the same grain count and grain size")
+        (self.grain_count, self.grain_size), = sizes
+        self.volumes = volumes
+        self.options = options
+        self.injector = CrashInjector()
+        n = self.grain_count
+        self.remote = RemoteSite(
+            volumes["i2"],
+            volumes["target"],
+            Journal(workdir, "remote", RemoteSite.initial_meta(n)),
+            self.injector,
+            options,
+        )
+        self.link = InProcessLink(self.remote)
+        self.local = LocalSite(
+            volumes["source"],
+            volumes["i1"],
+            Journal(workdir, "local", LocalSite.initial_meta(n)),
+            self.injector,
+            options,
+            self.link,
+        )
+        self.remote.start()
+        self.local.start()
+        self.local_cycle = LocalCycle(self.local)
+        self.remote_service = RemoteService(self.remote)
+
+    def _machine(self, site: Site) -> LocalCycle | RemoteService:
+        return self.local_cycle if site == "local" else self.remote_service
+
+    def apply(self, action: Action) -> None:
+        """Perform one action; a crash it triggers is absorbed (the site goes down)."""
+        try:
+            self._dispatch(action)
+        except SiteCrashed as crash:
+            self._machine(crash.site).send("CrashSite")
+        except TransitionNotAllowed as refused:
+            raise EngineRefused(
+                f"the engine refused {action_name(action)} in phase "
+                f"{self.local_cycle.configuration_values}: {refused}"
+            ) from refused
+        self.local_cycle.send("Settle")
+
+    def _dispatch(self, action: Action) -> None:
+        match action:
+            case HostWrite(grain=g, data=seed):
+                self.local_cycle.send(
+                    "HostWrite", grain=g, data=grain_bytes(seed, g, self.grain_size)
+                )
+            case CopyGrain(grain=g):
+                self.local_cycle.send("CopyGrain", grain=g)
+            case ResyncGrain(grain=g):
+                self.local_cycle.send("ResyncGrain", grain=g)
+            case CommitPoint():
+                self.local_cycle.send("CommitPoint")
+            case DrainTarget(grain=g):
+                self.remote_service.send("DrainTarget", grain=g)
+            case LinkDown():
+                self.link.set_up(False)
+            case LinkUp():
+                self.link.set_up(True)
+            case CrashSite(site=site, after_writes=0):
+                self._machine(site).send("CrashSite")
+            case CrashSite(site=site, after_writes=n):
+                self.injector.arm(site, n)
+            case Recover(site=site):
+                self._machine(site).send("Recover")
+            case _:
+                raise EngineRefused(f"{action_name(action)} is not an action of design A")
+
+    def _read_seeds(self, name: str) -> tuple[int, ...]:
+        volume = self.volumes[name]
+        raw = volume.read_grains(0, volume.grain_count)
+        size = self.grain_size
+        return tuple(decode_grain(raw[g * size : (g + 1) * size], g) for g in range(self.grain_count))
+
+    def observe(self) -> Observation:
+        local, remote = self.local.durable_meta(), self.remote.durable_meta()
+
+        def grains(meta: dict[str, object], name: str) -> frozenset[int]:
+            value = meta[name]
+            return value.grains()  # type: ignore[attr-defined, no-any-return]
+
+        recoverable = tuple(
+            decode_grain(data, g) for g, data in enumerate(self.remote.recoverable_image())
+        )
+        return Observation(
+            source=self._read_seeds("source"),
+            i1=self._read_seeds("i1"),
+            i2=self._read_seeds("i2"),
+            target=self._read_seeds("target"),
+            copy_map=grains(local, "copy_map"),  # type: ignore[arg-type]
+            future_map=grains(local, "future_map"),  # type: ignore[arg-type]
+            out_of_sync=grains(local, "out_of_sync"),  # type: ignore[arg-type]
+            received_map=grains(remote, "received_map"),  # type: ignore[arg-type]
+            target_map=grains(remote, "target_map"),  # type: ignore[arg-type]
+            cycle=int(local["cycle"]),  # type: ignore[arg-type]
+            committed=int(remote["committed"]),  # type: ignore[arg-type]
+            link_up=self.link.up,
+            local_up=self.local.up,
+            remote_up=self.remote.up,
+            recoverable=recoverable,
+            local_phase=self.local_cycle.current_state_value,
+            remote_phase=self.remote_service.current_state_value,
+        )

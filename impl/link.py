@@ -1,0 +1,60 @@
+"""The link between the local and the remote site.
+
+The local site only ever talks to the remote through `Link`'s two messages, `mirror_write` and
+`commit`, with plain bytes and integers as arguments, so a TCP link can replace the in-process
+one without the sites noticing.  `LinkUnavailable` means the message did not reach a live remote
+(the link is down or the remote is down); the caller degrades (marks grains out of sync).
+A remote that crashes *while* handling a message raises `SiteCrashed` instead: the action in
+flight is abandoned, as the model says.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class LinkUnavailable(Exception):
+    """The message could not be delivered."""
+
+
+class RemoteEndpoint(Protocol):
+    @property
+    def up(self) -> bool: ...
+    def mirror_write(self, start: int, data: bytes) -> None: ...
+    def commit(self, cycle: int) -> None: ...
+
+
+class Link(Protocol):
+    @property
+    def up(self) -> bool: ...
+    def set_up(self, up: bool) -> None: ...
+    def mirror_write(self, start: int, data: bytes) -> None: ...
+    def commit(self, cycle: int) -> None: ...
+
+
+class InProcessLink:
+    """A link to a remote site object in this process; it can go down and come back."""
+
+    def __init__(self, remote: RemoteEndpoint) -> None:
+        self._remote = remote
+        self._up = True
+
+    @property
+    def up(self) -> bool:
+        return self._up
+
+    def set_up(self, up: bool) -> None:
+        self._up = up
+
+    def _deliverable(self) -> RemoteEndpoint:
+        if not self._up:
+            raise LinkUnavailable("the link is down")
+        if not self._remote.up:
+            raise LinkUnavailable("the remote site is down")
+        return self._remote
+
+    def mirror_write(self, start: int, data: bytes) -> None:
+        self._deliverable().mirror_write(start, data)
+
+    def commit(self, cycle: int) -> None:
+        self._deliverable().commit(cycle)

@@ -1,0 +1,244 @@
+"""Design A's two sites on real volumes: each site's part of every action, in the design's
+write order.
+
+Every durable write goes through `_write` (one extent of one volume, then flush) or `_record`
+(one journal record, fsynced), and each reports to the crash injector, so a crash can cut an
+action after any write.  The write order per action is the model's `write_plan`
+(model/cyclic_flashcopy.py); a grain action here is the extent action with one grain.
+
+A crashed site drops its in-memory metadata (`meta = None`); `start()` rebuilds it from the
+journal alone.  Volumes are never cached, so what is read back is what the device holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pitmirror.impl.bitmap import GrainMap
+from pitmirror.impl.faults import CrashInjector
+from pitmirror.impl.journal import Journal, Metadata, apply_changes
+from pitmirror.impl.link import Link, LinkUnavailable
+from pitmirror.impl.volumes import Volume
+from pitmirror.model.actions import Site
+from pitmirror.model.cyclic_flashcopy import Options
+
+
+class SiteDown(Exception):
+    """An operation reached a site that is not running."""
+
+
+class _Site:
+    site: Site
+
+    def __init__(self, journal: Journal, injector: CrashInjector) -> None:
+        self.journal = journal
+        self.injector = injector
+        self.meta: Metadata | None = None
+
+    @property
+    def up(self) -> bool:
+        return self.meta is not None
+
+    def start(self) -> None:
+        self.meta = self.journal.load()
+
+    def crash(self) -> None:
+        self.meta = None
+
+    def durable_meta(self) -> Metadata:
+        """The metadata as the journal holds it (what a restart would see)."""
+        return self.meta if self.meta is not None else self.journal.load()
+
+    def _live(self) -> Metadata:
+        if self.meta is None:
+            raise SiteDown(f"the {self.site} site is down")
+        return self.meta
+
+    def map(self, name: str) -> GrainMap:
+        value = self._live()[name]
+        assert isinstance(value, GrainMap)
+        return value
+
+    def number(self, name: str) -> int:
+        value = self._live()[name]
+        assert isinstance(value, int)
+        return value
+
+    def _write(self, volume: Volume, start: int, data: bytes) -> None:
+        volume.write_grains(start, data)
+        volume.flush()
+        self.injector.wrote(self.site, f"{volume.name}[{start}+{len(data) // volume.grain_size}]")
+
+    def _record(self, changes: dict[str, Any]) -> None:
+        meta = self._live()
+        self.journal.append(changes)
+        apply_changes(meta, changes)
+        self.injector.wrote(self.site, f"journal {sorted(changes)}")
+        self.journal.maybe_compact(meta)
+
+
+def _span(start: int, count: int) -> list[int]:
+    return list(range(start, start + count))
+
+
+class RemoteSite(_Site):
+    """I2 and T, the target map and the committed point."""
+
+    site: Site = "remote"
+
+    def __init__(
+        self, i2: Volume, target: Volume, journal: Journal, injector: CrashInjector, options: Options
+    ) -> None:
+        super().__init__(journal, injector)
+        self.i2, self.target, self.options = i2, target, options
+
+    @staticmethod
+    def initial_meta(grain_count: int) -> Metadata:
+        return {
+            "committed": 0,
+            "target_map": GrainMap(grain_count),
+            "received_map": GrainMap(grain_count),
+        }
+
+    def mirror_write(self, start: int, data: bytes) -> None:
+        """Put `data` in I2 from grain `start` without losing the committed image."""
+        count = len(data) // self.i2.grain_size
+        target_map = self.map("target_map")
+        changes: dict[str, Any] = {"received_map": {"add": _span(start, count)}}
+        if self.options.target_protection:
+            protect = GrainMap(len(target_map.bits))
+            protect.bits[start : start + count] = target_map.bits[start : start + count]
+            for first, n in protect.extents():
+                self._write(self.target, first, self.i2.read_grains(first, n))
+            if protect:
+                changes = {"target_map": {"remove": list(protect)}, **changes}
+        self._record(changes)
+        self._write(self.i2, start, data)
+
+    def commit(self, cycle: int) -> None:
+        """The commit of point `cycle`: the grains received become the target map, atomically."""
+        merged = self.map("target_map").union(self.map("received_map"))
+        self._record(
+            {
+                "committed": cycle,
+                "target_map": {"assign": merged.to_hex()},
+                "received_map": {"assign": GrainMap(len(merged.bits)).to_hex()},
+            }
+        )
+
+    def drain(self, start: int, count: int = 1) -> None:
+        """Copy committed grains I2 -> T and clear their target bits."""
+        self._write(self.target, start, self.i2.read_grains(start, count))
+        self._record({"target_map": {"remove": _span(start, count)}})
+
+    def recoverable_image(self) -> list[bytes]:
+        """A failover read: T[g], or I2[g] while g is in the durable target map."""
+        target_map = self.durable_meta()["target_map"]
+        assert isinstance(target_map, GrainMap)
+        size = self.target.grain_size
+        target = self.target.read_grains(0, self.target.grain_count)
+        i2 = self.i2.read_grains(0, self.i2.grain_count)
+        return [
+            (i2 if g in target_map else target)[g * size : (g + 1) * size]
+            for g in range(self.target.grain_count)
+        ]
+
+
+class LocalSite(_Site):
+    """S and I1, the copy, future and out-of-sync maps, and the cycle number."""
+
+    site: Site = "local"
+
+    def __init__(
+        self,
+        source: Volume,
+        i1: Volume,
+        journal: Journal,
+        injector: CrashInjector,
+        options: Options,
+        link: Link,
+    ) -> None:
+        super().__init__(journal, injector)
+        self.source, self.i1, self.options, self.link = source, i1, options, link
+
+    @staticmethod
+    def initial_meta(grain_count: int) -> Metadata:
+        return {
+            "cycle": 1,
+            "copy_map": GrainMap.full(grain_count),
+            "future_map": GrainMap(grain_count),
+            "out_of_sync": GrainMap(grain_count),
+        }
+
+    def _copy(
+        self,
+        start: int,
+        count: int,
+        also: dict[str, Any] | None = None,
+        before_record: Callable[[], None] | None = None,
+    ) -> None:
+        data = self.source.read_grains(start, count)
+        self._write(self.i1, start, data)
+        grains = _span(start, count)
+        changes: dict[str, Any] = {"copy_map": {"remove": grains}}
+        try:
+            self.link.mirror_write(start, data)
+        except LinkUnavailable:
+            changes["out_of_sync"] = {"add": grains}
+        if before_record is not None:
+            before_record()
+        self._record({**changes, **(also or {})})
+
+    def copy_extent(self, start: int, count: int = 1) -> None:
+        """Background copy of grains of P_k (all in the copy map) to I1 and I2."""
+        copy_map = self.map("copy_map")
+        missing = [g for g in _span(start, count) if g not in copy_map]
+        if missing:
+            raise ValueError(f"grains {missing} are not in the copy map")
+        self._copy(start, count)
+
+    def host_write(self, grain: int, data: bytes) -> None:
+        """The one door for host writes; returns once the write is durable (acknowledged)."""
+        cow = self.options.copy_on_write and grain in self.map("copy_map")
+        future = self.map("future_map")
+        source_write = (self.source, grain, data)
+        if not cow and grain in future:
+            self._write(*source_write)
+            return
+        track = {"future_map": {"add": [grain]}}
+
+        def write_source() -> None:
+            self._write(*source_write)
+
+        if cow and self.options.journal_before_source:
+            self._copy(grain, 1, also=track)
+            write_source()
+        elif cow:
+            # the unsafe order: the source changes before the record that tracks it
+            self._copy(grain, 1, also=track, before_record=write_source)
+        elif self.options.journal_before_source:
+            self._record(track)
+            write_source()
+        else:
+            write_source()
+            self._record(track)
+
+    def resync_extent(self, start: int, count: int = 1) -> None:
+        """Mirror grains that were copied to I1 while the link was down."""
+        self.link.mirror_write(start, self.i1.read_grains(start, count))
+        self._record({"out_of_sync": {"remove": _span(start, count)}})
+
+    def commit(self) -> None:
+        """Commit point k at the remote, then start cycle k+1 (claim 2)."""
+        cycle = self.number("cycle")
+        self.link.commit(cycle)
+        copy_map, future = self.map("copy_map"), self.map("future_map")
+        next_copy = copy_map.union(future) if self.options.map_rule == "merge" else future.copy()
+        self._record(
+            {
+                "cycle": cycle + 1,
+                "copy_map": {"assign": next_copy.to_hex()},
+                "future_map": {"assign": GrainMap(len(future.bits)).to_hex()},
+            }
+        )

@@ -1,0 +1,1 @@
+"""pitmirror: cycle-based block-volume mirroring with a checked point-in-time promise."""
