@@ -1,0 +1,84 @@
+"""Sets of volumes for runs: created once, reset between examples, always released.
+
+Attaching loop devices costs milliseconds each, so a property run attaches its four volumes
+once and `fresh()` zeroes them (and gives a new metadata directory) for every example.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from pathlib import Path
+from types import TracebackType
+
+from pitmirror.impl.flashcopy_engine import VOLUME_NAMES
+from pitmirror.impl.volumes import Volume, VolumeError, create_volume, loop_available
+
+BACKENDS = ("auto", "loop", "file", "memory")
+
+
+def resolve_backend(name: str) -> str:
+    """`auto` is a loop device where this process may attach one, else a sparse file."""
+    if name not in BACKENDS:
+        raise VolumeError(f"unknown backend {name!r} (choose from {', '.join(BACKENDS)})")
+    if name == "auto":
+        return "loop" if loop_available()[0] else "file"
+    if name == "loop":
+        ok, reason = loop_available()
+        if not ok:
+            raise VolumeError(reason)
+    return name
+
+
+class VolumeSet:
+    """The four volumes of design A, of one backend, in a private temporary directory."""
+
+    def __init__(self, backend: str, grains: int, grain_size: int) -> None:
+        self.kind = resolve_backend(backend)
+        self.grains, self.grain_size = grains, grain_size
+        self.root = Path(tempfile.mkdtemp(prefix="pitmirror-"))
+        self.volumes: dict[str, Volume] = {}
+        self._runs = 0
+        try:
+            for name in VOLUME_NAMES:
+                self.volumes[name] = create_volume(self.kind, self.root, name, grains, grain_size)
+        except BaseException:
+            self.close()
+            raise
+
+    def fresh(self) -> tuple[dict[str, Volume], Path]:
+        """All volumes zeroed and an empty metadata directory."""
+        for volume in self.volumes.values():
+            volume.zero()
+        self._runs += 1
+        workdir = self.root / f"meta-{self._runs}"
+        workdir.mkdir()
+        return self.volumes, workdir
+
+    def devices(self) -> list[str]:
+        return [v.device for v in self.volumes.values()]
+
+    def close(self) -> None:
+        errors: list[str] = []
+        for volume in self.volumes.values():
+            try:
+                volume.close()
+            except VolumeError as err:
+                errors.append(str(err))
+        self.volumes.clear()
+        shutil.rmtree(self.root, ignore_errors=True)
+        if errors:
+            raise VolumeError("; ".join(errors))
+
+    def __enter__(self) -> VolumeSet:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        with contextlib.suppress(VolumeError) if exc is not None else contextlib.nullcontext():
+            self.close()

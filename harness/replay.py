@@ -1,0 +1,49 @@
+"""Replaying a trace file in lockstep on a chosen backend, with a verdict against its header."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pitmirror.harness.backends import VolumeSet
+from pitmirror.harness.lockstep import Lockstep, StepOutcome, explain, run_actions
+from pitmirror.harness.traces import Trace
+
+
+@dataclass
+class ReplayResult:
+    trace: Trace
+    outcomes: list[StepOutcome]
+    backend: str
+    devices: list[str]
+
+    @property
+    def last(self) -> StepOutcome:
+        return self.outcomes[-1]
+
+    @property
+    def violated(self) -> str | None:
+        return self.last.predicate if self.last.status == "violation" else None
+
+    @property
+    def clean(self) -> bool:
+        """Every action ran in both model and engine and every predicate held."""
+        return all(o.ok for o in self.outcomes) and len(self.outcomes) == len(self.trace.actions) + 1
+
+    @property
+    def as_expected(self) -> bool:
+        if self.trace.expect == "pass":
+            return self.clean
+        return self.violated == self.trace.violates
+
+    def verdict(self) -> str:
+        if self.clean:
+            return f"all {len(self.trace.actions)} actions agree, every predicate holds"
+        return explain(self.last)
+
+
+def replay(trace: Trace, backend: str = "auto") -> ReplayResult:
+    with VolumeSet(backend, trace.grains, trace.grain_size) as volume_set:
+        volumes, workdir = volume_set.fresh()
+        lockstep = Lockstep(volumes, workdir, trace.options)
+        outcomes = run_actions(lockstep, trace.actions)
+        return ReplayResult(trace, outcomes, volume_set.kind, volume_set.devices())

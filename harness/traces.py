@@ -1,0 +1,144 @@
+"""Trace files (`traces/*.jsonl`): a header line, then one action per line.
+
+Header: `{"trace": 1, "design": ..., "options": {...}, "grains": n, "grain_size": b, "why": ...,
+"expect": "pass" | "violation"}`, and for a violation `"violates": "<predicate>"`.  Reading is
+strict and every problem names the file and line: a trace that cannot be trusted is rejected
+before anything runs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pitmirror.model.actions import Action, TraceFormatError, action_from_json, action_to_json
+from pitmirror.model.cyclic_flashcopy import DESIGN as FLASHCOPY
+from pitmirror.model.cyclic_flashcopy import Options
+
+TRACE_VERSION = 1
+DESIGNS = (FLASHCOPY,)
+EXPECTS = ("pass", "violation")
+MAX_GRAINS = 1 << 20
+_REQUIRED = ("trace", "design", "grains", "grain_size", "why", "expect")
+_OPTIONAL = ("options", "violates")
+
+
+@dataclass
+class Trace:
+    design: str
+    grains: int
+    grain_size: int
+    why: str
+    actions: list[Action]
+    options: Options = field(default_factory=Options)
+    expect: str = "pass"
+    violates: str | None = None
+
+    def header(self) -> dict[str, Any]:
+        head: dict[str, Any] = {
+            "trace": TRACE_VERSION,
+            "design": self.design,
+            "options": self.options.non_default(),
+            "grains": self.grains,
+            "grain_size": self.grain_size,
+            "why": self.why,
+            "expect": self.expect,
+        }
+        if self.violates:
+            head["violates"] = self.violates
+        return head
+
+
+def _header(obj: Any, where: str) -> Trace:
+    if not isinstance(obj, dict):
+        raise TraceFormatError(f"{where}: the header must be a JSON object")
+    missing = [k for k in _REQUIRED if k not in obj]
+    if missing:
+        raise TraceFormatError(f"{where}: the header lacks {', '.join(missing)}")
+    unknown = set(obj) - set(_REQUIRED) - set(_OPTIONAL)
+    if unknown:
+        raise TraceFormatError(f"{where}: unknown header field(s) {', '.join(sorted(unknown))}")
+    if obj["trace"] != TRACE_VERSION:
+        raise TraceFormatError(f"{where}: trace format {obj['trace']!r} is not {TRACE_VERSION}")
+    if obj["design"] not in DESIGNS:
+        raise TraceFormatError(f"{where}: unknown design {obj['design']!r} (known: {DESIGNS})")
+    for key, low, high in (("grains", 1, MAX_GRAINS), ("grain_size", 512, 1 << 24)):
+        value = obj[key]
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise TraceFormatError(f"{where}: {key} must be an integer in {low}..{high}")
+    if obj["grain_size"] % 512:
+        raise TraceFormatError(f"{where}: grain_size must be a multiple of 512")
+    if obj["expect"] not in EXPECTS:
+        raise TraceFormatError(f"{where}: expect must be one of {EXPECTS}")
+    if obj["expect"] == "violation" and not isinstance(obj.get("violates"), str):
+        raise TraceFormatError(f"{where}: a violation trace must name the predicate in 'violates'")
+    options = obj.get("options", {})
+    if not isinstance(options, dict):
+        raise TraceFormatError(f"{where}: options must be a JSON object")
+    try:
+        parsed = Options.from_json(options)
+    except (TypeError, ValueError) as err:
+        raise TraceFormatError(f"{where}: {err}") from err
+    return Trace(
+        design=obj["design"],
+        grains=obj["grains"],
+        grain_size=obj["grain_size"],
+        why=str(obj["why"]),
+        actions=[],
+        options=parsed,
+        expect=obj["expect"],
+        violates=obj.get("violates"),
+    )
+
+
+def parse_trace(text: str, name: str = "<trace>") -> Trace:
+    lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    if not lines:
+        raise TraceFormatError(f"{name}: the trace is empty")
+    parsed: list[tuple[int, Any]] = []
+    for n, line in lines:
+        try:
+            parsed.append((n, json.loads(line)))
+        except json.JSONDecodeError as err:
+            raise TraceFormatError(f"{name}:{n}: not JSON ({err.msg})") from err
+    trace = _header(parsed[0][1], f"{name}:{parsed[0][0]}")
+    for n, obj in parsed[1:]:
+        try:
+            action = action_from_json(obj)
+        except TraceFormatError as err:
+            raise TraceFormatError(f"{name}:{n}: {err}") from err
+        grain = getattr(action, "grain", None)
+        if grain is not None and grain >= trace.grains:
+            raise TraceFormatError(
+                f"{name}:{n}: grain {grain} is outside the {trace.grains}-grain volume"
+            )
+        trace.actions.append(action)
+    return trace
+
+
+def read_trace(path: Path) -> Trace:
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise TraceFormatError(f"{path}: cannot read the trace ({err})") from err
+    return parse_trace(text, str(path))
+
+
+def dump_trace(trace: Trace) -> str:
+    lines = [json.dumps(trace.header())]
+    lines += [json.dumps(action_to_json(a)) for a in trace.actions]
+    return "\n".join(lines) + "\n"
+
+
+def write_trace(path: Path, trace: Trace) -> None:
+    """Write atomically: a reader never sees half a trace."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(dump_trace(trace))
+    tmp.replace(path)
+
+
+def trace_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*.jsonl") if p.is_file())
