@@ -19,6 +19,8 @@ from hypothesis.stateful import run_state_machine_as_test
 from pitmirror.harness.backends import VolumeSet
 from pitmirror.harness.lockstep import StepOutcome, explain
 from pitmirror.harness.machine import LockstepFailure, flashcopy_machine
+from pitmirror.harness.replay import replay
+from pitmirror.harness.shrink import shrink
 from pitmirror.harness.traces import Trace, write_trace
 from pitmirror.model import cyclic_flashcopy as design_a
 from pitmirror.model.actions import Action
@@ -36,6 +38,7 @@ class Budget:
 class CheckResult:
     options: design_a.Options
     backend: str
+    devices: list[str]
     budget: Budget
     examples_run: int
     seconds: float
@@ -48,9 +51,18 @@ class CheckResult:
         return self.failure is None
 
 
+def option_label(options: design_a.Options) -> str:
+    """The mutant's catalogue name, or the changed fields, or `safe`."""
+    for name, mutant in design_a.UNSAFE_OPTIONS.items():
+        if mutant == options:
+            return name
+    changed = options.non_default()
+    return ",".join(f"{k}={v}" for k, v in changed.items()) or "safe"
+
+
 def _slug(options: design_a.Options, predicate: str | None) -> str:
-    changed = "-".join(f"{k}-{v}" for k, v in options.non_default().items()) or "default"
-    return re.sub(r"[^a-z0-9-]+", "-", f"{changed}-{predicate or 'failure'}".lower())
+    label = f"{option_label(options)}-{predicate or 'divergence'}"
+    return re.sub(r"[^a-z0-9-]+", "-", label.lower()).strip("-")
 
 
 def run_check(
@@ -87,24 +99,46 @@ def run_check(
             pass
         except HypothesisException as err:
             raise RuntimeError(f"hypothesis could not run: {err}") from err
-        kind = volume_set.kind
+        kind, devices = volume_set.kind, volume_set.devices()
     seconds = time.monotonic() - started
     if not found:
-        return CheckResult(options, kind, budget, counter[0], seconds, None, None, None)
+        return CheckResult(options, kind, devices, budget, counter[0], seconds, None, None, None)
     actions, outcome = found[-1]
-    trace = Trace(
-        design=design_a.DESIGN,
-        grains=grains,
-        grain_size=grain_size,
-        why=f"found by pitmirror check ({kind} volumes): {explain(outcome)}",
-        actions=actions,
-        options=options,
-        expect="violation" if outcome.status == "violation" else "pass",
-        violates=outcome.predicate,
-    )
+    if outcome.status == "violation" and outcome.predicate is not None:
+        initial = design_a.initial_state(design_a.Config(grains=grains), options)
+        shorter = shrink(actions, initial, outcome.predicate)
+        confirmed = replay(_trace(shorter, outcome, options, grains, grain_size, kind), backend)
+        if confirmed.violated == outcome.predicate:
+            actions, outcome = shorter, confirmed.last
+    trace = _trace(actions, outcome, options, grains, grain_size, kind)
     saved = None
     if save_dir is not None:
         stamp = datetime.date.today().strftime("%y%m%d")
         saved = save_dir / f"{stamp}-{_slug(options, outcome.predicate)}.jsonl"
         write_trace(saved, trace)
-    return CheckResult(options, kind, budget, counter[0], seconds, trace, explain(outcome), saved)
+    return CheckResult(
+        options, kind, devices, budget, counter[0], seconds, trace, explain(outcome), saved
+    )
+
+
+def _trace(
+    actions: list[Action],
+    outcome: StepOutcome,
+    options: design_a.Options,
+    grains: int,
+    grain_size: int,
+    kind: str,
+) -> Trace:
+    label = option_label(options)
+    subject = f"mutant {label}" if label in design_a.UNSAFE_OPTIONS else f"options {label}"
+    return Trace(
+        design=design_a.DESIGN,
+        grains=grains,
+        grain_size=grain_size,
+        why=f"{subject}, found by pitmirror check on {kind} volumes: "
+        f"{explain(outcome)}",
+        actions=actions,
+        options=options,
+        expect="violation" if outcome.status == "violation" else "pass",
+        violates=outcome.predicate,
+    )

@@ -1,0 +1,336 @@
+"""The `pitmirror` command: verify, replay, check, demo.
+
+Every command prints a table for people and, with `--json`, one JSON document for machines.
+Bad input (a corrupt trace, a missing device, no root for loop devices, a full disk) ends with
+one line on stderr and exit code 2; a found violation or divergence ends with exit code 1.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import sys
+import time
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from pitmirror.harness import verify as verify_mod
+from pitmirror.harness.check import Budget, CheckResult, run_check
+from pitmirror.harness.demo import run_demo
+from pitmirror.harness.replay import ReplayResult, replay
+from pitmirror.harness.traces import read_trace
+from pitmirror.impl.runner import RunnerStatus
+from pitmirror.impl.volumes import VolumeError
+from pitmirror.model import cyclic_flashcopy as design_a
+from pitmirror.model.actions import TraceFormatError, describe
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Cycle-based block-volume mirroring with a checked point-in-time promise.",
+)
+out = Console()
+P = ParamSpec("P")
+R = TypeVar("R")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document instead.")]
+BackendOpt = Annotated[
+    str, typer.Option(help="Volumes: auto (loop device when root, else file), loop, file, memory.")
+]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    sys.stderr.write(f"pitmirror: {' '.join(message.split())}\n")
+    raise typer.Exit(code)
+
+
+def clean_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn expected bad-input errors into one line and exit code 2, never a traceback."""
+
+    @wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except (TraceFormatError, VolumeError) as e:
+            fail(str(e))
+        except OSError as e:
+            if e.errno == errno.ENOSPC:
+                fail(f"no space left on device: {e.filename or ''}".strip())
+            fail(f"{e.strerror or e} {e.filename or ''}".strip())
+
+    return wrapper
+
+
+def parse_options(names: list[str]) -> design_a.Options:
+    """`--option no-copy-on-write` (a named mutant) or `--option map_rule=update`."""
+    options: dict[str, Any] = {}
+    for name in names:
+        if name in design_a.UNSAFE_OPTIONS:
+            options.update(design_a.UNSAFE_OPTIONS[name].non_default())
+            continue
+        key, sep, value = name.partition("=")
+        if not sep:
+            known = ", ".join(design_a.UNSAFE_OPTIONS)
+            fail(f"unknown option {name!r}: use a mutant name ({known}) or field=value")
+        parsed: Any = {"true": True, "false": False}.get(value.lower(), value)
+        options[key] = parsed
+    try:
+        return design_a.Options.from_json(options)
+    except (TypeError, ValueError) as e:
+        fail(str(e))
+
+
+def print_json(doc: object) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+
+
+# ---- replay -----------------------------------------------------------------------------------
+
+
+def replay_json(result: ReplayResult) -> dict[str, Any]:
+    return {
+        "trace_header": result.trace.header(),
+        "backend": result.backend,
+        "devices": result.devices,
+        "clean": result.clean,
+        "violated": result.violated,
+        "as_expected": result.as_expected,
+        "verdict": result.verdict(),
+        "steps": [
+            {
+                "index": o.index,
+                "action": describe(o.action) if o.action else None,
+                "status": o.status,
+                "cycle": o.cycle,
+                "committed": o.committed,
+                "phase": o.phase,
+                "detail": o.detail,
+                "predicate": o.predicate,
+            }
+            for o in result.outcomes
+        ],
+    }
+
+
+@app.command("replay")
+@clean_errors
+def replay_cmd(
+    trace: Annotated[Path, typer.Argument(help="A trace file (JSON Lines).")],
+    backend: BackendOpt = "auto",
+    as_json: JsonOpt = False,
+) -> None:
+    """Replay a trace on model and engine in lockstep, step by step.
+
+    Exit 0 when every step agrees and every predicate holds, 1 at the first violation or
+    divergence (explained in words), 2 when the trace cannot be read.
+    """
+    result = replay(read_trace(trace), backend)
+    if as_json:
+        print_json(replay_json(result))
+    else:
+        table = Table(title=f"{trace} — {result.trace.why}", title_justify="left")
+        for col in ("#", "action", "cycle", "committed", "phase", "result"):
+            table.add_column(col)
+        for o in result.outcomes:
+            shown = "ok" if o.ok else f"[bold red]{o.status}[/]"
+            action = describe(o.action) if o.action else "(initial state)"
+            table.add_row(str(o.index), action, str(o.cycle), str(o.committed), o.phase, shown)
+        out.print(table)
+        out.print(f"volumes: {result.backend} ({', '.join(result.devices)})")
+        style = "green" if result.clean else "bold red"
+        out.print(f"[{style}]{result.verdict()}[/]")
+        if result.trace.expect == "violation":
+            met = "as the trace expects" if result.as_expected else "NOT as the trace expects"
+            out.print(f"expected a violation of {result.trace.violates}: {met}")
+    raise typer.Exit(0 if result.clean else 1)
+
+
+# ---- check ------------------------------------------------------------------------------------
+
+
+def check_json(result: CheckResult) -> dict[str, Any]:
+    return {
+        "design": design_a.DESIGN,
+        "options": result.options.to_json(),
+        "backend": result.backend,
+        "examples": result.budget.examples,
+        "steps": result.budget.steps,
+        "seed": result.budget.seed,
+        "examples_run": result.examples_run,
+        "seconds": round(result.seconds, 3),
+        "passed": result.passed,
+        "failure": result.failure_detail,
+        "trace": str(result.saved_to) if result.saved_to else None,
+        "trace_actions": len(result.failure.actions) if result.failure else None,
+    }
+
+
+@app.command("check")
+@clean_errors
+def check_cmd(
+    option: Annotated[
+        list[str] | None,
+        typer.Option("--option", "-o", help="A mutant name or field=value; repeatable."),
+    ] = None,
+    examples: Annotated[int, typer.Option(min=1, help="Hypothesis examples.")] = 100,
+    steps: Annotated[int, typer.Option(min=1, help="Actions per example.")] = 40,
+    seed: Annotated[
+        int | None, typer.Option(help="Derandomized run; omit --seed for a random run.")
+    ] = 0,
+    random_run: Annotated[bool, typer.Option("--random", help="Random, not derandomized.")] = False,
+    backend: BackendOpt = "auto",
+    hypothesis_backend: Annotated[
+        str, typer.Option(help="Hypothesis backend: hypothesis, or crosshair (plugin needed).")
+    ] = "hypothesis",
+    save_dir: Annotated[
+        Path, typer.Option(help="Where a failing minimal trace is written.")
+    ] = Path("traces/failures"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Property run: Hypothesis drives model and engine in lockstep on real volumes.
+
+    Exit 0 when nothing failed within the budget, 1 with a minimal trace saved otherwise.
+    """
+    options = parse_options(option or [])
+    budget = Budget(examples=examples, steps=steps, seed=None if random_run else seed)
+    try:
+        result = run_check(options, backend, budget, save_dir=save_dir,
+                           hypothesis_backend=hypothesis_backend)
+    except RuntimeError as e:
+        fail(str(e))
+    if as_json:
+        print_json(check_json(result))
+    else:
+        changed = result.options.non_default() or "safe defaults"
+        out.print(
+            f"design A, options {changed}: {result.examples_run} examples of up to {steps} "
+            f"actions on {result.backend} volumes in {result.seconds:.1f} s"
+        )
+        if result.passed:
+            out.print("[green]no violation and no divergence found[/]")
+        else:
+            out.print(f"[bold red]{result.failure_detail}[/]")
+            out.print(f"minimal trace: {result.saved_to} (pitmirror replay {result.saved_to})")
+    raise typer.Exit(0 if result.passed else 1)
+
+
+# ---- demo -------------------------------------------------------------------------------------
+
+
+def status_table(status: RunnerStatus, writes: int, now: float) -> Table:
+    table = Table(title="pitmirror demo — design A (cyclic incremental FlashCopy)")
+    for col in ("cycle", "committed", "age of committed point", "grains behind", "MiB behind",
+                "commits", "host writes", "phase"):
+        table.add_column(col, justify="right")
+    table.add_row(
+        str(status.cycle), str(status.committed), f"{now - status.committed_at:.2f} s",
+        str(status.grains_behind), f"{status.bytes_behind / 2**20:.1f}", str(status.commits),
+        str(writes), status.phase,
+    )
+    return table
+
+
+@app.command("demo")
+@clean_errors
+def demo_cmd(
+    seconds: Annotated[float, typer.Option(min=0.1, help="How long the workload runs.")] = 5.0,
+    grains: Annotated[int, typer.Option(min=1, max=1 << 20)] = 1024,
+    grain_size: Annotated[int, typer.Option(min=512)] = 65536,
+    seed: Annotated[int, typer.Option(help="Seed of the random workload.")] = 1,
+    backend: BackendOpt = "auto",
+    as_json: JsonOpt = False,
+) -> None:
+    """Mirror a volume under a random write workload with a live view; check the target.
+
+    At the end the target site's recoverable image is read from the volumes and compared by
+    digest with the committed point's image.  Exit 1 if they differ.
+    """
+    if grain_size % 512:
+        fail("--grain-size must be a multiple of 512")
+    clock = time.monotonic
+    if as_json:
+        result = run_demo(backend, grains, grain_size, seconds, seed, clock)
+    else:
+        with Live(console=out, refresh_per_second=8) as live:
+            last = [0.0]
+
+            def show(status: RunnerStatus, writes: int) -> None:
+                now = clock()
+                if now - last[0] >= 0.1:
+                    last[0] = now
+                    live.update(status_table(status, writes, now))
+
+            result = run_demo(backend, grains, grain_size, seconds, seed, clock, on_status=show)
+    doc = {
+        "backend": result.backend,
+        "devices": result.devices,
+        "grains": result.grains,
+        "grain_size": result.grain_size,
+        "seconds": round(result.seconds, 3),
+        "host_writes": result.host_writes,
+        "commits": result.commits,
+        "committed": result.committed,
+        "target_digest": result.target_digest,
+        "expected_digest": result.expected_digest,
+        "source_matches_host": result.source_matches_host,
+        "consistent": result.consistent,
+    }
+    if as_json:
+        print_json(doc)
+    else:
+        out.print(f"volumes: {result.backend} ({', '.join(result.devices)}), "
+                  f"{grains} grains of {grain_size} bytes")
+        out.print(f"{result.host_writes} host writes, {result.commits} commits in "
+                  f"{result.seconds:.1f} s; committed point P_{result.committed}")
+        out.print(f"target image digest   {result.target_digest}")
+        out.print(f"P_{result.committed} image digest     {result.expected_digest}")
+        verdict = "[green]equal: the target holds the committed point-in-time image[/]"
+        out.print(verdict if result.consistent else "[bold red]DIFFERENT[/]")
+    raise typer.Exit(0 if result.consistent else 1)
+
+
+# ---- verify -----------------------------------------------------------------------------------
+
+
+@app.command("verify")
+@clean_errors
+def verify_cmd(
+    traces: Annotated[Path, typer.Option(help="Folder of trace files to replay.")] = Path("traces"),
+    examples: Annotated[int, typer.Option(min=1, help="Examples per property run.")] = 100,
+    steps: Annotated[int, typer.Option(min=1, help="Actions per example.")] = 40,
+    backend: BackendOpt = "auto",
+    as_json: JsonOpt = False,
+) -> None:
+    """The main job: lockstep property runs (safe design and every mutant) and every trace.
+
+    Exit 0 when the safe design passes, every mutant is caught and every trace replays as its
+    header expects; 1 otherwise.
+    """
+    rows = verify_mod.verify(traces, Budget(examples=examples, steps=steps), backend,
+                             progress=None if as_json else out)
+    if as_json:
+        print_json({"passed": all(r.passed for r in rows), "rows": [r.__dict__ for r in rows]})
+    else:
+        table = Table(title="pitmirror verify")
+        for col in ("design", "what", "expected", "got", "volumes", "time", "result"):
+            table.add_column(col)
+        for r in rows:
+            result = "[green]pass[/]" if r.passed else "[bold red]FAIL[/]"
+            table.add_row(r.design, r.what, r.expected, r.got, r.volumes, f"{r.seconds:.1f} s",
+                          result)
+        out.print(table)
+        failed = [r for r in rows if not r.passed]
+        summary = f"{len(rows) - len(failed)}/{len(rows)} passed"
+        out.print(f"[{'green' if not failed else 'bold red'}]{summary}[/]")
+    raise typer.Exit(0 if all(r.passed for r in rows) else 1)
+
+
+def main() -> None:
+    app()
