@@ -1,7 +1,8 @@
 """A property run: Hypothesis drives design A's lockstep machine within a budget.
 
-A failure is shrunk by Hypothesis, and its minimal action list is returned as a `Trace` (and
-written under `save_dir` when given) that `pitmirror replay` reproduces.
+A failure's action list is shrunk (on the model for a violation, by Hypothesis for a
+divergence), confirmed on the engine, and returned as a `Trace` (written under `save_dir` when
+given) that `pitmirror replay` reproduces.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.errors import HypothesisException
@@ -61,7 +63,7 @@ def option_label(options: design_a.Options) -> str:
 
 
 def _slug(options: design_a.Options, predicate: str | None) -> str:
-    label = f"{option_label(options)}-{predicate or 'divergence'}"
+    label = option_label(options) if predicate else f"{option_label(options)}-divergence"
     return re.sub(r"[^a-z0-9-]+", "-", label.lower()).strip("-")
 
 
@@ -75,31 +77,18 @@ def run_check(
     hypothesis_backend: str = "hypothesis",
 ) -> CheckResult:
     budget = budget or Budget()
-    found: list[tuple[list[Action], StepOutcome]] = []
     counter = [0]
     started = time.monotonic()
-    with VolumeSet(backend, grains, grain_size) as volume_set:
-        machine = flashcopy_machine(
-            volume_set, options, lambda acts, out: found.append((acts, out)), counter
-        )
-        run_settings = settings(
-            max_examples=budget.examples,
-            stateful_step_count=budget.steps,
-            deadline=None,
-            derandomize=budget.seed is not None,
-            database=None if budget.seed is not None else settings.default.database,
-            suppress_health_check=list(HealthCheck),
-            phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
-            backend=hypothesis_backend,
-            print_blob=False,
-        )
-        try:
-            run_state_machine_as_test(machine, settings=run_settings)
-        except LockstepFailure:
-            pass
-        except HypothesisException as err:
-            raise RuntimeError(f"hypothesis could not run: {err}") from err
-        kind, devices = volume_set.kind, volume_set.devices()
+    # A violation shrinks on the model (harness/shrink.py), far faster than replaying every
+    # candidate on volumes; only an engine that diverges needs Hypothesis's own shrinker.
+    for hypothesis_shrinks in (False, True):
+        found: list[tuple[list[Action], StepOutcome]] = []
+        kind, devices = _search(
+            options, backend, budget, (grains, grain_size), hypothesis_backend,
+            hypothesis_shrinks, found, counter,
+        )  # fmt: skip
+        if not found or found[-1][1].status == "violation":
+            break
     seconds = time.monotonic() - started
     if not found:
         return CheckResult(options, kind, devices, budget, counter[0], seconds, None, None, None)
@@ -121,6 +110,46 @@ def run_check(
     )
 
 
+def _search(
+    options: design_a.Options,
+    backend: str,
+    budget: Budget,
+    shape: tuple[int, int],
+    hypothesis_backend: str,
+    hypothesis_shrinks: bool,
+    found: list[tuple[list[Action], StepOutcome]],
+    counter: list[int],
+) -> tuple[str, list[str]]:
+    """One Hypothesis run on a fresh volume set; failures land in `found`."""
+    phases = [Phase.explicit, Phase.reuse, Phase.generate]
+    if hypothesis_shrinks:
+        phases.append(Phase.shrink)
+    # a derandomized run is a fixed budget: it must not replay stored failures
+    database: dict[str, Any] = {"database": None} if budget.seed is not None else {}
+    run_settings = settings(
+        max_examples=budget.examples,
+        stateful_step_count=budget.steps,
+        deadline=None,
+        derandomize=budget.seed is not None,
+        suppress_health_check=list(HealthCheck),
+        phases=phases,
+        backend=hypothesis_backend,
+        print_blob=False,
+        **database,
+    )
+    with VolumeSet(backend, *shape) as volume_set:
+        machine = flashcopy_machine(
+            volume_set, options, lambda acts, out: found.append((acts, out)), counter
+        )
+        try:
+            run_state_machine_as_test(machine, settings=run_settings)
+        except LockstepFailure:
+            pass
+        except HypothesisException as err:
+            raise RuntimeError(f"hypothesis could not run: {err}") from err
+        return volume_set.kind, volume_set.devices()
+
+
 def _trace(
     actions: list[Action],
     outcome: StepOutcome,
@@ -135,8 +164,7 @@ def _trace(
         design=design_a.DESIGN,
         grains=grains,
         grain_size=grain_size,
-        why=f"{subject}, found by pitmirror check on {kind} volumes: "
-        f"{explain(outcome)}",
+        why=f"{subject}, found by pitmirror check on {kind} volumes: {explain(outcome)}",
         actions=actions,
         options=options,
         expect="violation" if outcome.status == "violation" else "pass",

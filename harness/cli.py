@@ -19,6 +19,13 @@ from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 import typer
 from rich.console import Console
 from rich.live import Live
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from pitmirror.harness import verify as verify_mod
@@ -37,6 +44,8 @@ app = typer.Typer(
     help="Cycle-based block-volume mirroring with a checked point-in-time promise.",
 )
 out = Console()
+if not out.is_terminal:
+    out = Console(width=120)  # logs and pipes: keep table rows on one line
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -201,8 +210,9 @@ def check_cmd(
     options = parse_options(option or [])
     budget = Budget(examples=examples, steps=steps, seed=None if random_run else seed)
     try:
-        result = run_check(options, backend, budget, save_dir=save_dir,
-                           hypothesis_backend=hypothesis_backend)
+        result = run_check(
+            options, backend, budget, save_dir=save_dir, hypothesis_backend=hypothesis_backend
+        )
     except RuntimeError as e:
         fail(str(e))
     if as_json:
@@ -226,13 +236,26 @@ def check_cmd(
 
 def status_table(status: RunnerStatus, writes: int, now: float) -> Table:
     table = Table(title="pitmirror demo — design A (cyclic incremental FlashCopy)")
-    for col in ("cycle", "committed", "age of committed point", "grains behind", "MiB behind",
-                "commits", "host writes", "phase"):
+    for col in (
+        "cycle",
+        "committed",
+        "age of committed point",
+        "grains behind",
+        "MiB behind",
+        "commits",
+        "host writes",
+        "phase",
+    ):
         table.add_column(col, justify="right")
     table.add_row(
-        str(status.cycle), str(status.committed), f"{now - status.committed_at:.2f} s",
-        str(status.grains_behind), f"{status.bytes_behind / 2**20:.1f}", str(status.commits),
-        str(writes), status.phase,
+        str(status.cycle),
+        str(status.committed),
+        f"{now - status.committed_at:.2f} s",
+        str(status.grains_behind),
+        f"{status.bytes_behind / 2**20:.1f}",
+        str(status.commits),
+        str(writes),
+        status.phase,
     )
     return table
 
@@ -285,10 +308,14 @@ def demo_cmd(
     if as_json:
         print_json(doc)
     else:
-        out.print(f"volumes: {result.backend} ({', '.join(result.devices)}), "
-                  f"{grains} grains of {grain_size} bytes")
-        out.print(f"{result.host_writes} host writes, {result.commits} commits in "
-                  f"{result.seconds:.1f} s; committed point P_{result.committed}")
+        out.print(
+            f"volumes: {result.backend} ({', '.join(result.devices)}), "
+            f"{grains} grains of {grain_size} bytes"
+        )
+        out.print(
+            f"{result.host_writes} host writes, {result.commits} commits in "
+            f"{result.seconds:.1f} s; committed point P_{result.committed}"
+        )
         out.print(f"target image digest   {result.target_digest}")
         out.print(f"P_{result.committed} image digest     {result.expected_digest}")
         verdict = "[green]equal: the target holds the committed point-in-time image[/]"
@@ -313,22 +340,42 @@ def verify_cmd(
     Exit 0 when the safe design passes, every mutant is caught and every trace replays as its
     header expects; 1 otherwise.
     """
-    rows = verify_mod.verify(traces, Budget(examples=examples, steps=steps), backend,
-                             progress=None if as_json else out)
+    budget = Budget(examples=examples, steps=steps)
     if as_json:
+        rows = verify_mod.verify(traces, budget, backend)
         print_json({"passed": all(r.passed for r in rows), "rows": [r.__dict__ for r in rows]})
-    else:
-        table = Table(title="pitmirror verify")
-        for col in ("design", "what", "expected", "got", "volumes", "time", "result"):
-            table.add_column(col)
-        for r in rows:
-            result = "[green]pass[/]" if r.passed else "[bold red]FAIL[/]"
-            table.add_row(r.design, r.what, r.expected, r.got, r.volumes, f"{r.seconds:.1f} s",
-                          result)
-        out.print(table)
-        failed = [r for r in rows if not r.passed]
-        summary = f"{len(rows) - len(failed)}/{len(rows)} passed"
-        out.print(f"[{'green' if not failed else 'bold red'}]{summary}[/]")
+        raise typer.Exit(0 if all(r.passed for r in rows) else 1)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=out,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("verify", total=None)
+
+        def advance(label: str, total: int) -> None:
+            if bar.tasks[0].total is None:
+                bar.update(task, total=total)
+            else:
+                bar.advance(task)
+            bar.update(task, description=label)
+
+        rows = verify_mod.verify(traces, budget, backend, progress=advance)
+    volumes = sorted({r.volumes for r in rows if r.volumes != "-"})
+    table = Table(title="pitmirror verify — design A, cyclic incremental FlashCopy")
+    table.add_column("check", no_wrap=True)
+    for col in ("expected", "got", "time", "result"):
+        table.add_column(col)
+    for r in rows:
+        result = "[green]pass[/]" if r.passed else "[bold red]FAIL[/]"
+        table.add_row(r.what, r.expected, r.got, f"{r.seconds:.1f} s", result)
+    out.print(table)
+    out.print(f"volumes: {'; '.join(volumes)}")
+    failed = [r for r in rows if not r.passed]
+    summary = f"{len(rows) - len(failed)}/{len(rows)} checks passed"
+    out.print(f"[{'green' if not failed else 'bold red'}]{summary}[/]")
     raise typer.Exit(0 if all(r.passed for r in rows) else 1)
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from pitmirror.harness.backends import VolumeSet
 from pitmirror.impl.flashcopy_engine import FlashCopyEngine
@@ -51,7 +52,7 @@ def image_digest(chunks: list[bytes]) -> str:
     return h.hexdigest()
 
 
-def seeds_digest(seeds: np.ndarray, grain_size: int) -> str:  # type: ignore[type-arg]
+def seeds_digest(seeds: npt.NDArray[np.int64], grain_size: int) -> str:
     return image_digest([grain_bytes(int(s), g, grain_size) for g, s in enumerate(seeds)])
 
 
@@ -67,7 +68,7 @@ def run_demo(
 ) -> DemoResult:
     rng = random.Random(seed)
     host = np.zeros(grains, dtype=np.int64)
-    images: dict[int, np.ndarray] = {0: host.copy(), 1: host.copy()}  # type: ignore[type-arg]
+    images: dict[int, npt.NDArray[np.int64]] = {0: host.copy(), 1: host.copy()}
     hot = max(1, grains // 5)
     with VolumeSet(backend, grains, grain_size) as volume_set:
         volumes, workdir = volume_set.fresh()

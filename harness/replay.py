@@ -27,7 +27,9 @@ class ReplayResult:
     @property
     def clean(self) -> bool:
         """Every action ran in both model and engine and every predicate held."""
-        return all(o.ok for o in self.outcomes) and len(self.outcomes) == len(self.trace.actions) + 1
+        return (
+            all(o.ok for o in self.outcomes) and len(self.outcomes) == len(self.trace.actions) + 1
+        )
 
     @property
     def as_expected(self) -> bool:

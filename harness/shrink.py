@@ -1,50 +1,86 @@
-"""Greedy shrinking of a failing action list against the model alone.
+"""Shrinking a failing action list against the model alone.
 
-Hypothesis shrinks well but can leave actions that do not matter (a link flap, a stray copy).
-The model is pure and fast, so this pass drops one action at a time while the list stays
-valid (every action enabled) and still breaks the same predicate; the caller replays the result
-on the engine to confirm it.
+A violation (model and engine agreeing that a predicate broke) is a property of the model, and
+the model is pure and fast: so instead of replaying every shrink candidate on real volumes,
+this pass tries candidates on the model and the caller replays the result on the engine to
+confirm it.  Candidates: drop one action, drop any two, and make values smaller (data seeds,
+crash cut points); actions a removal leaves disabled are dropped with it.  A candidate is kept
+when it is simpler and the same predicate still breaks; the list ends at the first break.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
+from itertools import combinations
+
 from pitmirror.model import cyclic_flashcopy as design_a
-from pitmirror.model.actions import Action
+from pitmirror.model.actions import Action, CrashSite, HostWrite
 
 MAX_ROUNDS = 50
 
 
 def first_violation(
     actions: list[Action], initial: design_a.State
-) -> tuple[int, str] | None:
-    """(index, predicate) of the first broken predicate, or None; also None if invalid."""
+) -> tuple[list[Action], str] | None:
+    """The actions up to the first broken predicate, and its name; None if nothing breaks.
+
+    Actions that are not enabled when their turn comes are dropped, so removing one action
+    also removes what only made sense after it (the Recover of a removed crash, the resync
+    of a copy that no longer went out of sync).
+    """
     state = initial
-    for index, action in enumerate(actions):
+    kept: list[Action] = []
+    for action in actions:
         if design_a.why_disabled(state, action) is not None:
-            return None
+            continue
         before, state = state, design_a.step(state, action)
+        kept.append(action)
         found = design_a.check(before, state)
         if found:
-            return index, next(iter(found))
+            return kept, next(iter(found))
     return None
 
 
+def _smaller(action: Action) -> Iterator[Action]:
+    if isinstance(action, HostWrite):
+        yield from (dataclasses.replace(action, data=d) for d in range(1, action.data))
+    if isinstance(action, CrashSite):
+        cuts = range(action.after_writes)
+        yield from (dataclasses.replace(action, after_writes=n) for n in cuts)
+
+
+def _candidates(actions: list[Action]) -> Iterator[list[Action]]:
+    n = len(actions)
+    for i in reversed(range(n)):
+        yield actions[:i] + actions[i + 1 :]
+    for i, j in combinations(range(n), 2):
+        yield [a for k, a in enumerate(actions) if k not in (i, j)]
+    for i, action in enumerate(actions):
+        for simpler in _smaller(action):
+            yield actions[:i] + [simpler] + actions[i + 1 :]
+
+
 def shrink(actions: list[Action], initial: design_a.State, predicate: str) -> list[Action]:
-    current = list(actions)
-    hit = first_violation(current, initial)
+    hit = first_violation(actions, initial)
     if hit is None or hit[1] != predicate:
-        return current
-    current = current[: hit[0] + 1]
+        return list(actions)
+    current = hit[0]
     for _ in range(MAX_ROUNDS):
-        changed = False
-        # pairs first: a LinkDown/LinkUp or CrashSite/Recover only goes away together
-        for width in (2, 1):
-            for index in range(len(current) - width, -1, -1):
-                candidate = current[:index] + current[index + width :]
-                hit = first_violation(candidate, initial)
-                if hit is not None and hit[1] == predicate:
-                    current = candidate[: hit[0] + 1]
-                    changed = True
-        if not changed:
-            break
+        for candidate in _candidates(current):
+            hit = first_violation(candidate, initial)
+            if hit is not None and hit[1] == predicate and _simpler(hit[0], current):
+                current = hit[0]
+                break
+        else:
+            return current
     return current
+
+
+def _simpler(a: list[Action], b: list[Action]) -> bool:
+    """Shorter, or as long with smaller values: the order that makes shrinking terminate."""
+    return (len(a), _weight(a)) < (len(b), _weight(b))
+
+
+def _weight(actions: list[Action]) -> int:
+    return sum(getattr(a, "data", 0) + getattr(a, "after_writes", 0) for a in actions)

@@ -8,10 +8,9 @@ folder that must end as its header expects.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-from rich.console import Console
 
 from pitmirror.harness.check import Budget, run_check
 from pitmirror.harness.replay import replay
@@ -41,29 +40,39 @@ def mutant_budget(name: str, budget: Budget) -> Budget:
 
 
 def verify(
-    traces_dir: Path, budget: Budget, backend: str, progress: Console | None = None
+    traces_dir: Path,
+    budget: Budget,
+    backend: str,
+    progress: Callable[[str, int], None] | None = None,
 ) -> list[Row]:
+    """Run every check; `progress(label, total)` is called before each one."""
     files = trace_files(traces_dir) if traces_dir.is_dir() else []
     if not files:
         raise VolumeError(f"no trace files under {traces_dir}/ (run from the project root)")
     rows: list[Row] = []
 
+    total = 2 + len(design_a.UNSAFE_OPTIONS) + len(files)
+
     def note(text: str) -> None:
         if progress is not None:
-            progress.print(f"[dim]… {text}[/]")
+            progress(text, total)
 
     safe_runs = {
-        "property run, safe design (claim 6: merge maps)": design_a.Options(),
-        "property run, safe design (claim 5: update map)": design_a.Options(map_rule="update"),
+        "property run, safe design, claim 6 (merge)": design_a.Options(),
+        "property run, safe design, claim 5 (update)": design_a.Options(map_rule="update"),
     }
     for what, options in safe_runs.items():
         note(what)
         result = run_check(options, backend, budget)
         rows.append(
             Row(
-                design_a.DESIGN, what, "no failure",
+                design_a.DESIGN,
+                what,
+                "no failure",
                 "no failure" if result.passed else str(result.failure_detail),
-                f"{result.backend} {' '.join(result.devices)}", result.seconds, result.passed,
+                f"{result.backend} {' '.join(result.devices)}",
+                result.seconds,
+                result.passed,
             )
         )
     for name, options in design_a.UNSAFE_OPTIONS.items():
@@ -71,30 +80,48 @@ def verify(
         result = run_check(options, backend, mutant_budget(name, budget))
         caught = result.failure is not None and result.failure.expect == "violation"
         got = (
-            f"caught: {result.failure.violates} in {len(result.failure.actions)} actions"
+            f"{result.failure.violates} in {len(result.failure.actions)} actions"
             if caught and result.failure is not None
-            else "not caught" if result.passed else str(result.failure_detail)
+            else "not caught"
+            if result.passed
+            else str(result.failure_detail)
         )
         rows.append(
-            Row(design_a.DESIGN, f"mutant {name}", "caught", got,
-                f"{result.backend} {' '.join(result.devices)}", result.seconds, caught)
+            Row(
+                design_a.DESIGN,
+                f"mutant {name}",
+                "caught",
+                got,
+                f"{result.backend} {' '.join(result.devices)}",
+                result.seconds,
+                caught,
+            )
         )
     for path in files:
-        note(f"replay {path}")
+        label = f"trace {path.relative_to(traces_dir).with_suffix('')}"
+        note(label)
         started = time.monotonic()
         try:
             trace = read_trace(path)
         except TraceFormatError as err:
-            rows.append(Row("?", f"replay {path}", "readable", str(err), "-", 0.0, False))
+            rows.append(Row("?", label, "readable", str(err), "-", 0.0, False))
             continue
-        result = replay(trace, backend)
+        replayed = replay(trace, backend)
         expected = "pass" if trace.expect == "pass" else f"violation {trace.violates}"
-        got = "pass" if result.clean else (
-            f"violation {result.violated}" if result.violated else result.verdict()
+        got = (
+            "pass"
+            if replayed.clean
+            else (f"violation {replayed.violated}" if replayed.violated else replayed.verdict())
         )
         rows.append(
-            Row(trace.design, f"replay {path}", expected, got,
-                f"{result.backend} {' '.join(result.devices)}",
-                time.monotonic() - started, result.as_expected)
+            Row(
+                trace.design,
+                label,
+                expected,
+                got,
+                f"{replayed.backend} {' '.join(replayed.devices)}",
+                time.monotonic() - started,
+                replayed.as_expected,
+            )
         )
     return rows

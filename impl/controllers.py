@@ -15,7 +15,7 @@ from statemachine import State, StateMachine
 from pitmirror.impl.sites import LocalSite, RemoteSite
 
 
-class LocalCycle(StateMachine):  # type: ignore[misc]
+class LocalCycle(StateMachine):
     """Phases of a cycle at the local site."""
 
     copying = State("copying", initial=True)  # the copy map is not empty
@@ -56,7 +56,7 @@ class LocalCycle(StateMachine):  # type: ignore[misc]
         self.site.crash()
 
     def link_up(self) -> bool:
-        return self.site.link.up
+        return bool(self.site.link.up)
 
     def copy_done(self) -> bool:
         return not self.site.map("copy_map")
@@ -85,7 +85,7 @@ class LocalCycle(StateMachine):  # type: ignore[misc]
         self.site.start()
 
 
-class RemoteService(StateMachine):  # type: ignore[misc]
+class RemoteService(StateMachine):
     """The remote site: serving messages and draining I2 -> T, or down."""
 
     serving = State("serving", initial=True)

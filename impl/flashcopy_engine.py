@@ -79,7 +79,7 @@ class FlashCopyEngine:
         sizes = {(v.grain_count, v.grain_size) for v in volumes.values()}
         if len(sizes) != 1:
             raise ValueError("all four volumes must have the same grain count and grain size")
-        (self.grain_count, self.grain_size), = sizes
+        ((self.grain_count, self.grain_size),) = sizes
         self.volumes = volumes
         self.options = options
         self.injector = CrashInjector()
@@ -152,7 +152,9 @@ class FlashCopyEngine:
         volume = self.volumes[name]
         raw = volume.read_grains(0, volume.grain_count)
         size = self.grain_size
-        return tuple(decode_grain(raw[g * size : (g + 1) * size], g) for g in range(self.grain_count))
+        return tuple(
+            decode_grain(raw[g * size : (g + 1) * size], g) for g in range(self.grain_count)
+        )
 
     def observe(self) -> Observation:
         local, remote = self.local.durable_meta(), self.remote.durable_meta()

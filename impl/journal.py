@@ -48,7 +48,9 @@ def apply_changes(meta: Metadata, changes: Changes) -> None:
 def _line(seq: int, changes: Changes) -> bytes:
     body = json.dumps({"seq": seq, "changes": changes}, sort_keys=True)
     crc = zlib.crc32(body.encode())
-    return (json.dumps({"seq": seq, "changes": changes, "crc": crc}, sort_keys=True) + "\n").encode()
+    return (
+        json.dumps({"seq": seq, "changes": changes, "crc": crc}, sort_keys=True) + "\n"
+    ).encode()
 
 
 def _parse(raw: bytes) -> tuple[int, Changes] | None:
@@ -75,7 +77,9 @@ class Journal:
         self.directory = directory
         self.log_path = directory / f"{site}.journal"
         self.snapshot_path = directory / f"{site}.snapshot"
-        self._initial = {k: (v.copy() if isinstance(v, GrainMap) else v) for k, v in initial.items()}
+        self._initial = {
+            k: (v.copy() if isinstance(v, GrainMap) else v) for k, v in initial.items()
+        }
         self._seq = 0
         self._since_snapshot = 0
         directory.mkdir(parents=True, exist_ok=True)
@@ -92,7 +96,9 @@ class Journal:
             seq = int(snap["seq"])
             for name, value in snap["meta"].items():
                 apply_changes(meta, {name: {"assign": value} if isinstance(value, str) else value})
-        lines = self.log_path.read_bytes().splitlines(keepends=True) if self.log_path.exists() else []
+        lines = (
+            self.log_path.read_bytes().splitlines(keepends=True) if self.log_path.exists() else []
+        )
         for index, raw in enumerate(lines):
             parsed = _parse(raw) if raw.endswith(b"\n") else None
             if parsed is None:

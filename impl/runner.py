@@ -47,7 +47,9 @@ class Runner:
     def host_write(self, grain: int, seed: int) -> None:
         """The host's door: one acknowledged write of a seeded grain."""
         engine = self.engine
-        engine.local_cycle.send("HostWrite", grain=grain, data=grain_bytes(seed, grain, engine.grain_size))
+        engine.local_cycle.send(
+            "HostWrite", grain=grain, data=grain_bytes(seed, grain, engine.grain_size)
+        )
         engine.local_cycle.send("Settle")
 
     def tick(self) -> bool:
@@ -66,7 +68,10 @@ class Runner:
             todo = local.map("copy_map").extents(self.max_extent_grains)
             event = "CopyGrain"
             if not todo and engine.link.up:
-                todo, event = local.map("out_of_sync").extents(self.max_extent_grains), "ResyncGrain"
+                todo, event = (
+                    local.map("out_of_sync").extents(self.max_extent_grains),
+                    "ResyncGrain",
+                )
             for start, count in todo[: self.extents_per_tick]:
                 engine.local_cycle.send(event, grain=start, count=count)
         engine.local_cycle.send("Settle")
@@ -81,7 +86,9 @@ class Runner:
 
     def status(self) -> RunnerStatus:
         local, remote = self.engine.local, self.engine.remote
-        behind = local.map("copy_map").union(local.map("future_map")).union(local.map("out_of_sync"))
+        behind = (
+            local.map("copy_map").union(local.map("future_map")).union(local.map("out_of_sync"))
+        )
         committed = remote.number("committed")
         return RunnerStatus(
             cycle=local.number("cycle"),

@@ -88,7 +88,12 @@ class RemoteSite(_Site):
     site: Site = "remote"
 
     def __init__(
-        self, i2: Volume, target: Volume, journal: Journal, injector: CrashInjector, options: Options
+        self,
+        i2: Volume,
+        target: Volume,
+        journal: Journal,
+        injector: CrashInjector,
+        options: Options,
     ) -> None:
         super().__init__(journal, injector)
         self.i2, self.target, self.options = i2, target, options

@@ -122,10 +122,11 @@ def action_to_json(action: Action) -> dict[str, Any]:
 def _check_field(name: str, field: dataclasses.Field[Any], value: Any) -> None:
     if field.type in ("int", int):
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise TraceFormatError(f"{name}.{field.name} must be a non-negative integer, got {value!r}")
-    elif field.type in ("Site", Site):
-        if value not in SITES:
-            raise TraceFormatError(f"{name}.site must be one of {', '.join(SITES)}, got {value!r}")
+            raise TraceFormatError(
+                f"{name}.{field.name} must be a non-negative integer, got {value!r}"
+            )
+    elif field.type in ("Site", Site) and value not in SITES:
+        raise TraceFormatError(f"{name}.site must be one of {', '.join(SITES)}, got {value!r}")
 
 
 def action_from_json(obj: Any) -> Action:

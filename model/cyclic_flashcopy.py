@@ -76,11 +76,11 @@ class Options:
     """Flush order: the future bit is durable before the source grain changes."""
 
     def to_json(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) }
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> Options:
-        known = {f.name for f in dataclasses.fields(cls) }
+        known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(obj) - known
         if unknown:
             raise ValueError(f"unknown option(s): {', '.join(sorted(unknown))}")
@@ -198,12 +198,16 @@ class JournalRecord:
 Write = VolumeWrite | JournalRecord
 
 
+def _with(state: State, **changes: Any) -> State:
+    return dataclasses.replace(state, **changes)
+
+
 def apply_write(state: State, write: Write) -> State:
     if isinstance(write, VolumeWrite):
         image: Image = getattr(state, write.volume)
         new = image[: write.grain] + (write.data,) + image[write.grain + 1 :]
-        return dataclasses.replace(state, **{write.volume: new})
-    return dataclasses.replace(state, **dict(write.changes))
+        return _with(state, **{write.volume: new})
+    return _with(state, **dict(write.changes))
 
 
 def _mirror_plan(state: State, grain: int, data: int) -> list[Write]:
@@ -360,7 +364,7 @@ def enabled_actions(state: State) -> Iterator[Action]:
 
 def _crash(state: State, site: Site) -> State:
     flag = "local_up" if site == "local" else "remote_up"
-    return dataclasses.replace(state, **{flag: False, "armed_crash": None})
+    return _with(state, **{flag: False, "armed_crash": None})
 
 
 def step(state: State, action: Action) -> State:
@@ -388,7 +392,7 @@ def step(state: State, action: Action) -> State:
             return dataclasses.replace(state, armed_crash=(site, n))
         case Recover(site=site):
             flag = "local_up" if site == "local" else "remote_up"
-            return dataclasses.replace(state, **{flag: True})
+            return _with(state, **{flag: True})
     after, completed = apply_plan(state, write_plan(state, action))
     if isinstance(action, HostWrite):
         g = action.grain
@@ -412,7 +416,8 @@ def apply_plan(state: State, plan: list[Write]) -> tuple[State, bool]:
 def recoverable_target(state: State) -> Image:
     """What a failover reads at the remote site: T[g], or I2[g] while g is in target_map."""
     return tuple(
-        state.i2[g] if g in state.target_map else state.target[g] for g in range(state.config.grains)
+        state.i2[g] if g in state.target_map else state.target[g]
+        for g in range(state.config.grains)
     )
 
 

@@ -37,9 +37,10 @@ class SpecView(Protocol):
 
 def image_diff(actual: Sequence[int], expected: Sequence[int]) -> str:
     """`grain 3: 17 (expected 12)` for every grain that differs, at most five."""
-    diffs = [
-        f"grain {g}: {a} (expected {e})" for g, (a, e) in enumerate(zip(actual, expected)) if a != e
-    ]
+    if len(actual) != len(expected):
+        return f"{len(actual)} grains (expected {len(expected)})"
+    pairs = enumerate(zip(actual, expected, strict=True))
+    diffs = [f"grain {g}: {a} (expected {e})" for g, (a, e) in pairs if a != e]
     more = f" and {len(diffs) - 5} more" if len(diffs) > 5 else ""
     return ", ".join(diffs[:5]) + more
 

@@ -6,6 +6,7 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from pitmirror.impl.volumes import loop_available
 
@@ -35,3 +36,8 @@ def loop_backend() -> str:
     if not ok:
         pytest.skip(f"loop-device test skipped: {reason}")
     return "loop"
+
+
+# Property tests in this suite are budgets, not searches: no example database on disk.
+settings.register_profile("pitmirror-tests", database=None, deadline=None)
+settings.load_profile("pitmirror-tests")

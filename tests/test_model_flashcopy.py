@@ -27,12 +27,11 @@ MUTANT_SEARCH = A.Config(grains=2, values=(1, 2), max_cycle=3, max_crash_writes=
 MAPS = {"copy_map", "future_map", "out_of_sync", "received_map", "target_map"}
 # Which fields each action may change; everything else must stay as it was.
 FRAME = {
-    "HostWrite": {"source", "i1", "i2", "target", "acked", "armed_crash", "local_up",
-                  "remote_up"} | MAPS,
+    "HostWrite": {"source", "i1", "i2", "target", "acked", "armed_crash", "local_up", "remote_up"}
+    | MAPS,
     "CopyGrain": {"i1", "i2", "target", "armed_crash", "local_up", "remote_up"} | MAPS,
     "ResyncGrain": {"i2", "target", "armed_crash", "local_up", "remote_up"} | MAPS,
-    "CommitPoint": {"committed", "cycle", "images", "armed_crash", "local_up", "remote_up"}
-    | MAPS,
+    "CommitPoint": {"committed", "cycle", "images", "armed_crash", "local_up", "remote_up"} | MAPS,
     "DrainTarget": {"target", "target_map", "armed_crash", "remote_up"},
     "LinkDown": {"link_up"},
     "LinkUp": {"link_up"},
@@ -98,7 +97,9 @@ def test_claim5_and_claim6_differ_once_commit_may_come_early() -> None:
     """The equivalence rests on the copy map being empty at the commit."""
     after = {}
     for rule in ("merge", "update"):
-        state = A.initial_state(A.Config(grains=2), A.Options(map_rule=rule, commit_after_drain=False))
+        state = A.initial_state(
+            A.Config(grains=2), A.Options(map_rule=rule, commit_after_drain=False)
+        )
         for action in (CopyGrain(0), CommitPoint()):
             state = A.step(state, action)
         after[rule] = state.copy_map

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from pitmirror.impl import volumes
 from pitmirror.impl.volumes import (
     FileVolume,

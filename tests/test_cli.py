@@ -1,0 +1,119 @@
+"""The command line: exit codes, one-line errors, JSON output, the demo's digest check."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+TRACES = Path(__file__).resolve().parent.parent / "traces"
+
+
+def pitmirror(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from pitmirror.harness.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def test_replay_of_a_pass_trace_exits_0(loop_backend: str) -> None:
+    run = pitmirror("replay", str(TRACES / "cyclic-flashcopy/261121-link-outage-resync.jsonl"))
+    assert run.returncode == 0, run.stderr
+    assert "every predicate holds" in run.stdout
+    assert "/dev/loop" in run.stdout
+
+
+def test_replay_of_a_violation_trace_exits_1_naming_the_predicate(loop_backend: str) -> None:
+    trace = next((TRACES / "mutants").glob("*no-copy-on-write*.jsonl"))
+    run = pitmirror("replay", str(trace), "--json")
+    assert run.returncode == 1
+    doc = json.loads(run.stdout)
+    assert doc["violated"] == "inv_target_is_committed_image" and doc["as_expected"]
+    assert doc["steps"][-1]["status"] == "violation"
+
+
+def test_a_corrupt_trace_gives_one_line_and_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"trace": 1, "design": "cyclic-flashcopy"}\n')
+    run = pitmirror("replay", str(bad))
+    assert run.returncode == 2
+    assert run.stderr.count("\n") == 1 and "the header lacks" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_a_missing_trace_file_gives_exit_2(tmp_path: Path) -> None:
+    run = pitmirror("replay", str(tmp_path / "nope.jsonl"))
+    assert run.returncode == 2 and "cannot read the trace" in run.stderr
+
+
+def test_an_unknown_option_gives_exit_2() -> None:
+    run = pitmirror("check", "--option", "warp-drive", "--examples", "1")
+    assert run.returncode == 2 and "unknown option 'warp-drive'" in run.stderr
+
+
+def test_check_json_reports_the_run(tmp_path: Path) -> None:
+    run = pitmirror(
+        "check",
+        "--examples",
+        "5",
+        "--steps",
+        "10",
+        "--backend",
+        "memory",
+        "--save-dir",
+        str(tmp_path),
+        "--json",
+    )
+    assert run.returncode == 0, run.stderr
+    doc = json.loads(run.stdout)
+    assert doc["passed"] and doc["backend"] == "memory" and doc["examples_run"] >= 5
+
+
+def test_check_of_a_mutant_exits_1_and_saves_a_replayable_trace(tmp_path: Path) -> None:
+    run = pitmirror(
+        "check",
+        "-o",
+        "commit-before-drain",
+        "--backend",
+        "memory",
+        "--save-dir",
+        str(tmp_path),
+        "--json",
+    )
+    assert run.returncode == 1
+    saved = Path(json.loads(run.stdout)["trace"])
+    assert saved.parent == tmp_path
+    replayed = pitmirror("replay", str(saved), "--backend", "memory")
+    assert replayed.returncode == 1 and "inv_target_is_committed_image" in replayed.stdout
+
+
+def test_demo_target_equals_the_committed_image_by_digest(loop_backend: str) -> None:
+    run = pitmirror("demo", "--seconds", "1", "--grains", "64", "--grain-size", "65536", "--json")
+    assert run.returncode == 0, run.stderr
+    doc = json.loads(run.stdout)
+    assert doc["backend"] == "loop" and doc["consistent"]
+    assert doc["target_digest"] == doc["expected_digest"] and doc["commits"] >= 1
+
+
+def test_loop_backend_without_root_is_one_clear_error() -> None:
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os; os.geteuid = lambda: 1000\nfrom pitmirror.harness.cli import main; main()",
+            "replay",
+            str(TRACES / "cyclic-flashcopy/261121-plain-cycle.jsonl"),
+            "--backend",
+            "loop",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 2
+    assert "loop devices need root" in run.stderr and "Traceback" not in run.stderr

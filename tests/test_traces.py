@@ -1,0 +1,75 @@
+"""Every recorded trace replays on every run, on loop devices, and ends as its header says;
+trace files are parsed strictly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pitmirror.harness.replay import replay
+from pitmirror.harness.traces import Trace, dump_trace, parse_trace, read_trace, trace_files
+from pitmirror.model.actions import CommitPoint, CrashSite, HostWrite, TraceFormatError
+
+TRACES = Path(__file__).resolve().parent.parent / "traces"
+FILES = trace_files(TRACES)
+
+
+def test_the_trace_folder_is_not_empty() -> None:
+    assert len(FILES) >= 8, f"expected the recorded traces under {TRACES}"
+    mutants = [read_trace(p) for p in FILES if p.parent.name == "mutants"]
+    assert {t.expect for t in mutants} == {"violation"}
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
+def test_trace_replays_as_its_header_expects(path: Path, loop_backend: str) -> None:
+    trace = read_trace(path)
+    assert trace.why.strip(), "a trace opens with why it exists"
+    result = replay(trace, loop_backend)
+    assert result.backend == "loop"
+    assert result.as_expected, result.verdict()
+    if trace.expect == "violation":
+        assert result.violated == trace.violates
+        assert result.last.index == len(trace.actions), "the violation ends the trace"
+
+
+def test_dump_and_parse_round_trip() -> None:
+    trace = Trace(
+        design="cyclic-flashcopy",
+        grains=4,
+        grain_size=4096,
+        why="round trip",
+        actions=[HostWrite(1, 9), CommitPoint(), CrashSite("remote", 2)],
+    )
+    again = parse_trace(dump_trace(trace))
+    assert again.actions == trace.actions and again.header() == trace.header()
+
+
+HEADER = (
+    '{"trace": 1, "design": "cyclic-flashcopy", "grains": 4, "grain_size": 4096, '
+    '"why": "x", "expect": "pass"}'
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "the trace is empty"),
+        ("{not json", ":1: not JSON"),
+        ('{"trace": 1}', "the header lacks design"),
+        (HEADER.replace("cyclic-flashcopy", "nope"), "unknown design"),
+        (HEADER.replace('"grain_size": 4096', '"grain_size": 1000'), "multiple of 512"),
+        (HEADER + '\n{"action": "Teleport"}', ":2: unknown action 'Teleport'"),
+        (HEADER + '\n{"action": "CopyGrain"}', ":2: CopyGrain is missing field 'grain'"),
+        (HEADER + '\n{"action": "CopyGrain", "grain": 9}', "grain 9 is outside the 4-grain"),
+        (HEADER + '\n{"action": "CopyGrain", "grain": -1}', "non-negative integer"),
+        (HEADER + '\n{"action": "CrashSite", "site": "moon"}', "site must be one of"),
+        (HEADER + '\n{"action": "LinkUp", "extra": 1}', "unknown field(s): extra"),
+        (HEADER.replace('"pass"', '"violation"'), "must name the predicate"),
+        (HEADER.replace('"why"', '"options": {"warp": 1}, "why"'), "unknown option(s): warp"),
+    ],
+)
+def test_corrupt_traces_are_rejected_with_the_reason(text: str, message: str) -> None:
+    with pytest.raises(TraceFormatError) as err:
+        parse_trace(text, "t.jsonl")
+    assert message in str(err.value)
