@@ -45,7 +45,7 @@ app = typer.Typer(
 )
 out = Console()
 if not out.is_terminal:
-    out = Console(width=120)  # logs and pipes: keep table rows on one line
+    out = Console(width=160)  # logs and pipes: keep table rows on one line
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -278,19 +278,27 @@ def demo_cmd(
     if grain_size % 512:
         fail("--grain-size must be a multiple of 512")
     clock = time.monotonic
-    if as_json:
-        result = run_demo(backend, grains, grain_size, seconds, seed, clock)
+    latest: list[tuple[RunnerStatus, int, float]] = []
+
+    def remember(status: RunnerStatus, writes: int) -> None:
+        latest[:] = [(status, writes, clock())]
+
+    if as_json or not out.is_terminal:
+        result = run_demo(backend, grains, grain_size, seconds, seed, clock, on_status=remember)
+        if not as_json:
+            out.print(status_table(*latest[0]))
     else:
         with Live(console=out, refresh_per_second=8) as live:
-            last = [0.0]
+            shown = [0.0]
 
             def show(status: RunnerStatus, writes: int) -> None:
-                now = clock()
-                if now - last[0] >= 0.1:
-                    last[0] = now
-                    live.update(status_table(status, writes, now))
+                remember(status, writes)
+                if latest[0][2] - shown[0] >= 0.1:
+                    shown[0] = latest[0][2]
+                    live.update(status_table(*latest[0]))
 
             result = run_demo(backend, grains, grain_size, seconds, seed, clock, on_status=show)
+            live.update(status_table(*latest[0]))
     doc = {
         "backend": result.backend,
         "devices": result.devices,
@@ -330,8 +338,8 @@ def demo_cmd(
 @clean_errors
 def verify_cmd(
     traces: Annotated[Path, typer.Option(help="Folder of trace files to replay.")] = Path("traces"),
-    examples: Annotated[int, typer.Option(min=1, help="Examples per property run.")] = 100,
-    steps: Annotated[int, typer.Option(min=1, help="Actions per example.")] = 40,
+    examples: Annotated[int, typer.Option(min=1, help="Examples per property run.")] = 200,
+    steps: Annotated[int, typer.Option(min=1, help="Actions per example.")] = 50,
     backend: BackendOpt = "auto",
     as_json: JsonOpt = False,
 ) -> None:
@@ -367,7 +375,7 @@ def verify_cmd(
     table = Table(title="pitmirror verify — design A, cyclic incremental FlashCopy")
     table.add_column("check", no_wrap=True)
     for col in ("expected", "got", "time", "result"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for r in rows:
         result = "[green]pass[/]" if r.passed else "[bold red]FAIL[/]"
         table.add_row(r.what, r.expected, r.got, f"{r.seconds:.1f} s", result)
