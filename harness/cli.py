@@ -138,7 +138,8 @@ def replay_cmd(
     """Replay a trace on model and engine in lockstep, step by step.
 
     Exit 0 when every step agrees and every predicate holds, 1 at the first violation or
-    divergence (explained in words), 2 when the trace cannot be read.
+    divergence (explained in words), 2 when the trace cannot be read or is not a run of the
+    model (an action its guard does not allow).
     """
     result = replay(read_trace(trace), backend)
     if as_json:
@@ -158,6 +159,9 @@ def replay_cmd(
         if result.trace.expect == "violation":
             met = "as the trace expects" if result.as_expected else "NOT as the trace expects"
             out.print(f"expected a violation of {result.trace.violates}: {met}")
+    if result.last.status == "invalid":
+        # the action list is not a run of the model: bad input, like a corrupt trace
+        raise typer.Exit(2)
     raise typer.Exit(0 if result.clean else 1)
 
 

@@ -62,6 +62,10 @@ def flashcopy_machine(
             self.lockstep = Lockstep(volumes, workdir, options)
             if counter is not None:
                 counter[0] += 1
+            outcome = self.lockstep.check(None, None)
+            if not outcome.ok:
+                self.failure = outcome
+                raise LockstepFailure(explain(outcome))
 
         @property
         def model(self) -> design_a.State:

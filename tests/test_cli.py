@@ -117,3 +117,14 @@ def test_loop_backend_without_root_is_one_clear_error() -> None:
     )
     assert run.returncode == 2
     assert "loop devices need root" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_a_trace_that_is_not_a_run_of_the_model_exits_2(tmp_path: Path) -> None:
+    bad = tmp_path / "mismatched.jsonl"
+    bad.write_text(
+        '{"trace": 1, "design": "cyclic-flashcopy", "grains": 2, "grain_size": 4096, '
+        '"why": "commits before the first copy", "expect": "pass"}\n{"action": "CommitPoint"}\n'
+    )
+    run = pitmirror("replay", str(bad), "--backend", "memory")
+    assert run.returncode == 2
+    assert "the copy map is not empty" in run.stdout
