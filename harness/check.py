@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, settings
-from hypothesis.errors import HypothesisException
+from hypothesis.errors import HypothesisException, InvalidArgument
 from hypothesis.stateful import run_state_machine_as_test
 
 from pitmirror.harness.backends import VolumeSet
@@ -26,6 +26,10 @@ from pitmirror.harness.shrink import shrink
 from pitmirror.harness.traces import Trace, write_trace
 from pitmirror.model import cyclic_flashcopy as design_a
 from pitmirror.model.actions import Action
+
+
+class CheckSetupError(Exception):
+    """The run could not start as asked (an unknown Hypothesis backend, say)."""
 
 
 @dataclass(frozen=True)
@@ -126,17 +130,20 @@ def _search(
         phases.append(Phase.shrink)
     # a derandomized run is a fixed budget: it must not replay stored failures
     database: dict[str, Any] = {"database": None} if budget.seed is not None else {}
-    run_settings = settings(
-        max_examples=budget.examples,
-        stateful_step_count=budget.steps,
-        deadline=None,
-        derandomize=budget.seed is not None,
-        suppress_health_check=list(HealthCheck),
-        phases=phases,
-        backend=hypothesis_backend,
-        print_blob=False,
-        **database,
-    )
+    try:
+        run_settings = settings(
+            max_examples=budget.examples,
+            stateful_step_count=budget.steps,
+            deadline=None,
+            derandomize=budget.seed is not None,
+            suppress_health_check=list(HealthCheck),
+            phases=phases,
+            backend=hypothesis_backend,
+            print_blob=False,
+            **database,
+        )
+    except InvalidArgument as err:
+        raise CheckSetupError(" ".join(str(err).split())) from err
     with VolumeSet(backend, *shape) as volume_set:
         machine = flashcopy_machine(
             volume_set, options, lambda acts, out: found.append((acts, out)), counter
@@ -146,7 +153,7 @@ def _search(
         except LockstepFailure:
             pass
         except HypothesisException as err:
-            raise RuntimeError(f"hypothesis could not run: {err}") from err
+            raise CheckSetupError(f"hypothesis could not run: {err}") from err
         return volume_set.kind, volume_set.devices()
 
 

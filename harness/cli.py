@@ -29,7 +29,7 @@ from rich.progress import (
 from rich.table import Table
 
 from pitmirror.harness import verify as verify_mod
-from pitmirror.harness.check import Budget, CheckResult, run_check
+from pitmirror.harness.check import Budget, CheckResult, CheckSetupError, run_check
 from pitmirror.harness.demo import run_demo
 from pitmirror.harness.replay import ReplayResult, replay
 from pitmirror.harness.traces import read_trace
@@ -40,6 +40,7 @@ from pitmirror.model.actions import TraceFormatError, describe
 
 app = typer.Typer(
     add_completion=False,
+    pretty_exceptions_show_locals=False,
     no_args_is_help=True,
     help="Cycle-based block-volume mirroring with a checked point-in-time promise.",
 )
@@ -217,7 +218,7 @@ def check_cmd(
         result = run_check(
             options, backend, budget, save_dir=save_dir, hypothesis_backend=hypothesis_backend
         )
-    except RuntimeError as e:
+    except CheckSetupError as e:
         fail(str(e))
     if as_json:
         print_json(check_json(result))

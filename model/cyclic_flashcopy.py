@@ -75,6 +75,15 @@ class Options:
     journal_before_source: bool = True
     """Flush order: the future bit is durable before the source grain changes."""
 
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "map_rule":
+                if value not in ("merge", "update"):
+                    raise ValueError(f"map_rule must be merge or update, got {value!r}")
+            elif not isinstance(value, bool):
+                raise ValueError(f"option {f.name} must be true or false, got {value!r}")
+
     def to_json(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 

@@ -128,3 +128,11 @@ def test_a_trace_that_is_not_a_run_of_the_model_exits_2(tmp_path: Path) -> None:
     run = pitmirror("replay", str(bad), "--backend", "memory")
     assert run.returncode == 2
     assert "the copy map is not empty" in run.stdout
+
+
+def test_bad_option_values_and_backends_give_exit_2() -> None:
+    run = pitmirror("check", "-o", "map_rule=sideways", "--examples", "1")
+    assert run.returncode == 2 and "map_rule must be merge or update" in run.stderr
+    run = pitmirror("check", "--hypothesis-backend", "nope", "--backend", "memory")
+    assert run.returncode == 2 and "backend='nope' is not available" in run.stderr
+    assert "Traceback" not in run.stderr
