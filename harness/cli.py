@@ -31,6 +31,7 @@ from rich.table import Table
 from pitmirror.harness import verify as verify_mod
 from pitmirror.harness.check import Budget, CheckResult, CheckSetupError, run_check
 from pitmirror.harness.demo import run_demo
+from pitmirror.harness.prove import prove_design
 from pitmirror.harness.replay import ReplayResult, replay
 from pitmirror.harness.traces import read_trace
 from pitmirror.impl.runner import RunnerStatus
@@ -234,6 +235,59 @@ def check_cmd(
             out.print(f"[bold red]{result.failure_detail}[/]")
             out.print(f"minimal trace: {result.saved_to} (pitmirror replay {result.saved_to})")
     raise typer.Exit(0 if result.passed else 1)
+
+
+# ---- prove ------------------------------------------------------------------------------------
+
+
+@app.command("prove")
+@clean_errors
+def prove_cmd(
+    design: Annotated[str, typer.Option(help="The design to prove.")] = design_a.DESIGN,
+    option: Annotated[
+        list[str] | None,
+        typer.Option("--option", "-o", help="A mutant name or field=value; repeatable."),
+    ] = None,
+    save_dir: Annotated[
+        Path, typer.Option(help="Where a counterexample trace of a refuted design is written.")
+    ] = Path("traces/failures"),
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Every query.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Z3: Init => Inv, Inv /\\ action => Inv' per action x conjunct, Inv => goal.
+
+    Exit 0 when proved; 1 when refuted, with the failing queries' counterexamples and a
+    trace from bounded model checking that `pitmirror replay` reproduces on the engine.
+    """
+    if design != design_a.DESIGN:
+        fail(f"unknown design {design!r} (known: {design_a.DESIGN})")
+    outcome = prove_design(parse_options(option or []), save_dir)
+    report = outcome.report
+    if as_json:
+        print_json(outcome.to_json())
+        raise typer.Exit(0 if outcome.proved else 1)
+    shown = report.queries if verbose else report.failures
+    for query in shown:
+        style = "green" if query.ok else "bold red"
+        out.print(f"[{style}]{query.line()}[/]", highlight=False)
+        for line in query.counterexample:
+            out.print(f"    {line}", highlight=False)
+    changed = report.options.non_default() or "safe defaults"
+    summary = (
+        f"design A, options {changed}: {len(report.queries)} queries "
+        f"({len(report.failures)} failed) in {report.seconds:.2f} s"
+    )
+    if outcome.proved:
+        out.print(f"[green]proved[/]: {summary}")
+        raise typer.Exit(0)
+    out.print(f"[bold red]not proved[/]: {summary}")
+    if outcome.bmc is not None and outcome.trace is not None:
+        out.print(
+            f"bounded model checking: a violation {outcome.bmc.depth} steps from Init, "
+            f"{len(outcome.trace.actions)} actions after shrinking: {outcome.saved_to}"
+        )
+        out.print(f"reproduce on the engine: pitmirror replay {outcome.saved_to}")
+    raise typer.Exit(1)
 
 
 # ---- demo -------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """`pitmirror verify`, the main job: every check the project promises, as rows of a table.
 
 For design A: a lockstep property run of the safe design (with each map rule, claims 5 and 6),
-a run of every unsafe option that must be caught, and a replay of every trace under the traces
-folder that must end as its header expects.
+a run of every unsafe option that must be caught, the Z3 proof of the safe design and its
+refutation of every unsafe option, and a replay of every trace under the traces folder that
+must end as its header expects.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pitmirror.harness.check import Budget, run_check
+from pitmirror.harness.prove import prove_design
 from pitmirror.harness.replay import replay
 from pitmirror.harness.traces import read_trace, trace_files
 from pitmirror.impl.volumes import VolumeError
@@ -51,7 +53,7 @@ def verify(
         raise VolumeError(f"no trace files under {traces_dir}/ (run from the project root)")
     rows: list[Row] = []
 
-    total = 2 + len(design_a.UNSAFE_OPTIONS) + len(files)
+    total = 2 + 2 * len(design_a.UNSAFE_OPTIONS) + len(files) + 1
 
     def note(text: str) -> None:
         if progress is not None:
@@ -97,6 +99,30 @@ def verify(
                 caught,
             )
         )
+    note("proof, safe design")
+    proof = prove_design(design_a.Options())
+    rows.append(
+        Row(design_a.DESIGN, "Z3 proof, safe design", "proved",
+            f"proved, {len(proof.report.queries)} queries" if proof.proved
+            else f"{len(proof.report.failures)} queries failed",
+            "-", proof.report.seconds, proof.proved)
+    )  # fmt: skip
+    for name, options in design_a.UNSAFE_OPTIONS.items():
+        note(f"proof refutes mutant {name}")
+        refuted = prove_design(options)
+        found = refuted.trace is not None and not refuted.proved
+        first = refuted.report.failures[0] if refuted.report.failures else None
+        got = (
+            f"{first.check} breaks {first.conjunct}; trace in {len(refuted.trace.actions)} actions"
+            if found and first is not None and refuted.trace is not None
+            else "proved (a mutant must not be)"
+            if refuted.proved
+            else "no reachable violation found"
+        )
+        rows.append(
+            Row(design_a.DESIGN, f"Z3 proof refutes mutant {name}", "refuted", got, "-",
+                refuted.report.seconds + (refuted.bmc.seconds if refuted.bmc else 0.0), found)
+        )  # fmt: skip
     for path in files:
         label = f"trace {path.relative_to(traces_dir).with_suffix('')}"
         note(label)

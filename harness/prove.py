@@ -1,0 +1,89 @@
+"""`pitmirror prove` as data: the proof, and for a refuted design a checked counterexample trace.
+
+For an unsafe option the failing queries carry their counterexamples; bounded model checking
+then finds a reachable violation from Init, the model-based shrinker simplifies it, and the
+result is a trace (written when a folder is given) that replays as a violation.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pitmirror.harness.check import option_label
+from pitmirror.harness.shrink import shrink
+from pitmirror.harness.traces import Trace, write_trace
+from pitmirror.model import cyclic_flashcopy as design_a
+from pitmirror.proofs.bmc import BmcResult, find_violation
+from pitmirror.proofs.prover import GOAL, ProofReport, prove
+
+BMC_GRAINS = 2
+TRACE_GRAIN_SIZE = 4096
+
+
+@dataclass
+class ProveOutcome:
+    report: ProofReport
+    bmc: BmcResult | None
+    trace: Trace | None
+    saved_to: Path | None
+
+    @property
+    def proved(self) -> bool:
+        return self.report.proved
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "design": self.report.design,
+            "options": self.report.options.to_json(),
+            "proved": self.proved,
+            "seconds": round(self.report.seconds, 3),
+            "queries": [
+                {
+                    "check": q.check,
+                    "conjunct": q.conjunct,
+                    "verdict": q.verdict,
+                    "seconds": round(q.seconds, 4),
+                    "variant": q.variant,
+                    "counterexample": q.counterexample,
+                }
+                for q in self.report.queries
+            ],
+            "bmc": None
+            if self.bmc is None
+            else {"depth": self.bmc.depth, "seconds": round(self.bmc.seconds, 3)},
+            "trace": str(self.saved_to) if self.saved_to else None,
+        }
+
+
+def prove_design(options: design_a.Options, save_dir: Path | None = None) -> ProveOutcome:
+    report = prove(options)
+    if report.proved:
+        return ProveOutcome(report, None, None, None)
+    bmc = find_violation(options, grains=BMC_GRAINS)
+    if bmc.actions is None:
+        return ProveOutcome(report, bmc, None, None)
+    initial = design_a.initial_state(design_a.Config(grains=BMC_GRAINS), options)
+    actions = shrink(bmc.actions, initial, GOAL)
+    failing = report.failures[0]
+    trace = Trace(
+        design=design_a.DESIGN,
+        grains=BMC_GRAINS,
+        grain_size=TRACE_GRAIN_SIZE,
+        why=(
+            f"{option_label(options)}: the proof fails at {failing.check} / {failing.conjunct}; "
+            f"bounded model checking from Init reached a violation in {bmc.depth} steps"
+        ),
+        actions=actions,
+        options=options,
+        expect="violation",
+        violates=GOAL,
+    )
+    saved = None
+    if save_dir is not None:
+        stamp = datetime.date.today().strftime("%y%m%d")
+        saved = save_dir / f"{stamp}-bmc-{option_label(options)}.jsonl"
+        write_trace(saved, trace)
+    return ProveOutcome(report, bmc, trace, saved)

@@ -1,0 +1,453 @@
+"""Design A in Z3: the state, every action of model/cyclic_flashcopy.py, and the invariant.
+
+Grains are an uninterpreted sort (no bound on the volume size), volumes are arrays from grain
+to value, maps are Boolean arrays; the ghost `pc` is P_c (the committed image) and `pk` is P_k
+(the image of the current consistency point), the two entries of the model's `images` that the
+safety argument needs.  Options are parameters: each action's encoding is built for one
+`Options` value.
+
+Each action is encoded, like the Python `write_plan`, as cases (the branches of the plan, each
+with a guard) and, per case, its ordered durable writes.  A case can complete, or a crash can
+cut it right after any of its writes; the crashed site is the site of the last write.  This
+over-approximates the model's armed crash (which counts writes of one site), so a proof here
+covers every cut the model can make.  `CrashSite` with a positive count only arms the crash in
+the model and changes nothing here.
+
+What it leaves out: the model's `config` bounds (values, max_cycle) and the armed counter.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import z3
+
+from pitmirror.model.actions import SITES, Site
+from pitmirror.model.cyclic_flashcopy import Options
+
+Grain = z3.DeclareSort("Grain")
+Val = z3.DeclareSort("Val")
+ZERO = z3.Const("zero", Val)
+
+VOLUMES = ("source", "i1", "i2", "target", "acked", "pc", "pk")
+MAPS = ("copy_map", "future_map", "out_of_sync", "received_map", "target_map")
+NUMBERS = ("cycle", "committed")
+FLAGS = ("link_up", "local_up", "remote_up")
+FIELDS = VOLUMES + MAPS + NUMBERS + FLAGS
+
+
+@dataclass(frozen=True)
+class ZState:
+    source: Any
+    i1: Any
+    i2: Any
+    target: Any
+    acked: Any
+    pc: Any
+    pk: Any
+    copy_map: Any
+    future_map: Any
+    out_of_sync: Any
+    received_map: Any
+    target_map: Any
+    cycle: Any
+    committed: Any
+    link_up: Any
+    local_up: Any
+    remote_up: Any
+
+    @property
+    def mirror_ok(self) -> Any:
+        return z3.And(self.link_up, self.remote_up)
+
+    def site_up(self, site: Site) -> Any:
+        return self.local_up if site == "local" else self.remote_up
+
+    def with_(self, **changes: Any) -> ZState:
+        return dataclasses.replace(self, **changes)
+
+
+def fresh_state(prefix: str) -> ZState:
+    parts: dict[str, Any] = {}
+    for name in VOLUMES:
+        parts[name] = z3.Array(f"{prefix}.{name}", Grain, Val)
+    for name in MAPS:
+        parts[name] = z3.Array(f"{prefix}.{name}", Grain, z3.BoolSort())
+    for name in NUMBERS:
+        parts[name] = z3.Int(f"{prefix}.{name}")
+    for name in FLAGS:
+        parts[name] = z3.Bool(f"{prefix}.{name}")
+    return ZState(**parts)
+
+
+def same(a: ZState, b: ZState) -> Any:
+    return z3.And([getattr(a, f) == getattr(b, f) for f in FIELDS])
+
+
+EMPTY = z3.K(Grain, z3.BoolVal(False))
+FULL = z3.K(Grain, z3.BoolVal(True))
+
+
+def _empty(m: Any) -> Any:
+    # a quantified guard, not `m == K(False)`: with the grain sort pinned to a finite domain
+    # (bounded model checking) z3 did not equate a fully cleared map with the constant array
+    x = z3.Const("ex", Grain)
+    return z3.ForAll([x], z3.Not(m[x]))
+
+
+def _add(m: Any, g: Any) -> Any:
+    return z3.Store(m, g, True)
+
+
+def _remove(m: Any, g: Any) -> Any:
+    return z3.Store(m, g, False)
+
+
+_OR = z3.Or(z3.Bool("p"), z3.Bool("q")).decl()
+
+
+def _union(a: Any, b: Any) -> Any:
+    # the array theory's own map, not a lambda: satisfiable queries stay decidable
+    return z3.Map(_OR, a, b)
+
+
+def initial(s: ZState) -> Any:
+    """initial_state: cycle 1 has frozen the all-zero source; every grain is to be copied."""
+    zeros = z3.K(Grain, ZERO)
+    return z3.And(
+        *[getattr(s, v) == zeros for v in VOLUMES],
+        s.copy_map == FULL,
+        *[getattr(s, m) == EMPTY for m in MAPS if m != "copy_map"],
+        s.cycle == 1,
+        s.committed == 0,
+        s.link_up,
+        s.local_up,
+        s.remote_up,
+    )
+
+
+# ---- writes and cases --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ZWrite:
+    site: Site
+    label: str
+    apply: Callable[[ZState], ZState]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One branch of an action's write plan: when it applies and what it writes, in order."""
+
+    label: str
+    guard: Any
+    writes: tuple[ZWrite, ...]
+    on_complete: Callable[[ZState], ZState] = lambda s: s
+    on_cut: Callable[[ZState], ZState] = lambda s: s
+
+
+def _volume(volume: str, g: Any, value: Callable[[ZState], Any]) -> ZWrite:
+    site: Site = "local" if volume in ("source", "i1") else "remote"
+    return ZWrite(
+        site,
+        f"{volume}[g]",
+        lambda s: s.with_(**{volume: z3.Store(getattr(s, volume), g, value(s))}),
+    )
+
+
+def _record(site: Site, label: str, change: Callable[[ZState], dict[str, Any]]) -> ZWrite:
+    return ZWrite(site, f"{site} journal: {label}", lambda s: s.with_(**change(s)))
+
+
+def _mirror(
+    s: ZState, g: Any, data: Callable[[ZState], Any], opts: Options
+) -> list[tuple[str, Any, list[ZWrite]]]:
+    """_mirror_plan: (label, guard, writes) per branch of target protection."""
+    receive = _record(
+        "remote", "received += g", lambda t: {"received_map": _add(t.received_map, g)}
+    )
+    protect_record = _record(
+        "remote",
+        "target -= g, received += g",
+        lambda t: {
+            "target_map": _remove(t.target_map, g),
+            "received_map": _add(t.received_map, g),
+        },
+    )
+    save_target = _volume("target", g, lambda t: t.i2[g])
+    to_i2 = _volume("i2", g, data)
+    if not opts.target_protection:
+        return [("", z3.BoolVal(True), [receive, to_i2])]
+    return [
+        ("protect", s.target_map[g], [save_target, protect_record, to_i2]),
+        ("", z3.Not(s.target_map[g]), [receive, to_i2]),
+    ]
+
+
+def _copy(
+    s: ZState, g: Any, opts: Options, also: Callable[[ZState], dict[str, Any]] = lambda t: {}
+) -> list[tuple[str, Any, list[ZWrite], ZWrite]]:
+    """_copy_plan: (label, guard, writes before the local record, the local record)."""
+    to_i1 = _volume("i1", g, lambda t: t.source[g])
+    branches: list[tuple[str, Any, list[ZWrite], ZWrite]] = []
+    for label, guard, writes in _mirror(s, g, lambda t: t.source[g], opts):
+        record = _record(
+            "local", "copy -= g", lambda t: {"copy_map": _remove(t.copy_map, g), **also(t)}
+        )
+        branches.append(
+            (f"mirrored{',' + label if label else ''}", z3.And(s.mirror_ok, guard),
+             [to_i1, *writes], record)
+        )  # fmt: skip
+    out_of_sync = _record(
+        "local",
+        "copy -= g, out_of_sync += g",
+        lambda t: {
+            "copy_map": _remove(t.copy_map, g),
+            "out_of_sync": _add(t.out_of_sync, g),
+            **also(t),
+        },
+    )
+    branches.append(("link down", z3.Not(s.mirror_ok), [to_i1], out_of_sync))
+    return branches
+
+
+# ---- the actions, named as in the model -------------------------------------------------------
+
+
+def HostWrite(s: ZState, g: Any, v: Any, opts: Options) -> list[Case]:  # noqa: N802
+    def ack(t: ZState) -> ZState:
+        return t.with_(acked=z3.Store(t.acked, g, v))
+
+    def torn(t: ZState) -> ZState:  # not acknowledged: the host sees what the grain holds
+        return t.with_(acked=z3.Store(t.acked, g, t.source[g]))
+
+    write_source = _volume("source", g, lambda t: v)
+    cases: list[Case] = []
+    ready = s.local_up
+    if opts.copy_on_write:
+        cow = s.copy_map[g]
+        for label, guard, writes, record in _copy(
+            s, g, opts, also=lambda t: {"future_map": _add(t.future_map, g)}
+        ):
+            ordered = (
+                [record, write_source] if opts.journal_before_source else [write_source, record]
+            )
+            cases.append(
+                Case(f"copy-on-write, {label}", z3.And(ready, cow, guard),
+                     (*writes, *ordered), ack, torn)
+            )  # fmt: skip
+    else:
+        cow = z3.BoolVal(False)
+    track = _record("local", "future += g", lambda t: {"future_map": _add(t.future_map, g)})
+    untracked = z3.And(ready, z3.Not(cow), z3.Not(s.future_map[g]))
+    ordered = [track, write_source] if opts.journal_before_source else [write_source, track]
+    cases.append(Case("first write since the point", untracked, tuple(ordered), ack, torn))
+    tracked = z3.And(ready, z3.Not(cow), s.future_map[g])
+    cases.append(Case("already tracked", tracked, (write_source,), ack, torn))
+    return cases
+
+
+def CopyGrain(s: ZState, g: Any, opts: Options) -> list[Case]:  # noqa: N802
+    enabled = z3.And(s.local_up, s.copy_map[g])
+    return [
+        Case(label, z3.And(enabled, guard), (*writes, record))
+        for label, guard, writes, record in _copy(s, g, opts)
+    ]
+
+
+def ResyncGrain(s: ZState, g: Any, opts: Options) -> list[Case]:  # noqa: N802
+    enabled = z3.And(s.local_up, s.mirror_ok, s.out_of_sync[g])
+    done = _record(
+        "local", "out_of_sync -= g", lambda t: {"out_of_sync": _remove(t.out_of_sync, g)}
+    )
+    return [
+        Case(label or "resync", z3.And(enabled, guard), (*writes, done))
+        for label, guard, writes in _mirror(s, g, lambda t: t.i1[g], opts)
+    ]
+
+
+def CommitPoint(s: ZState, opts: Options) -> list[Case]:  # noqa: N802
+    enabled = z3.And(s.local_up, s.mirror_ok, _empty(s.out_of_sync))
+    if opts.commit_after_drain:
+        enabled = z3.And(enabled, _empty(s.copy_map))
+    remote = _record(
+        "remote",
+        "committed := k, target |= received",
+        lambda t: {
+            "committed": t.cycle,
+            "target_map": _union(t.target_map, t.received_map),
+            "received_map": EMPTY,
+            "pc": t.pk,
+        },
+    )
+
+    def next_cycle(t: ZState) -> dict[str, Any]:
+        merged = _union(t.copy_map, t.future_map) if opts.map_rule == "merge" else t.future_map
+        return {"cycle": t.cycle + 1, "copy_map": merged, "future_map": EMPTY, "pk": t.acked}
+
+    local = _record("local", "cycle := k+1, copy := next, future := {}", next_cycle)
+    return [Case("commit", enabled, (remote, local))]
+
+
+def DrainTarget(s: ZState, g: Any, opts: Options) -> list[Case]:  # noqa: N802
+    enabled = z3.And(s.remote_up, s.target_map[g])
+    clear = _record("remote", "target -= g", lambda t: {"target_map": _remove(t.target_map, g)})
+    return [Case("drain", enabled, (_volume("target", g, lambda t: t.i2[g]), clear))]
+
+
+# ---- transitions --------------------------------------------------------------------------------
+
+
+def _down(s: ZState, site: Site) -> ZState:
+    return s.with_(**{f"{site}_up": False})
+
+
+def case_outcomes(s: ZState, case: Case) -> list[tuple[str, ZState, Site | None, int]]:
+    """(label, state after, crashed site, writes of that site done) per way the case can end."""
+    outcomes: list[tuple[str, ZState, Site | None, int]] = []
+    current = s
+    for index, write in enumerate(case.writes, start=1):
+        current = write.apply(current)
+        done = sum(w.site == write.site for w in case.writes[:index])
+        cut = case.on_cut(_down(current, write.site))
+        outcomes.append((f"cut after {write.label}", cut, write.site, done))
+    outcomes.append(("completes", case.on_complete(current), None, 0))
+    return outcomes
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way an action can go: a case of its plan, completed or cut by a crash."""
+
+    label: str
+    formula: Any  # over pre, post and the action's parameters
+    crash: tuple[Site, int] | None = None  # the crashed site and how many of its writes landed
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One action of the model as a relation between `pre` and `post`, with its parameters."""
+
+    name: str
+    params: dict[str, Any]
+    variants: list[Variant]
+
+    def relation(self) -> Any:
+        return z3.Or([v.formula for v in self.variants])
+
+
+def transitions(pre: ZState, post: ZState, opts: Options, tag: str = "") -> list[Transition]:
+    """Every action of design A as a relation, its parameters fresh constants named by `tag`."""
+    g = z3.Const(f"g{tag}", Grain)
+    v = z3.Const(f"v{tag}", Val)
+    grain_actions: dict[str, list[Case]] = {
+        "HostWrite": HostWrite(pre, g, v, opts),
+        "CopyGrain": CopyGrain(pre, g, opts),
+        "ResyncGrain": ResyncGrain(pre, g, opts),
+        "DrainTarget": DrainTarget(pre, g, opts),
+        "CommitPoint": CommitPoint(pre, opts),
+    }
+    out: list[Transition] = []
+    for name, cases in grain_actions.items():
+        params = {"grain": g, "data": v} if name == "HostWrite" else {"grain": g}
+        if name == "CommitPoint":
+            params = {}
+        variants = [
+            Variant(
+                f"{case.label}, {label}",
+                z3.And(case.guard, same(after, post)),
+                None if site is None else (site, done),
+            )
+            for case in cases
+            for label, after, site, done in case_outcomes(pre, case)
+        ]
+        out.append(Transition(name, params, variants))
+    link_down = z3.And(pre.link_up, same(pre.with_(link_up=False), post))
+    link_up = z3.And(z3.Not(pre.link_up), same(pre.with_(link_up=True), post))
+    out.append(Transition("LinkDown", {}, [Variant("", link_down)]))
+    out.append(Transition("LinkUp", {}, [Variant("", link_up)]))
+    for site in SITES:
+        up = pre.site_up(site)
+        crash = z3.And(up, same(_down(pre, site), post))
+        recover = z3.And(z3.Not(up), same(pre.with_(**{f"{site}_up": True}), post))
+        out.append(Transition(f"CrashSite({site})", {"site": site}, [Variant("now", crash)]))
+        out.append(Transition(f"Recover({site})", {"site": site}, [Variant("", recover)]))
+    return out
+
+
+# ---- the invariant ------------------------------------------------------------------------------
+
+
+def _all(body: Callable[[Any], Any]) -> Any:
+    x = z3.Const("gx", Grain)
+    return z3.ForAll([x], body(x))
+
+
+def goal(s: ZState) -> Any:
+    """inv_target_is_committed_image: T[g], or I2[g] while g is in target_map, is P_c[g]."""
+    return _all(lambda x: z3.If(s.target_map[x], s.i2[x], s.target[x]) == s.pc[x])
+
+
+@dataclass(frozen=True)
+class Conjunct:
+    """A numbered clause of the invariant; `at` is its per-grain body when it has one."""
+
+    name: str
+    gloss: str
+    check: Callable[[ZState], Any]
+    at: Callable[[ZState, Any], Any] | None = None
+
+
+def _per_grain(name: str, gloss: str, at: Callable[[ZState, Any], Any]) -> Conjunct:
+    return Conjunct(name, gloss, lambda s: _all(lambda x: at(s, x)), at)
+
+
+# Numbered conjuncts; together they are inductive and imply the goal (the first two are its
+# two halves).
+CONJUNCTS: list[Conjunct] = [
+    _per_grain("inv_1_committed_image_in_i2", "a grain in target_map holds P_c in I2",
+               lambda s, x: z3.Implies(s.target_map[x], s.i2[x] == s.pc[x])),
+    _per_grain("inv_2_committed_image_in_target", "a grain not in target_map holds P_c in T",
+               lambda s, x: z3.Implies(z3.Not(s.target_map[x]), s.target[x] == s.pc[x])),
+    _per_grain("inv_3_received_is_unprotected", "a grain received this cycle is not in target_map",
+               lambda s, x: z3.Implies(s.received_map[x], z3.Not(s.target_map[x]))),
+    _per_grain("inv_4_untouched_source_is_pk", "a grain not written since CP_k holds P_k in S",
+               lambda s, x: z3.Implies(z3.Not(s.future_map[x]), s.source[x] == s.pk[x])),
+    _per_grain("inv_5_copy_before_write", "a grain still to copy was not written since CP_k",
+               lambda s, x: z3.Implies(s.copy_map[x], z3.Not(s.future_map[x]))),
+    _per_grain("inv_6_copied_is_pk_in_i2", "a copied, in-sync grain holds P_k in I2",
+               lambda s, x: z3.Implies(z3.Not(z3.Or(s.copy_map[x], s.out_of_sync[x])),
+                                       s.i2[x] == s.pk[x])),
+    _per_grain("inv_7_out_of_sync_is_pk_in_i1", "an out-of-sync grain is copied, P_k in I1",
+               lambda s, x: z3.Implies(s.out_of_sync[x],
+                                       z3.And(s.i1[x] == s.pk[x], z3.Not(s.copy_map[x])))),
+    _per_grain("inv_8_unchanged_since_pc", "a settled grain not received this cycle: P_k = P_c",
+               lambda s, x: z3.Implies(
+                   z3.Not(z3.Or(s.copy_map[x], s.out_of_sync[x], s.received_map[x])),
+                   s.pk[x] == s.pc[x])),
+    Conjunct("inv_9_commit_trails_cycle", "c >= 0 is k-1, or k between the two commit records",
+             lambda s: z3.And(s.committed >= 0,
+                              z3.Or(s.committed == s.cycle - 1, s.committed == s.cycle))),
+    Conjunct("inv_10_half_committed", "between the commit records P_c = P_k, nothing in flight",
+             lambda s: z3.Implies(s.committed == s.cycle, z3.And(
+                 s.pc == s.pk, _empty(s.copy_map), _empty(s.out_of_sync),
+                 _empty(s.received_map)))),
+    _per_grain("inv_11_no_ack_lost", "the source holds every acknowledged write",
+               lambda s, x: s.source[x] == s.acked[x]),
+]  # fmt: skip
+
+
+def invariant(s: ZState) -> Any:
+    return z3.And([c.check(s) for c in CONJUNCTS])
+
+
+def monotonic(pre: ZState, post: ZState) -> Any:
+    """inv_commit_monotonic: c never goes back, and P_c only changes when c moves on."""
+    return z3.And(
+        post.committed >= pre.committed,
+        z3.Implies(post.committed == pre.committed, post.pc == pre.pc),
+    )

@@ -1,0 +1,191 @@
+"""Inductive invariant checking for design A, one solver query per action x conjunct.
+
+Checks: Init => each conjunct; Inv /\\ action => each conjunct' and the monotonic step property
+(inv_commit_monotonic), for every action including crashes (cut after any write) and recovery;
+Inv => goal.  A query that is not `unsat` names the action and the conjunct; for a `sat` one the
+failing variant of the action is found and its counterexample printed in the model's vocabulary,
+grain by grain, before and after.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import z3
+
+from pitmirror.model.cyclic_flashcopy import Options
+from pitmirror.proofs import cyclic_flashcopy as A
+
+QUERY_TIMEOUT_MS = 20_000
+MONOTONIC = "inv_commit_monotonic"
+GOAL = "inv_target_is_committed_image"
+
+
+@dataclass
+class Query:
+    check: str  # "init", an action name, or "goal"
+    conjunct: str
+    verdict: str  # "ok", "fails", "unknown"
+    seconds: float
+    variant: str | None = None
+    counterexample: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict == "ok"
+
+    def line(self) -> str:
+        what = {
+            "init": f"checking Init: establishes {self.conjunct}",
+            "goal": f"checking the invariant: implies {self.conjunct}",
+        }.get(self.check, f"checking {self.check}: preserves {self.conjunct}")
+        verdict = self.verdict if self.variant is None else f"{self.verdict} ({self.variant})"
+        return f"{what} ... {verdict}"
+
+
+@dataclass
+class ProofReport:
+    design: str
+    options: Options
+    queries: list[Query]
+    seconds: float
+
+    @property
+    def proved(self) -> bool:
+        return all(q.ok for q in self.queries)
+
+    @property
+    def failures(self) -> list[Query]:
+        return [q for q in self.queries if not q.ok]
+
+
+def _solve(solver: z3.Solver, *facts: Any) -> tuple[str, float]:
+    started = time.monotonic()
+    solver.push()
+    solver.add(*facts)
+    result = solver.check()
+    solver.pop()
+    verdict = "ok" if result == z3.unsat else "fails" if result == z3.sat else "unknown"
+    return verdict, time.monotonic() - started
+
+
+class _Names:
+    """Readable names for the elements of a counterexample's finite universes."""
+
+    def __init__(self, model: z3.ModelRef, params: dict[str, Any]) -> None:
+        self.model = model
+        grains = model.get_universe(A.Grain) or []
+        action_grain = model.eval(params["grain"], True) if "grain" in params else None
+        ordered = sorted(
+            grains, key=lambda e: 0 if action_grain is not None and e.eq(action_grain) else 1
+        )
+        self.grains = [
+            (e, "g (the action's grain)" if i == 0 and action_grain is not None else f"grain #{i}")
+            for i, e in enumerate(ordered)
+        ]
+        zero = model.eval(A.ZERO, True)
+        self.values: dict[str, str] = {}
+        for i, e in enumerate(model.get_universe(A.Val) or []):
+            self.values[str(e)] = "0" if e.eq(zero) else f"v{i}"
+
+    def value(self, expr: Any) -> str:
+        got = self.model.eval(expr, True)
+        if z3.is_true(got):
+            return "yes"
+        if z3.is_false(got):
+            return "no"
+        return self.values.get(str(got), str(got))
+
+
+def counterexample(
+    model: z3.ModelRef,
+    pre: A.ZState,
+    post: A.ZState,
+    params: dict[str, Any],
+    broken: A.Conjunct | None = None,
+) -> list[str]:
+    """The action's parameters, the scalars, then every grain that the action touched or that
+    breaks the conjunct afterwards, field by field (`before->after` where it changed)."""
+    names = _Names(model, params)
+    lines = []
+    for key, expr in params.items():
+        if key == "data":
+            lines.append(f"data = {names.value(expr)}")
+    for name in ("cycle", "committed", "link_up", "local_up", "remote_up"):
+        before, after = names.value(getattr(pre, name)), names.value(getattr(post, name))
+        lines.append(f"{name}: {before}" + ("" if before == after else f" -> {after}"))
+    for index, (element, label) in enumerate(names.grains):
+        touched = any(
+            not model.eval(getattr(pre, n)[element] == getattr(post, n)[element], True).eq(
+                z3.BoolVal(True)
+            )
+            for n in A.VOLUMES + A.MAPS
+        )
+        breaks = (
+            broken is not None
+            and broken.at is not None
+            and z3.is_false(model.eval(broken.at(post, element), True))
+        )
+        if not (touched or breaks or (index == 0 and "grain" in params)):
+            continue
+        if breaks:
+            label += f" (breaks {broken.name if broken else ''})"
+        cells = []
+        for name in A.VOLUMES + A.MAPS:
+            before = names.value(getattr(pre, name)[element])
+            after = names.value(getattr(post, name)[element])
+            cells.append(f"{name} {before}" + ("" if before == after else f"->{after}"))
+        lines.append(f"{label}: " + ", ".join(cells))
+    return lines
+
+
+def prove(options: Options) -> ProofReport:
+    started = time.monotonic()
+    solver = z3.Solver()
+    solver.set("timeout", QUERY_TIMEOUT_MS)
+    pre, post = A.fresh_state("pre"), A.fresh_state("post")
+    queries: list[Query] = []
+    for conjunct in A.CONJUNCTS:
+        verdict, seconds = _solve(solver, A.initial(pre), z3.Not(conjunct.check(pre)))
+        queries.append(Query("init", conjunct.name, verdict, seconds))
+    invariant = A.invariant(pre)
+    step_goals: list[tuple[str, Any, A.Conjunct | None]] = [
+        *[(c.name, c.check(post), c) for c in A.CONJUNCTS],
+        (MONOTONIC, A.monotonic(pre, post), None),
+    ]
+    for transition in A.transitions(pre, post, options):
+        for name, goal, broken in step_goals:
+            verdict, seconds = _solve(solver, invariant, transition.relation(), z3.Not(goal))
+            query = Query(transition.name, name, verdict, seconds)
+            if verdict == "fails":
+                _explain(solver, query, invariant, transition, goal, broken, (pre, post))
+            queries.append(query)
+    verdict, seconds = _solve(solver, invariant, z3.Not(A.goal(pre)))
+    queries.append(Query("goal", GOAL, verdict, seconds))
+    return ProofReport("cyclic-flashcopy", options, queries, time.monotonic() - started)
+
+
+def _explain(
+    solver: z3.Solver,
+    query: Query,
+    invariant: Any,
+    transition: A.Transition,
+    goal: Any,
+    conjunct: A.Conjunct | None,
+    states: tuple[A.ZState, A.ZState],
+) -> None:
+    """Name the first variant of the action that breaks the conjunct, with its model."""
+    pre, post = states
+    for variant in transition.variants:
+        solver.push()
+        solver.add(invariant, variant.formula, z3.Not(goal))
+        if solver.check() == z3.sat:
+            query.variant = variant.label
+            query.counterexample = counterexample(
+                solver.model(), pre, post, transition.params, conjunct
+            )
+            solver.pop()
+            return
+        solver.pop()

@@ -1,0 +1,176 @@
+"""The Z3 proof of design A: proved as designed, refuted for every mutant with a replayable
+trace, and held to the Python model by concrete (state, step(state, action)) pairs."""
+
+from __future__ import annotations
+
+import collections
+import functools
+from pathlib import Path
+
+import pytest
+import z3
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pitmirror.harness.prove import prove_design
+from pitmirror.harness.replay import replay
+from pitmirror.harness.traces import read_trace
+from pitmirror.model import cyclic_flashcopy as M
+from pitmirror.model.actions import ACTION_TYPES, Action, CrashSite, Recover, action_name
+from pitmirror.proofs import cyclic_flashcopy as A
+from pitmirror.proofs.concrete import Universe, encode
+from pitmirror.proofs.prover import GOAL, prove
+
+PROOF_TRACES = sorted(
+    (Path(__file__).resolve().parent.parent / "traces" / "proofs").glob("*.jsonl")
+)
+
+
+def test_the_safe_design_is_proved_query_by_query() -> None:
+    report = prove(M.Options())
+    assert report.proved, [q.line() for q in report.failures]
+    checks = {q.check for q in report.queries}
+    assert {
+        "init",
+        "goal",
+        "HostWrite",
+        "CommitPoint",
+        "CrashSite(remote)",
+        "Recover(local)",
+    } <= checks
+    per_action = len(A.CONJUNCTS) + 1  # every conjunct and the monotonic step property
+    assert sum(q.check == "CopyGrain" for q in report.queries) == per_action
+    assert report.queries[-1].line() == f"checking the invariant: implies {GOAL} ... ok"
+    assert report.seconds < 10
+
+
+def test_claim5_update_rule_is_proved_too() -> None:
+    assert prove(M.Options(map_rule="update")).proved
+
+
+@pytest.mark.parametrize("name", sorted(M.UNSAFE_OPTIONS))
+def test_every_mutant_is_refuted_with_a_counterexample_and_a_trace(
+    name: str, tmp_path: Path, loop_backend: str
+) -> None:
+    outcome = prove_design(M.UNSAFE_OPTIONS[name], tmp_path)
+    assert not outcome.proved
+    failing = outcome.report.failures[0]
+    assert failing.verdict == "fails" and failing.variant
+    assert any("g (the action's grain)" in line or "grain #" in line
+               for line in failing.counterexample)  # fmt: skip
+    assert outcome.trace is not None and outcome.saved_to is not None
+    result = replay(read_trace(outcome.saved_to), loop_backend)
+    assert result.violated == GOAL, result.verdict()
+
+
+def test_every_recorded_proof_trace_is_there() -> None:
+    names = {p.name.split("-bmc-")[1].removesuffix(".jsonl") for p in PROOF_TRACES}
+    assert names == set(M.UNSAFE_OPTIONS)
+
+
+# ---- drift: the Z3 relation of each action against the Python step ---------------------------
+
+GRAINS = 2
+
+
+OPTION_SETS = [M.Options(), M.Options(map_rule="update"), *M.UNSAFE_OPTIONS.values()]
+POOL_CONFIG = M.Config(grains=GRAINS, values=(1, 2), max_cycle=3, max_crash_writes=2)
+POOL_STATES = 4000
+
+
+def _shape(state: M.State, action: Action, after: M.State) -> str:
+    """The branch of the action's write plan and where a crash cut it, as text."""
+    plan = M.write_plan(state, action)
+    writes = [w.volume if isinstance(w, M.VolumeWrite) else f"{w.site} record" for w in plan]
+    cut = ""
+    if state.armed_crash is not None and not after.site_up(state.armed_crash[0]):
+        site, left = state.armed_crash
+        index = [i for i, w in enumerate(plan) if w.site == site][left - 1]
+        cut = f" cut after write {index + 1}"
+    return f"{action_name(action)}[{', '.join(writes)}]{cut}"
+
+
+@functools.cache
+def steps_by_shape(options: M.Options) -> dict[str, list[tuple[M.State, Action, M.State]]]:
+    """(state, action, step(state, action)) over the reachable states, grouped by the branch
+    of the write plan taken and the write a crash cut it after."""
+    pairs: dict[str, list[tuple[M.State, Action, M.State]]] = {}
+    seen = {M.initial_state(POOL_CONFIG, options)}
+    frontier = collections.deque(seen)
+    while frontier and len(seen) < POOL_STATES:
+        state = frontier.popleft()
+        for action in M.enabled_actions(state):
+            after = M.step(state, action)
+            pairs.setdefault(_shape(state, action, after), []).append((state, action, after))
+            if after not in seen:
+                seen.add(after)
+                frontier.append(after)
+    return pairs
+
+
+@st.composite
+def reachable_step(draw: st.DrawFn) -> tuple[M.State, Action, M.State]:
+    """Every branch and cut equally likely, whatever its share of the reachable steps."""
+    pairs = steps_by_shape(draw(st.sampled_from(OPTION_SETS)))
+    shape = draw(st.sampled_from(sorted(pairs)))
+    return draw(st.sampled_from(pairs[shape]))
+
+
+def test_the_pool_covers_every_action_and_cut() -> None:
+    shapes = set(steps_by_shape(M.Options()))
+    assert {s.split("[")[0] for s in shapes} == set(ACTION_TYPES)
+    cut = {s.split("[")[0] for s in shapes if "cut after" in s}
+    assert cut == {"HostWrite", "CopyGrain", "ResyncGrain", "CommitPoint", "DrainTarget"}
+
+
+def _transition(name: str, action: Action, pre: A.ZState, post: A.ZState, opts: M.Options,
+                ) -> A.Transition:  # fmt: skip
+    key = f"{name}({action.site})" if isinstance(action, CrashSite | Recover) else name
+    return next(t for t in A.transitions(pre, post, opts) if t.name == key)
+
+
+def check_against_python(before: M.State, action: Action, after: M.State) -> None:
+    """The Z3 relation allows the Python step; completed, it allows nothing else."""
+    name = action_name(action)
+    universe = Universe(GRAINS)
+    pre, post = A.fresh_state("pre"), A.fresh_state("post")
+    facts = encode(before, pre, universe)
+    expected = encode(after, post, universe)
+    if isinstance(action, CrashSite) and action.after_writes > 0:
+        # arming a crash changes nothing the encoding keeps
+        solver = z3.Solver()
+        solver.add(*universe.facts(), *expected, *facts, z3.Not(A.same(pre, post)))
+        assert solver.check() == z3.unsat
+        return
+    transition = _transition(name, action, pre, post, before.options)
+    bound = [transition.params[k] == (universe.grains[getattr(action, k)] if k == "grain"
+                                      else universe.value(getattr(action, k)))
+             for k in transition.params if k in ("grain", "data")]  # fmt: skip
+    solver = z3.Solver()
+    solver.add(*facts, *bound, *universe.facts())
+    solver.push()
+    solver.add(*expected, transition.relation())
+    assert solver.check() == z3.sat, f"Z3 {name} does not allow the Python step"
+    solver.pop()
+    completed = before.armed_crash is None or after.site_up(before.armed_crash[0])
+    if completed:
+        complete = z3.Or([v.formula for v in transition.variants if v.crash is None])
+        solver.add(complete, z3.Not(z3.And(expected)))
+        assert solver.check() == z3.unsat, f"Z3 {name} allows a state the Python step does not"
+
+
+@pytest.mark.parametrize("options", OPTION_SETS, ids=lambda o: str(o.non_default() or "safe"))
+def test_every_branch_and_cut_of_every_action_agrees(options: M.Options) -> None:
+    """Deterministic coverage: two pairs of every (branch, cut) shape the pool reaches."""
+    for shape, pairs in steps_by_shape(options).items():
+        for before, action, after in pairs[:: max(1, len(pairs) // 2)][:2]:
+            try:
+                check_against_python(before, action, after)
+            except AssertionError as err:
+                raise AssertionError(f"{shape}: {err}") from err
+
+
+@settings(max_examples=200, deadline=None)
+@given(reachable_step())
+def test_z3_actions_agree_with_the_python_step(case: tuple[M.State, Action, M.State]) -> None:
+    check_against_python(*case)
