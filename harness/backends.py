@@ -32,17 +32,28 @@ def resolve_backend(name: str) -> str:
 
 
 class VolumeSet:
-    """The four volumes of design A, of one backend, in a private temporary directory."""
+    """Named volumes of one backend in a private temporary directory: by default the four of
+    design A; with `layout` any (name: grain count), and the names in `files` are always
+    regular files (design B's file objects)."""
 
-    def __init__(self, backend: str, grains: int, grain_size: int) -> None:
+    def __init__(
+        self,
+        backend: str,
+        grains: int,
+        grain_size: int,
+        layout: dict[str, int] | None = None,
+        files: frozenset[str] = frozenset(),
+    ) -> None:
         self.kind = resolve_backend(backend)
         self.grains, self.grain_size = grains, grain_size
         self.root = Path(tempfile.mkdtemp(prefix="pitmirror-"))
         self.volumes: dict[str, Volume] = {}
         self._runs = 0
+        layout = layout if layout is not None else dict.fromkeys(VOLUME_NAMES, grains)
         try:
-            for name in VOLUME_NAMES:
-                self.volumes[name] = create_volume(self.kind, self.root, name, grains, grain_size)
+            for name, count in layout.items():
+                kind = "file" if name in files else self.kind
+                self.volumes[name] = create_volume(kind, self.root, name, count, grain_size)
         except BaseException:
             self.close()
             raise

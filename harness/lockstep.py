@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 from pitmirror.impl.flashcopy_engine import EngineRefused, FlashCopyEngine, Observation
 from pitmirror.impl.grains import CorruptGrain
@@ -133,7 +133,12 @@ class Lockstep:
         return self.check(before, action)
 
 
-def run_actions(lockstep: Lockstep, actions: Iterable[Action]) -> list[StepOutcome]:
+class Stepper(Protocol):
+    def check(self, before: Any, action: Action | None) -> StepOutcome: ...
+    def apply(self, action: Action) -> StepOutcome: ...
+
+
+def run_actions(lockstep: Stepper, actions: Iterable[Action]) -> list[StepOutcome]:
     """Apply actions until the first problem; the initial state is checked first (index 0)."""
     outcomes = [lockstep.check(None, None)]
     if not outcomes[0].ok:

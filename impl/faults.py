@@ -11,25 +11,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pitmirror.model.actions import Site
-
 
 class SiteCrashed(Exception):
-    def __init__(self, site: Site) -> None:
+    def __init__(self, site: str) -> None:
         super().__init__(f"the {site} site crashed")
-        self.site: Site = site
+        self.site: str = site
 
 
 @dataclass
 class CrashInjector:
-    armed: dict[Site, int] = field(default_factory=dict)
-    log: list[tuple[Site, str]] = field(default_factory=list)
+    armed: dict[str, int] = field(default_factory=dict)
+    log: list[tuple[str, str]] = field(default_factory=list)
     log_limit: int = 10_000
 
-    def arm(self, site: Site, after_writes: int) -> None:
+    def arm(self, site: str, after_writes: int) -> None:
         self.armed[site] = after_writes
 
-    def wrote(self, site: Site, what: str) -> None:
+    def wrote(self, site: str, what: str) -> None:
         if len(self.log) < self.log_limit:
             self.log.append((site, what))
         left = self.armed.get(site)

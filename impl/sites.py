@@ -19,6 +19,7 @@ from pitmirror.impl.bitmap import GrainMap
 from pitmirror.impl.faults import CrashInjector
 from pitmirror.impl.journal import Journal, Metadata, apply_changes
 from pitmirror.impl.link import Link, LinkUnavailable
+from pitmirror.impl.regions import Region
 from pitmirror.impl.volumes import Volume
 from pitmirror.model.actions import Site
 from pitmirror.model.cyclic_flashcopy import Options
@@ -28,8 +29,11 @@ class SiteDown(Exception):
     """An operation reached a site that is not running."""
 
 
-class _Site:
-    site: Site
+class DurableSite:
+    """A site's metadata (journal-backed) and its durable writes, each reported to the crash
+    injector; subclasses add the volumes and the operations."""
+
+    site: str
 
     def __init__(self, journal: Journal, injector: CrashInjector) -> None:
         self.journal = journal
@@ -65,7 +69,7 @@ class _Site:
         assert isinstance(value, int)
         return value
 
-    def _write(self, volume: Volume, start: int, data: bytes) -> None:
+    def _write(self, volume: Volume | Region, start: int, data: bytes) -> None:
         volume.write_grains(start, data)
         volume.flush()
         self.injector.wrote(self.site, f"{volume.name}[{start}+{len(data) // volume.grain_size}]")
@@ -82,7 +86,7 @@ def _span(start: int, count: int) -> list[int]:
     return list(range(start, start + count))
 
 
-class RemoteSite(_Site):
+class RemoteSite(DurableSite):
     """I2 and T, the target map and the committed point."""
 
     site: Site = "remote"
@@ -150,7 +154,7 @@ class RemoteSite(_Site):
         ]
 
 
-class LocalSite(_Site):
+class LocalSite(DurableSite):
     """S and I1, the copy, future and out-of-sync maps, and the cycle number."""
 
     site: Site = "local"

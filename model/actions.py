@@ -14,6 +14,10 @@ from typing import Any, Literal, get_args
 
 Site = Literal["local", "remote"]
 SITES: tuple[Site, ...] = get_args(Site)
+"""Design A's two sites."""
+PEER_SITES = ("left", "right", "third")
+"""Design B's sites: each can be local for some objects and remote for others."""
+ALL_SITES: tuple[str, ...] = (*SITES, *PEER_SITES)
 
 
 class TraceFormatError(ValueError):
@@ -56,12 +60,16 @@ class DrainTarget:
 
 @dataclass(frozen=True)
 class LinkDown:
-    """The link between the sites fails."""
+    """A link fails: design A's one link, or design B's link named `link` ("left-right")."""
+
+    link: str = ""
 
 
 @dataclass(frozen=True)
 class LinkUp:
-    """The link between the sites comes back."""
+    """A link comes back."""
+
+    link: str = ""
 
 
 @dataclass(frozen=True)
@@ -72,7 +80,7 @@ class CrashSite:
     abandoned and, if it was a host write, never acknowledged.
     """
 
-    site: Site
+    site: str
     after_writes: int = 0
 
 
@@ -80,7 +88,78 @@ class CrashSite:
 class Recover:
     """A crashed site restarts from what it made durable."""
 
-    site: Site
+    site: str
+
+
+# ---- design B: freeze and auxiliary overlay ----------------------------------------------------
+# A design-B grain is global: the objects of a topology are laid end to end, object by object.
+
+
+@dataclass(frozen=True)
+class FreezeGroup:
+    """A consistency point: every member of the group is frozen at one instant."""
+
+    group: int
+
+
+@dataclass(frozen=True)
+class FreezeMember:
+    """Freeze one more member of a group whose freeze is in progress (mutant only)."""
+
+    member: int
+
+
+@dataclass(frozen=True)
+class CopyDelta:
+    """Copy one grain of the frozen delta to the delta being received at remote `site`."""
+
+    site: str
+    grain: int
+
+
+@dataclass(frozen=True)
+class MarkComplete:
+    """Remote `site` durably marks the group's received delta complete: the point commits."""
+
+    site: str
+    group: int
+
+
+@dataclass(frozen=True)
+class MergeRemote:
+    """Remote `site` merges one grain of its complete delta into its base copy (redo-safe)."""
+
+    site: str
+    grain: int
+
+
+@dataclass(frozen=True)
+class DropRemoteDelta:
+    """Remote `site` drops the group's merged delta; its base copy now is the point."""
+
+    site: str
+    group: int
+
+
+@dataclass(frozen=True)
+class MergeLocal:
+    """Merge one grain of the frozen local delta into the frozen base."""
+
+    grain: int
+
+
+@dataclass(frozen=True)
+class DropLocalDelta:
+    """Drop the group's merged local deltas (every remote has them)."""
+
+    group: int
+
+
+@dataclass(frozen=True)
+class BreakMirror:
+    """The mirroring-break command: no further cycles start for the group."""
+
+    group: int
 
 
 Action = (
@@ -93,6 +172,15 @@ Action = (
     | LinkUp
     | CrashSite
     | Recover
+    | FreezeGroup
+    | FreezeMember
+    | CopyDelta
+    | MarkComplete
+    | MergeRemote
+    | DropRemoteDelta
+    | MergeLocal
+    | DropLocalDelta
+    | BreakMirror
 )
 
 ACTION_TYPES: dict[str, type[Any]] = {
@@ -107,6 +195,15 @@ ACTION_TYPES: dict[str, type[Any]] = {
         LinkUp,
         CrashSite,
         Recover,
+        FreezeGroup,
+        FreezeMember,
+        CopyDelta,
+        MarkComplete,
+        MergeRemote,
+        DropRemoteDelta,
+        MergeLocal,
+        DropLocalDelta,
+        BreakMirror,
     )
 }
 
@@ -116,7 +213,9 @@ def action_name(action: Action) -> str:
 
 
 def action_to_json(action: Action) -> dict[str, Any]:
-    return {"action": action_name(action), **dataclasses.asdict(action)}
+    # an empty link name is design A's only link: leave it out, as design A's traces do
+    fields = {k: v for k, v in dataclasses.asdict(action).items() if not (k == "link" and not v)}
+    return {"action": action_name(action), **fields}
 
 
 def _check_field(name: str, field: dataclasses.Field[Any], value: Any) -> None:
@@ -125,8 +224,10 @@ def _check_field(name: str, field: dataclasses.Field[Any], value: Any) -> None:
             raise TraceFormatError(
                 f"{name}.{field.name} must be a non-negative integer, got {value!r}"
             )
-    elif field.type in ("Site", Site) and value not in SITES:
-        raise TraceFormatError(f"{name}.site must be one of {', '.join(SITES)}, got {value!r}")
+    elif field.name == "site" and value not in ALL_SITES:
+        raise TraceFormatError(f"{name}.site must be one of {', '.join(ALL_SITES)}, got {value!r}")
+    elif field.name == "link" and not isinstance(value, str):
+        raise TraceFormatError(f"{name}.link must be a string, got {value!r}")
 
 
 def action_from_json(obj: Any) -> Action:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pitmirror.model import spec
 from pitmirror.model.actions import (
@@ -338,16 +338,20 @@ def why_disabled(state: State, action: Action) -> str | None:
             if not state.remote_up:
                 return "the remote site is down"
             return None if g in state.target_map else f"grain {g} is not in target_map"
+        case LinkDown(link=link) | LinkUp(link=link) if link:
+            return "design A has one link: name none"
         case LinkDown():
             return None if state.link_up else "the link is already down"
         case LinkUp():
             return None if not state.link_up else "the link is already up"
+        case CrashSite(site=site) | Recover(site=site) if site not in SITES:
+            return f"design A has no site {site!r} (its sites: local, remote)"
         case CrashSite(site=site):
-            if not state.site_up(site):
+            if not state.site_up(cast(Site, site)):
                 return f"the {site} site is already down"
             return None if state.armed_crash is None else "a crash is already armed"
         case Recover(site=site):
-            return None if not state.site_up(site) else f"the {site} site is up"
+            return None if not state.site_up(cast(Site, site)) else f"the {site} site is up"
     return f"{action_name(action)} is not an action of design A"
 
 
@@ -396,9 +400,9 @@ def step(state: State, action: Action) -> State:
         case LinkUp():
             return dataclasses.replace(state, link_up=True)
         case CrashSite(site=site, after_writes=0):
-            return _crash(state, site)
+            return _crash(state, cast(Site, site))
         case CrashSite(site=site, after_writes=n):
-            return dataclasses.replace(state, armed_crash=(site, n))
+            return dataclasses.replace(state, armed_crash=(cast(Site, site), n))
         case Recover(site=site):
             flag = "local_up" if site == "local" else "remote_up"
             return _with(state, **{flag: True})

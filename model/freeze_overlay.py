@@ -1,0 +1,712 @@
+"""Design B, freeze and auxiliary overlay (seeds/freeze-overlay-claims.txt), as a pure model.
+
+A *topology* lays out consistency groups: each group has objects (all at one home site) and
+remote sites; an object's grains are numbered globally, objects end to end.  Locally an object
+is a frozen base B, the frozen delta of the point being mirrored (AV_{s-1}) and the active delta
+receiving host writes (AV_s, redirect-on-write); the live object reads active, then frozen,
+then B.  Each remote keeps, per object, a complete base copy (RV_base, holding point `b`) and
+the delta of the point being received (RV_s) with a durable complete mark.
+
+Cycle: FreezeGroup (point k+1: active becomes frozen, a new active opens; all members at one
+instant) -> CopyDelta per grain and remote -> MarkComplete per remote (the commit at that
+remote, atomic over the group's members) -> MergeRemote per grain (redo-safe) and
+DropRemoteDelta -> MergeLocal per grain and DropLocalDelta once *every* remote has the delta
+(fan-out) -> the next FreezeGroup, which waits for the previous copy to complete everywhere
+(claim 18: the interval is never shorter than the copy).  Point 1's frozen delta is the whole
+object (cycle 1 copies all of B).
+
+What it models of crashes: a site crash between actions (every action is atomic and durable
+here; `CrashSite` with `after_writes` > 0 is design A's and is not enabled).  A crash in the
+middle of a merge is a crash between two MergeRemote actions; recovery redoes the merge.
+
+Interpretive choices: the point number k is per group; the spec's image of point k is the
+group's live image at the FreezeGroup instant; a remote accepts the next point only after it
+dropped the previous delta; the next freeze also waits for the local merge.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from pitmirror.model import spec
+from pitmirror.model.actions import (
+    Action,
+    BreakMirror,
+    CopyDelta,
+    CrashSite,
+    DropLocalDelta,
+    DropRemoteDelta,
+    FreezeGroup,
+    FreezeMember,
+    HostWrite,
+    LinkDown,
+    LinkUp,
+    MarkComplete,
+    MergeLocal,
+    MergeRemote,
+    Recover,
+    action_name,
+)
+
+DESIGN = "freeze-overlay"
+Image = tuple[int, ...]
+Delta = tuple[tuple[int, int], ...]  # sorted (grain offset in the object, value)
+
+
+def delta_get(delta: Delta, offset: int) -> int | None:
+    for g, v in delta:
+        if g == offset:
+            return v
+    return None
+
+
+def delta_put(delta: Delta, offset: int, value: int) -> Delta:
+    return tuple(sorted({**dict(delta), offset: value}.items()))
+
+
+def overlay(base: Image, *deltas: Delta) -> Image:
+    """Read resolution: the last delta that holds a grain wins, else the base."""
+    out = list(base)
+    for delta in deltas:
+        for g, v in delta:
+            out[g] = v
+    return tuple(out)
+
+
+# ---- topology -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ObjectSpec:
+    name: str
+    home: str
+    grains: int
+    kind: str = "device"  # device | span | file: where the engine keeps it, not the model
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    objects: tuple[ObjectSpec, ...]
+    remotes: tuple[str, ...]
+
+    @property
+    def home(self) -> str:
+        return self.objects[0].home
+
+
+@dataclass(frozen=True)
+class Topology:
+    name: str
+    groups: tuple[GroupSpec, ...]
+    fan_in: bool = False  # the engine puts every object a remote receives in one device
+
+    @property
+    def objects(self) -> tuple[ObjectSpec, ...]:
+        return tuple(o for g in self.groups for o in g.objects)
+
+    @property
+    def sites(self) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for g in self.groups:
+            seen[g.home] = None
+            seen.update(dict.fromkeys(g.remotes))
+        return tuple(seen)
+
+    @property
+    def links(self) -> tuple[str, ...]:
+        return tuple(sorted({link_name(g.home, r) for g in self.groups for r in g.remotes}))
+
+    @property
+    def grains(self) -> int:
+        return sum(o.grains for o in self.objects)
+
+    def locate(self, grain: int) -> tuple[int, int, int]:
+        """(group, object index in the topology, offset in the object) of a global grain."""
+        index = 0
+        for gi, group in enumerate(self.groups):
+            for obj in group.objects:
+                if grain < obj.grains:
+                    return gi, index, grain
+                grain -= obj.grains
+                index += 1
+        raise ValueError("grain outside the topology")
+
+    def first_grain(self, object_index: int) -> int:
+        return sum(o.grains for o in self.objects[:object_index])
+
+    def group_objects(self, group: int) -> range:
+        start = sum(len(g.objects) for g in self.groups[:group])
+        return range(start, start + len(self.groups[group].objects))
+
+
+def link_name(a: str, b: str) -> str:
+    return "-".join(sorted((a, b)))
+
+
+def _obj(name: str, home: str, grains: int, kind: str = "device") -> ObjectSpec:
+    return ObjectSpec(name, home, grains, kind)
+
+
+def topology(name: str, grains: int = 2) -> Topology:
+    """The topologies `verify` runs; `grains` per object."""
+    layouts = {
+        "single": (GroupSpec((_obj("vol", "left", grains),), ("right",)),),
+        "group": (
+            GroupSpec((_obj("db", "left", grains), _obj("log", "left", grains)), ("right",)),
+        ),
+        "fan-out": (GroupSpec((_obj("vol", "left", grains),), ("right", "third")),),
+        "fan-in": (
+            GroupSpec((_obj("a", "left", grains, "span"),), ("right",)),
+            GroupSpec((_obj("b", "third", grains, "span"),), ("right",)),
+        ),
+        "bidirectional": (
+            GroupSpec((_obj("east", "left", grains),), ("right",)),
+            GroupSpec((_obj("west", "right", grains),), ("left",)),
+        ),
+        "file": (GroupSpec((_obj("file", "left", grains, "file"),), ("right",)),),
+    }
+    if name not in layouts:
+        raise ValueError(f"unknown topology {name!r} (known: {', '.join(layouts)})")
+    return Topology(name, layouts[name], fan_in=name == "fan-in")
+
+
+TOPOLOGIES = ("single", "group", "fan-out", "fan-in", "bidirectional", "file")
+
+
+# ---- options, config, state -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Options:
+    """Design choices.  The defaults are the safe design; every `False` is a known mutant."""
+
+    merge_after_complete: bool = True
+    """A remote merges a delta into its base only after the delta is marked complete."""
+    drop_after_every_remote: bool = True
+    """A local delta is merged away only when every remote has marked it complete (fan-out)."""
+    freeze_group_at_once: bool = True
+    """All members of a group freeze at one instant (one journal record)."""
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            if not isinstance(getattr(self, f.name), bool):
+                raise ValueError(f"option {f.name} must be true or false")
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> Options:
+        unknown = set(obj) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown option(s): {', '.join(sorted(unknown))}")
+        return cls(**obj)
+
+    def non_default(self) -> dict[str, Any]:
+        default = Options()
+        return {k: v for k, v in self.to_json().items() if getattr(default, k) != v}
+
+
+UNSAFE_OPTIONS: dict[str, Options] = {
+    "merge-before-complete": Options(merge_after_complete=False),
+    "drop-before-every-remote": Options(drop_after_every_remote=False),
+    "freeze-members-one-at-a-time": Options(freeze_group_at_once=False),
+}
+# the topology each mutant needs to show itself
+MUTANT_TOPOLOGY = {
+    "merge-before-complete": "single",
+    "drop-before-every-remote": "fan-out",
+    "freeze-members-one-at-a-time": "group",
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    topology: Topology
+    values: tuple[int, ...] = (1, 2)
+    max_point: int | None = None
+
+
+@dataclass(frozen=True)
+class LocalObject:
+    base: Image
+    frozen: Delta | None  # the delta of the point being mirrored; None once merged away
+    active: Delta  # host writes since the last freeze
+
+    @property
+    def live(self) -> Image:
+        return overlay(self.base, self.frozen or (), self.active)
+
+
+@dataclass(frozen=True)
+class RemoteObject:
+    base: Image
+    base_point: int
+    delta: Delta
+    delta_point: int | None  # the point being received; None between points
+    complete: bool
+
+    @property
+    def committed(self) -> int:
+        return (
+            self.delta_point if self.complete and self.delta_point is not None else self.base_point
+        )
+
+    @property
+    def recoverable(self) -> Image:
+        return overlay(self.base, self.delta) if self.complete else self.base
+
+
+@dataclass(frozen=True)
+class GroupState:
+    point: int  # k: the newest frozen point
+    completed_at: frozenset[str]  # remotes that marked point k complete (local knowledge)
+    broken: bool
+    unfrozen: frozenset[int]  # members still to freeze (mutant only)
+    images: tuple[tuple[Image, ...], ...]  # ghost: P_0..P_k, one image per member
+
+
+@dataclass(frozen=True)
+class State:
+    config: Config
+    options: Options
+    objects: tuple[LocalObject, ...]
+    remotes: tuple[tuple[tuple[str, RemoteObject], ...], ...]  # per object: (site, copy)
+    groups: tuple[GroupState, ...]
+    down_sites: frozenset[str] = frozenset()
+    down_links: frozenset[str] = frozenset()
+    acked: tuple[Image, ...] = ()  # ghost: the host's view per object
+
+    @property
+    def topology(self) -> Topology:
+        return self.config.topology
+
+    def remote(self, obj: int, site: str) -> RemoteObject:
+        return dict(self.remotes[obj])[site]
+
+    def site_up(self, site: str) -> bool:
+        return site not in self.down_sites
+
+    def reachable(self, home: str, site: str) -> bool:
+        return (
+            self.site_up(home)
+            and self.site_up(site)
+            and link_name(home, site) not in self.down_links
+        )
+
+
+def initial_state(config: Config, options: Options | None = None) -> State:
+    """Point 1 frozen at the start: every grain of every object is the delta to copy."""
+    topo = config.topology
+    objects, remotes = [], []
+    for obj in topo.objects:
+        zeros: Image = (0,) * obj.grains
+        objects.append(LocalObject(zeros, tuple((g, 0) for g in range(obj.grains)), ()))
+    for group in topo.groups:
+        for _ in group.objects:
+            zeros = (0,) * group.objects[0].grains
+            remotes.append(tuple((r, RemoteObject(zeros, 0, (), 1, False)) for r in group.remotes))
+    groups = []
+    for group in topo.groups:
+        blank = tuple((0,) * o.grains for o in group.objects)
+        groups.append(GroupState(1, frozenset(), False, frozenset(), (blank, blank)))
+    return State(
+        config=config,
+        options=options or Options(),
+        objects=tuple(objects),
+        remotes=tuple(remotes),
+        groups=tuple(groups),
+        acked=tuple(o.live for o in objects),
+    )
+
+
+# ---- guards -----------------------------------------------------------------------------------
+
+
+class ActionNotEnabled(ValueError):
+    """`step` was asked for an action whose guard is false; the message says why."""
+
+
+def _members(state: State, group: int) -> range:
+    return state.topology.group_objects(group)
+
+
+def _delta_copied(state: State, group: int, site: str) -> bool:
+    """Every grain of every member's frozen delta is in the remote's delta, same value."""
+    for i in _members(state, group):
+        frozen = state.objects[i].frozen
+        received = dict(state.remote(i, site).delta)
+        if frozen is None:
+            continue  # nothing left to send (only possible in the drop-early mutant)
+        if any(received.get(g) != v for g, v in frozen):
+            return False
+    return True
+
+
+def _merged_remote(state: State, group: int, site: str) -> bool:
+    for i in _members(state, group):
+        copy = state.remote(i, site)
+        if any(copy.base[g] != v for g, v in copy.delta):
+            return False
+    return True
+
+
+def _may_merge_local(state: State, group: int) -> bool:
+    g = state.groups[group]
+    remotes = set(state.topology.groups[group].remotes)
+    if state.options.drop_after_every_remote:
+        return g.completed_at == remotes
+    return bool(g.completed_at)
+
+
+def why_disabled(state: State, action: Action) -> str | None:
+    topo, opts = state.topology, state.options
+    grain = getattr(action, "grain", None)
+    if grain is not None and not 0 <= grain < topo.grains:
+        return f"grain {grain} is outside the topology (0..{topo.grains - 1})"
+    group_index = getattr(action, "group", None)
+    if group_index is not None and not 0 <= group_index < len(topo.groups):
+        return f"group {group_index} does not exist"
+    site = getattr(action, "site", None)
+    if site is not None and site not in topo.sites:
+        return f"site {site!r} is not in the {topo.name} topology ({', '.join(topo.sites)})"
+    match action:
+        case HostWrite(grain=g):
+            gi, _, _ = topo.locate(g)
+            home = topo.groups[gi].home
+            return None if state.site_up(home) else f"the {home} site is down"
+        case FreezeGroup(group=gi):
+            group, spec_ = state.groups[gi], topo.groups[gi]
+            if not state.site_up(spec_.home):
+                return f"the {spec_.home} site is down"
+            if group.broken:
+                return "mirroring is broken for this group"
+            if group.unfrozen:
+                return "the previous freeze is still in progress"
+            if group.completed_at != set(spec_.remotes):
+                return f"point {group.point} is not yet complete at every remote"
+            if any(state.objects[i].frozen is not None for i in _members(state, gi)):
+                return "the previous frozen delta is not merged away yet"
+            max_point = state.config.max_point
+            if max_point is not None and group.point >= max_point:
+                return "the configured point bound is reached"
+            return None
+        case FreezeMember(member=m):
+            if m >= len(topo.objects):
+                return f"member {m} does not exist"
+            gi = next(i for i in range(len(topo.groups)) if m in _members(state, i))
+            if m not in state.groups[gi].unfrozen:
+                return f"member {m} is not waiting to freeze"
+            return None if state.site_up(topo.groups[gi].home) else "its home site is down"
+        case CopyDelta(site=site, grain=g):
+            gi, oi, off = topo.locate(g)
+            if site not in topo.groups[gi].remotes:
+                return f"{site} is not a remote of group {gi}"
+            if not state.reachable(topo.groups[gi].home, site):
+                return f"{site} cannot be reached"
+            frozen = state.objects[oi].frozen
+            if frozen is None or delta_get(frozen, off) is None:
+                return f"grain {g} is not in the frozen delta"
+            if state.groups[gi].unfrozen:
+                return "the freeze is still in progress"
+            if site in state.groups[gi].completed_at:
+                return f"{site} already has point {state.groups[gi].point}"
+            copy = state.remote(oi, site)
+            if copy.delta_point not in (None, state.groups[gi].point) or copy.complete:
+                return f"{site} still holds the delta of point {copy.delta_point}"
+            if copy.delta_point is not None and delta_get(copy.delta, off) is not None:
+                return f"grain {g} was already copied to {site}"
+            return None
+        case MarkComplete(site=site, group=gi):
+            if site not in topo.groups[gi].remotes:
+                return f"{site} is not a remote of group {gi}"
+            if not state.reachable(topo.groups[gi].home, site):
+                return f"{site} cannot be reached"
+            if site in state.groups[gi].completed_at:
+                return f"point {state.groups[gi].point} is already complete at {site}"
+            if state.groups[gi].unfrozen:
+                return "the freeze is still in progress"
+            if any(
+                state.remote(i, site).delta_point not in (None, state.groups[gi].point)
+                for i in _members(state, gi)
+            ):
+                return f"{site} still holds an older delta"
+            if not _delta_copied(state, gi, site):
+                return f"the frozen delta is not fully copied to {site}"
+            return None
+        case MergeRemote(site=site, grain=g):
+            gi, oi, off = topo.locate(g)
+            if site not in topo.groups[gi].remotes:
+                return f"{site} is not a remote of group {gi}"
+            if not state.site_up(site):
+                return f"the {site} site is down"
+            copy = state.remote(oi, site)
+            value = delta_get(copy.delta, off)
+            if value is None:
+                return f"grain {g} is not in {site}'s delta"
+            if not copy.complete and opts.merge_after_complete:
+                return f"{site}'s delta is not marked complete"
+            return None if copy.base[off] != value else f"grain {g} is already merged"
+        case DropRemoteDelta(site=site, group=gi):
+            if site not in topo.groups[gi].remotes:
+                return f"{site} is not a remote of group {gi}"
+            if not state.site_up(site):
+                return f"the {site} site is down"
+            if not all(state.remote(i, site).complete for i in _members(state, gi)):
+                return f"{site}'s delta is not complete"
+            return None if _merged_remote(state, gi, site) else f"{site}'s delta is not merged"
+        case MergeLocal(grain=g):
+            gi, oi, off = topo.locate(g)
+            if not state.site_up(topo.groups[gi].home):
+                return "the home site is down"
+            frozen = state.objects[oi].frozen
+            value = None if frozen is None else delta_get(frozen, off)
+            if value is None:
+                return f"grain {g} is not in the frozen delta"
+            if not _may_merge_local(state, gi):
+                return "not every remote has the delta"
+            return None if state.objects[oi].base[off] != value else f"grain {g} is merged"
+        case DropLocalDelta(group=gi):
+            if not state.site_up(topo.groups[gi].home):
+                return "the home site is down"
+            members = _members(state, gi)
+            if all(state.objects[i].frozen is None for i in members):
+                return "there is no frozen delta"
+            if not _may_merge_local(state, gi):
+                return "not every remote has the delta"
+            for i in members:
+                obj = state.objects[i]
+                if any(obj.base[g] != v for g, v in obj.frozen or ()):
+                    return "the frozen delta is not merged into the base"
+            return None
+        case BreakMirror(group=gi):
+            if not state.site_up(topo.groups[gi].home):
+                return "the home site is down"
+            return None if not state.groups[gi].broken else "mirroring is already broken"
+        case LinkDown(link=link):
+            if link not in topo.links:
+                return f"no link {link!r} (links: {', '.join(topo.links)})"
+            return None if link not in state.down_links else f"{link} is already down"
+        case LinkUp(link=link):
+            if link not in topo.links:
+                return f"no link {link!r} (links: {', '.join(topo.links)})"
+            return None if link in state.down_links else f"{link} is already up"
+        case CrashSite(site=site, after_writes=n):
+            if n:
+                return "design B crashes between actions: after_writes must be 0"
+            return None if state.site_up(site) else f"the {site} site is already down"
+        case Recover(site=site):
+            return None if not state.site_up(site) else f"the {site} site is up"
+    return f"{action_name(action)} is not an action of design B"
+
+
+def enabled_actions(state: State) -> Iterator[Action]:
+    topo, cfg = state.topology, state.config
+    grains = range(topo.grains)
+    groups = range(len(topo.groups))
+    candidates: list[Action] = [
+        *(HostWrite(g, v) for g in grains for v in cfg.values),
+        *(FreezeGroup(i) for i in groups),
+        *(FreezeMember(m) for m in range(len(topo.objects))),
+        *(CopyDelta(s, g) for s in topo.sites for g in grains),
+        *(MarkComplete(s, i) for s in topo.sites for i in groups),
+        *(MergeRemote(s, g) for s in topo.sites for g in grains),
+        *(DropRemoteDelta(s, i) for s in topo.sites for i in groups),
+        *(MergeLocal(g) for g in grains),
+        *(DropLocalDelta(i) for i in groups),
+        *(BreakMirror(i) for i in groups),
+        *(LinkDown(link) for link in topo.links),
+        *(LinkUp(link) for link in topo.links),
+        *(CrashSite(s) for s in topo.sites),
+        *(Recover(s) for s in topo.sites),
+    ]
+    return (a for a in candidates if why_disabled(state, a) is None)
+
+
+# ---- transition -------------------------------------------------------------------------------
+
+
+def _set_object(state: State, index: int, obj: LocalObject) -> State:
+    objects = state.objects[:index] + (obj,) + state.objects[index + 1 :]
+    return dataclasses.replace(state, objects=objects)
+
+
+def _set_remote(state: State, index: int, site: str, copy: RemoteObject) -> State:
+    row = tuple((s, copy if s == site else c) for s, c in state.remotes[index])
+    return dataclasses.replace(
+        state, remotes=state.remotes[:index] + (row,) + state.remotes[index + 1 :]
+    )
+
+
+def _set_group(state: State, index: int, group: GroupState) -> State:
+    groups = state.groups[:index] + (group,) + state.groups[index + 1 :]
+    return dataclasses.replace(state, groups=groups)
+
+
+def _freeze_member(state: State, index: int) -> State:
+    obj = state.objects[index]
+    return _set_object(state, index, LocalObject(obj.base, obj.active, ()))
+
+
+def step(state: State, action: Action) -> State:
+    """The state after `action`; raises ActionNotEnabled when its guard is false.
+
+    HostWrite: the active delta of the grain's object, acked.  FreezeGroup: the group's point,
+    completed_at, images, and its members' frozen/active deltas.  CopyDelta: one remote copy's
+    delta (and its point).  MarkComplete: that remote's copies of the group and completed_at.
+    MergeRemote: one remote copy's base.  DropRemoteDelta: that remote's copies of the group.
+    MergeLocal: one object's base.  DropLocalDelta: the members' frozen deltas.  BreakMirror:
+    broken.  LinkDown/LinkUp: down_links.  CrashSite/Recover: down_sites.
+    """
+    reason = why_disabled(state, action)
+    if reason is not None:
+        raise ActionNotEnabled(f"{action_name(action)} is not enabled: {reason}")
+    topo = state.topology
+    match action:
+        case HostWrite(grain=g, data=v):
+            _, oi, off = topo.locate(g)
+            obj = state.objects[oi]
+            state = _set_object(
+                state, oi, dataclasses.replace(obj, active=delta_put(obj.active, off, v))
+            )
+            acked = state.acked[oi][:off] + (v,) + state.acked[oi][off + 1 :]
+            return dataclasses.replace(
+                state, acked=state.acked[:oi] + (acked,) + state.acked[oi + 1 :]
+            )
+        case FreezeGroup(group=gi):
+            group = state.groups[gi]
+            members = list(_members(state, gi))
+            image = tuple(state.objects[i].live for i in members)
+            first, rest = members[0], members[1:]
+            at_once = state.options.freeze_group_at_once
+            for i in members if at_once else [first]:
+                state = _freeze_member(state, i)
+            return _set_group(
+                state,
+                gi,
+                GroupState(
+                    point=group.point + 1,
+                    completed_at=frozenset(),
+                    broken=group.broken,
+                    unfrozen=frozenset() if at_once else frozenset(rest),
+                    images=group.images + (image,),
+                ),
+            )
+        case FreezeMember(member=m):
+            state = _freeze_member(state, m)
+            gi = next(i for i in range(len(topo.groups)) if m in _members(state, i))
+            group = state.groups[gi]
+            return _set_group(state, gi, dataclasses.replace(group, unfrozen=group.unfrozen - {m}))
+        case CopyDelta(site=site, grain=g):
+            gi, oi, off = topo.locate(g)
+            copy = state.remote(oi, site)
+            value = delta_get(state.objects[oi].frozen or (), off)
+            assert value is not None
+            received = RemoteObject(
+                copy.base, copy.base_point, delta_put(copy.delta, off, value),
+                state.groups[gi].point, False,
+            )  # fmt: skip
+            return _set_remote(state, oi, site, received)
+        case MarkComplete(site=site, group=gi):
+            point = state.groups[gi].point
+            for i in _members(state, gi):
+                copy = state.remote(i, site)
+                state = _set_remote(
+                    state, i, site, dataclasses.replace(copy, delta_point=point, complete=True)
+                )
+            group = state.groups[gi]
+            return _set_group(
+                state, gi, dataclasses.replace(group, completed_at=group.completed_at | {site})
+            )
+        case MergeRemote(site=site, grain=g):
+            _, oi, off = topo.locate(g)
+            copy = state.remote(oi, site)
+            value = delta_get(copy.delta, off)
+            assert value is not None
+            base = copy.base[:off] + (value,) + copy.base[off + 1 :]
+            return _set_remote(state, oi, site, dataclasses.replace(copy, base=base))
+        case DropRemoteDelta(site=site, group=gi):
+            for i in _members(state, gi):
+                copy = state.remote(i, site)
+                assert copy.delta_point is not None
+                state = _set_remote(
+                    state, i, site, RemoteObject(copy.base, copy.delta_point, (), None, False)
+                )
+            return state
+        case MergeLocal(grain=g):
+            _, oi, off = topo.locate(g)
+            obj = state.objects[oi]
+            value = delta_get(obj.frozen or (), off)
+            assert value is not None
+            return _set_object(
+                state,
+                oi,
+                dataclasses.replace(obj, base=obj.base[:off] + (value,) + obj.base[off + 1 :]),
+            )
+        case DropLocalDelta(group=gi):
+            for i in _members(state, gi):
+                state = _set_object(state, i, dataclasses.replace(state.objects[i], frozen=None))
+            return state
+        case BreakMirror(group=gi):
+            return _set_group(state, gi, dataclasses.replace(state.groups[gi], broken=True))
+        case LinkDown(link=link):
+            return dataclasses.replace(state, down_links=state.down_links | {link})
+        case LinkUp(link=link):
+            return dataclasses.replace(state, down_links=state.down_links - {link})
+        case CrashSite(site=site):
+            return dataclasses.replace(state, down_sites=state.down_sites | {site})
+        case Recover(site=site):
+            return dataclasses.replace(state, down_sites=state.down_sites - {site})
+    raise ActionNotEnabled(f"{action_name(action)} is not an action of design B")
+
+
+# ---- the spec's predicates, per remote and group ----------------------------------------------
+
+
+def committed(state: State, group: int, site: str) -> int:
+    return min(state.remote(i, site).committed for i in _members(state, group))
+
+
+def check(before: State | None, after: State) -> dict[str, str]:
+    """Every predicate of the spec that `after` (reached from `before`) breaks, by name."""
+    found: dict[str, str] = {}
+    topo = after.topology
+    for oi, obj in enumerate(after.objects):
+        if obj.live != after.acked[oi]:
+            found["inv_no_ack_lost"] = (
+                f"object {topo.objects[oi].name} lost acknowledged writes: "
+                + spec.image_diff(obj.live, after.acked[oi])
+            )
+    for gi, group_spec in enumerate(topo.groups):
+        group = after.groups[gi]
+        for site in group_spec.remotes:
+            points = {after.remote(i, site).committed for i in _members(after, gi)}
+            if len(points) > 1:
+                found["inv_group_recovers_one_point"] = (
+                    f"at {site} the members of group {gi} recover points {sorted(points)}"
+                )
+                continue
+            (c,) = points
+            for position, i in enumerate(_members(after, gi)):
+                recovered = after.remote(i, site).recoverable
+                expected = group.images[c][position]
+                if recovered != expected:
+                    found["inv_target_is_committed_image"] = (
+                        f"{site} recovers {topo.objects[i].name} at a state that is not "
+                        f"P_{c}: " + spec.image_diff(recovered, expected)
+                    )
+            reachable = after.reachable(group_spec.home, site)
+            if reachable and c < group.point - 2:
+                found["inv_lag_bounded"] = f"{site} lags point {group.point} at P_{c}"
+            if before is not None:
+                previous = committed(before, gi, site)
+                if c < previous:
+                    found["inv_commit_monotonic"] = f"{site} went back from P_{previous} to P_{c}"
+    return found
+
+
+def recoverable(state: State, obj: int, site: str) -> Image:
+    return state.remote(obj, site).recoverable
