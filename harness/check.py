@@ -1,4 +1,4 @@
-"""A property run: Hypothesis drives design A's lockstep machine within a budget.
+"""A property run: Hypothesis drives a design's lockstep machine within a budget.
 
 A failure's action list is shrunk (on the model for a violation, by Hypothesis for a
 divergence), confirmed on the engine, and returned as a `Trace` (written under `save_dir` when
@@ -16,11 +16,12 @@ from typing import Any
 
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.errors import HypothesisException, InvalidArgument
-from hypothesis.stateful import run_state_machine_as_test
+from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 
-from pitmirror.harness.backends import VolumeSet
+from pitmirror.harness.designs import Subject
 from pitmirror.harness.lockstep import StepOutcome, explain
 from pitmirror.harness.machine import LockstepFailure, flashcopy_machine
+from pitmirror.harness.machine_overlay import overlay_machine
 from pitmirror.harness.replay import replay
 from pitmirror.harness.shrink import shrink
 from pitmirror.harness.traces import Trace, write_trace
@@ -42,7 +43,7 @@ class Budget:
 
 @dataclass
 class CheckResult:
-    options: design_a.Options
+    subject: Subject
     backend: str
     devices: list[str]
     budget: Budget
@@ -53,33 +54,36 @@ class CheckResult:
     saved_to: Path | None
 
     @property
+    def options(self) -> Any:
+        return self.subject.options
+
+    @property
     def passed(self) -> bool:
         return self.failure is None
 
 
-def option_label(options: design_a.Options) -> str:
-    """The mutant's catalogue name, or the changed fields, or `safe`."""
-    for name, mutant in design_a.UNSAFE_OPTIONS.items():
-        if mutant == options:
-            return name
-    changed = options.non_default()
-    return ",".join(f"{k}={v}" for k, v in changed.items()) or "safe"
+def option_label(options: Any) -> str:
+    """Design A's label for `options` (kept for callers that only know design A)."""
+    return Subject(design_a.DESIGN, options).label()
 
 
-def _slug(options: design_a.Options, predicate: str | None) -> str:
-    label = option_label(options) if predicate else f"{option_label(options)}-divergence"
+def _slug(subject: Subject, predicate: str | None) -> str:
+    label = subject.label() if predicate else f"{subject.label()}-divergence"
+    if subject.topology:
+        label = f"{subject.topology}-{label}"
     return re.sub(r"[^a-z0-9-]+", "-", label.lower()).strip("-")
 
 
 def run_check(
-    options: design_a.Options,
+    subject: Subject | Any,
     backend: str = "auto",
     budget: Budget | None = None,
-    grains: int = 4,
-    grain_size: int = 4096,
     save_dir: Path | None = None,
     hypothesis_backend: str = "hypothesis",
 ) -> CheckResult:
+    """Property-check `subject` (a design-A `Options` is taken as design A on 4 grains)."""
+    if not isinstance(subject, Subject):
+        subject = Subject(design_a.DESIGN, subject)
     budget = budget or Budget()
     counter = [0]
     started = time.monotonic()
@@ -88,37 +92,34 @@ def run_check(
     for hypothesis_shrinks in (False, True):
         found: list[tuple[list[Action], StepOutcome]] = []
         kind, devices = _search(
-            options, backend, budget, (grains, grain_size), hypothesis_backend,
-            hypothesis_shrinks, found, counter,
-        )  # fmt: skip
+            subject, backend, budget, hypothesis_backend, hypothesis_shrinks, found, counter
+        )
         if not found or found[-1][1].status == "violation":
             break
     seconds = time.monotonic() - started
     if not found:
-        return CheckResult(options, kind, devices, budget, counter[0], seconds, None, None, None)
+        return CheckResult(subject, kind, devices, budget, counter[0], seconds, None, None, None)
     actions, outcome = found[-1]
     if outcome.status == "violation" and outcome.predicate is not None:
-        initial = design_a.initial_state(design_a.Config(grains=grains), options)
-        shorter = shrink(actions, initial, outcome.predicate)
-        confirmed = replay(_trace(shorter, outcome, options, grains, grain_size, kind), backend)
+        shorter = shrink(actions, subject.initial(), outcome.predicate, subject.model)
+        confirmed = replay(_trace(subject, shorter, outcome, kind), backend)
         if confirmed.violated == outcome.predicate:
             actions, outcome = shorter, confirmed.last
-    trace = _trace(actions, outcome, options, grains, grain_size, kind)
+    trace = _trace(subject, actions, outcome, kind)
     saved = None
     if save_dir is not None:
         stamp = datetime.date.today().strftime("%y%m%d")
-        saved = save_dir / f"{stamp}-{_slug(options, outcome.predicate)}.jsonl"
+        saved = save_dir / f"{stamp}-{_slug(subject, outcome.predicate)}.jsonl"
         write_trace(saved, trace)
     return CheckResult(
-        options, kind, devices, budget, counter[0], seconds, trace, explain(outcome), saved
+        subject, kind, devices, budget, counter[0], seconds, trace, explain(outcome), saved
     )
 
 
 def _search(
-    options: design_a.Options,
+    subject: Subject,
     backend: str,
     budget: Budget,
-    shape: tuple[int, int],
     hypothesis_backend: str,
     hypothesis_shrinks: bool,
     found: list[tuple[list[Action], StepOutcome]],
@@ -144,10 +145,16 @@ def _search(
         )
     except InvalidArgument as err:
         raise CheckSetupError(" ".join(str(err).split())) from err
-    with VolumeSet(backend, *shape) as volume_set:
-        machine = flashcopy_machine(
-            volume_set, options, lambda acts, out: found.append((acts, out)), counter
-        )
+    with subject.volume_set(backend) as volume_set:
+
+        def record(actions: list[Action], outcome: StepOutcome) -> None:
+            found.append((actions, outcome))
+
+        machine: type[RuleBasedStateMachine]
+        if subject.design == design_a.DESIGN:
+            machine = flashcopy_machine(volume_set, subject.options, record, counter)
+        else:
+            machine = overlay_machine(volume_set, subject, record, counter)
         try:
             run_state_machine_as_test(machine, settings=run_settings)
         except LockstepFailure:
@@ -157,23 +164,18 @@ def _search(
         return volume_set.kind, volume_set.devices()
 
 
-def _trace(
-    actions: list[Action],
-    outcome: StepOutcome,
-    options: design_a.Options,
-    grains: int,
-    grain_size: int,
-    kind: str,
-) -> Trace:
-    label = option_label(options)
-    subject = f"mutant {label}" if label in design_a.UNSAFE_OPTIONS else f"options {label}"
+def _trace(subject: Subject, actions: list[Action], outcome: StepOutcome, kind: str) -> Trace:
+    label = subject.label()
+    what = f"mutant {label}" if label in subject.unsafe_options else f"options {label}"
+    where = f" on the {subject.topology} topology" if subject.topology else ""
     return Trace(
-        design=design_a.DESIGN,
-        grains=grains,
-        grain_size=grain_size,
-        why=f"{subject}, found by pitmirror check on {kind} volumes: {explain(outcome)}",
+        design=subject.design,
+        grains=subject.grains,
+        grain_size=subject.grain_size,
+        why=f"{what}{where}, found by pitmirror check on {kind} volumes: {explain(outcome)}",
         actions=actions,
-        options=options,
+        options=subject.options,
         expect="violation" if outcome.status == "violation" else "pass",
         violates=outcome.predicate,
+        topology=subject.topology,
     )

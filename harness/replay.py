@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pitmirror.harness.backends import VolumeSet
-from pitmirror.harness.lockstep import Lockstep, StepOutcome, explain, run_actions
+from pitmirror.harness.designs import Subject
+from pitmirror.harness.lockstep import StepOutcome, explain, run_actions
 from pitmirror.harness.traces import Trace
 
 
@@ -44,8 +44,8 @@ class ReplayResult:
 
 
 def replay(trace: Trace, backend: str = "auto") -> ReplayResult:
-    with VolumeSet(backend, trace.grains, trace.grain_size) as volume_set:
+    subject = Subject.of(trace)
+    with subject.volume_set(backend) as volume_set:
         volumes, workdir = volume_set.fresh()
-        lockstep = Lockstep(volumes, workdir, trace.options)
-        outcomes = run_actions(lockstep, trace.actions)
+        outcomes = run_actions(subject.lockstep(volumes, workdir), trace.actions)
         return ReplayResult(trace, outcomes, volume_set.kind, volume_set.devices())

@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from itertools import combinations
+from types import ModuleType
+from typing import Any
 
 from pitmirror.model import cyclic_flashcopy as design_a
 from pitmirror.model.actions import Action, CrashSite, HostWrite
@@ -21,7 +23,7 @@ MAX_ROUNDS = 50
 
 
 def first_violation(
-    actions: list[Action], initial: design_a.State
+    actions: list[Action], initial: Any, model: ModuleType = design_a
 ) -> tuple[list[Action], str] | None:
     """The actions up to the first broken predicate, and its name; None if nothing breaks.
 
@@ -32,11 +34,11 @@ def first_violation(
     state = initial
     kept: list[Action] = []
     for action in actions:
-        if design_a.why_disabled(state, action) is not None:
+        if model.why_disabled(state, action) is not None:
             continue
-        before, state = state, design_a.step(state, action)
+        before, state = state, model.step(state, action)
         kept.append(action)
-        found = design_a.check(before, state)
+        found = model.check(before, state)
         if found:
             return kept, next(iter(found))
     return None
@@ -61,14 +63,16 @@ def _candidates(actions: list[Action]) -> Iterator[list[Action]]:
             yield actions[:i] + [simpler] + actions[i + 1 :]
 
 
-def shrink(actions: list[Action], initial: design_a.State, predicate: str) -> list[Action]:
-    hit = first_violation(actions, initial)
+def shrink(
+    actions: list[Action], initial: Any, predicate: str, model: ModuleType = design_a
+) -> list[Action]:
+    hit = first_violation(actions, initial, model)
     if hit is None or hit[1] != predicate:
         return list(actions)
     current = hit[0]
     for _ in range(MAX_ROUNDS):
         for candidate in _candidates(current):
-            hit = first_violation(candidate, initial)
+            hit = first_violation(candidate, initial, model)
             if hit is not None and hit[1] == predicate and _simpler(hit[0], current):
                 current = hit[0]
                 break

@@ -13,16 +13,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pitmirror.model import cyclic_flashcopy as design_a
+from pitmirror.model import freeze_overlay as design_b
 from pitmirror.model.actions import Action, TraceFormatError, action_from_json, action_to_json
-from pitmirror.model.cyclic_flashcopy import DESIGN as FLASHCOPY
-from pitmirror.model.cyclic_flashcopy import Options
 
 TRACE_VERSION = 1
-DESIGNS = (FLASHCOPY,)
+OPTIONS: dict[str, Any] = {design_a.DESIGN: design_a.Options, design_b.DESIGN: design_b.Options}
+DESIGNS = tuple(OPTIONS)
 EXPECTS = ("pass", "violation")
 MAX_GRAINS = 1 << 20
 _REQUIRED = ("trace", "design", "grains", "grain_size", "why", "expect")
-_OPTIONAL = ("options", "violates")
+_OPTIONAL = ("options", "violates", "topology")
 
 
 @dataclass
@@ -32,9 +33,18 @@ class Trace:
     grain_size: int
     why: str
     actions: list[Action]
-    options: Options = field(default_factory=Options)
+    options: Any = field(default_factory=design_a.Options)
     expect: str = "pass"
     violates: str | None = None
+    topology: str | None = None
+    """design B: the topology's name; `grains` is then per object"""
+
+    @property
+    def address_space(self) -> int:
+        """How many grains an action may name."""
+        if self.topology is None:
+            return self.grains
+        return design_b.topology(self.topology, self.grains).grains
 
     def header(self) -> dict[str, Any]:
         head: dict[str, Any] = {
@@ -48,6 +58,8 @@ class Trace:
         }
         if self.violates:
             head["violates"] = self.violates
+        if self.topology is not None:
+            head["topology"] = self.topology
         return head
 
 
@@ -78,9 +90,15 @@ def _header(obj: Any, where: str) -> Trace:
     if not isinstance(options, dict):
         raise TraceFormatError(f"{where}: options must be a JSON object")
     try:
-        parsed = Options.from_json(options)
+        parsed = OPTIONS[obj["design"]].from_json(options)
     except (TypeError, ValueError) as err:
         raise TraceFormatError(f"{where}: {err}") from err
+    topology = obj.get("topology")
+    if obj["design"] == design_b.DESIGN and topology not in design_b.TOPOLOGIES:
+        known = ", ".join(design_b.TOPOLOGIES)
+        raise TraceFormatError(f"{where}: a freeze-overlay trace names its topology ({known})")
+    if obj["design"] != design_b.DESIGN and topology is not None:
+        raise TraceFormatError(f"{where}: only a freeze-overlay trace has a topology")
     return Trace(
         design=obj["design"],
         grains=obj["grains"],
@@ -90,6 +108,7 @@ def _header(obj: Any, where: str) -> Trace:
         options=parsed,
         expect=obj["expect"],
         violates=obj.get("violates"),
+        topology=topology,
     )
 
 
@@ -110,9 +129,9 @@ def parse_trace(text: str, name: str = "<trace>") -> Trace:
         except TraceFormatError as err:
             raise TraceFormatError(f"{name}:{n}: {err}") from err
         grain = getattr(action, "grain", None)
-        if grain is not None and grain >= trace.grains:
+        if grain is not None and grain >= trace.address_space:
             raise TraceFormatError(
-                f"{name}:{n}: grain {grain} is outside the {trace.grains}-grain volume"
+                f"{name}:{n}: grain {grain} is outside the {trace.address_space}-grain volume"
             )
         trace.actions.append(action)
     return trace
