@@ -31,12 +31,16 @@ from rich.table import Table
 from pitmirror.harness import verify as verify_mod
 from pitmirror.harness.check import Budget, CheckResult, CheckSetupError, run_check
 from pitmirror.harness.demo import run_demo
+from pitmirror.harness.demo_overlay import run_overlay_demo
+from pitmirror.harness.designs import MODELS, Subject
 from pitmirror.harness.prove import prove_design
 from pitmirror.harness.replay import ReplayResult, replay
 from pitmirror.harness.traces import read_trace
+from pitmirror.impl.overlay_runner import GroupStatus
 from pitmirror.impl.runner import RunnerStatus
 from pitmirror.impl.volumes import VolumeError
 from pitmirror.model import cyclic_flashcopy as design_a
+from pitmirror.model import freeze_overlay as design_b
 from pitmirror.model.actions import TraceFormatError, describe
 
 app = typer.Typer(
@@ -52,6 +56,13 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document instead.")]
+DesignOpt = Annotated[
+    str, typer.Option(help="cyclic-flashcopy (design A) or freeze-overlay (design B).")
+]
+TopologyOpt = Annotated[
+    str | None,
+    typer.Option(help="Design B: single, group, fan-out, fan-in, bidirectional or file."),
+]
 BackendOpt = Annotated[
     str, typer.Option(help="Volumes: auto (loop device when root, else file), loop, file, memory.")
 ]
@@ -79,23 +90,40 @@ def clean_errors(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def parse_options(names: list[str]) -> design_a.Options:
+def parse_options(names: list[str], design: str = design_a.DESIGN) -> Any:
     """`--option no-copy-on-write` (a named mutant) or `--option map_rule=update`."""
+    if design not in MODELS:
+        fail(f"unknown design {design!r} (known: {', '.join(MODELS)})")
+    model = MODELS[design]
     options: dict[str, Any] = {}
     for name in names:
-        if name in design_a.UNSAFE_OPTIONS:
-            options.update(design_a.UNSAFE_OPTIONS[name].non_default())
+        if name in model.UNSAFE_OPTIONS:
+            options.update(model.UNSAFE_OPTIONS[name].non_default())
             continue
         key, sep, value = name.partition("=")
         if not sep:
-            known = ", ".join(design_a.UNSAFE_OPTIONS)
+            known = ", ".join(model.UNSAFE_OPTIONS)
             fail(f"unknown option {name!r}: use a mutant name ({known}) or field=value")
         parsed: Any = {"true": True, "false": False}.get(value.lower(), value)
         options[key] = parsed
     try:
-        return design_a.Options.from_json(options)
+        return model.Options.from_json(options)
     except (TypeError, ValueError) as e:
         fail(str(e))
+
+
+def make_subject(design: str, options: Any, topology: str | None, grains: int) -> Subject:
+    """Design B needs a topology: the one a mutant shows itself on, else `single`."""
+    if design == design_a.DESIGN:
+        if topology is not None:
+            fail("--topology is for --design freeze-overlay")
+        return Subject(design, options, None, grains)
+    if topology is None:
+        label = Subject(design, options, "single").label()
+        topology = design_b.MUTANT_TOPOLOGY.get(label, "single")
+    if topology not in design_b.TOPOLOGIES:
+        fail(f"unknown topology {topology!r} (known: {', '.join(design_b.TOPOLOGIES)})")
+    return Subject(design, options, topology, grains)
 
 
 def print_json(doc: object) -> None:
@@ -172,7 +200,8 @@ def replay_cmd(
 
 def check_json(result: CheckResult) -> dict[str, Any]:
     return {
-        "design": design_a.DESIGN,
+        "design": result.subject.design,
+        "topology": result.subject.topology,
         "options": result.options.to_json(),
         "backend": result.backend,
         "examples": result.budget.examples,
@@ -207,26 +236,32 @@ def check_cmd(
     save_dir: Annotated[
         Path, typer.Option(help="Where a failing minimal trace is written.")
     ] = Path("traces/failures"),
+    design: DesignOpt = design_a.DESIGN,
+    topology: TopologyOpt = None,
+    grains: Annotated[
+        int | None, typer.Option(min=1, help="Grains: the volume (A), each object (B).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Property run: Hypothesis drives model and engine in lockstep on real volumes.
 
     Exit 0 when nothing failed within the budget, 1 with a minimal trace saved otherwise.
     """
-    options = parse_options(option or [])
+    options = parse_options(option or [], design)
+    default_grains = 4 if design == design_a.DESIGN else 2
+    subject = make_subject(design, options, topology, grains or default_grains)
     budget = Budget(examples=examples, steps=steps, seed=None if random_run else seed)
     try:
         result = run_check(
-            options, backend, budget, save_dir=save_dir, hypothesis_backend=hypothesis_backend
+            subject, backend, budget, save_dir=save_dir, hypothesis_backend=hypothesis_backend
         )
     except CheckSetupError as e:
         fail(str(e))
     if as_json:
         print_json(check_json(result))
     else:
-        changed = result.options.non_default() or "safe defaults"
         out.print(
-            f"design A, options {changed}: {result.examples_run} examples of up to {steps} "
+            f"{subject.title()}: {result.examples_run} examples of up to {steps} "
             f"actions on {result.backend} volumes in {result.seconds:.1f} s"
         )
         if result.passed:
@@ -327,15 +362,26 @@ def demo_cmd(
     grain_size: Annotated[int, typer.Option(min=512)] = 65536,
     seed: Annotated[int, typer.Option(help="Seed of the random workload.")] = 1,
     backend: BackendOpt = "auto",
+    design: DesignOpt = design_a.DESIGN,
+    topology: TopologyOpt = None,
+    interval: Annotated[
+        float, typer.Option(min=0.0, help="Design B: seconds between freezes (at least the copy).")
+    ] = 0.0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Mirror a volume under a random write workload with a live view; check the target.
+    """Mirror under a random write workload with a live view; check the target by digest.
 
-    At the end the target site's recoverable image is read from the volumes and compared by
-    digest with the committed point's image.  Exit 1 if they differ.
+    At the end every target's recoverable image is read from the volumes and compared by
+    digest with the committed point's image.  Exit 1 if any differs.  With --design
+    freeze-overlay, --grains is per object and --topology picks groups and remotes.
     """
     if grain_size % 512:
         fail("--grain-size must be a multiple of 512")
+    if design == design_b.DESIGN:
+        overlay_demo(seconds, grains, grain_size, seed, backend, topology or "group", interval,
+                     as_json)  # fmt: skip
+    elif design != design_a.DESIGN:
+        fail(f"unknown design {design!r} (known: {', '.join(MODELS)})")
     clock = time.monotonic
     latest: list[tuple[RunnerStatus, int, float]] = []
 
@@ -390,6 +436,77 @@ def demo_cmd(
     raise typer.Exit(0 if result.consistent else 1)
 
 
+def overlay_table(statuses: list[GroupStatus], writes: int, now: float, topo: Any) -> Table:
+    table = Table(title=f"pitmirror demo — design B (freeze + overlay), {writes} host writes")
+    for col in ("group", "members", "point", "remote", "committed", "age", "grains behind",
+                "phase"):  # fmt: skip
+        table.add_column(col, justify="right")
+    for st in statuses:
+        members = ",".join(topo.objects[i].name for i in topo.group_objects(st.group))
+        for remote, committed in st.committed.items():
+            age = f"{now - st.committed_at[remote]:.2f} s"
+            table.add_row(str(st.group), members, str(st.point), remote, f"P_{committed}", age,
+                          str(st.grains_behind), st.phase)  # fmt: skip
+    return table
+
+
+def overlay_demo(
+    seconds: float,
+    grains: int,
+    grain_size: int,
+    seed: int,
+    backend: str,
+    topology: str,
+    interval: float,
+    as_json: bool,
+) -> None:
+    if topology not in design_b.TOPOLOGIES:
+        fail(f"unknown topology {topology!r} (known: {', '.join(design_b.TOPOLOGIES)})")
+    clock = time.monotonic
+    topo = design_b.topology(topology, grains)
+    latest: list[tuple[list[GroupStatus], int, float]] = []
+
+    def remember(statuses: list[GroupStatus], writes: int) -> None:
+        latest[:] = [(statuses, writes, clock())]
+
+    args = (backend, topology, grains, grain_size, seconds, seed, clock, interval)
+    if as_json or not out.is_terminal:
+        result = run_overlay_demo(*args, on_status=remember)
+        if not as_json:
+            out.print(overlay_table(*latest[0], topo))
+    else:
+        with Live(console=out, refresh_per_second=8) as live:
+            shown = [0.0]
+
+            def show(statuses: list[GroupStatus], writes: int) -> None:
+                remember(statuses, writes)
+                if latest[0][2] - shown[0] >= 0.1:
+                    shown[0] = latest[0][2]
+                    live.update(overlay_table(*latest[0], topo))
+
+            result = run_overlay_demo(*args, on_status=show)
+            live.update(overlay_table(*latest[0], topo))
+    if as_json:
+        print_json({
+            "design": design_b.DESIGN,
+            "topology": topology,
+            "backend": result.backend,
+            "devices": result.devices,
+            "seconds": round(result.seconds, 3),
+            "host_writes": result.host_writes,
+            "points": result.points,
+            "checks": [c.__dict__ | {"equal": c.equal} for c in result.checks],
+            "consistent": result.consistent,
+        })  # fmt: skip
+    else:
+        out.print(f"volumes: {result.backend}, {len(result.devices)} volumes; topology {topology}")
+        for c in result.checks:
+            verdict = "[green]equal[/]" if c.equal else "[bold red]DIFFERENT[/]"
+            out.print(f"{c.remote} recovers {c.member} at P_{c.point}: target "
+                      f"{c.target_digest}, P_{c.point} {c.expected_digest} {verdict}")  # fmt: skip
+    raise typer.Exit(0 if result.consistent else 1)
+
+
 # ---- verify -----------------------------------------------------------------------------------
 
 
@@ -430,16 +547,15 @@ def verify_cmd(
             bar.update(task, description=label)
 
         rows = verify_mod.verify(traces, budget, backend, progress=advance)
-    volumes = sorted({r.volumes for r in rows if r.volumes != "-"})
-    table = Table(title="pitmirror verify — design A, cyclic incremental FlashCopy")
+    table = Table(title="pitmirror verify — A: cyclic incremental FlashCopy, B: freeze + overlay")
+    table.add_column("", no_wrap=True)
     table.add_column("check", no_wrap=True)
-    for col in ("expected", "got", "time", "result"):
+    for col in ("expected", "got", "volumes", "time", "result"):
         table.add_column(col, overflow="fold")
     for r in rows:
         result = "[green]pass[/]" if r.passed else "[bold red]FAIL[/]"
-        table.add_row(r.what, r.expected, r.got, f"{r.seconds:.1f} s", result)
+        table.add_row(r.design, r.what, r.expected, r.got, r.volumes, f"{r.seconds:.1f} s", result)
     out.print(table)
-    out.print(f"volumes: {'; '.join(volumes)}")
     failed = [r for r in rows if not r.passed]
     summary = f"{len(rows) - len(failed)}/{len(rows)} checks passed"
     out.print(f"[{'green' if not failed else 'bold red'}]{summary}[/]")

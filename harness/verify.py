@@ -1,9 +1,10 @@
 """`pitmirror verify`, the main job: every check the project promises, as rows of a table.
 
-For design A: a lockstep property run of the safe design (with each map rule, claims 5 and 6),
-a run of every unsafe option that must be caught, the Z3 proof of the safe design and its
-refutation of every unsafe option, and a replay of every trace under the traces folder that
-must end as its header expects.
+Design A: lockstep property runs of the safe design (claims 5 and 6), a run of every mutant
+that must be caught, the Z3 proof and its refutation of every mutant.  Design B: a lockstep
+property run on every topology (single object, group, fan-out, fan-in, bidirectional, file
+object) and a run of every mutant on the topology that shows it.  Then every trace under the
+traces folder, replayed on both model and engine, must end as its header expects.
 """
 
 from __future__ import annotations
@@ -14,15 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pitmirror.harness.check import Budget, run_check
+from pitmirror.harness.designs import SHORT, Subject
 from pitmirror.harness.prove import prove_design
 from pitmirror.harness.replay import replay
 from pitmirror.harness.traces import read_trace, trace_files
 from pitmirror.impl.volumes import VolumeError
 from pitmirror.model import cyclic_flashcopy as design_a
+from pitmirror.model import freeze_overlay as design_b
 from pitmirror.model.actions import TraceFormatError
 
 # Mutants that need a crash at one exact write are rarer draws: they get a larger budget.
 MUTANT_BUDGET_SCALE = {"source-before-journal": (3, 2)}
+OVERLAY_GRAINS = 2  # per object: design B's runs cover many volumes per example
 
 
 @dataclass
@@ -41,6 +45,34 @@ def mutant_budget(name: str, budget: Budget) -> Budget:
     return Budget(budget.examples * examples, budget.steps * steps, budget.seed)
 
 
+def property_runs() -> list[tuple[str, Subject]]:
+    runs = [
+        ("property run, safe design, claim 6 (merge)",
+         Subject(design_a.DESIGN, design_a.Options())),
+        ("property run, safe design, claim 5 (update)",
+         Subject(design_a.DESIGN, design_a.Options(map_rule="update"))),
+    ]  # fmt: skip
+    for topology in design_b.TOPOLOGIES:
+        subject = Subject(design_b.DESIGN, design_b.Options(), topology, OVERLAY_GRAINS)
+        runs.append((f"property run, {topology}", subject))
+    return runs
+
+
+def mutant_runs() -> list[tuple[str, Subject]]:
+    runs = [
+        (name, Subject(design_a.DESIGN, options))
+        for name, options in design_a.UNSAFE_OPTIONS.items()
+    ]
+    for name, options in design_b.UNSAFE_OPTIONS.items():
+        topology = design_b.MUTANT_TOPOLOGY[name]
+        runs.append((name, Subject(design_b.DESIGN, options, topology, OVERLAY_GRAINS)))
+    return runs
+
+
+def _volumes(backend: str, devices: list[str]) -> str:
+    return f"{backend} ({len(devices)} volumes)"
+
+
 def verify(
     traces_dir: Path,
     budget: Budget,
@@ -52,57 +84,37 @@ def verify(
     if not files:
         raise VolumeError(f"no trace files under {traces_dir}/ (run from the project root)")
     rows: list[Row] = []
-
-    total = 2 + 2 * len(design_a.UNSAFE_OPTIONS) + len(files) + 1
+    runs, mutants = property_runs(), mutant_runs()
+    total = len(runs) + len(mutants) + 1 + len(design_a.UNSAFE_OPTIONS) + len(files)
 
     def note(text: str) -> None:
         if progress is not None:
             progress(text, total)
 
-    safe_runs = {
-        "property run, safe design, claim 6 (merge)": design_a.Options(),
-        "property run, safe design, claim 5 (update)": design_a.Options(map_rule="update"),
-    }
-    for what, options in safe_runs.items():
+    for what, subject in runs:
         note(what)
-        result = run_check(options, backend, budget)
-        rows.append(
-            Row(
-                design_a.DESIGN,
-                what,
-                "no failure",
-                "no failure" if result.passed else str(result.failure_detail),
-                f"{result.backend} {' '.join(result.devices)}",
-                result.seconds,
-                result.passed,
-            )
-        )
-    for name, options in design_a.UNSAFE_OPTIONS.items():
-        note(f"mutant {name}")
-        result = run_check(options, backend, mutant_budget(name, budget))
-        caught = result.failure is not None and result.failure.expect == "violation"
-        got = (
-            f"{result.failure.violates} in {len(result.failure.actions)} actions"
-            if caught and result.failure is not None
-            else "not caught"
-            if result.passed
-            else str(result.failure_detail)
-        )
-        rows.append(
-            Row(
-                design_a.DESIGN,
-                f"mutant {name}",
-                "caught",
-                got,
-                f"{result.backend} {' '.join(result.devices)}",
-                result.seconds,
-                caught,
-            )
-        )
+        result = run_check(subject, backend, budget)
+        got = "no failure" if result.passed else str(result.failure_detail)
+        volumes = _volumes(result.backend, result.devices)
+        rows.append(Row(SHORT[subject.design], what, "no failure", got, volumes,
+                        result.seconds, result.passed))  # fmt: skip
+    for name, subject in mutants:
+        where = f" ({subject.topology})" if subject.topology else ""
+        note(f"mutant {name}{where}")
+        result = run_check(subject, backend, mutant_budget(name, budget))
+        failure = result.failure
+        caught = failure is not None and failure.expect == "violation"
+        if failure is not None and caught:
+            got = f"{failure.violates} in {len(failure.actions)} actions"
+        else:
+            got = "not caught" if result.passed else str(result.failure_detail)
+        volumes = _volumes(result.backend, result.devices)
+        rows.append(Row(SHORT[subject.design], f"mutant {name}{where}", "caught", got, volumes,
+                        result.seconds, caught))  # fmt: skip
     note("proof, safe design")
     proof = prove_design(design_a.Options())
     rows.append(
-        Row(design_a.DESIGN, "Z3 proof, safe design", "proved",
+        Row("A", "Z3 proof, safe design", "proved",
             f"proved, {len(proof.report.queries)} queries" if proof.proved
             else f"{len(proof.report.failures)} queries failed",
             "-", proof.report.seconds, proof.proved)
@@ -112,17 +124,14 @@ def verify(
         refuted = prove_design(options)
         found = refuted.trace is not None and not refuted.proved
         first = refuted.report.failures[0] if refuted.report.failures else None
-        got = (
-            f"{first.check} breaks {first.conjunct}; trace in {len(refuted.trace.actions)} actions"
-            if found and first is not None and refuted.trace is not None
-            else "proved (a mutant must not be)"
-            if refuted.proved
-            else "no reachable violation found"
-        )
+        if found and first is not None and refuted.trace is not None:
+            got = f"{first.check} breaks {first.conjunct}; trace of {len(refuted.trace.actions)}"
+        else:
+            got = "proved (a mutant must not be)" if refuted.proved else "no violation reached"
+        seconds = refuted.report.seconds + (refuted.bmc.seconds if refuted.bmc else 0.0)
         rows.append(
-            Row(design_a.DESIGN, f"Z3 proof refutes mutant {name}", "refuted", got, "-",
-                refuted.report.seconds + (refuted.bmc.seconds if refuted.bmc else 0.0), found)
-        )  # fmt: skip
+            Row("A", f"Z3 proof refutes mutant {name}", "refuted", got, "-", seconds, found)
+        )
     for path in files:
         label = f"trace {path.relative_to(traces_dir).with_suffix('')}"
         note(label)
@@ -134,20 +143,11 @@ def verify(
             continue
         replayed = replay(trace, backend)
         expected = "pass" if trace.expect == "pass" else f"violation {trace.violates}"
-        got = (
-            "pass"
-            if replayed.clean
-            else (f"violation {replayed.violated}" if replayed.violated else replayed.verdict())
-        )
-        rows.append(
-            Row(
-                trace.design,
-                label,
-                expected,
-                got,
-                f"{replayed.backend} {' '.join(replayed.devices)}",
-                time.monotonic() - started,
-                replayed.as_expected,
-            )
-        )
+        if replayed.clean:
+            got = "pass"
+        else:
+            got = f"violation {replayed.violated}" if replayed.violated else replayed.verdict()
+        rows.append(Row(SHORT[trace.design], label, expected, got,
+                        _volumes(replayed.backend, replayed.devices),
+                        time.monotonic() - started, replayed.as_expected))  # fmt: skip
     return rows
