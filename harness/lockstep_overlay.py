@@ -16,32 +16,32 @@ from pitmirror.model.spec import image_diff
 
 
 def divergence(observed: OverlayObservation, state: B.State, engine: OverlayEngine) -> str | None:
+    """The first place where the engine and the model disagree, in words."""
     topo = state.topology
-    for i, (seen, want) in enumerate(zip(observed.objects, state.objects, strict=True)):
-        name = topo.objects[i].name
+    for i, (seen_obj, want_obj) in enumerate(zip(observed.objects, state.objects, strict=True)):
         for part in ("base", "frozen", "active"):
-            a, b = getattr(seen, part), getattr(want, part)
+            a, b = getattr(seen_obj, part), getattr(want_obj, part)
             if a != b:
-                return f"object {name}: {part} is {a} in the engine, {b} in the model"
-    for i, (seen_row, want_row) in enumerate(zip(observed.remotes, state.remotes, strict=True)):
-        for (site, seen), (_, want) in zip(seen_row, want_row, strict=True):
-            if seen != want:
-                return f"{site}'s copy of {topo.objects[i].name}: engine {seen}, model {want}"
-            recovered = engine.recoverable(i, site)
-            if recovered != want.recoverable:
-                return f"{site} recovers {topo.objects[i].name} differently: " + image_diff(
-                    recovered, want.recoverable
+                return (
+                    f"object {topo.objects[i].name}: {part} is {a} in the engine, {b} in the model"
                 )
-    for gi, (seen_group, want) in enumerate(zip(observed.groups, state.groups, strict=True)):
-        model_view = (want.point, want.completed_at, want.broken, want.unfrozen)
+    for i, (seen_row, want_row) in enumerate(zip(observed.remotes, state.remotes, strict=True)):
+        name = topo.objects[i].name
+        for (site, seen_copy), (_, want_copy) in zip(seen_row, want_row, strict=True):
+            if seen_copy != want_copy:
+                return f"{site}'s copy of {name}: engine {seen_copy}, model {want_copy}"
+            recovered = engine.recoverable(i, site)
+            if recovered != want_copy.recoverable:
+                diff = image_diff(recovered, want_copy.recoverable)
+                return f"{site} recovers {name} differently: {diff}"
+    for gi, (seen_group, want_group) in enumerate(zip(observed.groups, state.groups, strict=True)):
+        model_view = (want_group.point, want_group.completed_at, want_group.broken,
+                      want_group.unfrozen)  # fmt: skip
         if seen_group != model_view:
-            return f"group {gi}: engine {seen_group}, model {model_view} (point, completed, ...)"
+            what = f"group {gi} (point, completed at, broken, unfrozen)"
+            return f"{what}: engine {seen_group}, model {model_view}"
     if observed.down_sites != state.down_sites:
-        return (
-            f"down sites: engine {sorted(observed.down_sites)}, model {sorted(state.down_sites)}"[
-                :200
-            ]
-        )
+        return f"down sites: engine {sorted(observed.down_sites)}, model {sorted(state.down_sites)}"
     if observed.down_links != state.down_links:
         return f"down links: engine {sorted(observed.down_links)}, model {sorted(state.down_links)}"
     return None

@@ -121,13 +121,13 @@ def flashcopy_machine(
         @rule(site=st.sampled_from(SITES), after_writes=st.integers(0, MAX_CRASH_WRITES))
         def crash_site(self, site: str, after_writes: int) -> None:
             if self.model.site_up(site):  # type: ignore[arg-type]
-                self._do(CrashSite(site, after_writes))  # type: ignore[arg-type]
+                self._do(CrashSite(site, after_writes))
 
         @precondition(lambda self: not (self.model.local_up and self.model.remote_up))
         @rule(site=st.sampled_from(SITES))
         def recover(self, site: str) -> None:
             if not self.model.site_up(site):  # type: ignore[arg-type]
-                self._do(Recover(site))  # type: ignore[arg-type]
+                self._do(Recover(site))
 
         def teardown(self) -> None:
             if self.failure is not None and current_build_context().is_final:

@@ -9,7 +9,7 @@ before anything runs.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +33,15 @@ class Trace:
     grain_size: int
     why: str
     actions: list[Action]
-    options: Any = field(default_factory=design_a.Options)
+    options: Any = None  # the design's Options; None: its defaults
     expect: str = "pass"
     violates: str | None = None
     topology: str | None = None
     """design B: the topology's name; `grains` is then per object"""
+
+    def __post_init__(self) -> None:
+        if self.options is None:
+            self.options = OPTIONS[self.design]()
 
     @property
     def address_space(self) -> int:

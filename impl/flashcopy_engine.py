@@ -34,7 +34,6 @@ from pitmirror.model.actions import (
     LinkUp,
     Recover,
     ResyncGrain,
-    Site,
     action_name,
 )
 from pitmirror.model.cyclic_flashcopy import Options
@@ -105,7 +104,7 @@ class FlashCopyEngine:
         self.local_cycle = LocalCycle(self.local)
         self.remote_service = RemoteService(self.remote)
 
-    def _machine(self, site: Site) -> LocalCycle | RemoteService:
+    def _machine(self, site: str) -> LocalCycle | RemoteService:
         return self.local_cycle if site == "local" else self.remote_service
 
     def apply(self, action: Action) -> None:

@@ -136,3 +136,19 @@ def test_bad_option_values_and_backends_give_exit_2() -> None:
     run = pitmirror("check", "--hypothesis-backend", "nope", "--backend", "memory")
     assert run.returncode == 2 and "backend='nope' is not available" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_design_b_check_and_demo(tmp_path: Path, loop_backend: str) -> None:
+    run = pitmirror("check", "--design", "freeze-overlay", "-o", "merge-before-complete",
+                    "--backend", "memory", "--save-dir", str(tmp_path), "--json")  # fmt: skip
+    assert run.returncode == 1
+    doc = json.loads(run.stdout)
+    assert doc["topology"] == "single" and doc["failure"]
+    replayed = pitmirror("replay", doc["trace"], "--json")
+    assert replayed.returncode == 1 and json.loads(replayed.stdout)["as_expected"]
+    demo = pitmirror("demo", "--design", "freeze-overlay", "--topology", "fan-out",
+                     "--grains", "32", "--seconds", "1", "--json")  # fmt: skip
+    assert demo.returncode == 0, demo.stderr
+    result = json.loads(demo.stdout)
+    assert result["backend"] == "loop" and result["consistent"]
+    assert {c["remote"] for c in result["checks"]} == {"right", "third"}

@@ -1,0 +1,86 @@
+"""Design B's engine against its model on loop devices: every topology, every mutant, the
+object kinds, and the runner's repetition interval."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pitmirror.harness.check import Budget, run_check
+from pitmirror.harness.designs import Subject
+from pitmirror.harness.lockstep import run_actions
+from pitmirror.harness.machine_overlay import PROGRESS
+from pitmirror.impl.grains import grain_bytes
+from pitmirror.impl.overlay_layout import volume_layout
+from pitmirror.impl.volumes import FileVolume, LoopVolume
+from pitmirror.model import freeze_overlay as B
+from pitmirror.model.actions import Action, CopyDelta, HostWrite
+
+SAFE_BUDGET = Budget(examples=40, steps=50)
+MUTANT_BUDGET = Budget(examples=200, steps=60)
+
+
+@pytest.mark.parametrize("topology", B.TOPOLOGIES)
+def test_every_topology_agrees_with_the_model_on_loop_devices(
+    topology: str, loop_backend: str
+) -> None:
+    result = run_check(Subject(B.DESIGN, B.Options(), topology, 2), loop_backend, SAFE_BUDGET)
+    assert result.backend == "loop"
+    assert result.passed, result.failure_detail
+    assert result.examples_run >= SAFE_BUDGET.examples
+
+
+@pytest.mark.parametrize("name", sorted(B.UNSAFE_OPTIONS))
+def test_every_mutant_is_caught_within_its_ci_budget(
+    name: str, loop_backend: str, tmp_path: Path
+) -> None:
+    subject = Subject(B.DESIGN, B.UNSAFE_OPTIONS[name], B.MUTANT_TOPOLOGY[name], 2)
+    result = run_check(subject, loop_backend, MUTANT_BUDGET, save_dir=tmp_path)
+    assert result.failure is not None, f"mutant {name} was not caught"
+    assert result.failure.violates == "inv_target_is_committed_image"
+    assert result.failure.topology == B.MUTANT_TOPOLOGY[name]
+    assert result.saved_to is not None and result.saved_to.exists()
+
+
+def test_object_kinds_live_where_the_topology_says(loop_backend: str) -> None:
+    """A file object is a regular file, spans share their home disk, fan-in shares a device."""
+    file_layout, files = volume_layout(B.topology("file", 2))
+    assert files == {"file.file"}
+    fan_in, _ = volume_layout(B.topology("fan-in", 2))
+    assert {"left.disk", "third.disk", "right.device"} <= set(fan_in)
+    subject = Subject(B.DESIGN, B.Options(), "file", 2)
+    with subject.volume_set(loop_backend) as volume_set:
+        volumes, workdir = volume_set.fresh()
+        assert isinstance(volumes["file.file"], FileVolume)
+        assert isinstance(volumes["file.aux0"], LoopVolume)
+        lockstep = subject.lockstep(volumes, workdir)
+        outcomes = run_actions(lockstep, [HostWrite(1, 9), CopyDelta("right", 0)])
+        assert all(o.ok for o in outcomes), outcomes[-1].detail
+
+
+def test_spans_never_touch_their_guard_grains(loop_backend: str) -> None:
+    """Merge writes at both edges of a span land inside it, never on the guard grains."""
+    subject = Subject(B.DESIGN, B.Options(), "fan-in", 2)
+    state = subject.initial()
+    actions: list[Action] = [HostWrite(0, 5), HostWrite(1, 6)]
+    for action in actions:
+        state = B.step(state, action)
+    while state.objects[0].base != (5, 6):
+        action = next(
+            a
+            for kind in PROGRESS
+            for a in B.enabled_actions(state)
+            if isinstance(a, kind) and getattr(a, "group", 0) == 0 and getattr(a, "grain", 0) < 2
+        )
+        state = B.step(state, action)
+        actions.append(action)
+    with subject.volume_set(loop_backend) as volume_set:
+        volumes, workdir = volume_set.fresh()
+        outcomes = run_actions(subject.lockstep(volumes, workdir), actions)
+        assert all(o.ok for o in outcomes), outcomes[-1].detail
+        disk = volumes["left.disk"]
+        assert disk.read_grains(0) == bytes(4096)
+        assert disk.read_grains(disk.grain_count - 1) == bytes(4096)
+        assert disk.read_grains(1) == grain_bytes(5, 0, 4096)
+        assert disk.read_grains(2) == grain_bytes(6, 1, 4096)

@@ -1,0 +1,118 @@
+"""Design B's model: pinned state space, safety on small topologies, frame conditions, the
+mutants, read resolution, and the topologies' layout."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from pitmirror.model import freeze_overlay as B
+from pitmirror.model.actions import (
+    CopyDelta,
+    FreezeGroup,
+    HostWrite,
+    MarkComplete,
+    action_name,
+)
+from pitmirror.model.explore import explore
+
+# A changed count is a model change: review it, then update the number.
+PINNED = {("single", 3): 1792, ("group", 2): 4352, ("fan-out", 2): 12032, ("file", 2): 768}
+
+FRAME = {
+    "HostWrite": {"objects", "acked"},
+    "FreezeGroup": {"objects", "groups"},
+    "FreezeMember": {"objects", "groups"},
+    "CopyDelta": {"remotes"},
+    "MarkComplete": {"remotes", "groups"},
+    "MergeRemote": {"remotes"},
+    "DropRemoteDelta": {"remotes"},
+    "MergeLocal": {"objects"},
+    "DropLocalDelta": {"objects"},
+    "BreakMirror": {"groups"},
+    "LinkDown": {"down_links"},
+    "LinkUp": {"down_links"},
+    "CrashSite": {"down_sites"},
+    "Recover": {"down_sites"},
+}
+
+
+def reachable(config: B.Config, options: B.Options | None = None) -> set[B.State]:
+    seen = {B.initial_state(config, options)}
+    frontier = list(seen)
+    while frontier:
+        state = frontier.pop()
+        for action in B.enabled_actions(state):
+            after = B.step(state, action)
+            if after not in seen:
+                seen.add(after)
+                frontier.append(after)
+    return seen
+
+
+@pytest.mark.parametrize(("name", "max_point"), sorted(PINNED))
+def test_small_topologies_are_safe_and_pinned(name: str, max_point: int) -> None:
+    config = B.Config(B.topology(name, grains=1), values=(1,), max_point=max_point)
+    result = explore(B.initial_state(config), B.enabled_actions, B.step, B.check)
+    assert result.violated is None, (result.reason, result.counterexample)
+    assert result.states == PINNED[(name, max_point)]
+
+
+def test_every_action_changes_only_its_own_fields() -> None:
+    checked = set()
+    for topology in ("group", "fan-out"):
+        config = B.Config(B.topology(topology, grains=1), values=(1,), max_point=2)
+        for state in reachable(config, B.UNSAFE_OPTIONS["freeze-members-one-at-a-time"]):
+            for action in B.enabled_actions(state):
+                after = B.step(state, action)
+                changed = {
+                    f.name
+                    for f in dataclasses.fields(B.State)
+                    if getattr(state, f.name) != getattr(after, f.name)
+                }
+                name = action_name(action)
+                assert changed <= FRAME[name], f"{name} changed {changed - FRAME[name]}"
+                checked.add(name)
+    assert checked == set(FRAME)
+
+
+@pytest.mark.parametrize("name", sorted(B.UNSAFE_OPTIONS))
+def test_every_mutant_breaks_the_goal_in_the_model(name: str) -> None:
+    topology = B.topology(B.MUTANT_TOPOLOGY[name], grains=1)
+    config = B.Config(topology, values=(1, 2), max_point=3)
+    result = explore(B.initial_state(config, B.UNSAFE_OPTIONS[name]), B.enabled_actions,
+                     B.step, B.check)  # fmt: skip
+    assert result.violated == "inv_target_is_committed_image", (name, result.reason)
+
+
+def test_reads_resolve_active_then_frozen_then_base() -> None:
+    assert B.overlay((1, 2, 3), ((1, 20),), ((1, 200), (2, 300))) == (1, 200, 300)
+    assert B.overlay((1, 2, 3), ((0, 10),)) == (10, 2, 3)
+    state = B.initial_state(B.Config(B.topology("single", grains=3)))
+    state = B.step(state, HostWrite(1, 7))
+    assert state.objects[0].live == (0, 7, 0) == state.acked[0]
+
+
+def test_a_point_commits_only_when_every_grain_of_the_delta_arrived() -> None:
+    state = B.initial_state(B.Config(B.topology("single", grains=2)))
+    assert B.why_disabled(state, MarkComplete("right", 0)) == (
+        "the frozen delta is not fully copied to right"
+    )
+    state = B.step(B.step(state, CopyDelta("right", 0)), CopyDelta("right", 1))
+    state = B.step(state, MarkComplete("right", 0))
+    assert B.committed(state, 0, "right") == 1
+    assert (
+        B.why_disabled(state, FreezeGroup(0)) == "the previous frozen delta is not merged away yet"
+    )
+
+
+def test_topologies_lay_objects_end_to_end() -> None:
+    fan_in = B.topology("fan-in", grains=3)
+    assert fan_in.grains == 6 and fan_in.fan_in
+    assert fan_in.locate(4) == (1, 1, 1)
+    assert fan_in.sites == ("left", "right", "third")
+    assert fan_in.links == ("left-right", "right-third")
+    assert {o.kind for o in B.topology("file").objects} == {"file"}
+    with pytest.raises(ValueError, match="unknown topology"):
+        B.topology("ring")
