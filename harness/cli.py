@@ -51,7 +51,7 @@ app = typer.Typer(
 )
 out = Console()
 if not out.is_terminal:
-    out = Console(width=160)  # logs and pipes: keep table rows on one line
+    out = Console(width=200)  # logs and pipes: keep table rows on one line
 P = ParamSpec("P")
 R = TypeVar("R")
 

@@ -7,24 +7,9 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 import numpy.typing as npt
 
+from pitmirror.impl.extents import coalesce_indices
+
 Extent = tuple[int, int]  # (first grain, number of grains)
-
-
-def coalesce(bits: npt.NDArray[np.bool_], max_len: int | None = None) -> list[Extent]:
-    """Runs of set bits as (start, length), in order, each at most `max_len` long.
-
-    post: sum(n for _, n in __return__) == int(bits.sum())
-    """
-    if bits.size == 0:
-        return []
-    padded = np.concatenate(([False], bits, [False])).astype(np.int8)
-    edges = np.flatnonzero(np.diff(padded))
-    starts, ends = edges[0::2], edges[1::2]
-    extents: list[Extent] = []
-    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
-        step = max_len or (end - start)
-        extents.extend((s, min(step, end - s)) for s in range(start, end, step))
-    return extents
 
 
 class GrainMap:
@@ -81,7 +66,7 @@ class GrainMap:
         return frozenset(self)
 
     def extents(self, max_len: int | None = None) -> list[Extent]:
-        return coalesce(self.bits, max_len)
+        return coalesce_indices(np.flatnonzero(self.bits).tolist(), max_len or 0)
 
     def to_hex(self) -> str:
         return np.packbits(self.bits).tobytes().hex()

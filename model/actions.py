@@ -233,6 +233,16 @@ def _check_field(name: str, field: dataclasses.Field[Any], value: Any) -> None:
 def action_from_json(obj: Any) -> Action:
     if not isinstance(obj, dict):
         raise TraceFormatError(f"an action must be a JSON object, got {type(obj).__name__}")
+    return parse_action(obj)
+
+
+def parse_action(obj: dict[str, Any]) -> Action:
+    """One trace line's action, or TraceFormatError; what it accepts, it writes back the same.
+
+    raises: TraceFormatError
+    post: parse_action(action_to_json(__return__)) == __return__
+    post: all(action_to_json(__return__).get(k, v) == v for k, v in obj.items())
+    """
     name = obj.get("action")
     if name not in ACTION_TYPES:
         known = ", ".join(ACTION_TYPES)

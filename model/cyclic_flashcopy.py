@@ -246,6 +246,16 @@ def _copy_plan(state: State, grain: int, also: tuple[tuple[str, Any], ...] = ())
     return plan
 
 
+def next_copy_map(copy: Grains, future: Grains, rule: str) -> Grains:
+    """The copy map of the next cycle: claim 6 merges, claim 5 replaces.
+
+    pre: rule in ("merge", "update")
+    post: __return__ == (copy | future if rule == "merge" else future)
+    post: copy or __return__ == future
+    """
+    return copy | future if rule == "merge" else future
+
+
 def write_plan(state: State, action: Action) -> list[Write]:
     """The durable writes of `action`, in the order the design issues them."""
     opts = state.options
@@ -278,10 +288,7 @@ def write_plan(state: State, action: Action) -> list[Write]:
                     ("received_map", frozenset()),
                 ),
             )
-            if opts.map_rule == "merge":
-                next_copy = state.copy_map | state.future_map
-            else:
-                next_copy = state.future_map
+            next_copy = next_copy_map(state.copy_map, state.future_map, opts.map_rule)
             local = JournalRecord(
                 "local",
                 (

@@ -57,6 +57,10 @@ Delta = tuple[tuple[int, int], ...]  # sorted (grain offset in the object, value
 
 
 def delta_get(delta: Delta, offset: int) -> int | None:
+    """The value a delta holds for a grain, or None.
+
+    post: (__return__ is None) == all(g != offset for g, _ in delta)
+    """
     for g, v in delta:
         if g == offset:
             return v
@@ -64,16 +68,38 @@ def delta_get(delta: Delta, offset: int) -> int | None:
 
 
 def delta_put(delta: Delta, offset: int, value: int) -> Delta:
+    """The delta with the grain set to the value (a redirect-on-write).
+
+    pre: all(a[0] < b[0] for a, b in zip(delta, delta[1:]))
+    post: delta_get(__return__, offset) == value
+    post: all(delta_get(__return__, g) == v for g, v in delta if g != offset)
+    post: all(a[0] < b[0] for a, b in zip(__return__, __return__[1:]))
+    """
     return tuple(sorted({**dict(delta), offset: value}.items()))
 
 
 def overlay(base: Image, *deltas: Delta) -> Image:
-    """Read resolution: the last delta that holds a grain wins, else the base."""
+    """Read resolution: the last delta that holds a grain wins, else the base.
+
+    pre: all(0 <= g < len(base) for d in deltas for g, _ in d)
+    pre: all(a[0] < b[0] for d in deltas for a, b in zip(d, d[1:]))
+    post: len(__return__) == len(base)
+    post: all(__return__[g] == resolve(base, deltas, g) for g in range(len(base)))
+    """
     out = list(base)
     for delta in deltas:
         for g, v in delta:
             out[g] = v
     return tuple(out)
+
+
+def resolve(base: Image, deltas: tuple[Delta, ...], grain: int) -> int:
+    """One grain's read, searching the newest delta first (the contract of `overlay`)."""
+    for delta in reversed(deltas):
+        value = delta_get(delta, grain)
+        if value is not None:
+            return value
+    return base[grain]
 
 
 # ---- topology -------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pitmirror.impl.bitmap import GrainMap, coalesce
+from pitmirror.impl.bitmap import GrainMap
 from pitmirror.impl.grains import CorruptGrain, decode_grain, grain_bytes
 from pitmirror.impl.journal import Journal, JournalError
 
@@ -17,7 +17,9 @@ from pitmirror.impl.journal import Journal, JournalError
 @given(st.lists(st.booleans(), max_size=200), st.integers(1, 8) | st.none())
 def test_extents_cover_exactly_the_set_bits(bits: list[bool], max_len: int | None) -> None:
     array = np.array(bits, dtype=np.bool_)
-    extents = coalesce(array, max_len)
+    grain_map = GrainMap(len(bits))
+    grain_map.bits[:] = array
+    extents = grain_map.extents(max_len)
     covered = np.zeros(len(bits), dtype=np.bool_)
     for start, length in extents:
         assert length >= 1 and (max_len is None or length <= max_len)

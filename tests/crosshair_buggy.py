@@ -1,0 +1,84 @@
+"""Known-buggy variants of the engine's pure helpers, with the real helpers' contracts.
+
+CrossHair must find a counterexample for every one of them (tests/test_crosshair.py): a
+contract check that passes on these would be a check that cannot fail.
+"""
+
+from __future__ import annotations
+
+Extent = tuple[int, int]
+Delta = tuple[tuple[int, int], ...]
+
+
+def grains_of(extents: list[Extent]) -> list[int]:
+    return [g for start, length in extents for g in range(start, start + length)]
+
+
+def coalesce_indices_too_long(indices: list[int], max_len: int = 0) -> list[Extent]:
+    """An extent may grow one grain past the limit.
+
+    pre: all(0 <= i for i in indices)
+    pre: all(a < b for a, b in zip(indices, indices[1:]))
+    pre: max_len >= 0
+    post: grains_of(__return__) == indices
+    post: all(n >= 1 and (max_len == 0 or n <= max_len) for _, n in __return__)
+    """
+    extents: list[Extent] = []
+    for index in indices:
+        if extents:
+            start, length = extents[-1]
+            if start + length == index and (max_len == 0 or length <= max_len):
+                extents[-1] = (start, length + 1)
+                continue
+        extents.append((index, 1))
+    return extents
+
+
+def union_extents_drops_last(a: list[Extent], b: list[Extent]) -> list[Extent]:
+    """Forgets the last extent of the second list.
+
+    pre: all(n >= 1 and s >= 0 for s, n in a + b)
+    post: set(grains_of(__return__)) == set(grains_of(a + b))
+    """
+    grains = sorted({g for s, n in a + b[:-1] for g in range(s, s + n)})
+    return [(g, 1) for g in grains]
+
+
+def overlay_oldest_wins(base: tuple[int, ...], deltas: tuple[Delta, ...]) -> tuple[int, ...]:
+    """Reads the oldest delta first: a frozen value hides the newer active one.
+
+    pre: all(0 <= g < len(base) for d in deltas for g, _ in d)
+    post: all(__return__[g] == _newest(base, deltas, g) for g in range(len(base)))
+    """
+    out = list(base)
+    for delta in reversed(deltas):
+        for g, v in delta:
+            out[g] = v
+    return tuple(out)
+
+
+def _newest(base: tuple[int, ...], deltas: tuple[Delta, ...], grain: int) -> int:
+    for delta in reversed(deltas):
+        for g, v in delta:
+            if g == grain:
+                return v
+    return base[grain]
+
+
+def next_copy_map_always_update(
+    copy: frozenset[int], future: frozenset[int], rule: str
+) -> frozenset[int]:
+    """Claim 5's update even when claim 6's merge is asked for.
+
+    pre: rule in ("merge", "update")
+    post: __return__ == (copy | future if rule == "merge" else future)
+    """
+    return future
+
+
+def parse_field_accepts_negative(obj: dict[str, int]) -> dict[str, int]:
+    """A trace field check that lets a negative grain through.
+
+    post: all(v >= 0 for v in __return__.values())
+    """
+    return {k: v for k, v in obj.items() if isinstance(v, int) and v > -2}
