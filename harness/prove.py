@@ -8,14 +8,18 @@ result is a trace (written when a folder is given) that replays as a violation.
 from __future__ import annotations
 
 import datetime
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pitmirror.harness.check import option_label
+from pitmirror.harness.designs import Subject
 from pitmirror.harness.shrink import shrink
 from pitmirror.harness.traces import Trace, write_trace
 from pitmirror.model import cyclic_flashcopy as design_a
+from pitmirror.model import freeze_overlay as design_b
+from pitmirror.model.explore import explore
 from pitmirror.proofs.bmc import BmcResult, find_violation
 from pitmirror.proofs.prover import GOAL, ProofReport, prove
 
@@ -58,10 +62,12 @@ class ProveOutcome:
         }
 
 
-def prove_design(options: design_a.Options, save_dir: Path | None = None) -> ProveOutcome:
+def prove_design(options: Any, save_dir: Path | None = None) -> ProveOutcome:
     report = prove(options)
     if report.proved:
         return ProveOutcome(report, None, None, None)
+    if isinstance(options, design_b.Options):
+        return _explicit_counterexample(report, options, save_dir)
     bmc = find_violation(options, grains=BMC_GRAINS)
     if bmc.actions is None:
         return ProveOutcome(report, bmc, None, None)
@@ -85,5 +91,51 @@ def prove_design(options: design_a.Options, save_dir: Path | None = None) -> Pro
     if save_dir is not None:
         stamp = datetime.date.today().strftime("%y%m%d")
         saved = save_dir / f"{stamp}-bmc-{option_label(options)}.jsonl"
+        write_trace(saved, trace)
+    return ProveOutcome(report, bmc, trace, saved)
+
+
+def _explicit_counterexample(
+    report: ProofReport, options: design_b.Options, save_dir: Path | None
+) -> ProveOutcome:
+    """Design B: z3 gives no model for its nested arrays, so the reachable violation comes from
+    breadth-first search of the model (the shortest one, one grain per object), shrunk and
+    written as a trace the engine replays."""
+    started = time.monotonic()
+    label = Subject(design_b.DESIGN, options, "single", 1).label()
+    first = design_b.MUTANT_TOPOLOGY.get(label, "single")
+    order = [first, *(n for n in ("single", "group", "fan-out") if n != first)]
+    for name in order:
+        subject = Subject(design_b.DESIGN, options, name, 1)
+        config = design_b.Config(subject.topology_spec(), values=(1, 2), max_point=3)
+        initial = design_b.initial_state(config, options)
+        found = explore(initial, design_b.enabled_actions, design_b.step, design_b.check)
+        if found.counterexample is not None and found.violated == GOAL:
+            break
+    else:
+        subject = Subject(design_b.DESIGN, options, "single", 1)
+        return ProveOutcome(report, BmcResult(0, None, time.monotonic() - started), None, None)
+    actions = shrink(list(found.counterexample), subject.initial(), GOAL, design_b)
+    bmc = BmcResult(len(found.counterexample), actions, time.monotonic() - started)
+    failing = report.failures[0]
+    trace = Trace(
+        design=design_b.DESIGN,
+        grains=1,
+        grain_size=TRACE_GRAIN_SIZE,
+        why=(
+            f"{subject.label()}: the proof does not hold at {failing.check} / "
+            f"{failing.conjunct}; breadth-first search of the model reached a violation "
+            f"on the {subject.topology} topology in {bmc.depth} steps"
+        ),
+        actions=actions,
+        options=options,
+        expect="violation",
+        violates=GOAL,
+        topology=subject.topology,
+    )
+    saved = None
+    if save_dir is not None:
+        stamp = datetime.date.today().strftime("%y%m%d")
+        saved = save_dir / f"{stamp}-bfs-{subject.topology}-{subject.label()}.jsonl"
         write_trace(saved, trace)
     return ProveOutcome(report, bmc, trace, saved)

@@ -1,7 +1,8 @@
 """`pitmirror verify`, the main job: every check the project promises, as rows of a table.
 
 Design A: lockstep property runs of the safe design (claims 5 and 6), a run of every mutant
-that must be caught, the Z3 proof and its refutation of every mutant.  Design B: a lockstep
+that must be caught.  Both designs: the Z3 proof of the safe design and, for every mutant, a
+failing query and a reachable violation.  Design B: a lockstep
 property run on every topology (single object, group, fan-out, fan-in, bidirectional, file
 object) and a run of every mutant on the topology that shows it.  Then every trace under the
 traces folder, replayed on both model and engine, must end as its header expects.
@@ -13,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pitmirror.harness.check import Budget, run_check
 from pitmirror.harness.designs import SHORT, Subject
@@ -85,7 +87,8 @@ def verify(
         raise VolumeError(f"no trace files under {traces_dir}/ (run from the project root)")
     rows: list[Row] = []
     runs, mutants = property_runs(), mutant_runs()
-    total = len(runs) + len(mutants) + 1 + len(design_a.UNSAFE_OPTIONS) + len(files)
+    proofs = 2 + len(design_a.UNSAFE_OPTIONS) + len(design_b.UNSAFE_OPTIONS)
+    total = len(runs) + len(mutants) + proofs + len(files)
 
     def note(text: str) -> None:
         if progress is not None:
@@ -111,27 +114,30 @@ def verify(
         volumes = _volumes(result.backend, result.devices)
         rows.append(Row(SHORT[subject.design], f"mutant {name}{where}", "caught", got, volumes,
                         result.seconds, caught))  # fmt: skip
-    note("proof, safe design")
-    proof = prove_design(design_a.Options())
-    rows.append(
-        Row("A", "Z3 proof, safe design", "proved",
-            f"proved, {len(proof.report.queries)} queries" if proof.proved
-            else f"{len(proof.report.failures)} queries failed",
-            "-", proof.report.seconds, proof.proved)
-    )  # fmt: skip
-    for name, options in design_a.UNSAFE_OPTIONS.items():
+    for short, safe in (("A", design_a.Options()), ("B", design_b.Options())):
+        note(f"proof, design {short}")
+        proof = prove_design(safe)
+        rows.append(
+            Row(short, "Z3 proof, safe design", "proved",
+                f"proved, {len(proof.report.queries)} queries" if proof.proved
+                else f"{len(proof.report.failures)} queries failed",
+                "-", proof.report.seconds, proof.proved)
+        )  # fmt: skip
+    unsafe: list[tuple[str, str, Any]] = [("A", n, o) for n, o in design_a.UNSAFE_OPTIONS.items()]
+    unsafe += [("B", n, o) for n, o in design_b.UNSAFE_OPTIONS.items()]
+    for short, name, options in unsafe:
         note(f"proof refutes mutant {name}")
         refuted = prove_design(options)
         found = refuted.trace is not None and not refuted.proved
         first = refuted.report.failures[0] if refuted.report.failures else None
         if found and first is not None and refuted.trace is not None:
-            got = f"{first.check} breaks {first.conjunct}; trace of {len(refuted.trace.actions)}"
+            how = "breaks" if first.verdict == "fails" else "does not keep"
+            got = f"{first.check} {how} {first.conjunct}; trace of {len(refuted.trace.actions)}"
         else:
             got = "proved (a mutant must not be)" if refuted.proved else "no violation reached"
         seconds = refuted.report.seconds + (refuted.bmc.seconds if refuted.bmc else 0.0)
-        rows.append(
-            Row("A", f"Z3 proof refutes mutant {name}", "refuted", got, "-", seconds, found)
-        )
+        what = f"Z3 proof refutes mutant {name}"
+        rows.append(Row(short, what, "refuted", got, "-", seconds, found))
     for path in files:
         label = f"trace {path.relative_to(traces_dir).with_suffix('')}"
         note(label)

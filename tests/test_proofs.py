@@ -16,6 +16,7 @@ from pitmirror.harness.prove import prove_design
 from pitmirror.harness.replay import replay
 from pitmirror.harness.traces import read_trace
 from pitmirror.model import cyclic_flashcopy as M
+from pitmirror.model import freeze_overlay as FO
 from pitmirror.model.actions import Action, CrashSite, Recover, action_name
 from pitmirror.proofs import cyclic_flashcopy as A
 from pitmirror.proofs.concrete import Universe, encode
@@ -64,8 +65,27 @@ def test_every_mutant_is_refuted_with_a_counterexample_and_a_trace(
 
 
 def test_every_recorded_proof_trace_is_there() -> None:
-    names = {p.name.split("-bmc-")[1].removesuffix(".jsonl") for p in PROOF_TRACES}
-    assert names == set(M.UNSAFE_OPTIONS)
+    bmc = {
+        p.name.split("-bmc-")[1].removesuffix(".jsonl") for p in PROOF_TRACES if "-bmc-" in p.name
+    }
+    assert bmc == set(M.UNSAFE_OPTIONS)
+    bfs = [p.name.removesuffix(".jsonl") for p in PROOF_TRACES if "-bfs-" in p.name]
+    assert len(bfs) == len(FO.UNSAFE_OPTIONS)
+    assert all(any(n.endswith(f"-{name}") for n in bfs) for name in FO.UNSAFE_OPTIONS)
+
+
+def test_design_b_is_proved_and_every_mutant_is_not() -> None:
+    report = prove(FO.Options())
+    assert report.proved, [q.line() for q in report.failures]
+    assert report.seconds < 10
+    broken = {
+        "merge-before-complete": ("MergeRemote", "inv_5_incomplete_base_is_its_point"),
+        "drop-before-every-remote": ("DropLocalDelta", "inv_11_frozen_until_everywhere"),
+        "freeze-members-one-at-a-time": ("FreezeGroup", "inv_12_one_instant"),
+    }
+    for name, (action, conjunct) in broken.items():
+        failures = prove(FO.UNSAFE_OPTIONS[name]).failures
+        assert (action, conjunct) in {(q.check, q.conjunct) for q in failures}, name
 
 
 # ---- drift: the Z3 relation of each action against the Python step ---------------------------
