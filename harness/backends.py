@@ -16,6 +16,8 @@ from pitmirror.impl.flashcopy_engine import VOLUME_NAMES
 from pitmirror.impl.volumes import Volume, VolumeError, create_volume, loop_available
 
 BACKENDS = ("auto", "loop", "file", "memory")
+CREATED_ROOTS: set[Path] = set()
+"""Every private folder this process made: a leak check can tell its own devices apart."""
 
 
 def resolve_backend(name: str) -> str:
@@ -47,6 +49,7 @@ class VolumeSet:
         self.kind = resolve_backend(backend)
         self.grains, self.grain_size = grains, grain_size
         self.root = Path(tempfile.mkdtemp(prefix="pitmirror-"))
+        CREATED_ROOTS.add(self.root)
         self.volumes: dict[str, Volume] = {}
         self._runs = 0
         layout = layout if layout is not None else dict.fromkeys(VOLUME_NAMES, grains)

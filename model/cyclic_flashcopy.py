@@ -47,6 +47,7 @@ from pitmirror.model.actions import (
     Site,
     action_name,
 )
+from pitmirror.model.options import DesignOptions
 
 DESIGN = "cyclic-flashcopy"
 Image = tuple[int, ...]
@@ -61,7 +62,7 @@ VOLUME_SITE: dict[Volume, Site] = {
 
 
 @dataclass(frozen=True)
-class Options:
+class Options(DesignOptions):
     """Design choices.  The defaults are the safe design; every `False` is a known mutant."""
 
     copy_on_write: bool = True
@@ -76,28 +77,9 @@ class Options:
     """Flush order: the future bit is durable before the source grain changes."""
 
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.name == "map_rule":
-                if value not in ("merge", "update"):
-                    raise ValueError(f"map_rule must be merge or update, got {value!r}")
-            elif not isinstance(value, bool):
-                raise ValueError(f"option {f.name} must be true or false, got {value!r}")
-
-    def to_json(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-
-    @classmethod
-    def from_json(cls, obj: dict[str, Any]) -> Options:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(obj) - known
-        if unknown:
-            raise ValueError(f"unknown option(s): {', '.join(sorted(unknown))}")
-        return cls(**obj)
-
-    def non_default(self) -> dict[str, Any]:
-        default = Options()
-        return {k: v for k, v in self.to_json().items() if getattr(default, k) != v}
+        self._check_flags("map_rule")
+        if self.map_rule not in ("merge", "update"):
+            raise ValueError(f"map_rule must be merge or update, got {self.map_rule!r}")
 
 
 UNSAFE_OPTIONS: dict[str, Options] = {

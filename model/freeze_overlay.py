@@ -29,7 +29,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from pitmirror.model import spec
 from pitmirror.model.actions import (
@@ -50,6 +49,7 @@ from pitmirror.model.actions import (
     Recover,
     action_name,
 )
+from pitmirror.model.options import DesignOptions
 
 DESIGN = "freeze-overlay"
 Image = tuple[int, ...]
@@ -206,7 +206,7 @@ TOPOLOGIES = ("single", "group", "fan-out", "fan-in", "bidirectional", "file")
 
 
 @dataclass(frozen=True)
-class Options:
+class Options(DesignOptions):
     """Design choices.  The defaults are the safe design; every `False` is a known mutant."""
 
     merge_after_complete: bool = True
@@ -217,23 +217,7 @@ class Options:
     """All members of a group freeze at one instant (one journal record)."""
 
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            if not isinstance(getattr(self, f.name), bool):
-                raise ValueError(f"option {f.name} must be true or false")
-
-    def to_json(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-
-    @classmethod
-    def from_json(cls, obj: dict[str, Any]) -> Options:
-        unknown = set(obj) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown option(s): {', '.join(sorted(unknown))}")
-        return cls(**obj)
-
-    def non_default(self) -> dict[str, Any]:
-        default = Options()
-        return {k: v for k, v in self.to_json().items() if getattr(default, k) != v}
+        self._check_flags()
 
 
 UNSAFE_OPTIONS: dict[str, Options] = {
