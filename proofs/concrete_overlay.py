@@ -71,7 +71,7 @@ def encode(state: model.State, z: B.BState, u: Universe) -> list[Any]:
             for name, image in images.items():
                 if image is not None:
                     facts.append(getattr(z, name)[m][g] == u.value(image[mi][gi]))
-        for r, (site, copy) in zip(u.remotes, state.remotes[mi], strict=True):
+        for r, (_site, copy) in zip(u.remotes, state.remotes[mi], strict=True):
             delta = dict(copy.delta)
             facts.append(z.rbase_point[r][m] == copy.base_point)
             point = copy.delta_point if copy.delta_point is not None else B.NONE
@@ -82,7 +82,6 @@ def encode(state: model.State, z: B.BState, u: Universe) -> list[Any]:
                 facts.append(z.rdelta_has[r][m][g] == (gi in delta))
                 if gi in delta:
                     facts.append(z.rdelta_val[r][m][g] == u.value(delta[gi]))
-            del site
     home = u.topology.groups[0].home
     for r, site in zip(u.remotes, u.topology.groups[0].remotes, strict=True):
         facts.append(z.completed[r] == (site in group.completed_at))
