@@ -514,6 +514,11 @@ def why_disabled(state: State, action: Action) -> str | None:
 
 
 def enabled_actions(state: State) -> Iterator[Action]:
+    return (a for a in candidate_actions(state) if why_disabled(state, a) is None)
+
+
+def candidate_actions(state: State) -> list[Action]:
+    """Every action of the topology, enabled or not (HostWrite data from `config.values`)."""
     topo, cfg = state.topology, state.config
     grains = range(topo.grains)
     groups = range(len(topo.groups))
@@ -533,7 +538,7 @@ def enabled_actions(state: State) -> Iterator[Action]:
         *(CrashSite(s) for s in topo.sites),
         *(Recover(s) for s in topo.sites),
     ]
-    return (a for a in candidates if why_disabled(state, a) is None)
+    return candidates
 
 
 # ---- transition -------------------------------------------------------------------------------

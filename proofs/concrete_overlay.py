@@ -8,6 +8,7 @@ the model's images of points k, k-1 and k-2 (any value where a point does not ex
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
 
 import z3
@@ -15,17 +16,30 @@ import z3
 from pitmirror.model import freeze_overlay as model
 from pitmirror.proofs import freeze_overlay as B
 from pitmirror.proofs.cyclic_flashcopy import ZERO, Grain, Val
+from pitmirror.proofs.finite import elements
 
 
 class Universe:
-    def __init__(self, topology: model.Topology) -> None:
+    """The group's members, remotes and grains as elements of `encoding`'s sorts: the finite
+    enumerations of proofs/finite.py (decidable), or constants pinned by domain facts."""
+
+    def __init__(self, topology: model.Topology, encoding: ModuleType | None = None) -> None:
         if len(topology.groups) != 1:
             raise ValueError("the concrete encoding covers one-group topologies")
         group = topology.groups[0]
-        self.topology = topology
-        self.members = [z3.Const(f"member_{o.name}", B.Member) for o in group.objects]
-        self.remotes = [z3.Const(f"remote_{r}", B.Remote) for r in group.remotes]
-        self.grains = [z3.Const(f"grain{i}", Grain) for i in range(group.objects[0].grains)]
+        self.topology, self.encoding = topology, encoding or B
+        self.finite = encoding is not None
+        sizes = (len(group.objects), len(group.remotes), group.objects[0].grains)
+        if encoding is not None:
+            self.members, self.remotes, self.grains = (
+                elements(encoding, sort)[:n]
+                for sort, n in zip(("Member", "Remote", "Grain"), sizes, strict=True)
+            )
+            assert (len(self.members), len(self.remotes), len(self.grains)) == sizes
+        else:
+            self.members = [z3.Const(f"member_{o.name}", B.Member) for o in group.objects]
+            self.remotes = [z3.Const(f"remote_{r}", B.Remote) for r in group.remotes]
+            self.grains = [z3.Const(f"grain{i}", Grain) for i in range(sizes[2])]
         self.values: dict[int, Any] = {0: ZERO}
 
     def value(self, seed: int) -> Any:
@@ -35,18 +49,20 @@ class Universe:
 
     def facts(self) -> list[Any]:
         out: list[Any] = []
-        for sort, elements in ((B.Member, self.members), (B.Remote, self.remotes),
-                               (Grain, self.grains)):  # fmt: skip
+        domains = () if self.finite else (
+            (B.Member, self.members), (B.Remote, self.remotes), (Grain, self.grains)
+        )  # fmt: skip
+        for sort, members in domains:
             x = z3.Const(f"some_{sort}", sort)
-            out.append(z3.ForAll([x], z3.Or([x == e for e in elements])))
-            if len(elements) > 1:
-                out.append(z3.Distinct(*elements))
+            out.append(z3.ForAll([x], z3.Or([x == e for e in members])))
+            if len(members) > 1:
+                out.append(z3.Distinct(*members))
         if len(self.values) > 1:
             out.append(z3.Distinct(*self.values.values()))
         return out
 
 
-def encode(state: model.State, z: B.BState, u: Universe) -> list[Any]:
+def encode(state: model.State, z: Any, u: Universe) -> list[Any]:
     facts: list[Any] = []
     group = state.groups[0]
     images = {

@@ -21,10 +21,15 @@ from typing import Any
 import z3
 
 from pitmirror.model.freeze_overlay import Options
-from pitmirror.proofs.cyclic_flashcopy import ZERO, Grain, Val
+from pitmirror.proofs.cyclic_flashcopy import ZERO, Val
+from pitmirror.proofs.cyclic_flashcopy import Grain as _UnboundedGrain
 
-Member = z3.DeclareSort("Member")
-Remote = z3.DeclareSort("Remote")
+# proofs/finite.py loads a second copy of this module with finite sorts put here first: the
+# same encoding over a pinned domain, where z3 answers satisfiable queries with a model.
+_OVERRIDES: dict[str, Any] = globals().get("_OVERRIDES", {})
+Member = _OVERRIDES["Member"] if "Member" in _OVERRIDES else z3.DeclareSort("Member")
+Remote = _OVERRIDES["Remote"] if "Remote" in _OVERRIDES else z3.DeclareSort("Remote")
+Grain = _OVERRIDES.get("Grain", _UnboundedGrain)
 NONE = -1
 
 GRAIN_FIELDS = ("base", "frozen_has", "frozen_val", "active_has", "active_val", "acked",
@@ -209,9 +214,8 @@ def FreezeGroup(s: BState, first: Any, opts: Options) -> tuple[Any, BState]:  # 
             has_frozen=z3.K(Member, z3.BoolVal(True)),
         )
         return guard, after
-    m = z3.Const("fm", Member)
     after = _freeze_one(rotated, first).with_(
-        unfrozen=z3.Lambda([m], m != first),
+        unfrozen=z3.Store(z3.K(Member, z3.BoolVal(True)), first, False),
     )
     return guard, after
 

@@ -20,6 +20,7 @@ from pitmirror.model.cyclic_flashcopy import Options
 from pitmirror.model.freeze_overlay import Options as BOptions
 from pitmirror.proofs import cyclic_flashcopy as A
 from pitmirror.proofs import freeze_overlay as B
+from pitmirror.proofs.finite import finite_encoding
 
 QUERY_TIMEOUT_MS = 5_000
 MONOTONIC = "inv_commit_monotonic"
@@ -167,6 +168,8 @@ def prove(options: Any) -> ProofReport:
             query = Query(transition.name, name, verdict, seconds)
             if verdict == "fails" and encoding is A:
                 _explain(solver, query, invariant, transition, goal, broken, (pre, post))
+            elif verdict != "ok" and encoding is B:
+                _explain_finite(query, options, transition.name, name)
             queries.append(query)
     verdict, seconds = _solve(solver, invariant, z3.Not(encoding.goal(pre)))
     queries.append(Query("goal", GOAL, verdict, seconds))
@@ -195,3 +198,49 @@ def _explain(
             solver.pop()
             return
         solver.pop()
+
+
+FINITE_SIZES = (2, 2, 2)  # members, remotes, grains
+
+
+def _explain_finite(query: Query, options: Any, action: str, conjunct: str) -> None:
+    """Design B: ask the same question over finite sorts, where z3 decides it, and print the
+    model at the action's member, remote and grain."""
+    fin = finite_encoding(*FINITE_SIZES)
+    pre, post = fin.fresh_state("pre"), fin.fresh_state("post")
+    transition = next(t for t in fin.transitions(pre, post, options) if t.name == action)
+    goal = (
+        fin.monotonic(pre, post)
+        if conjunct == MONOTONIC
+        else next(c for c in fin.CONJUNCTS if c.name == conjunct).check(post)
+    )
+    solver = z3.Solver()
+    solver.set("timeout", QUERY_TIMEOUT_MS)
+    solver.add(fin.invariant(pre), transition.relation(), z3.Not(goal))
+    if solver.check() != z3.sat:
+        return
+    query.verdict = "fails"
+    query.variant = (
+        f"{FINITE_SIZES[0]} members, {FINITE_SIZES[1]} remotes, {FINITE_SIZES[2]} grains"
+    )
+    model = solver.model()
+
+    def show(expr: Any) -> str:
+        text = str(model.eval(expr, True))
+        text = {"True": "yes", "False": "no"}.get(text, text).replace("Val!val!", "v")
+        return text.rsplit("_", 3)[0] if "_" in text else text
+
+    p = transition.params
+    lines = [f"{k} = {show(v)}" for k, v in p.items()]
+    lines.append(f"point: {show(pre.point)} -> {show(post.point)}")
+    m, g, r = p.get("member"), p.get("grain"), p.get("remote")
+    for name in fin.GRAIN_FIELDS if m is not None and g is not None else ():
+        a, b = show(getattr(pre, name)[m][g]), show(getattr(post, name)[m][g])
+        lines.append(f"{name}[member][grain]: {a}" + ("" if a == b else f" -> {b}"))
+    for name in fin.REMOTE_GRAIN_FIELDS if None not in (r, m, g) else ():
+        a, b = show(getattr(pre, name)[r][m][g]), show(getattr(post, name)[r][m][g])
+        lines.append(f"{name}[remote][member][grain]: {a}" + ("" if a == b else f" -> {b}"))
+    for name in fin.REMOTE_MEMBER_FIELDS if r is not None and m is not None else ():
+        a, b = show(getattr(pre, name)[r][m]), show(getattr(post, name)[r][m])
+        lines.append(f"{name}[remote][member]: {a}" + ("" if a == b else f" -> {b}"))
+    query.counterexample = lines
