@@ -278,7 +278,9 @@ def check_cmd(
 @app.command("prove")
 @clean_errors
 def prove_cmd(
-    design: Annotated[str, typer.Option(help="The design to prove.")] = design_a.DESIGN,
+    design: Annotated[
+        str, typer.Option(help="all, cyclic-flashcopy (A) or freeze-overlay (B).")
+    ] = "all",
     option: Annotated[
         list[str] | None,
         typer.Option("--option", "-o", help="A mutant name or field=value; repeatable."),
@@ -286,43 +288,55 @@ def prove_cmd(
     save_dir: Annotated[
         Path, typer.Option(help="Where a counterexample trace of a refuted design is written.")
     ] = Path("traces/failures"),
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Every query.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only failures and the summary.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Z3: Init => Inv, Inv /\\ action => Inv' per action x conjunct, Inv => goal.
 
-    Exit 0 when proved; 1 when refuted, with the failing queries' counterexamples and a
-    trace from bounded model checking that `pitmirror replay` reproduces on the engine.
+    Exit 0 when every design asked for is proved; 1 when one is refuted, with the failing
+    queries' counterexamples and a trace of a reachable violation that `pitmirror replay`
+    reproduces on the engine.  A mutant name picks its own design.
     """
-    outcome = prove_design(parse_options(option or [], design), save_dir)
-    report = outcome.report
+    names = option or []
+    designs = list(MODELS) if design == "all" else [design]
+    if design == "all" and names:
+        owners = {d for d in MODELS for n in names if n in MODELS[d].UNSAFE_OPTIONS}
+        designs = sorted(owners) if owners else designs
+    outcomes = [prove_design(parse_options(names, d), save_dir) for d in designs]
     if as_json:
-        print_json(outcome.to_json())
-        raise typer.Exit(0 if outcome.proved else 1)
-    shown = report.queries if verbose else report.failures
-    for query in shown:
-        style = "green" if query.ok else "bold red"
-        out.print(f"[{style}]{query.line()}[/]", highlight=False)
-        for line in query.counterexample:
-            out.print(f"    {line}", highlight=False)
-    changed = report.options.non_default() or "safe defaults"
-    short = "A" if report.design == design_a.DESIGN else "B"
-    summary = (
-        f"design {short}, options {changed}: {len(report.queries)} queries "
-        f"({len(report.failures)} failed) in {report.seconds:.2f} s"
-    )
-    if outcome.proved:
-        out.print(f"[green]proved[/]: {summary}")
-        raise typer.Exit(0)
-    out.print(f"[bold red]not proved[/]: {summary}")
-    if outcome.bmc is not None and outcome.trace is not None:
-        how = "bounded model checking" if short == "A" else "breadth-first search of the model"
-        out.print(
-            f"{how}: a violation {outcome.bmc.depth} steps from Init, "
-            f"{len(outcome.trace.actions)} actions after shrinking: {outcome.saved_to}"
+        print_json({
+            "proved": all(o.proved for o in outcomes),
+            "seconds": round(sum(o.report.seconds for o in outcomes), 3),
+            "designs": [o.to_json() for o in outcomes],
+        })  # fmt: skip
+        raise typer.Exit(0 if all(o.proved for o in outcomes) else 1)
+    for outcome in outcomes:
+        report = outcome.report
+        for query in report.failures if quiet else report.queries:
+            style = "green" if query.ok else "bold red"
+            out.print(f"[{style}]{query.line()}[/]", highlight=False)
+            for line in query.counterexample:
+                out.print(f"    {line}", highlight=False)
+        changed = report.options.non_default() or "safe defaults"
+        short = "A" if report.design == design_a.DESIGN else "B"
+        summary = (
+            f"design {short}, options {changed}: {len(report.queries)} queries "
+            f"({len(report.failures)} failed) in {report.seconds:.2f} s"
         )
-        out.print(f"reproduce on the engine: pitmirror replay {outcome.saved_to}")
-    raise typer.Exit(1)
+        if outcome.proved:
+            out.print(f"[green]proved[/]: {summary}")
+            continue
+        out.print(f"[bold red]not proved[/]: {summary}")
+        if outcome.bmc is not None and outcome.trace is not None:
+            how = "bounded model checking" if short == "A" else "breadth-first search of the model"
+            out.print(
+                f"{how}: a violation {outcome.bmc.depth} steps from Init, "
+                f"{len(outcome.trace.actions)} actions after shrinking: {outcome.saved_to}"
+            )
+            out.print(f"reproduce on the engine: pitmirror replay {outcome.saved_to}")
+    raise typer.Exit(0 if all(o.proved for o in outcomes) else 1)
 
 
 # ---- demo -------------------------------------------------------------------------------------

@@ -152,3 +152,16 @@ def test_design_b_check_and_demo(tmp_path: Path, loop_backend: str) -> None:
     result = json.loads(demo.stdout)
     assert result["backend"] == "loop" and result["consistent"]
     assert {c["remote"] for c in result["checks"]} == {"right", "third"}
+
+
+def test_prove_both_designs_and_refute_a_mutant_of_each(tmp_path: Path) -> None:
+    run = pitmirror("prove", "--json")
+    assert run.returncode == 0, run.stderr
+    doc = json.loads(run.stdout)
+    assert doc["proved"] and doc["seconds"] < 10
+    assert {d["design"] for d in doc["designs"]} == {"cyclic-flashcopy", "freeze-overlay"}
+    for mutant in ("no-target-protection", "drop-before-every-remote"):
+        refuted = pitmirror("prove", "-o", mutant, "-q", "--save-dir", str(tmp_path))
+        assert refuted.returncode == 1, refuted.stderr
+        assert "fails" in refuted.stdout and "pitmirror replay" in refuted.stdout
+    assert len(list(tmp_path.glob("*.jsonl"))) == 2
