@@ -37,14 +37,3 @@ def coalesce_indices(indices: list[int], max_len: int = 0) -> list[Extent]:
                 continue
         extents.append((index, 1))
     return extents
-
-
-def union_extents(a: list[Extent], b: list[Extent]) -> list[Extent]:
-    """The grains of either list, coalesced: a bitmap merge done on extents.
-
-    pre: all(n >= 1 and s >= 0 for s, n in a + b)
-    post: set(grains_of(__return__)) == set(grains_of(a + b))
-    post: apart(__return__)
-    """
-    grains = sorted({g for s, n in a + b for g in range(s, s + n)})
-    return coalesce_indices(grains)

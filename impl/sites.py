@@ -22,7 +22,7 @@ from pitmirror.impl.link import Link, LinkUnavailable
 from pitmirror.impl.regions import Region
 from pitmirror.impl.volumes import Volume
 from pitmirror.model.actions import Site
-from pitmirror.model.cyclic_flashcopy import Options
+from pitmirror.model.cyclic_flashcopy import Options, next_copy_map
 
 
 class SiteDown(Exception):
@@ -243,7 +243,9 @@ class LocalSite(DurableSite):
         cycle = self.number("cycle")
         self.link.commit(cycle)
         copy_map, future = self.map("copy_map"), self.map("future_map")
-        next_copy = copy_map.union(future) if self.options.map_rule == "merge" else future.copy()
+        # the contract-checked rule of claims 5 and 6 (CrossHair checks next_copy_map)
+        grains = next_copy_map(copy_map.grains(), future.grains(), self.options.map_rule)
+        next_copy = GrainMap(len(copy_map.bits), grains)
         self._record(
             {
                 "cycle": cycle + 1,

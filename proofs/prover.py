@@ -201,6 +201,7 @@ def _explain(
 
 
 FINITE_SIZES = (2, 2, 2)  # members, remotes, grains
+FINITE_TIMEOUT_MS = 30_000  # decided in well under a second here; the margin is for loaded CI
 
 
 def _explain_finite(query: Query, options: Any, action: str, conjunct: str) -> None:
@@ -215,7 +216,7 @@ def _explain_finite(query: Query, options: Any, action: str, conjunct: str) -> N
         else next(c for c in fin.CONJUNCTS if c.name == conjunct).check(post)
     )
     solver = z3.Solver()
-    solver.set("timeout", QUERY_TIMEOUT_MS)
+    solver.set("timeout", FINITE_TIMEOUT_MS)
     solver.add(fin.invariant(pre), transition.relation(), z3.Not(goal))
     if solver.check() != z3.sat:
         return

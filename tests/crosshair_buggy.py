@@ -34,16 +34,6 @@ def coalesce_indices_too_long(indices: list[int], max_len: int = 0) -> list[Exte
     return extents
 
 
-def union_extents_drops_last(a: list[Extent], b: list[Extent]) -> list[Extent]:
-    """Forgets the last extent of the second list.
-
-    pre: all(n >= 1 and s >= 0 for s, n in a + b)
-    post: set(grains_of(__return__)) == set(grains_of(a + b))
-    """
-    grains = sorted({g for s, n in a + b[:-1] for g in range(s, s + n)})
-    return [(g, 1) for g in grains]
-
-
 def overlay_oldest_wins(base: tuple[int, ...], deltas: tuple[Delta, ...]) -> tuple[int, ...]:
     """Reads the oldest delta first: a frozen value hides the newer active one.
 
