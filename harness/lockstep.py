@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Literal, Protocol
 
 from pitmirror.impl.flashcopy_engine import EngineRefused, FlashCopyEngine, Observation
@@ -80,57 +81,81 @@ def divergence(observed: Observation, model: design_a.State) -> str | None:
     return None
 
 
-class Lockstep:
-    """Design A's model and engine side by side, from their initial states."""
+class LockstepBase:
+    """What both designs' lockstep runners share: apply to model, then engine, then compare
+    and check.  A design supplies its model module, its engine's refusal exception, where the
+    run stands (point, committed point, phase) and the comparison."""
 
-    def __init__(
-        self, volumes: dict[str, Volume], workdir: Path, options: design_a.Options
-    ) -> None:
-        grains = next(iter(volumes.values())).grain_count
-        self.model = design_a.initial_state(design_a.Config(grains=grains), options)
-        self.engine = FlashCopyEngine(volumes, workdir, options)
-        self.index = 0
+    model_module: ModuleType
+    refused: type[Exception]
+    model: Any
+    index: int = 0
+
+    def position(self) -> tuple[int, int, str]:
+        raise NotImplementedError
+
+    def divergence(self) -> str | None:
+        raise NotImplementedError
 
     def _outcome(
         self, action: Action | None, status: Status, detail: str, predicate: str | None = None
     ) -> StepOutcome:
-        return StepOutcome(
-            index=self.index,
-            action=action,
-            status=status,
-            detail=detail,
-            cycle=self.model.cycle,
-            committed=self.model.committed,
-            phase=self.engine.local_cycle.current_state_value,
-            predicate=predicate,
-        )
+        cycle, committed, phase = self.position()
+        return StepOutcome(self.index, action, status, detail, cycle, committed, phase, predicate)
 
-    def check(self, before: design_a.State | None, action: Action | None) -> StepOutcome:
+    def check(self, before: Any, action: Action | None) -> StepOutcome:
         try:
-            observed = self.engine.observe()
+            why = self.divergence()
         except CorruptGrain as err:
             return self._outcome(action, "diverged", f"engine volume read back corrupt: {err}")
-        if why := divergence(observed, self.model):
+        if why:
             return self._outcome(action, "diverged", why)
-        found = design_a.check(before, self.model)
+        found = self.model_module.check(before, self.model)
         if found:
-            name, why = next(iter(found.items()))
-            return self._outcome(action, "violation", f"{name} broken: {why}", name)
+            name, reason = next(iter(found.items()))
+            return self._outcome(action, "violation", f"{name} broken: {reason}", name)
         return self._outcome(action, "ok", "")
 
     def apply(self, action: Action) -> StepOutcome:
         self.index += 1
         before = self.model
         try:
-            after = design_a.step(before, action)
-        except design_a.ActionNotEnabled as err:
+            after = self.model_module.step(before, action)
+        except self.model_module.ActionNotEnabled as err:
             return self._outcome(action, "invalid", f"the model does not allow it: {err}")
         try:
-            self.engine.apply(action)
-        except EngineRefused as err:
+            self.engine_apply(action)
+        except self.refused as err:
             return self._outcome(action, "refused", str(err))
         self.model = after
         return self.check(before, action)
+
+    def engine_apply(self, action: Action) -> None:
+        raise NotImplementedError
+
+
+class Lockstep(LockstepBase):
+    """Design A's model and engine side by side, from their initial states."""
+
+    model_module = design_a
+    refused = EngineRefused
+
+    def __init__(
+        self, volumes: dict[str, Volume], workdir: Path, options: design_a.Options
+    ) -> None:
+        grains = next(iter(volumes.values())).grain_count
+        self.model: design_a.State = design_a.initial_state(design_a.Config(grains=grains), options)
+        self.engine = FlashCopyEngine(volumes, workdir, options)
+        self.index = 0
+
+    def position(self) -> tuple[int, int, str]:
+        return self.model.cycle, self.model.committed, self.engine.local_cycle.current_state_value
+
+    def divergence(self) -> str | None:
+        return divergence(self.engine.observe(), self.model)
+
+    def engine_apply(self, action: Action) -> None:
+        self.engine.apply(action)
 
 
 class Stepper(Protocol):

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pitmirror.harness.lockstep import Status, StepOutcome
-from pitmirror.impl.grains import CorruptGrain
+from pitmirror.harness.lockstep import LockstepBase
 from pitmirror.impl.overlay_engine import EngineRefused, OverlayEngine, OverlayObservation
 from pitmirror.impl.volumes import Volume
 from pitmirror.model import freeze_overlay as B
@@ -47,8 +46,11 @@ def divergence(observed: OverlayObservation, state: B.State, engine: OverlayEngi
     return None
 
 
-class OverlayLockstep:
+class OverlayLockstep(LockstepBase):
     """Design B's model and engine side by side, from their initial states."""
+
+    model_module = B
+    refused = EngineRefused
 
     def __init__(
         self,
@@ -57,54 +59,20 @@ class OverlayLockstep:
         workdir: Path,
         options: B.Options,
     ) -> None:
-        self.model = B.initial_state(B.Config(topology), options)
+        self.model: B.State = B.initial_state(B.Config(topology), options)
         self.engine = OverlayEngine(topology, volumes, workdir, options)
         self.index = 0
 
-    def _outcome(
-        self, action: Action | None, status: Status, detail: str, predicate: str | None = None
-    ) -> StepOutcome:
-        state = self.model
-        topo = state.topology
+    def position(self) -> tuple[int, int, str]:
+        state, topo = self.model, self.model.topology
         committed = min(
             B.committed(state, gi, r) for gi, g in enumerate(topo.groups) for r in g.remotes
         )
         phases = ",".join(c.current_state_value for c in self.engine.cycles)
-        return StepOutcome(
-            index=self.index,
-            action=action,
-            status=status,
-            detail=detail,
-            cycle=max(g.point for g in state.groups),
-            committed=committed,
-            phase=phases,
-            predicate=predicate,
-        )
+        return max(g.point for g in state.groups), committed, phases
 
-    def check(self, before: B.State | None, action: Action | None) -> StepOutcome:
-        try:
-            observed = self.engine.observe()
-            why = divergence(observed, self.model, self.engine)
-        except CorruptGrain as err:
-            return self._outcome(action, "diverged", f"engine volume read back corrupt: {err}")
-        if why:
-            return self._outcome(action, "diverged", why)
-        found = B.check(before, self.model)
-        if found:
-            name, reason = next(iter(found.items()))
-            return self._outcome(action, "violation", f"{name} broken: {reason}", name)
-        return self._outcome(action, "ok", "")
+    def divergence(self) -> str | None:
+        return divergence(self.engine.observe(), self.model, self.engine)
 
-    def apply(self, action: Action) -> StepOutcome:
-        self.index += 1
-        before = self.model
-        try:
-            after = B.step(before, action)
-        except B.ActionNotEnabled as err:
-            return self._outcome(action, "invalid", f"the model does not allow it: {err}")
-        try:
-            self.engine.apply(action)
-        except EngineRefused as err:
-            return self._outcome(action, "refused", str(err))
-        self.model = after
-        return self.check(before, action)
+    def engine_apply(self, action: Action) -> None:
+        self.engine.apply(action)
