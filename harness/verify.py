@@ -27,7 +27,7 @@ from pitmirror.model import freeze_overlay as design_b
 from pitmirror.model.actions import TraceFormatError
 
 # Mutants that need a crash at one exact write are rarer draws: they get a larger budget.
-MUTANT_BUDGET_SCALE = {"source-before-journal": (3, 2)}
+MUTANT_BUDGET_SCALE = {"source-before-journal": (5, 2)}
 OVERLAY_GRAINS = 2  # per object: design B's runs cover many volumes per example
 
 
