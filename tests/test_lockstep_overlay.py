@@ -18,7 +18,7 @@ from pitmirror.model import freeze_overlay as B
 from pitmirror.model.actions import Action, CopyDelta, HostWrite
 
 SAFE_BUDGET = Budget(examples=40, steps=50)
-MUTANT_BUDGET = Budget(examples=200, steps=60)
+MUTANT_BUDGET = Budget(examples=400, steps=60)
 
 
 @pytest.mark.parametrize("topology", B.TOPOLOGIES)
