@@ -62,11 +62,6 @@ class CheckResult:
         return self.failure is None
 
 
-def option_label(options: Any) -> str:
-    """Design A's label for `options` (kept for callers that only know design A)."""
-    return Subject(design_a.DESIGN, options).label()
-
-
 def _slug(subject: Subject, predicate: str | None) -> str:
     label = subject.label() if predicate else f"{subject.label()}-divergence"
     if subject.topology:

@@ -159,6 +159,8 @@ class Lockstep(LockstepBase):
 
 
 class Stepper(Protocol):
+    model: Any
+
     def check(self, before: Any, action: Action | None) -> StepOutcome: ...
     def apply(self, action: Action) -> StepOutcome: ...
 

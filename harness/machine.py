@@ -15,7 +15,7 @@ from hypothesis.control import current_build_context
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
 
 from pitmirror.harness.backends import VolumeSet
-from pitmirror.harness.lockstep import Lockstep, StepOutcome, explain
+from pitmirror.harness.lockstep import Lockstep, StepOutcome, Stepper, explain
 from pitmirror.model import cyclic_flashcopy as design_a
 from pitmirror.model.actions import (
     SITES,
@@ -40,6 +40,43 @@ class LockstepFailure(AssertionError):
     """Model and engine disagreed, or a predicate of the spec broke."""
 
 
+class LockstepMachine(RuleBasedStateMachine):
+    """What both designs' machines share: a lockstep on fresh volumes per example, one action
+    at a time, and the final (minimised) failure handed to `report_failure`."""
+
+    lockstep: Stepper | None = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.actions: list[Action] = []
+        self.failure: StepOutcome | None = None
+
+    def open_lockstep(self) -> Stepper:
+        raise NotImplementedError
+
+    def report_failure(self, actions: list[Action], outcome: StepOutcome) -> None:
+        raise NotImplementedError
+
+    @initialize()
+    def start(self) -> None:
+        self.lockstep = self.open_lockstep()
+        self._verdict(self.lockstep.check(None, None))
+
+    def _do(self, action: Action) -> None:
+        assert self.lockstep is not None
+        self.actions.append(action)
+        self._verdict(self.lockstep.apply(action))
+
+    def _verdict(self, outcome: StepOutcome) -> None:
+        if not outcome.ok:
+            self.failure = outcome
+            raise LockstepFailure(explain(outcome))
+
+    def teardown(self) -> None:
+        if self.failure is not None and current_build_context().is_final:
+            self.report_failure(list(self.actions), self.failure)
+
+
 def flashcopy_machine(
     volume_set: VolumeSet,
     options: design_a.Options,
@@ -48,37 +85,21 @@ def flashcopy_machine(
 ) -> type[RuleBasedStateMachine]:
     grains = volume_set.grains
 
-    class FlashCopyMachine(RuleBasedStateMachine):
-        lockstep: Lockstep | None = None
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.actions: list[Action] = []
-            self.failure: StepOutcome | None = None
-
-        @initialize()
-        def start(self) -> None:
+    class FlashCopyMachine(LockstepMachine):
+        def open_lockstep(self) -> Stepper:
             volumes, workdir = volume_set.fresh()
-            self.lockstep = Lockstep(volumes, workdir, options)
             if counter is not None:
                 counter[0] += 1
-            outcome = self.lockstep.check(None, None)
-            if not outcome.ok:
-                self.failure = outcome
-                raise LockstepFailure(explain(outcome))
+            return Lockstep(volumes, workdir, options)
+
+        def report_failure(self, actions: list[Action], outcome: StepOutcome) -> None:
+            on_failure(actions, outcome)
 
         @property
         def model(self) -> design_a.State:
             assert self.lockstep is not None
-            return self.lockstep.model
-
-        def _do(self, action: Action) -> None:
-            assert self.lockstep is not None
-            self.actions.append(action)
-            outcome = self.lockstep.apply(action)
-            if not outcome.ok:
-                self.failure = outcome
-                raise LockstepFailure(explain(outcome))
+            state: design_a.State = self.lockstep.model
+            return state
 
         @precondition(lambda self: self.model.local_up)
         @rule(grain=st.integers(0, grains - 1), data=st.integers(1, MAX_DATA_SEED))
@@ -128,10 +149,6 @@ def flashcopy_machine(
         def recover(self, site: str) -> None:
             if not self.model.site_up(site):  # type: ignore[arg-type]
                 self._do(Recover(site))
-
-        def teardown(self) -> None:
-            if self.failure is not None and current_build_context().is_final:
-                on_failure(list(self.actions), self.failure)
 
     FlashCopyMachine.__name__ = "FlashCopyMachine"
     return FlashCopyMachine

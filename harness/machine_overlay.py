@@ -6,13 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from hypothesis import strategies as st
-from hypothesis.control import current_build_context
-from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
 from pitmirror.harness.backends import VolumeSet
 from pitmirror.harness.designs import Subject
-from pitmirror.harness.lockstep import StepOutcome, Stepper, explain
-from pitmirror.harness.machine import LockstepFailure
+from pitmirror.harness.lockstep import StepOutcome, Stepper
+from pitmirror.harness.machine import LockstepMachine
 from pitmirror.model import freeze_overlay as B
 from pitmirror.model.actions import (
     Action,
@@ -54,41 +53,24 @@ def overlay_machine(
 ) -> type[RuleBasedStateMachine]:
     grains = subject.topology_spec().grains
 
-    class OverlayMachine(RuleBasedStateMachine):
-        lockstep: Stepper | None = None
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.actions: list[Action] = []
-            self.failure: StepOutcome | None = None
-
-        @initialize()
-        def start(self) -> None:
+    class OverlayMachine(LockstepMachine):
+        def open_lockstep(self) -> Stepper:
             volumes, workdir = volume_set.fresh()
-            self.lockstep = subject.lockstep(volumes, workdir)
             if counter is not None:
                 counter[0] += 1
-            outcome = self.lockstep.check(None, None)
-            if not outcome.ok:
-                self.failure = outcome
-                raise LockstepFailure(explain(outcome))
+            return subject.lockstep(volumes, workdir)
+
+        def report_failure(self, actions: list[Action], outcome: StepOutcome) -> None:
+            on_failure(actions, outcome)
 
         @property
         def model(self) -> B.State:
             assert self.lockstep is not None
-            state: B.State = self.lockstep.model  # type: ignore[attr-defined]
+            state: B.State = self.lockstep.model
             return state
 
         def enabled(self, kind: type) -> list[Action]:
             return [a for a in B.enabled_actions(self.model) if isinstance(a, kind)]
-
-        def _do(self, action: Action) -> None:
-            assert self.lockstep is not None
-            self.actions.append(action)
-            outcome = self.lockstep.apply(action)
-            if not outcome.ok:
-                self.failure = outcome
-                raise LockstepFailure(explain(outcome))
 
         @precondition(lambda self: bool(self.enabled(HostWrite)))
         @rule(grain=st.integers(0, grains - 1), data=st.integers(1, MAX_DATA_SEED))
@@ -111,10 +93,6 @@ def overlay_machine(
                 if choices:
                     self._do(data.draw(st.sampled_from(choices)))
                     return
-
-        def teardown(self) -> None:
-            if self.failure is not None and current_build_context().is_final:
-                on_failure(list(self.actions), self.failure)
 
     OverlayMachine.__name__ = "OverlayMachine"
     return OverlayMachine

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pitmirror.harness.check import option_label
 from pitmirror.harness.designs import Subject
 from pitmirror.harness.shrink import shrink
 from pitmirror.harness.traces import Trace, write_trace
@@ -74,12 +73,13 @@ def prove_design(options: Any, save_dir: Path | None = None) -> ProveOutcome:
     initial = design_a.initial_state(design_a.Config(grains=BMC_GRAINS), options)
     actions = shrink(bmc.actions, initial, GOAL)
     failing = report.failures[0]
+    label = Subject(design_a.DESIGN, options).label()
     trace = Trace(
         design=design_a.DESIGN,
         grains=BMC_GRAINS,
         grain_size=TRACE_GRAIN_SIZE,
         why=(
-            f"{option_label(options)}: the proof fails at {failing.check} / {failing.conjunct}; "
+            f"{label}: the proof fails at {failing.check} / {failing.conjunct}; "
             f"bounded model checking from Init reached a violation in {bmc.depth} steps"
         ),
         actions=actions,
@@ -90,7 +90,7 @@ def prove_design(options: Any, save_dir: Path | None = None) -> ProveOutcome:
     saved = None
     if save_dir is not None:
         stamp = datetime.date.today().strftime("%y%m%d")
-        saved = save_dir / f"{stamp}-bmc-{option_label(options)}.jsonl"
+        saved = save_dir / f"{stamp}-bmc-{label}.jsonl"
         write_trace(saved, trace)
     return ProveOutcome(report, bmc, trace, saved)
 

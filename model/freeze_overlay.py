@@ -721,7 +721,3 @@ def check(before: State | None, after: State) -> dict[str, str]:
                 if c < previous:
                     found["inv_commit_monotonic"] = f"{site} went back from P_{previous} to P_{c}"
     return found
-
-
-def recoverable(state: State, obj: int, site: str) -> Image:
-    return state.remote(obj, site).recoverable

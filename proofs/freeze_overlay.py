@@ -122,12 +122,6 @@ def _set3(array: Any, a: Any, b: Any, c: Any, value: Any) -> Any:
     return z3.Store(array, a, z3.Store(array[a], b, z3.Store(array[a][b], c, value)))
 
 
-def _forall(sorts: tuple[Any, ...], body: Callable[..., Any]) -> Any:
-    names = ("fm", "fg", "fr")
-    xs = [z3.Const(f"{names[i]}{id(body) % 97}", s) for i, s in enumerate(sorts)]
-    return z3.ForAll(xs, body(*xs))
-
-
 def _all_mg(body: Callable[[Any, Any], Any]) -> Any:
     m, g = z3.Const("all_m", Member), z3.Const("all_g", Grain)
     return z3.ForAll([m, g], body(m, g))
