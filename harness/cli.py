@@ -38,7 +38,7 @@ from pitmirror.harness.replay import ReplayResult, replay
 from pitmirror.harness.traces import read_trace
 from pitmirror.impl.overlay_runner import GroupStatus
 from pitmirror.impl.runner import RunnerStatus
-from pitmirror.impl.volumes import VolumeError
+from pitmirror.impl.volumes import VolumeError, loop_available
 from pitmirror.model import cyclic_flashcopy as design_a
 from pitmirror.model import freeze_overlay as design_b
 from pitmirror.model.actions import TraceFormatError, describe
@@ -73,11 +73,21 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+def note_fallback(backend: object) -> None:
+    """`--backend auto` off root runs on sparse files: say so once, on stderr."""
+    if backend != "auto":
+        return
+    ok, reason = loop_available()
+    if not ok:
+        sys.stderr.write(f"pitmirror: {reason}: volumes are sparse files instead\n")
+
+
 def clean_errors(fn: Callable[P, R]) -> Callable[P, R]:
     """Turn expected bad-input errors into one line and exit code 2, never a traceback."""
 
     @wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        note_fallback(kwargs.get("backend"))
         try:
             return fn(*args, **kwargs)
         except (TraceFormatError, VolumeError) as e:

@@ -1,4 +1,6 @@
-"""Design A, cyclic incremental FlashCopy (seeds/cyclic-flashcopy-claims.txt), as a pure model.
+"""Design A, cyclic incremental FlashCopy, as a pure model.
+
+The claims it reads: docs/claims/cyclic-flashcopy-claims.txt.
 
 Volumes: source S and intermediate I1 at the local site, intermediate I2 and target T at the
 remote site.  A grain's content is an integer seed (0 = zeros); the engine derives the bytes.

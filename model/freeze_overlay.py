@@ -1,4 +1,4 @@
-"""Design B, freeze and auxiliary overlay (seeds/freeze-overlay-claims.txt), as a pure model.
+"""Design B, freeze and auxiliary overlay, as a pure model (docs/claims/freeze-overlay-claims.txt).
 
 A *topology* lays out consistency groups: each group has objects (all at one home site) and
 remote sites; an object's grains are numbered globally, objects end to end.  Locally an object

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import platform
 import subprocess
 from collections.abc import Iterator
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,25 @@ from hypothesis import settings
 
 from pitmirror.harness.backends import CREATED_ROOTS
 from pitmirror.impl.volumes import loop_available
+
+KEY_PACKAGES = (
+    "hypothesis",
+    "z3-solver",
+    "python-statemachine",
+    "crosshair-tool",
+    "numpy",
+    "mypy",
+    "ruff",
+)
+
+
+def pytest_report_header() -> list[str]:
+    """What the run used: versions as installed (tests/test_lock.py holds them to the lock)
+    and whether the volumes are loop devices."""
+    versions = " ".join(f"{name}=={metadata.version(name)}" for name in KEY_PACKAGES)
+    ok, reason = loop_available()
+    loop = "loop devices: available" if ok else f"loop devices: not used, {reason}"
+    return [f"pitmirror: python {platform.python_version()} {versions}", loop]
 
 
 def _attached() -> dict[str, str]:
@@ -48,6 +69,13 @@ def no_leaked_loop_devices() -> Iterator[None]:
         )
     }
     assert not leaked, f"loop devices left attached: {sorted(leaked.items())}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that asks for loop devices is marked `loop`, so `-m loop` selects them all."""
+    for item in items:
+        if "loop_backend" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.loop)
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ def crosshair(target: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module", MODULES)
 def test_contracts_of_the_pure_helpers_hold(module: str) -> None:
     run = crosshair(module)

@@ -32,6 +32,7 @@ MUTANT_BUDGETS = {
 }
 
 
+@pytest.mark.slow
 def test_safe_design_agrees_with_the_model_on_loop_devices(loop_backend: str) -> None:
     result = run_check(A.Options(), loop_backend, SAFE_BUDGET)
     assert result.backend == "loop"
@@ -50,6 +51,7 @@ def test_safe_design_on_sparse_files() -> None:
     assert result.backend == "file" and result.passed, result.failure_detail
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(MUTANT_BUDGETS))
 def test_every_mutant_is_caught_within_its_ci_budget(
     name: str, loop_backend: str, tmp_path: pytest.TempPathFactory

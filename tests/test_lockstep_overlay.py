@@ -21,6 +21,7 @@ SAFE_BUDGET = Budget(examples=40, steps=50)
 MUTANT_BUDGET = Budget(examples=400, steps=60)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("topology", B.TOPOLOGIES)
 def test_every_topology_agrees_with_the_model_on_loop_devices(
     topology: str, loop_backend: str
@@ -31,6 +32,7 @@ def test_every_topology_agrees_with_the_model_on_loop_devices(
     assert result.examples_run >= SAFE_BUDGET.examples
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(B.UNSAFE_OPTIONS))
 def test_every_mutant_is_caught_within_its_ci_budget(
     name: str, loop_backend: str, tmp_path: Path

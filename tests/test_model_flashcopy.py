@@ -60,6 +60,7 @@ def test_tiny_state_space_is_pinned_and_safe() -> None:
     assert result.states == 21008
 
 
+@pytest.mark.slow
 def test_every_action_changes_only_its_own_fields() -> None:
     checked: set[str] = set()
     for state in reachable(TINY):
@@ -84,6 +85,7 @@ def test_every_unsafe_option_breaks_the_goal_in_the_model(name: str) -> None:
     assert result.counterexample  # the shortest action list that breaks it
 
 
+@pytest.mark.slow
 def test_claim5_update_and_claim6_merge_reach_the_same_states() -> None:
     def without_options(states: set[A.State]) -> set[A.State]:
         return {dataclasses.replace(s, options=A.Options()) for s in states}

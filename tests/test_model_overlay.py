@@ -59,6 +59,7 @@ def test_small_topologies_are_safe_and_pinned(name: str, max_point: int) -> None
     assert result.states == PINNED[(name, max_point)]
 
 
+@pytest.mark.slow
 def test_every_action_changes_only_its_own_fields() -> None:
     checked = set()
     for topology in ("group", "fan-out"):

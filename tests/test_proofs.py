@@ -74,6 +74,7 @@ def test_every_recorded_proof_trace_is_there() -> None:
     assert all(any(n.endswith(f"-{name}") for n in bfs) for name in FO.UNSAFE_OPTIONS)
 
 
+@pytest.mark.slow
 def test_design_b_is_proved_and_every_mutant_is_not() -> None:
     report = prove(FO.Options())
     assert report.proved, [q.line() for q in report.failures]
@@ -184,6 +185,7 @@ def check_against_python(before: M.State, action: Action, after: M.State) -> Non
         assert solver.check() == z3.unsat, f"Z3 {name} allows a state the Python step does not"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("options", OPTION_SETS, ids=lambda o: str(o.non_default() or "safe"))
 def test_every_branch_and_cut_of_every_action_agrees(options: M.Options) -> None:
     """Deterministic coverage: two pairs of every (branch, cut) shape the pool reaches."""
@@ -195,6 +197,7 @@ def test_every_branch_and_cut_of_every_action_agrees(options: M.Options) -> None
                 raise AssertionError(f"{shape}: {err}") from err
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(reachable_step())
 def test_z3_actions_agree_with_the_python_step(case: tuple[M.State, Action, M.State]) -> None:

@@ -132,6 +132,7 @@ def check_step(topology: str, before: M.State, action: Action, after: M.State) -
     assert solver.check() == z3.unsat, f"{topology}: Z3 {action} allows another state"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("topology", "options"), CASES,
                          ids=[f"{t}-{o.non_default() or 'safe'}" for t, o in CASES])  # fmt: skip
 def test_every_action_agrees_with_the_python_step(topology: str, options: M.Options) -> None:
@@ -153,6 +154,7 @@ def test_every_action_agrees_with_the_python_step(topology: str, options: M.Opti
             check_disabled(before, action)
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(st.data())
 def test_random_steps_agree(data: st.DataObject) -> None:

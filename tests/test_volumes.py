@@ -28,7 +28,7 @@ from pitmirror.impl.volumes import (
     loop_available,
 )
 
-KINDS = ["memory", "file", "loop"]
+KINDS = ["memory", "file", pytest.param("loop", marks=pytest.mark.loop)]
 GRAIN_SIZE_BYTES = 4096
 GRAIN_COUNT = 8
 
@@ -57,12 +57,6 @@ def loop_devices_under(root: Path) -> dict[str, str]:
     return found
 
 
-def require_loop() -> None:
-    ok, reason = loop_available()
-    if not ok:
-        pytest.skip(reason)
-
-
 @pytest.fixture(scope="module", autouse=True)
 def no_loop_devices_left_by_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     base = tmp_path_factory.getbasetemp()
@@ -83,7 +77,7 @@ def no_loop_devices_left_by_test(tmp_path: Path) -> Iterator[None]:
 def kind(request: pytest.FixtureRequest) -> str:
     value = str(request.param)
     if value == "loop":
-        require_loop()
+        request.getfixturevalue("loop_backend")
     return value
 
 
@@ -310,8 +304,7 @@ def test_file_enospc_becomes_volume_error(tmp_path: Path, monkeypatch: pytest.Mo
 # -- loop backend ---------------------------------------------------------------------------
 
 
-def test_loop_device_comes_from_losetup(tmp_path: Path) -> None:
-    require_loop()
+def test_loop_device_comes_from_losetup(tmp_path: Path, loop_backend: str) -> None:
     path = tmp_path / "dev.img"
     with LoopVolume(path, "dev", GRAIN_COUNT, GRAIN_SIZE_BYTES) as vol:
         assert loop_devices_under(tmp_path) == {vol.device: str(path)}
@@ -325,8 +318,7 @@ def test_loop_device_comes_from_losetup(tmp_path: Path) -> None:
     assert not path.exists()
 
 
-def test_loop_whole_volume_extent_after_small_ones(tmp_path: Path) -> None:
-    require_loop()
+def test_loop_whole_volume_extent_after_small_ones(tmp_path: Path, loop_backend: str) -> None:
     # Grows the aligned transfer buffer from one grain to the whole volume and back.
     with LoopVolume(tmp_path / "grow.img", "grow", GRAIN_COUNT, GRAIN_SIZE_BYTES) as vol:
         vol.write_grains(0, pattern(0, "s"))
@@ -337,8 +329,7 @@ def test_loop_whole_volume_extent_after_small_ones(tmp_path: Path) -> None:
         )
 
 
-def test_loop_exit_on_exception_detaches(tmp_path: Path) -> None:
-    require_loop()
+def test_loop_exit_on_exception_detaches(tmp_path: Path, loop_backend: str) -> None:
     path = tmp_path / "boom.img"
     device = ""
     with (
@@ -353,8 +344,9 @@ def test_loop_exit_on_exception_detaches(tmp_path: Path) -> None:
     assert not path.exists()
 
 
-def test_loop_open_failure_detaches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    require_loop()
+def test_loop_open_failure_detaches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, loop_backend: str
+) -> None:
     attached: list[str] = []
 
     def refuse(device: str) -> int:
@@ -370,8 +362,9 @@ def test_loop_open_failure_detaches(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert list(tmp_path.iterdir()) == []
 
 
-def test_losetup_failure_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    require_loop()
+def test_losetup_failure_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, loop_backend: str
+) -> None:
     stub_dir = tmp_path / "bin"
     stub_dir.mkdir()
     stub = stub_dir / "losetup"
@@ -388,8 +381,9 @@ def test_losetup_failure_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert not (tmp_path / "nofree.img").exists()
 
 
-def test_loop_enospc_becomes_volume_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    require_loop()
+def test_loop_enospc_becomes_volume_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, loop_backend: str
+) -> None:
 
     def full(fd: int, buffers: object, offset: int) -> int:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
@@ -401,8 +395,7 @@ def test_loop_enospc_becomes_volume_error(tmp_path: Path, monkeypatch: pytest.Mo
         monkeypatch.undo()
 
 
-def test_loop_close_waits_for_other_openers(tmp_path: Path) -> None:
-    require_loop()
+def test_loop_close_waits_for_other_openers(tmp_path: Path, loop_backend: str) -> None:
     vol = LoopVolume(tmp_path / "held.img", "held", GRAIN_COUNT, GRAIN_SIZE_BYTES)
     # Another opener turns `losetup -d` into a deferred (autoclear) detach.
     other = os.open(vol.device, os.O_RDONLY)
