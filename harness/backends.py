@@ -12,7 +12,6 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 
-from pitmirror.impl.flashcopy_engine import VOLUME_NAMES
 from pitmirror.impl.volumes import Volume, VolumeError, create_volume, loop_available
 
 BACKENDS = ("auto", "loop", "file", "memory")
@@ -34,16 +33,16 @@ def resolve_backend(name: str) -> str:
 
 
 class VolumeSet:
-    """Named volumes of one backend in a private temporary directory: by default the four of
-    design A; with `layout` any (name: grain count), and the names in `files` are always
-    regular files (design B's file objects)."""
+    """Named volumes of one backend in a private temporary directory: `layout` names them
+    (name: grain count, as a design's `volume_layout` gives it), and the names in `files` are
+    always regular files (design B's file objects)."""
 
     def __init__(
         self,
         backend: str,
         grains: int,
         grain_size: int,
-        layout: dict[str, int] | None = None,
+        layout: dict[str, int],
         files: frozenset[str] = frozenset(),
     ) -> None:
         self.kind = resolve_backend(backend)
@@ -52,7 +51,6 @@ class VolumeSet:
         CREATED_ROOTS.add(self.root)
         self.volumes: dict[str, Volume] = {}
         self._runs = 0
-        layout = layout if layout is not None else dict.fromkeys(VOLUME_NAMES, grains)
         try:
             for name, count in layout.items():
                 kind = "file" if name in files else self.kind

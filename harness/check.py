@@ -18,10 +18,11 @@ from hypothesis import HealthCheck, Phase, seed, settings
 from hypothesis.errors import HypothesisException, InvalidArgument
 from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 
+from pitmirror.harness.cyclic_flashcopy.machine import flashcopy_machine
 from pitmirror.harness.designs import Subject
+from pitmirror.harness.freeze_overlay.machine import overlay_machine
 from pitmirror.harness.lockstep import StepOutcome, explain
-from pitmirror.harness.machine import LockstepFailure, flashcopy_machine
-from pitmirror.harness.machine_overlay import overlay_machine
+from pitmirror.harness.machine import LockstepFailure
 from pitmirror.harness.replay import replay
 from pitmirror.harness.shrink import shrink
 from pitmirror.harness.traces import Trace, write_trace

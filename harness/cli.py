@@ -30,14 +30,14 @@ from rich.table import Table
 
 from pitmirror.harness import verify as verify_mod
 from pitmirror.harness.check import Budget, CheckResult, CheckSetupError, run_check
-from pitmirror.harness.demo import run_demo
-from pitmirror.harness.demo_overlay import run_overlay_demo
+from pitmirror.harness.cyclic_flashcopy.demo import run_demo
 from pitmirror.harness.designs import MODELS, Subject
+from pitmirror.harness.freeze_overlay.demo import run_overlay_demo
 from pitmirror.harness.prove import prove_design
 from pitmirror.harness.replay import ReplayResult, replay
 from pitmirror.harness.traces import read_trace
-from pitmirror.impl.overlay_runner import GroupStatus
-from pitmirror.impl.runner import RunnerStatus
+from pitmirror.impl.cyclic_flashcopy.runner import RunnerStatus
+from pitmirror.impl.freeze_overlay.runner import GroupStatus
 from pitmirror.impl.volumes import VolumeError, loop_available
 from pitmirror.model import cyclic_flashcopy as design_a
 from pitmirror.model import freeze_overlay as design_b

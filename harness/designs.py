@@ -9,10 +9,12 @@ from types import ModuleType
 from typing import Any
 
 from pitmirror.harness.backends import VolumeSet
-from pitmirror.harness.lockstep import Lockstep, Stepper
-from pitmirror.harness.lockstep_overlay import OverlayLockstep
+from pitmirror.harness.cyclic_flashcopy.lockstep import Lockstep
+from pitmirror.harness.freeze_overlay.lockstep import OverlayLockstep
+from pitmirror.harness.lockstep import Stepper
 from pitmirror.harness.traces import Trace
-from pitmirror.impl.overlay_layout import volume_layout
+from pitmirror.impl.cyclic_flashcopy.engine import volume_layout as flashcopy_layout
+from pitmirror.impl.freeze_overlay.layout import volume_layout as overlay_layout
 from pitmirror.impl.volumes import Volume
 from pitmirror.model import cyclic_flashcopy as design_a
 from pitmirror.model import freeze_overlay as design_b
@@ -55,9 +57,10 @@ class Subject:
 
     def volume_set(self, backend: str) -> VolumeSet:
         if self.design == design_a.DESIGN:
-            return VolumeSet(backend, self.grains, self.grain_size)
-        layout, files = volume_layout(self.topology_spec())
-        return VolumeSet(backend, self.grains, self.grain_size, layout=layout, files=files)
+            layout, files = flashcopy_layout(self.grains)
+        else:
+            layout, files = overlay_layout(self.topology_spec())
+        return VolumeSet(backend, self.grains, self.grain_size, layout, files)
 
     def lockstep(self, volumes: dict[str, Volume], workdir: Path) -> Stepper:
         if self.design == design_a.DESIGN:

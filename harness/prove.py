@@ -19,7 +19,7 @@ from pitmirror.harness.traces import Trace, write_trace
 from pitmirror.model import cyclic_flashcopy as design_a
 from pitmirror.model import freeze_overlay as design_b
 from pitmirror.model.explore import explore
-from pitmirror.proofs.bmc import BmcResult, find_violation
+from pitmirror.proofs.cyclic_flashcopy_bmc import BmcResult, find_violation
 from pitmirror.proofs.prover import GOAL, ProofReport, prove
 
 BMC_GRAINS = 2

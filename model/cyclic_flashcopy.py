@@ -49,6 +49,7 @@ from pitmirror.model.actions import (
     Site,
     action_name,
 )
+from pitmirror.model.design import ActionNotEnabled
 from pitmirror.model.options import DesignOptions
 
 DESIGN = "cyclic-flashcopy"
@@ -292,10 +293,6 @@ def write_plan(state: State, action: Action) -> list[Write]:
 
 
 # ---- guards -----------------------------------------------------------------------------------
-
-
-class ActionNotEnabled(ValueError):
-    """`step` was asked for an action whose guard is false; the message says why."""
 
 
 def why_disabled(state: State, action: Action) -> str | None:

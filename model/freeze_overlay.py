@@ -49,6 +49,7 @@ from pitmirror.model.actions import (
     Recover,
     action_name,
 )
+from pitmirror.model.design import ActionNotEnabled
 from pitmirror.model.options import DesignOptions
 
 DESIGN = "freeze-overlay"
@@ -334,10 +335,6 @@ def initial_state(config: Config, options: Options | None = None) -> State:
 
 
 # ---- guards -----------------------------------------------------------------------------------
-
-
-class ActionNotEnabled(ValueError):
-    """`step` was asked for an action whose guard is false; the message says why."""
 
 
 def _members(state: State, group: int) -> range:

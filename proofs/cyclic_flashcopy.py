@@ -27,10 +27,7 @@ import z3
 
 from pitmirror.model.actions import SITES, Site
 from pitmirror.model.cyclic_flashcopy import Options
-
-Grain = z3.DeclareSort("Grain")
-Val = z3.DeclareSort("Val")
-ZERO = z3.Const("zero", Val)
+from pitmirror.proofs.sorts import ZERO, Grain, Val
 
 VOLUMES = ("source", "i1", "i2", "target", "acked", "pc", "pk")
 MAPS = ("copy_map", "future_map", "out_of_sync", "received_map", "target_map")

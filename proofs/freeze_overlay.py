@@ -21,11 +21,11 @@ from typing import Any
 import z3
 
 from pitmirror.model.freeze_overlay import Options
-from pitmirror.proofs.cyclic_flashcopy import ZERO, Val
-from pitmirror.proofs.cyclic_flashcopy import Grain as _UnboundedGrain
+from pitmirror.proofs.sorts import ZERO, Val
+from pitmirror.proofs.sorts import Grain as _UnboundedGrain
 
-# proofs/finite.py loads a second copy of this module with finite sorts put here first: the
-# same encoding over a pinned domain, where z3 answers satisfiable queries with a model.
+# proofs/freeze_overlay_finite.py loads a second copy of this module with finite sorts put here
+# first: the same encoding over a pinned domain, where z3 answers satisfiable queries with a model.
 _OVERRIDES: dict[str, Any] = globals().get("_OVERRIDES", {})
 Member = _OVERRIDES["Member"] if "Member" in _OVERRIDES else z3.DeclareSort("Member")
 Remote = _OVERRIDES["Remote"] if "Remote" in _OVERRIDES else z3.DeclareSort("Remote")

@@ -20,7 +20,8 @@ from pitmirror.model.cyclic_flashcopy import Options
 from pitmirror.model.freeze_overlay import Options as BOptions
 from pitmirror.proofs import cyclic_flashcopy as A
 from pitmirror.proofs import freeze_overlay as B
-from pitmirror.proofs.finite import finite_encoding
+from pitmirror.proofs.freeze_overlay_finite import finite_encoding
+from pitmirror.proofs.sorts import ZERO, Grain, Val
 
 QUERY_TIMEOUT_MS = 5_000
 MONOTONIC = "inv_commit_monotonic"
@@ -80,7 +81,7 @@ class _Names:
 
     def __init__(self, model: z3.ModelRef, params: dict[str, Any]) -> None:
         self.model = model
-        grains = model.get_universe(A.Grain) or []
+        grains = model.get_universe(Grain) or []
         action_grain = model.eval(params["grain"], True) if "grain" in params else None
         ordered = sorted(
             grains, key=lambda e: 0 if action_grain is not None and e.eq(action_grain) else 1
@@ -89,9 +90,9 @@ class _Names:
             (e, "g (the action's grain)" if i == 0 and action_grain is not None else f"grain #{i}")
             for i, e in enumerate(ordered)
         ]
-        zero = model.eval(A.ZERO, True)
+        zero = model.eval(ZERO, True)
         self.values: dict[str, str] = {}
-        for i, e in enumerate(model.get_universe(A.Val) or []):
+        for i, e in enumerate(model.get_universe(Val) or []):
             self.values[str(e)] = "0" if e.eq(zero) else f"v{i}"
 
     def value(self, expr: Any) -> str:

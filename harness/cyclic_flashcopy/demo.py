@@ -9,7 +9,6 @@ volumes, with the digest of the committed point's image.
 
 from __future__ import annotations
 
-import hashlib
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,9 +17,10 @@ import numpy as np
 import numpy.typing as npt
 
 from pitmirror.harness.backends import VolumeSet
-from pitmirror.impl.flashcopy_engine import FlashCopyEngine
+from pitmirror.harness.digests import image_digest, seeds_digest
+from pitmirror.impl.cyclic_flashcopy.engine import FlashCopyEngine, volume_layout
+from pitmirror.impl.cyclic_flashcopy.runner import Runner, RunnerStatus
 from pitmirror.impl.grains import grain_bytes
-from pitmirror.impl.runner import Runner, RunnerStatus
 from pitmirror.model.cyclic_flashcopy import Options
 
 MAX_QUIESCE_TICKS = 1_000_000
@@ -45,17 +45,6 @@ class DemoResult:
         return self.target_digest == self.expected_digest and self.source_matches_host
 
 
-def image_digest(chunks: list[bytes]) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    for chunk in chunks:
-        h.update(chunk)
-    return h.hexdigest()
-
-
-def seeds_digest(seeds: npt.NDArray[np.int64], grain_size: int) -> str:
-    return image_digest([grain_bytes(int(s), g, grain_size) for g, s in enumerate(seeds)])
-
-
 def run_demo(
     backend: str,
     grains: int,
@@ -70,7 +59,7 @@ def run_demo(
     host = np.zeros(grains, dtype=np.int64)
     images: dict[int, npt.NDArray[np.int64]] = {0: host.copy(), 1: host.copy()}
     hot = max(1, grains // 5)
-    with VolumeSet(backend, grains, grain_size) as volume_set:
+    with VolumeSet(backend, grains, grain_size, volume_layout(grains)[0]) as volume_set:
         volumes, workdir = volume_set.fresh()
         engine = FlashCopyEngine(volumes, workdir, Options())
 

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from pitmirror.harness.demo import seeds_digest
 from pitmirror.harness.designs import Subject
-from pitmirror.impl.overlay_engine import OverlayEngine
-from pitmirror.impl.overlay_runner import GroupStatus, OverlayRunner
+from pitmirror.harness.digests import seeds_digest
+from pitmirror.impl.freeze_overlay.engine import OverlayEngine
+from pitmirror.impl.freeze_overlay.runner import GroupStatus, OverlayRunner
 from pitmirror.model import freeze_overlay as B
 
 MAX_QUIESCE_TICKS = 100_000

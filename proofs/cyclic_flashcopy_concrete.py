@@ -14,22 +14,23 @@ import z3
 
 from pitmirror.model import cyclic_flashcopy as model
 from pitmirror.proofs import cyclic_flashcopy as A
+from pitmirror.proofs.sorts import ZERO, Grain, Val
 
 
 class Universe:
     """n grain elements and a constant per data seed seen so far."""
 
     def __init__(self, grains: int) -> None:
-        self.grains = [z3.Const(f"concrete_grain{i}", A.Grain) for i in range(grains)]
-        self.values: dict[int, Any] = {0: A.ZERO}
+        self.grains = [z3.Const(f"concrete_grain{i}", Grain) for i in range(grains)]
+        self.values: dict[int, Any] = {0: ZERO}
 
     def value(self, seed: int) -> Any:
         if seed not in self.values:
-            self.values[seed] = z3.Const(f"seed{seed}", A.Val)
+            self.values[seed] = z3.Const(f"seed{seed}", Val)
         return self.values[seed]
 
     def facts(self) -> list[Any]:
-        x = z3.Const("some_grain", A.Grain)
+        x = z3.Const("some_grain", Grain)
         out = [z3.ForAll([x], z3.Or([x == g for g in self.grains]))]
         if len(self.grains) > 1:
             out.append(z3.Distinct(*self.grains))

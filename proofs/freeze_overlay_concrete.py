@@ -15,13 +15,14 @@ import z3
 
 from pitmirror.model import freeze_overlay as model
 from pitmirror.proofs import freeze_overlay as B
-from pitmirror.proofs.cyclic_flashcopy import ZERO, Grain, Val
-from pitmirror.proofs.finite import elements
+from pitmirror.proofs.freeze_overlay_finite import elements
+from pitmirror.proofs.sorts import ZERO, Grain, Val
 
 
 class Universe:
     """The group's members, remotes and grains as elements of `encoding`'s sorts: the finite
-    enumerations of proofs/finite.py (decidable), or constants pinned by domain facts."""
+    enumerations of proofs/freeze_overlay_finite.py (decidable), or constants pinned by domain
+    facts."""
 
     def __init__(self, topology: model.Topology, encoding: ModuleType | None = None) -> None:
         if len(topology.groups) != 1:

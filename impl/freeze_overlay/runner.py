@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pitmirror.impl.overlay_engine import OverlayEngine
+from pitmirror.impl.freeze_overlay.engine import OverlayEngine
 from pitmirror.model.actions import (
     Action,
     CopyDelta,

@@ -7,7 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from pitmirror.harness.lockstep import LockstepBase
-from pitmirror.impl.overlay_engine import EngineRefused, OverlayEngine, OverlayObservation
+from pitmirror.impl.freeze_overlay.engine import OverlayEngine, OverlayObservation
+from pitmirror.impl.site import EngineRefused
 from pitmirror.impl.volumes import Volume
 from pitmirror.model import freeze_overlay as B
 from pitmirror.model.actions import Action

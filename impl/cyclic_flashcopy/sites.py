@@ -1,10 +1,10 @@
 """Design A's two sites on real volumes: each site's part of every action, in the design's
 write order.
 
-Every durable write goes through `_write` (one extent of one volume, then flush) or `_record`
-(one journal record, fsynced), and each reports to the crash injector, so a crash can cut an
-action after any write.  The write order per action is the model's `write_plan`
-(model/cyclic_flashcopy.py); a grain action here is the extent action with one grain.
+Every durable write goes through `DurableSite` (impl/site.py), which reports it to the crash
+injector, so a crash can cut an action after any write.  The write order per action is the
+model's `write_plan` (model/cyclic_flashcopy.py); a grain action here is the extent action with
+one grain.
 
 A crashed site drops its in-memory metadata (`meta = None`); `start()` rebuilds it from the
 journal alone.  Volumes are never cached, so what is read back is what the device holds.
@@ -17,69 +17,12 @@ from typing import Any
 
 from pitmirror.impl.bitmap import GrainMap
 from pitmirror.impl.faults import CrashInjector
-from pitmirror.impl.journal import Journal, Metadata, apply_changes
+from pitmirror.impl.journal import Journal, Metadata
 from pitmirror.impl.link import Link, LinkUnavailable
-from pitmirror.impl.regions import Region
+from pitmirror.impl.site import DurableSite
 from pitmirror.impl.volumes import Volume
 from pitmirror.model.actions import Site
 from pitmirror.model.cyclic_flashcopy import Options, next_copy_map
-
-
-class SiteDown(Exception):
-    """An operation reached a site that is not running."""
-
-
-class DurableSite:
-    """A site's metadata (journal-backed) and its durable writes, each reported to the crash
-    injector; subclasses add the volumes and the operations."""
-
-    site: str
-
-    def __init__(self, journal: Journal, injector: CrashInjector) -> None:
-        self.journal = journal
-        self.injector = injector
-        self.meta: Metadata | None = None
-
-    @property
-    def up(self) -> bool:
-        return self.meta is not None
-
-    def start(self) -> None:
-        self.meta = self.journal.load()
-
-    def crash(self) -> None:
-        self.meta = None
-
-    def durable_meta(self) -> Metadata:
-        """The metadata as the journal holds it (what a restart would see)."""
-        return self.meta if self.meta is not None else self.journal.load()
-
-    def _live(self) -> Metadata:
-        if self.meta is None:
-            raise SiteDown(f"the {self.site} site is down")
-        return self.meta
-
-    def map(self, name: str) -> GrainMap:
-        value = self._live()[name]
-        assert isinstance(value, GrainMap)
-        return value
-
-    def number(self, name: str) -> int:
-        value = self._live()[name]
-        assert isinstance(value, int)
-        return value
-
-    def _write(self, volume: Volume | Region, start: int, data: bytes) -> None:
-        volume.write_grains(start, data)
-        volume.flush()
-        self.injector.wrote(self.site, f"{volume.name}[{start}+{len(data) // volume.grain_size}]")
-
-    def _record(self, changes: dict[str, Any]) -> None:
-        meta = self._live()
-        self.journal.append(changes)
-        apply_changes(meta, changes)
-        self.injector.wrote(self.site, f"journal {sorted(changes)}")
-        self.journal.maybe_compact(meta)
 
 
 def _span(start: int, count: int) -> list[int]:

@@ -30,6 +30,7 @@ from pitmirror.model.actions import (
 )
 from pitmirror.model.cyclic_flashcopy import Options
 from pitmirror.proofs import cyclic_flashcopy as A
+from pitmirror.proofs.sorts import ZERO, Grain
 
 MAX_DEPTH = 8
 
@@ -42,8 +43,8 @@ class BmcResult:
 
 
 def _domain(grains: int) -> tuple[list[Any], list[Any]]:
-    elements = [z3.Const(f"grain{i}", A.Grain) for i in range(grains)]
-    x = z3.Const("any_grain", A.Grain)
+    elements = [z3.Const(f"grain{i}", Grain) for i in range(grains)]
+    x = z3.Const("any_grain", Grain)
     facts = [z3.ForAll([x], z3.Or([x == e for e in elements]))]
     if grains > 1:
         facts.append(z3.Distinct(*elements))
@@ -114,7 +115,7 @@ def find_violation(options: Options, grains: int = 2, max_depth: int = MAX_DEPTH
         solver.add(z3.Not(A.goal(post)))
         if solver.check() == z3.sat:
             model = solver.model()
-            zero = str(model.eval(A.ZERO, True))
+            zero = str(model.eval(ZERO, True))
             values = {zero: 0}
             actions: list[Action] = []
             for step_taken in steps:

@@ -3,15 +3,13 @@ drawing one of the actions of its kind that the model enables, applied in lockst
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
 from pitmirror.harness.backends import VolumeSet
 from pitmirror.harness.designs import Subject
 from pitmirror.harness.lockstep import StepOutcome, Stepper
-from pitmirror.harness.machine import LockstepMachine
+from pitmirror.harness.machine import MAX_DATA_SEED, FailureHandler, LockstepMachine
 from pitmirror.model import freeze_overlay as B
 from pitmirror.model.actions import (
     Action,
@@ -30,7 +28,6 @@ from pitmirror.model.actions import (
     Recover,
 )
 
-FailureHandler = Callable[[list[Action], StepOutcome], None]
 KINDS: tuple[type, ...] = (
     FreezeGroup, FreezeMember, CopyDelta, MarkComplete, MergeRemote, DropRemoteDelta,
     MergeLocal, DropLocalDelta, LinkDown, LinkUp, CrashSite, Recover,
@@ -40,7 +37,6 @@ PROGRESS: tuple[type, ...] = (
     FreezeMember, MarkComplete, DropRemoteDelta, DropLocalDelta, MergeRemote, MergeLocal,
     CopyDelta, FreezeGroup,
 )  # fmt: skip
-MAX_DATA_SEED = 255
 
 
 # BreakMirror is left out of random runs: once broken, a group stops cycling and the rest of

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from statemachine.exceptions import TransitionNotAllowed
 
-from pitmirror.impl.flashcopy_engine import FlashCopyEngine
+from pitmirror.impl.cyclic_flashcopy.engine import FlashCopyEngine
 from pitmirror.impl.grains import grain_bytes
 
 

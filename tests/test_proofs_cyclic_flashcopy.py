@@ -16,10 +16,9 @@ from pitmirror.harness.prove import prove_design
 from pitmirror.harness.replay import replay
 from pitmirror.harness.traces import read_trace
 from pitmirror.model import cyclic_flashcopy as M
-from pitmirror.model import freeze_overlay as FO
 from pitmirror.model.actions import Action, CrashSite, Recover, action_name
 from pitmirror.proofs import cyclic_flashcopy as A
-from pitmirror.proofs.concrete import Universe, encode
+from pitmirror.proofs.cyclic_flashcopy_concrete import Universe, encode
 from pitmirror.proofs.prover import GOAL, prove
 
 PROOF_TRACES = sorted(
@@ -42,7 +41,6 @@ def test_the_safe_design_is_proved_query_by_query() -> None:
     per_action = len(A.CONJUNCTS) + 1  # every conjunct and the monotonic step property
     assert sum(q.check == "CopyGrain" for q in report.queries) == per_action
     assert report.queries[-1].line() == f"checking the invariant: implies {GOAL} ... ok"
-    assert report.seconds < 10
 
 
 def test_claim5_update_rule_is_proved_too() -> None:
@@ -69,27 +67,6 @@ def test_every_recorded_proof_trace_is_there() -> None:
         p.name.split("-bmc-")[1].removesuffix(".jsonl") for p in PROOF_TRACES if "-bmc-" in p.name
     }
     assert bmc == set(M.UNSAFE_OPTIONS)
-    bfs = [p.name.removesuffix(".jsonl") for p in PROOF_TRACES if "-bfs-" in p.name]
-    assert len(bfs) == len(FO.UNSAFE_OPTIONS)
-    assert all(any(n.endswith(f"-{name}") for n in bfs) for name in FO.UNSAFE_OPTIONS)
-
-
-@pytest.mark.slow
-def test_design_b_is_proved_and_every_mutant_is_not() -> None:
-    report = prove(FO.Options())
-    assert report.proved, [q.line() for q in report.failures]
-    assert report.seconds < 10
-    broken = {
-        "merge-before-complete": ("MergeRemote", "inv_5_incomplete_base_is_its_point"),
-        "drop-before-every-remote": ("DropLocalDelta", "inv_11_frozen_until_everywhere"),
-        "freeze-members-one-at-a-time": ("FreezeGroup", "inv_12_one_instant"),
-    }
-    for name, (action, conjunct) in broken.items():
-        failures = {(q.check, q.conjunct): q for q in prove(FO.UNSAFE_OPTIONS[name]).failures}
-        assert (action, conjunct) in failures, name
-        # over finite sorts the same query fails with a model, printed in model vocabulary
-        at_fault = failures[(action, conjunct)]
-        assert at_fault.verdict == "fails" and at_fault.counterexample, name
 
 
 # ---- drift: the Z3 relation of each action against the Python step ---------------------------

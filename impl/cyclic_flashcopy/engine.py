@@ -2,7 +2,8 @@
 
 Deterministic and steppable: `apply(action)` performs exactly one action of the vocabulary,
 nothing runs in between.  No clock, thread or randomness is reached for; the runner
-(impl/runner.py) drives the same sites with batched, coalesced work for real-time use.
+(impl/cyclic_flashcopy/runner.py) drives the same sites with batched, coalesced work for
+real-time use.
 
 `observe()` reads everything back from the volumes (decoding every grain) and the sites'
 metadata — from the journal when a site is down — so the harness compares what is durable,
@@ -16,12 +17,13 @@ from pathlib import Path
 
 from statemachine.exceptions import TransitionNotAllowed
 
-from pitmirror.impl.controllers import LocalCycle, RemoteService
+from pitmirror.impl.cyclic_flashcopy.controllers import LocalCycle, RemoteService
+from pitmirror.impl.cyclic_flashcopy.sites import LocalSite, RemoteSite
 from pitmirror.impl.faults import CrashInjector, SiteCrashed
 from pitmirror.impl.grains import decode_grain, grain_bytes
 from pitmirror.impl.journal import Journal
 from pitmirror.impl.link import InProcessLink
-from pitmirror.impl.sites import LocalSite, RemoteSite
+from pitmirror.impl.site import EngineRefused
 from pitmirror.impl.volumes import Volume
 from pitmirror.model.actions import (
     Action,
@@ -41,8 +43,9 @@ from pitmirror.model.cyclic_flashcopy import Options
 VOLUME_NAMES = ("source", "i1", "i2", "target")
 
 
-class EngineRefused(Exception):
-    """The engine's controller refused an action (its phase or guard did not allow it)."""
+def volume_layout(grains: int) -> tuple[dict[str, int], frozenset[str]]:
+    """Every volume to create (name: grain count), and those that must be regular files."""
+    return dict.fromkeys(VOLUME_NAMES, grains), frozenset()
 
 
 @dataclass(frozen=True)

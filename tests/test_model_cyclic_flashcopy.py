@@ -19,6 +19,7 @@ from pitmirror.model.actions import (
     ResyncGrain,
     action_name,
 )
+from pitmirror.model.design import ActionNotEnabled
 from pitmirror.model.explore import explore
 
 TINY = A.Config(grains=2, values=(1,), max_cycle=2, max_crash_writes=1)
@@ -129,7 +130,7 @@ def test_guards_explain_why_an_action_is_disabled() -> None:
     assert A.why_disabled(state, LinkUp()) == "the link is already up"
     down = A.step(state, LinkDown())
     assert A.why_disabled(down, ResyncGrain(0)) == "resync needs both sites and the link up"
-    with pytest.raises(A.ActionNotEnabled, match="copy map is not empty"):
+    with pytest.raises(ActionNotEnabled, match="copy map is not empty"):
         A.step(state, CommitPoint())
 
 

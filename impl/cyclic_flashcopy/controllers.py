@@ -12,7 +12,7 @@ from typing import Any
 
 from statemachine import State, StateMachine
 
-from pitmirror.impl.sites import LocalSite, RemoteSite
+from pitmirror.impl.cyclic_flashcopy.sites import LocalSite, RemoteSite
 
 
 class LocalCycle(StateMachine):

@@ -20,11 +20,12 @@ from statemachine.exceptions import TransitionNotAllowed
 
 from pitmirror.impl.bitmap import GrainMap
 from pitmirror.impl.faults import CrashInjector
+from pitmirror.impl.freeze_overlay.layout import LocalStore, RemoteStore, build_stores
 from pitmirror.impl.grains import decode_grain, grain_bytes
 from pitmirror.impl.journal import Journal, Metadata
-from pitmirror.impl.overlay_layout import LocalStore, RemoteStore, build_stores
+from pitmirror.impl.link import LinkUnavailable
 from pitmirror.impl.regions import Region
-from pitmirror.impl.sites import DurableSite, SiteDown
+from pitmirror.impl.site import DurableSite, EngineRefused, SiteDown
 from pitmirror.impl.volumes import Volume
 from pitmirror.model import freeze_overlay as model
 from pitmirror.model.actions import (
@@ -47,14 +48,6 @@ from pitmirror.model.actions import (
 )
 
 NO_POINT = -1
-
-
-class EngineRefused(Exception):
-    """A controller or a site refused the action."""
-
-
-class LinkUnavailable(Exception):
-    """The message could not reach the peer site."""
 
 
 class OverlaySite(DurableSite):
@@ -455,4 +448,4 @@ class OverlayEngine:
         return tuple(image)
 
 
-__all__ = ["EngineRefused", "LocalStore", "OverlayEngine", "RemoteStore"]
+__all__ = ["LocalStore", "OverlayEngine", "RemoteStore"]

@@ -1,0 +1,75 @@
+"""Design A's lockstep: the model and the engine on four volumes, compared after every action
+field by field (volumes, maps, cycle, committed point, sites, link) and on the image the target
+site recovers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pitmirror.harness.lockstep import LockstepBase
+from pitmirror.impl.cyclic_flashcopy.engine import FlashCopyEngine, Observation
+from pitmirror.impl.site import EngineRefused
+from pitmirror.impl.volumes import Volume
+from pitmirror.model import cyclic_flashcopy as design_a
+from pitmirror.model.actions import Action
+from pitmirror.model.spec import image_diff
+
+COMPARED_FIELDS = (
+    "source",
+    "i1",
+    "i2",
+    "target",
+    "copy_map",
+    "future_map",
+    "out_of_sync",
+    "received_map",
+    "target_map",
+    "cycle",
+    "committed",
+    "link_up",
+    "local_up",
+    "remote_up",
+)
+def _field_diff(name: str, engine: object, model: object) -> str:
+    if isinstance(engine, tuple) and isinstance(model, tuple):
+        return f"{name} differs: {image_diff(engine, model)} (engine vs model)"
+    if isinstance(engine, frozenset) and isinstance(model, frozenset):
+        return f"{name} is {sorted(engine)} in the engine, {sorted(model)} in the model"
+    return f"{name} is {engine!r} in the engine, {model!r} in the model"
+
+
+def divergence(observed: Observation, model: design_a.State) -> str | None:
+    """The first field where the engine and the model disagree, in words."""
+    for name in COMPARED_FIELDS:
+        engine_value, model_value = getattr(observed, name), getattr(model, name)
+        if engine_value != model_value:
+            return _field_diff(name, engine_value, model_value)
+    if observed.recoverable != design_a.recoverable_target(model):
+        return _field_diff(
+            "recoverable target image", observed.recoverable, design_a.recoverable_target(model)
+        )
+    return None
+
+
+class Lockstep(LockstepBase):
+    """Design A's model and engine side by side, from their initial states."""
+
+    model_module = design_a
+    refused = EngineRefused
+
+    def __init__(
+        self, volumes: dict[str, Volume], workdir: Path, options: design_a.Options
+    ) -> None:
+        grains = next(iter(volumes.values())).grain_count
+        self.model: design_a.State = design_a.initial_state(design_a.Config(grains=grains), options)
+        self.engine = FlashCopyEngine(volumes, workdir, options)
+        self.index = 0
+
+    def position(self) -> tuple[int, int, str]:
+        return self.model.cycle, self.model.committed, self.engine.local_cycle.current_state_value
+
+    def divergence(self) -> str | None:
+        return divergence(self.engine.observe(), self.model)
+
+    def engine_apply(self, action: Action) -> None:
+        self.engine.apply(action)

@@ -1,0 +1,125 @@
+"""The import graph keeps its shape: layers depend one way, and no design imports another.
+
+Read with `ast` from the source, so a violation is named with its file and line before anything
+runs.  A module belongs to a design when its dotted name contains the design's name
+(`pitmirror.impl.cyclic_flashcopy.engine`, `pitmirror.proofs.freeze_overlay_finite`); what both
+designs use lives in modules that name neither.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LAYERS = ("model", "impl", "proofs", "harness")
+DESIGNS = ("cyclic_flashcopy", "freeze_overlay")
+MAY_IMPORT = {
+    "model": {"model"},
+    "impl": {"impl", "model"},
+    "proofs": {"proofs", "model"},
+    "harness": {"harness", "impl", "model", "proofs"},
+}
+
+
+@dataclass(frozen=True)
+class Edge:
+    path: Path
+    line: int
+    importer: str
+    imported: str
+
+    def __str__(self) -> str:
+        return f"{self.path.relative_to(ROOT)}:{self.line}: {self.importer} imports {self.imported}"
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(["pitmirror", *parts])
+
+
+def imports_of(path: Path, source: str) -> list[Edge]:
+    """Every pitmirror module the source imports (`from pkg import module` resolved)."""
+    importer = module_name(path)
+    known = {module_name(p) for layer in LAYERS for p in (ROOT / layer).rglob("*.py")}
+    edges = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            targets = [
+                f"{node.module}.{alias.name}"
+                if f"{node.module}.{alias.name}" in known
+                else node.module
+                for alias in node.names
+            ]
+        else:
+            continue
+        ours = [target for target in targets if target.startswith("pitmirror.")]
+        edges += [Edge(path, node.lineno, importer, target) for target in ours]
+    return edges
+
+
+def design_of(module: str) -> str | None:
+    found = [d for d in DESIGNS if d in module]
+    assert len(found) <= 1, f"{module} names two designs"
+    return found[0] if found else None
+
+
+def layer_of(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in LAYERS else None
+
+
+def problems(edge: Edge) -> list[str]:
+    found = []
+    mine, theirs = design_of(edge.importer), design_of(edge.imported)
+    if mine is not None and theirs is not None and mine != theirs:
+        found.append(f"{edge} (one design imports another)")
+    layer, target = layer_of(edge.importer), layer_of(edge.imported)
+    if layer is not None and target is not None and target not in MAY_IMPORT[layer]:
+        found.append(f"{edge} ({layer} may not import {target})")
+    return found
+
+
+def sources() -> list[Path]:
+    return sorted(p for layer in LAYERS for p in (ROOT / layer).rglob("*.py"))
+
+
+def test_no_design_imports_another_and_layers_depend_one_way() -> None:
+    found = [
+        problem
+        for path in sources()
+        for edge in imports_of(path, path.read_text())
+        for problem in problems(edge)
+    ]
+    assert not found, "\n".join(found)
+
+
+def test_every_layer_has_each_design_under_its_own_name() -> None:
+    for design in DESIGNS:
+        for layer in LAYERS:
+            named = [p for p in (ROOT / layer).rglob("*.py") if design in module_name(p)]
+            assert named, f"{layer}/ has no module named after {design}"
+
+
+@pytest.mark.parametrize(
+    ("where", "source", "flagged"),
+    [
+        ("impl/freeze_overlay/layout.py", "from pitmirror.impl.cyclic_flashcopy import site", True),
+        ("proofs/freeze_overlay.py", "from pitmirror.proofs import cyclic_flashcopy as A", True),
+        ("model/spec.py", "from pitmirror.impl.volumes import Volume", True),
+        ("proofs/prover.py", "import pitmirror.harness.traces", True),
+        ("impl/freeze_overlay/engine.py", "from pitmirror.impl.site import DurableSite", False),
+        ("harness/designs.py", "from pitmirror.model import cyclic_flashcopy", False),
+    ],
+)
+def test_the_check_flags_what_it_must(where: str, source: str, flagged: bool) -> None:
+    edges = imports_of(ROOT / where, source)
+    assert edges
+    assert any(problems(edge) for edge in edges) == flagged, [str(e) for e in edges]
