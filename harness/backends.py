@@ -12,7 +12,13 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 
-from pitmirror.impl.volumes import Volume, VolumeError, create_volume, loop_available
+from pitmirror.impl.volumes import (
+    Volume,
+    VolumeError,
+    create_volume,
+    loop_available,
+    signals_deferred,
+)
 
 BACKENDS = ("auto", "loop", "file", "memory")
 CREATED_ROOTS: set[Path] = set()
@@ -52,9 +58,11 @@ class VolumeSet:
         self.volumes: dict[str, Volume] = {}
         self._runs = 0
         try:
-            for name, count in layout.items():
-                kind = "file" if name in files else self.kind
-                self.volumes[name] = create_volume(kind, self.root, name, count, grain_size)
+            # every volume made is recorded before a signal may unwind through close() below
+            with signals_deferred():
+                for name, count in layout.items():
+                    kind = "file" if name in files else self.kind
+                    self.volumes[name] = create_volume(kind, self.root, name, count, grain_size)
         except BaseException:
             self.close()
             raise
@@ -73,13 +81,14 @@ class VolumeSet:
 
     def close(self) -> None:
         errors: list[str] = []
-        for volume in self.volumes.values():
-            try:
-                volume.close()
-            except VolumeError as err:
-                errors.append(str(err))
-        self.volumes.clear()
-        shutil.rmtree(self.root, ignore_errors=True)
+        with signals_deferred():  # every volume is released, even if a signal comes meanwhile
+            for volume in self.volumes.values():
+                try:
+                    volume.close()
+                except VolumeError as err:
+                    errors.append(str(err))
+            self.volumes.clear()
+            shutil.rmtree(self.root, ignore_errors=True)
         if errors:
             raise VolumeError("; ".join(errors))
 

@@ -53,6 +53,8 @@ class CheckResult:
     failure: Trace | None
     failure_detail: str | None
     saved_to: Path | None
+    save_error: str | None = None
+    """Why the failing trace could not be written; the trace is still in `failure`."""
 
     @property
     def options(self) -> Any:
@@ -102,14 +104,17 @@ def run_check(
         if confirmed.violated == outcome.predicate:
             actions, outcome = shorter, confirmed.last
     trace = _trace(subject, actions, outcome, kind)
-    saved = None
+    saved, save_error = None, None
     if save_dir is not None:
         stamp = datetime.date.today().strftime("%y%m%d")
-        saved = save_dir / f"{stamp}-{_slug(subject, outcome.predicate)}.jsonl"
-        write_trace(saved, trace)
-    return CheckResult(
-        subject, kind, devices, budget, counter[0], seconds, trace, explain(outcome), saved
-    )
+        path = save_dir / f"{stamp}-{_slug(subject, outcome.predicate)}.jsonl"
+        try:
+            write_trace(path, trace)
+            saved = path
+        except OSError as err:  # a found failure is never lost to an unwritable folder
+            save_error = f"cannot write {path}: {err.strerror or err}"
+    return CheckResult(subject, kind, devices, budget, counter[0], seconds, trace,
+                       explain(outcome), saved, save_error)  # fmt: skip
 
 
 def _search(
@@ -167,7 +172,8 @@ def _search(
 
 def _trace(subject: Subject, actions: list[Action], outcome: StepOutcome, kind: str) -> Trace:
     label = subject.label()
-    what = f"mutant {label}" if label in subject.unsafe_options else f"options {label}"
+    mutant = label in subject.unsafe_options
+    what = f"mutant {label}" if mutant else f"options {label}"
     where = f" on the {subject.topology} topology" if subject.topology else ""
     return Trace(
         design=subject.design,
@@ -176,7 +182,9 @@ def _trace(subject: Subject, actions: list[Action], outcome: StepOutcome, kind: 
         why=f"{what}{where}, found by pitmirror check on {kind} volumes: {explain(outcome)}",
         actions=actions,
         options=subject.options,
-        expect="violation" if outcome.status == "violation" else "pass",
-        violates=outcome.predicate,
+        # only a catalogued mutant is expected to break; on any other options a violation is
+        # a bug, and its trace must fail until the bug is fixed
+        expect="violation" if mutant and outcome.status == "violation" else "pass",
+        violates=outcome.predicate if mutant else None,
         topology=subject.topology,
     )

@@ -9,6 +9,8 @@ before anything runs.
 from __future__ import annotations
 
 import json
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,8 @@ OPTIONS: dict[str, Any] = {design_a.DESIGN: design_a.Options, design_b.DESIGN: d
 DESIGNS = tuple(OPTIONS)
 EXPECTS = ("pass", "violation")
 MAX_GRAINS = 1 << 20
+MAX_TRACE_BYTES = 64 << 20
+UNCURATED = "failures"
 _REQUIRED = ("trace", "design", "grains", "grain_size", "why", "expect")
 _OPTIONAL = ("options", "violates", "topology")
 
@@ -142,8 +146,15 @@ def parse_trace(text: str, name: str = "<trace>") -> Trace:
 
 
 def read_trace(path: Path) -> Trace:
+    """A trace file, read with a size bound: a device or a runaway file is refused, not read."""
     try:
-        text = path.read_text()
+        with path.open("rb") as file:
+            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                raise TraceFormatError(f"{path}: not a regular file")
+            data = file.read(MAX_TRACE_BYTES + 1)
+        if len(data) > MAX_TRACE_BYTES:
+            raise TraceFormatError(f"{path}: larger than {MAX_TRACE_BYTES >> 20} MiB")
+        text = data.decode()
     except (OSError, UnicodeDecodeError) as err:
         raise TraceFormatError(f"{path}: cannot read the trace ({err})") from err
     return parse_trace(text, str(path))
@@ -164,4 +175,10 @@ def write_trace(path: Path, trace: Trace) -> None:
 
 
 def trace_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*.jsonl") if p.is_file())
+    """The curated traces under `root`: what `check` and `prove` save under `failures/` is a
+    local finding, not part of the collection, until someone moves it here."""
+    return sorted(
+        p
+        for p in root.rglob("*.jsonl")
+        if p.is_file() and UNCURATED not in p.relative_to(root).parts
+    )

@@ -110,7 +110,13 @@ def verify(
         if failure is not None and caught:
             got = f"{failure.violates} in {len(failure.actions)} actions"
         else:
-            got = "not caught" if result.passed else str(result.failure_detail)
+            tried = mutant_budget(name, budget)
+            got = (
+                f"not caught in {result.examples_run} examples of up to {tried.steps} actions"
+                f" (a budget below the default may be too small to reach it)"
+                if result.passed
+                else str(result.failure_detail)
+            )
         volumes = _volumes(result.backend, result.devices)
         rows.append(Row(SHORT[subject.design], f"mutant {name}{where}", "caught", got, volumes,
                         result.seconds, caught))  # fmt: skip

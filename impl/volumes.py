@@ -28,11 +28,14 @@ import mmap
 import operator
 import os
 import shutil
+import signal
 import struct
 import subprocess
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Final, Self, SupportsIndex, cast
 
 __all__ = [
@@ -162,7 +165,8 @@ class Volume(abc.ABC):
             return
         # Marked first so a failing release is not retried by a later close() or __exit__.
         self._closed = True
-        self._release()
+        with signals_deferred():
+            self._release()
 
     def __enter__(self) -> Self:
         return self
@@ -258,6 +262,47 @@ class MemoryVolume(Volume):
 
     def _release(self) -> None:
         self._data = bytearray()
+
+
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM})
+"""What stops a run (SIGALRM: the CLI repeats an interrupt with it until the run unwinds)."""
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Ctrl-C, SIGTERM, SIGHUP and SIGALRM wait until the block is done, then act as they
+    would have.
+
+    Attaching a loop device and remembering it, or releasing a set of volumes, must not be cut
+    in half: a signal in between leaves a device attached that nobody detaches.  The handlers
+    are swapped rather than the signals masked: a process-directed signal reaches any thread
+    that leaves it unmasked (numpy's BLAS threads do), and Python then runs its handler in the
+    main thread at once.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread
+        return
+    pending: list[signal.Signals] = []
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        pending.append(signal.Signals(signum))
+
+    previous = {signum: signal.signal(signum, hold) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            if handler is not None:
+                signal.signal(signum, handler)
+        if pending:
+            _deliver(pending[0], previous[pending[0]])
+
+
+def _deliver(signum: int, handler: object) -> None:
+    if callable(handler):
+        handler(signum, None)
+    elif handler == signal.SIG_DFL:
+        signal.raise_signal(signum)
 
 
 def _create_sparse_file(path: Path, size: int, label: str) -> int:
@@ -444,12 +489,11 @@ class LoopVolume(Volume):
             raise VolumeError(f"{self._label()}: {reason}")
         os.close(_create_sparse_file(self.path, self.size_bytes, self._label()))
         try:
-            device = _losetup(["-f", "--show", str(self.path)], self._label())
-        except BaseException:
-            _unlink_quietly(self.path)
-            raise
-        self._device = device
-        try:
+            # attached and recorded as one step: a signal waits, then unwinds through the
+            # release below, which detaches what was recorded and removes the file
+            with signals_deferred():
+                self._device = _losetup(["-f", "--show", str(self.path)], self._label())
+            device = self._device
             if not device.startswith("/dev/"):
                 raise VolumeError(f"{self._label()}: losetup printed {device!r}, not a device path")
             try:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -127,6 +129,7 @@ def test_a_trace_that_is_not_a_run_of_the_model_exits_2(tmp_path: Path) -> None:
     run = pitmirror("replay", str(bad), "--backend", "memory")
     assert run.returncode == 2
     assert "the copy map is not empty" in run.stdout
+    assert run.stderr.count("\n") == 1 and "the model does not allow it" in run.stderr
 
 
 def test_bad_option_values_and_backends_give_exit_2() -> None:
@@ -155,7 +158,7 @@ def test_design_b_check_and_demo(tmp_path: Path, loop_backend: str) -> None:
 
 
 @pytest.mark.slow
-def test_prove_both_designs_and_refute_a_mutant_of_each(tmp_path: Path) -> None:
+def test_prove_both_designs_and_refute_a_mutant_of_each(tmp_path: Path, loop_backend: str) -> None:
     run = pitmirror("prove", "--json")
     assert run.returncode == 0, run.stderr
     doc = json.loads(run.stdout)
@@ -165,4 +168,97 @@ def test_prove_both_designs_and_refute_a_mutant_of_each(tmp_path: Path) -> None:
         refuted = pitmirror("prove", "-o", mutant, "-q", "--save-dir", str(tmp_path))
         assert refuted.returncode == 1, refuted.stderr
         assert "fails" in refuted.stdout and "pitmirror replay" in refuted.stdout
+        assert "on the engine (loop volumes): step" in refuted.stdout
     assert len(list(tmp_path.glob("*.jsonl"))) == 2
+
+
+def test_a_usage_error_is_one_line_and_exit_2() -> None:
+    run = pitmirror("check", "--no-such-flag")
+    assert run.returncode == 2
+    assert run.stderr.startswith("pitmirror check: No such option")
+    assert "--no-such-flag" in run.stderr and run.stderr.count("\n") == 1
+    run = pitmirror("replay")
+    assert run.returncode == 2 and run.stderr == "pitmirror replay: Missing argument 'trace'.\n"
+
+
+def test_a_deleted_working_directory_is_one_line_even_for_help(tmp_path: Path) -> None:
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    script = (
+        f"import os; os.chdir({str(gone)!r}); os.rmdir({str(gone)!r})\n"
+        "from pitmirror.harness.cli import main; main()"
+    )
+    run = subprocess.run([sys.executable, "-c", script, "--help"], capture_output=True,
+                         text=True, timeout=60, check=False)  # fmt: skip
+    assert run.returncode == 2
+    assert run.stderr == "pitmirror: the working directory no longer exists; cd elsewhere\n"
+
+
+def test_a_device_is_not_read_as_a_trace() -> None:
+    run = pitmirror("replay", "/dev/zero")
+    assert run.returncode == 2 and run.stderr == "pitmirror: /dev/zero: not a regular file\n"
+
+
+def test_an_unwritable_save_dir_still_reports_the_found_trace(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    run = pitmirror("check", "-o", "commit-before-drain", "--backend", "memory",
+                    "--save-dir", str(blocker / "traces"), "--json")  # fmt: skip
+    assert run.returncode == 1
+    doc = json.loads(run.stdout)
+    assert doc["trace"] is None and "cannot write" in doc["save_error"]
+    assert json.loads(doc["trace_lines"][0])["expect"] == "violation"
+    assert run.stderr.count("\n") == 1 and "cannot write" in run.stderr
+
+
+def test_a_violation_of_options_outside_the_catalogue_is_saved_as_a_bug(tmp_path: Path) -> None:
+    """Two mutants at once are not a catalogued mutant: the trace must fail until fixed."""
+    run = pitmirror("check", "-o", "no-copy-on-write", "-o", "commit-before-drain",
+                    "--backend", "memory", "--save-dir", str(tmp_path), "--json")  # fmt: skip
+    assert run.returncode == 1
+    saved = Path(json.loads(run.stdout)["trace"])
+    assert json.loads(saved.read_text().splitlines()[0])["expect"] == "pass"
+    assert pitmirror("replay", str(saved), "--backend", "memory").returncode == 1
+
+
+def test_sigterm_releases_the_loop_devices(tmp_path: Path, loop_backend: str) -> None:
+    before = pitmirror_loop_devices()
+    command = [sys.executable, "-c", "from pitmirror.harness.cli import main; main()",
+               "check", "--examples", "100000", "--backend", "loop", "--save-dir", str(tmp_path)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not (pitmirror_loop_devices() - before) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        attached = pitmirror_loop_devices() - before
+        assert attached, "the run never attached its loop devices"
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, stderr
+    assert stderr.endswith("pitmirror: interrupted; volumes released\n")
+    assert not attached & pitmirror_loop_devices()
+
+
+def pitmirror_loop_devices() -> set[tuple[str, str]]:
+    """(device, backing file) of every loop device backed by a pitmirror volume file."""
+    listing = subprocess.run(["losetup", "-O", "NAME,BACK-FILE", "-n", "-l"],
+                             capture_output=True, text=True, check=False).stdout  # fmt: skip
+    pairs = (line.split(None, 1) for line in listing.splitlines() if "pitmirror-" in line)
+    return {(pair[0], pair[1].strip()) for pair in pairs if len(pair) == 2}
+
+
+def test_a_failed_verify_row_says_what_was_expected_in_one_line() -> None:
+    from pitmirror.harness.cli.verify import row_line
+    from pitmirror.harness.verify import Row
+
+    row = Row("A", "mutant no-copy-on-write", "caught", "not caught", "loop (4 volumes)", 1.25,
+              False)  # fmt: skip
+    assert row_line(row) == (
+        "[bold red]FAIL[/] A mutant no-copy-on-write: not caught (expected caught) "
+        "[loop (4 volumes), 1.2 s]"
+    )

@@ -73,3 +73,12 @@ def test_corrupt_traces_are_rejected_with_the_reason(text: str, message: str) ->
     with pytest.raises(TraceFormatError) as err:
         parse_trace(text, "t.jsonl")
     assert message in str(err.value)
+
+
+def test_local_failures_are_not_part_of_the_collection(tmp_path: Path) -> None:
+    """`check` and `prove` save under failures/; verify replays the curated traces only."""
+    text = FILES[0].read_text()
+    (tmp_path / "failures").mkdir()
+    (tmp_path / "failures" / "found.jsonl").write_text(text)
+    (tmp_path / "kept.jsonl").write_text(text)
+    assert trace_files(tmp_path) == [tmp_path / "kept.jsonl"]

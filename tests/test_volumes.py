@@ -406,3 +406,18 @@ def test_loop_close_waits_for_other_openers(tmp_path: Path, loop_backend: str) -
         assert loop_devices_under(tmp_path) == {}
     finally:
         timer.join()
+
+
+def test_a_signal_waits_for_the_end_of_a_deferred_block() -> None:
+    """Attaching and recording a device is one step: Ctrl-C arrives after it, not inside."""
+    import signal
+
+    from pitmirror.impl.volumes import signals_deferred
+
+    handler = signal.getsignal(signal.SIGINT)
+    reached_the_end = False
+    with pytest.raises(KeyboardInterrupt), signals_deferred():
+        signal.raise_signal(signal.SIGINT)
+        reached_the_end = True
+    assert reached_the_end
+    assert signal.getsignal(signal.SIGINT) is handler

@@ -1,0 +1,171 @@
+"""The Typer app and what every command shares: options, one-line errors, JSON output.
+
+Every command prints a table for people and, with `--json`, one JSON document for machines.
+Bad input (a corrupt trace, a missing device, no root for loop devices, a full disk) ends with
+one line on stderr and exit code 2; a found violation or divergence ends with exit code 1.
+"""
+
+
+from __future__ import annotations
+
+import errno
+import json
+import signal
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from pitmirror.harness.designs import MODELS, Subject
+from pitmirror.impl.volumes import VolumeError, loop_available
+from pitmirror.model import cyclic_flashcopy as design_a
+from pitmirror.model import freeze_overlay as design_b
+from pitmirror.model.actions import TraceFormatError
+
+app = typer.Typer(
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    no_args_is_help=True,
+    help="Cycle-based block-volume mirroring with a checked point-in-time promise.",
+)
+out = Console()
+if not out.is_terminal:
+    out = Console(width=200)  # logs and pipes: keep table rows on one line
+P = ParamSpec("P")
+R = TypeVar("R")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document instead.")]
+DesignOpt = Annotated[
+    str, typer.Option(help="cyclic-flashcopy (design A) or freeze-overlay (design B).")
+]
+TopologyOpt = Annotated[
+    str | None,
+    typer.Option(help="Design B: single, group, fan-out, fan-in, bidirectional or file."),
+]
+BackendOpt = Annotated[
+    str, typer.Option(help="Volumes: auto (loop device when root, else file), loop, file, memory.")
+]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    sys.stderr.write(f"pitmirror: {' '.join(message.split())}\n")
+    raise typer.Exit(code)
+
+
+def note_fallback(backend: object) -> None:
+    """`--backend auto` off root runs on sparse files: say so once, on stderr."""
+    if backend != "auto":
+        return
+    ok, reason = loop_available()
+    if not ok:
+        sys.stderr.write(f"pitmirror: {reason}: volumes are sparse files instead\n")
+
+
+def clean_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn expected bad-input errors into one line and exit code 2, never a traceback."""
+
+    @wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        note_fallback(kwargs.get("backend"))
+        try:
+            return fn(*args, **kwargs)
+        except (TraceFormatError, VolumeError) as e:
+            fail(str(e))
+        except OSError as e:
+            if e.errno == errno.ENOSPC:
+                fail(f"no space left on device: {e.filename or ''}".strip())
+            fail(f"{e.strerror or e} {e.filename or ''}".strip())
+
+    return wrapper
+
+
+def parse_options(names: list[str], design: str = design_a.DESIGN) -> Any:
+    """`--option no-copy-on-write` (a named mutant) or `--option map_rule=update`."""
+    if design not in MODELS:
+        fail(f"unknown design {design!r} (known: {', '.join(MODELS)})")
+    model = MODELS[design]
+    options: dict[str, Any] = {}
+    for name in names:
+        if name in model.UNSAFE_OPTIONS:
+            options.update(model.UNSAFE_OPTIONS[name].non_default())
+            continue
+        key, sep, value = name.partition("=")
+        if not sep:
+            known = ", ".join(model.UNSAFE_OPTIONS)
+            fail(f"unknown option {name!r}: use a mutant name ({known}) or field=value")
+        parsed: Any = {"true": True, "false": False}.get(value.lower(), value)
+        options[key] = parsed
+    try:
+        return model.Options.from_json(options)
+    except (TypeError, ValueError) as e:
+        fail(str(e))
+
+
+def make_subject(design: str, options: Any, topology: str | None, grains: int) -> Subject:
+    """Design B needs a topology: the one a mutant shows itself on, else `single`."""
+    if design == design_a.DESIGN:
+        if topology is not None:
+            fail("--topology is for --design freeze-overlay")
+        return Subject(design, options, None, grains)
+    if topology is None:
+        label = Subject(design, options, "single").label()
+        topology = design_b.MUTANT_TOPOLOGY.get(label, "single")
+    if topology not in design_b.TOPOLOGIES:
+        fail(f"unknown topology {topology!r} (known: {', '.join(design_b.TOPOLOGIES)})")
+    return Subject(design, options, topology, grains)
+
+
+def print_json(doc: object) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+
+
+INTERRUPTED = 130
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    # Raised now, and again every second until the run has unwound: Python drops an exception
+    # raised while a garbage-collector callback runs ("Exception ignored in ..."), and
+    # Hypothesis installs one.  Cleanup blocks hold the repeats (impl/volumes.py).
+    signal.signal(signal.SIGALRM, _interrupt_again)
+    signal.setitimer(signal.ITIMER_REAL, 1.0, 1.0)
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _interrupt_again(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt("still stopping")
+
+
+def _interrupted() -> NoReturn:
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    sys.stderr.write("pitmirror: interrupted; volumes released\n")
+    raise SystemExit(INTERRUPTED)
+
+
+def run() -> None:
+    """The app with its commands; a usage error is one line, and SIGTERM or SIGHUP unwinds
+    like Ctrl-C, so volumes and loop devices are released."""
+    from pitmirror.harness.cli import check, demo, prove, replay, verify  # noqa: F401 (commands)
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
+    try:
+        code = app(standalone_mode=False, prog_name="pitmirror")
+    except (typer.Abort, KeyboardInterrupt):
+        _interrupted()
+    except Exception as err:
+        # a usage error: Typer raises its command-line parser's exception, whose class is not
+        # part of Typer's public API (click's, or Typer's own copy of it in newer releases)
+        message, exit_code = getattr(err, "format_message", None), getattr(err, "exit_code", None)
+        if not callable(message) or not isinstance(exit_code, int):
+            raise
+        context = getattr(err, "ctx", None)
+        where = context.command_path if context is not None else "pitmirror"
+        if text := " ".join(str(message()).split()):  # empty after help shown for no arguments
+            sys.stderr.write(f"{where}: {text}\n")
+        raise SystemExit(exit_code) from None
+    if code == INTERRUPTED:  # Typer turns an interrupt inside a command into this exit code
+        _interrupted()
+    raise SystemExit(code if isinstance(code, int) else 0)

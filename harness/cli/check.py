@@ -1,0 +1,111 @@
+"""`pitmirror check`: a property run with a chosen budget, backend and options."""
+
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from pitmirror.harness.check import Budget, CheckResult, CheckSetupError, run_check
+from pitmirror.harness.cli.app import (
+    BackendOpt,
+    DesignOpt,
+    JsonOpt,
+    TopologyOpt,
+    app,
+    clean_errors,
+    fail,
+    make_subject,
+    out,
+    parse_options,
+    print_json,
+)
+from pitmirror.harness.traces import dump_trace
+from pitmirror.model import cyclic_flashcopy as design_a
+
+
+def check_json(result: CheckResult) -> dict[str, Any]:
+    return {
+        "design": result.subject.design,
+        "topology": result.subject.topology,
+        "options": result.options.to_json(),
+        "backend": result.backend,
+        "examples": result.budget.examples,
+        "steps": result.budget.steps,
+        "seed": result.budget.seed,
+        "examples_run": result.examples_run,
+        "seconds": round(result.seconds, 3),
+        "passed": result.passed,
+        "failure": result.failure_detail,
+        "trace": str(result.saved_to) if result.saved_to else None,
+        "save_error": result.save_error,
+        "trace_lines": dump_trace(result.failure).splitlines() if result.failure else None,
+        "trace_actions": len(result.failure.actions) if result.failure else None,
+    }
+
+
+@app.command("check")
+@clean_errors
+def check_cmd(
+    option: Annotated[
+        list[str] | None,
+        typer.Option("--option", "-o", help="A mutant name or field=value; repeatable."),
+    ] = None,
+    examples: Annotated[int, typer.Option(min=1, help="Hypothesis examples.")] = 100,
+    steps: Annotated[int, typer.Option(min=1, help="Actions per example.")] = 40,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the run: the same seed is the same run anywhere.")
+    ] = 0,
+    random_run: Annotated[
+        bool, typer.Option("--random", help="A random run instead (ignores --seed).")
+    ] = False,
+    backend: BackendOpt = "auto",
+    hypothesis_backend: Annotated[
+        str, typer.Option(help="Hypothesis backend: hypothesis, or crosshair (plugin needed).")
+    ] = "hypothesis",
+    save_dir: Annotated[
+        Path, typer.Option(help="Where a failing minimal trace is written.")
+    ] = Path("traces/failures"),
+    design: DesignOpt = design_a.DESIGN,
+    topology: TopologyOpt = None,
+    grains: Annotated[
+        int | None, typer.Option(min=1, help="Grains: the volume (A), each object (B).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Property run: Hypothesis drives model and engine in lockstep on real volumes.
+
+    Exit 0 when nothing failed within the budget, 1 with a minimal trace saved otherwise.
+    """
+    options = parse_options(option or [], design)
+    default_grains = 4 if design == design_a.DESIGN else 2
+    subject = make_subject(design, options, topology, grains or default_grains)
+    budget = Budget(examples=examples, steps=steps, seed=None if random_run else seed)
+    try:
+        result = run_check(
+            subject, backend, budget, save_dir=save_dir, hypothesis_backend=hypothesis_backend
+        )
+    except CheckSetupError as e:
+        fail(str(e))
+    if as_json:
+        print_json(check_json(result))
+    else:
+        out.print(
+            f"{subject.title()}: {result.examples_run} examples of up to {steps} "
+            f"actions on {result.backend} volumes in {result.seconds:.1f} s"
+        )
+        if result.passed:
+            out.print("[green]no violation and no divergence found[/]")
+        else:
+            out.print(f"[bold red]{result.failure_detail}[/]")
+            if result.saved_to is not None:
+                out.print(f"minimal trace: {result.saved_to} (pitmirror replay {result.saved_to})")
+            elif result.failure is not None:
+                out.print("minimal trace (save these lines to a .jsonl file to replay it):")
+                out.print(dump_trace(result.failure), end="", highlight=False, markup=False)
+    if result.save_error:
+        sys.stderr.write(f"pitmirror: {result.save_error}\n")
+    raise typer.Exit(0 if result.passed else 1)

@@ -1,0 +1,121 @@
+"""`pitmirror verify`: the main job, as one table (or one line per check on a narrow screen)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from pitmirror.harness import verify as verify_mod
+from pitmirror.harness.check import Budget
+from pitmirror.harness.cli.app import (
+    BackendOpt,
+    JsonOpt,
+    app,
+    clean_errors,
+    out,
+    print_json,
+)
+
+WIDE_TABLE_COLUMNS = 150
+"""Below this width the checks are listed one line each: a seven-column table would squeeze
+its cells to nothing."""
+
+
+def progress_lines(label: str, total: int, done: list[int]) -> None:
+    """Off a terminal (or with --json): one line per check on stderr, so a long run is seen."""
+    done[0] += 1
+    sys.stderr.write(f"pitmirror verify [{done[0]}/{total}] {label}\n")
+    sys.stderr.flush()
+
+
+def rows_table(rows: list[verify_mod.Row]) -> Table:
+    table = Table(title="pitmirror verify — A: cyclic incremental FlashCopy, B: freeze + overlay")
+    table.add_column("", no_wrap=True)
+    table.add_column("check", no_wrap=True)
+    for col in ("expected", "got", "volumes", "time", "result"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        result = "[green]pass[/]" if r.passed else "[bold red]FAIL[/]"
+        table.add_row(r.design, r.what, r.expected, r.got, r.volumes, f"{r.seconds:.1f} s", result)
+    return table
+
+
+def row_line(r: verify_mod.Row) -> str:
+    result = "[green]pass[/]" if r.passed else "[bold red]FAIL[/]"
+    expected = "" if r.passed else f" (expected {r.expected})"
+    where = f"{r.volumes}, " if r.volumes != "-" else ""
+    return f"{result} {r.design} {r.what}: {r.got}{expected} [{where}{r.seconds:.1f} s]"
+
+
+@app.command("verify")
+@clean_errors
+def verify_cmd(
+    traces: Annotated[Path, typer.Option(help="Folder of trace files to replay.")] = Path("traces"),
+    examples: Annotated[int, typer.Option(min=1, help="Examples per property run.")] = 200,
+    steps: Annotated[int, typer.Option(min=1, help="Actions per example.")] = 50,
+    backend: BackendOpt = "auto",
+    as_json: JsonOpt = False,
+) -> None:
+    """The main job: lockstep property runs (safe design and every mutant) and every trace.
+
+    Exit 0 when the safe design passes, every mutant is caught and every trace replays as its
+    header expects; 1 otherwise.  Progress goes to stderr; traces under failures/ (what check
+    and prove saved locally) are not replayed.
+    """
+    budget = Budget(examples=examples, steps=steps)
+    errors = Console(stderr=True)
+    if as_json or not errors.is_terminal:
+        done = [0]
+
+        def line(label: str, total: int) -> None:
+            progress_lines(label, total, done)
+
+        rows = verify_mod.verify(traces, budget, backend, progress=line)
+    else:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=errors,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("verify", total=None)
+
+            def advance(label: str, total: int) -> None:
+                if bar.tasks[0].total is None:
+                    bar.update(task, total=total)
+                else:
+                    bar.advance(task)
+                bar.update(task, description=label)
+
+            rows = verify_mod.verify(traces, budget, backend, progress=advance)
+    passed = all(r.passed for r in rows)
+    if as_json:
+        print_json({"passed": passed, "rows": [r.__dict__ for r in rows]})
+        raise typer.Exit(0 if passed else 1)
+    if out.width >= WIDE_TABLE_COLUMNS:
+        out.print(rows_table(rows))
+    else:
+        for r in rows:
+            out.print(row_line(r), highlight=False)
+    failed = [r for r in rows if not r.passed]
+    if failed:
+        out.print("[bold red]failed:[/]")
+        for r in failed:
+            out.print(row_line(r), highlight=False)
+    summary = f"{len(rows) - len(failed)}/{len(rows)} checks passed"
+    out.print(f"[{'green' if not failed else 'bold red'}]{summary}[/]")
+    raise typer.Exit(0 if passed else 1)
