@@ -5,7 +5,6 @@ Bad input (a corrupt trace, a missing device, no root for loop devices, a full d
 one line on stderr and exit code 2; a found violation or divergence ends with exit code 1.
 """
 
-
 from __future__ import annotations
 
 import errno
@@ -145,11 +144,11 @@ def _interrupted() -> NoReturn:
 
 
 def run() -> None:
-    """The app with its commands; a usage error is one line, and SIGTERM or SIGHUP unwinds
-    like Ctrl-C, so volumes and loop devices are released."""
+    """The app with its commands; a usage error is one line, and Ctrl-C, SIGTERM and SIGHUP
+    unwind the run, so volumes and loop devices are released."""
     from pitmirror.harness.cli import check, demo, prove, replay, verify  # noqa: F401 (commands)
 
-    for signum in (signal.SIGTERM, signal.SIGHUP):
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupt)
     try:
         code = app(standalone_mode=False, prog_name="pitmirror")

@@ -1,6 +1,5 @@
 """`pitmirror check`: a property run with a chosen budget, backend and options."""
 
-
 from __future__ import annotations
 
 import sys

@@ -1,6 +1,5 @@
 """`pitmirror demo`: mirror under a random workload with a live view, then compare digests."""
 
-
 from __future__ import annotations
 
 import time

@@ -1,6 +1,5 @@
 """`pitmirror prove`: the Z3 proofs of both designs, query by query."""
 
-
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,6 +1,5 @@
 """`pitmirror replay`: a trace on model and engine in lockstep, step by step."""
 
-
 from __future__ import annotations
 
 from pathlib import Path
