@@ -104,13 +104,13 @@ def verify(
     for name, subject in mutants:
         where = f" ({subject.topology})" if subject.topology else ""
         note(f"mutant {name}{where}")
-        result = run_check(subject, backend, mutant_budget(name, budget))
+        tried = mutant_budget(name, budget)
+        result = run_check(subject, backend, tried)
         failure = result.failure
         caught = failure is not None and failure.expect == "violation"
         if failure is not None and caught:
             got = f"{failure.violates} in {len(failure.actions)} actions"
         else:
-            tried = mutant_budget(name, budget)
             got = (
                 f"not caught in {result.examples_run} examples of up to {tried.steps} actions"
                 f" (a budget below the default may be too small to reach it)"

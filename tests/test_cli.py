@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from pitmirror.harness.cli.verify import row_line
+from pitmirror.harness.verify import Row
+
 TRACES = Path(__file__).resolve().parent.parent / "traces"
 
 
@@ -254,9 +257,6 @@ def pitmirror_loop_devices() -> set[tuple[str, str]]:
 
 
 def test_a_failed_verify_row_says_what_was_expected_in_one_line() -> None:
-    from pitmirror.harness.cli.verify import row_line
-    from pitmirror.harness.verify import Row
-
     row = Row("A", "mutant no-copy-on-write", "caught", "not caught", "loop (4 volumes)", 1.25,
               False)  # fmt: skip
     assert row_line(row) == (

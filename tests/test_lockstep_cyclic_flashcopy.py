@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from pitmirror.harness.backends import VolumeSet
 from pitmirror.harness.check import Budget, run_check
 from pitmirror.harness.cyclic_flashcopy.lockstep import Lockstep
+from pitmirror.harness.designs import Subject
 from pitmirror.harness.lockstep import run_actions
-from pitmirror.impl.cyclic_flashcopy.engine import volume_layout
 from pitmirror.model import cyclic_flashcopy as A
 from pitmirror.model.actions import (
     CommitPoint,
@@ -70,7 +69,7 @@ def test_every_mutant_is_caught_within_its_ci_budget(
 
 def test_engine_divergence_is_reported_naming_the_field() -> None:
     """A lockstep harness that cannot see a wrong engine is no harness: break one on purpose."""
-    with VolumeSet("memory", 2, 4096, volume_layout(2)[0]) as volume_set:
+    with Subject(A.DESIGN, A.Options(), None, 2).volume_set("memory") as volume_set:
         volumes, workdir = volume_set.fresh()
         lockstep = Lockstep(volumes, workdir, A.Options())
         assert run_actions(lockstep, [CopyGrain(0)])[-1].ok
@@ -90,7 +89,7 @@ def test_engine_recovers_from_a_crash_at_every_write_of_a_copy(loop_backend: str
         ready = A.step(ready, action)
     plan = A.write_plan(ready, HostWrite(0, 6))
     cuts = 0
-    with VolumeSet(loop_backend, 2, 4096, volume_layout(2)[0]) as volume_set:
+    with Subject(A.DESIGN, A.Options(), None, 2).volume_set(loop_backend) as volume_set:
         for site in ("local", "remote"):
             for cut in range(1, sum(w.site == site for w in plan) + 1):
                 volumes, workdir = volume_set.fresh()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import itertools
 
-from pitmirror.harness.backends import VolumeSet
 from pitmirror.harness.cyclic_flashcopy.demo import run_demo
-from pitmirror.impl.cyclic_flashcopy.engine import FlashCopyEngine, volume_layout
+from pitmirror.harness.designs import Subject
+from pitmirror.impl.cyclic_flashcopy.engine import FlashCopyEngine
 from pitmirror.impl.cyclic_flashcopy.runner import Runner
-from pitmirror.model.cyclic_flashcopy import Options
+from pitmirror.model.cyclic_flashcopy import DESIGN, Options
 
 
 def fake_clock(step_s: float = 0.001) -> itertools.count[float]:
@@ -27,7 +27,7 @@ def test_the_demo_is_deterministic_given_clock_and_seed() -> None:
 
 
 def test_runner_copies_in_coalesced_extents_and_stamps_points() -> None:
-    with VolumeSet("memory", 64, 4096, volume_layout(64)[0]) as volume_set:
+    with Subject(DESIGN, Options(), None, 64).volume_set("memory") as volume_set:
         volumes, workdir = volume_set.fresh()
         engine = FlashCopyEngine(volumes, workdir, Options())
         ticks = fake_clock(1.0)

@@ -10,6 +10,7 @@ import errno
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from pitmirror.impl.volumes import (
     VolumeError,
     create_volume,
     loop_available,
+    signals_deferred,
 )
 
 KINDS = ["memory", "file", pytest.param("loop", marks=pytest.mark.loop)]
@@ -410,10 +412,6 @@ def test_loop_close_waits_for_other_openers(tmp_path: Path, loop_backend: str) -
 
 def test_a_signal_waits_for_the_end_of_a_deferred_block() -> None:
     """Attaching and recording a device is one step: Ctrl-C arrives after it, not inside."""
-    import signal
-
-    from pitmirror.impl.volumes import signals_deferred
-
     handler = signal.getsignal(signal.SIGINT)
     reached_the_end = False
     with pytest.raises(KeyboardInterrupt), signals_deferred():

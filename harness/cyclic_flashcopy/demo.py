@@ -16,12 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from pitmirror.harness.backends import VolumeSet
+from pitmirror.harness.designs import Subject
 from pitmirror.harness.digests import image_digest, seeds_digest
-from pitmirror.impl.cyclic_flashcopy.engine import FlashCopyEngine, volume_layout
+from pitmirror.impl.cyclic_flashcopy.engine import FlashCopyEngine
 from pitmirror.impl.cyclic_flashcopy.runner import Runner, RunnerStatus
 from pitmirror.impl.grains import grain_bytes
-from pitmirror.model.cyclic_flashcopy import Options
+from pitmirror.model.cyclic_flashcopy import DESIGN, Options
 
 MAX_QUIESCE_TICKS = 1_000_000
 
@@ -59,7 +59,7 @@ def run_demo(
     host = np.zeros(grains, dtype=np.int64)
     images: dict[int, npt.NDArray[np.int64]] = {0: host.copy(), 1: host.copy()}
     hot = max(1, grains // 5)
-    with VolumeSet(backend, grains, grain_size, volume_layout(grains)[0]) as volume_set:
+    with Subject(DESIGN, Options(), None, grains, grain_size).volume_set(backend) as volume_set:
         volumes, workdir = volume_set.fresh()
         engine = FlashCopyEngine(volumes, workdir, Options())
 
