@@ -16,18 +16,16 @@ from typing import Any
 
 from hypothesis import HealthCheck, Phase, seed, settings
 from hypothesis.errors import HypothesisException, InvalidArgument
-from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
+from hypothesis.stateful import run_state_machine_as_test
 
-from pitmirror.harness.cyclic_flashcopy.machine import flashcopy_machine
 from pitmirror.harness.designs import Subject
-from pitmirror.harness.freeze_overlay.machine import overlay_machine
-from pitmirror.harness.lockstep import StepOutcome, explain
+from pitmirror.harness.lockstep import StepOutcome, Stepper, explain
 from pitmirror.harness.machine import LockstepFailure
 from pitmirror.harness.replay import replay
 from pitmirror.harness.shrink import shrink
 from pitmirror.harness.traces import Trace, write_trace
-from pitmirror.model import cyclic_flashcopy as design_a
 from pitmirror.model.actions import Action
+from pitmirror.model.options import DesignOptions
 
 
 class CheckSetupError(Exception):
@@ -57,7 +55,7 @@ class CheckResult:
     """Why the failing trace could not be written; the trace is still in `failure`."""
 
     @property
-    def options(self) -> Any:
+    def options(self) -> DesignOptions:
         return self.subject.options
 
     @property
@@ -73,15 +71,15 @@ def _slug(subject: Subject, predicate: str | None) -> str:
 
 
 def run_check(
-    subject: Subject | Any,
+    subject: Subject | DesignOptions,
     backend: str = "auto",
     budget: Budget | None = None,
     save_dir: Path | None = None,
     hypothesis_backend: str = "hypothesis",
 ) -> CheckResult:
-    """Property-check `subject` (a design-A `Options` is taken as design A on 4 grains)."""
+    """Property-check `subject` (bare options: their design, as `Subject.of` places them)."""
     if not isinstance(subject, Subject):
-        subject = Subject(design_a.DESIGN, subject)
+        subject = Subject.of(subject)
     budget = budget or Budget()
     counter = [0]
     started = time.monotonic()
@@ -99,7 +97,7 @@ def run_check(
         return CheckResult(subject, kind, devices, budget, counter[0], seconds, None, None, None)
     actions, outcome = found[-1]
     if outcome.status == "violation" and outcome.predicate is not None:
-        shorter = shrink(actions, subject.initial(), outcome.predicate, subject.model)
+        shorter = shrink(actions, subject.initial(), outcome.predicate)
         confirmed = replay(_trace(subject, shorter, outcome, kind), backend)
         if confirmed.violated == outcome.predicate:
             actions, outcome = shorter, confirmed.last
@@ -151,11 +149,12 @@ def _search(
         def record(actions: list[Action], outcome: StepOutcome) -> None:
             found.append((actions, outcome))
 
-        machine: type[RuleBasedStateMachine]
-        if subject.design == design_a.DESIGN:
-            machine = flashcopy_machine(volume_set, subject.options, record, counter)
-        else:
-            machine = overlay_machine(volume_set, subject, record, counter)
+        def open_lockstep() -> Stepper:
+            volumes, workdir = volume_set.fresh()
+            counter[0] += 1
+            return subject.lockstep(volumes, workdir)
+
+        machine = subject.design.machine(open_lockstep, subject.address_space, record)
         if budget.seed is not None:
             # an explicit seed on the machine class (Hypothesis's documented way): the same run
             # wherever the package is installed (derandomize alone seeds from a digest of the
@@ -172,11 +171,11 @@ def _search(
 
 def _trace(subject: Subject, actions: list[Action], outcome: StepOutcome, kind: str) -> Trace:
     label = subject.label()
-    mutant = label in subject.unsafe_options
+    mutant = subject.mutant() is not None
     what = f"mutant {label}" if mutant else f"options {label}"
     where = f" on the {subject.topology} topology" if subject.topology else ""
     return Trace(
-        design=subject.design,
+        design=subject.design_name,
         grains=subject.grains,
         grain_size=subject.grain_size,
         why=f"{what}{where}, found by pitmirror check on {kind} volumes: {explain(outcome)}",

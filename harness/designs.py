@@ -1,80 +1,105 @@
-"""What a run is about: a design, its options, and (design B) a topology — and everything
-that differs between the designs, in one place: volumes, lockstep, model, mutants."""
+"""The registry of designs, and what a run is about: a design, its options, its topology.
+
+A new design adds its package (model, engine, proofs, harness) and one line to `DESIGNS`;
+nothing else in the harness names a design.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
-from typing import Any
 
 from pitmirror.harness.backends import VolumeSet
-from pitmirror.harness.cyclic_flashcopy.lockstep import Lockstep
-from pitmirror.harness.freeze_overlay.lockstep import OverlayLockstep
+from pitmirror.harness.cyclic_flashcopy.design import DESIGN as CYCLIC_FLASHCOPY
+from pitmirror.harness.design import Design
+from pitmirror.harness.freeze_overlay.design import DESIGN as FREEZE_OVERLAY
 from pitmirror.harness.lockstep import Stepper
-from pitmirror.harness.traces import Trace
-from pitmirror.impl.cyclic_flashcopy.engine import volume_layout as flashcopy_layout
-from pitmirror.impl.freeze_overlay.layout import volume_layout as overlay_layout
 from pitmirror.impl.volumes import Volume
-from pitmirror.model import cyclic_flashcopy as design_a
-from pitmirror.model import freeze_overlay as design_b
+from pitmirror.model.design import ModelState
+from pitmirror.model.options import DesignOptions
 
-MODELS: dict[str, ModuleType] = {design_a.DESIGN: design_a, design_b.DESIGN: design_b}
-SHORT = {design_a.DESIGN: "A", design_b.DESIGN: "B"}
+DESIGNS: dict[str, Design] = {design.name: design for design in (CYCLIC_FLASHCOPY, FREEZE_OVERLAY)}
+
+
+class UnknownDesign(ValueError):
+    """A name that is no design of the registry."""
+
+
+def design_named(name: str) -> Design:
+    try:
+        return DESIGNS[name]
+    except KeyError:
+        known = ", ".join(f"{n} ({d.short})" for n, d in DESIGNS.items())
+        raise UnknownDesign(f"unknown design {name!r} (known: {known})") from None
+
+
+def design_of(options: DesignOptions) -> Design:
+    """The design whose options these are."""
+    for design in DESIGNS.values():
+        if type(design.model.options({})) is type(options):
+            return design
+    raise UnknownDesign(f"{type(options).__qualname__} are no registered design's options")
 
 
 @dataclass(frozen=True)
 class Subject:
-    design: str
-    options: Any
+    """A design under given options, on a topology (where it has them) of `grains` grains
+    (of the volume, or of each object)."""
+
+    design_name: str
+    options: DesignOptions
     topology: str | None = None
-    grains: int = 4  # design A: the volume; design B: each object
+    grains: int = 4
     grain_size: int = 4096
 
+    def __post_init__(self) -> None:
+        design = self.design  # an unknown name fails here, once
+        if design.model.topologies and self.topology not in design.model.topologies:
+            known = ", ".join(design.model.topologies)
+            raise ValueError(f"unknown topology {self.topology!r} (known: {known})")
+        if not design.model.topologies and self.topology is not None:
+            raise ValueError(f"design {design.short} ({design.name}) has no topologies")
+        design.model.initial(self.options, self.topology, self.grains)  # options of the design
+
     @classmethod
-    def of(cls, trace: Trace) -> Subject:
-        return cls(trace.design, trace.options, trace.topology, trace.grains, trace.grain_size)
+    def of(cls, options: DesignOptions, topology: str | None = None, grains: int | None = None,
+           grain_size: int = 4096) -> Subject:  # fmt: skip
+        """The options' design; without a topology, the one its mutant shows on."""
+        design = design_of(options)
+        if topology is None:
+            topology = design.model.mutant_topology(options)
+        return cls(design.name, options, topology, grains or design.default_grains, grain_size)
 
     @property
-    def model(self) -> ModuleType:
-        return MODELS[self.design]
+    def design(self) -> Design:
+        return design_named(self.design_name)
 
     @property
-    def unsafe_options(self) -> dict[str, Any]:
-        return dict(self.model.UNSAFE_OPTIONS)
+    def address_space(self) -> int:
+        return self.design.model.address_space(self.topology, self.grains)
 
-    def topology_spec(self) -> design_b.Topology:
-        assert self.topology is not None
-        return design_b.topology(self.topology, self.grains)
-
-    def config(self) -> Any:
-        if self.design == design_a.DESIGN:
-            return design_a.Config(grains=self.grains)
-        return design_b.Config(self.topology_spec())
-
-    def initial(self) -> Any:
-        return self.model.initial_state(self.config(), self.options)
+    def initial(self) -> ModelState:
+        return self.design.model.initial(self.options, self.topology, self.grains)
 
     def volume_set(self, backend: str) -> VolumeSet:
-        if self.design == design_a.DESIGN:
-            layout, files = flashcopy_layout(self.grains)
-        else:
-            layout, files = overlay_layout(self.topology_spec())
+        layout, files = self.design.volume_layout(self.topology, self.grains)
         return VolumeSet(backend, self.grains, self.grain_size, layout, files)
 
     def lockstep(self, volumes: dict[str, Volume], workdir: Path) -> Stepper:
-        if self.design == design_a.DESIGN:
-            return Lockstep(volumes, workdir, self.options)
-        return OverlayLockstep(self.topology_spec(), volumes, workdir, self.options)
+        return self.design.lockstep(self.options, self.topology, self.grains, volumes, workdir)
+
+    def mutant(self) -> str | None:
+        """The catalogue name of these options, if they are a catalogued mutant."""
+        catalogue = self.design.model.unsafe_options.items()
+        return next((name for name, mutant in catalogue if mutant == self.options), None)
 
     def label(self) -> str:
         """The mutant's catalogue name, or the changed fields, or `safe`."""
-        for name, mutant in self.unsafe_options.items():
-            if mutant == self.options:
-                return str(name)
+        if name := self.mutant():
+            return name
         changed = self.options.non_default()
         return ",".join(f"{k}={v}" for k, v in changed.items()) or "safe"
 
     def title(self) -> str:
         where = f" on {self.topology}" if self.topology else ""
-        return f"design {SHORT[self.design]}{where}, {self.label()}"
+        return f"design {self.design.short}{where}, {self.label()}"

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from types import ModuleType
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 from pitmirror.impl.grains import CorruptGrain
 from pitmirror.model.actions import Action, describe
-from pitmirror.model.design import ActionNotEnabled
+from pitmirror.model.design import ActionNotEnabled, ModelState
 
 Status = Literal["ok", "invalid", "refused", "diverged", "violation"]
 
@@ -41,13 +40,12 @@ class StepOutcome:
 
 
 class LockstepBase:
-    """What both designs' lockstep runners share: apply to model, then engine, then compare
-    and check.  A design supplies its model module, its engine's refusal exception, where the
-    run stands (point, committed point, phase) and the comparison."""
+    """What every design's lockstep runner shares: apply to model, then engine, then compare
+    and check.  A design supplies its model's initial state, its engine's refusal exception,
+    where the run stands (point, committed point, phase) and the comparison."""
 
-    model_module: ModuleType
     refused: type[Exception]
-    model: Any
+    model: ModelState
     index: int = 0
 
     def position(self) -> tuple[int, int, str]:
@@ -62,14 +60,14 @@ class LockstepBase:
         cycle, committed, phase = self.position()
         return StepOutcome(self.index, action, status, detail, cycle, committed, phase, predicate)
 
-    def check(self, before: Any, action: Action | None) -> StepOutcome:
+    def check(self, before: ModelState | None, action: Action | None) -> StepOutcome:
         try:
             why = self.divergence()
         except CorruptGrain as err:
             return self._outcome(action, "diverged", f"engine volume read back corrupt: {err}")
         if why:
             return self._outcome(action, "diverged", why)
-        found = self.model_module.check(before, self.model)
+        found = self.model.violations(before)
         if found:
             name, reason = next(iter(found.items()))
             return self._outcome(action, "violation", f"{name} broken: {reason}", name)
@@ -79,7 +77,7 @@ class LockstepBase:
         self.index += 1
         before = self.model
         try:
-            after = self.model_module.step(before, action)
+            after = before.step(action)
         except ActionNotEnabled as err:
             return self._outcome(action, "invalid", f"the model does not allow it: {err}")
         try:
@@ -94,9 +92,10 @@ class LockstepBase:
 
 
 class Stepper(Protocol):
-    model: Any
+    @property
+    def model(self) -> ModelState: ...
 
-    def check(self, before: Any, action: Action | None) -> StepOutcome: ...
+    def check(self, before: ModelState | None, action: Action | None) -> StepOutcome: ...
     def apply(self, action: Action) -> StepOutcome: ...
 
 

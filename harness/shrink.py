@@ -13,18 +13,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from itertools import combinations
-from types import ModuleType
-from typing import Any
 
-from pitmirror.model import cyclic_flashcopy as design_a
 from pitmirror.model.actions import Action, CrashSite, HostWrite
+from pitmirror.model.design import ModelState
 
 MAX_ROUNDS = 50
 
 
-def first_violation(
-    actions: list[Action], initial: Any, model: ModuleType = design_a
-) -> tuple[list[Action], str] | None:
+def first_violation(actions: list[Action], initial: ModelState) -> tuple[list[Action], str] | None:
     """The actions up to the first broken predicate, and its name; None if nothing breaks.
 
     Actions that are not enabled when their turn comes are dropped, so removing one action
@@ -34,11 +30,11 @@ def first_violation(
     state = initial
     kept: list[Action] = []
     for action in actions:
-        if model.why_disabled(state, action) is not None:
+        if state.why_disabled(action) is not None:
             continue
-        before, state = state, model.step(state, action)
+        before, state = state, state.step(action)
         kept.append(action)
-        found = model.check(before, state)
+        found = state.violations(before)
         if found:
             return kept, next(iter(found))
     return None
@@ -63,16 +59,14 @@ def _candidates(actions: list[Action]) -> Iterator[list[Action]]:
             yield actions[:i] + [simpler] + actions[i + 1 :]
 
 
-def shrink(
-    actions: list[Action], initial: Any, predicate: str, model: ModuleType = design_a
-) -> list[Action]:
-    hit = first_violation(actions, initial, model)
+def shrink(actions: list[Action], initial: ModelState, predicate: str) -> list[Action]:
+    hit = first_violation(actions, initial)
     if hit is None or hit[1] != predicate:
         return list(actions)
     current = hit[0]
     for _ in range(MAX_ROUNDS):
         for candidate in _candidates(current):
-            hit = first_violation(candidate, initial, model)
+            hit = first_violation(candidate, initial)
             if hit is not None and hit[1] == predicate and _simpler(hit[0], current):
                 current = hit[0]
                 break

@@ -15,13 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pitmirror.model import cyclic_flashcopy as design_a
-from pitmirror.model import freeze_overlay as design_b
+from pitmirror.harness.designs import DESIGNS, design_named
 from pitmirror.model.actions import Action, TraceFormatError, action_from_json, action_to_json
+from pitmirror.model.options import DesignOptions
 
 TRACE_VERSION = 1
-OPTIONS: dict[str, Any] = {design_a.DESIGN: design_a.Options, design_b.DESIGN: design_b.Options}
-DESIGNS = tuple(OPTIONS)
 EXPECTS = ("pass", "violation")
 MAX_GRAINS = 1 << 20
 MAX_TRACE_BYTES = 64 << 20
@@ -37,28 +35,31 @@ class Trace:
     grain_size: int
     why: str
     actions: list[Action]
-    options: Any = None  # the design's Options; None: its defaults
+    options: DesignOptions | None = None  # None: the design's safe defaults
     expect: str = "pass"
     violates: str | None = None
     topology: str | None = None
-    """design B: the topology's name; `grains` is then per object"""
+    """where the design has topologies: its name; `grains` is then per object"""
 
     def __post_init__(self) -> None:
         if self.options is None:
-            self.options = OPTIONS[self.design]()
+            self.options = design_named(self.design).model.options({})
+
+    @property
+    def resolved_options(self) -> DesignOptions:
+        assert self.options is not None
+        return self.options
 
     @property
     def address_space(self) -> int:
         """How many grains an action may name."""
-        if self.topology is None:
-            return self.grains
-        return design_b.topology(self.topology, self.grains).grains
+        return design_named(self.design).model.address_space(self.topology, self.grains)
 
     def header(self) -> dict[str, Any]:
         head: dict[str, Any] = {
             "trace": TRACE_VERSION,
             "design": self.design,
-            "options": self.options.non_default(),
+            "options": self.resolved_options.non_default(),
             "grains": self.grains,
             "grain_size": self.grain_size,
             "why": self.why,
@@ -83,7 +84,9 @@ def _header(obj: Any, where: str) -> Trace:
     if obj["trace"] != TRACE_VERSION:
         raise TraceFormatError(f"{where}: trace format {obj['trace']!r} is not {TRACE_VERSION}")
     if obj["design"] not in DESIGNS:
-        raise TraceFormatError(f"{where}: unknown design {obj['design']!r} (known: {DESIGNS})")
+        known = ", ".join(DESIGNS)
+        raise TraceFormatError(f"{where}: unknown design {obj['design']!r} (known: {known})")
+    model = DESIGNS[obj["design"]].model
     for key, low, high in (("grains", 1, MAX_GRAINS), ("grain_size", 512, 1 << 24)):
         value = obj[key]
         if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
@@ -98,15 +101,15 @@ def _header(obj: Any, where: str) -> Trace:
     if not isinstance(options, dict):
         raise TraceFormatError(f"{where}: options must be a JSON object")
     try:
-        parsed = OPTIONS[obj["design"]].from_json(options)
+        parsed = model.options(options)
     except (TypeError, ValueError) as err:
         raise TraceFormatError(f"{where}: {err}") from err
     topology = obj.get("topology")
-    if obj["design"] == design_b.DESIGN and topology not in design_b.TOPOLOGIES:
-        known = ", ".join(design_b.TOPOLOGIES)
-        raise TraceFormatError(f"{where}: a freeze-overlay trace names its topology ({known})")
-    if obj["design"] != design_b.DESIGN and topology is not None:
-        raise TraceFormatError(f"{where}: only a freeze-overlay trace has a topology")
+    if model.topologies and topology not in model.topologies:
+        known = ", ".join(model.topologies)
+        raise TraceFormatError(f"{where}: a {model.name} trace names its topology ({known})")
+    if not model.topologies and topology is not None:
+        raise TraceFormatError(f"{where}: a {model.name} trace has no topology")
     return Trace(
         design=obj["design"],
         grains=obj["grains"],

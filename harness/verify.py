@@ -14,21 +14,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pitmirror.harness.check import Budget, run_check
-from pitmirror.harness.designs import SHORT, Subject
+from pitmirror.harness.designs import DESIGNS, Subject
 from pitmirror.harness.prove import prove_design
 from pitmirror.harness.replay import replay
 from pitmirror.harness.traces import read_trace, trace_files
 from pitmirror.impl.volumes import VolumeError
-from pitmirror.model import cyclic_flashcopy as design_a
-from pitmirror.model import freeze_overlay as design_b
 from pitmirror.model.actions import TraceFormatError
 
 # Mutants that need a crash at one exact write are rarer draws: they get a larger budget.
 MUTANT_BUDGET_SCALE = {"source-before-journal": (5, 2)}
-OVERLAY_GRAINS = 2  # per object: design B's runs cover many volumes per example
 
 
 @dataclass
@@ -48,27 +44,19 @@ def mutant_budget(name: str, budget: Budget) -> Budget:
 
 
 def property_runs() -> list[tuple[str, Subject]]:
-    runs = [
-        ("property run, safe design, claim 6 (merge)",
-         Subject(design_a.DESIGN, design_a.Options())),
-        ("property run, safe design, claim 5 (update)",
-         Subject(design_a.DESIGN, design_a.Options(map_rule="update"))),
-    ]  # fmt: skip
-    for topology in design_b.TOPOLOGIES:
-        subject = Subject(design_b.DESIGN, design_b.Options(), topology, OVERLAY_GRAINS)
-        runs.append((f"property run, {topology}", subject))
-    return runs
+    return [
+        (run.label, Subject(design.name, run.options, run.topology, design.default_grains))
+        for design in DESIGNS.values()
+        for run in design.property_runs
+    ]
 
 
 def mutant_runs() -> list[tuple[str, Subject]]:
-    runs = [
-        (name, Subject(design_a.DESIGN, options))
-        for name, options in design_a.UNSAFE_OPTIONS.items()
+    return [
+        (name, Subject.of(options))
+        for design in DESIGNS.values()
+        for name, options in design.model.unsafe_options.items()
     ]
-    for name, options in design_b.UNSAFE_OPTIONS.items():
-        topology = design_b.MUTANT_TOPOLOGY[name]
-        runs.append((name, Subject(design_b.DESIGN, options, topology, OVERLAY_GRAINS)))
-    return runs
 
 
 def _volumes(backend: str, devices: list[str]) -> str:
@@ -87,7 +75,7 @@ def verify(
         raise VolumeError(f"no trace files under {traces_dir}/ (run from the project root)")
     rows: list[Row] = []
     runs, mutants = property_runs(), mutant_runs()
-    proofs = 2 + len(design_a.UNSAFE_OPTIONS) + len(design_b.UNSAFE_OPTIONS)
+    proofs = sum(1 + len(d.model.unsafe_options) for d in DESIGNS.values())
     total = len(runs) + len(mutants) + proofs + len(files)
 
     def note(text: str) -> None:
@@ -99,7 +87,7 @@ def verify(
         result = run_check(subject, backend, budget)
         got = "no failure" if result.passed else str(result.failure_detail)
         volumes = _volumes(result.backend, result.devices)
-        rows.append(Row(SHORT[subject.design], what, "no failure", got, volumes,
+        rows.append(Row(subject.design.short, what, "no failure", got, volumes,
                         result.seconds, result.passed))  # fmt: skip
     for name, subject in mutants:
         where = f" ({subject.topology})" if subject.topology else ""
@@ -118,19 +106,22 @@ def verify(
                 else str(result.failure_detail)
             )
         volumes = _volumes(result.backend, result.devices)
-        rows.append(Row(SHORT[subject.design], f"mutant {name}{where}", "caught", got, volumes,
+        rows.append(Row(subject.design.short, f"mutant {name}{where}", "caught", got, volumes,
                         result.seconds, caught))  # fmt: skip
-    for short, safe in (("A", design_a.Options()), ("B", design_b.Options())):
-        note(f"proof, design {short}")
-        proof = prove_design(safe)
+    for design in DESIGNS.values():
+        note(f"proof, design {design.short}")
+        proof = prove_design(design.model.options({}))
         rows.append(
-            Row(short, "Z3 proof, safe design", "proved",
+            Row(design.short, "Z3 proof, safe design", "proved",
                 f"proved, {len(proof.report.queries)} queries" if proof.proved
                 else f"{len(proof.report.failures)} queries failed",
                 "-", proof.report.seconds, proof.proved)
         )  # fmt: skip
-    unsafe: list[tuple[str, str, Any]] = [("A", n, o) for n, o in design_a.UNSAFE_OPTIONS.items()]
-    unsafe += [("B", n, o) for n, o in design_b.UNSAFE_OPTIONS.items()]
+    unsafe = [
+        (design.short, name, options)
+        for design in DESIGNS.values()
+        for name, options in design.model.unsafe_options.items()
+    ]
     for short, name, options in unsafe:
         note(f"proof refutes mutant {name}")
         refuted = prove_design(options)
@@ -141,7 +132,7 @@ def verify(
             got = f"{first.check} {how} {first.conjunct}; trace of {len(refuted.trace.actions)}"
         else:
             got = "proved (a mutant must not be)" if refuted.proved else "no violation reached"
-        seconds = refuted.report.seconds + (refuted.bmc.seconds if refuted.bmc else 0.0)
+        seconds = refuted.seconds
         what = f"Z3 proof refutes mutant {name}"
         rows.append(Row(short, what, "refuted", got, "-", seconds, found))
     for path in files:
@@ -159,7 +150,7 @@ def verify(
             got = "pass"
         else:
             got = f"violation {replayed.violated}" if replayed.violated else replayed.verdict()
-        rows.append(Row(SHORT[trace.design], label, expected, got,
+        rows.append(Row(DESIGNS[trace.design].short, label, expected, got,
                         _volumes(replayed.backend, replayed.devices),
                         time.monotonic() - started, replayed.as_expected))  # fmt: skip
     return rows

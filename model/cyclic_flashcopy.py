@@ -29,7 +29,7 @@ Interpretive choices:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -49,7 +49,7 @@ from pitmirror.model.actions import (
     Site,
     action_name,
 )
-from pitmirror.model.design import ActionNotEnabled
+from pitmirror.model.design import ActionNotEnabled, DesignModel, WrongDesign
 from pitmirror.model.options import DesignOptions
 
 DESIGN = "cyclic-flashcopy"
@@ -141,6 +141,19 @@ class State:
 
     def site_up(self, site: Site) -> bool:
         return self.local_up if site == "local" else self.remote_up
+
+    # the design-neutral contract (model/design.py): this design's transition relation
+    def why_disabled(self, action: Action) -> str | None:
+        return why_disabled(self, action)
+
+    def enabled_actions(self) -> Iterator[Action]:
+        return enabled_actions(self)
+
+    def step(self, action: Action) -> State:
+        return step(self, action)
+
+    def violations(self, before: State | None) -> dict[str, str]:
+        return check(before, self)
 
 
 def initial_state(config: Config, options: Options | None = None) -> State:
@@ -295,51 +308,103 @@ def write_plan(state: State, action: Action) -> list[Write]:
 # ---- guards -----------------------------------------------------------------------------------
 
 
+def host_write_guard(state: State, action: HostWrite) -> str | None:
+    """Enabled iff the local site is up."""
+    return None if state.local_up else "the local site is down"
+
+
+def copy_grain_guard(state: State, action: CopyGrain) -> str | None:
+    """Enabled iff the local site is up and the grain is still to copy (in copy_map)."""
+    if not state.local_up:
+        return "the local site is down"
+    return None if action.grain in state.copy_map else f"grain {action.grain} is not in copy_map"
+
+
+def resync_grain_guard(state: State, action: ResyncGrain) -> str | None:
+    """Enabled iff both sites and the link are up and the grain is out of sync."""
+    if not (state.local_up and state.mirror_ok):
+        return "resync needs both sites and the link up"
+    g = action.grain
+    return None if g in state.out_of_sync else f"grain {g} is not out of sync"
+
+
+def commit_point_guard(state: State, action: CommitPoint) -> str | None:
+    """Enabled iff both sites and the link are up, nothing is out of sync, the copy map is
+    empty (unless the commit-before-drain mutant) and the cycle bound (if any) is not reached."""
+    if not (state.local_up and state.mirror_ok):
+        return "commit needs both sites and the link up"
+    if state.out_of_sync:
+        return "grains are still out of sync"
+    if state.options.commit_after_drain and state.copy_map:
+        return "the copy map is not empty"
+    max_cycle = state.config.max_cycle
+    if max_cycle is not None and state.cycle >= max_cycle:
+        return "the configured cycle bound is reached"
+    return None
+
+
+def drain_target_guard(state: State, action: DrainTarget) -> str | None:
+    """Enabled iff the remote site is up and the grain's committed value is still in I2."""
+    if not state.remote_up:
+        return "the remote site is down"
+    g = action.grain
+    return None if g in state.target_map else f"grain {g} is not in target_map"
+
+
+def link_down_guard(state: State, action: LinkDown) -> str | None:
+    """Enabled iff the (one, unnamed) link is up."""
+    if action.link:
+        return "design A has one link: name none"
+    return None if state.link_up else "the link is already down"
+
+
+def link_up_guard(state: State, action: LinkUp) -> str | None:
+    """Enabled iff the (one, unnamed) link is down."""
+    if action.link:
+        return "design A has one link: name none"
+    return None if not state.link_up else "the link is already up"
+
+
+def crash_site_guard(state: State, action: CrashSite) -> str | None:
+    """Enabled iff the site is up and no other crash is armed."""
+    if action.site not in SITES:
+        return f"design A has no site {action.site!r} (its sites: local, remote)"
+    if not state.site_up(action.site):
+        return f"the {action.site} site is already down"
+    return None if state.armed_crash is None else "a crash is already armed"
+
+
+def recover_guard(state: State, action: Recover) -> str | None:
+    """Enabled iff the site is down."""
+    if action.site not in SITES:
+        return f"design A has no site {action.site!r} (its sites: local, remote)"
+    return None if not state.site_up(action.site) else f"the {action.site} site is up"
+
+
 def why_disabled(state: State, action: Action) -> str | None:
     """None when `action` is enabled in `state`, else the reason in words."""
-    opts, cfg = state.options, state.config
     grain = getattr(action, "grain", None)
-    if grain is not None and not 0 <= grain < cfg.grains:
-        return f"grain {grain} is outside the volume (0..{cfg.grains - 1})"
+    if grain is not None and not 0 <= grain < state.config.grains:
+        return f"grain {grain} is outside the volume (0..{state.config.grains - 1})"
     match action:
         case HostWrite():
-            return None if state.local_up else "the local site is down"
-        case CopyGrain(grain=g):
-            if not state.local_up:
-                return "the local site is down"
-            return None if g in state.copy_map else f"grain {g} is not in copy_map"
-        case ResyncGrain(grain=g):
-            if not (state.local_up and state.mirror_ok):
-                return "resync needs both sites and the link up"
-            return None if g in state.out_of_sync else f"grain {g} is not out of sync"
+            return host_write_guard(state, action)
+        case CopyGrain():
+            return copy_grain_guard(state, action)
+        case ResyncGrain():
+            return resync_grain_guard(state, action)
         case CommitPoint():
-            if not (state.local_up and state.mirror_ok):
-                return "commit needs both sites and the link up"
-            if state.out_of_sync:
-                return "grains are still out of sync"
-            if opts.commit_after_drain and state.copy_map:
-                return "the copy map is not empty"
-            if cfg.max_cycle is not None and state.cycle >= cfg.max_cycle:
-                return "the configured cycle bound is reached"
-            return None
-        case DrainTarget(grain=g):
-            if not state.remote_up:
-                return "the remote site is down"
-            return None if g in state.target_map else f"grain {g} is not in target_map"
-        case LinkDown(link=link) | LinkUp(link=link) if link:
-            return "design A has one link: name none"
+            return commit_point_guard(state, action)
+        case DrainTarget():
+            return drain_target_guard(state, action)
         case LinkDown():
-            return None if state.link_up else "the link is already down"
+            return link_down_guard(state, action)
         case LinkUp():
-            return None if not state.link_up else "the link is already up"
-        case CrashSite(site=site) | Recover(site=site) if site not in SITES:
-            return f"design A has no site {site!r} (its sites: local, remote)"
-        case CrashSite(site=site):
-            if not state.site_up(cast(Site, site)):
-                return f"the {site} site is already down"
-            return None if state.armed_crash is None else "a crash is already armed"
-        case Recover(site=site):
-            return None if not state.site_up(cast(Site, site)) else f"the {site} site is up"
+            return link_up_guard(state, action)
+        case CrashSite():
+            return crash_site_guard(state, action)
+        case Recover():
+            return recover_guard(state, action)
     return f"{action_name(action)} is not an action of design A"
 
 
@@ -366,6 +431,25 @@ def enabled_actions(state: State) -> Iterator[Action]:
 def _crash(state: State, site: Site) -> State:
     flag = "local_up" if site == "local" else "remote_up"
     return _with(state, **{flag: False, "armed_crash": None})
+
+
+_MAPS = ("copy_map", "future_map", "out_of_sync", "received_map", "target_map")
+_CUT = ("armed_crash", "local_up", "remote_up")  # an armed crash may cut the action's plan
+MODIFIES: dict[str, frozenset[str]] = {
+    name: frozenset(fields)
+    for name, fields in (
+        ("HostWrite", ("source", "i1", "i2", "target", "acked", *_MAPS, *_CUT)),
+        ("CopyGrain", ("i1", "i2", "target", *_MAPS, *_CUT)),
+        ("ResyncGrain", ("i2", "target", *_MAPS, *_CUT)),
+        ("CommitPoint", ("committed", "cycle", "images", *_MAPS, *_CUT)),
+        ("DrainTarget", ("target", "target_map", "armed_crash", "remote_up")),
+        ("LinkDown", ("link_up",)),
+        ("LinkUp", ("link_up",)),
+        ("CrashSite", ("armed_crash", "local_up", "remote_up")),
+        ("Recover", ("local_up", "remote_up")),
+    )
+}
+"""What each action may change, field by field of `State` (the tests check every step)."""
 
 
 def step(state: State, action: Action) -> State:
@@ -428,33 +512,77 @@ def progress_bound(state: State) -> int:
     return 2 * state.config.grains + 1
 
 
+def _committable(state: State) -> bool:
+    if why_disabled(state, CommitPoint()) is None:
+        return True
+    # a bounded enumeration's last cycle has no next commit to wait for
+    return state.config.max_cycle is not None and state.cycle >= state.config.max_cycle
+
+
+def _background(state: State) -> State | None:
+    """The first copy or resync the state enables (a commit needs every one of them)."""
+    candidates: list[Action] = [
+        *(CopyGrain(g) for g in sorted(state.copy_map)),
+        *(ResyncGrain(g) for g in sorted(state.out_of_sync)),
+    ]
+    for action in candidates:
+        if why_disabled(state, action) is None:
+            return step(state, action)
+    return None
+
+
 def inv_progress(state: State) -> str | None:
     """With both sites and the link up and writes paused, a commit comes within the bound."""
     if not (state.mirror_ok and state.local_up) or state.armed_crash is not None:
         return None
-    bound = progress_bound(state)
-    current = state
-    for _ in range(bound):
-        if why_disabled(current, CommitPoint()) is None:
-            return None
-        background = [
-            a for a in enabled_actions(current) if isinstance(a, (CopyGrain, ResyncGrain))
-        ]
-        if not background:
-            break
-        current = step(current, background[0])
-    if why_disabled(current, CommitPoint()) is None:
-        return None
-    if state.config.max_cycle is not None and current.cycle >= state.config.max_cycle:
-        return None
-    return f"no commit within {bound} background steps with writes paused"
+    return spec.inv_progress(state, progress_bound(state), _committable, _background)
+
+
+def spec_view(state: State) -> spec.SpecView:
+    """One volume pair: the source the host writes, and one copy, the target site's."""
+    connected = state.link_up and state.local_up and state.remote_up
+    copy = spec.Copy(
+        site="remote",
+        group=0,
+        members=("target",),
+        points=(state.committed,),
+        recovered=(recoverable_target(state),),
+        images=tuple((image,) for image in state.images),
+        connected=connected,
+    )
+    return spec.SpecView((spec.Volume("source", state.source, state.acked),), (copy,))
 
 
 def check(before: State | None, after: State) -> dict[str, str]:
     """Every predicate of the spec that `after` (reached from `before`) breaks, by name."""
-    found = spec.violations(after, recoverable_target(after))
-    if before is not None and (why := spec.inv_commit_monotonic(before, after)):
-        found["inv_commit_monotonic"] = why
+    found = spec.violations(spec_view(after), spec_view(before) if before else None)
     if why := inv_progress(after):
         found["inv_progress"] = why
     return found
+
+
+class CyclicFlashcopy:
+    """Design A as the design-neutral code sees it: one volume pair, no topologies."""
+
+    name = DESIGN
+    unsafe_options: dict[str, DesignOptions] = dict(UNSAFE_OPTIONS)
+    topologies: tuple[str, ...] = ()
+
+    def options(self, fields: Mapping[str, object]) -> Options:
+        return Options.from_json(dict(fields))
+
+    def mutant_topology(self, options: DesignOptions) -> str | None:
+        return None
+
+    def initial(self, options: DesignOptions, topology: str | None, grains: int) -> State:
+        if not isinstance(options, Options):
+            raise WrongDesign(f"design A was given {type(options).__qualname__}")
+        if topology is not None:
+            raise ValueError("design A has no topologies")
+        return initial_state(Config(grains=grains), options)
+
+    def address_space(self, topology: str | None, grains: int) -> int:
+        return grains
+
+
+MODEL: DesignModel = CyclicFlashcopy()

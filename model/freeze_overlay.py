@@ -27,7 +27,7 @@ dropped the previous delta; the next freeze also waits for the local merge.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from pitmirror.model import spec
@@ -49,7 +49,7 @@ from pitmirror.model.actions import (
     Recover,
     action_name,
 )
-from pitmirror.model.design import ActionNotEnabled
+from pitmirror.model.design import ActionNotEnabled, DesignModel, WrongDesign
 from pitmirror.model.options import DesignOptions
 
 DESIGN = "freeze-overlay"
@@ -200,6 +200,8 @@ def topology(name: str, grains: int = 2) -> Topology:
     return Topology(name, layouts[name], fan_in=name == "fan-in")
 
 
+_named_topology = topology  # `topology` is also a common parameter name below
+
 TOPOLOGIES = ("single", "group", "fan-out", "fan-in", "bidirectional", "file")
 
 
@@ -308,6 +310,19 @@ class State:
             and link_name(home, site) not in self.down_links
         )
 
+    # the design-neutral contract (model/design.py): this design's transition relation
+    def why_disabled(self, action: Action) -> str | None:
+        return why_disabled(self, action)
+
+    def enabled_actions(self) -> Iterator[Action]:
+        return enabled_actions(self)
+
+    def step(self, action: Action) -> State:
+        return step(self, action)
+
+    def violations(self, before: State | None) -> dict[str, str]:
+        return check(before, self)
+
 
 def initial_state(config: Config, options: Options | None = None) -> State:
     """Point 1 frozen at the start: every grain of every object is the delta to copy."""
@@ -361,6 +376,18 @@ def _merged_remote(state: State, group: int, site: str) -> bool:
     return True
 
 
+def _group_of(state: State, member: int) -> int:
+    return next(i for i in range(len(state.topology.groups)) if member in _members(state, i))
+
+
+def _remote_unreachable(state: State, group: int, site: str) -> str | None:
+    if site not in state.topology.groups[group].remotes:
+        return f"{site} is not a remote of group {group}"
+    if not state.reachable(state.topology.groups[group].home, site):
+        return f"{site} cannot be reached"
+    return None
+
+
 def _may_merge_local(state: State, group: int) -> bool:
     g = state.groups[group]
     remotes = set(state.topology.groups[group].remotes)
@@ -369,8 +396,9 @@ def _may_merge_local(state: State, group: int) -> bool:
     return bool(g.completed_at)
 
 
-def why_disabled(state: State, action: Action) -> str | None:
-    topo, opts = state.topology, state.options
+def _out_of_range(state: State, action: Action) -> str | None:
+    """The action names a grain, group or site the topology does not have."""
+    topo = state.topology
     grain = getattr(action, "grain", None)
     if grain is not None and not 0 <= grain < topo.grains:
         return f"grain {grain} is outside the topology (0..{topo.grains - 1})"
@@ -380,133 +408,221 @@ def why_disabled(state: State, action: Action) -> str | None:
     site = getattr(action, "site", None)
     if site is not None and site not in topo.sites:
         return f"site {site!r} is not in the {topo.name} topology ({', '.join(topo.sites)})"
+    return None
+
+
+def host_write_guard(state: State, action: HostWrite) -> str | None:
+    """Enabled iff the home site of the grain's object is up."""
+    gi, _, _ = state.topology.locate(action.grain)
+    home = state.topology.groups[gi].home
+    return None if state.site_up(home) else f"the {home} site is down"
+
+
+def freeze_group_guard(state: State, action: FreezeGroup) -> str | None:
+    """Enabled iff the home site is up, mirroring is not broken, the previous point is complete
+    at every remote and merged away locally, and the point bound (if any) is not reached."""
+    gi = action.group
+    group, spec_ = state.groups[gi], state.topology.groups[gi]
+    if not state.site_up(spec_.home):
+        return f"the {spec_.home} site is down"
+    if group.broken:
+        return "mirroring is broken for this group"
+    if group.unfrozen:
+        return "the previous freeze is still in progress"
+    if group.completed_at != set(spec_.remotes):
+        return f"point {group.point} is not yet complete at every remote"
+    if any(state.objects[i].frozen is not None for i in _members(state, gi)):
+        return "the previous frozen delta is not merged away yet"
+    max_point = state.config.max_point
+    if max_point is not None and group.point >= max_point:
+        return "the configured point bound is reached"
+    return None
+
+
+def freeze_member_guard(state: State, action: FreezeMember) -> str | None:
+    """Enabled iff the member waits to freeze (the one-at-a-time mutant) and its home is up."""
+    m, topo = action.member, state.topology
+    if m >= len(topo.objects):
+        return f"member {m} does not exist"
+    gi = _group_of(state, m)
+    if m not in state.groups[gi].unfrozen:
+        return f"member {m} is not waiting to freeze"
+    return None if state.site_up(topo.groups[gi].home) else "its home site is down"
+
+
+def copy_delta_guard(state: State, action: CopyDelta) -> str | None:
+    """Enabled iff the site is a reachable remote of the grain's group, the freeze is over, the
+    grain is in the frozen delta, and the remote takes this point and lacks the grain."""
+    site, g = action.site, action.grain
+    gi, oi, off = state.topology.locate(g)
+    group = state.groups[gi]
+    if reason := _remote_unreachable(state, gi, site):
+        return reason
+    frozen = state.objects[oi].frozen
+    if frozen is None or delta_get(frozen, off) is None:
+        return f"grain {g} is not in the frozen delta"
+    if group.unfrozen:
+        return "the freeze is still in progress"
+    if site in group.completed_at:
+        return f"{site} already has point {group.point}"
+    copy = state.remote(oi, site)
+    if copy.delta_point not in (None, group.point) or copy.complete:
+        return f"{site} still holds the delta of point {copy.delta_point}"
+    if copy.delta_point is not None and delta_get(copy.delta, off) is not None:
+        return f"grain {g} was already copied to {site}"
+    return None
+
+
+def mark_complete_guard(state: State, action: MarkComplete) -> str | None:
+    """Enabled iff the site is a reachable remote of the group that has every grain of every
+    member's frozen delta, holds no older delta, and has not marked this point yet."""
+    site, gi = action.site, action.group
+    group = state.groups[gi]
+    if reason := _remote_unreachable(state, gi, site):
+        return reason
+    if site in group.completed_at:
+        return f"point {group.point} is already complete at {site}"
+    if group.unfrozen:
+        return "the freeze is still in progress"
+    points = {state.remote(i, site).delta_point for i in _members(state, gi)}
+    if points - {None, group.point}:
+        return f"{site} still holds an older delta"
+    if not _delta_copied(state, gi, site):
+        return f"the frozen delta is not fully copied to {site}"
+    return None
+
+
+def merge_remote_guard(state: State, action: MergeRemote) -> str | None:
+    """Enabled iff the remote is up, holds the grain in its delta, that delta is complete
+    (unless the merge-before-complete mutant), and its base differs there."""
+    site, g = action.site, action.grain
+    gi, oi, off = state.topology.locate(g)
+    if site not in state.topology.groups[gi].remotes:
+        return f"{site} is not a remote of group {gi}"
+    if not state.site_up(site):
+        return f"the {site} site is down"
+    copy = state.remote(oi, site)
+    value = delta_get(copy.delta, off)
+    if value is None:
+        return f"grain {g} is not in {site}'s delta"
+    if not copy.complete and state.options.merge_after_complete:
+        return f"{site}'s delta is not marked complete"
+    return None if copy.base[off] != value else f"grain {g} is already merged"
+
+
+def drop_remote_delta_guard(state: State, action: DropRemoteDelta) -> str | None:
+    """Enabled iff the remote is up and every member's delta there is complete and merged."""
+    site, gi = action.site, action.group
+    if site not in state.topology.groups[gi].remotes:
+        return f"{site} is not a remote of group {gi}"
+    if not state.site_up(site):
+        return f"the {site} site is down"
+    if not all(state.remote(i, site).complete for i in _members(state, gi)):
+        return f"{site}'s delta is not complete"
+    return None if _merged_remote(state, gi, site) else f"{site}'s delta is not merged"
+
+
+def merge_local_guard(state: State, action: MergeLocal) -> str | None:
+    """Enabled iff the home site is up, the grain is in the frozen delta and not yet in the
+    base, and every remote (any remote, in the drop-early mutant) completed the point."""
+    g = action.grain
+    gi, oi, off = state.topology.locate(g)
+    if not state.site_up(state.topology.groups[gi].home):
+        return "the home site is down"
+    frozen = state.objects[oi].frozen
+    value = None if frozen is None else delta_get(frozen, off)
+    if value is None:
+        return f"grain {g} is not in the frozen delta"
+    if not _may_merge_local(state, gi):
+        return "not every remote has the delta"
+    return None if state.objects[oi].base[off] != value else f"grain {g} is merged"
+
+
+def drop_local_delta_guard(state: State, action: DropLocalDelta) -> str | None:
+    """Enabled iff the home site is up, a frozen delta exists, the remotes completed it and it
+    is merged into every member's base."""
+    gi = action.group
+    if not state.site_up(state.topology.groups[gi].home):
+        return "the home site is down"
+    members = _members(state, gi)
+    if all(state.objects[i].frozen is None for i in members):
+        return "there is no frozen delta"
+    if not _may_merge_local(state, gi):
+        return "not every remote has the delta"
+    for i in members:
+        obj = state.objects[i]
+        if any(obj.base[g] != v for g, v in obj.frozen or ()):
+            return "the frozen delta is not merged into the base"
+    return None
+
+
+def break_mirror_guard(state: State, action: BreakMirror) -> str | None:
+    """Enabled iff the home site is up and the group's mirroring is not broken yet."""
+    gi = action.group
+    if not state.site_up(state.topology.groups[gi].home):
+        return "the home site is down"
+    return None if not state.groups[gi].broken else "mirroring is already broken"
+
+
+def link_down_guard(state: State, action: LinkDown) -> str | None:
+    """Enabled iff the link is one of the topology's and is up."""
+    if action.link not in state.topology.links:
+        return f"no link {action.link!r} (links: {', '.join(state.topology.links)})"
+    return None if action.link not in state.down_links else f"{action.link} is already down"
+
+
+def link_up_guard(state: State, action: LinkUp) -> str | None:
+    """Enabled iff the link is one of the topology's and is down."""
+    if action.link not in state.topology.links:
+        return f"no link {action.link!r} (links: {', '.join(state.topology.links)})"
+    return None if action.link in state.down_links else f"{action.link} is already up"
+
+
+def crash_site_guard(state: State, action: CrashSite) -> str | None:
+    """Enabled iff the site is up and the crash falls between actions (after_writes = 0)."""
+    if action.after_writes:
+        return "design B crashes between actions: after_writes must be 0"
+    return None if state.site_up(action.site) else f"the {action.site} site is already down"
+
+
+def recover_guard(state: State, action: Recover) -> str | None:
+    """Enabled iff the site is down."""
+    return None if not state.site_up(action.site) else f"the {action.site} site is up"
+
+
+def why_disabled(state: State, action: Action) -> str | None:
+    """None when `action` is enabled in `state`, else the reason in words."""
+    if reason := _out_of_range(state, action):
+        return reason
     match action:
-        case HostWrite(grain=g):
-            gi, _, _ = topo.locate(g)
-            home = topo.groups[gi].home
-            return None if state.site_up(home) else f"the {home} site is down"
-        case FreezeGroup(group=gi):
-            group, spec_ = state.groups[gi], topo.groups[gi]
-            if not state.site_up(spec_.home):
-                return f"the {spec_.home} site is down"
-            if group.broken:
-                return "mirroring is broken for this group"
-            if group.unfrozen:
-                return "the previous freeze is still in progress"
-            if group.completed_at != set(spec_.remotes):
-                return f"point {group.point} is not yet complete at every remote"
-            if any(state.objects[i].frozen is not None for i in _members(state, gi)):
-                return "the previous frozen delta is not merged away yet"
-            max_point = state.config.max_point
-            if max_point is not None and group.point >= max_point:
-                return "the configured point bound is reached"
-            return None
-        case FreezeMember(member=m):
-            if m >= len(topo.objects):
-                return f"member {m} does not exist"
-            gi = next(i for i in range(len(topo.groups)) if m in _members(state, i))
-            if m not in state.groups[gi].unfrozen:
-                return f"member {m} is not waiting to freeze"
-            return None if state.site_up(topo.groups[gi].home) else "its home site is down"
-        case CopyDelta(site=site, grain=g):
-            gi, oi, off = topo.locate(g)
-            if site not in topo.groups[gi].remotes:
-                return f"{site} is not a remote of group {gi}"
-            if not state.reachable(topo.groups[gi].home, site):
-                return f"{site} cannot be reached"
-            frozen = state.objects[oi].frozen
-            if frozen is None or delta_get(frozen, off) is None:
-                return f"grain {g} is not in the frozen delta"
-            if state.groups[gi].unfrozen:
-                return "the freeze is still in progress"
-            if site in state.groups[gi].completed_at:
-                return f"{site} already has point {state.groups[gi].point}"
-            copy = state.remote(oi, site)
-            if copy.delta_point not in (None, state.groups[gi].point) or copy.complete:
-                return f"{site} still holds the delta of point {copy.delta_point}"
-            if copy.delta_point is not None and delta_get(copy.delta, off) is not None:
-                return f"grain {g} was already copied to {site}"
-            return None
-        case MarkComplete(site=site, group=gi):
-            if site not in topo.groups[gi].remotes:
-                return f"{site} is not a remote of group {gi}"
-            if not state.reachable(topo.groups[gi].home, site):
-                return f"{site} cannot be reached"
-            if site in state.groups[gi].completed_at:
-                return f"point {state.groups[gi].point} is already complete at {site}"
-            if state.groups[gi].unfrozen:
-                return "the freeze is still in progress"
-            if any(
-                state.remote(i, site).delta_point not in (None, state.groups[gi].point)
-                for i in _members(state, gi)
-            ):
-                return f"{site} still holds an older delta"
-            if not _delta_copied(state, gi, site):
-                return f"the frozen delta is not fully copied to {site}"
-            return None
-        case MergeRemote(site=site, grain=g):
-            gi, oi, off = topo.locate(g)
-            if site not in topo.groups[gi].remotes:
-                return f"{site} is not a remote of group {gi}"
-            if not state.site_up(site):
-                return f"the {site} site is down"
-            copy = state.remote(oi, site)
-            value = delta_get(copy.delta, off)
-            if value is None:
-                return f"grain {g} is not in {site}'s delta"
-            if not copy.complete and opts.merge_after_complete:
-                return f"{site}'s delta is not marked complete"
-            return None if copy.base[off] != value else f"grain {g} is already merged"
-        case DropRemoteDelta(site=site, group=gi):
-            if site not in topo.groups[gi].remotes:
-                return f"{site} is not a remote of group {gi}"
-            if not state.site_up(site):
-                return f"the {site} site is down"
-            if not all(state.remote(i, site).complete for i in _members(state, gi)):
-                return f"{site}'s delta is not complete"
-            return None if _merged_remote(state, gi, site) else f"{site}'s delta is not merged"
-        case MergeLocal(grain=g):
-            gi, oi, off = topo.locate(g)
-            if not state.site_up(topo.groups[gi].home):
-                return "the home site is down"
-            frozen = state.objects[oi].frozen
-            value = None if frozen is None else delta_get(frozen, off)
-            if value is None:
-                return f"grain {g} is not in the frozen delta"
-            if not _may_merge_local(state, gi):
-                return "not every remote has the delta"
-            return None if state.objects[oi].base[off] != value else f"grain {g} is merged"
-        case DropLocalDelta(group=gi):
-            if not state.site_up(topo.groups[gi].home):
-                return "the home site is down"
-            members = _members(state, gi)
-            if all(state.objects[i].frozen is None for i in members):
-                return "there is no frozen delta"
-            if not _may_merge_local(state, gi):
-                return "not every remote has the delta"
-            for i in members:
-                obj = state.objects[i]
-                if any(obj.base[g] != v for g, v in obj.frozen or ()):
-                    return "the frozen delta is not merged into the base"
-            return None
-        case BreakMirror(group=gi):
-            if not state.site_up(topo.groups[gi].home):
-                return "the home site is down"
-            return None if not state.groups[gi].broken else "mirroring is already broken"
-        case LinkDown(link=link):
-            if link not in topo.links:
-                return f"no link {link!r} (links: {', '.join(topo.links)})"
-            return None if link not in state.down_links else f"{link} is already down"
-        case LinkUp(link=link):
-            if link not in topo.links:
-                return f"no link {link!r} (links: {', '.join(topo.links)})"
-            return None if link in state.down_links else f"{link} is already up"
-        case CrashSite(site=site, after_writes=n):
-            if n:
-                return "design B crashes between actions: after_writes must be 0"
-            return None if state.site_up(site) else f"the {site} site is already down"
-        case Recover(site=site):
-            return None if not state.site_up(site) else f"the {site} site is up"
+        case HostWrite():
+            return host_write_guard(state, action)
+        case FreezeGroup():
+            return freeze_group_guard(state, action)
+        case FreezeMember():
+            return freeze_member_guard(state, action)
+        case CopyDelta():
+            return copy_delta_guard(state, action)
+        case MarkComplete():
+            return mark_complete_guard(state, action)
+        case MergeRemote():
+            return merge_remote_guard(state, action)
+        case DropRemoteDelta():
+            return drop_remote_delta_guard(state, action)
+        case MergeLocal():
+            return merge_local_guard(state, action)
+        case DropLocalDelta():
+            return drop_local_delta_guard(state, action)
+        case BreakMirror():
+            return break_mirror_guard(state, action)
+        case LinkDown():
+            return link_down_guard(state, action)
+        case LinkUp():
+            return link_up_guard(state, action)
+        case CrashSite():
+            return crash_site_guard(state, action)
+        case Recover():
+            return recover_guard(state, action)
     return f"{action_name(action)} is not an action of design B"
 
 
@@ -563,115 +679,178 @@ def _freeze_member(state: State, index: int) -> State:
     return _set_object(state, index, LocalObject(obj.base, obj.active, ()))
 
 
-def step(state: State, action: Action) -> State:
-    """The state after `action`; raises ActionNotEnabled when its guard is false.
+def host_write(state: State, action: HostWrite) -> State:
+    _, oi, off = state.topology.locate(action.grain)
+    obj = state.objects[oi]
+    state = _set_object(
+        state, oi, dataclasses.replace(obj, active=delta_put(obj.active, off, action.data))
+    )
+    acked = state.acked[oi][:off] + (action.data,) + state.acked[oi][off + 1 :]
+    return dataclasses.replace(state, acked=state.acked[:oi] + (acked,) + state.acked[oi + 1 :])
 
-    HostWrite: the active delta of the grain's object, acked.  FreezeGroup: the group's point,
-    completed_at, images, and its members' frozen/active deltas.  CopyDelta: one remote copy's
-    delta (and its point).  MarkComplete: that remote's copies of the group and completed_at.
-    MergeRemote: one remote copy's base.  DropRemoteDelta: that remote's copies of the group.
-    MergeLocal: one object's base.  DropLocalDelta: the members' frozen deltas.  BreakMirror:
-    broken.  LinkDown/LinkUp: down_links.  CrashSite/Recover: down_sites.
-    """
+
+def freeze_group(state: State, action: FreezeGroup) -> State:
+    gi = action.group
+    group = state.groups[gi]
+    members = list(_members(state, gi))
+    image = tuple(state.objects[i].live for i in members)
+    at_once = state.options.freeze_group_at_once
+    for i in members if at_once else members[:1]:
+        state = _freeze_member(state, i)
+    return _set_group(
+        state,
+        gi,
+        GroupState(
+            point=group.point + 1,
+            completed_at=frozenset(),
+            broken=group.broken,
+            unfrozen=frozenset() if at_once else frozenset(members[1:]),
+            images=group.images + (image,),
+        ),
+    )
+
+
+def freeze_member(state: State, action: FreezeMember) -> State:
+    state = _freeze_member(state, action.member)
+    gi = _group_of(state, action.member)
+    group = state.groups[gi]
+    unfrozen = group.unfrozen - {action.member}
+    return _set_group(state, gi, dataclasses.replace(group, unfrozen=unfrozen))
+
+
+def copy_delta(state: State, action: CopyDelta) -> State:
+    gi, oi, off = state.topology.locate(action.grain)
+    copy = state.remote(oi, action.site)
+    value = delta_get(state.objects[oi].frozen or (), off)
+    assert value is not None
+    received = RemoteObject(
+        copy.base, copy.base_point, delta_put(copy.delta, off, value), state.groups[gi].point, False
+    )
+    return _set_remote(state, oi, action.site, received)
+
+
+def mark_complete(state: State, action: MarkComplete) -> State:
+    site, gi = action.site, action.group
+    point = state.groups[gi].point
+    for i in _members(state, gi):
+        copy = dataclasses.replace(state.remote(i, site), delta_point=point, complete=True)
+        state = _set_remote(state, i, site, copy)
+    group = state.groups[gi]
+    return _set_group(
+        state, gi, dataclasses.replace(group, completed_at=group.completed_at | {site})
+    )
+
+
+def merge_remote(state: State, action: MergeRemote) -> State:
+    _, oi, off = state.topology.locate(action.grain)
+    copy = state.remote(oi, action.site)
+    value = delta_get(copy.delta, off)
+    assert value is not None
+    base = copy.base[:off] + (value,) + copy.base[off + 1 :]
+    return _set_remote(state, oi, action.site, dataclasses.replace(copy, base=base))
+
+
+def drop_remote_delta(state: State, action: DropRemoteDelta) -> State:
+    for i in _members(state, action.group):
+        copy = state.remote(i, action.site)
+        assert copy.delta_point is not None
+        merged = RemoteObject(copy.base, copy.delta_point, (), None, False)
+        state = _set_remote(state, i, action.site, merged)
+    return state
+
+
+def merge_local(state: State, action: MergeLocal) -> State:
+    _, oi, off = state.topology.locate(action.grain)
+    obj = state.objects[oi]
+    value = delta_get(obj.frozen or (), off)
+    assert value is not None
+    base = obj.base[:off] + (value,) + obj.base[off + 1 :]
+    return _set_object(state, oi, dataclasses.replace(obj, base=base))
+
+
+def drop_local_delta(state: State, action: DropLocalDelta) -> State:
+    for i in _members(state, action.group):
+        state = _set_object(state, i, dataclasses.replace(state.objects[i], frozen=None))
+    return state
+
+
+def break_mirror(state: State, action: BreakMirror) -> State:
+    broken = dataclasses.replace(state.groups[action.group], broken=True)
+    return _set_group(state, action.group, broken)
+
+
+def link_down(state: State, action: LinkDown) -> State:
+    return dataclasses.replace(state, down_links=state.down_links | {action.link})
+
+
+def link_up(state: State, action: LinkUp) -> State:
+    return dataclasses.replace(state, down_links=state.down_links - {action.link})
+
+
+def crash_site(state: State, action: CrashSite) -> State:
+    return dataclasses.replace(state, down_sites=state.down_sites | {action.site})
+
+
+def recover(state: State, action: Recover) -> State:
+    return dataclasses.replace(state, down_sites=state.down_sites - {action.site})
+
+
+MODIFIES: dict[str, frozenset[str]] = {
+    name: frozenset(fields)
+    for name, fields in (
+        ("HostWrite", ("objects", "acked")),  # the active delta of the grain's object
+        ("FreezeGroup", ("objects", "groups")),  # members' frozen/active deltas; point, images
+        ("FreezeMember", ("objects", "groups")),  # one member's deltas; unfrozen
+        ("CopyDelta", ("remotes",)),  # one remote copy's delta and its point
+        ("MarkComplete", ("remotes", "groups")),  # that remote's copies; completed_at
+        ("MergeRemote", ("remotes",)),  # one remote copy's base
+        ("DropRemoteDelta", ("remotes",)),  # that remote's copies of the group
+        ("MergeLocal", ("objects",)),  # one object's base
+        ("DropLocalDelta", ("objects",)),  # the members' frozen deltas
+        ("BreakMirror", ("groups",)),
+        ("LinkDown", ("down_links",)),
+        ("LinkUp", ("down_links",)),
+        ("CrashSite", ("down_sites",)),
+        ("Recover", ("down_sites",)),
+    )
+}
+"""What each action may change, field by field of `State` (the tests check every step)."""
+
+
+def step(state: State, action: Action) -> State:
+    """The state after `action`; raises ActionNotEnabled when its guard is false."""
     reason = why_disabled(state, action)
     if reason is not None:
         raise ActionNotEnabled(f"{action_name(action)} is not enabled: {reason}")
-    topo = state.topology
     match action:
-        case HostWrite(grain=g, data=v):
-            _, oi, off = topo.locate(g)
-            obj = state.objects[oi]
-            state = _set_object(
-                state, oi, dataclasses.replace(obj, active=delta_put(obj.active, off, v))
-            )
-            acked = state.acked[oi][:off] + (v,) + state.acked[oi][off + 1 :]
-            return dataclasses.replace(
-                state, acked=state.acked[:oi] + (acked,) + state.acked[oi + 1 :]
-            )
-        case FreezeGroup(group=gi):
-            group = state.groups[gi]
-            members = list(_members(state, gi))
-            image = tuple(state.objects[i].live for i in members)
-            first, rest = members[0], members[1:]
-            at_once = state.options.freeze_group_at_once
-            for i in members if at_once else [first]:
-                state = _freeze_member(state, i)
-            return _set_group(
-                state,
-                gi,
-                GroupState(
-                    point=group.point + 1,
-                    completed_at=frozenset(),
-                    broken=group.broken,
-                    unfrozen=frozenset() if at_once else frozenset(rest),
-                    images=group.images + (image,),
-                ),
-            )
-        case FreezeMember(member=m):
-            state = _freeze_member(state, m)
-            gi = next(i for i in range(len(topo.groups)) if m in _members(state, i))
-            group = state.groups[gi]
-            return _set_group(state, gi, dataclasses.replace(group, unfrozen=group.unfrozen - {m}))
-        case CopyDelta(site=site, grain=g):
-            gi, oi, off = topo.locate(g)
-            copy = state.remote(oi, site)
-            value = delta_get(state.objects[oi].frozen or (), off)
-            assert value is not None
-            received = RemoteObject(
-                copy.base, copy.base_point, delta_put(copy.delta, off, value),
-                state.groups[gi].point, False,
-            )  # fmt: skip
-            return _set_remote(state, oi, site, received)
-        case MarkComplete(site=site, group=gi):
-            point = state.groups[gi].point
-            for i in _members(state, gi):
-                copy = state.remote(i, site)
-                state = _set_remote(
-                    state, i, site, dataclasses.replace(copy, delta_point=point, complete=True)
-                )
-            group = state.groups[gi]
-            return _set_group(
-                state, gi, dataclasses.replace(group, completed_at=group.completed_at | {site})
-            )
-        case MergeRemote(site=site, grain=g):
-            _, oi, off = topo.locate(g)
-            copy = state.remote(oi, site)
-            value = delta_get(copy.delta, off)
-            assert value is not None
-            base = copy.base[:off] + (value,) + copy.base[off + 1 :]
-            return _set_remote(state, oi, site, dataclasses.replace(copy, base=base))
-        case DropRemoteDelta(site=site, group=gi):
-            for i in _members(state, gi):
-                copy = state.remote(i, site)
-                assert copy.delta_point is not None
-                state = _set_remote(
-                    state, i, site, RemoteObject(copy.base, copy.delta_point, (), None, False)
-                )
-            return state
-        case MergeLocal(grain=g):
-            _, oi, off = topo.locate(g)
-            obj = state.objects[oi]
-            value = delta_get(obj.frozen or (), off)
-            assert value is not None
-            return _set_object(
-                state,
-                oi,
-                dataclasses.replace(obj, base=obj.base[:off] + (value,) + obj.base[off + 1 :]),
-            )
-        case DropLocalDelta(group=gi):
-            for i in _members(state, gi):
-                state = _set_object(state, i, dataclasses.replace(state.objects[i], frozen=None))
-            return state
-        case BreakMirror(group=gi):
-            return _set_group(state, gi, dataclasses.replace(state.groups[gi], broken=True))
-        case LinkDown(link=link):
-            return dataclasses.replace(state, down_links=state.down_links | {link})
-        case LinkUp(link=link):
-            return dataclasses.replace(state, down_links=state.down_links - {link})
-        case CrashSite(site=site):
-            return dataclasses.replace(state, down_sites=state.down_sites | {site})
-        case Recover(site=site):
-            return dataclasses.replace(state, down_sites=state.down_sites - {site})
+        case HostWrite():
+            return host_write(state, action)
+        case FreezeGroup():
+            return freeze_group(state, action)
+        case FreezeMember():
+            return freeze_member(state, action)
+        case CopyDelta():
+            return copy_delta(state, action)
+        case MarkComplete():
+            return mark_complete(state, action)
+        case MergeRemote():
+            return merge_remote(state, action)
+        case DropRemoteDelta():
+            return drop_remote_delta(state, action)
+        case MergeLocal():
+            return merge_local(state, action)
+        case DropLocalDelta():
+            return drop_local_delta(state, action)
+        case BreakMirror():
+            return break_mirror(state, action)
+        case LinkDown():
+            return link_down(state, action)
+        case LinkUp():
+            return link_up(state, action)
+        case CrashSite():
+            return crash_site(state, action)
+        case Recover():
+            return recover(state, action)
     raise ActionNotEnabled(f"{action_name(action)} is not an action of design B")
 
 
@@ -682,39 +861,108 @@ def committed(state: State, group: int, site: str) -> int:
     return min(state.remote(i, site).committed for i in _members(state, group))
 
 
+def spec_view(state: State) -> spec.SpecView:
+    """Every object the host writes, and one copy per group and remote."""
+    topo = state.topology
+    volumes = tuple(
+        spec.Volume(topo.objects[i].name, obj.live, state.acked[i])
+        for i, obj in enumerate(state.objects)
+    )
+    copies = []
+    for gi, group_spec in enumerate(topo.groups):
+        members = _members(state, gi)
+        for site in group_spec.remotes:
+            held = [state.remote(i, site) for i in members]
+            copies.append(spec.Copy(
+                site=site,
+                group=gi,
+                members=tuple(topo.objects[i].name for i in members),
+                points=tuple(copy.committed for copy in held),
+                recovered=tuple(copy.recoverable for copy in held),
+                images=state.groups[gi].images,
+                connected=state.reachable(group_spec.home, site),
+            ))  # fmt: skip
+    return spec.SpecView(volumes, tuple(copies))
+
+
+# The order in which background work moves a cycle on: finish what is started first.
+BACKGROUND = (FreezeMember, MarkComplete, DropRemoteDelta, DropLocalDelta, MergeRemote,
+              MergeLocal, CopyDelta)  # fmt: skip
+
+
+def progress_bound(state: State) -> int:
+    """Background steps that finish every group's point: freeze the stragglers, then per
+    remote copy and merge every grain, mark and drop; merge and drop locally."""
+    topo = state.topology
+    steps = 0
+    for group in topo.groups:
+        grains = sum(o.grains for o in group.objects)
+        steps += len(group.objects) + len(group.remotes) * (2 * grains + 2) + grains + 1
+    return steps
+
+
+def _settled(state: State) -> bool:
+    """Every group may take its next point (or is broken, or reached the point bound)."""
+    groups = range(len(state.topology.groups))
+    max_point = state.config.max_point
+    return all(
+        state.groups[gi].broken
+        or why_disabled(state, FreezeGroup(gi)) is None
+        or (max_point is not None and state.groups[gi].point >= max_point)
+        for gi in groups
+    )
+
+
+def _background(state: State) -> State | None:
+    candidates = candidate_actions(state)
+    for kind in BACKGROUND:
+        for action in candidates:
+            if isinstance(action, kind) and why_disabled(state, action) is None:
+                return step(state, action)
+    return None
+
+
+def inv_progress(state: State) -> str | None:
+    """With every site and link up and writes paused, every group's point completes at every
+    remote and is merged away within the bound."""
+    if state.down_sites or state.down_links:
+        return None
+    return spec.inv_progress(state, progress_bound(state), _settled, _background)
+
+
 def check(before: State | None, after: State) -> dict[str, str]:
     """Every predicate of the spec that `after` (reached from `before`) breaks, by name."""
-    found: dict[str, str] = {}
-    topo = after.topology
-    for oi, obj in enumerate(after.objects):
-        if obj.live != after.acked[oi]:
-            found["inv_no_ack_lost"] = (
-                f"object {topo.objects[oi].name} lost acknowledged writes: "
-                + spec.image_diff(obj.live, after.acked[oi])
-            )
-    for gi, group_spec in enumerate(topo.groups):
-        group = after.groups[gi]
-        for site in group_spec.remotes:
-            points = {after.remote(i, site).committed for i in _members(after, gi)}
-            if len(points) > 1:
-                found["inv_group_recovers_one_point"] = (
-                    f"at {site} the members of group {gi} recover points {sorted(points)}"
-                )
-                continue
-            (c,) = points
-            for position, i in enumerate(_members(after, gi)):
-                recovered = after.remote(i, site).recoverable
-                expected = group.images[c][position]
-                if recovered != expected:
-                    found["inv_target_is_committed_image"] = (
-                        f"{site} recovers {topo.objects[i].name} at a state that is not "
-                        f"P_{c}: " + spec.image_diff(recovered, expected)
-                    )
-            reachable = after.reachable(group_spec.home, site)
-            if reachable and c < group.point - 2:
-                found["inv_lag_bounded"] = f"{site} lags point {group.point} at P_{c}"
-            if before is not None:
-                previous = committed(before, gi, site)
-                if c < previous:
-                    found["inv_commit_monotonic"] = f"{site} went back from P_{previous} to P_{c}"
+    found = spec.violations(spec_view(after), spec_view(before) if before else None)
+    if why := inv_progress(after):
+        found["inv_progress"] = why
     return found
+
+
+class FreezeOverlay:
+    """Design B as the design-neutral code sees it: named topologies, `grains` per object."""
+
+    name = DESIGN
+    unsafe_options: dict[str, DesignOptions] = dict(UNSAFE_OPTIONS)
+    topologies = TOPOLOGIES
+
+    def options(self, fields: Mapping[str, object]) -> Options:
+        return Options.from_json(dict(fields))
+
+    def mutant_topology(self, options: DesignOptions) -> str | None:
+        named = (name for name, mutant in UNSAFE_OPTIONS.items() if mutant == options)
+        return MUTANT_TOPOLOGY.get(next(named, ""), "single")
+
+    def initial(self, options: DesignOptions, topology: str | None, grains: int) -> State:
+        if not isinstance(options, Options):
+            raise WrongDesign(f"design B was given {type(options).__qualname__}")
+        if topology is None:
+            raise ValueError(f"design B needs a topology ({', '.join(TOPOLOGIES)})")
+        return initial_state(Config(_named_topology(topology, grains)), options)
+
+    def address_space(self, topology: str | None, grains: int) -> int:
+        if topology is None:
+            raise ValueError(f"design B needs a topology ({', '.join(TOPOLOGIES)})")
+        return _named_topology(topology, grains).grains
+
+
+MODEL: DesignModel = FreezeOverlay()

@@ -1,38 +1,80 @@
 """The ideal specification: what every design must guarantee, as named predicates.
 
-A design's state exposes the ghost history (`images`: P_0..P_k, `acked`: the host's view) and
-the remote site's recoverable image; the predicates here compare them.  Each predicate returns
-None when it holds, else a sentence saying what broke — the harness prints that sentence.
+A design shows its state to the spec as a `SpecView`: each host-visible volume (its live image
+and the host's acknowledged view) and each *copy* — what one remote site can recover of one
+consistency group: the point each member recovers, the recovered images, and the ghost history
+P_0..P_k of the group's images.  A design with one volume pair has one copy of one member.
 
-The safety goal is `inv_target_is_committed_image`; the others protect the goal's premises
-(no acknowledged write lost, commits only move forward, lag stays bounded, progress).
+Each predicate returns None when it holds, else a sentence saying what broke — the harness
+prints that sentence.  The safety goal is `inv_target_is_committed_image`; the others protect
+its premises (no acknowledged write lost, one point per group, commits only move forward, lag
+stays bounded) and progress (with everything up and writes paused, a commit comes).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from dataclasses import dataclass
+from typing import TypeVar
 
 Image = tuple[int, ...]
 
+GOAL = "inv_target_is_committed_image"
+PREDICATES = (
+    "inv_target_is_committed_image",
+    "inv_no_ack_lost",
+    "inv_group_recovers_one_point",
+    "inv_lag_bounded",
+    "inv_commit_monotonic",
+    "inv_progress",
+)
+"""Every predicate of the spec, by the name traces and proofs use."""
+LAG_BOUND = 2
+"""while connected, the committed point trails the newest point by at most this many"""
 
-class SpecView(Protocol):
+
+@dataclass(frozen=True)
+class Volume:
+    """A volume the host writes: what it holds now and what the host was told it holds."""
+
+    name: str
+    live: Image
+    acked: Image
+
+
+@dataclass(frozen=True)
+class Copy:
+    """What one remote site can recover of one consistency group."""
+
+    site: str
+    group: int
+    members: tuple[str, ...]
+    points: tuple[int, ...]
+    """the point each member recovers"""
+    recovered: tuple[Image, ...]
+    """each member's recoverable image"""
+    images: tuple[tuple[Image, ...], ...]
+    """ghost: P_0..P_k, one image per member"""
+    connected: bool
+    """the group's home, the remote and the link between them are all up"""
+
     @property
-    def committed(self) -> int: ...
+    def key(self) -> tuple[str, int]:
+        return self.site, self.group
+
     @property
-    def cycle(self) -> int: ...
+    def newest(self) -> int:
+        return len(self.images) - 1
+
     @property
-    def images(self) -> tuple[Image, ...]: ...
-    @property
-    def source(self) -> Image: ...
-    @property
-    def acked(self) -> Image: ...
-    @property
-    def link_up(self) -> bool: ...
-    @property
-    def local_up(self) -> bool: ...
-    @property
-    def remote_up(self) -> bool: ...
+    def committed(self) -> int:
+        return min(self.points)
+
+
+@dataclass(frozen=True)
+class SpecView:
+    volumes: tuple[Volume, ...]
+    copies: tuple[Copy, ...]
 
 
 def image_diff(actual: Sequence[int], expected: Sequence[int]) -> str:
@@ -45,50 +87,94 @@ def image_diff(actual: Sequence[int], expected: Sequence[int]) -> str:
     return ", ".join(diffs[:5]) + more
 
 
-def inv_target_is_committed_image(state: SpecView, recoverable: Image) -> str | None:
-    """Safety goal: what the remote site recovers is exactly P_c."""
-    expected = state.images[state.committed]
-    if recoverable == expected:
+def inv_no_ack_lost(volume: Volume) -> str | None:
+    """Every acknowledged host write is still in the volume."""
+    if volume.live == volume.acked:
         return None
-    return f"the target recovers an image that is not P_{state.committed}: " + image_diff(
-        recoverable, expected
-    )
+    return f"{volume.name} lost acknowledged writes: " + image_diff(volume.live, volume.acked)
 
 
-def inv_no_ack_lost(state: SpecView) -> str | None:
-    """Every acknowledged host write is still in the source."""
-    if state.source == state.acked:
+def inv_group_recovers_one_point(copy: Copy) -> str | None:
+    """At a remote every member of a group recovers the same point."""
+    if len(set(copy.points)) <= 1:
         return None
-    return "the source lost acknowledged writes: " + image_diff(state.source, state.acked)
+    return f"at {copy.site} the members of group {copy.group} recover points {sorted(copy.points)}"
 
 
-def inv_lag_bounded(state: SpecView) -> str | None:
-    """While the link and both sites are up, c >= k - 2."""
-    if not (state.link_up and state.local_up and state.remote_up):
-        return None
-    if state.committed >= state.cycle - 2:
-        return None
-    return f"committed point {state.committed} lags cycle {state.cycle} by more than 2"
-
-
-def inv_commit_monotonic(before: SpecView, after: SpecView) -> str | None:
-    """c never goes backwards and a committed image is never rewritten."""
-    if after.committed < before.committed:
-        return f"committed point went back from {before.committed} to {after.committed}"
-    if after.images[: before.committed + 1] != before.images[: before.committed + 1]:
-        return "a committed point-in-time image was rewritten"
+def inv_target_is_committed_image(copy: Copy) -> str | None:
+    """Safety goal: what the remote site recovers is exactly P_c, member by member."""
+    c = copy.committed
+    for member, recovered, expected in zip(
+        copy.members, copy.recovered, copy.images[c], strict=True
+    ):
+        if recovered != expected:
+            return f"{copy.site} recovers {member} at a state that is not P_{c}: " + image_diff(
+                recovered, expected
+            )
     return None
 
 
-STATE_PREDICATES: dict[str, Callable[[SpecView], str | None]] = {
-    "inv_no_ack_lost": inv_no_ack_lost,
-    "inv_lag_bounded": inv_lag_bounded,
-}
+def inv_lag_bounded(copy: Copy) -> str | None:
+    """While connected, c >= k - LAG_BOUND."""
+    if not copy.connected or copy.committed >= copy.newest - LAG_BOUND:
+        return None
+    return f"{copy.site} recovers P_{copy.committed}, more than {LAG_BOUND} behind P_{copy.newest}"
 
 
-def violations(state: SpecView, recoverable: Image) -> dict[str, str]:
-    """Every state predicate that fails, by name."""
-    found = {name: why for name, check in STATE_PREDICATES.items() if (why := check(state))}
-    if why := inv_target_is_committed_image(state, recoverable):
-        found["inv_target_is_committed_image"] = why
+def inv_commit_monotonic(before: Copy, after: Copy) -> str | None:
+    """c never goes backwards and a committed image is never rewritten."""
+    if after.committed < before.committed:
+        return f"{after.site} went back from P_{before.committed} to P_{after.committed}"
+    kept = before.committed + 1
+    if after.images[:kept] != before.images[:kept]:
+        return f"a point-in-time image {after.site} committed was rewritten"
+    return None
+
+
+S = TypeVar("S")
+
+
+def inv_progress(
+    state: S,
+    bound: int,
+    committed: Callable[[S], bool],
+    background: Callable[[S], S | None],
+) -> str | None:
+    """With everything up and host writes paused, background work alone reaches a commit
+    within `bound` steps.  The design says when it is ready (the caller checks that everything
+    is up), when the commit has come (`committed`) and what the next background step is
+    (`background`: None when nothing is enabled)."""
+    current = state
+    for _ in range(bound):
+        if committed(current):
+            return None
+        after = background(current)
+        if after is None:
+            break
+        current = after
+    if committed(current):
+        return None
+    return f"no commit within {bound} background steps with writes paused"
+
+
+def violations(after: SpecView, before: SpecView | None) -> dict[str, str]:
+    """Every predicate except progress that `after` (reached from `before`) breaks, by name."""
+    found: dict[str, str] = {}
+    for volume in after.volumes:
+        if why := inv_no_ack_lost(volume):
+            found.setdefault("inv_no_ack_lost", why)
+    previous = {copy.key: copy for copy in before.copies} if before is not None else {}
+    for copy in after.copies:
+        if why := inv_group_recovers_one_point(copy):
+            found.setdefault("inv_group_recovers_one_point", why)
+            continue  # no one committed point to hold the others against
+        checks = [
+            (GOAL, inv_target_is_committed_image(copy)),
+            ("inv_lag_bounded", inv_lag_bounded(copy)),
+        ]
+        if copy.key in previous:
+            checks.append(("inv_commit_monotonic", inv_commit_monotonic(previous[copy.key], copy)))
+        for name, why in checks:
+            if why:
+                found.setdefault(name, why)
     return found

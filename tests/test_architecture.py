@@ -1,4 +1,5 @@
-"""The import graph keeps its shape: layers depend one way, and no design imports another.
+"""The import graph keeps its shape: layers depend one way, no design imports another, and
+design-neutral code reaches a design only through the registry.
 
 Read with `ast` from the source, so a violation is named with its file and line before anything
 runs.  A module belongs to a design when its dotted name contains the design's name
@@ -17,6 +18,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS = ("model", "impl", "proofs", "harness")
 DESIGNS = ("cyclic_flashcopy", "freeze_overlay")
+REGISTRY = "pitmirror.harness.designs"
+"""the one design-neutral module that names the designs (one line each)"""
 MAY_IMPORT = {
     "model": {"model"},
     "impl": {"impl", "model"},
@@ -81,6 +84,8 @@ def problems(edge: Edge) -> list[str]:
     mine, theirs = design_of(edge.importer), design_of(edge.imported)
     if mine is not None and theirs is not None and mine != theirs:
         found.append(f"{edge} (one design imports another)")
+    if mine is None and theirs is not None and edge.importer != REGISTRY:
+        found.append(f"{edge} (design-neutral code asks the registry, {REGISTRY})")
     layer, target = layer_of(edge.importer), layer_of(edge.imported)
     if layer is not None and target is not None and target not in MAY_IMPORT[layer]:
         found.append(f"{edge} ({layer} may not import {target})")
@@ -117,9 +122,28 @@ def test_every_layer_has_each_design_under_its_own_name() -> None:
         ("proofs/prover.py", "import pitmirror.harness.traces", True),
         ("impl/freeze_overlay/engine.py", "from pitmirror.impl.site import DurableSite", False),
         ("harness/designs.py", "from pitmirror.model import cyclic_flashcopy", False),
+        ("harness/verify.py", "from pitmirror.model import freeze_overlay as B", True),
+        ("harness/cli/demo.py", "from pitmirror.harness.cyclic_flashcopy.demo import demo", True),
+        ("proofs/prover.py", "from pitmirror.proofs import cyclic_flashcopy_proof", True),
     ],
 )
 def test_the_check_flags_what_it_must(where: str, source: str, flagged: bool) -> None:
     edges = imports_of(ROOT / where, source)
     assert edges
     assert any(problems(edge) for edge in edges) == flagged, [str(e) for e in edges]
+
+
+MAX_MODEL_FUNCTION_LINES = 60
+
+
+def test_no_model_function_is_longer_than_60_lines() -> None:
+    """The model is read as a specification: every guard and transition fits on a screen."""
+    long = [
+        f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({length} lines)"
+        for path in sorted((ROOT / "model").rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and (length := (node.end_lineno or node.lineno) - node.lineno + 1)
+        > MAX_MODEL_FUNCTION_LINES
+    ]
+    assert not long, "\n".join(long)

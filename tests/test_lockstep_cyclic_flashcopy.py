@@ -60,7 +60,7 @@ def test_every_mutant_is_caught_within_its_ci_budget(
     assert set(MUTANT_BUDGETS) == set(A.UNSAFE_OPTIONS)
     result = run_check(
         A.UNSAFE_OPTIONS[name], loop_backend, MUTANT_BUDGETS[name], save_dir=tmp_path
-    )  # type: ignore[arg-type]
+    )
     assert result.failure is not None, f"mutant {name} was not caught"
     assert result.failure.expect == "violation"
     assert result.failure.violates == "inv_target_is_committed_image"

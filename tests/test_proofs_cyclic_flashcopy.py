@@ -19,7 +19,14 @@ from pitmirror.model import cyclic_flashcopy as M
 from pitmirror.model.actions import Action, CrashSite, Recover, action_name
 from pitmirror.proofs import cyclic_flashcopy as A
 from pitmirror.proofs.cyclic_flashcopy_concrete import Universe, encode
-from pitmirror.proofs.prover import GOAL, prove
+from pitmirror.proofs.cyclic_flashcopy_proof import ENCODING
+from pitmirror.proofs.prover import GOAL, ProofReport
+from pitmirror.proofs.prover import prove as prove_with
+
+
+def prove(options: M.Options) -> ProofReport:
+    return prove_with(ENCODING, options)
+
 
 PROOF_TRACES = sorted(
     (Path(__file__).resolve().parent.parent / "traces" / "proofs").glob("*.jsonl")

@@ -34,7 +34,9 @@ from pitmirror.model.actions import (
 )
 from pitmirror.proofs.freeze_overlay_concrete import Universe, encode
 from pitmirror.proofs.freeze_overlay_finite import finite_encoding
-from pitmirror.proofs.prover import prove
+from pitmirror.proofs.freeze_overlay_proof import ENCODING
+from pitmirror.proofs.prover import ProofReport
+from pitmirror.proofs.prover import prove as prove_with
 
 GRAINS = 2
 CASES = [
@@ -165,6 +167,10 @@ def test_random_steps_agree(data: st.DataObject) -> None:
     pairs = steps_by_action(topology, options)
     name = data.draw(st.sampled_from(sorted(pairs)))
     check_step(topology, *data.draw(st.sampled_from(pairs[name])))
+
+
+def prove(options: M.Options) -> ProofReport:
+    return prove_with(ENCODING, options)
 
 
 PROOF_TRACES = sorted(

@@ -19,7 +19,7 @@ def test_overlay_runner_never_freezes_before_the_copy_completes() -> None:
     subject = Subject(B.DESIGN, B.Options(), "fan-out", 64)
     with subject.volume_set("memory") as volume_set:
         volumes, workdir = volume_set.fresh()
-        engine = OverlayEngine(subject.topology_spec(), volumes, workdir, B.Options())
+        engine = OverlayEngine(B.topology("fan-out", 64), volumes, workdir, B.Options())
         clock = fake_clock(1.0).__next__
         freezes: list[tuple[int, int]] = []
         runner = OverlayRunner(engine, clock, interval_s=5.0, grains_per_tick=8,

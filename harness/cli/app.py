@@ -13,16 +13,16 @@ import signal
 import sys
 from collections.abc import Callable
 from functools import wraps
-from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
+from typing import Annotated, NoReturn, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 
-from pitmirror.harness.designs import MODELS, Subject
+from pitmirror.harness.design import Design
+from pitmirror.harness.designs import DESIGNS, Subject, UnknownDesign, design_named
 from pitmirror.impl.volumes import VolumeError, loop_available
-from pitmirror.model import cyclic_flashcopy as design_a
-from pitmirror.model import freeze_overlay as design_b
 from pitmirror.model.actions import TraceFormatError
+from pitmirror.model.options import DesignOptions
 
 app = typer.Typer(
     add_completion=False,
@@ -37,12 +37,17 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document instead.")]
-DesignOpt = Annotated[
-    str, typer.Option(help="cyclic-flashcopy (design A) or freeze-overlay (design B).")
-]
+DESIGN_NAMES = " or ".join(f"{name} (design {d.short})" for name, d in DESIGNS.items())
+DEFAULT_DESIGN = next(iter(DESIGNS))
+DesignOpt = Annotated[str, typer.Option(help=f"{DESIGN_NAMES}.")]
 TopologyOpt = Annotated[
     str | None,
-    typer.Option(help="Design B: single, group, fan-out, fan-in, bidirectional or file."),
+    typer.Option(
+        help="Where the design has topologies: "
+        + "; ".join(f"{d.short}: {', '.join(d.model.topologies)}"
+                    for d in DESIGNS.values() if d.model.topologies)  # fmt: skip
+        + "."
+    ),
 ]
 BackendOpt = Annotated[
     str, typer.Option(help="Volumes: auto (loop device when root, else file), loop, file, memory.")
@@ -81,40 +86,38 @@ def clean_errors(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def parse_options(names: list[str], design: str = design_a.DESIGN) -> Any:
+def lookup_design(name: str) -> Design:
+    try:
+        return design_named(name)
+    except UnknownDesign as e:
+        fail(str(e))
+
+
+def parse_options(names: list[str], design: str = DEFAULT_DESIGN) -> DesignOptions:
     """`--option no-copy-on-write` (a named mutant) or `--option map_rule=update`."""
-    if design not in MODELS:
-        fail(f"unknown design {design!r} (known: {', '.join(MODELS)})")
-    model = MODELS[design]
-    options: dict[str, Any] = {}
+    model = lookup_design(design).model
+    options: dict[str, object] = {}
     for name in names:
-        if name in model.UNSAFE_OPTIONS:
-            options.update(model.UNSAFE_OPTIONS[name].non_default())
+        if name in model.unsafe_options:
+            options.update(model.unsafe_options[name].non_default())
             continue
         key, sep, value = name.partition("=")
         if not sep:
-            known = ", ".join(model.UNSAFE_OPTIONS)
+            known = ", ".join(model.unsafe_options)
             fail(f"unknown option {name!r}: use a mutant name ({known}) or field=value")
-        parsed: Any = {"true": True, "false": False}.get(value.lower(), value)
-        options[key] = parsed
+        options[key] = {"true": True, "false": False}.get(value.lower(), value)
     try:
-        return model.Options.from_json(options)
+        return model.options(options)
     except (TypeError, ValueError) as e:
         fail(str(e))
 
 
-def make_subject(design: str, options: Any, topology: str | None, grains: int) -> Subject:
-    """Design B needs a topology: the one a mutant shows itself on, else `single`."""
-    if design == design_a.DESIGN:
-        if topology is not None:
-            fail("--topology is for --design freeze-overlay")
-        return Subject(design, options, None, grains)
-    if topology is None:
-        label = Subject(design, options, "single").label()
-        topology = design_b.MUTANT_TOPOLOGY.get(label, "single")
-    if topology not in design_b.TOPOLOGIES:
-        fail(f"unknown topology {topology!r} (known: {', '.join(design_b.TOPOLOGIES)})")
-    return Subject(design, options, topology, grains)
+def make_subject(options: DesignOptions, topology: str | None, grains: int | None) -> Subject:
+    """Without a topology, a design that has them runs the one its mutant shows itself on."""
+    try:
+        return Subject.of(options, topology, grains)
+    except ValueError as e:
+        fail(str(e))
 
 
 def print_json(doc: object) -> None:

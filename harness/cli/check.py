@@ -10,6 +10,7 @@ import typer
 
 from pitmirror.harness.check import Budget, CheckResult, CheckSetupError, run_check
 from pitmirror.harness.cli.app import (
+    DEFAULT_DESIGN,
     BackendOpt,
     DesignOpt,
     JsonOpt,
@@ -23,12 +24,11 @@ from pitmirror.harness.cli.app import (
     print_json,
 )
 from pitmirror.harness.traces import dump_trace
-from pitmirror.model import cyclic_flashcopy as design_a
 
 
 def check_json(result: CheckResult) -> dict[str, Any]:
     return {
-        "design": result.subject.design,
+        "design": result.subject.design_name,
         "topology": result.subject.topology,
         "options": result.options.to_json(),
         "backend": result.backend,
@@ -68,10 +68,11 @@ def check_cmd(
     save_dir: Annotated[
         Path, typer.Option(help="Where a failing minimal trace is written.")
     ] = Path("traces/failures"),
-    design: DesignOpt = design_a.DESIGN,
+    design: DesignOpt = DEFAULT_DESIGN,
     topology: TopologyOpt = None,
     grains: Annotated[
-        int | None, typer.Option(min=1, help="Grains: the volume (A), each object (B).")
+        int | None,
+        typer.Option(min=1, help="Grains of the volume, or of each object (topologies)."),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -80,8 +81,7 @@ def check_cmd(
     Exit 0 when nothing failed within the budget, 1 with a minimal trace saved otherwise.
     """
     options = parse_options(option or [], design)
-    default_grains = 4 if design == design_a.DESIGN else 2
-    subject = make_subject(design, options, topology, grains or default_grains)
+    subject = make_subject(options, topology, grains)
     budget = Budget(examples=examples, steps=steps, seed=None if random_run else seed)
     try:
         result = run_check(

@@ -8,18 +8,19 @@ from typing import Annotated, Any
 import typer
 
 from pitmirror.harness.cli.app import (
+    DESIGN_NAMES,
     BackendOpt,
     JsonOpt,
     app,
     clean_errors,
+    lookup_design,
     out,
     parse_options,
     print_json,
 )
-from pitmirror.harness.designs import MODELS
+from pitmirror.harness.designs import DESIGNS
 from pitmirror.harness.prove import prove_design
 from pitmirror.harness.replay import ReplayResult, replay
-from pitmirror.model import cyclic_flashcopy as design_a
 
 
 def engine_json(replayed: ReplayResult | None) -> dict[str, Any] | None:
@@ -33,7 +34,7 @@ def engine_json(replayed: ReplayResult | None) -> dict[str, Any] | None:
 @clean_errors
 def prove_cmd(
     design: Annotated[
-        str, typer.Option(help="all, cyclic-flashcopy (A) or freeze-overlay (B).")
+        str, typer.Option(help=f"all, or {DESIGN_NAMES}.")
     ] = "all",
     option: Annotated[
         list[str] | None,
@@ -55,10 +56,10 @@ def prove_cmd(
     (on --backend volumes) to show that it breaks there too.  A mutant name picks its own design.
     """
     names = option or []
-    designs = list(MODELS) if design == "all" else [design]
+    designs = list(DESIGNS) if design == "all" else [lookup_design(design).name]
     if design == "all" and names:
-        owners = {d for d in MODELS for n in names if n in MODELS[d].UNSAFE_OPTIONS}
-        designs = sorted(owners) if owners else designs
+        owners = [n for n, d in DESIGNS.items() if any(m in d.model.unsafe_options for m in names)]
+        designs = owners or designs
     outcomes = [prove_design(parse_options(names, d), save_dir) for d in designs]
     on_engine = [replay(o.trace, backend) if o.trace is not None else None for o in outcomes]
     if as_json:
@@ -77,7 +78,7 @@ def prove_cmd(
             for line in query.counterexample:
                 out.print(f"    {line}", highlight=False)
         changed = report.options.non_default() or "safe defaults"
-        short = "A" if report.design == design_a.DESIGN else "B"
+        short = DESIGNS[report.design].short
         summary = (
             f"design {short}, options {changed}: {len(report.queries)} queries "
             f"({len(report.failures)} failed) in {report.seconds:.2f} s"
@@ -86,12 +87,15 @@ def prove_cmd(
             out.print(f"[green]proved[/]: {summary}")
             continue
         out.print(f"[bold red]not proved[/]: {summary}")
-        if outcome.bmc is not None and outcome.trace is not None:
-            how = "bounded model checking" if short == "A" else "breadth-first search of the model"
+        reached = outcome.reached
+        if reached is not None and outcome.trace is not None:
+            where = f" on the {reached.topology} topology" if reached.topology else ""
             out.print(
-                f"{how}: a violation {outcome.bmc.depth} steps from Init, "
+                f"{reached.method}: a violation {reached.depth} steps from Init{where}, "
                 f"{len(outcome.trace.actions)} actions after shrinking: {outcome.saved_to}"
             )
+        elif reached is not None:
+            out.print(f"{reached.method}: no violation within its bounds")
         if replayed is not None:
             out.print(f"on the engine ({replayed.backend} volumes): {replayed.verdict()}")
         if outcome.saved_to is not None:

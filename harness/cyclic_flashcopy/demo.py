@@ -10,18 +10,21 @@ volumes, with the digest of the committed point's image.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from rich.table import Table
 
-from pitmirror.harness.designs import Subject
+from pitmirror.harness.backends import VolumeSet
+from pitmirror.harness.design import DemoReport, DemoRequest, StatusView
 from pitmirror.harness.digests import image_digest, seeds_digest
-from pitmirror.impl.cyclic_flashcopy.engine import FlashCopyEngine
+from pitmirror.impl.cyclic_flashcopy.engine import FlashCopyEngine, volume_layout
 from pitmirror.impl.cyclic_flashcopy.runner import Runner, RunnerStatus
 from pitmirror.impl.grains import grain_bytes
-from pitmirror.model.cyclic_flashcopy import DESIGN, Options
+from pitmirror.model.cyclic_flashcopy import Options
 
 MAX_QUIESCE_TICKS = 1_000_000
 
@@ -59,7 +62,7 @@ def run_demo(
     host = np.zeros(grains, dtype=np.int64)
     images: dict[int, npt.NDArray[np.int64]] = {0: host.copy(), 1: host.copy()}
     hot = max(1, grains // 5)
-    with Subject(DESIGN, Options(), None, grains, grain_size).volume_set(backend) as volume_set:
+    with VolumeSet(backend, grains, grain_size, *volume_layout(grains)) as volume_set:
         volumes, workdir = volume_set.fresh()
         engine = FlashCopyEngine(volumes, workdir, Options())
 
@@ -105,3 +108,61 @@ def run_demo(
             expected_digest=seeds_digest(images[status.committed], grain_size),
             source_matches_host=source == host_bytes,
         )
+
+
+def status_table(status: RunnerStatus, writes: int, now: float) -> Table:
+    table = Table(title="pitmirror demo — design A (cyclic incremental FlashCopy)")
+    columns = ("cycle", "committed", "age of committed point", "grains behind", "MiB behind",
+               "commits", "host writes", "phase")  # fmt: skip
+    for col in columns:
+        table.add_column(col, justify="right")
+    table.add_row(
+        str(status.cycle),
+        str(status.committed),
+        f"{now - status.committed_at:.2f} s",
+        str(status.grains_behind),
+        f"{status.bytes_behind / 2**20:.1f}",
+        str(status.commits),
+        str(writes),
+        status.phase,
+    )
+    return table
+
+
+def demo(request: DemoRequest, show: Callable[[StatusView], None]) -> DemoReport:
+    """`pitmirror demo` for design A: one volume pair under the workload."""
+    if request.topology is not None:
+        raise ValueError("--topology is for designs with topologies (freeze-overlay)")
+    clock = time.monotonic
+
+    def on_status(status: RunnerStatus, writes: int) -> None:
+        now = clock()
+        show(lambda: status_table(status, writes, now))
+
+    r = run_demo(request.backend, request.grains, request.grain_size, request.seconds,
+                 request.seed, clock, on_status=on_status)  # fmt: skip
+    verdict = "[green]equal: the target holds the committed point-in-time image[/]"
+    lines = [
+        f"volumes: {r.backend} ({', '.join(r.devices)}), "
+        f"{r.grains} grains of {r.grain_size} bytes",
+        f"{r.host_writes} host writes, {r.commits} commits in {r.seconds:.1f} s; "
+        f"committed point P_{r.committed}",
+        f"target image digest   {r.target_digest}",
+        f"P_{r.committed} image digest     {r.expected_digest}",
+        verdict if r.consistent else "[bold red]DIFFERENT[/]",
+    ]
+    doc: dict[str, object] = {
+        "backend": r.backend,
+        "devices": r.devices,
+        "grains": r.grains,
+        "grain_size": r.grain_size,
+        "seconds": round(r.seconds, 3),
+        "host_writes": r.host_writes,
+        "commits": r.commits,
+        "committed": r.committed,
+        "target_digest": r.target_digest,
+        "expected_digest": r.expected_digest,
+        "source_matches_host": r.source_matches_host,
+        "consistent": r.consistent,
+    }
+    return DemoReport(r.consistent, lines, doc)

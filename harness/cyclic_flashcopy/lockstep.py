@@ -12,6 +12,8 @@ from pitmirror.impl.site import EngineRefused
 from pitmirror.impl.volumes import Volume
 from pitmirror.model import cyclic_flashcopy as design_a
 from pitmirror.model.actions import Action
+from pitmirror.model.design import WrongDesign
+from pitmirror.model.options import DesignOptions
 from pitmirror.model.spec import image_diff
 
 COMPARED_FIELDS = (
@@ -54,7 +56,6 @@ def divergence(observed: Observation, model: design_a.State) -> str | None:
 class Lockstep(LockstepBase):
     """Design A's model and engine side by side, from their initial states."""
 
-    model_module = design_a
     refused = EngineRefused
 
     def __init__(
@@ -73,3 +74,15 @@ class Lockstep(LockstepBase):
 
     def engine_apply(self, action: Action) -> None:
         self.engine.apply(action)
+
+
+def open_lockstep(
+    options: DesignOptions,
+    topology: str | None,
+    grains: int,
+    volumes: dict[str, Volume],
+    workdir: Path,
+) -> Lockstep:
+    if not isinstance(options, design_a.Options):
+        raise WrongDesign(f"design A's lockstep was given {type(options).__qualname__}")
+    return Lockstep(volumes, workdir, options)

@@ -3,11 +3,11 @@ grains from the model's own maps, applied to model and engine in lockstep."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
-from pitmirror.harness.backends import VolumeSet
-from pitmirror.harness.cyclic_flashcopy.lockstep import Lockstep
 from pitmirror.harness.lockstep import StepOutcome, Stepper
 from pitmirror.harness.machine import MAX_DATA_SEED, FailureHandler, LockstepMachine
 from pitmirror.model import cyclic_flashcopy as design_a
@@ -28,20 +28,12 @@ from pitmirror.model.actions import (
 MAX_CRASH_WRITES = 4
 
 
-def flashcopy_machine(
-    volume_set: VolumeSet,
-    options: design_a.Options,
-    on_failure: FailureHandler,
-    counter: list[int] | None = None,
+def build_machine(
+    open_lockstep: Callable[[], Stepper], grains: int, on_failure: FailureHandler
 ) -> type[RuleBasedStateMachine]:
-    grains = volume_set.grains
-
     class FlashCopyMachine(LockstepMachine):
         def open_lockstep(self) -> Stepper:
-            volumes, workdir = volume_set.fresh()
-            if counter is not None:
-                counter[0] += 1
-            return Lockstep(volumes, workdir, options)
+            return open_lockstep()
 
         def report_failure(self, actions: list[Action], outcome: StepOutcome) -> None:
             on_failure(actions, outcome)
@@ -49,7 +41,8 @@ def flashcopy_machine(
         @property
         def model(self) -> design_a.State:
             assert self.lockstep is not None
-            state: design_a.State = self.lockstep.model
+            state = self.lockstep.model
+            assert isinstance(state, design_a.State)
             return state
 
         @precondition(lambda self: self.model.local_up)

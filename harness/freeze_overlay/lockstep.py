@@ -12,6 +12,8 @@ from pitmirror.impl.site import EngineRefused
 from pitmirror.impl.volumes import Volume
 from pitmirror.model import freeze_overlay as B
 from pitmirror.model.actions import Action
+from pitmirror.model.design import WrongDesign
+from pitmirror.model.options import DesignOptions
 from pitmirror.model.spec import image_diff
 
 
@@ -47,10 +49,9 @@ def divergence(observed: OverlayObservation, state: B.State, engine: OverlayEngi
     return None
 
 
-class OverlayLockstep(LockstepBase):
+class Lockstep(LockstepBase):
     """Design B's model and engine side by side, from their initial states."""
 
-    model_module = B
     refused = EngineRefused
 
     def __init__(
@@ -77,3 +78,17 @@ class OverlayLockstep(LockstepBase):
 
     def engine_apply(self, action: Action) -> None:
         self.engine.apply(action)
+
+
+def open_lockstep(
+    options: DesignOptions,
+    topology: str | None,
+    grains: int,
+    volumes: dict[str, Volume],
+    workdir: Path,
+) -> Lockstep:
+    if not isinstance(options, B.Options):
+        raise WrongDesign(f"design B's lockstep was given {type(options).__qualname__}")
+    if topology is None:
+        raise ValueError(f"design B needs a topology ({', '.join(B.TOPOLOGIES)})")
+    return Lockstep(B.topology(topology, grains), volumes, workdir, options)

@@ -1,18 +1,20 @@
 """The Hypothesis state machine for design B: one rule per action of the vocabulary, each
-drawing one of the actions of its kind that the model enables, applied in lockstep."""
+drawing one of the actions of its kind that the model enables, applied in lockstep; and one
+helper rule, `advance`, that moves the cycle on."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
-from pitmirror.harness.backends import VolumeSet
-from pitmirror.harness.designs import Subject
 from pitmirror.harness.lockstep import StepOutcome, Stepper
 from pitmirror.harness.machine import MAX_DATA_SEED, FailureHandler, LockstepMachine
 from pitmirror.model import freeze_overlay as B
 from pitmirror.model.actions import (
     Action,
+    BreakMirror,
     CopyDelta,
     CrashSite,
     DropLocalDelta,
@@ -28,33 +30,26 @@ from pitmirror.model.actions import (
     Recover,
 )
 
-KINDS: tuple[type, ...] = (
-    FreezeGroup, FreezeMember, CopyDelta, MarkComplete, MergeRemote, DropRemoteDelta,
-    MergeLocal, DropLocalDelta, LinkDown, LinkUp, CrashSite, Recover,
-)  # fmt: skip
 # The order in which `advance` moves a cycle on: finish what is started before starting more.
-PROGRESS: tuple[type, ...] = (
+PROGRESS: tuple[type[Action], ...] = (
     FreezeMember, MarkComplete, DropRemoteDelta, DropLocalDelta, MergeRemote, MergeLocal,
     CopyDelta, FreezeGroup,
 )  # fmt: skip
+FAULT_ODDS = 4
+"""A link or site fault (and its repair) fires on one draw in this many, the cycle moves on on
+the others: faults are rarer than work (Hypothesis's swarm testing already switches whole
+rules off per example; weighting is left to us)"""
+BREAK_ODDS = 50
+"""BreakMirror fires on one draw in this many: a broken group stops cycling, and the rest of
+the example would test little"""
 
 
-# BreakMirror is left out of random runs: once broken, a group stops cycling and the rest of
-# the example tests little; hand-written traces cover it.
-def overlay_machine(
-    volume_set: VolumeSet,
-    subject: Subject,
-    on_failure: FailureHandler,
-    counter: list[int] | None = None,
+def build_machine(
+    open_lockstep: Callable[[], Stepper], grains: int, on_failure: FailureHandler
 ) -> type[RuleBasedStateMachine]:
-    grains = subject.topology_spec().grains
-
     class OverlayMachine(LockstepMachine):
         def open_lockstep(self) -> Stepper:
-            volumes, workdir = volume_set.fresh()
-            if counter is not None:
-                counter[0] += 1
-            return subject.lockstep(volumes, workdir)
+            return open_lockstep()
 
         def report_failure(self, actions: list[Action], outcome: StepOutcome) -> None:
             on_failure(actions, outcome)
@@ -62,11 +57,34 @@ def overlay_machine(
         @property
         def model(self) -> B.State:
             assert self.lockstep is not None
-            state: B.State = self.lockstep.model
+            state = self.lockstep.model
+            assert isinstance(state, B.State)
             return state
 
-        def enabled(self, kind: type) -> list[Action]:
-            return [a for a in B.enabled_actions(self.model) if isinstance(a, kind)]
+        def enabled(self, kind: type[Action]) -> list[Action]:
+            """The enabled actions of one kind (the model's guards decide, once per state)."""
+            state = self.model
+            if getattr(self, "_enabled_at", None) is not state:
+                self._enabled_at = state
+                self._enabled = list(B.enabled_actions(state))
+            return [a for a in self._enabled if isinstance(a, kind)]
+
+        def _draw(self, kind: type[Action], data: st.DataObject) -> None:
+            self._do(data.draw(st.sampled_from(self.enabled(kind))))
+
+        def _rarely(self, kind: type[Action], data: st.DataObject, roll: int) -> None:
+            """A fault on roll 0; otherwise the step moves the cycle on, so that the many
+            fault rules do not spend an example's steps on nothing."""
+            if roll == 0:
+                self._draw(kind, data)
+            else:
+                self._advance(data)
+
+        def _advance(self, data: st.DataObject) -> None:
+            for kind in PROGRESS:
+                if self.enabled(kind):
+                    self._draw(kind, data)
+                    return
 
         @precondition(lambda self: bool(self.enabled(HostWrite)))
         @rule(grain=st.integers(0, grains - 1), data=st.integers(1, MAX_DATA_SEED))
@@ -74,21 +92,76 @@ def overlay_machine(
             if B.why_disabled(self.model, HostWrite(grain, data)) is None:
                 self._do(HostWrite(grain, data))
 
-        @rule(kind=st.sampled_from(KINDS), data=st.data())
-        def background(self, kind: type, data: st.DataObject) -> None:
-            """Any other action: its kind first, then one enabled action of that kind."""
-            choices = self.enabled(kind)
-            if choices:
-                self._do(data.draw(st.sampled_from(choices)))
+        @precondition(lambda self: bool(self.enabled(FreezeGroup)))
+        @rule(data=st.data())
+        def freeze_group(self, data: st.DataObject) -> None:
+            self._draw(FreezeGroup, data)
+
+        @precondition(lambda self: bool(self.enabled(FreezeMember)))
+        @rule(data=st.data())
+        def freeze_member(self, data: st.DataObject) -> None:
+            self._draw(FreezeMember, data)
+
+        @precondition(lambda self: bool(self.enabled(CopyDelta)))
+        @rule(data=st.data())
+        def copy_delta(self, data: st.DataObject) -> None:
+            self._draw(CopyDelta, data)
+
+        @precondition(lambda self: bool(self.enabled(MarkComplete)))
+        @rule(data=st.data())
+        def mark_complete(self, data: st.DataObject) -> None:
+            self._draw(MarkComplete, data)
+
+        @precondition(lambda self: bool(self.enabled(MergeRemote)))
+        @rule(data=st.data())
+        def merge_remote(self, data: st.DataObject) -> None:
+            self._draw(MergeRemote, data)
+
+        @precondition(lambda self: bool(self.enabled(DropRemoteDelta)))
+        @rule(data=st.data())
+        def drop_remote_delta(self, data: st.DataObject) -> None:
+            self._draw(DropRemoteDelta, data)
+
+        @precondition(lambda self: bool(self.enabled(MergeLocal)))
+        @rule(data=st.data())
+        def merge_local(self, data: st.DataObject) -> None:
+            self._draw(MergeLocal, data)
+
+        @precondition(lambda self: bool(self.enabled(DropLocalDelta)))
+        @rule(data=st.data())
+        def drop_local_delta(self, data: st.DataObject) -> None:
+            self._draw(DropLocalDelta, data)
+
+        @precondition(lambda self: bool(self.enabled(BreakMirror)))
+        @rule(data=st.data(), roll=st.integers(0, BREAK_ODDS - 1))
+        def break_mirror(self, data: st.DataObject, roll: int) -> None:
+            self._rarely(BreakMirror, data, roll)
+
+        @precondition(lambda self: bool(self.enabled(LinkDown)))
+        @rule(data=st.data(), roll=st.integers(0, FAULT_ODDS - 1))
+        def link_down(self, data: st.DataObject, roll: int) -> None:
+            self._rarely(LinkDown, data, roll)
+
+        @precondition(lambda self: bool(self.enabled(LinkUp)))
+        @rule(data=st.data(), roll=st.integers(0, FAULT_ODDS - 1))
+        def link_up(self, data: st.DataObject, roll: int) -> None:
+            self._rarely(LinkUp, data, roll)
+
+        @precondition(lambda self: bool(self.enabled(CrashSite)))
+        @rule(data=st.data(), roll=st.integers(0, FAULT_ODDS - 1))
+        def crash_site(self, data: st.DataObject, roll: int) -> None:
+            self._rarely(CrashSite, data, roll)
+
+        @precondition(lambda self: bool(self.enabled(Recover)))
+        @rule(data=st.data(), roll=st.integers(0, FAULT_ODDS - 1))
+        def recover(self, data: st.DataObject, roll: int) -> None:
+            self._rarely(Recover, data, roll)
 
         @rule(data=st.data())
         def advance(self, data: st.DataObject) -> None:
-            """The next step of the cycle, so that examples reach commits and merges."""
-            for kind in PROGRESS:
-                choices = self.enabled(kind)
-                if choices:
-                    self._do(data.draw(st.sampled_from(choices)))
-                    return
+            """Not an action: the next step of the cycle, so that examples reach commits and
+            merges (the action rules alone wander)."""
+            self._advance(data)
 
     OverlayMachine.__name__ = "OverlayMachine"
     return OverlayMachine

@@ -1,0 +1,50 @@
+"""Design A, cyclic incremental FlashCopy, as the harness's registry holds it."""
+
+from __future__ import annotations
+
+from pitmirror.harness.cyclic_flashcopy.demo import demo
+from pitmirror.harness.cyclic_flashcopy.lockstep import open_lockstep
+from pitmirror.harness.cyclic_flashcopy.machine import build_machine
+from pitmirror.harness.design import Design, PropertyRun, Reached, VolumeLayout
+from pitmirror.impl.cyclic_flashcopy.engine import volume_layout
+from pitmirror.model import cyclic_flashcopy as model
+from pitmirror.model.design import WrongDesign
+from pitmirror.model.options import DesignOptions
+from pitmirror.proofs.cyclic_flashcopy_bmc import find_violation
+from pitmirror.proofs.cyclic_flashcopy_proof import ENCODING
+
+BMC_GRAINS = 2  # a violation needs at most two grains (one written, one copied); BMC is fast
+
+
+def layout(topology: str | None, grains: int) -> VolumeLayout:
+    return volume_layout(grains)
+
+
+def reach_violation(options: DesignOptions) -> Reached:
+    """Bounded model checking of the Z3 encoding from Init, on two grains."""
+    if not isinstance(options, model.Options):
+        raise WrongDesign(f"design A was given {type(options).__qualname__}")
+    bmc = find_violation(options, grains=BMC_GRAINS)
+    return Reached(bmc.actions, bmc.depth, bmc.seconds, None, BMC_GRAINS,
+                   "bounded model checking from Init", "bmc")  # fmt: skip
+
+
+DESIGN = Design(
+    model=model.MODEL,
+    short="A",
+    title="cyclic incremental FlashCopy",
+    default_grains=4,
+    default_topology=None,
+    volume_layout=layout,
+    lockstep=open_lockstep,
+    machine=build_machine,
+    property_runs=(
+        PropertyRun("property run, safe design, claim 6 (merge)", model.Options()),
+        PropertyRun(
+            "property run, safe design, claim 5 (update)", model.Options(map_rule="update")
+        ),
+    ),
+    encoding=ENCODING,
+    reach_violation=reach_violation,
+    demo=demo,
+)

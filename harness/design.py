@@ -1,0 +1,126 @@
+"""The record a design hands the harness: everything that differs between designs, typed.
+
+Each design's harness package builds one `Design` (`harness/<design>/design.py`) and the
+registry (`harness/designs.py`) lists them.  The commands, the property runs, the proofs, the
+traces and `verify` read a design only through this record, so a new design is new files plus
+one registry line, and mypy checks that it supplies every part.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from hypothesis.stateful import RuleBasedStateMachine
+from rich.table import Table
+
+from pitmirror.harness.lockstep import Stepper
+from pitmirror.harness.machine import FailureHandler
+from pitmirror.impl.volumes import Volume
+from pitmirror.model.actions import Action
+from pitmirror.model.design import DesignModel
+from pitmirror.model.options import DesignOptions
+from pitmirror.proofs.obligations import Encoding
+
+VolumeLayout = tuple[dict[str, int], frozenset[str]]
+"""Every volume to create (name: grain count), and those that must be regular files."""
+
+
+class LockstepFactory(Protocol):
+    def __call__(
+        self,
+        options: DesignOptions,
+        topology: str | None,
+        grains: int,
+        volumes: dict[str, Volume],
+        workdir: Path,
+    ) -> Stepper: ...
+
+
+class MachineFactory(Protocol):
+    def __call__(
+        self, open_lockstep: Callable[[], Stepper], grains: int, on_failure: FailureHandler
+    ) -> type[RuleBasedStateMachine]:
+        """A Hypothesis machine over `grains` grains, one lockstep per example."""
+        ...
+
+
+@dataclass(frozen=True)
+class PropertyRun:
+    """One property run `verify` makes of the safe design."""
+
+    label: str
+    options: DesignOptions
+    topology: str | None = None
+
+
+@dataclass(frozen=True)
+class Reached:
+    """A path from Init to a violation of the goal, searched for a design the proof refutes."""
+
+    actions: list[Action] | None
+    """None: no violation within the search's bounds"""
+    depth: int
+    seconds: float
+    topology: str | None
+    grains: int
+    method: str
+    """how it was searched, e.g. 'bounded model checking from Init'"""
+    tag: str
+    """the method in a file name: bmc, bfs"""
+
+
+@dataclass(frozen=True)
+class DemoRequest:
+    backend: str
+    grains: int
+    grain_size: int
+    seconds: float
+    seed: int
+    topology: str | None
+    interval: float
+
+
+@dataclass
+class DemoReport:
+    consistent: bool
+    lines: list[str]
+    """what a person reads after the live view (rich markup)"""
+    doc: dict[str, object] = field(default_factory=dict)
+    """the same as one JSON document"""
+
+
+StatusView = Callable[[], Table]
+"""The engine's status as a table, built only when someone looks."""
+
+
+class DemoRunner(Protocol):
+    def __call__(self, request: DemoRequest, show: Callable[[StatusView], None]) -> DemoReport:
+        """Run the demo; `show` is called with the status view after every engine tick."""
+        ...
+
+
+@dataclass(frozen=True)
+class Design:
+    model: DesignModel
+    short: str
+    """one letter for tables: A, B, ..."""
+    title: str
+    default_grains: int
+    """grains of a run unless told: of the volume, or of each object where there are topologies"""
+    default_topology: str | None
+    """the demo's topology unless told"""
+    volume_layout: Callable[[str | None, int], VolumeLayout]
+    lockstep: LockstepFactory
+    machine: MachineFactory
+    property_runs: tuple[PropertyRun, ...]
+    encoding: Encoding
+    reach_violation: Callable[[DesignOptions], Reached]
+    """a shortest-found path from Init to a goal violation, for a design the proof refutes"""
+    demo: DemoRunner
+
+    @property
+    def name(self) -> str:
+        return self.model.name

@@ -1,0 +1,214 @@
+"""Design B's journal metadata, typed: what a site records of a group, an object and a copy.
+
+A home site records, per group, its newest point, the remotes that completed it, whether
+mirroring is broken and the members still to freeze; per object, which auxiliary volume is
+active and the grains of the active and the frozen delta.  A remote records, per copy, the
+point its base holds, the point its delta is of, the delta's grains and the complete mark.
+
+Each record kind spells its journal keys in one place (`_key`), reads a typed snapshot from a
+site's metadata, and builds the changes of one journal record from typed values: sets of sites
+and members are stored as bitmaps over the group's own remotes and members.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from pitmirror.impl.bitmap import GrainMap
+from pitmirror.impl.journal import Changes, Metadata
+
+NO_POINT = -1
+
+
+def _number(meta: Metadata, key: str) -> int:
+    value = meta[key]
+    assert isinstance(value, int), key
+    return value
+
+
+def _bits(meta: Metadata, key: str) -> GrainMap:
+    value = meta[key]
+    assert isinstance(value, GrainMap), key
+    return value
+
+
+@dataclass(frozen=True)
+class GroupMeta:
+    point: int
+    completed_at: frozenset[str]
+    broken: bool
+    unfrozen: frozenset[int]
+    """members (indices in the topology) still to freeze: the one-at-a-time mutant only"""
+
+
+@dataclass(frozen=True)
+class GroupRecord:
+    """A consistency group's entries in its home site's journal."""
+
+    index: int
+    remotes: tuple[str, ...]
+    members: tuple[int, ...]
+
+    def _key(self, field: str) -> str:
+        return f"group{self.index}.{field}"
+
+    def initial(self) -> Metadata:
+        return {
+            self._key("point"): 1,
+            self._key("completed"): GrainMap(len(self.remotes)),
+            self._key("broken"): 0,
+            self._key("unfrozen"): GrainMap(len(self.members)),
+        }
+
+    def read(self, meta: Metadata) -> GroupMeta:
+        completed = _bits(meta, self._key("completed"))
+        unfrozen = _bits(meta, self._key("unfrozen"))
+        return GroupMeta(
+            point=_number(meta, self._key("point")),
+            completed_at=frozenset(self.remotes[k] for k in completed),
+            broken=bool(_number(meta, self._key("broken"))),
+            unfrozen=frozenset(self.members[p] for p in unfrozen),
+        )
+
+    def changes(
+        self,
+        *,
+        point: int | None = None,
+        completed_at: frozenset[str] | None = None,
+        broken: bool | None = None,
+        unfrozen: frozenset[int] | None = None,
+    ) -> Changes:
+        out: dict[str, Any] = {}
+        if point is not None:
+            out[self._key("point")] = point
+        if completed_at is not None:
+            positions = (self.remotes.index(r) for r in completed_at)
+            out[self._key("completed")] = _assign(len(self.remotes), positions)
+        if broken is not None:
+            out[self._key("broken")] = int(broken)
+        if unfrozen is not None:
+            positions = (self.members.index(m) for m in unfrozen)
+            out[self._key("unfrozen")] = _assign(len(self.members), positions)
+        return out
+
+
+@dataclass(frozen=True)
+class ObjectMeta:
+    active_slot: int
+    active: GrainMap
+    frozen: GrainMap
+    has_frozen: bool
+    frozen_from_base: bool
+    """point 1's frozen delta is the whole object, read from the base"""
+
+    @property
+    def frozen_slot(self) -> int:
+        return 1 - self.active_slot
+
+
+@dataclass(frozen=True)
+class ObjectRecord:
+    """An object's entries in its home site's journal."""
+
+    index: int
+    grains: int
+
+    def _key(self, field: str) -> str:
+        return f"object{self.index}.{field}"
+
+    def initial(self) -> Metadata:
+        return {
+            self._key("active_slot"): 0,
+            self._key("active"): GrainMap(self.grains),
+            self._key("frozen"): GrainMap.full(self.grains),
+            self._key("has_frozen"): 1,
+            self._key("frozen_from_base"): 1,
+        }
+
+    def read(self, meta: Metadata) -> ObjectMeta:
+        return ObjectMeta(
+            active_slot=_number(meta, self._key("active_slot")),
+            active=_bits(meta, self._key("active")),
+            frozen=_bits(meta, self._key("frozen")),
+            has_frozen=bool(_number(meta, self._key("has_frozen"))),
+            frozen_from_base=bool(_number(meta, self._key("frozen_from_base"))),
+        )
+
+    def add_active(self, offset: int) -> Changes:
+        return {self._key("active"): {"add": [offset]}}
+
+    def freeze(self, current: ObjectMeta) -> Changes:
+        """The active delta becomes the frozen one; the other auxiliary volume opens empty."""
+        return {
+            self._key("active_slot"): current.frozen_slot,
+            self._key("frozen"): {"assign": current.active.to_hex()},
+            self._key("active"): {"assign": GrainMap(self.grains).to_hex()},
+            self._key("has_frozen"): 1,
+            self._key("frozen_from_base"): 0,
+        }
+
+    def drop_frozen(self) -> Changes:
+        return {
+            self._key("has_frozen"): 0,
+            self._key("frozen_from_base"): 0,
+            self._key("frozen"): {"assign": GrainMap(self.grains).to_hex()},
+        }
+
+
+@dataclass(frozen=True)
+class CopyMeta:
+    base_point: int
+    delta_point: int | None
+    delta: GrainMap
+    complete: bool
+
+
+@dataclass(frozen=True)
+class CopyRecord:
+    """A remote copy's entries in the remote site's journal."""
+
+    index: int
+    """the object's index in the topology"""
+    grains: int
+
+    def _key(self, field: str) -> str:
+        return f"copy{self.index}.{field}"
+
+    def initial(self) -> Metadata:
+        return {
+            self._key("base_point"): 0,
+            self._key("delta_point"): 1,
+            self._key("delta"): GrainMap(self.grains),
+            self._key("complete"): 0,
+        }
+
+    def read(self, meta: Metadata) -> CopyMeta:
+        delta_point = _number(meta, self._key("delta_point"))
+        return CopyMeta(
+            base_point=_number(meta, self._key("base_point")),
+            delta_point=None if delta_point == NO_POINT else delta_point,
+            delta=_bits(meta, self._key("delta")),
+            complete=bool(_number(meta, self._key("complete"))),
+        )
+
+    def received(self, offset: int, point: int) -> Changes:
+        return {self._key("delta"): {"add": [offset]}, self._key("delta_point"): point}
+
+    def complete(self, point: int) -> Changes:
+        return {self._key("complete"): 1, self._key("delta_point"): point}
+
+    def merged(self, current: CopyMeta) -> Changes:
+        """The delta is in the base: the base now holds the delta's point, the delta is gone."""
+        assert current.delta_point is not None
+        return {
+            self._key("base_point"): current.delta_point,
+            self._key("delta_point"): NO_POINT,
+            self._key("delta"): {"assign": GrainMap(self.grains).to_hex()},
+            self._key("complete"): 0,
+        }
+
+
+def _assign(size: int, positions: Iterable[int]) -> dict[str, str]:
+    return {"assign": GrainMap(size, positions).to_hex()}
