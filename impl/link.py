@@ -10,7 +10,10 @@ flight is abandoned, as the model says.
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from statemachine import State, StateMachine
 
 
 class LinkUnavailable(Exception):
@@ -58,3 +61,33 @@ class InProcessLink:
 
     def commit(self, cycle: int) -> None:
         self._deliverable().commit(cycle)
+
+
+class LinkService(StateMachine):
+    """A link's availability as the vocabulary's events: LinkDown and LinkUp.
+
+    `on_change(up)` tells whatever carries the messages (design A's in-process link); a link
+    that is only looked up (design B's, by name) needs none.
+    """
+
+    up = State("up", initial=True)
+    down = State("down")
+
+    LinkDown = up.to(down)
+    LinkUp = down.to(up)
+
+    def __init__(self, on_change: Callable[[bool], None] | None = None, **kwargs: Any) -> None:
+        self.on_change = on_change
+        super().__init__(**kwargs)
+
+    @property
+    def is_up(self) -> bool:
+        return bool(self.current_state_value == "up")
+
+    def on_enter_down(self) -> None:
+        if self.on_change is not None:
+            self.on_change(False)
+
+    def on_enter_up(self) -> None:
+        if self.on_change is not None:
+            self.on_change(True)

@@ -50,18 +50,19 @@ class DurableSite:
         """The metadata as the journal holds it (what a restart would see)."""
         return self.meta if self.meta is not None else self.journal.load()
 
-    def _live(self) -> Metadata:
+    def live_meta(self) -> Metadata:
+        """The running site's metadata; SiteDown when it is not running."""
         if self.meta is None:
             raise SiteDown(f"the {self.site} site is down")
         return self.meta
 
     def map(self, name: str) -> GrainMap:
-        value = self._live()[name]
+        value = self.live_meta()[name]
         assert isinstance(value, GrainMap)
         return value
 
     def number(self, name: str) -> int:
-        value = self._live()[name]
+        value = self.live_meta()[name]
         assert isinstance(value, int)
         return value
 
@@ -71,7 +72,7 @@ class DurableSite:
         self.injector.wrote(self.site, f"{volume.name}[{start}+{len(data) // volume.grain_size}]")
 
     def _record(self, changes: dict[str, Any]) -> None:
-        meta = self._live()
+        meta = self.live_meta()
         self.journal.append(changes)
         apply_changes(meta, changes)
         self.injector.wrote(self.site, f"journal {sorted(changes)}")

@@ -891,13 +891,15 @@ BACKGROUND = (FreezeMember, MarkComplete, DropRemoteDelta, DropLocalDelta, Merge
 
 
 def progress_bound(state: State) -> int:
-    """Background steps that finish every group's point: freeze the stragglers, then per
-    remote copy and merge every grain, mark and drop; merge and drop locally."""
+    """Background steps that finish every group's point: freeze the stragglers; per remote
+    merge and drop the previous point's delta, copy every grain and mark this point complete,
+    then merge and drop it (background work takes remote merges first); merge and drop
+    locally."""
     topo = state.topology
     steps = 0
     for group in topo.groups:
         grains = sum(o.grains for o in group.objects)
-        steps += len(group.objects) + len(group.remotes) * (2 * grains + 2) + grains + 1
+        steps += len(group.objects) + len(group.remotes) * (3 * grains + 3) + grains + 1
     return steps
 
 

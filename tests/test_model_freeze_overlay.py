@@ -10,10 +10,13 @@ import pytest
 from pitmirror.model import freeze_overlay as B
 from pitmirror.model.actions import (
     CopyDelta,
+    DropLocalDelta,
+    DropRemoteDelta,
     FreezeGroup,
     HostWrite,
     LinkDown,
     MarkComplete,
+    MergeLocal,
     action_name,
 )
 from pitmirror.model.explore import explore
@@ -117,3 +120,17 @@ def test_progress_holds_from_a_fresh_group_and_fails_when_a_remote_is_stuck() ->
     assert "inv_progress" in B.check(None, stuck)
     # with a link down nothing is promised
     assert B.inv_progress(B.step(stuck, LinkDown("left-right"))) is None
+
+
+def test_progress_bound_covers_a_remote_still_merging_the_previous_point() -> None:
+    """Found by a property run: point 3 frozen while the remote still holds point 2's complete,
+    unmerged delta; background work merges and drops it before it can take point 3."""
+    state = B.initial_state(B.Config(B.topology("single", grains=2)))
+    for action in (
+        CopyDelta("right", 1), CopyDelta("right", 0), MarkComplete("right", 0),
+        HostWrite(0, 1), DropLocalDelta(0), FreezeGroup(0), HostWrite(1, 1),
+        DropRemoteDelta("right", 0), CopyDelta("right", 0), MarkComplete("right", 0),
+        HostWrite(0, 2), MergeLocal(0), DropLocalDelta(0), FreezeGroup(0),
+    ):  # fmt: skip
+        state = B.step(state, action)
+    assert B.inv_progress(state) is None

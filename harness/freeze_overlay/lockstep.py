@@ -37,11 +37,10 @@ def divergence(observed: OverlayObservation, state: B.State, engine: OverlayEngi
                 diff = image_diff(recovered, want_copy.recoverable)
                 return f"{site} recovers {name} differently: {diff}"
     for gi, (seen_group, want_group) in enumerate(zip(observed.groups, state.groups, strict=True)):
-        model_view = (want_group.point, want_group.completed_at, want_group.broken,
-                      want_group.unfrozen)  # fmt: skip
-        if seen_group != model_view:
-            what = f"group {gi} (point, completed at, broken, unfrozen)"
-            return f"{what}: engine {seen_group}, model {model_view}"
+        for name in ("point", "completed_at", "broken", "unfrozen"):
+            seen, want = getattr(seen_group, name), getattr(want_group, name)
+            if seen != want:
+                return f"group {gi}: {name} is {seen} in the engine, {want} in the model"
     if observed.down_sites != state.down_sites:
         return f"down sites: engine {sorted(observed.down_sites)}, model {sorted(state.down_sites)}"
     if observed.down_links != state.down_links:

@@ -1,8 +1,9 @@
 """Design A's cycle controllers: python-statemachine skeletons over the site objects.
 
-The machines hold only the phase; volumes, maps and journals live in the site object given
-as `model=`.  Events carry the vocabulary's names (`CopyGrain`, `CommitPoint`, ...), guards are
-named predicates, and `Settle` moves the phase to whatever the maps now say, after any action.
+The machines hold only the phase; volumes, maps and journals live in the site object.  Events
+carry the vocabulary's names (`CopyGrain`, `CommitPoint`, `CrashSite`, ...) and do their work
+in their transitions' callbacks; guards are named predicates, and `Settle` moves the phase to
+whatever the maps now say, after any action.  The link's events are the shared `LinkService`.
 A refused event raises `TransitionNotAllowed`; an action that raises leaves the phase unchanged.
 """
 
@@ -45,7 +46,14 @@ class LocalCycle(StateMachine):
         | ready.to.itself(internal=True)
         | down.to.itself(internal=True)
     )
-    CrashSite = copying.to(down) | resyncing.to(down) | ready.to(down)
+    CrashSite = (
+        copying.to(down, unless="armed")
+        | resyncing.to(down, unless="armed")
+        | ready.to(down, unless="armed")
+        | copying.to.itself(internal=True, cond="armed", on="arm_crash")
+        | resyncing.to.itself(internal=True, cond="armed", on="arm_crash")
+        | ready.to.itself(internal=True, cond="armed", on="arm_crash")
+    )
     Recover = down.to(copying, on="restart")
 
     def __init__(self, site: LocalSite, **kwargs: Any) -> None:
@@ -54,6 +62,13 @@ class LocalCycle(StateMachine):
 
     def on_enter_down(self) -> None:
         self.site.crash()
+
+    def armed(self, after_writes: int = 0) -> bool:
+        """A crash after some writes of the next action is armed, not taken now."""
+        return after_writes > 0
+
+    def arm_crash(self, after_writes: int) -> None:
+        self.site.injector.arm(self.site.site, after_writes)
 
     def link_up(self) -> bool:
         return bool(self.site.link.up)
@@ -92,7 +107,9 @@ class RemoteService(StateMachine):
     down = State("down")
 
     DrainTarget = serving.to.itself(internal=True, on="drain")
-    CrashSite = serving.to(down)
+    CrashSite = serving.to(down, unless="armed") | serving.to.itself(
+        internal=True, cond="armed", on="arm_crash"
+    )
     Recover = down.to(serving, on="restart")
 
     def __init__(self, site: RemoteSite, **kwargs: Any) -> None:
@@ -101,6 +118,12 @@ class RemoteService(StateMachine):
 
     def on_enter_down(self) -> None:
         self.site.crash()
+
+    def armed(self, after_writes: int = 0) -> bool:
+        return after_writes > 0
+
+    def arm_crash(self, after_writes: int) -> None:
+        self.site.injector.arm(self.site.site, after_writes)
 
     def drain(self, grain: int, count: int = 1) -> None:
         self.site.drain(grain, count)

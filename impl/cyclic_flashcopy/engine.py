@@ -1,7 +1,8 @@
 """Design A's engine: two sites on real volumes, a link, and their cycle controllers.
 
-Deterministic and steppable: `apply(action)` performs exactly one action of the vocabulary,
-nothing runs in between.  No clock, thread or randomness is reached for; the runner
+Deterministic and steppable: `apply(action)` sends exactly one event, named as the action, to
+the machine that owns it (local cycle, remote service, link), whose transition callback does
+the work; nothing runs in between.  No clock, thread or randomness is reached for; the runner
 (impl/cyclic_flashcopy/runner.py) drives the same sites with batched, coalesced work for
 real-time use.
 
@@ -12,9 +13,12 @@ not what the engine believes.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from statemachine import StateMachine
 from statemachine.exceptions import TransitionNotAllowed
 
 from pitmirror.impl.cyclic_flashcopy.controllers import LocalCycle, RemoteService
@@ -22,10 +26,11 @@ from pitmirror.impl.cyclic_flashcopy.sites import LocalSite, RemoteSite
 from pitmirror.impl.faults import CrashInjector, SiteCrashed
 from pitmirror.impl.grains import decode_grain, grain_bytes
 from pitmirror.impl.journal import Journal
-from pitmirror.impl.link import InProcessLink
+from pitmirror.impl.link import InProcessLink, LinkService
 from pitmirror.impl.site import EngineRefused
 from pitmirror.impl.volumes import Volume
 from pitmirror.model.actions import (
+    SITES,
     Action,
     CommitPoint,
     CopyGrain,
@@ -106,14 +111,17 @@ class FlashCopyEngine:
         self.local.start()
         self.local_cycle = LocalCycle(self.local)
         self.remote_service = RemoteService(self.remote)
+        self.link_service = LinkService(self.link.set_up)
 
     def _machine(self, site: str) -> LocalCycle | RemoteService:
         return self.local_cycle if site == "local" else self.remote_service
 
     def apply(self, action: Action) -> None:
-        """Perform one action; a crash it triggers is absorbed (the site goes down)."""
+        """Send one action's event to the machine that owns it; a crash it triggers is absorbed
+        (the site goes down)."""
         try:
-            self._dispatch(action)
+            machine, arguments = self._route(action)
+            machine.send(action_name(action), **arguments)
         except SiteCrashed as crash:
             self._machine(crash.site).send("CrashSite")
         except TransitionNotAllowed as refused:
@@ -123,32 +131,21 @@ class FlashCopyEngine:
             ) from refused
         self.local_cycle.send("Settle")
 
-    def _dispatch(self, action: Action) -> None:
+    def _route(self, action: Action) -> tuple[StateMachine, dict[str, Any]]:
+        """The machine whose event the action is, and the event's arguments."""
+        arguments = dataclasses.asdict(action)
         match action:
             case HostWrite(grain=g, data=seed):
-                self.local_cycle.send(
-                    "HostWrite", grain=g, data=grain_bytes(seed, g, self.grain_size)
-                )
-            case CopyGrain(grain=g):
-                self.local_cycle.send("CopyGrain", grain=g)
-            case ResyncGrain(grain=g):
-                self.local_cycle.send("ResyncGrain", grain=g)
-            case CommitPoint():
-                self.local_cycle.send("CommitPoint")
-            case DrainTarget(grain=g):
-                self.remote_service.send("DrainTarget", grain=g)
-            case LinkDown():
-                self.link.set_up(False)
-            case LinkUp():
-                self.link.set_up(True)
-            case CrashSite(site=site, after_writes=0):
-                self._machine(site).send("CrashSite")
-            case CrashSite(site=site, after_writes=n):
-                self.injector.arm(site, n)
-            case Recover(site=site):
-                self._machine(site).send("Recover")
-            case _:
-                raise EngineRefused(f"{action_name(action)} is not an action of design A")
+                return self.local_cycle, {"grain": g, "data": grain_bytes(seed, g, self.grain_size)}
+            case CopyGrain() | ResyncGrain() | CommitPoint():
+                return self.local_cycle, arguments
+            case DrainTarget():
+                return self.remote_service, arguments
+            case LinkDown(link="") | LinkUp(link=""):  # design A has one, unnamed link
+                return self.link_service, {}
+            case CrashSite(site=site) | Recover(site=site) if site in SITES:
+                return self._machine(site), arguments
+        raise EngineRefused(f"{action_name(action)} is not an action of design A")
 
     def _read_seeds(self, name: str) -> tuple[int, ...]:
         volume = self.volumes[name]

@@ -1,7 +1,8 @@
 """Design B's engine: sites with journals, objects on devices, spans or files, links, and a
-python-statemachine controller per consistency group and per site.
+python-statemachine controller per consistency group, per site and per link.
 
-Deterministic and steppable like design A's: `apply(action)` performs exactly one action.
+Deterministic and steppable like design A's: `apply(action)` sends exactly one event, named as
+the action, to the machine that owns it, and the event's transition callback does the work.
 Every durable change is a grain write (then flush) or a journal record (fsynced) of one site,
 in the order a crash can only make harmless: data before the record that makes it visible,
 merges redone from complete deltas.  `observe()` reads every volume back, decodes every grain
@@ -11,6 +12,7 @@ a site's metadata from its journal when the site is down.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,9 +23,17 @@ from statemachine.exceptions import TransitionNotAllowed
 from pitmirror.impl.bitmap import GrainMap
 from pitmirror.impl.faults import CrashInjector
 from pitmirror.impl.freeze_overlay.layout import LocalStore, RemoteStore, build_stores
+from pitmirror.impl.freeze_overlay.metadata import (
+    CopyMeta,
+    CopyRecord,
+    GroupMeta,
+    GroupRecord,
+    ObjectMeta,
+    ObjectRecord,
+)
 from pitmirror.impl.grains import decode_grain, grain_bytes
-from pitmirror.impl.journal import Journal, Metadata
-from pitmirror.impl.link import LinkUnavailable
+from pitmirror.impl.journal import Changes, Journal, Metadata
+from pitmirror.impl.link import LinkService, LinkUnavailable
 from pitmirror.impl.regions import Region
 from pitmirror.impl.site import DurableSite, EngineRefused, SiteDown
 from pitmirror.impl.volumes import Volume
@@ -47,8 +57,6 @@ from pitmirror.model.actions import (
     action_name,
 )
 
-NO_POINT = -1
-
 
 class OverlaySite(DurableSite):
     """One site of design B: its journal holds every role it plays (home, remote)."""
@@ -57,32 +65,40 @@ class OverlaySite(DurableSite):
         super().__init__(journal, injector)
         self.site = name
 
-    def record(self, changes: dict[str, Any]) -> None:
+    def record(self, changes: Changes) -> None:
         self._record(changes)
 
     def write(self, region: Region, start: int, data: bytes) -> None:
         self._write(region, start, data)
 
 
-def _bit(index: int) -> int:
-    return 1 << index
-
-
 class GroupCycle(StateMachine):
-    """The phases of one consistency group at its home site."""
+    """The phases of one consistency group at its home site, and every action it performs."""
 
     copying = State("copying", initial=True)  # the frozen delta goes to the remotes
     merging = State("merging")  # every remote has it: merge it into the base
     idle = State("idle")  # ready for the next freeze
 
-    FreezeGroup = idle.to(copying, cond="may_freeze")
-    FreezeMember = copying.to.itself(internal=True)
-    CopyDelta = copying.to.itself(internal=True)
-    MarkComplete = copying.to.itself(internal=True)
-    MergeLocal = merging.to.itself(internal=True) | copying.to.itself(
-        internal=True, cond="may_merge_early"
+    HostWrite = (
+        copying.to.itself(internal=True, on="host_write")
+        | merging.to.itself(internal=True, on="host_write")
+        | idle.to.itself(internal=True, on="host_write")
     )
-    DropLocalDelta = merging.to(idle) | copying.to(idle, cond="may_merge_early")
+    FreezeGroup = idle.to(copying, cond="may_freeze", on="freeze_group")
+    FreezeMember = copying.to.itself(internal=True, on="freeze_member")
+    CopyDelta = copying.to.itself(internal=True, on="copy_delta")
+    MarkComplete = copying.to.itself(internal=True, on="mark_complete")
+    MergeLocal = merging.to.itself(internal=True, on="merge_local") | copying.to.itself(
+        internal=True, cond="may_merge_early", on="merge_local"
+    )
+    DropLocalDelta = merging.to(idle, on="drop_local_delta") | copying.to(
+        idle, cond="may_merge_early", on="drop_local_delta"
+    )
+    BreakMirror = (
+        copying.to.itself(internal=True, on="break_mirror")
+        | merging.to.itself(internal=True, on="break_mirror")
+        | idle.to.itself(internal=True, on="break_mirror")
+    )
     Settle = (
         copying.to(merging, cond=["has_frozen", "complete_everywhere"])
         | copying.to(idle, cond="complete_everywhere")
@@ -97,48 +113,82 @@ class GroupCycle(StateMachine):
         self.engine, self.group = engine, group
         super().__init__(**kwargs)
 
+    # guards
     def may_freeze(self) -> bool:
-        return not self.engine.group_number(self.group, "broken")
+        return not self.engine.group_meta(self.group).broken
 
     def may_merge_early(self) -> bool:
         return not self.engine.options.drop_after_every_remote
 
     def has_frozen(self) -> bool:
-        return any(
-            self.engine.home_number(i, "has_frozen") for i in self.engine.members(self.group)
-        )
+        return any(self.engine.object_meta(i).has_frozen for i in self.engine.members(self.group))
 
     def complete_everywhere(self) -> bool:
-        return self.engine.completed_everywhere(self.group)
+        group = self.engine.topology.groups[self.group]
+        return self.engine.group_meta(self.group).completed_at == set(group.remotes)
+
+    # the work of each event (python-statemachine passes the event's arguments by name)
+    def host_write(self, grain: int, data: int) -> None:
+        self.engine.host_write(grain, data)
+
+    def freeze_group(self) -> None:
+        self.engine.freeze_group(self.group)
+
+    def freeze_member(self, member: int) -> None:
+        self.engine.freeze_member(self.group, member)
+
+    def copy_delta(self, site: str, grain: int) -> None:
+        self.engine.copy_delta(site, grain)
+
+    def mark_complete(self, site: str) -> None:
+        self.engine.mark_complete(site, self.group)
+
+    def merge_local(self, grain: int) -> None:
+        self.engine.merge_local(grain)
+
+    def drop_local_delta(self) -> None:
+        self.engine.drop_local_delta(self.group)
+
+    def break_mirror(self) -> None:
+        self.engine.break_mirror(self.group)
 
 
 class SiteService(StateMachine):
-    """A site serving (remote merges, messages) or down."""
+    """A site serving (remote merges and drops) or down."""
 
     serving = State("serving", initial=True)
     down = State("down")
 
-    MergeRemote = serving.to.itself(internal=True)
-    DropRemoteDelta = serving.to.itself(internal=True)
-    CrashSite = serving.to(down)
-    Recover = down.to(serving)
+    MergeRemote = serving.to.itself(internal=True, on="merge_remote")
+    DropRemoteDelta = serving.to.itself(internal=True, on="drop_remote_delta")
+    CrashSite = serving.to(down, cond="between_actions")
+    Recover = down.to(serving, on="restart")
 
-    def __init__(self, site: OverlaySite, **kwargs: Any) -> None:
-        self.site = site
+    def __init__(self, engine: OverlayEngine, site: OverlaySite, **kwargs: Any) -> None:
+        self.engine, self.site = engine, site
         super().__init__(**kwargs)
+
+    def between_actions(self, after_writes: int = 0) -> bool:
+        return after_writes == 0
 
     def on_enter_down(self) -> None:
         self.site.crash()
 
-    def on_Recover(self) -> None:  # noqa: N802 - named after the event
+    def restart(self) -> None:
         self.site.start()
+
+    def merge_remote(self, grain: int) -> None:
+        self.engine.merge_remote(self.site.site, grain)
+
+    def drop_remote_delta(self, group: int) -> None:
+        self.engine.drop_remote_delta(self.site.site, group)
 
 
 @dataclass(frozen=True)
 class OverlayObservation:
     objects: tuple[model.LocalObject, ...]
     remotes: tuple[tuple[tuple[str, model.RemoteObject], ...], ...]
-    groups: tuple[tuple[int, frozenset[str], bool, frozenset[int]], ...]
+    groups: tuple[GroupMeta, ...]
     down_sites: frozenset[str]
     down_links: frozenset[str]
 
@@ -157,46 +207,37 @@ class OverlayEngine:
         self.grain_size = next(iter(volumes.values())).grain_size
         self.local_stores, self.remote_stores = build_stores(topology, volumes)
         self.injector = CrashInjector()
+        self.group_records = [
+            GroupRecord(gi, group.remotes, tuple(topology.group_objects(gi)))
+            for gi, group in enumerate(topology.groups)
+        ]
+        self.object_records = [ObjectRecord(i, o.grains) for i, o in enumerate(topology.objects)]
+        self.copy_records = [CopyRecord(i, o.grains) for i, o in enumerate(topology.objects)]
+        self._object_group = {
+            i: gi for gi in range(len(topology.groups)) for i in topology.group_objects(gi)
+        }
         self.sites: dict[str, OverlaySite] = {}
         for name in topology.sites:
             journal = Journal(workdir, name, self._initial_meta(name))
             self.sites[name] = OverlaySite(name, journal, self.injector)
             self.sites[name].start()
-        self.down_links: set[str] = set()
         self.cycles = [GroupCycle(self, gi) for gi in range(len(topology.groups))]
-        self.services = {name: SiteService(site) for name, site in self.sites.items()}
-        self._object_group = {
-            i: gi for gi in range(len(topology.groups)) for i in topology.group_objects(gi)
-        }
+        self.services = {name: SiteService(self, site) for name, site in self.sites.items()}
+        self.links = {name: LinkService() for name in topology.links}
 
     # ---- metadata ----------------------------------------------------------------------------
 
     def _initial_meta(self, site: str) -> Metadata:
-        topo = self.topology
         meta: Metadata = {}
-        for gi, group in enumerate(topo.groups):
-            members = topo.group_objects(gi)
+        for gi, group in enumerate(self.topology.groups):
+            members = self.topology.group_objects(gi)
             if group.home == site:
-                meta |= {f"g{gi}.point": 1, f"g{gi}.completed": 0, f"g{gi}.broken": 0,
-                         f"g{gi}.unfrozen": 0}  # fmt: skip
+                meta |= self.group_records[gi].initial()
                 for i in members:
-                    n = topo.objects[i].grains
-                    meta |= {
-                        f"o{i}.active_slot": 0,
-                        f"o{i}.active": GrainMap(n),
-                        f"o{i}.frozen": GrainMap.full(n),
-                        f"o{i}.has_frozen": 1,
-                        f"o{i}.frozen_from_base": 1,  # point 1: the whole object
-                    }
+                    meta |= self.object_records[i].initial()
             if site in group.remotes:
                 for i in members:
-                    n = topo.objects[i].grains
-                    meta |= {
-                        f"r{i}.base_point": 0,
-                        f"r{i}.delta_point": 1,
-                        f"r{i}.delta": GrainMap(n),
-                        f"r{i}.complete": 0,
-                    }
+                    meta |= self.copy_records[i].initial()
         return meta
 
     def members(self, group: int) -> range:
@@ -205,18 +246,21 @@ class OverlayEngine:
     def _home(self, obj: int) -> OverlaySite:
         return self.sites[self.topology.objects[obj].home]
 
-    def home_number(self, obj: int, key: str) -> int:
-        return self._home(obj).number(f"o{obj}.{key}")
+    def _group_home(self, group: int) -> OverlaySite:
+        return self.sites[self.topology.groups[group].home]
 
-    def group_number(self, group: int, key: str) -> int:
-        return self.sites[self.topology.groups[group].home].number(f"g{group}.{key}")
+    def group_meta(self, group: int) -> GroupMeta:
+        return self.group_records[group].read(self._group_home(group).live_meta())
 
-    def completed_everywhere(self, group: int) -> bool:
-        want = sum(_bit(self.topology.sites.index(r)) for r in self.topology.groups[group].remotes)
-        return self.group_number(group, "completed") == want
+    def object_meta(self, obj: int) -> ObjectMeta:
+        return self.object_records[obj].read(self._home(obj).live_meta())
+
+    def copy_meta(self, obj: int, site: str) -> CopyMeta:
+        return self.copy_records[obj].read(self.sites[site].live_meta())
 
     def _reach(self, home: str, site: str) -> OverlaySite:
-        if model.link_name(home, site) in self.down_links or not self.sites[site].up:
+        link = self.links[model.link_name(home, site)]
+        if not link.is_up or not self.sites[site].up:
             raise LinkUnavailable(f"{site} cannot be reached from {home}")
         return self.sites[site]
 
@@ -226,140 +270,117 @@ class OverlayEngine:
         return self.topology.first_grain(obj) + offset
 
     def _frozen_bytes(self, obj: int, offset: int) -> bytes:
-        store = self.local_stores[obj]
-        if self.home_number(obj, "frozen_from_base"):
+        store, meta = self.local_stores[obj], self.object_meta(obj)
+        if meta.frozen_from_base:
             return store.base.read_grains(offset)
-        slot = 1 - self.home_number(obj, "active_slot")
-        return store.aux[slot].read_grains(offset)
+        return store.aux[meta.frozen_slot].read_grains(offset)
 
-    # ---- actions -----------------------------------------------------------------------------
+    # ---- actions: each is one event of the machine that owns it ------------------------------
 
     def apply(self, action: Action) -> None:
         try:
-            self._dispatch(action)
+            machine, arguments = self._route(action)
+            machine.send(action_name(action), **arguments)
         except (TransitionNotAllowed, SiteDown, LinkUnavailable) as refused:
             raise EngineRefused(f"the engine refused {action_name(action)}: {refused}") from refused
         for gi, cycle in enumerate(self.cycles):
-            if self.sites[self.topology.groups[gi].home].up:
+            if self._group_home(gi).up:
                 cycle.send("Settle")
 
-    def _dispatch(self, action: Action) -> None:
+    def _route(self, action: Action) -> tuple[StateMachine, dict[str, Any]]:
+        """The machine whose event the action is, and the event's arguments."""
         topo = self.topology
+        arguments = dataclasses.asdict(action)
         match action:
-            case HostWrite(grain=g, data=seed):
-                gi, oi, off = topo.locate(g)
-                home = self._home(oi)
-                slot = home.number(f"o{oi}.active_slot")
-                home.write(
-                    self.local_stores[oi].aux[slot], off, grain_bytes(seed, g, self.grain_size)
-                )
-                if off not in home.map(f"o{oi}.active"):
-                    home.record({f"o{oi}.active": {"add": [off]}})
-            case FreezeGroup(group=gi):
-                self.cycles[gi].send("FreezeGroup")
-                self._freeze(gi)
-            case FreezeMember(member=m):
-                self.cycles[self._object_group[m]].send("FreezeMember")
-                self._freeze_members(self._object_group[m], [m])
-            case CopyDelta(site=site, grain=g):
-                gi, oi, off = topo.locate(g)
-                self.cycles[gi].send("CopyDelta")
-                data = self._frozen_bytes(oi, off)
-                point = self.group_number(gi, "point")
-                remote = self._reach(topo.groups[gi].home, site)
-                remote.write(self.remote_stores[(oi, site)].delta, off, data)
-                remote.record({f"r{oi}.delta": {"add": [off]}, f"r{oi}.delta_point": point})
-            case MarkComplete(site=site, group=gi):
-                self.cycles[gi].send("MarkComplete")
-                home = self.sites[topo.groups[gi].home]
-                point = self.group_number(gi, "point")
-                remote = self._reach(home.site, site)
-                changes: dict[str, Any] = {}
-                for i in self.members(gi):
-                    changes |= {f"r{i}.complete": 1, f"r{i}.delta_point": point}
-                remote.record(changes)  # the commit at this remote: every member at once
-                completed = self.group_number(gi, "completed") | _bit(topo.sites.index(site))
-                home.record({f"g{gi}.completed": completed})
-            case MergeRemote(site=site, grain=g):
-                _, oi, off = topo.locate(g)
-                self.services[site].send("MergeRemote")
-                store = self.remote_stores[(oi, site)]
-                self.sites[site].write(store.base, off, store.delta.read_grains(off))
-            case DropRemoteDelta(site=site, group=gi):
-                self.services[site].send("DropRemoteDelta")
-                remote = self.sites[site]
-                changes = {}
-                for i in self.members(gi):
-                    n = topo.objects[i].grains
-                    changes |= {
-                        f"r{i}.base_point": remote.number(f"r{i}.delta_point"),
-                        f"r{i}.delta_point": NO_POINT,
-                        f"r{i}.delta": {"assign": GrainMap(n).to_hex()},
-                        f"r{i}.complete": 0,
-                    }
-                remote.record(changes)
-            case MergeLocal(grain=g):
-                gi, oi, off = topo.locate(g)
-                self.cycles[gi].send("MergeLocal")
-                self._home(oi).write(self.local_stores[oi].base, off, self._frozen_bytes(oi, off))
-            case DropLocalDelta(group=gi):
-                self.cycles[gi].send("DropLocalDelta")
-                changes = {}
-                for i in self.members(gi):
-                    n = topo.objects[i].grains
-                    changes |= {
-                        f"o{i}.has_frozen": 0,
-                        f"o{i}.frozen_from_base": 0,
-                        f"o{i}.frozen": {"assign": GrainMap(n).to_hex()},
-                    }
-                self.sites[topo.groups[gi].home].record(changes)
-            case BreakMirror(group=gi):
-                self.sites[topo.groups[gi].home].record({f"g{gi}.broken": 1})
-            case LinkDown(link=link):
-                self.down_links.add(link)
-            case LinkUp(link=link):
-                self.down_links.discard(link)
-            case CrashSite(site=site):
-                self.services[site].send("CrashSite")
-            case Recover(site=site):
-                self.services[site].send("Recover")
-            case _:
-                raise EngineRefused(f"{action_name(action)} is not an action of design B")
+            case HostWrite(grain=g) | CopyDelta(grain=g) | MergeLocal(grain=g):
+                return self.cycles[topo.locate(g)[0]], arguments
+            case FreezeMember(member=m) if m in self._object_group:
+                return self.cycles[self._object_group[m]], arguments
+            case FreezeGroup(group=gi) | MarkComplete(group=gi) | DropLocalDelta(
+                group=gi
+            ) | BreakMirror(group=gi) if 0 <= gi < len(self.cycles):
+                return self.cycles[gi], arguments
+            case MergeRemote(site=site) | DropRemoteDelta(site=site) | CrashSite(
+                site=site
+            ) | Recover(site=site) if site in self.services:
+                return self.services[site], arguments
+            case LinkDown(link=link) | LinkUp(link=link) if link in self.links:
+                return self.links[link], arguments
+        raise EngineRefused(f"{action_name(action)} is not an action of this topology")
 
-    def _freeze(self, group: int) -> None:
+    def host_write(self, grain: int, data: int) -> None:
+        _, oi, off = self.topology.locate(grain)
+        home, record = self._home(oi), self.object_records[oi]
+        meta = self.object_meta(oi)
+        data_bytes = grain_bytes(data, grain, self.grain_size)
+        home.write(self.local_stores[oi].aux[meta.active_slot], off, data_bytes)
+        if off not in meta.active:
+            home.record(record.add_active(off))
+
+    def freeze_group(self, group: int) -> None:
+        """One record: a new point, and the active deltas of the members frozen (all of them,
+        or only the first in the one-at-a-time mutant, the rest left to FreezeMember)."""
         members = list(self.members(group))
         at_once = self.options.freeze_group_at_once
-        self._freeze_members(group, members if at_once else members[:1], new_point=True)
-        if not at_once:
-            rest = sum(_bit(p) for p in range(1, len(members)))
-            self.sites[self.topology.groups[group].home].record({f"g{group}.unfrozen": rest})
+        frozen = members if at_once else members[:1]
+        current = self.group_meta(group)
+        changes = self.group_records[group].changes(
+            point=current.point + 1,
+            completed_at=frozenset(),
+            unfrozen=frozenset(members) - set(frozen),
+        )
+        for i in frozen:
+            changes |= self.object_records[i].freeze(self.object_meta(i))
+        self._group_home(group).record(changes)
 
-    def _freeze_members(self, group: int, objects: list[int], new_point: bool = False) -> None:
-        """One record: the active deltas become frozen, the other slots become active."""
-        home = self.sites[self.topology.groups[group].home]
-        changes: dict[str, Any] = {}
-        for i in objects:
-            n = self.topology.objects[i].grains
-            slot = home.number(f"o{i}.active_slot")
-            changes |= {
-                f"o{i}.active_slot": 1 - slot,
-                f"o{i}.frozen": {"assign": home.map(f"o{i}.active").to_hex()},
-                f"o{i}.active": {"assign": GrainMap(n).to_hex()},
-                f"o{i}.has_frozen": 1,
-                f"o{i}.frozen_from_base": 0,
-            }
-        members = list(self.members(group))
-        if new_point:
-            changes |= {
-                f"g{group}.point": home.number(f"g{group}.point") + 1,
-                f"g{group}.completed": 0,
-            }
-        else:
-            unfrozen = home.number(f"g{group}.unfrozen")
-            for i in objects:
-                unfrozen &= ~_bit(members.index(i))
-            changes[f"g{group}.unfrozen"] = unfrozen
-        home.record(changes)
+    def freeze_member(self, group: int, member: int) -> None:
+        unfrozen = self.group_meta(group).unfrozen - {member}
+        changes = self.group_records[group].changes(unfrozen=unfrozen)
+        changes |= self.object_records[member].freeze(self.object_meta(member))
+        self._group_home(group).record(changes)
+
+    def copy_delta(self, site: str, grain: int) -> None:
+        gi, oi, off = self.topology.locate(grain)
+        data = self._frozen_bytes(oi, off)
+        point = self.group_meta(gi).point
+        remote = self._reach(self.topology.groups[gi].home, site)
+        remote.write(self.remote_stores[(oi, site)].delta, off, data)
+        remote.record(self.copy_records[oi].received(off, point))
+
+    def mark_complete(self, site: str, group: int) -> None:
+        """The commit at this remote: one record marks every member's delta complete."""
+        home = self._group_home(group)
+        current = self.group_meta(group)
+        remote = self._reach(home.site, site)
+        changes: Changes = {}
+        for i in self.members(group):
+            changes |= self.copy_records[i].complete(current.point)
+        remote.record(changes)
+        home.record(self.group_records[group].changes(completed_at=current.completed_at | {site}))
+
+    def merge_remote(self, site: str, grain: int) -> None:
+        _, oi, off = self.topology.locate(grain)
+        store = self.remote_stores[(oi, site)]
+        self.sites[site].write(store.base, off, store.delta.read_grains(off))
+
+    def drop_remote_delta(self, site: str, group: int) -> None:
+        changes: Changes = {}
+        for i in self.members(group):
+            changes |= self.copy_records[i].merged(self.copy_meta(i, site))
+        self.sites[site].record(changes)
+
+    def merge_local(self, grain: int) -> None:
+        _, oi, off = self.topology.locate(grain)
+        self._home(oi).write(self.local_stores[oi].base, off, self._frozen_bytes(oi, off))
+
+    def drop_local_delta(self, group: int) -> None:
+        changes: Changes = {}
+        for i in self.members(group):
+            changes |= self.object_records[i].drop_frozen()
+        self._group_home(group).record(changes)
+
+    def break_mirror(self, group: int) -> None:
+        self._group_home(group).record(self.group_records[group].changes(broken=True))
 
     # ---- observation -------------------------------------------------------------------------
 
@@ -378,72 +399,48 @@ class OverlayEngine:
     def observe(self) -> OverlayObservation:
         topo = self.topology
         metas = {name: site.durable_meta() for name, site in self.sites.items()}
-
-        def num(meta: Metadata, key: str) -> int:
-            value = meta[key]
-            assert isinstance(value, int)
-            return value
-
-        def grains(meta: Metadata, key: str) -> GrainMap:
-            value = meta[key]
-            assert isinstance(value, GrainMap)
-            return value
-
         objects = []
         for i, obj in enumerate(topo.objects):
-            meta, store = metas[obj.home], self.local_stores[i]
-            base = self._decode(store.base, i)
-            slot = num(meta, f"o{i}.active_slot")
-            active = self._delta(store.aux[slot], grains(meta, f"o{i}.active"), i)
+            meta, store = self.object_records[i].read(metas[obj.home]), self.local_stores[i]
+            active = self._delta(store.aux[meta.active_slot], meta.active, i)
             frozen: model.Delta | None = None
-            if num(meta, f"o{i}.has_frozen"):
-                source = store.base if num(meta, f"o{i}.frozen_from_base") else store.aux[1 - slot]
-                frozen = self._delta(source, grains(meta, f"o{i}.frozen"), i)
-            objects.append(model.LocalObject(base, frozen, active))
+            if meta.has_frozen:
+                source = store.base if meta.frozen_from_base else store.aux[meta.frozen_slot]
+                frozen = self._delta(source, meta.frozen, i)
+            objects.append(model.LocalObject(self._decode(store.base, i), frozen, active))
         remotes = []
         for gi, group in enumerate(topo.groups):
             for i in topo.group_objects(gi):
                 row = []
                 for site in group.remotes:
-                    meta, rstore = metas[site], self.remote_stores[(i, site)]
-                    delta_point = num(meta, f"r{i}.delta_point")
+                    copy = self.copy_records[i].read(metas[site])
+                    rstore = self.remote_stores[(i, site)]
                     row.append((site, model.RemoteObject(
                         base=self._decode(rstore.base, i),
-                        base_point=num(meta, f"r{i}.base_point"),
-                        delta=self._delta(rstore.delta, grains(meta, f"r{i}.delta"), i),
-                        delta_point=None if delta_point == NO_POINT else delta_point,
-                        complete=bool(num(meta, f"r{i}.complete")),
+                        base_point=copy.base_point,
+                        delta=self._delta(rstore.delta, copy.delta, i),
+                        delta_point=copy.delta_point,
+                        complete=copy.complete,
                     )))  # fmt: skip
                 remotes.append(tuple(row))
-        groups = []
-        for gi, group in enumerate(topo.groups):
-            meta = metas[group.home]
-            completed = num(meta, f"g{gi}.completed")
-            members = list(topo.group_objects(gi))
-            unfrozen = num(meta, f"g{gi}.unfrozen")
-            groups.append((
-                num(meta, f"g{gi}.point"),
-                frozenset(s for k, s in enumerate(topo.sites) if completed & _bit(k)),
-                bool(num(meta, f"g{gi}.broken")),
-                frozenset(m for p, m in enumerate(members) if unfrozen & _bit(p)),
-            ))  # fmt: skip
+        groups = tuple(
+            self.group_records[gi].read(metas[group.home]) for gi, group in enumerate(topo.groups)
+        )
         return OverlayObservation(
             objects=tuple(objects),
             remotes=tuple(remotes),
-            groups=tuple(groups),
+            groups=groups,
             down_sites=frozenset(n for n, s in self.sites.items() if not s.up),
-            down_links=frozenset(self.down_links),
+            down_links=frozenset(n for n, link in self.links.items() if not link.is_up),
         )
 
     def recoverable(self, obj: int, site: str) -> tuple[int, ...]:
         """A failover read at `site`: the base copy, overlaid by the delta once complete."""
-        meta = self.sites[site].durable_meta()
+        copy = self.copy_records[obj].read(self.sites[site].durable_meta())
         store = self.remote_stores[(obj, site)]
         image = list(self._decode(store.base, obj))
-        if meta[f"r{obj}.complete"]:
-            present = meta[f"r{obj}.delta"]
-            assert isinstance(present, GrainMap)
-            for offset, value in self._delta(store.delta, present, obj):
+        if copy.complete:
+            for offset, value in self._delta(store.delta, copy.delta, obj):
                 image[offset] = value
         return tuple(image)
 

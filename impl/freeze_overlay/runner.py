@@ -67,26 +67,23 @@ class OverlayRunner:
 
     def _tick_group(self, gi: int) -> None:
         engine, spec = self.engine, self.engine.topology.groups[gi]
-        site = engine.sites[spec.home]
         phase = engine.cycles[gi].current_state_value
-        point = site.number(f"g{gi}.point")
-        completed = site.number(f"g{gi}.completed")
+        group = engine.group_meta(gi)
         if phase == "idle":
-            last = self.point_times.get((gi, point), 0.0)
-            broken = site.number(f"g{gi}.broken")
-            if not broken and self.clock() - last >= self.interval_s:
+            last = self.point_times.get((gi, group.point), 0.0)
+            if not group.broken and self.clock() - last >= self.interval_s:
                 engine.apply(FreezeGroup(gi))
-                self.point_times[(gi, point + 1)] = self.clock()
+                self.point_times[(gi, group.point + 1)] = self.clock()
                 if self.on_point is not None:
-                    self.on_point(gi, point + 1)
+                    self.on_point(gi, group.point + 1)
             return
         budget = self.grains_per_tick
-        for k, remote in enumerate(engine.topology.sites):
-            if remote not in spec.remotes or completed & (1 << k):
+        for remote in spec.remotes:
+            if remote in group.completed_at:
                 continue
             for obj, first in self._group_grains(gi):
-                frozen = site.map(f"o{obj}.frozen")
-                sent = engine.sites[remote].map(f"r{obj}.delta")
+                frozen = engine.object_meta(obj).frozen
+                sent = engine.copy_meta(obj, remote).delta
                 for offset in frozen:
                     if budget and offset not in sent:
                         engine.apply(CopyDelta(remote, first + offset))
@@ -100,44 +97,41 @@ class OverlayRunner:
         engine, spec = self.engine, self.engine.topology.groups[gi]
         for remote in spec.remotes:
             actions: list[Action] = []
-            rsite = engine.sites[remote]
             members = self._group_grains(gi)
-            if not all(rsite.number(f"r{obj}.complete") for obj, _ in members):
+            if not all(engine.copy_meta(obj, remote).complete for obj, _ in members):
                 continue
             for obj, first in members:
-                actions += [MergeRemote(remote, first + o) for o in rsite.map(f"r{obj}.delta")]
+                delta = engine.copy_meta(obj, remote).delta
+                actions += [MergeRemote(remote, first + o) for o in delta]
             for action in actions:
                 engine.apply(action)
             engine.apply(DropRemoteDelta(remote, gi))
         if local_ready:
-            home = engine.sites[spec.home]
             for obj, first in self._group_grains(gi):
-                if home.number(f"o{obj}.frozen_from_base"):
+                meta = engine.object_meta(obj)
+                if meta.frozen_from_base:
                     continue
-                for offset in home.map(f"o{obj}.frozen"):
+                for offset in meta.frozen:
                     engine.apply(MergeLocal(first + offset))
             engine.apply(DropLocalDelta(gi))
 
     def status(self) -> list[GroupStatus]:
         engine, out = self.engine, []
         for gi, spec in enumerate(engine.topology.groups):
-            home = engine.sites[spec.home]
+            members = engine.topology.group_objects(gi)
             committed = {}
             for remote in spec.remotes:
-                site = engine.sites[remote]
-                obj = engine.topology.group_objects(gi)[0]
-                complete = site.number(f"r{obj}.complete")
-                committed[remote] = (
-                    site.number(f"r{obj}.delta_point")
-                    if complete
-                    else site.number(f"r{obj}.base_point")
-                )
+                copy = engine.copy_meta(members[0], remote)
+                point = copy.delta_point if copy.complete else copy.base_point
+                assert point is not None
+                committed[remote] = point
             behind = 0
-            for obj in engine.topology.group_objects(gi):
-                behind += len(home.map(f"o{obj}.active")) + len(home.map(f"o{obj}.frozen"))
+            for obj in members:
+                meta = engine.object_meta(obj)
+                behind += len(meta.active) + len(meta.frozen)
             out.append(GroupStatus(
                 group=gi,
-                point=home.number(f"g{gi}.point"),
+                point=engine.group_meta(gi).point,
                 committed=committed,
                 committed_at={r: self.point_times.get((gi, c), 0.0) for r, c in committed.items()},
                 grains_behind=behind,
