@@ -41,6 +41,21 @@ def design_of(options: DesignOptions) -> Design:
     raise UnknownDesign(f"{type(options).__qualname__} are no registered design's options")
 
 
+def mutant_name(options: DesignOptions) -> str | None:
+    """The catalogue name of these options, if they are a catalogued mutant."""
+    catalogue = design_of(options).model.unsafe_options.items()
+    return next((name for name, mutant in catalogue if mutant == options), None)
+
+
+def options_label(options: DesignOptions) -> str:
+    """The mutant's catalogue name, or the changed fields (`map_rule=update`), or `safe`."""
+    if name := mutant_name(options):
+        return name
+    changed = options.non_default()
+    return ",".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}"
+                    for k, v in changed.items()) or "safe"  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Subject:
     """A design under given options, on a topology (where it has them) of `grains` grains
@@ -90,15 +105,11 @@ class Subject:
 
     def mutant(self) -> str | None:
         """The catalogue name of these options, if they are a catalogued mutant."""
-        catalogue = self.design.model.unsafe_options.items()
-        return next((name for name, mutant in catalogue if mutant == self.options), None)
+        return mutant_name(self.options)
 
     def label(self) -> str:
         """The mutant's catalogue name, or the changed fields, or `safe`."""
-        if name := self.mutant():
-            return name
-        changed = self.options.non_default()
-        return ",".join(f"{k}={v}" for k, v in changed.items()) or "safe"
+        return options_label(self.options)
 
     def title(self) -> str:
         where = f" on {self.topology}" if self.topology else ""

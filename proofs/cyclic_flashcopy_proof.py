@@ -25,13 +25,35 @@ from pitmirror.proofs.obligations import (
     Obligation,
     inductive_obligations,
 )
-from pitmirror.proofs.sorts import ZERO, Grain, Val
+from pitmirror.proofs.sorts import ZERO, Grain
 
 EXPLAIN_TIMEOUT_MS = 5_000
 
 
+# words for the encoding's fields, as a storage engineer reads them
+_VOLUME_WORDS = {
+    "source": "source",
+    "i1": "I1",
+    "i2": "I2",
+    "target": "target",
+    "acked": "host's view",
+    "pc": "P_c (committed image)",
+    "pk": "P_k (newest point)",
+}
+_MAP_WORDS = {
+    "copy_map": "to copy",
+    "future_map": "written since P_k",
+    "out_of_sync": "out of sync",
+    "received_map": "received this cycle",
+    "target_map": "committed value still in I2",
+}
+_FLAG_WORDS = {"link_up": "link", "local_up": "local site", "remote_up": "remote site"}
+
+
 class _Names:
-    """Readable names for the elements of a counterexample's finite universes."""
+    """Words and small numbers for the elements of a counterexample's finite universes:
+    grain 0 is the action's grain, other grains follow; the zero value is 0 and every other
+    value is numbered 1, 2, ... in the order the lines first show it."""
 
     def __init__(self, model: z3.ModelRef, params: dict[str, Any]) -> None:
         self.model = model
@@ -41,21 +63,25 @@ class _Names:
             grains, key=lambda e: 0 if action_grain is not None and e.eq(action_grain) else 1
         )
         self.grains = [
-            (e, "g (the action's grain)" if i == 0 and action_grain is not None else f"grain #{i}")
+            (e, f"grain {i} (the action's grain)" if i == 0 and action_grain is not None
+             else f"grain {i}")
             for i, e in enumerate(ordered)
-        ]
-        zero = model.eval(ZERO, True)
-        self.values: dict[str, str] = {}
-        for i, e in enumerate(model.get_universe(Val) or []):
-            self.values[str(e)] = "0" if e.eq(zero) else f"v{i}"
+        ]  # fmt: skip
+        self.zero = str(model.eval(ZERO, True))
+        self.values: dict[str, str] = {self.zero: "0"}
 
     def value(self, expr: Any) -> str:
-        got = self.model.eval(expr, True)
-        if z3.is_true(got):
-            return "yes"
-        if z3.is_false(got):
-            return "no"
-        return self.values.get(str(got), str(got))
+        got = str(self.model.eval(expr, True))
+        if got not in self.values:
+            self.values[got] = str(len(self.values))
+        return self.values[got]
+
+    def flag(self, expr: Any) -> bool:
+        return bool(z3.is_true(self.model.eval(expr, True)))
+
+
+def _change(before: str, after: str) -> str:
+    return before if before == after else f"{before} -> {after}"
 
 
 def counterexample(
@@ -65,16 +91,21 @@ def counterexample(
     params: dict[str, Any],
     broken: A.Conjunct | None = None,
 ) -> list[str]:
-    """The action's parameters, the scalars, then every grain that the action touched or that
-    breaks the conjunct afterwards, field by field (`before->after` where it changed)."""
+    """In words: the action's data, the cycle and what is up, then every grain that the action
+    touched or that breaks the conjunct afterwards, volume by volume and map by map
+    (`before -> after` where it changed)."""
     names = _Names(model, params)
     lines = []
-    for key, expr in params.items():
-        if key == "data":
-            lines.append(f"data = {names.value(expr)}")
-    for name in ("cycle", "committed", "link_up", "local_up", "remote_up"):
-        before, after = names.value(getattr(pre, name)), names.value(getattr(post, name))
-        lines.append(f"{name}: {before}" + ("" if before == after else f" -> {after}"))
+    if "data" in params:
+        lines.append(f"the host writes value {names.value(params['data'])}")
+    state = []
+    for n, word in (("cycle", "cycle k"), ("committed", "committed point c")):
+        was, now = (str(model.eval(getattr(s, n), True)) for s in (pre, post))
+        state.append(f"{word} {_change(was, now)}")
+    for n, word in _FLAG_WORDS.items():
+        was, now = ("up" if names.flag(getattr(s, n)) else "down" for s in (pre, post))
+        state.append(f"{word} {_change(was, now)}")
+    lines.append(", ".join(state))
     for index, (element, label) in enumerate(names.grains):
         touched = any(
             not model.eval(getattr(pre, n)[element] == getattr(post, n)[element], True).eq(
@@ -89,13 +120,17 @@ def counterexample(
         )
         if not (touched or breaks or (index == 0 and "grain" in params)):
             continue
-        if breaks:
-            label += f" (breaks {broken.name if broken else ''})"
+        if breaks and broken is not None:
+            label += f", breaks {broken.name}"
         cells = []
-        for name in A.VOLUMES + A.MAPS:
-            before = names.value(getattr(pre, name)[element])
-            after = names.value(getattr(post, name)[element])
-            cells.append(f"{name} {before}" + ("" if before == after else f"->{after}"))
+        for n, word in _VOLUME_WORDS.items():
+            was, now = (names.value(getattr(s, n)[element]) for s in (pre, post))
+            cells.append(f"{word} {_change(was, now)}")
+        for n, word in _MAP_WORDS.items():
+            had, has = (names.flag(getattr(s, n)[element]) for s in (pre, post))
+            if had or has:
+                cells.append(word if had == has else f"{word}: {'yes' if had else 'no'} -> "
+                             f"{'yes' if has else 'no'}")  # fmt: skip
         lines.append(f"{label}: " + ", ".join(cells))
     return lines
 

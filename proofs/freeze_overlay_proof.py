@@ -26,9 +26,25 @@ from pitmirror.proofs.obligations import (
     Obligation,
     inductive_obligations,
 )
+from pitmirror.proofs.sorts import ZERO
 
 FINITE_SIZES = (2, 2, 2)  # members, remotes, grains
 FINITE_TIMEOUT_MS = 30_000  # decided in well under a second here; the margin is for loaded CI
+
+
+# words for the encoding's fields, as a storage engineer reads them
+GRAIN_WORDS = {
+    "base": "base B", "frozen_has": "in the frozen delta", "frozen_val": "frozen value",
+    "active_has": "in the active delta", "active_val": "active value", "acked": "host's view",
+    "p0": "P_k", "pm1": "P_k-1", "pm2": "P_k-2",
+}  # fmt: skip
+REMOTE_GRAIN_WORDS = {
+    "rbase": "base copy", "rdelta_has": "in the delta", "rdelta_val": "delta value",
+}  # fmt: skip
+REMOTE_MEMBER_WORDS = {
+    "rbase_point": "base copy's point", "rdelta_point": "delta's point",
+    "complete": "delta complete",
+}  # fmt: skip
 
 
 def explain_finite(options: Options, action: str, conjunct: str) -> Explanation | None:
@@ -50,24 +66,44 @@ def explain_finite(options: Options, action: str, conjunct: str) -> Explanation 
     variant = f"{FINITE_SIZES[0]} members, {FINITE_SIZES[1]} remotes, {FINITE_SIZES[2]} grains"
     model = solver.model()
 
+    numbers: dict[str, str] = {}
+
     def show(expr: Any) -> str:
+        """yes/no, small integers as they are, values numbered 1, 2, ... (0 is zero)."""
         text = str(model.eval(expr, True))
-        text = {"True": "yes", "False": "no"}.get(text, text).replace("Val!val!", "v")
-        return text.rsplit("_", 3)[0] if "_" in text else text
+        if text in ("True", "False"):
+            return "yes" if text == "True" else "no"
+        if not text.startswith("Val!"):
+            return text
+        if z3.is_true(model.eval(expr == ZERO, True)):
+            return "0"
+        return numbers.setdefault(text, str(len(numbers) + 1))
+
+    def change(before: Any, after: Any) -> str:
+        a, b = show(before), show(after)
+        return a if a == b else f"{a} -> {b}"
+
+    def element(expr: Any) -> str:  # `member1_2_2_2` -> `member 1`
+        name = str(model.eval(expr, True)).split("_", 1)[0]
+        return name.rstrip("0123456789") + " " + name[len(name.rstrip("0123456789")) :]
 
     p = transition.params
-    lines = [f"{k} = {show(v)}" for k, v in p.items()]
-    lines.append(f"point: {show(pre.point)} -> {show(post.point)}")
     m, g, r = p.get("member"), p.get("grain"), p.get("remote")
-    for name in fin.GRAIN_FIELDS if m is not None and g is not None else ():
-        a, b = show(getattr(pre, name)[m][g]), show(getattr(post, name)[m][g])
-        lines.append(f"{name}[member][grain]: {a}" + ("" if a == b else f" -> {b}"))
-    for name in fin.REMOTE_GRAIN_FIELDS if None not in (r, m, g) else ():
-        a, b = show(getattr(pre, name)[r][m][g]), show(getattr(post, name)[r][m][g])
-        lines.append(f"{name}[remote][member][grain]: {a}" + ("" if a == b else f" -> {b}"))
-    for name in fin.REMOTE_MEMBER_FIELDS if r is not None and m is not None else ():
-        a, b = show(getattr(pre, name)[r][m]), show(getattr(post, name)[r][m])
-        lines.append(f"{name}[remote][member]: {a}" + ("" if a == b else f" -> {b}"))
+    where = [element(p[k]) for k in ("remote", "member", "grain") if k in p]
+    lines = [", ".join([f"the action at {' '.join(where)}" if where else "the action",
+                        f"point k {change(pre.point, post.point)}"])]  # fmt: skip
+    if m is not None and g is not None:
+        lines.append("at the home site: " + ", ".join(
+            f"{word} {change(getattr(pre, n)[m][g], getattr(post, n)[m][g])}"
+            for n, word in GRAIN_WORDS.items()
+        ))  # fmt: skip
+    if None not in (r, m, g):
+        lines.append("at the remote: " + ", ".join(
+            [f"{word} {change(getattr(pre, n)[r][m][g], getattr(post, n)[r][m][g])}"
+             for n, word in REMOTE_GRAIN_WORDS.items()]
+            + [f"{word} {change(getattr(pre, n)[r][m], getattr(post, n)[r][m])}"
+               for n, word in REMOTE_MEMBER_WORDS.items()]
+        ))  # fmt: skip
     return Explanation("fails", variant, lines)
 
 

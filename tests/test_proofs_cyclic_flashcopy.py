@@ -4,6 +4,7 @@ trace, and held to the Python model by concrete (state, step(state, action)) pai
 from __future__ import annotations
 
 import collections
+import re
 import functools
 from pathlib import Path
 
@@ -62,8 +63,9 @@ def test_every_mutant_is_refuted_with_a_counterexample_and_a_trace(
     assert not outcome.proved
     failing = outcome.report.failures[0]
     assert failing.verdict == "fails" and failing.variant
-    assert any("g (the action's grain)" in line or "grain #" in line
-               for line in failing.counterexample)  # fmt: skip
+    grains = [line for line in failing.counterexample if line.startswith("grain ")]
+    assert grains and all("source " in line and "P_c (committed image) " in line for line in grains)
+    assert not any(re.search(r"\bv\d|\bpc |\{", line) for line in failing.counterexample)
     assert outcome.trace is not None and outcome.saved_to is not None
     result = replay(read_trace(outcome.saved_to), loop_backend)
     assert result.violated == GOAL, result.verdict()

@@ -199,3 +199,5 @@ def test_design_b_is_proved_and_every_mutant_is_not() -> None:
         # over finite sorts the same query fails with a model, printed in model vocabulary
         at_fault = failures[(action, conjunct)]
         assert at_fault.verdict == "fails" and at_fault.counterexample, name
+        assert at_fault.counterexample[0].startswith("the action"), at_fault.counterexample
+        assert not any("[" in line or "Val!" in line for line in at_fault.counterexample)

@@ -18,7 +18,7 @@ from pitmirror.harness.cli.app import (
     parse_options,
     print_json,
 )
-from pitmirror.harness.designs import DESIGNS
+from pitmirror.harness.designs import DESIGNS, options_label
 from pitmirror.harness.prove import prove_design
 from pitmirror.harness.replay import ReplayResult, replay
 
@@ -76,11 +76,10 @@ def prove_cmd(
             style = "green" if query.ok else "bold red"
             out.print(f"[{style}]{query.line()}[/]", highlight=False)
             for line in query.counterexample:
-                out.print(f"    {line}", highlight=False)
-        changed = report.options.non_default() or "safe defaults"
+                out.print(f"    {line}", highlight=False, markup=False)
         short = DESIGNS[report.design].short
         summary = (
-            f"design {short}, options {changed}: {len(report.queries)} queries "
+            f"design {short}, {options_label(report.options)}: {len(report.queries)} queries "
             f"({len(report.failures)} failed) in {report.seconds:.2f} s"
         )
         if outcome.proved:
