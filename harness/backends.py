@@ -7,8 +7,10 @@ once and `fresh()` zeroes them (and gives a new metadata directory) for every ex
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -16,11 +18,15 @@ from pitmirror.impl.volumes import (
     Volume,
     VolumeError,
     create_volume,
+    detach_loops_under,
     loop_available,
     signals_deferred,
 )
 
 BACKENDS = ("auto", "loop", "file", "memory")
+ROOT_PREFIX = "pitmirror-"
+"""a volume set's private folder is `pitmirror-<pid>-<random>` in the temp directory: the pid
+tells `pitmirror cleanup` whether the run that made it is still alive"""
 CREATED_ROOTS: set[Path] = set()
 """Every private folder this process made: a leak check can tell its own devices apart."""
 
@@ -53,7 +59,7 @@ class VolumeSet:
     ) -> None:
         self.kind = resolve_backend(backend)
         self.grains, self.grain_size = grains, grain_size
-        self.root = Path(tempfile.mkdtemp(prefix="pitmirror-"))
+        self.root = Path(tempfile.mkdtemp(prefix=f"{ROOT_PREFIX}{os.getpid()}-"))
         CREATED_ROOTS.add(self.root)
         self.volumes: dict[str, Volume] = {}
         self._runs = 0
@@ -103,3 +109,40 @@ class VolumeSet:
     ) -> None:
         with contextlib.suppress(VolumeError) if exc is not None else contextlib.nullcontext():
             self.close()
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """A private folder (and loop devices) of a run that died without releasing them."""
+
+    root: Path
+    pid: int
+    devices: tuple[str, ...] = ()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def leftovers(temp: Path | None = None) -> list[Leftover]:
+    """Folders of runs whose process is gone (a kill -9, a power cut), oldest pid first."""
+    found = []
+    for path in sorted(Path(temp or tempfile.gettempdir()).glob(f"{ROOT_PREFIX}*-*")):
+        pid_text = path.name.removeprefix(ROOT_PREFIX).split("-", 1)[0]
+        if path.is_dir() and pid_text.isdigit() and not _alive(int(pid_text)):
+            found.append(Leftover(path, int(pid_text)))
+    return found
+
+
+def clean(leftover: Leftover) -> Leftover:
+    """Detach what is still attached under the folder (loop devices are set to autoclear, so
+    usually nothing), then remove it."""
+    devices = detach_loops_under(leftover.root) if loop_available()[0] else []
+    shutil.rmtree(leftover.root, ignore_errors=True)
+    return Leftover(leftover.root, leftover.pid, tuple(devices))

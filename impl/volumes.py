@@ -31,6 +31,7 @@ import shutil
 import signal
 import struct
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -46,6 +47,7 @@ __all__ = [
     "VolumeError",
     "create_volume",
     "loop_available",
+    "detach_loops_under",
 ]
 
 SECTOR_SIZE: Final = 512
@@ -453,6 +455,20 @@ def _backing_file(device: str) -> str | None:
         return None
 
 
+def detach_loops_under(folder: Path) -> list[str]:
+    """Detach every loop device whose backing file lies under `folder` (a dead run's); the
+    devices detached, by name."""
+    root = os.path.realpath(folder) + os.sep
+    detached = []
+    for entry in sorted(Path("/sys/block").glob("loop*")):
+        device = f"/dev/{entry.name}"
+        backing = _backing_file(device)
+        if backing is not None and backing.startswith(root):
+            _losetup(["-d", device], f"leftover {device}")
+            detached.append(device)
+    return detached
+
+
 def _wait_detached(device: str, path: Path) -> None:
     # While anyone else holds the device open (udev, blkid, a concurrent `losetup -l`),
     # the kernel only marks it autoclear and `losetup -d` returns at once; waiting here
@@ -462,6 +478,29 @@ def _wait_detached(device: str, path: Path) -> None:
     target = os.path.realpath(path)
     while _backing_file(device) == target and time.monotonic() < deadline:
         time.sleep(0.005)
+
+
+_LOOP_SET_STATUS64: Final = 0x4C04
+_LOOP_GET_STATUS64: Final = 0x4C05
+_LO_FLAGS_AUTOCLEAR: Final = 4
+_LOOP_INFO64_SIZE: Final = 232  # struct loop_info64 (linux/loop.h)
+_LO_FLAGS_AT: Final = 52  # five __u64, then lo_number, lo_encrypt_type, lo_encrypt_key_size
+
+
+def _set_autoclear(fd: int) -> bool:
+    """Ask the kernel to detach the device when its last opener closes it: a run killed
+    outright (kill -9) then leaves no loop device behind.  False if the kernel refused."""
+    info = bytearray(_LOOP_INFO64_SIZE)
+    try:
+        fcntl.ioctl(fd, _LOOP_GET_STATUS64, info)
+        flags = int.from_bytes(info[_LO_FLAGS_AT : _LO_FLAGS_AT + 4], sys.byteorder)
+        info[_LO_FLAGS_AT : _LO_FLAGS_AT + 4] = (flags | _LO_FLAGS_AUTOCLEAR).to_bytes(
+            4, sys.byteorder
+        )
+        fcntl.ioctl(fd, _LOOP_SET_STATUS64, info)
+    except OSError:
+        return False
+    return True
 
 
 def _open_direct(device: str) -> int:
@@ -484,6 +523,7 @@ class LoopVolume(Volume):
         self._device = ""
         self._fd = -1
         self._buf: mmap.mmap | None = None
+        self.autoclear = False
         ok, reason = loop_available()
         if not ok:
             raise VolumeError(f"{self._label()}: {reason}")
@@ -502,6 +542,7 @@ class LoopVolume(Volume):
                 raise VolumeError(
                     f"{self._label()}: cannot open {device} with O_DIRECT: {_os_error_message(exc)}"
                 ) from exc
+            self.autoclear = _set_autoclear(self._fd)
             try:
                 actual = os.lseek(self._fd, 0, os.SEEK_END)
             except OSError as exc:
@@ -598,8 +639,13 @@ class LoopVolume(Volume):
         finally:
             try:
                 if self._device:
-                    _losetup(["-d", self._device], self._label())
-                    _wait_detached(self._device, self.path)
+                    # with autoclear our close detached it (or will, once another opener
+                    # closes); only a device still bound to our file is detached by name
+                    if self.autoclear:
+                        _wait_detached(self._device, self.path)
+                    if _backing_file(self._device) == os.path.realpath(self.path):
+                        _losetup(["-d", self._device], self._label())
+                        _wait_detached(self._device, self.path)
             except VolumeError as exc:
                 errors.append(str(exc))
             finally:

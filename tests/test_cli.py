@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from pitmirror.harness.backends import clean, leftovers
 from pitmirror.harness.cli.verify import row_line
 from pitmirror.harness.verify import Row
 
@@ -246,6 +248,47 @@ def test_sigterm_releases_the_loop_devices(tmp_path: Path, loop_backend: str) ->
     assert process.returncode == 130, stderr
     assert stderr.endswith("pitmirror: interrupted; volumes released\n")
     assert not attached & pitmirror_loop_devices()
+
+
+def test_a_killed_run_leaves_no_loop_device_and_cleanup_removes_its_folder(
+    tmp_path: Path, loop_backend: str
+) -> None:
+    """kill -9 runs no cleanup code: the kernel detaches the devices (autoclear), and
+    `pitmirror cleanup` removes the folder of the run that is gone, and only that one."""
+    before = pitmirror_loop_devices()
+    command = [sys.executable, "-c", "from pitmirror.harness.cli import main; main()",
+               "check", "--examples", "100000", "--backend", "loop", "--save-dir", str(tmp_path)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not (pitmirror_loop_devices() - before) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        attached = pitmirror_loop_devices() - before
+        assert attached, "the run never attached its loop devices"
+    finally:
+        process.kill()
+        process.wait()
+    deadline = time.monotonic() + 10
+    while attached & pitmirror_loop_devices() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not attached & pitmirror_loop_devices()
+    folders = {Path(backing).parent for _, backing in attached}
+    assert all(f.name.startswith(f"pitmirror-{process.pid}-") for f in folders), folders
+    listed = pitmirror("cleanup", "--dry-run", "--json")
+    assert {Path(r["folder"]) for r in json.loads(listed.stdout)["removed"]} >= folders
+    assert all(f.exists() for f in folders)
+    assert pitmirror("cleanup").returncode == 0
+    assert not any(f.exists() for f in folders)
+
+
+def test_cleanup_leaves_a_live_run_alone(tmp_path: Path) -> None:
+    live = tmp_path / f"pitmirror-{os.getpid()}-live"
+    dead = tmp_path / "pitmirror-999999999-dead"  # above any pid_max: never alive
+    live.mkdir()
+    dead.mkdir()
+    assert [left.root for left in leftovers(tmp_path)] == [dead]
+    clean(leftovers(tmp_path)[0])
+    assert live.exists() and not dead.exists()
 
 
 def pitmirror_loop_devices() -> set[tuple[str, str]]:

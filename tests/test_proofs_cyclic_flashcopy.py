@@ -4,8 +4,8 @@ trace, and held to the Python model by concrete (state, step(state, action)) pai
 from __future__ import annotations
 
 import collections
-import re
 import functools
+import re
 from pathlib import Path
 
 import pytest
