@@ -36,6 +36,7 @@ class Row:
     volumes: str
     seconds: float
     passed: bool
+    skipped: bool = False
 
 
 def mutant_budget(name: str, budget: Budget) -> Budget:
@@ -63,25 +64,57 @@ def _volumes(backend: str, devices: list[str]) -> str:
     return f"{backend} ({len(devices)} volumes)"
 
 
+QUICK_BUDGET = Budget(examples=20, steps=20)
+"""`verify --quick`: small property runs; the mutant searches and refutations are skipped
+(every mutant's recorded trace still replays)"""
+
+Note = Callable[[str], None]
+
+
 def verify(
     traces_dir: Path,
     budget: Budget,
     backend: str,
     progress: Callable[[str, int], None] | None = None,
+    quick: bool = False,
 ) -> list[Row]:
-    """Run every check; `progress(label, total)` is called before each one."""
+    """Run every check; `progress(label, total)` is called before each one.  `quick`: the
+    safe design's property runs at QUICK_BUDGET, its proofs and every trace; the mutant rows
+    are listed as skipped."""
     files = trace_files(traces_dir) if traces_dir.is_dir() else []
     if not files:
         raise VolumeError(f"no trace files under {traces_dir}/ (run from the project root)")
-    rows: list[Row] = []
     runs, mutants = property_runs(), mutant_runs()
-    proofs = sum(1 + len(d.model.unsafe_options) for d in DESIGNS.values())
-    total = len(runs) + len(mutants) + proofs + len(files)
+    total = len(runs) + len(DESIGNS) + len(files) + (0 if quick else 2 * len(mutants))
 
     def note(text: str) -> None:
         if progress is not None:
             progress(text, total)
 
+    rows = _property_rows(runs, QUICK_BUDGET if quick else budget, backend, note)
+    if quick:
+        rows += [_skipped(subject, f"mutant {name}", "caught") for name, subject in mutants]
+    else:
+        rows += _mutant_rows(mutants, budget, backend, note)
+    rows += _proof_rows(note)
+    if quick:
+        rows += [_skipped(subject, f"Z3 proof refutes mutant {name}", "refuted")
+                 for name, subject in mutants]  # fmt: skip
+    else:
+        rows += _refutation_rows(mutants, note)
+    rows += _trace_rows(traces_dir, files, backend, note)
+    return rows
+
+
+def _skipped(subject: Subject, what: str, expected: str) -> Row:
+    return Row(subject.design.short, what, expected, "skipped (--quick)", "-", 0.0, True,
+               skipped=True)  # fmt: skip
+
+
+def _property_rows(
+    runs: list[tuple[str, Subject]], budget: Budget, backend: str, note: Note
+) -> list[Row]:
+    rows = []
     for what, subject in runs:
         note(what)
         result = run_check(subject, backend, budget)
@@ -89,6 +122,13 @@ def verify(
         volumes = _volumes(result.backend, result.devices)
         rows.append(Row(subject.design.short, what, "no failure", got, volumes,
                         result.seconds, result.passed))  # fmt: skip
+    return rows
+
+
+def _mutant_rows(
+    mutants: list[tuple[str, Subject]], budget: Budget, backend: str, note: Note
+) -> list[Row]:
+    rows = []
     for name, subject in mutants:
         where = f" ({subject.topology})" if subject.topology else ""
         note(f"mutant {name}{where}")
@@ -98,33 +138,34 @@ def verify(
         caught = failure is not None and failure.expect == "violation"
         if failure is not None and caught:
             got = f"{failure.violates} in {len(failure.actions)} actions"
+        elif result.passed:
+            got = (f"not caught in {result.examples_run} examples of up to {tried.steps} actions"
+                   " (a budget below the default may be too small to reach it)")  # fmt: skip
         else:
-            got = (
-                f"not caught in {result.examples_run} examples of up to {tried.steps} actions"
-                f" (a budget below the default may be too small to reach it)"
-                if result.passed
-                else str(result.failure_detail)
-            )
+            got = str(result.failure_detail)
         volumes = _volumes(result.backend, result.devices)
         rows.append(Row(subject.design.short, f"mutant {name}{where}", "caught", got, volumes,
                         result.seconds, caught))  # fmt: skip
+    return rows
+
+
+def _proof_rows(note: Note) -> list[Row]:
+    rows = []
     for design in DESIGNS.values():
         note(f"proof, design {design.short}")
         proof = prove_design(design.model.options({}))
-        rows.append(
-            Row(design.short, "Z3 proof, safe design", "proved",
-                f"proved, {len(proof.report.queries)} queries" if proof.proved
-                else f"{len(proof.report.failures)} queries failed",
-                "-", proof.report.seconds, proof.proved)
-        )  # fmt: skip
-    unsafe = [
-        (design.short, name, options)
-        for design in DESIGNS.values()
-        for name, options in design.model.unsafe_options.items()
-    ]
-    for short, name, options in unsafe:
+        got = (f"proved, {len(proof.report.queries)} queries" if proof.proved
+               else f"{len(proof.report.failures)} queries failed")  # fmt: skip
+        rows.append(Row(design.short, "Z3 proof, safe design", "proved", got, "-",
+                        proof.report.seconds, proof.proved))  # fmt: skip
+    return rows
+
+
+def _refutation_rows(mutants: list[tuple[str, Subject]], note: Note) -> list[Row]:
+    rows = []
+    for name, subject in mutants:
         note(f"proof refutes mutant {name}")
-        refuted = prove_design(options)
+        refuted = prove_design(subject.options)
         found = refuted.trace is not None and not refuted.proved
         first = refuted.report.failures[0] if refuted.report.failures else None
         if found and first is not None and refuted.trace is not None:
@@ -132,9 +173,13 @@ def verify(
             got = f"{first.check} {how} {first.conjunct}; trace of {len(refuted.trace.actions)}"
         else:
             got = "proved (a mutant must not be)" if refuted.proved else "no violation reached"
-        seconds = refuted.seconds
-        what = f"Z3 proof refutes mutant {name}"
-        rows.append(Row(short, what, "refuted", got, "-", seconds, found))
+        rows.append(Row(subject.design.short, f"Z3 proof refutes mutant {name}", "refuted", got,
+                        "-", refuted.seconds, found))  # fmt: skip
+    return rows
+
+
+def _trace_rows(traces_dir: Path, files: list[Path], backend: str, note: Note) -> list[Row]:
+    rows = []
     for path in files:
         label = f"trace {path.relative_to(traces_dir).with_suffix('')}"
         note(label)

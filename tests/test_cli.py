@@ -306,3 +306,15 @@ def test_a_failed_verify_row_says_what_was_expected_in_one_line() -> None:
         "[bold red]FAIL[/] A mutant no-copy-on-write: not caught (expected caught) "
         "[loop (4 volumes), 1.2 s]"
     )
+
+
+def test_quick_verify_runs_the_safe_checks_and_every_trace_and_says_what_it_skipped() -> None:
+    run = pitmirror("verify", "--quick", "--backend", "memory", "--json")
+    assert run.returncode == 0, run.stderr
+    doc = json.loads(run.stdout)
+    assert doc["quick"] and doc["passed"]
+    skipped = [r for r in doc["rows"] if r["skipped"]]
+    ran = [r for r in doc["rows"] if not r["skipped"]]
+    assert skipped and all(r["what"].startswith(("mutant", "Z3 proof refutes")) for r in skipped)
+    assert any(r["what"].startswith("trace mutants/") for r in ran)
+    assert any(r["what"] == "Z3 proof, safe design" for r in ran)

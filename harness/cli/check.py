@@ -53,7 +53,14 @@ def check_cmd(
         list[str] | None,
         typer.Option("--option", "-o", help="A mutant name or field=value; repeatable."),
     ] = None,
-    examples: Annotated[int, typer.Option(min=1, help="Hypothesis examples.")] = 100,
+    examples: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Examples Hypothesis counts; it discards some (a swarm of rules that cannot "
+            "move, say) and runs others in their place, so more may run.",
+        ),
+    ] = 100,
     steps: Annotated[int, typer.Option(min=1, help="Actions per example.")] = 40,
     seed: Annotated[
         int, typer.Option(help="Seed of the run: the same seed is the same run anywhere.")
@@ -92,8 +99,10 @@ def check_cmd(
     if as_json:
         print_json(check_json(result))
     else:
+        extra = result.examples_run - examples
+        replaced = f" ({extra} in place of discarded ones)" if extra > 0 else ""
         out.print(
-            f"{subject.title()}: {result.examples_run} examples of up to {steps} "
+            f"{subject.title()}: {result.examples_run} examples{replaced} of up to {steps} "
             f"actions on {result.backend} volumes in {result.seconds:.1f} s"
         )
         if result.passed:
