@@ -156,9 +156,13 @@ def _search(
 
         machine = subject.design.machine(open_lockstep, subject.address_space, record)
         if budget.seed is not None:
-            # an explicit seed on the machine class (Hypothesis's documented way): the same run
-            # wherever the package is installed (derandomize alone seeds from a digest of the
-            # test, which Hypothesis does not promise to keep stable)
+            # an explicit seed on the machine class (Hypothesis's documented way; derandomize
+            # alone seeds from a digest of the test, which Hypothesis does not promise to keep
+            # stable).  The same seed, command and installation give the same run, but not
+            # across programs: Hypothesis labels the rule choice by
+            # hashing the rule functions, whose hashes are their addresses, and the labels steer
+            # its mutations, so `pitmirror check` and the same check called from a test (which
+            # imported other modules first) may explore differently.
             machine = seed(budget.seed)(machine)
         try:
             run_state_machine_as_test(machine, settings=run_settings)

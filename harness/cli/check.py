@@ -63,7 +63,10 @@ def check_cmd(
     ] = 100,
     steps: Annotated[int, typer.Option(min=1, help="Actions per example.")] = 40,
     seed: Annotated[
-        int, typer.Option(help="Seed of the run: the same seed is the same run anywhere.")
+        int,
+        typer.Option(
+            help="Seed of the run: the same seed, command and installation give the same run."
+        ),
     ] = 0,
     random_run: Annotated[
         bool, typer.Option("--random", help="A random run instead (ignores --seed).")
