@@ -308,6 +308,7 @@ def test_a_failed_verify_row_says_what_was_expected_in_one_line() -> None:
     )
 
 
+@pytest.mark.slow
 def test_quick_verify_runs_the_safe_checks_and_every_trace_and_says_what_it_skipped() -> None:
     run = pitmirror("verify", "--quick", "--backend", "memory", "--json")
     assert run.returncode == 0, run.stderr
