@@ -6,7 +6,8 @@ problem stops the run and is reported in words, naming the side that disagreed:
 
 - `invalid`: the model does not enable the action (the action list itself is wrong);
 - `refused`: the model enables it but the engine's controller refused it;
-- `diverged`: both ran it but the engine's state differs from the model's;
+- `diverged`: both ran it but the engine's state differs from the model's, or a host read
+  returned other bytes than the model's read path;
 - `violation`: both agree, and a predicate of the spec fails (a design bug or a mutant).
 """
 
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from pitmirror.impl.grains import CorruptGrain
-from pitmirror.model.actions import Action, describe
+from pitmirror.model.actions import Action, HostRead, describe
 from pitmirror.model.design import ActionNotEnabled, ModelState
 
 Status = Literal["ok", "invalid", "refused", "diverged", "violation"]
@@ -85,9 +86,24 @@ class LockstepBase:
         except self.refused as err:
             return self._outcome(action, "refused", str(err))
         self.model = after
+        if isinstance(action, HostRead) and (wrong := self.read_mismatch(action.grain)):
+            return self._outcome(action, "diverged", wrong)
         return self.check(before, action)
 
+    def read_mismatch(self, grain: int) -> str | None:
+        """The engine's read of `grain` against the model's read path, in words."""
+        got = self.engine_read()
+        want = self.model.read(grain)
+        if got == (grain, want):
+            return None
+        seen = "nothing" if got is None else f"grain {got[0]} holding {got[1]}"
+        return f"the host read of grain {grain} returned {seen}; the model reads {want}"
+
     def engine_apply(self, action: Action) -> None:
+        raise NotImplementedError
+
+    def engine_read(self) -> tuple[int, int] | None:
+        """The engine's newest host read: the grain and the seed its bytes decode to."""
         raise NotImplementedError
 
 

@@ -33,6 +33,14 @@ class HostWrite:
 
 
 @dataclass(frozen=True)
+class HostRead:
+    """The host reads grain `grain`: it must see its newest acknowledged write (claim 12's live
+    read, through the overlay in design B).  Nothing durable changes."""
+
+    grain: int
+
+
+@dataclass(frozen=True)
 class CopyGrain:
     """Background copy of one grain of the frozen image towards the intermediates."""
 
@@ -164,6 +172,7 @@ class BreakMirror:
 
 Action = (
     HostWrite
+    | HostRead
     | CopyGrain
     | ResyncGrain
     | CommitPoint
@@ -187,6 +196,7 @@ ACTION_TYPES: dict[str, type[Any]] = {
     cls.__name__: cls
     for cls in (
         HostWrite,
+        HostRead,
         CopyGrain,
         ResyncGrain,
         CommitPoint,

@@ -41,6 +41,7 @@ from pitmirror.model.actions import (
     CopyGrain,
     CrashSite,
     DrainTarget,
+    HostRead,
     HostWrite,
     LinkDown,
     LinkUp,
@@ -151,6 +152,9 @@ class State:
 
     def step(self, action: Action) -> State:
         return step(self, action)
+
+    def read(self, grain: int) -> int:
+        return self.source[grain]
 
     def violations(self, before: State | None) -> dict[str, str]:
         return check(before, self)
@@ -313,6 +317,11 @@ def host_write_guard(state: State, action: HostWrite) -> str | None:
     return None if state.local_up else "the local site is down"
 
 
+def host_read_guard(state: State, action: HostRead) -> str | None:
+    """Enabled iff the local site is up (the host reads the source)."""
+    return None if state.local_up else "the local site is down"
+
+
 def copy_grain_guard(state: State, action: CopyGrain) -> str | None:
     """Enabled iff the local site is up and the grain is still to copy (in copy_map)."""
     if not state.local_up:
@@ -389,6 +398,8 @@ def why_disabled(state: State, action: Action) -> str | None:
     match action:
         case HostWrite():
             return host_write_guard(state, action)
+        case HostRead():
+            return host_read_guard(state, action)
         case CopyGrain():
             return copy_grain_guard(state, action)
         case ResyncGrain():
@@ -413,6 +424,7 @@ def enabled_actions(state: State) -> Iterator[Action]:
     cfg = state.config
     candidates: list[Action] = [
         *(HostWrite(g, v) for g in range(cfg.grains) for v in cfg.values),
+        *(HostRead(g) for g in range(cfg.grains)),
         *(CopyGrain(g) for g in sorted(state.copy_map)),
         *(ResyncGrain(g) for g in sorted(state.out_of_sync)),
         CommitPoint(),
@@ -439,6 +451,7 @@ MODIFIES: dict[str, frozenset[str]] = {
     name: frozenset(fields)
     for name, fields in (
         ("HostWrite", ("source", "i1", "i2", "target", "acked", *_MAPS, *_CUT)),
+        ("HostRead", ()),
         ("CopyGrain", ("i1", "i2", "target", *_MAPS, *_CUT)),
         ("ResyncGrain", ("i2", "target", *_MAPS, *_CUT)),
         ("CommitPoint", ("committed", "cycle", "images", *_MAPS, *_CUT)),
@@ -467,6 +480,8 @@ def step(state: State, action: Action) -> State:
     if reason is not None:
         raise ActionNotEnabled(f"{action_name(action)} is not enabled: {reason}")
     match action:
+        case HostRead():
+            return state  # a read changes nothing durable; the harness compares its bytes
         case LinkDown():
             return dataclasses.replace(state, link_up=False)
         case LinkUp():

@@ -38,6 +38,10 @@ class ModelState(Protocol):
         """The state after `action`; raises ActionNotEnabled when its guard is false."""
         ...
 
+    def read(self, grain: int) -> int:
+        """What a host read of `grain` returns along the design's read path (a seed)."""
+        ...
+
     def violations(self, before: Self | None) -> dict[str, str]:
         """Every predicate of the spec this state (reached from `before`) breaks, by name."""
         ...

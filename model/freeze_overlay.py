@@ -40,6 +40,7 @@ from pitmirror.model.actions import (
     DropRemoteDelta,
     FreezeGroup,
     FreezeMember,
+    HostRead,
     HostWrite,
     LinkDown,
     LinkUp,
@@ -320,6 +321,11 @@ class State:
     def step(self, action: Action) -> State:
         return step(self, action)
 
+    def read(self, grain: int) -> int:
+        """Claim 12: through the overlay, the active delta, then the frozen one, then B."""
+        _, oi, offset = self.topology.locate(grain)
+        return self.objects[oi].live[offset]
+
     def violations(self, before: State | None) -> dict[str, str]:
         return check(before, self)
 
@@ -412,6 +418,13 @@ def _out_of_range(state: State, action: Action) -> str | None:
 
 
 def host_write_guard(state: State, action: HostWrite) -> str | None:
+    """Enabled iff the home site of the grain's object is up."""
+    gi, _, _ = state.topology.locate(action.grain)
+    home = state.topology.groups[gi].home
+    return None if state.site_up(home) else f"the {home} site is down"
+
+
+def host_read_guard(state: State, action: HostRead) -> str | None:
     """Enabled iff the home site of the grain's object is up."""
     gi, _, _ = state.topology.locate(action.grain)
     home = state.topology.groups[gi].home
@@ -597,6 +610,8 @@ def why_disabled(state: State, action: Action) -> str | None:
     match action:
         case HostWrite():
             return host_write_guard(state, action)
+        case HostRead():
+            return host_read_guard(state, action)
         case FreezeGroup():
             return freeze_group_guard(state, action)
         case FreezeMember():
@@ -637,6 +652,7 @@ def candidate_actions(state: State) -> list[Action]:
     groups = range(len(topo.groups))
     candidates: list[Action] = [
         *(HostWrite(g, v) for g in grains for v in cfg.values),
+        *(HostRead(g) for g in grains),
         *(FreezeGroup(i) for i in groups),
         *(FreezeMember(m) for m in range(len(topo.objects))),
         *(CopyDelta(s, g) for s in topo.sites for g in grains),
@@ -799,6 +815,7 @@ MODIFIES: dict[str, frozenset[str]] = {
     name: frozenset(fields)
     for name, fields in (
         ("HostWrite", ("objects", "acked")),  # the active delta of the grain's object
+        ("HostRead", ()),  # nothing: the harness compares the bytes read
         ("FreezeGroup", ("objects", "groups")),  # members' frozen/active deltas; point, images
         ("FreezeMember", ("objects", "groups")),  # one member's deltas; unfrozen
         ("CopyDelta", ("remotes",)),  # one remote copy's delta and its point
@@ -825,6 +842,8 @@ def step(state: State, action: Action) -> State:
     match action:
         case HostWrite():
             return host_write(state, action)
+        case HostRead():
+            return state
         case FreezeGroup():
             return freeze_group(state, action)
         case FreezeMember():

@@ -363,6 +363,9 @@ def transitions(pre: ZState, post: ZState, opts: Options, tag: str = "") -> list
             for label, after, site, done in case_outcomes(pre, case)
         ]
         out.append(Transition(name, params, variants))
+    # a host read changes nothing durable: what it returns is the `reads` obligation
+    out.append(Transition("HostRead", {"grain": g}, [Variant("", z3.And(pre.local_up,
+                                                                        same(pre, post)))]))
     link_down = z3.And(pre.link_up, same(pre.with_(link_up=False), post))
     link_up = z3.And(z3.Not(pre.link_up), same(pre.with_(link_up=True), post))
     out.append(Transition("LinkDown", {}, [Variant("", link_down)]))
@@ -440,6 +443,11 @@ CONJUNCTS: list[Conjunct] = [
 
 def invariant(s: ZState) -> Any:
     return z3.And([c.check(s) for c in CONJUNCTS])
+
+
+def reads(s: ZState) -> Any:
+    """The host reads the source: every grain holds its newest acknowledged write."""
+    return _all(lambda x: s.source[x] == s.acked[x])
 
 
 def monotonic(pre: ZState, post: ZState) -> Any:

@@ -175,7 +175,12 @@ class CyclicFlashcopyProof:
             raise WrongDesign(f"design A's proof was given {type(options).__qualname__}")
         pre, post = A.fresh_state("pre"), A.fresh_state("post")
         parts = InductiveParts(
-            A.initial, A.invariant, A.monotonic, A.goal, A.transitions(pre, post, options)
+            A.initial,
+            A.invariant,
+            A.monotonic,
+            A.goal,
+            A.transitions(pre, post, options),
+            A.reads,
         )
         yield from inductive_obligations(
             pre, post, A.CONJUNCTS, _check, parts, _explainer(pre, post)

@@ -334,6 +334,7 @@ def transitions(pre: BState, post: BState, opts: Options, tag: str = "") -> list
     v = z3.Const(f"v{tag}", Val)
     table: list[tuple[str, dict[str, Any], tuple[Any, BState]]] = [
         ("HostWrite", {"member": m, "grain": g, "data": v}, HostWrite(pre, m, g, v)),
+        ("HostRead", {"member": m, "grain": g}, (pre.home_up, pre)),  # changes nothing
         ("FreezeGroup", {"member": m}, FreezeGroup(pre, m, opts)),
         ("CopyDelta", {"remote": r, "member": m, "grain": g}, CopyDelta(pre, r, m, g)),
         ("MarkComplete", {"remote": r}, MarkComplete(pre, r)),
@@ -474,6 +475,18 @@ CONJUNCTS: list[Conjunct] = [
 
 def invariant(s: BState) -> Any:
     return z3.And([c.check(s) for c in CONJUNCTS])
+
+
+def read(s: BState, m: Any, g: Any) -> Any:
+    """Claim 12's live read: the active delta, else the frozen delta, else the base."""
+    frozen = z3.And(s.has_frozen[m], s.frozen_has[m][g])
+    return z3.If(s.active_has[m][g], s.active_val[m][g],
+                 z3.If(frozen, s.frozen_val[m][g], s.base[m][g]))  # fmt: skip
+
+
+def reads(s: BState) -> Any:
+    """Every read through the overlay returns the newest acknowledged write."""
+    return _all_mg(lambda m, g: read(s, m, g) == s.acked[m][g])
 
 
 def monotonic(pre: BState, post: BState) -> Any:

@@ -117,7 +117,12 @@ class FreezeOverlayProof:
             raise WrongDesign(f"design B's proof was given {type(options).__qualname__}")
         pre, post = B.fresh_state("pre"), B.fresh_state("post")
         parts = InductiveParts(
-            B.initial, B.invariant, B.monotonic, B.goal, B.transitions(pre, post, options)
+            B.initial,
+            B.invariant,
+            B.monotonic,
+            B.goal,
+            B.transitions(pre, post, options),
+            B.reads,
         )
 
         def explainer(

@@ -1,7 +1,8 @@
 """What a design's Z3 encoding hands the prover: its proof obligations, one query each.
 
 The inductive proof is the same for every design: Init => each conjunct; Inv /\\ action =>
-each conjunct' and the monotonic step property, for every action; Inv => goal.  A design
+each conjunct' and the monotonic step property, for every action; Inv => reads return the
+acknowledged writes; Inv => goal.  A design
 supplies the parts (`inductive_obligations`) and how a failed query is explained in its own
 vocabulary; the prover (proofs/prover.py) only asks z3 and collects verdicts.
 """
@@ -21,6 +22,8 @@ Formula = Any
 
 MONOTONIC = "inv_commit_monotonic"
 GOAL = "inv_target_is_committed_image"
+READS = "inv_reads_return_acked"
+"""the host's read path returns its newest acknowledged write, for every grain"""
 
 
 @dataclass
@@ -83,6 +86,8 @@ class InductiveParts(Generic[S, T]):
     monotonic: Callable[[S, S], Formula]
     goal: Callable[[S], Formula]
     transitions: Sequence[T]
+    reads: Callable[[S], Formula] | None = None
+    """the design's read path against the host's view, when the design serves reads"""
 
 
 def inductive_obligations(
@@ -106,6 +111,8 @@ def inductive_obligations(
             facts = (invariant, transition.relation(), _not(goal))
             explain = explainer(transition, name, conjunct, goal) if explainer else None
             yield Obligation(transition.name, name, facts, explain)
+    if parts.reads is not None:
+        yield Obligation("goal", READS, (invariant, _not(parts.reads(pre))))
     yield Obligation("goal", GOAL, (invariant, _not(parts.goal(pre))))
 
 

@@ -15,7 +15,7 @@ from pitmirror.impl.freeze_overlay.layout import volume_layout
 from pitmirror.impl.grains import grain_bytes
 from pitmirror.impl.volumes import FileVolume, LoopVolume
 from pitmirror.model import freeze_overlay as B
-from pitmirror.model.actions import Action, CopyDelta, HostWrite
+from pitmirror.model.actions import Action, CopyDelta, HostRead, HostWrite
 
 SAFE_BUDGET = Budget(examples=40, steps=50)
 MUTANT_BUDGET = Budget(examples=400, steps=60)
@@ -86,3 +86,18 @@ def test_spans_never_touch_their_guard_grains(loop_backend: str) -> None:
         assert disk.read_grains(disk.grain_count - 1) == bytes(4096)
         assert disk.read_grains(1) == grain_bytes(5, 0, 4096)
         assert disk.read_grains(2) == grain_bytes(6, 1, 4096)
+
+
+def test_a_host_read_that_returns_other_bytes_is_a_divergence() -> None:
+    """The harness compares what a read returns: break the engine's read path on purpose."""
+    subject = Subject(B.DESIGN, B.Options(), "single", 2)
+    with subject.volume_set("memory") as volume_set:
+        volumes, workdir = volume_set.fresh()
+        lockstep = subject.lockstep(volumes, workdir)
+        assert run_actions(lockstep, [HostWrite(0, 5), HostRead(0)])[-1].ok
+        lockstep.engine.last_read = lambda: (0, 0)  # type: ignore[attr-defined, method-assign]
+        outcome = lockstep.apply(HostRead(0))
+    assert outcome.status == "diverged"
+    assert outcome.detail == (
+        "the host read of grain 0 returned grain 0 holding 0; the model reads 5"
+    )

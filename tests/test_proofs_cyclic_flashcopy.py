@@ -21,6 +21,7 @@ from pitmirror.model.actions import Action, CrashSite, Recover, action_name
 from pitmirror.proofs import cyclic_flashcopy as A
 from pitmirror.proofs.cyclic_flashcopy_concrete import Universe, encode
 from pitmirror.proofs.cyclic_flashcopy_proof import ENCODING
+from pitmirror.proofs.obligations import READS
 from pitmirror.proofs.prover import GOAL, ProofReport
 from pitmirror.proofs.prover import prove as prove_with
 
@@ -42,6 +43,7 @@ def test_the_safe_design_is_proved_query_by_query() -> None:
         "init",
         "goal",
         "HostWrite",
+        "HostRead",
         "CommitPoint",
         "CrashSite(remote)",
         "Recover(local)",
@@ -49,6 +51,7 @@ def test_the_safe_design_is_proved_query_by_query() -> None:
     per_action = len(A.CONJUNCTS) + 1  # every conjunct and the monotonic step property
     assert sum(q.check == "CopyGrain" for q in report.queries) == per_action
     assert report.queries[-1].line() == f"checking the invariant: implies {GOAL} ... ok"
+    assert report.queries[-2].line() == f"checking the invariant: implies {READS} ... ok"
 
 
 def test_claim5_update_rule_is_proved_too() -> None:
@@ -128,8 +131,8 @@ def reachable_step(draw: st.DrawFn) -> tuple[M.State, Action, M.State]:
 
 def test_the_pool_covers_every_action_and_cut() -> None:
     shapes = set(steps_by_shape(M.Options()))
-    design_a_actions = {"HostWrite", "CopyGrain", "ResyncGrain", "CommitPoint", "DrainTarget",
-                        "LinkDown", "LinkUp", "CrashSite", "Recover"}  # fmt: skip
+    design_a_actions = {"HostWrite", "HostRead", "CopyGrain", "ResyncGrain", "CommitPoint",
+                        "DrainTarget", "LinkDown", "LinkUp", "CrashSite", "Recover"}  # fmt: skip
     assert {s.split("[")[0] for s in shapes} == design_a_actions
     cut = {s.split("[")[0] for s in shapes if "cut after" in s}
     assert cut == {"HostWrite", "CopyGrain", "ResyncGrain", "CommitPoint", "DrainTarget"}

@@ -142,7 +142,7 @@ def check_step(topology: str, before: M.State, action: Action, after: M.State) -
                          ids=[f"{t}-{o.non_default() or 'safe'}" for t, o in CASES])  # fmt: skip
 def test_every_action_agrees_with_the_python_step(topology: str, options: M.Options) -> None:
     pairs = steps_by_action(topology, options)
-    assert {"HostWrite", "FreezeGroup", "CopyDelta", "MarkComplete", "MergeRemote",
+    assert {"HostWrite", "HostRead", "FreezeGroup", "CopyDelta", "MarkComplete", "MergeRemote",
             "DropRemoteDelta", "MergeLocal", "DropLocalDelta"} <= set(pairs)  # fmt: skip
     for steps in pairs.values():
         for before, action, after in steps[:: max(1, len(steps) // 3)][:3]:

@@ -18,6 +18,7 @@ from pitmirror.model.actions import (
     CopyGrain,
     CrashSite,
     DrainTarget,
+    HostRead,
     HostWrite,
     LinkDown,
     LinkUp,
@@ -49,6 +50,11 @@ def build_machine(
         @rule(grain=st.integers(0, grains - 1), data=st.integers(1, MAX_DATA_SEED))
         def host_write(self, grain: int, data: int) -> None:
             self._do(HostWrite(grain, data))
+
+        @precondition(lambda self: self.model.local_up)
+        @rule(grain=st.integers(0, grains - 1))
+        def host_read(self, grain: int) -> None:
+            self._do(HostRead(grain))
 
         @precondition(lambda self: self.model.local_up and self.model.copy_map)
         @rule(data=st.data())

@@ -78,6 +78,9 @@ class Lockstep(LockstepBase):
     def engine_apply(self, action: Action) -> None:
         self.engine.apply(action)
 
+    def engine_read(self) -> tuple[int, int] | None:
+        return self.engine.last_read()
+
 
 def open_lockstep(
     options: DesignOptions,

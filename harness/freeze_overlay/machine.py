@@ -21,6 +21,7 @@ from pitmirror.model.actions import (
     DropRemoteDelta,
     FreezeGroup,
     FreezeMember,
+    HostRead,
     HostWrite,
     LinkDown,
     LinkUp,
@@ -91,6 +92,11 @@ def build_machine(
         def host_write(self, grain: int, data: int) -> None:
             if B.why_disabled(self.model, HostWrite(grain, data)) is None:
                 self._do(HostWrite(grain, data))
+
+        @precondition(lambda self: bool(self.enabled(HostRead)))
+        @rule(data=st.data())
+        def host_read(self, data: st.DataObject) -> None:
+            self._draw(HostRead, data)
 
         @precondition(lambda self: bool(self.enabled(FreezeGroup)))
         @rule(data=st.data())

@@ -29,6 +29,11 @@ class LocalCycle(StateMachine):
         | resyncing.to.itself(internal=True, on="host_write")
         | ready.to.itself(internal=True, on="host_write")
     )
+    HostRead = (
+        copying.to.itself(internal=True, on="host_read")
+        | resyncing.to.itself(internal=True, on="host_read")
+        | ready.to.itself(internal=True, on="host_read")
+    )
     CopyGrain = copying.to.itself(internal=True, on="copy_grain")
     ResyncGrain = copying.to.itself(internal=True, cond="link_up", on="resync_grain") | (
         resyncing.to.itself(internal=True, cond="link_up", on="resync_grain")
@@ -58,6 +63,8 @@ class LocalCycle(StateMachine):
 
     def __init__(self, site: LocalSite, **kwargs: Any) -> None:
         self.site = site
+        self.last_read: tuple[int, bytes] | None = None
+        """the grain and bytes of the newest host read"""
         super().__init__(**kwargs)
 
     def on_enter_down(self) -> None:
@@ -84,6 +91,9 @@ class LocalCycle(StateMachine):
 
     def host_write(self, grain: int, data: bytes) -> None:
         self.site.host_write(grain, data)
+
+    def host_read(self, grain: int) -> None:
+        self.last_read = (grain, self.site.host_read(grain))
 
     # `count` lets one event carry a coalesced extent: a transition costs about as much as
     # copying one grain, so real-time work is batched per event.

@@ -36,6 +36,7 @@ from pitmirror.model.actions import (
     CopyGrain,
     CrashSite,
     DrainTarget,
+    HostRead,
     HostWrite,
     LinkDown,
     LinkUp,
@@ -119,6 +120,7 @@ class FlashCopyEngine:
     def apply(self, action: Action) -> None:
         """Send one action's event to the machine that owns it; a crash it triggers is absorbed
         (the site goes down)."""
+        self.local_cycle.last_read = None
         try:
             machine, arguments = self._route(action)
             machine.send(action_name(action), **arguments)
@@ -137,7 +139,7 @@ class FlashCopyEngine:
         match action:
             case HostWrite(grain=g, data=seed):
                 return self.local_cycle, {"grain": g, "data": grain_bytes(seed, g, self.grain_size)}
-            case CopyGrain() | ResyncGrain() | CommitPoint():
+            case HostRead() | CopyGrain() | ResyncGrain() | CommitPoint():
                 return self.local_cycle, arguments
             case DrainTarget():
                 return self.remote_service, arguments
@@ -146,6 +148,11 @@ class FlashCopyEngine:
             case CrashSite(site=site) | Recover(site=site) if site in SITES:
                 return self._machine(site), arguments
         raise EngineRefused(f"{action_name(action)} is not an action of design A")
+
+    def last_read(self) -> tuple[int, int] | None:
+        """The grain and decoded seed of the newest host read."""
+        read = self.local_cycle.last_read
+        return None if read is None else (read[0], decode_grain(read[1], read[0]))
 
     def _read_seeds(self, name: str) -> tuple[int, ...]:
         volume = self.volumes[name]

@@ -150,6 +150,11 @@ class LocalSite(DurableSite):
             raise ValueError(f"grains {missing} are not in the copy map")
         self._copy(start, count)
 
+    def host_read(self, grain: int) -> bytes:
+        """The host's read: the source holds every acknowledged write."""
+        self.live_meta()  # a down site serves no read
+        return self.source.read_grains(grain)
+
     def host_write(self, grain: int, data: bytes) -> None:
         """The one door for host writes; returns once the write is durable (acknowledged)."""
         cow = self.options.copy_on_write and grain in self.map("copy_map")

@@ -47,6 +47,7 @@ from pitmirror.model.actions import (
     DropRemoteDelta,
     FreezeGroup,
     FreezeMember,
+    HostRead,
     HostWrite,
     LinkDown,
     LinkUp,
@@ -83,6 +84,11 @@ class GroupCycle(StateMachine):
         copying.to.itself(internal=True, on="host_write")
         | merging.to.itself(internal=True, on="host_write")
         | idle.to.itself(internal=True, on="host_write")
+    )
+    HostRead = (
+        copying.to.itself(internal=True, on="host_read")
+        | merging.to.itself(internal=True, on="host_read")
+        | idle.to.itself(internal=True, on="host_read")
     )
     FreezeGroup = idle.to(copying, cond="may_freeze", on="freeze_group")
     FreezeMember = copying.to.itself(internal=True, on="freeze_member")
@@ -130,6 +136,9 @@ class GroupCycle(StateMachine):
     # the work of each event (python-statemachine passes the event's arguments by name)
     def host_write(self, grain: int, data: int) -> None:
         self.engine.host_write(grain, data)
+
+    def host_read(self, grain: int) -> None:
+        self.engine.host_read(grain)
 
     def freeze_group(self) -> None:
         self.engine.freeze_group(self.group)
@@ -224,6 +233,7 @@ class OverlayEngine:
         self.cycles = [GroupCycle(self, gi) for gi in range(len(topology.groups))]
         self.services = {name: SiteService(self, site) for name, site in self.sites.items()}
         self.links = {name: LinkService() for name in topology.links}
+        self._last_read: tuple[int, bytes] | None = None
 
     # ---- metadata ----------------------------------------------------------------------------
 
@@ -278,6 +288,7 @@ class OverlayEngine:
     # ---- actions: each is one event of the machine that owns it ------------------------------
 
     def apply(self, action: Action) -> None:
+        self._last_read = None
         try:
             machine, arguments = self._route(action)
             machine.send(action_name(action), **arguments)
@@ -292,7 +303,7 @@ class OverlayEngine:
         topo = self.topology
         arguments = dataclasses.asdict(action)
         match action:
-            case HostWrite(grain=g) | CopyDelta(grain=g) | MergeLocal(grain=g):
+            case HostWrite(grain=g) | HostRead(grain=g) | CopyDelta(grain=g) | MergeLocal(grain=g):
                 return self.cycles[topo.locate(g)[0]], arguments
             case FreezeMember(member=m) if m in self._object_group:
                 return self.cycles[self._object_group[m]], arguments
@@ -316,6 +327,24 @@ class OverlayEngine:
         home.write(self.local_stores[oi].aux[meta.active_slot], off, data_bytes)
         if off not in meta.active:
             home.record(record.add_active(off))
+
+    def host_read(self, grain: int) -> None:
+        """Claim 12's live read: the active delta if it holds the grain, else the frozen delta
+        if it does, else the base (the whole object is point 1's frozen delta, from the base)."""
+        _, oi, off = self.topology.locate(grain)
+        meta, store = self.object_meta(oi), self.local_stores[oi]
+        if off in meta.active:
+            region = store.aux[meta.active_slot]
+        elif meta.has_frozen and off in meta.frozen and not meta.frozen_from_base:
+            region = store.aux[meta.frozen_slot]
+        else:
+            region = store.base
+        self._last_read = (grain, region.read_grains(off))
+
+    def last_read(self) -> tuple[int, int] | None:
+        """The grain and decoded seed of the newest host read."""
+        read = self._last_read
+        return None if read is None else (read[0], decode_grain(read[1], read[0]))
 
     def freeze_group(self, group: int) -> None:
         """One record: a new point, and the active deltas of the members frozen (all of them,
