@@ -62,6 +62,7 @@ class Reached:
 
     actions: list[Action] | None
     """None: no violation within the search's bounds"""
+    violates: str | None
     depth: int
     seconds: float
     topology: str | None

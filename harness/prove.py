@@ -18,7 +18,7 @@ from pitmirror.harness.designs import Subject, design_of
 from pitmirror.harness.shrink import shrink
 from pitmirror.harness.traces import Trace, write_trace
 from pitmirror.model.options import DesignOptions
-from pitmirror.proofs.prover import GOAL, ProofReport, prove
+from pitmirror.proofs.prover import ProofReport, prove
 
 TRACE_GRAIN_SIZE = 4096
 
@@ -68,6 +68,10 @@ class ProveOutcome:
         }
 
 
+def steps(n: int) -> str:
+    return f"{n} step" if n == 1 else f"{n} steps"
+
+
 def prove_design(options: DesignOptions, save_dir: Path | None = None) -> ProveOutcome:
     """The proof of the options' design; if refuted, a reachable violation as a trace."""
     design = design_of(options)
@@ -75,10 +79,10 @@ def prove_design(options: DesignOptions, save_dir: Path | None = None) -> ProveO
     if report.proved:
         return ProveOutcome(report, None, None, None)
     reached = design.reach_violation(options)
-    if reached.actions is None:
+    if reached.actions is None or reached.violates is None:
         return ProveOutcome(report, reached, None, None)
     subject = Subject(design.name, options, reached.topology, reached.grains, TRACE_GRAIN_SIZE)
-    actions = shrink(reached.actions, subject.initial(), GOAL)
+    actions = shrink(reached.actions, subject.initial(), reached.violates)
     failing = report.failures[0]
     where = f" on the {subject.topology} topology" if subject.topology else ""
     trace = Trace(
@@ -87,12 +91,12 @@ def prove_design(options: DesignOptions, save_dir: Path | None = None) -> ProveO
         grain_size=TRACE_GRAIN_SIZE,
         why=(
             f"{subject.label()}: the proof fails at {failing.check} / {failing.conjunct}; "
-            f"{reached.method} reached a violation{where} in {reached.depth} steps"
+            f"{reached.method} reached a violation{where} in {steps(reached.depth)}"
         ),
         actions=actions,
         options=options,
         expect="violation",
-        violates=GOAL,
+        violates=reached.violates,
         topology=subject.topology,
     )
     saved = None

@@ -219,6 +219,8 @@ class Options(DesignOptions):
     """A local delta is merged away only when every remote has marked it complete (fan-out)."""
     freeze_group_at_once: bool = True
     """All members of a group freeze at one instant (one journal record)."""
+    read_active_first: bool = True
+    """A host read looks in the active delta before the frozen one (claim 12: the newest)."""
 
     def __post_init__(self) -> None:
         self._check_flags()
@@ -228,12 +230,14 @@ UNSAFE_OPTIONS: dict[str, Options] = {
     "merge-before-complete": Options(merge_after_complete=False),
     "drop-before-every-remote": Options(drop_after_every_remote=False),
     "freeze-members-one-at-a-time": Options(freeze_group_at_once=False),
+    "read-frozen-first": Options(read_active_first=False),
 }
 # the topology each mutant needs to show itself
 MUTANT_TOPOLOGY = {
     "merge-before-complete": "single",
     "drop-before-every-remote": "fan-out",
     "freeze-members-one-at-a-time": "group",
+    "read-frozen-first": "single",
 }
 
 
@@ -253,6 +257,11 @@ class LocalObject:
     @property
     def live(self) -> Image:
         return overlay(self.base, self.frozen or (), self.active)
+
+    def read(self, offset: int, active_first: bool = True) -> int:
+        """A host read of one grain: claim 12's order, or (a mutant) the frozen delta first."""
+        deltas = (self.frozen or (), self.active)
+        return resolve(self.base, deltas if active_first else deltas[::-1], offset)
 
 
 @dataclass(frozen=True)
@@ -324,7 +333,7 @@ class State:
     def read(self, grain: int) -> int:
         """Claim 12: through the overlay, the active delta, then the frozen one, then B."""
         _, oi, offset = self.topology.locate(grain)
-        return self.objects[oi].live[offset]
+        return self.objects[oi].read(offset, self.options.read_active_first)
 
     def violations(self, before: State | None) -> dict[str, str]:
         return check(before, self)
@@ -883,8 +892,13 @@ def committed(state: State, group: int, site: str) -> int:
 def spec_view(state: State) -> spec.SpecView:
     """Every object the host writes, and one copy per group and remote."""
     topo = state.topology
+    active_first = state.options.read_active_first
     volumes = tuple(
-        spec.Volume(topo.objects[i].name, obj.live, state.acked[i])
+        spec.Volume(
+            topo.objects[i].name,
+            tuple(obj.read(o, active_first) for o in range(len(obj.base))),  # what reads see
+            state.acked[i],
+        )
         for i, obj in enumerate(state.objects)
     )
     copies = []

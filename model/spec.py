@@ -35,7 +35,8 @@ LAG_BOUND = 2
 
 @dataclass(frozen=True)
 class Volume:
-    """A volume the host writes: what it holds now and what the host was told it holds."""
+    """A volume the host writes: what a host read returns now (`live`, along the design's read
+    path) and what the host was told it holds."""
 
     name: str
     live: Image
@@ -88,10 +89,11 @@ def image_diff(actual: Sequence[int], expected: Sequence[int]) -> str:
 
 
 def inv_no_ack_lost(volume: Volume) -> str | None:
-    """Every acknowledged host write is still in the volume."""
+    """Every acknowledged host write is what a read of the volume returns."""
     if volume.live == volume.acked:
         return None
-    return f"{volume.name} lost acknowledged writes: " + image_diff(volume.live, volume.acked)
+    diff = image_diff(volume.live, volume.acked)
+    return f"a read of {volume.name} does not return its acknowledged writes: {diff}"
 
 
 def inv_group_recovers_one_point(copy: Copy) -> str | None:

@@ -477,16 +477,20 @@ def invariant(s: BState) -> Any:
     return z3.And([c.check(s) for c in CONJUNCTS])
 
 
-def read(s: BState, m: Any, g: Any) -> Any:
-    """Claim 12's live read: the active delta, else the frozen delta, else the base."""
+def read(s: BState, m: Any, g: Any, opts: Options) -> Any:
+    """Claim 12's live read: the active delta, else the frozen delta, else the base (the
+    read-frozen-first mutant looks in the frozen delta first)."""
     frozen = z3.And(s.has_frozen[m], s.frozen_has[m][g])
-    return z3.If(s.active_has[m][g], s.active_val[m][g],
-                 z3.If(frozen, s.frozen_val[m][g], s.base[m][g]))  # fmt: skip
+    if opts.read_active_first:
+        return z3.If(s.active_has[m][g], s.active_val[m][g],
+                     z3.If(frozen, s.frozen_val[m][g], s.base[m][g]))  # fmt: skip
+    return z3.If(frozen, s.frozen_val[m][g],
+                 z3.If(s.active_has[m][g], s.active_val[m][g], s.base[m][g]))  # fmt: skip
 
 
-def reads(s: BState) -> Any:
+def reads(s: BState, opts: Options) -> Any:
     """Every read through the overlay returns the newest acknowledged write."""
-    return _all_mg(lambda m, g: read(s, m, g) == s.acked[m][g])
+    return _all_mg(lambda m, g: read(s, m, g, opts) == s.acked[m][g])
 
 
 def monotonic(pre: BState, post: BState) -> Any:

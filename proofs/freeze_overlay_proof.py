@@ -7,6 +7,7 @@ decides it, and the model is printed at the action's member, remote and grain.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,9 +17,10 @@ from pitmirror.model.design import WrongDesign
 from pitmirror.model.freeze_overlay import DESIGN, Options
 from pitmirror.model.options import DesignOptions
 from pitmirror.proofs import freeze_overlay as B
-from pitmirror.proofs.freeze_overlay_finite import finite_encoding
+from pitmirror.proofs.freeze_overlay_finite import elements, finite_encoding
 from pitmirror.proofs.obligations import (
     MONOTONIC,
+    READS,
     Encoding,
     Explanation,
     Formula,
@@ -47,6 +49,23 @@ REMOTE_MEMBER_WORDS = {
 }  # fmt: skip
 
 
+def _namer(model: z3.ModelRef) -> Callable[[Any], str]:
+    """yes/no, small integers as they are, values numbered 1, 2, ... (0 is zero)."""
+    numbers: dict[str, str] = {}
+
+    def show(expr: Any) -> str:
+        text = str(model.eval(expr, True))
+        if text in ("True", "False"):
+            return "yes" if text == "True" else "no"
+        if not text.startswith("Val!"):
+            return text
+        if z3.is_true(model.eval(expr == ZERO, True)):
+            return "0"
+        return numbers.setdefault(text, str(len(numbers) + 1))
+
+    return show
+
+
 def explain_finite(options: Options, action: str, conjunct: str) -> Explanation | None:
     """Ask the same question over finite sorts, where z3 decides it, and print the model at
     the action's member, remote and grain."""
@@ -66,18 +85,7 @@ def explain_finite(options: Options, action: str, conjunct: str) -> Explanation 
     variant = f"{FINITE_SIZES[0]} members, {FINITE_SIZES[1]} remotes, {FINITE_SIZES[2]} grains"
     model = solver.model()
 
-    numbers: dict[str, str] = {}
-
-    def show(expr: Any) -> str:
-        """yes/no, small integers as they are, values numbered 1, 2, ... (0 is zero)."""
-        text = str(model.eval(expr, True))
-        if text in ("True", "False"):
-            return "yes" if text == "True" else "no"
-        if not text.startswith("Val!"):
-            return text
-        if z3.is_true(model.eval(expr == ZERO, True)):
-            return "0"
-        return numbers.setdefault(text, str(len(numbers) + 1))
+    show = _namer(model)
 
     def change(before: Any, after: Any) -> str:
         a, b = show(before), show(after)
@@ -122,7 +130,7 @@ class FreezeOverlayProof:
             B.monotonic,
             B.goal,
             B.transitions(pre, post, options),
-            B.reads,
+            lambda state: B.reads(state, options),
         )
 
         def explainer(
@@ -130,7 +138,39 @@ class FreezeOverlayProof:
         ) -> Callable[[str], Explanation | None]:
             return lambda verdict: explain_finite(options, transition.name, name)
 
-        yield from inductive_obligations(pre, post, B.CONJUNCTS, _check, parts, explainer)
+        for obligation in inductive_obligations(pre, post, B.CONJUNCTS, _check, parts, explainer):
+            if obligation.check == "goal" and obligation.conjunct == READS:
+                obligation = dataclasses.replace(
+                    obligation, explain=lambda verdict: explain_finite_reads(options)
+                )
+            yield obligation
+
+
+def explain_finite_reads(options: Options) -> Explanation | None:
+    """The reads obligation over finite sorts: a state of the invariant where a read through
+    the overlay returns another value than the host wrote, at the first such grain."""
+    fin = finite_encoding(*FINITE_SIZES)
+    pre = fin.fresh_state("pre")
+    solver = z3.Solver()
+    solver.set("timeout", FINITE_TIMEOUT_MS)
+    solver.add(fin.invariant(pre), z3.Not(fin.reads(pre, options)))
+    if solver.check() != z3.sat:
+        return None
+    show = _namer(solver.model())
+    for mi, m in enumerate(elements(fin, "Member")):
+        for gi, g in enumerate(elements(fin, "Grain")):
+            read, acked = fin.read(pre, m, g, options), pre.acked[m][g]
+            if show(read) == show(acked):
+                continue
+            cells = [f"{word} {show(getattr(pre, n)[m][g])}" for n, word in GRAIN_WORDS.items()]
+            lines = [
+                f"member {mi} grain {gi}: the read returns {show(read)}, the host wrote "
+                f"{show(acked)}",
+                "at the home site: " + ", ".join(cells),
+            ]
+            variant = f"{FINITE_SIZES[0]} members, {FINITE_SIZES[2]} grains"
+            return Explanation("fails", variant, lines)
+    return None
 
 
 def _check(conjunct: B.Conjunct, state: B.BState) -> Formula:

@@ -22,8 +22,9 @@ Formula = Any
 
 MONOTONIC = "inv_commit_monotonic"
 GOAL = "inv_target_is_committed_image"
-READS = "inv_reads_return_acked"
-"""the host's read path returns its newest acknowledged write, for every grain"""
+READS = "inv_no_ack_lost"
+"""the host's read path returns its newest acknowledged write, for every grain (the spec's
+predicate of that name, as a proof obligation)"""
 
 
 @dataclass

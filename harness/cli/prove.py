@@ -19,7 +19,7 @@ from pitmirror.harness.cli.app import (
     print_json,
 )
 from pitmirror.harness.designs import DESIGNS, options_label
-from pitmirror.harness.prove import prove_design
+from pitmirror.harness.prove import prove_design, steps
 from pitmirror.harness.replay import ReplayResult, replay
 
 
@@ -90,7 +90,7 @@ def prove_cmd(
         if reached is not None and outcome.trace is not None:
             where = f" on the {reached.topology} topology" if reached.topology else ""
             out.print(
-                f"{reached.method}: a violation {reached.depth} steps from Init{where}, "
+                f"{reached.method}: a violation {steps(reached.depth)} from Init{where}, "
                 f"{len(outcome.trace.actions)} actions after shrinking: {outcome.saved_to}"
             )
         elif reached is not None:

@@ -12,6 +12,7 @@ from pitmirror.model.design import WrongDesign
 from pitmirror.model.options import DesignOptions
 from pitmirror.proofs.cyclic_flashcopy_bmc import find_violation
 from pitmirror.proofs.cyclic_flashcopy_proof import ENCODING
+from pitmirror.proofs.obligations import GOAL
 
 BMC_GRAINS = 2  # a violation needs at most two grains (one written, one copied); BMC is fast
 
@@ -25,7 +26,8 @@ def reach_violation(options: DesignOptions) -> Reached:
     if not isinstance(options, model.Options):
         raise WrongDesign(f"design A was given {type(options).__qualname__}")
     bmc = find_violation(options, grains=BMC_GRAINS)
-    return Reached(bmc.actions, bmc.depth, bmc.seconds, None, BMC_GRAINS,
+    violates = GOAL if bmc.actions is not None else None
+    return Reached(bmc.actions, violates, bmc.depth, bmc.seconds, None, BMC_GRAINS,
                    "bounded model checking from Init", "bmc")  # fmt: skip
 
 

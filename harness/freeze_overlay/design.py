@@ -14,7 +14,7 @@ from pitmirror.model.design import WrongDesign
 from pitmirror.model.explore import explore
 from pitmirror.model.options import DesignOptions
 from pitmirror.proofs.freeze_overlay_proof import ENCODING
-from pitmirror.proofs.obligations import GOAL
+from pitmirror.proofs.obligations import GOAL, READS
 
 SEARCH_GRAINS = 1  # per object: the shortest violations need one grain
 SEARCH_MAX_POINT = 3
@@ -28,8 +28,9 @@ def layout(topology: str | None, grains: int) -> VolumeLayout:
 
 
 def reach_violation(options: DesignOptions) -> Reached:
-    """Breadth-first search of the model, one grain per object, the mutant's topology first
-    (z3's bounded search over nested arrays under quantifiers is not practical here)."""
+    """Breadth-first search of the model, one grain per object, the mutant's topology first,
+    for a violation of either proof goal: the target image, or what reads return (z3's bounded
+    search over nested arrays under quantifiers is not practical here)."""
     if not isinstance(options, model.Options):
         raise WrongDesign(f"design B was given {type(options).__qualname__}")
     started = time.monotonic()
@@ -39,11 +40,11 @@ def reach_violation(options: DesignOptions) -> Reached:
                               max_point=SEARCH_MAX_POINT)  # fmt: skip
         found = explore(model.initial_state(config, options), model.enabled_actions,
                         model.step, model.check)  # fmt: skip
-        if found.counterexample is not None and found.violated == GOAL:
-            return Reached(found.counterexample, len(found.counterexample),
+        if found.counterexample is not None and found.violated in (GOAL, READS):
+            return Reached(found.counterexample, found.violated, len(found.counterexample),
                            time.monotonic() - started, name, SEARCH_GRAINS,
                            "breadth-first search of the model", "bfs")  # fmt: skip
-    return Reached(None, 0, time.monotonic() - started, None, SEARCH_GRAINS,
+    return Reached(None, None, 0, time.monotonic() - started, None, SEARCH_GRAINS,
                    "breadth-first search of the model", "bfs")  # fmt: skip
 
 

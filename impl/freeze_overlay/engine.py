@@ -333,12 +333,14 @@ class OverlayEngine:
         if it does, else the base (the whole object is point 1's frozen delta, from the base)."""
         _, oi, off = self.topology.locate(grain)
         meta, store = self.object_meta(oi), self.local_stores[oi]
-        if off in meta.active:
+        in_active = off in meta.active
+        in_frozen = meta.has_frozen and off in meta.frozen
+        frozen = store.base if meta.frozen_from_base else store.aux[meta.frozen_slot]
+        region = store.base
+        if in_active and (self.options.read_active_first or not in_frozen):
             region = store.aux[meta.active_slot]
-        elif meta.has_frozen and off in meta.frozen and not meta.frozen_from_base:
-            region = store.aux[meta.frozen_slot]
-        else:
-            region = store.base
+        elif in_frozen:
+            region = frozen
         self._last_read = (grain, region.read_grains(off))
 
     def last_read(self) -> tuple[int, int] | None:
