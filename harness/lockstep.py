@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from pitmirror.impl.grains import CorruptGrain
+from pitmirror.impl.site import EngineInvariantBroken
 from pitmirror.model.actions import Action, HostRead, describe
 from pitmirror.model.design import ActionNotEnabled, ModelState
 
@@ -85,6 +86,9 @@ class LockstepBase:
             self.engine_apply(action)
         except self.refused as err:
             return self._outcome(action, "refused", str(err))
+        except EngineInvariantBroken as err:
+            self.model = after
+            return self._outcome(action, "diverged", f"an engine invariant broke: {err}")
         self.model = after
         if isinstance(action, HostRead) and (wrong := self.read_mismatch(action.grain)):
             return self._outcome(action, "diverged", wrong)

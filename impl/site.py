@@ -21,6 +21,11 @@ class EngineRefused(Exception):
     """The engine's controller refused an action (its phase or guard did not allow it)."""
 
 
+class EngineInvariantBroken(AssertionError):
+    """A structural invariant the engine keeps by construction (maps disjoint, phase agreeing
+    with the maps, metadata well formed) does not hold: the engine's code is wrong here."""
+
+
 class SiteDown(Exception):
     """An operation reached a site that is not running."""
 

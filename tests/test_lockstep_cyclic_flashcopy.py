@@ -5,6 +5,8 @@ The loop-device runs are the ones CI relies on: they skip, saying why, only off 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from pitmirror.harness.check import Budget, run_check
@@ -108,3 +110,31 @@ def test_engine_recovers_from_a_crash_at_every_write_of_a_copy(loop_backend: str
                     assert outcome.ok, outcome.detail
                 cuts += 1
     assert cuts == len(plan)
+
+
+def test_the_engine_asserts_its_structure_where_it_breaks() -> None:
+    """An engine whose phase stops following its maps fails at that action, in words; with
+    the self-check off (for speed) the same run goes on."""
+    for self_check in (True, False):
+        with Subject(A.DESIGN, A.Options(), None, 2).volume_set("memory") as volume_set:
+            volumes, workdir = volume_set.fresh()
+            lockstep = Lockstep(volumes, workdir, A.Options())
+            engine = lockstep.engine
+            engine.self_check = self_check
+            real_send: Callable[..., object] = engine.local_cycle.send
+
+            def no_settle(
+                event: str, send: Callable[..., object] = real_send, **arguments: object
+            ) -> object:
+                return None if event == "Settle" else send(event, **arguments)
+
+            engine.local_cycle.send = no_settle  # type: ignore[method-assign]
+            outcomes = run_actions(lockstep, [CopyGrain(0), CopyGrain(1)])
+        if self_check:
+            assert outcomes[-1].status == "diverged"
+            assert outcomes[-1].detail == (
+                "an engine invariant broke: local phase copying with 0 grains to copy and 0 "
+                "out of sync"
+            )
+        else:
+            assert outcomes[-1].ok

@@ -15,7 +15,7 @@ from pitmirror.impl.freeze_overlay.layout import volume_layout
 from pitmirror.impl.grains import grain_bytes
 from pitmirror.impl.volumes import FileVolume, LoopVolume
 from pitmirror.model import freeze_overlay as B
-from pitmirror.model.actions import Action, CopyDelta, HostRead, HostWrite
+from pitmirror.model.actions import Action, CopyDelta, HostRead, HostWrite, MarkComplete
 
 SAFE_BUDGET = Budget(examples=40, steps=50)
 MUTANT_BUDGET = Budget(examples=400, steps=60)
@@ -105,4 +105,26 @@ def test_a_host_read_that_returns_other_bytes_is_a_divergence() -> None:
     assert outcome.status == "diverged"
     assert outcome.detail == (
         "the host read of grain 0 returned grain 0 holding 0; the model reads 5"
+    )
+
+
+def test_the_engine_asserts_its_structure_where_it_breaks() -> None:
+    """A group whose phase stops following its metadata fails at that action, in words."""
+    subject = Subject(B.DESIGN, B.Options(), "single", 2)
+    with subject.volume_set("memory") as volume_set:
+        volumes, workdir = volume_set.fresh()
+        lockstep = subject.lockstep(volumes, workdir)
+        cycle = lockstep.engine.cycles[0]  # type: ignore[attr-defined]
+        send = cycle.send
+
+        def no_settle(event: str, **arguments: object) -> object:
+            return None if event == "Settle" else send(event, **arguments)
+
+        cycle.send = no_settle
+        actions = [CopyDelta("right", 0), CopyDelta("right", 1), MarkComplete("right", 0)]
+        outcomes = run_actions(lockstep, actions)
+    assert outcomes[-1].status == "diverged"
+    assert outcomes[-1].detail == (
+        "an engine invariant broke: group 0 is copying with completed_at ['right'] and a "
+        "frozen delta"
     )

@@ -27,7 +27,7 @@ from pitmirror.impl.faults import CrashInjector, SiteCrashed
 from pitmirror.impl.grains import decode_grain, grain_bytes
 from pitmirror.impl.journal import Journal
 from pitmirror.impl.link import InProcessLink, LinkService
-from pitmirror.impl.site import EngineRefused
+from pitmirror.impl.site import EngineInvariantBroken, EngineRefused
 from pitmirror.impl.volumes import Volume
 from pitmirror.model.actions import (
     SITES,
@@ -80,7 +80,13 @@ class Observation:
 class FlashCopyEngine:
     """Design A on four volumes named source, i1, i2, target; metadata under `workdir`."""
 
-    def __init__(self, volumes: dict[str, Volume], workdir: Path, options: Options) -> None:
+    def __init__(
+        self,
+        volumes: dict[str, Volume],
+        workdir: Path,
+        options: Options,
+        self_check: bool = True,
+    ) -> None:
         missing = [n for n in VOLUME_NAMES if n not in volumes]
         if missing:
             raise ValueError(f"missing volume(s): {', '.join(missing)}")
@@ -113,6 +119,8 @@ class FlashCopyEngine:
         self.local_cycle = LocalCycle(self.local)
         self.remote_service = RemoteService(self.remote)
         self.link_service = LinkService(self.link.set_up)
+        self.self_check = self_check
+        """assert the structural invariants after every action (tests, verify); off: speed"""
 
     def _machine(self, site: str) -> LocalCycle | RemoteService:
         return self.local_cycle if site == "local" else self.remote_service
@@ -132,6 +140,34 @@ class FlashCopyEngine:
                 f"{self.local_cycle.configuration_values}: {refused}"
             ) from refused
         self.local_cycle.send("Settle")
+        if self.self_check:
+            self.check_structure()
+
+    def check_structure(self) -> None:
+        """The invariants the engine keeps by construction, checked where they would break:
+        raises EngineInvariantBroken.  Settle derives the phase from the maps, so after every
+        action the local phase agrees with them; a grain is never both still to copy and out
+        of sync (a copy clears one bit before it may set the other)."""
+        if self.local.up:
+            copy_map, out_of_sync = self.local.map("copy_map"), self.local.map("out_of_sync")
+            phase = self.local_cycle.current_state_value
+            both = copy_map.grains() & out_of_sync.grains()
+            if both:
+                raise EngineInvariantBroken(f"grains {sorted(both)} are to copy and out of sync")
+            expected = {
+                "copying": bool(copy_map),
+                "resyncing": not copy_map and bool(out_of_sync),
+                "ready": not copy_map and not out_of_sync,
+            }
+            if not expected.get(phase, True):
+                raise EngineInvariantBroken(
+                    f"local phase {phase} with {len(copy_map)} grains to copy and "
+                    f"{len(out_of_sync)} out of sync"
+                )
+        if self.local.up != (self.local_cycle.current_state_value != "down"):
+            raise EngineInvariantBroken("the local site's state and its controller disagree")
+        if self.remote.up != (self.remote_service.current_state_value != "down"):
+            raise EngineInvariantBroken("the remote site's state and its controller disagree")
 
     def _route(self, action: Action) -> tuple[StateMachine, dict[str, Any]]:
         """The machine whose event the action is, and the event's arguments."""

@@ -35,7 +35,7 @@ from pitmirror.impl.grains import decode_grain, grain_bytes
 from pitmirror.impl.journal import Changes, Journal, Metadata
 from pitmirror.impl.link import LinkService, LinkUnavailable
 from pitmirror.impl.regions import Region
-from pitmirror.impl.site import DurableSite, EngineRefused, SiteDown
+from pitmirror.impl.site import DurableSite, EngineInvariantBroken, EngineRefused, SiteDown
 from pitmirror.impl.volumes import Volume
 from pitmirror.model import freeze_overlay as model
 from pitmirror.model.actions import (
@@ -211,8 +211,11 @@ class OverlayEngine:
         volumes: dict[str, Volume],
         workdir: Path,
         options: model.Options,
+        self_check: bool = True,
     ) -> None:
         self.topology, self.options = topology, options
+        self.self_check = self_check
+        """assert the structural invariants after every action (tests, verify); off: speed"""
         self.grain_size = next(iter(volumes.values())).grain_size
         self.local_stores, self.remote_stores = build_stores(topology, volumes)
         self.injector = CrashInjector()
@@ -297,6 +300,45 @@ class OverlayEngine:
         for gi, cycle in enumerate(self.cycles):
             if self._group_home(gi).up:
                 cycle.send("Settle")
+        if self.self_check:
+            self.check_structure()
+
+    def check_structure(self) -> None:
+        """The invariants the engine keeps by construction, checked where they would break:
+        raises EngineInvariantBroken.  Settle derives each group's phase from its metadata;
+        every member still to freeze is a member; the frozen delta read from the base is a
+        frozen delta; a complete copy is the delta of a point; services agree with sites."""
+        for gi, cycle in enumerate(self.cycles):
+            if not self._group_home(gi).up:
+                continue
+            phase, group = cycle.current_state_value, self.group_meta(gi)
+            everywhere = group.completed_at == set(self.topology.groups[gi].remotes)
+            frozen = any(self.object_meta(i).has_frozen for i in self.members(gi))
+            agrees = {"copying": not everywhere, "merging": everywhere and frozen,
+                      "idle": everywhere}  # fmt: skip
+            if not agrees[phase]:
+                raise EngineInvariantBroken(
+                    f"group {gi} is {phase} with completed_at {sorted(group.completed_at)}"
+                    f" and {'a' if frozen else 'no'} frozen delta"
+                )
+            if not group.unfrozen <= set(self.members(gi)):
+                raise EngineInvariantBroken(f"group {gi} waits to freeze non-members")
+            for i in self.members(gi):
+                meta = self.object_meta(i)
+                if meta.frozen_from_base and not meta.has_frozen:
+                    raise EngineInvariantBroken(f"object {i}: a base-backed delta is not frozen")
+        for site in self.sites.values():
+            if site.up != (self.services[site.site].current_state_value == "serving"):
+                raise EngineInvariantBroken(f"the {site.site} site and its service disagree")
+            if not site.up:
+                continue
+            for gi, spec in enumerate(self.topology.groups):
+                if site.site not in spec.remotes:
+                    continue
+                for i in self.members(gi):
+                    copy = self.copy_meta(i, site.site)
+                    if copy.complete and copy.delta_point is None:
+                        raise EngineInvariantBroken(f"{site.site}: a complete copy of no point")
 
     def _route(self, action: Action) -> tuple[StateMachine, dict[str, Any]]:
         """The machine whose event the action is, and the event's arguments."""
