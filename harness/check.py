@@ -25,6 +25,7 @@ from pitmirror.harness.replay import replay
 from pitmirror.harness.shrink import shrink
 from pitmirror.harness.traces import Trace, write_trace
 from pitmirror.model.actions import Action
+from pitmirror.model.design import ModelState
 from pitmirror.model.options import DesignOptions
 
 
@@ -53,6 +54,12 @@ class CheckResult:
     saved_to: Path | None
     save_error: str | None = None
     """Why the failing trace could not be written; the trace is still in `failure`."""
+    steps_run: int = 0
+    """actions applied in lockstep over every example (the harness's throughput)"""
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.steps_run / self.seconds if self.seconds > 0 else 0.0
 
     @property
     def options(self) -> DesignOptions:
@@ -61,6 +68,24 @@ class CheckResult:
     @property
     def passed(self) -> bool:
         return self.failure is None
+
+
+class CountingStepper:
+    """A lockstep that counts the actions it applies into `counter[1]`."""
+
+    def __init__(self, inner: Stepper, counter: list[int]) -> None:
+        self.inner, self.counter = inner, counter
+
+    @property
+    def model(self) -> ModelState:
+        return self.inner.model
+
+    def check(self, before: ModelState | None, action: Action | None) -> StepOutcome:
+        return self.inner.check(before, action)
+
+    def apply(self, action: Action) -> StepOutcome:
+        self.counter[1] += 1
+        return self.inner.apply(action)
 
 
 def _slug(subject: Subject, predicate: str | None) -> str:
@@ -81,7 +106,7 @@ def run_check(
     if not isinstance(subject, Subject):
         subject = Subject.of(subject)
     budget = budget or Budget()
-    counter = [0]
+    counter = [0, 0]  # examples, steps
     started = time.monotonic()
     # A violation shrinks on the model (harness/shrink.py), far faster than replaying every
     # candidate on volumes; only an engine that diverges needs Hypothesis's own shrinker.
@@ -94,7 +119,8 @@ def run_check(
             break
     seconds = time.monotonic() - started
     if not found:
-        return CheckResult(subject, kind, devices, budget, counter[0], seconds, None, None, None)
+        return CheckResult(subject, kind, devices, budget, counter[0], seconds, None, None, None,
+                           steps_run=counter[1])  # fmt: skip
     actions, outcome = found[-1]
     if outcome.status == "violation" and outcome.predicate is not None:
         shorter = shrink(actions, subject.initial(), outcome.predicate)
@@ -112,7 +138,7 @@ def run_check(
         except OSError as err:  # a found failure is never lost to an unwritable folder
             save_error = f"cannot write {path}: {err.strerror or err}"
     return CheckResult(subject, kind, devices, budget, counter[0], seconds, trace,
-                       explain(outcome), saved, save_error)  # fmt: skip
+                       explain(outcome), saved, save_error, counter[1])  # fmt: skip
 
 
 def _search(
@@ -152,7 +178,7 @@ def _search(
         def open_lockstep() -> Stepper:
             volumes, workdir = volume_set.fresh()
             counter[0] += 1
-            return subject.lockstep(volumes, workdir)
+            return CountingStepper(subject.lockstep(volumes, workdir), counter)
 
         machine = subject.design.machine(open_lockstep, subject.address_space, record)
         if budget.seed is not None:

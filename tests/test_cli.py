@@ -82,6 +82,10 @@ def test_check_json_reports_the_run(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     doc = json.loads(run.stdout)
     assert doc["passed"] and doc["backend"] == "memory" and doc["examples_run"] >= 5
+    # the harness's throughput: actions applied in lockstep, over the run's time
+    assert doc["steps_run"] > 0
+    rate = doc["steps_run"] / doc["seconds"]
+    assert abs(doc["steps_per_second"] - rate) <= 0.01 * rate + 0.1
 
 
 def test_check_of_a_mutant_exits_1_and_saves_a_replayable_trace(tmp_path: Path) -> None:

@@ -36,6 +36,8 @@ def check_json(result: CheckResult) -> dict[str, Any]:
         "steps": result.budget.steps,
         "seed": result.budget.seed,
         "examples_run": result.examples_run,
+        "steps_run": result.steps_run,
+        "steps_per_second": round(result.steps_per_second, 1),
         "seconds": round(result.seconds, 3),
         "passed": result.passed,
         "failure": result.failure_detail,
@@ -106,7 +108,8 @@ def check_cmd(
         replaced = f" ({extra} in place of discarded ones)" if extra > 0 else ""
         out.print(
             f"{subject.title()}: {result.examples_run} examples{replaced} of up to {steps} "
-            f"actions on {result.backend} volumes in {result.seconds:.1f} s"
+            f"actions on {result.backend} volumes in {result.seconds:.1f} s "
+            f"({result.steps_run} actions, {result.steps_per_second:.0f} per second)"
         )
         if result.passed:
             out.print("[green]no violation and no divergence found[/]")
