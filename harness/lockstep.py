@@ -41,13 +41,22 @@ class StepOutcome:
         return self.status == "ok"
 
 
+class SteppableEngine(Protocol):
+    def apply(self, action: Action) -> None: ...
+
+    def last_read(self) -> tuple[int, int] | None:
+        """The grain and decoded seed of the newest host read."""
+        ...
+
+
 class LockstepBase:
     """What every design's lockstep runner shares: apply to model, then engine, then compare
-    and check.  A design supplies its model's initial state, its engine's refusal exception,
-    where the run stands (point, committed point, phase) and the comparison."""
+    and check.  A design supplies its model's initial state, its engine, the engine's refusal
+    exception, where the run stands (point, committed point, phase) and the comparison."""
 
     refused: type[Exception]
     model: ModelState
+    engine: SteppableEngine
     index: int = 0
 
     def position(self) -> tuple[int, int, str]:
@@ -83,7 +92,7 @@ class LockstepBase:
         except ActionNotEnabled as err:
             return self._outcome(action, "invalid", f"the model does not allow it: {err}")
         try:
-            self.engine_apply(action)
+            self.engine.apply(action)
         except self.refused as err:
             return self._outcome(action, "refused", str(err))
         except EngineInvariantBroken as err:
@@ -96,19 +105,13 @@ class LockstepBase:
 
     def read_mismatch(self, grain: int) -> str | None:
         """The engine's read of `grain` against the model's read path, in words."""
-        got = self.engine_read()
+        got = self.engine.last_read()
         want = self.model.read(grain)
         if got == (grain, want):
             return None
         seen = "nothing" if got is None else f"grain {got[0]} holding {got[1]}"
         return f"the host read of grain {grain} returned {seen}; the model reads {want}"
 
-    def engine_apply(self, action: Action) -> None:
-        raise NotImplementedError
-
-    def engine_read(self) -> tuple[int, int] | None:
-        """The engine's newest host read: the grain and the seed its bytes decode to."""
-        raise NotImplementedError
 
 
 class Stepper(Protocol):

@@ -20,15 +20,8 @@ from typing import TypeVar
 Image = tuple[int, ...]
 
 GOAL = "inv_target_is_committed_image"
-PREDICATES = (
-    "inv_target_is_committed_image",
-    "inv_no_ack_lost",
-    "inv_group_recovers_one_point",
-    "inv_lag_bounded",
-    "inv_commit_monotonic",
-    "inv_progress",
-)
-"""Every predicate of the spec, by the name traces and proofs use."""
+NO_ACK_LOST = "inv_no_ack_lost"
+MONOTONIC = "inv_commit_monotonic"
 LAG_BOUND = 2
 """while connected, the committed point trails the newest point by at most this many"""
 
@@ -164,7 +157,7 @@ def violations(after: SpecView, before: SpecView | None) -> dict[str, str]:
     found: dict[str, str] = {}
     for volume in after.volumes:
         if why := inv_no_ack_lost(volume):
-            found.setdefault("inv_no_ack_lost", why)
+            found.setdefault(NO_ACK_LOST, why)
     previous = {copy.key: copy for copy in before.copies} if before is not None else {}
     for copy in after.copies:
         if why := inv_group_recovers_one_point(copy):
@@ -175,7 +168,7 @@ def violations(after: SpecView, before: SpecView | None) -> dict[str, str]:
             ("inv_lag_bounded", inv_lag_bounded(copy)),
         ]
         if copy.key in previous:
-            checks.append(("inv_commit_monotonic", inv_commit_monotonic(previous[copy.key], copy)))
+            checks.append((MONOTONIC, inv_commit_monotonic(previous[copy.key], copy)))
         for name, why in checks:
             if why:
                 found.setdefault(name, why)

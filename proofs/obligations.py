@@ -16,15 +16,29 @@ from typing import Any, Generic, Protocol, TypeVar
 import z3
 
 from pitmirror.model.options import DesignOptions
+from pitmirror.model.spec import GOAL, MONOTONIC, NO_ACK_LOST
+
+__all__ = [
+    "GOAL",
+    "MONOTONIC",
+    "READS",
+    "Encoding",
+    "Explainer",
+    "Explanation",
+    "Formula",
+    "InductiveParts",
+    "NamedConjunct",
+    "NamedTransition",
+    "Obligation",
+    "inductive_obligations",
+]
 
 Formula = Any
 """A z3 Boolean expression (z3 ships no type information)."""
 
-MONOTONIC = "inv_commit_monotonic"
-GOAL = "inv_target_is_committed_image"
-READS = "inv_no_ack_lost"
-"""the host's read path returns its newest acknowledged write, for every grain (the spec's
-predicate of that name, as a proof obligation)"""
+READS = NO_ACK_LOST
+"""the host's read path returns its newest acknowledged write, for every grain: the spec's
+predicate of that name, as a proof obligation"""
 
 
 @dataclass

@@ -11,7 +11,6 @@ from pitmirror.impl.cyclic_flashcopy.engine import FlashCopyEngine, Observation
 from pitmirror.impl.site import EngineRefused
 from pitmirror.impl.volumes import Volume
 from pitmirror.model import cyclic_flashcopy as design_a
-from pitmirror.model.actions import Action
 from pitmirror.model.design import WrongDesign
 from pitmirror.model.options import DesignOptions
 from pitmirror.model.spec import image_diff
@@ -57,6 +56,7 @@ class Lockstep(LockstepBase):
     """Design A's model and engine side by side, from their initial states."""
 
     refused = EngineRefused
+    engine: FlashCopyEngine
 
     def __init__(
         self, volumes: dict[str, Volume], workdir: Path, options: design_a.Options
@@ -72,11 +72,6 @@ class Lockstep(LockstepBase):
     def divergence(self) -> str | None:
         return divergence(self.engine.observe(), self.model)
 
-    def engine_apply(self, action: Action) -> None:
-        self.engine.apply(action)
-
-    def engine_read(self) -> tuple[int, int] | None:
-        return self.engine.last_read()
 
 
 def open_lockstep(

@@ -11,7 +11,6 @@ from pitmirror.impl.freeze_overlay.engine import OverlayEngine, OverlayObservati
 from pitmirror.impl.site import EngineRefused
 from pitmirror.impl.volumes import Volume
 from pitmirror.model import freeze_overlay as B
-from pitmirror.model.actions import Action
 from pitmirror.model.design import WrongDesign
 from pitmirror.model.options import DesignOptions
 from pitmirror.model.spec import image_diff
@@ -52,6 +51,7 @@ class Lockstep(LockstepBase):
     """Design B's model and engine side by side, from their initial states."""
 
     refused = EngineRefused
+    engine: OverlayEngine
 
     def __init__(
         self,
@@ -75,11 +75,6 @@ class Lockstep(LockstepBase):
     def divergence(self) -> str | None:
         return divergence(self.engine.observe(), self.model, self.engine)
 
-    def engine_apply(self, action: Action) -> None:
-        self.engine.apply(action)
-
-    def engine_read(self) -> tuple[int, int] | None:
-        return self.engine.last_read()
 
 
 def open_lockstep(
