@@ -76,6 +76,7 @@ class VolumeSet:
     def fresh(self) -> tuple[dict[str, Volume], Path]:
         """All volumes zeroed and an empty metadata directory."""
         for volume in self.volumes.values():
+            volume.write_listeners.clear()  # the previous run's read-back caches stop listening
             volume.zero()
         self._runs += 1
         workdir = self.root / f"meta-{self._runs}"

@@ -19,9 +19,10 @@ from hypothesis.errors import HypothesisException, InvalidArgument
 from hypothesis.stateful import run_state_machine_as_test
 
 from pitmirror.harness.designs import Subject
-from pitmirror.harness.lockstep import StepOutcome, Stepper, explain
+from pitmirror.harness.lockstep import StepOutcome, SteppableEngine, Stepper, explain
 from pitmirror.harness.machine import LockstepFailure
 from pitmirror.harness.replay import replay
+from pitmirror.harness.runner_machine import build_runner_machine
 from pitmirror.harness.shrink import shrink
 from pitmirror.harness.traces import Trace, write_trace
 from pitmirror.model.actions import Action
@@ -80,12 +81,19 @@ class CountingStepper:
     def model(self) -> ModelState:
         return self.inner.model
 
+    @property
+    def engine(self) -> SteppableEngine:
+        return self.inner.engine
+
     def check(self, before: ModelState | None, action: Action | None) -> StepOutcome:
         return self.inner.check(before, action)
 
     def apply(self, action: Action) -> StepOutcome:
         self.counter[1] += 1
         return self.inner.apply(action)
+
+    def finish(self) -> StepOutcome:
+        return self.inner.finish()
 
 
 def _slug(subject: Subject, predicate: str | None) -> str:
@@ -101,8 +109,10 @@ def run_check(
     budget: Budget | None = None,
     save_dir: Path | None = None,
     hypothesis_backend: str = "hypothesis",
+    runner: bool = False,
 ) -> CheckResult:
-    """Property-check `subject` (bare options: their design, as `Subject.of` places them)."""
+    """Property-check `subject` (bare options: their design, as `Subject.of` places them):
+    one action at a time, or (`runner`) through the design's real-time runner."""
     if not isinstance(subject, Subject):
         subject = Subject.of(subject)
     budget = budget or Budget()
@@ -113,8 +123,9 @@ def run_check(
     for hypothesis_shrinks in (False, True):
         found: list[tuple[list[Action], StepOutcome]] = []
         kind, devices = _search(
-            subject, backend, budget, hypothesis_backend, hypothesis_shrinks, found, counter
-        )
+            subject, backend, budget, hypothesis_backend, hypothesis_shrinks, found, counter,
+            runner,
+        )  # fmt: skip
         if not found or found[-1][1].status == "violation":
             break
     seconds = time.monotonic() - started
@@ -124,10 +135,10 @@ def run_check(
     actions, outcome = found[-1]
     if outcome.status == "violation" and outcome.predicate is not None:
         shorter = shrink(actions, subject.initial(), outcome.predicate)
-        confirmed = replay(_trace(subject, shorter, outcome, kind), backend)
+        confirmed = replay(_trace(subject, shorter, outcome, kind, runner), backend)
         if confirmed.violated == outcome.predicate:
             actions, outcome = shorter, confirmed.last
-    trace = _trace(subject, actions, outcome, kind)
+    trace = _trace(subject, actions, outcome, kind, runner)
     saved, save_error = None, None
     if save_dir is not None:
         stamp = datetime.date.today().strftime("%y%m%d")
@@ -149,6 +160,7 @@ def _search(
     hypothesis_shrinks: bool,
     found: list[tuple[list[Action], StepOutcome]],
     counter: list[int],
+    runner: bool = False,
 ) -> tuple[str, list[str]]:
     """One Hypothesis run on a fresh volume set; failures land in `found`."""
     phases = [Phase.explicit, Phase.reuse, Phase.generate]
@@ -166,6 +178,7 @@ def _search(
             phases=phases,
             backend=hypothesis_backend,
             print_blob=False,
+            report_multiple_bugs=False,  # one failure, the one the run reports and saves
             **database,
         )
     except InvalidArgument as err:
@@ -180,7 +193,11 @@ def _search(
             counter[0] += 1
             return CountingStepper(subject.lockstep(volumes, workdir), counter)
 
-        machine = subject.design.machine(open_lockstep, subject.address_space, record)
+        design, space = subject.design, subject.address_space
+        if runner:
+            machine = build_runner_machine(design.runner, open_lockstep, space, record)
+        else:
+            machine = design.machine(open_lockstep, space, record)
         if budget.seed is not None:
             # an explicit seed on the machine class (Hypothesis's documented way; derandomize
             # alone seeds from a digest of the test, which Hypothesis does not promise to keep
@@ -199,7 +216,9 @@ def _search(
         return volume_set.kind, volume_set.devices()
 
 
-def _trace(subject: Subject, actions: list[Action], outcome: StepOutcome, kind: str) -> Trace:
+def _trace(
+    subject: Subject, actions: list[Action], outcome: StepOutcome, kind: str, runner: bool
+) -> Trace:
     label = subject.label()
     mutant = subject.mutant() is not None
     what = f"mutant {label}" if mutant else f"options {label}"
@@ -208,7 +227,8 @@ def _trace(subject: Subject, actions: list[Action], outcome: StepOutcome, kind: 
         design=subject.design_name,
         grains=subject.grains,
         grain_size=subject.grain_size,
-        why=f"{what}{where}, found by pitmirror check on {kind} volumes: {explain(outcome)}",
+        why=f"{what}{where}, found by pitmirror check{' --runner' if runner else ''} on {kind} "
+        f"volumes: {explain(outcome)}",
         actions=actions,
         options=subject.options,
         # only a catalogued mutant is expected to break; on any other options a violation is

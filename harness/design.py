@@ -18,6 +18,7 @@ from rich.table import Table
 
 from pitmirror.harness.lockstep import Stepper
 from pitmirror.harness.machine import FailureHandler
+from pitmirror.harness.runner_machine import RunnerFactory
 from pitmirror.impl.volumes import Volume
 from pitmirror.model.actions import Action
 from pitmirror.model.design import DesignModel
@@ -116,6 +117,8 @@ class Design:
     volume_layout: Callable[[str | None, int], VolumeLayout]
     lockstep: LockstepFactory
     machine: MachineFactory
+    runner: RunnerFactory
+    """the design's real-time runner bound to an engine, acting through a given `apply`"""
     property_runs: tuple[PropertyRun, ...]
     encoding: Encoding
     reach_violation: Callable[[DesignOptions], Reached]

@@ -44,8 +44,9 @@ class ReplayResult:
 
 
 def replay(trace: Trace, backend: str = "auto") -> ReplayResult:
-    subject = Subject(trace.design, trace.resolved_options, trace.topology, trace.grains,
-                      trace.grain_size)
+    subject = Subject(
+        trace.design, trace.resolved_options, trace.topology, trace.grains, trace.grain_size
+    )
     with subject.volume_set(backend) as volume_set:
         volumes, workdir = volume_set.fresh()
         outcomes = run_actions(subject.lockstep(volumes, workdir), trace.actions)

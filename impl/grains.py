@@ -33,15 +33,35 @@ def grain_bytes(seed: int, grain: int, grain_size: int) -> bytes:
     return header + body
 
 
-def decode_grain(data: bytes, grain: int) -> int:
-    """The seed that produced `data` at `grain`; CorruptGrain when no seed did."""
-    if not any(data):
-        return 0
+ZEROS = -1
+"""the grain a zero-filled grain names: none"""
+
+
+def read_header(data: bytes) -> tuple[int, int]:
+    """(the grain `data` was written for, its seed), or (ZEROS, 0) for zeros; CorruptGrain
+    (naming the grain as "this grain") when no seed wrote these bytes."""
+    if data.count(0) == len(data):  # in C: `any(data)` walks the bytes one by one in Python
+        return ZEROS, 0
     magic, stored_grain, seed = _HEADER.unpack_from(data)
     if magic != _MAGIC:
-        raise CorruptGrain(f"grain {grain} holds bytes that pitmirror did not write")
-    if stored_grain != grain:
+        raise CorruptGrain("holds bytes that pitmirror did not write")
+    if data != grain_bytes(seed, stored_grain, len(data)):
+        raise CorruptGrain(f"(seed {seed}) has a damaged body")
+    return int(stored_grain), int(seed)
+
+
+def seed_at(header: tuple[int, int], grain: int) -> int:
+    """The seed a grain's header gives, if the header names `grain`; CorruptGrain otherwise."""
+    stored_grain, seed = header
+    if stored_grain not in (ZEROS, grain):
         raise CorruptGrain(f"grain {grain} holds the data of grain {stored_grain} (seed {seed})")
-    if data != grain_bytes(seed, grain, len(data)):
-        raise CorruptGrain(f"grain {grain} (seed {seed}) has a damaged body")
-    return int(seed)
+    return seed
+
+
+def decode_grain(data: bytes, grain: int) -> int:
+    """The seed that produced `data` at `grain`; CorruptGrain when no seed did."""
+    try:
+        header = read_header(data)
+    except CorruptGrain as err:
+        raise CorruptGrain(f"grain {grain} {err}") from None
+    return seed_at(header, grain)

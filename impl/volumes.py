@@ -34,7 +34,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Final, Self, SupportsIndex, cast
@@ -112,6 +112,9 @@ class Volume(abc.ABC):
         self.grain_count = count
         self.grain_size = size
         self._closed = False
+        self.write_listeners: list[Callable[[int, int], None]] = []
+        """called with (first grain, count) after every write or zeroing: what a cache of the
+        volume's contents (the harness's read-back, impl/seeds.py) must forget"""
 
     # -- public API -------------------------------------------------------------------
 
@@ -147,6 +150,9 @@ class Volume(abc.ABC):
             self._write(first * self.grain_size, data)
         except OSError as exc:
             raise self._io_error("write", first, n, exc) from exc
+        finally:  # a failed write may have changed some of the grains
+            for listener in self.write_listeners:
+                listener(first, n)
 
     def flush(self) -> None:
         self._check_open("flush")
@@ -161,6 +167,9 @@ class Volume(abc.ABC):
             self._zero()
         except OSError as exc:
             raise VolumeError(f"{self._label()}: zeroing failed: {_os_error_message(exc)}") from exc
+        finally:
+            for listener in self.write_listeners:
+                listener(0, self.grain_count)
 
     def close(self) -> None:
         if self._closed:

@@ -40,18 +40,26 @@ class HostRead:
     grain: int
 
 
+# An extent action (`count` > 1) is the grain action over `count` consecutive grains from
+# `grain`, done as the engine does it: each durable write covers the whole extent (one device
+# write per volume, whole or not at all), so a crash falls between whole writes, never inside
+# one.  `count` = 1 is the grain action; trace lines leave it out then.
+
+
 @dataclass(frozen=True)
 class CopyGrain:
-    """Background copy of one grain of the frozen image towards the intermediates."""
+    """Background copy of grains `grain`.. of the frozen image towards the intermediates."""
 
     grain: int
+    count: int = 1
 
 
 @dataclass(frozen=True)
 class ResyncGrain:
-    """Mirror one grain marked out-of-sync while the link was down (I1 -> I2)."""
+    """Mirror grains `grain`.. marked out-of-sync while the link was down (I1 -> I2)."""
 
     grain: int
+    count: int = 1
 
 
 @dataclass(frozen=True)
@@ -61,9 +69,10 @@ class CommitPoint:
 
 @dataclass(frozen=True)
 class DrainTarget:
-    """Background copy of one committed grain from I2 to the target."""
+    """Background copy of committed grains `grain`.. from I2 to the target."""
 
     grain: int
+    count: int = 1
 
 
 @dataclass(frozen=True)
@@ -223,8 +232,13 @@ def action_name(action: Action) -> str:
 
 
 def action_to_json(action: Action) -> dict[str, Any]:
-    # an empty link name is design A's only link: leave it out, as design A's traces do
-    fields = {k: v for k, v in dataclasses.asdict(action).items() if not (k == "link" and not v)}
+    # an empty link name is design A's only link, a count of 1 a grain action: leave them out,
+    # as traces written before either existed do
+    fields = {
+        k: v
+        for k, v in dataclasses.asdict(action).items()
+        if not (k == "link" and not v) and not (k == "count" and v == 1)
+    }
     return {"action": action_name(action), **fields}
 
 
@@ -275,5 +289,6 @@ def parse_action(obj: dict[str, Any]) -> Action:
 
 def describe(action: Action) -> str:
     """`HostWrite(grain=3, data=17)` — the form used in reports."""
-    args = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(action).items())
+    fields = dataclasses.asdict(action).items()
+    args = ", ".join(f"{k}={v}" for k, v in fields if not (k == "count" and v == 1))
     return f"{action_name(action)}({args})"

@@ -5,14 +5,19 @@ The claims it reads: docs/claims/cyclic-flashcopy-claims.txt.
 Volumes: source S and intermediate I1 at the local site, intermediate I2 and target T at the
 remote site.  A grain's content is an integer seed (0 = zeros); the engine derives the bytes.
 
-What it models: each action as an ordered *write plan* of durable writes (one grain of one
+What it models: each action as an ordered *write plan* of durable writes (one extent of one
 volume, or one metadata-journal record of one site).  `step` applies a plan write by write, so
 a crash armed with `CrashSite(site, after_writes=n)` cuts the next plan after the n-th write of
 that site — the design's flush order is part of the model, and an unsafe order is a mutant.
 
-What it leaves out: timing, grain size, extents (a grain is the unit), the in-flight messages
-of a real link (an action whose remote part cannot run is abandoned, like a crash), and
-reordering of writes within a barrier (every write here is its own barrier).
+Extents: `CopyGrain`, `ResyncGrain` and `DrainTarget` carry `count` consecutive grains from
+`grain`, as the engine's runner sends them.  Their plan is the grain plan with every volume
+write covering the extent; target protection writes one extent per run of protected grains.
+A crash falls between whole writes: a write is not torn, and writes are not reordered.
+
+What it leaves out: timing, grain size, the in-flight messages of a real link (an action whose
+remote part cannot run is abandoned, like a crash), torn writes and reordering of writes
+within a barrier (every write here is its own barrier).
 
 Interpretive choices:
 - The remote site tracks the grains written to I2 in the current cycle (`received_map`); the
@@ -51,6 +56,7 @@ from pitmirror.model.actions import (
     action_name,
 )
 from pitmirror.model.design import ActionNotEnabled, DesignModel, WrongDesign
+from pitmirror.model.extents import first_run, runs, span
 from pitmirror.model.options import DesignOptions
 
 DESIGN = "cyclic-flashcopy"
@@ -187,11 +193,11 @@ def initial_state(config: Config, options: Options | None = None) -> State:
 
 @dataclass(frozen=True)
 class VolumeWrite:
-    """One grain of one volume gets a new value."""
+    """Grains `start`.. of one volume get the values `data`: one device write."""
 
     volume: Volume
-    grain: int
-    data: int
+    start: int
+    data: tuple[int, ...]
 
     @property
     def site(self) -> Site:
@@ -216,34 +222,38 @@ def _with(state: State, **changes: Any) -> State:
 def apply_write(state: State, write: Write) -> State:
     if isinstance(write, VolumeWrite):
         image: Image = getattr(state, write.volume)
-        new = image[: write.grain] + (write.data,) + image[write.grain + 1 :]
+        new = image[: write.start] + write.data + image[write.start + len(write.data) :]
         return _with(state, **{write.volume: new})
     return _with(state, **dict(write.changes))
 
 
-def _mirror_plan(state: State, grain: int, data: int) -> list[Write]:
-    """Writes that put `data` in I2[grain] without losing the committed image."""
+def _mirror_plan(state: State, start: int, data: Image) -> list[Write]:
+    """Writes that put `data` in I2 from grain `start` without losing the committed image."""
+    extent = span(start, len(data))
     plan: list[Write] = []
-    protect = state.options.target_protection and grain in state.target_map
-    if protect:
-        plan.append(VolumeWrite("target", grain, state.i2[grain]))
-    changes: list[tuple[str, Any]] = [("received_map", state.received_map | {grain})]
-    if protect:
-        changes.insert(0, ("target_map", state.target_map - {grain}))
+    protected = extent & state.target_map if state.options.target_protection else frozenset()
+    for first, n in runs(protected):
+        plan.append(VolumeWrite("target", first, state.i2[first : first + n]))
+    changes: list[tuple[str, Any]] = [("received_map", state.received_map | extent)]
+    if protected:
+        changes.insert(0, ("target_map", state.target_map - protected))
     plan.append(JournalRecord("remote", tuple(changes)))
-    plan.append(VolumeWrite("i2", grain, data))
+    plan.append(VolumeWrite("i2", start, data))
     return plan
 
 
-def _copy_plan(state: State, grain: int, also: tuple[tuple[str, Any], ...] = ()) -> list[Write]:
-    """Copy S[grain] (a grain of P_k) to I1 and, link permitting, to I2; clear its copy bit."""
-    data = state.source[grain]
-    plan: list[Write] = [VolumeWrite("i1", grain, data)]
-    changes: list[tuple[str, Any]] = [("copy_map", state.copy_map - {grain})]
+def _copy_plan(
+    state: State, start: int, count: int, also: tuple[tuple[str, Any], ...] = ()
+) -> list[Write]:
+    """Copy S[start..] (grains of P_k) to I1 and, link permitting, to I2; clear their copy
+    bits."""
+    data, extent = state.source[start : start + count], span(start, count)
+    plan: list[Write] = [VolumeWrite("i1", start, data)]
+    changes: list[tuple[str, Any]] = [("copy_map", state.copy_map - extent)]
     if state.mirror_ok:
-        plan += _mirror_plan(state, grain, data)
+        plan += _mirror_plan(state, start, data)
     else:
-        changes.append(("out_of_sync", state.out_of_sync | {grain}))
+        changes.append(("out_of_sync", state.out_of_sync | extent))
     plan.append(JournalRecord("local", tuple(changes) + also))
     return plan
 
@@ -263,24 +273,24 @@ def write_plan(state: State, action: Action) -> list[Write]:
     opts = state.options
     match action:
         case HostWrite(grain=g, data=data):
-            source_write = VolumeWrite("source", g, data)
+            source_write = VolumeWrite("source", g, (data,))
             cow = opts.copy_on_write and g in state.copy_map
             if not cow and g in state.future_map:
                 return [source_write]  # already tracked: nothing to journal
             future = ("future_map", state.future_map | {g})
             plan: list[Write]
             if cow:
-                *plan, record = _copy_plan(state, g, also=(future,))
+                *plan, record = _copy_plan(state, g, 1, also=(future,))
             else:
                 plan, record = [], JournalRecord("local", (future,))
             if opts.journal_before_source:
                 return [*plan, record, source_write]
             return [*plan, source_write, record]
-        case CopyGrain(grain=g):
-            return _copy_plan(state, g)
-        case ResyncGrain(grain=g):
-            local = JournalRecord("local", (("out_of_sync", state.out_of_sync - {g}),))
-            return _mirror_plan(state, g, state.i1[g]) + [local]
+        case CopyGrain(grain=g, count=n):
+            return _copy_plan(state, g, n)
+        case ResyncGrain(grain=g, count=n):
+            local = JournalRecord("local", (("out_of_sync", state.out_of_sync - span(g, n)),))
+            return _mirror_plan(state, g, state.i1[g : g + n]) + [local]
         case CommitPoint():
             remote = JournalRecord(
                 "remote",
@@ -301,10 +311,10 @@ def write_plan(state: State, action: Action) -> list[Write]:
                 ),
             )
             return [remote, local]
-        case DrainTarget(grain=g):
+        case DrainTarget(grain=g, count=n):
             return [
-                VolumeWrite("target", g, state.i2[g]),
-                JournalRecord("remote", (("target_map", state.target_map - {g}),)),
+                VolumeWrite("target", g, state.i2[g : g + n]),
+                JournalRecord("remote", (("target_map", state.target_map - span(g, n)),)),
             ]
     return []
 
@@ -322,19 +332,40 @@ def host_read_guard(state: State, action: HostRead) -> str | None:
     return None if state.local_up else "the local site is down"
 
 
+def _outside(
+    action: CopyGrain | ResyncGrain | DrainTarget, grains: Grains, name: str
+) -> str | None:
+    """Why the action's extent is not wholly in the map `grains`, or None."""
+    missing = span(action.grain, action.count) - grains
+    if not missing:
+        return None
+    if len(missing) == 1:
+        return f"grain {_listed(missing)} is not in {name}"
+    return f"grains {_listed(missing)} are not in {name}"
+
+
+def _listed(grains: Grains) -> str:
+    """`3`, `3, 4` or `3..9` (a run), for messages."""
+    ordered = sorted(grains)
+    if len(ordered) > 2 and ordered[-1] - ordered[0] == len(ordered) - 1:
+        return f"{ordered[0]}..{ordered[-1]}"
+    return ", ".join(map(str, ordered[:8])) + (", ..." if len(ordered) > 8 else "")
+
+
 def copy_grain_guard(state: State, action: CopyGrain) -> str | None:
-    """Enabled iff the local site is up and the grain is still to copy (in copy_map)."""
+    """Enabled iff the local site is up and every grain of the extent is still to copy (in
+    copy_map)."""
     if not state.local_up:
         return "the local site is down"
-    return None if action.grain in state.copy_map else f"grain {action.grain} is not in copy_map"
+    return _outside(action, state.copy_map, "copy_map")
 
 
 def resync_grain_guard(state: State, action: ResyncGrain) -> str | None:
-    """Enabled iff both sites and the link are up and the grain is out of sync."""
+    """Enabled iff both sites and the link are up and every grain of the extent is out of
+    sync."""
     if not (state.local_up and state.mirror_ok):
         return "resync needs both sites and the link up"
-    g = action.grain
-    return None if g in state.out_of_sync else f"grain {g} is not out of sync"
+    return _outside(action, state.out_of_sync, "out_of_sync")
 
 
 def commit_point_guard(state: State, action: CommitPoint) -> str | None:
@@ -353,11 +384,11 @@ def commit_point_guard(state: State, action: CommitPoint) -> str | None:
 
 
 def drain_target_guard(state: State, action: DrainTarget) -> str | None:
-    """Enabled iff the remote site is up and the grain's committed value is still in I2."""
+    """Enabled iff the remote site is up and the committed value of every grain of the extent
+    is still in I2 (in target_map)."""
     if not state.remote_up:
         return "the remote site is down"
-    g = action.grain
-    return None if g in state.target_map else f"grain {g} is not in target_map"
+    return _outside(action, state.target_map, "target_map")
 
 
 def link_down_guard(state: State, action: LinkDown) -> str | None:
@@ -392,9 +423,12 @@ def recover_guard(state: State, action: Recover) -> str | None:
 
 def why_disabled(state: State, action: Action) -> str | None:
     """None when `action` is enabled in `state`, else the reason in words."""
-    grain = getattr(action, "grain", None)
-    if grain is not None and not 0 <= grain < state.config.grains:
-        return f"grain {grain} is outside the volume (0..{state.config.grains - 1})"
+    grain, count = getattr(action, "grain", None), getattr(action, "count", 1)
+    if count < 1:
+        return f"an extent has at least one grain, not {count}"
+    if grain is not None and not 0 <= grain <= grain + count - 1 < state.config.grains:
+        last = "" if count == 1 else f"..{grain + count - 1}"
+        return f"grain {grain}{last} is outside the volume (0..{state.config.grains - 1})"
     match action:
         case HostWrite():
             return host_write_guard(state, action)
@@ -420,7 +454,8 @@ def why_disabled(state: State, action: Action) -> str | None:
 
 
 def enabled_actions(state: State) -> Iterator[Action]:
-    """Every enabled action, HostWrite data drawn from `config.values`."""
+    """Every enabled action, HostWrite data drawn from `config.values`; background actions
+    one grain each (the Z3 encoding's unit: extents are checked by the lockstep harness)."""
     cfg = state.config
     candidates: list[Action] = [
         *(HostWrite(g, v) for g in range(cfg.grains) for v in cfg.values),
@@ -515,10 +550,10 @@ def apply_plan(state: State, plan: list[Write]) -> tuple[State, bool]:
 
 def recoverable_target(state: State) -> Image:
     """What a failover reads at the remote site: T[g], or I2[g] while g is in target_map."""
-    return tuple(
-        state.i2[g] if g in state.target_map else state.target[g]
-        for g in range(state.config.grains)
-    )
+    image = list(state.target)
+    for g in state.target_map:
+        image[g] = state.i2[g]
+    return tuple(image)
 
 
 def progress_bound(state: State) -> int:
@@ -535,11 +570,13 @@ def _committable(state: State) -> bool:
 
 
 def _background(state: State) -> State | None:
-    """The first copy or resync the state enables (a commit needs every one of them)."""
-    candidates: list[Action] = [
-        *(CopyGrain(g) for g in sorted(state.copy_map)),
-        *(ResyncGrain(g) for g in sorted(state.out_of_sync)),
-    ]
+    """The first copy or resync the state enables (a commit needs every one of them), over a
+    whole run of grains: a step costs one extent, so progress is cheap on large volumes."""
+    candidates: list[Action] = []
+    if state.copy_map:
+        candidates.append(CopyGrain(*first_run(state.copy_map)))
+    if state.out_of_sync:
+        candidates.append(ResyncGrain(*first_run(state.out_of_sync)))
     for action in candidates:
         if why_disabled(state, action) is None:
             return step(state, action)

@@ -27,6 +27,7 @@ dropped the previous delta; the next freeze also waits for the local merge.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
@@ -131,11 +132,13 @@ class Topology:
     groups: tuple[GroupSpec, ...]
     fan_in: bool = False  # the engine puts every object a remote receives in one device
 
-    @property
+    # derived once per topology (a frozen dataclass may cache in its __dict__): the model asks
+    # for them at every guard
+    @functools.cached_property
     def objects(self) -> tuple[ObjectSpec, ...]:
         return tuple(o for g in self.groups for o in g.objects)
 
-    @property
+    @functools.cached_property
     def sites(self) -> tuple[str, ...]:
         seen: dict[str, None] = {}
         for g in self.groups:
@@ -143,11 +146,11 @@ class Topology:
             seen.update(dict.fromkeys(g.remotes))
         return tuple(seen)
 
-    @property
+    @functools.cached_property
     def links(self) -> tuple[str, ...]:
         return tuple(sorted({link_name(g.home, r) for g in self.groups for r in g.remotes}))
 
-    @property
+    @functools.cached_property
     def grains(self) -> int:
         return sum(o.grains for o in self.objects)
 
@@ -163,7 +166,11 @@ class Topology:
         raise ValueError("grain outside the topology")
 
     def first_grain(self, object_index: int) -> int:
-        return sum(o.grains for o in self.objects[:object_index])
+        return self._first_grains[object_index]
+
+    @functools.cached_property
+    def _first_grains(self) -> tuple[int, ...]:
+        return tuple(sum(o.grains for o in self.objects[:i]) for i in range(len(self.objects)))
 
     def group_objects(self, group: int) -> range:
         start = sum(len(g.objects) for g in self.groups[:group])
@@ -515,8 +522,9 @@ def mark_complete_guard(state: State, action: MarkComplete) -> str | None:
 
 
 def merge_remote_guard(state: State, action: MergeRemote) -> str | None:
-    """Enabled iff the remote is up, holds the grain in its delta, that delta is complete
-    (unless the merge-before-complete mutant), and its base differs there."""
+    """Enabled iff the remote is up, holds the grain in its delta and that delta is complete
+    (unless the merge-before-complete mutant).  A merge is redo-safe: merging a grain the base
+    already holds is allowed (recovery and the runner redo whole merges)."""
     site, g = action.site, action.grain
     gi, oi, off = state.topology.locate(g)
     if site not in state.topology.groups[gi].remotes:
@@ -529,7 +537,7 @@ def merge_remote_guard(state: State, action: MergeRemote) -> str | None:
         return f"grain {g} is not in {site}'s delta"
     if not copy.complete and state.options.merge_after_complete:
         return f"{site}'s delta is not marked complete"
-    return None if copy.base[off] != value else f"grain {g} is already merged"
+    return None
 
 
 def drop_remote_delta_guard(state: State, action: DropRemoteDelta) -> str | None:
@@ -545,8 +553,8 @@ def drop_remote_delta_guard(state: State, action: DropRemoteDelta) -> str | None
 
 
 def merge_local_guard(state: State, action: MergeLocal) -> str | None:
-    """Enabled iff the home site is up, the grain is in the frozen delta and not yet in the
-    base, and every remote (any remote, in the drop-early mutant) completed the point."""
+    """Enabled iff the home site is up, the grain is in the frozen delta, and every remote (any
+    remote, in the drop-early mutant) completed the point; redo-safe like MergeRemote."""
     g = action.grain
     gi, oi, off = state.topology.locate(g)
     if not state.site_up(state.topology.groups[gi].home):
@@ -557,7 +565,7 @@ def merge_local_guard(state: State, action: MergeLocal) -> str | None:
         return f"grain {g} is not in the frozen delta"
     if not _may_merge_local(state, gi):
         return "not every remote has the delta"
-    return None if state.objects[oi].base[off] != value else f"grain {g} is merged"
+    return None
 
 
 def drop_local_delta_guard(state: State, action: DropLocalDelta) -> str | None:
@@ -948,12 +956,36 @@ def _settled(state: State) -> bool:
     )
 
 
+def _background_candidates(state: State) -> Iterator[Action]:
+    """Background actions in BACKGROUND's order, leaving out merges the base already holds
+    (allowed, but they move nothing on) and copies the remote already has."""
+    topo = state.topology
+    groups = range(len(topo.groups))
+    yield from (FreezeMember(m) for m in range(len(topo.objects)))
+    yield from (MarkComplete(r, gi) for gi in groups for r in topo.groups[gi].remotes)
+    yield from (DropRemoteDelta(r, gi) for gi in groups for r in topo.groups[gi].remotes)
+    yield from (DropLocalDelta(gi) for gi in groups)
+    for gi in groups:
+        for r in topo.groups[gi].remotes:
+            for oi in topo.group_objects(gi):
+                copy, first = state.remote(oi, r), topo.first_grain(oi)
+                yield from (MergeRemote(r, first + o) for o, v in copy.delta if copy.base[o] != v)
+    for oi, obj in enumerate(state.objects):
+        first = topo.first_grain(oi)
+        yield from (MergeLocal(first + o) for o, v in obj.frozen or () if obj.base[o] != v)
+    for gi in groups:
+        for r in topo.groups[gi].remotes:
+            for oi in topo.group_objects(gi):
+                frozen, sent = state.objects[oi].frozen or (), state.remote(oi, r).delta
+                have, first = {o for o, _ in sent}, topo.first_grain(oi)
+                yield from (CopyDelta(r, first + o) for o, _ in frozen if o not in have)
+
+
 def _background(state: State) -> State | None:
-    candidates = candidate_actions(state)
-    for kind in BACKGROUND:
-        for action in candidates:
-            if isinstance(action, kind) and why_disabled(state, action) is None:
-                return step(state, action)
+    """The first enabled background action that moves the cycle on."""
+    for action in _background_candidates(state):
+        if why_disabled(state, action) is None:
+            return step(state, action)
     return None
 
 

@@ -364,8 +364,9 @@ def transitions(pre: ZState, post: ZState, opts: Options, tag: str = "") -> list
         ]
         out.append(Transition(name, params, variants))
     # a host read changes nothing durable: what it returns is the `reads` obligation
-    out.append(Transition("HostRead", {"grain": g}, [Variant("", z3.And(pre.local_up,
-                                                                        same(pre, post)))]))
+    out.append(
+        Transition("HostRead", {"grain": g}, [Variant("", z3.And(pre.local_up, same(pre, post)))])
+    )
     link_down = z3.And(pre.link_up, same(pre.with_(link_up=False), post))
     link_up = z3.And(z3.Not(pre.link_up), same(pre.with_(link_up=True), post))
     out.append(Transition("LinkDown", {}, [Variant("", link_down)]))

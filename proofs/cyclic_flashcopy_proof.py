@@ -135,9 +135,7 @@ def counterexample(
     return lines
 
 
-def _explainer(
-    pre: A.ZState, post: A.ZState
-) -> Explainer[A.Transition, A.Conjunct]:
+def _explainer(pre: A.ZState, post: A.ZState) -> Explainer[A.Transition, A.Conjunct]:
     def explainer(
         transition: A.Transition, name: str, conjunct: A.Conjunct | None, goal: Formula
     ) -> Callable[[str], Explanation | None]:
@@ -153,9 +151,7 @@ def _explainer(
                 solver.push()
                 solver.add(variant.formula)
                 if solver.check() == z3.sat:
-                    lines = counterexample(
-                        solver.model(), pre, post, transition.params, conjunct
-                    )
+                    lines = counterexample(solver.model(), pre, post, transition.params, conjunct)
                     return Explanation(verdict, variant.label, lines)
                 solver.pop()
             return None
@@ -192,5 +188,3 @@ def _check(conjunct: A.Conjunct, state: A.ZState) -> Formula:
 
 
 ENCODING: Encoding = CyclicFlashcopyProof()
-
-

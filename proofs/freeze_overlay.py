@@ -261,7 +261,7 @@ def MarkComplete(s: BState, r: Any) -> tuple[Any, BState]:  # noqa: N802
 
 def MergeRemote(s: BState, r: Any, m: Any, g: Any, opts: Options) -> tuple[Any, BState]:  # noqa: N802
     value = s.rdelta_val[r][m][g]
-    guard = z3.And(s.remote_up[r], s.rdelta_has[r][m][g], s.rbase[r][m][g] != value)
+    guard = z3.And(s.remote_up[r], s.rdelta_has[r][m][g])
     if opts.merge_after_complete:
         guard = z3.And(guard, s.complete[r][m])
     return guard, s.with_(rbase=_set3(s.rbase, r, m, g, value))
@@ -289,10 +289,7 @@ def _may_merge_local(s: BState, opts: Options) -> Any:
 
 def MergeLocal(s: BState, m: Any, g: Any, opts: Options) -> tuple[Any, BState]:  # noqa: N802
     value = s.frozen_val[m][g]
-    guard = z3.And(
-        s.home_up, s.has_frozen[m], s.frozen_has[m][g], _may_merge_local(s, opts),
-        s.base[m][g] != value,
-    )  # fmt: skip
+    guard = z3.And(s.home_up, s.has_frozen[m], s.frozen_has[m][g], _may_merge_local(s, opts))
     return guard, s.with_(base=_set2(s.base, m, g, value))
 
 

@@ -70,8 +70,6 @@ def _solve(solver: z3.Solver, *facts: Formula) -> tuple[str, float]:
     return verdict, time.monotonic() - started
 
 
-
-
 def prove(encoding: Encoding, options: DesignOptions) -> ProofReport:
     """Ask every obligation of `encoding` under `options`; explain each that is not proved."""
     started = time.monotonic()

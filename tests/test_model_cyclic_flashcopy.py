@@ -26,7 +26,6 @@ TINY = A.Config(grains=2, values=(1,), max_cycle=2, max_crash_writes=1)
 MUTANT_SEARCH = A.Config(grains=2, values=(1, 2), max_cycle=3, max_crash_writes=2)
 
 
-
 def reachable(config: A.Config, options: A.Options | None = None) -> set[A.State]:
     seen = {A.initial_state(config, options)}
     frontier = list(seen)

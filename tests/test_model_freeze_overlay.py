@@ -30,7 +30,6 @@ BREAKS = {name: "inv_target_is_committed_image" for name in B.UNSAFE_OPTIONS} | 
 }
 
 
-
 def reachable(config: B.Config, options: B.Options | None = None) -> set[B.State]:
     seen = {B.initial_state(config, options)}
     frontier = list(seen)

@@ -44,8 +44,11 @@ TopologyOpt = Annotated[
     str | None,
     typer.Option(
         help="Where the design has topologies: "
-        + "; ".join(f"{d.short}: {', '.join(d.model.topologies)}"
-                    for d in DESIGNS.values() if d.model.topologies)  # fmt: skip
+        + "; ".join(
+            f"{d.short}: {', '.join(d.model.topologies)}"
+            for d in DESIGNS.values()
+            if d.model.topologies
+        )  # fmt: skip
         + "."
     ),
 ]

@@ -33,9 +33,7 @@ def engine_json(replayed: ReplayResult | None) -> dict[str, Any] | None:
 @app.command("prove")
 @clean_errors
 def prove_cmd(
-    design: Annotated[
-        str, typer.Option(help=f"all, or {DESIGN_NAMES}.")
-    ] = "all",
+    design: Annotated[str, typer.Option(help=f"all, or {DESIGN_NAMES}.")] = "all",
     option: Annotated[
         list[str] | None,
         typer.Option("--option", "-o", help="A mutant name or field=value; repeatable."),

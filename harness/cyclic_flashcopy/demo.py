@@ -143,8 +143,7 @@ def demo(request: DemoRequest, show: Callable[[StatusView], None]) -> DemoReport
                  request.seed, clock, on_status=on_status)  # fmt: skip
     verdict = "[green]equal: the target holds the committed point-in-time image[/]"
     lines = [
-        f"volumes: {r.backend} ({', '.join(r.devices)}), "
-        f"{r.grains} grains of {r.grain_size} bytes",
+        f"volumes: {r.backend} ({', '.join(r.devices)}), {r.grains} grains of {r.grain_size} bytes",
         f"{r.host_writes} host writes, {r.commits} commits in {r.seconds:.1f} s; "
         f"committed point P_{r.committed}",
         f"target image digest   {r.target_digest}",

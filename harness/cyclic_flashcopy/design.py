@@ -5,6 +5,7 @@ from __future__ import annotations
 from pitmirror.harness.cyclic_flashcopy.demo import demo
 from pitmirror.harness.cyclic_flashcopy.lockstep import open_lockstep
 from pitmirror.harness.cyclic_flashcopy.machine import build_machine
+from pitmirror.harness.cyclic_flashcopy.runner import open_runner
 from pitmirror.harness.design import Design, PropertyRun, Reached, VolumeLayout
 from pitmirror.impl.cyclic_flashcopy.engine import volume_layout
 from pitmirror.model import cyclic_flashcopy as model
@@ -40,6 +41,7 @@ DESIGN = Design(
     volume_layout=layout,
     lockstep=open_lockstep,
     machine=build_machine,
+    runner=open_runner,
     property_runs=(
         PropertyRun("property run, safe design, claim 6 (merge)", model.Options()),
         PropertyRun(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pitmirror.harness.lockstep import LockstepBase
 from pitmirror.impl.cyclic_flashcopy.engine import FlashCopyEngine, Observation
+from pitmirror.impl.seeds import CachedSeeds
 from pitmirror.impl.site import EngineRefused
 from pitmirror.impl.volumes import Volume
 from pitmirror.model import cyclic_flashcopy as design_a
@@ -31,6 +32,8 @@ COMPARED_FIELDS = (
     "local_up",
     "remote_up",
 )
+
+
 def _field_diff(name: str, engine: object, model: object) -> str:
     if isinstance(engine, tuple) and isinstance(model, tuple):
         return f"{name} differs: {image_diff(engine, model)} (engine vs model)"
@@ -63,7 +66,9 @@ class Lockstep(LockstepBase):
     ) -> None:
         grains = next(iter(volumes.values())).grain_count
         self.model: design_a.State = design_a.initial_state(design_a.Config(grains=grains), options)
-        self.engine = FlashCopyEngine(volumes, workdir, options)
+        self.engine = FlashCopyEngine(
+            volumes, workdir, options, seeds=CachedSeeds(list(volumes.values()))
+        )
         self.index = 0
 
     def position(self) -> tuple[int, int, str]:
@@ -71,7 +76,6 @@ class Lockstep(LockstepBase):
 
     def divergence(self) -> str | None:
         return divergence(self.engine.observe(), self.model)
-
 
 
 def open_lockstep(

@@ -1,5 +1,5 @@
 """The Hypothesis state machine for design A: one rule per action of the vocabulary, drawing
-grains from the model's own maps, applied to model and engine in lockstep."""
+grains and extents from the model's own maps, applied to model and engine in lockstep."""
 
 from __future__ import annotations
 
@@ -25,8 +25,21 @@ from pitmirror.model.actions import (
     Recover,
     ResyncGrain,
 )
+from pitmirror.model.extents import run_from
 
 MAX_CRASH_WRITES = 4
+MAX_EXTENT = 64
+"""the longest extent a background rule draws (the runner's default is 16)"""
+
+
+def extent_in(grains: frozenset[int]) -> st.SearchStrategy[tuple[int, int]]:
+    """An extent (start, count) of consecutive grains of the non-empty map `grains`: a start
+    drawn from the map, a count up to the run it begins (shrinking towards one grain)."""
+    return st.sampled_from(sorted(grains)).flatmap(
+        lambda start: st.tuples(
+            st.just(start), st.integers(1, min(MAX_EXTENT, run_from(grains, start)))
+        )
+    )
 
 
 def build_machine(
@@ -59,14 +72,14 @@ def build_machine(
         @precondition(lambda self: self.model.local_up and self.model.copy_map)
         @rule(data=st.data())
         def copy_grain(self, data: st.DataObject) -> None:
-            self._do(CopyGrain(data.draw(st.sampled_from(sorted(self.model.copy_map)))))
+            self._do(CopyGrain(*data.draw(extent_in(self.model.copy_map))))
 
         @precondition(
             lambda self: self.model.local_up and self.model.mirror_ok and self.model.out_of_sync
         )
         @rule(data=st.data())
         def resync_grain(self, data: st.DataObject) -> None:
-            self._do(ResyncGrain(data.draw(st.sampled_from(sorted(self.model.out_of_sync)))))
+            self._do(ResyncGrain(*data.draw(extent_in(self.model.out_of_sync))))
 
         @precondition(lambda self: design_a.why_disabled(self.model, CommitPoint()) is None)
         @rule()
@@ -76,7 +89,7 @@ def build_machine(
         @precondition(lambda self: self.model.remote_up and self.model.target_map)
         @rule(data=st.data())
         def drain_target(self, data: st.DataObject) -> None:
-            self._do(DrainTarget(data.draw(st.sampled_from(sorted(self.model.target_map)))))
+            self._do(DrainTarget(*data.draw(extent_in(self.model.target_map))))
 
         @precondition(lambda self: self.model.link_up)
         @rule()

@@ -8,6 +8,7 @@ from pitmirror.harness.design import Design, PropertyRun, Reached, VolumeLayout
 from pitmirror.harness.freeze_overlay.demo import demo
 from pitmirror.harness.freeze_overlay.lockstep import open_lockstep
 from pitmirror.harness.freeze_overlay.machine import build_machine
+from pitmirror.harness.freeze_overlay.runner import open_runner
 from pitmirror.impl.freeze_overlay.layout import volume_layout
 from pitmirror.model import freeze_overlay as model
 from pitmirror.model.design import WrongDesign
@@ -57,6 +58,7 @@ DESIGN = Design(
     volume_layout=layout,
     lockstep=open_lockstep,
     machine=build_machine,
+    runner=open_runner,
     property_runs=tuple(
         PropertyRun(f"property run, {name}", model.Options(), name) for name in model.TOPOLOGIES
     ),

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pitmirror.harness.lockstep import LockstepBase
 from pitmirror.impl.freeze_overlay.engine import OverlayEngine, OverlayObservation
+from pitmirror.impl.seeds import CachedSeeds
 from pitmirror.impl.site import EngineRefused
 from pitmirror.impl.volumes import Volume
 from pitmirror.model import freeze_overlay as B
@@ -61,7 +62,9 @@ class Lockstep(LockstepBase):
         options: B.Options,
     ) -> None:
         self.model: B.State = B.initial_state(B.Config(topology), options)
-        self.engine = OverlayEngine(topology, volumes, workdir, options)
+        self.engine = OverlayEngine(
+            topology, volumes, workdir, options, seeds=CachedSeeds(list(volumes.values()))
+        )
         self.index = 0
 
     def position(self) -> tuple[int, int, str]:
@@ -74,7 +77,6 @@ class Lockstep(LockstepBase):
 
     def divergence(self) -> str | None:
         return divergence(self.engine.observe(), self.model, self.engine)
-
 
 
 def open_lockstep(

@@ -6,7 +6,8 @@ the work; nothing runs in between.  No clock, thread or randomness is reached fo
 (impl/cyclic_flashcopy/runner.py) drives the same sites with batched, coalesced work for
 real-time use.
 
-`observe()` reads everything back from the volumes (decoding every grain) and the sites'
+`observe()` reads everything back from the volumes (decoding grains, through the injected
+`seeds` reader: every grain, or a cache that re-reads what was written since) and the sites'
 metadata — from the journal when a site is down — so the harness compares what is durable,
 not what the engine believes.
 """
@@ -27,6 +28,7 @@ from pitmirror.impl.faults import CrashInjector, SiteCrashed
 from pitmirror.impl.grains import decode_grain, grain_bytes
 from pitmirror.impl.journal import Journal
 from pitmirror.impl.link import InProcessLink, LinkService
+from pitmirror.impl.seeds import SeedReader
 from pitmirror.impl.site import EngineInvariantBroken, EngineRefused
 from pitmirror.impl.volumes import Volume
 from pitmirror.model.actions import (
@@ -86,6 +88,7 @@ class FlashCopyEngine:
         workdir: Path,
         options: Options,
         self_check: bool = True,
+        seeds: SeedReader | None = None,
     ) -> None:
         missing = [n for n in VOLUME_NAMES if n not in volumes]
         if missing:
@@ -121,6 +124,7 @@ class FlashCopyEngine:
         self.link_service = LinkService(self.link.set_up)
         self.self_check = self_check
         """assert the structural invariants after every action (tests, verify); off: speed"""
+        self.seeds = seeds or SeedReader()
 
     def _machine(self, site: str) -> LocalCycle | RemoteService:
         return self.local_cycle if site == "local" else self.remote_service
@@ -190,14 +194,6 @@ class FlashCopyEngine:
         read = self.local_cycle.last_read
         return None if read is None else (read[0], decode_grain(read[1], read[0]))
 
-    def _read_seeds(self, name: str) -> tuple[int, ...]:
-        volume = self.volumes[name]
-        raw = volume.read_grains(0, volume.grain_count)
-        size = self.grain_size
-        return tuple(
-            decode_grain(raw[g * size : (g + 1) * size], g) for g in range(self.grain_count)
-        )
-
     def observe(self) -> Observation:
         local, remote = self.local.durable_meta(), self.remote.durable_meta()
 
@@ -205,14 +201,12 @@ class FlashCopyEngine:
             value = meta[name]
             return value.grains()  # type: ignore[attr-defined, no-any-return]
 
-        recoverable = tuple(
-            decode_grain(data, g) for g, data in enumerate(self.remote.recoverable_image())
-        )
+        seeds = self.seeds.read
         return Observation(
-            source=self._read_seeds("source"),
-            i1=self._read_seeds("i1"),
-            i2=self._read_seeds("i2"),
-            target=self._read_seeds("target"),
+            source=seeds(self.volumes["source"]),
+            i1=seeds(self.volumes["i1"]),
+            i2=seeds(self.volumes["i2"]),
+            target=seeds(self.volumes["target"]),
             copy_map=grains(local, "copy_map"),  # type: ignore[arg-type]
             future_map=grains(local, "future_map"),  # type: ignore[arg-type]
             out_of_sync=grains(local, "out_of_sync"),  # type: ignore[arg-type]
@@ -223,7 +217,7 @@ class FlashCopyEngine:
             link_up=self.link.up,
             local_up=self.local.up,
             remote_up=self.remote.up,
-            recoverable=recoverable,
+            recoverable=self.remote.recoverable_seeds(self.seeds),
             local_phase=self.local_cycle.current_state_value,
             remote_phase=self.remote_service.current_state_value,
         )

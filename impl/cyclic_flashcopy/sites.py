@@ -19,7 +19,8 @@ from pitmirror.impl.bitmap import GrainMap
 from pitmirror.impl.faults import CrashInjector
 from pitmirror.impl.journal import Journal, Metadata
 from pitmirror.impl.link import Link, LinkUnavailable
-from pitmirror.impl.site import DurableSite
+from pitmirror.impl.seeds import SeedReader
+from pitmirror.impl.site import DurableSite, EngineRefused
 from pitmirror.impl.volumes import Volume
 from pitmirror.model.actions import Site
 from pitmirror.model.cyclic_flashcopy import Options, next_copy_map
@@ -27,6 +28,13 @@ from pitmirror.model.cyclic_flashcopy import Options, next_copy_map
 
 def _span(start: int, count: int) -> list[int]:
     return list(range(start, start + count))
+
+
+def _require_all(grains: GrainMap, start: int, count: int, what: str) -> None:
+    """An extent's bounds, checked before any write: every grain of it must be `what`."""
+    inside = start >= 0 and count >= 1 and start + count <= len(grains.bits)
+    if not inside or not grains.bits[start : start + count].all():
+        raise EngineRefused(f"grains [{start}, {start + count}) are not all {what}")
 
 
 class RemoteSite(DurableSite):
@@ -81,20 +89,32 @@ class RemoteSite(DurableSite):
 
     def drain(self, start: int, count: int = 1) -> None:
         """Copy committed grains I2 -> T and clear their target bits."""
+        _require_all(self.map("target_map"), start, count, "in the target map")
         self._write(self.target, start, self.i2.read_grains(start, count))
         self._record({"target_map": {"remove": _span(start, count)}})
 
-    def recoverable_image(self) -> list[bytes]:
-        """A failover read: T[g], or I2[g] while g is in the durable target map."""
+    def _in_i2(self) -> GrainMap:
+        """Where a failover reads I2, not T: the durable target map."""
         target_map = self.durable_meta()["target_map"]
         assert isinstance(target_map, GrainMap)
-        size = self.target.grain_size
+        return target_map
+
+    def recoverable_image(self) -> list[bytes]:
+        """A failover read: T[g], or I2[g] while g is in the durable target map."""
+        in_i2, size = self._in_i2(), self.target.grain_size
         target = self.target.read_grains(0, self.target.grain_count)
         i2 = self.i2.read_grains(0, self.i2.grain_count)
         return [
-            (i2 if g in target_map else target)[g * size : (g + 1) * size]
+            (i2 if g in in_i2 else target)[g * size : (g + 1) * size]
             for g in range(self.target.grain_count)
         ]
+
+    def recoverable_seeds(self, seeds: SeedReader) -> tuple[int, ...]:
+        """`recoverable_image` as grain seeds, read through `seeds` (the harness's read-back)."""
+        image, i2 = list(seeds.read(self.target)), seeds.read(self.i2)
+        for g in self._in_i2():
+            image[g] = i2[g]
+        return tuple(image)
 
 
 class LocalSite(DurableSite):
@@ -144,10 +164,7 @@ class LocalSite(DurableSite):
 
     def copy_extent(self, start: int, count: int = 1) -> None:
         """Background copy of grains of P_k (all in the copy map) to I1 and I2."""
-        copy_map = self.map("copy_map")
-        missing = [g for g in _span(start, count) if g not in copy_map]
-        if missing:
-            raise ValueError(f"grains {missing} are not in the copy map")
+        _require_all(self.map("copy_map"), start, count, "in the copy map")
         self._copy(start, count)
 
     def host_read(self, grain: int) -> bytes:
@@ -183,6 +200,7 @@ class LocalSite(DurableSite):
 
     def resync_extent(self, start: int, count: int = 1) -> None:
         """Mirror grains that were copied to I1 while the link was down."""
+        _require_all(self.map("out_of_sync"), start, count, "out of sync")
         self.link.mirror_write(start, self.i1.read_grains(start, count))
         self._record({"out_of_sync": {"remove": _span(start, count)}})
 

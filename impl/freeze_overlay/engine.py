@@ -5,8 +5,9 @@ Deterministic and steppable like design A's: `apply(action)` sends exactly one e
 the action, to the machine that owns it, and the event's transition callback does the work.
 Every durable change is a grain write (then flush) or a journal record (fsynced) of one site,
 in the order a crash can only make harmless: data before the record that makes it visible,
-merges redone from complete deltas.  `observe()` reads every volume back, decodes every grain
-and rebuilds the model's view (deltas from their present maps and auxiliary volumes), taking
+merges redone from complete deltas.  `observe()` reads every volume back (through the
+injected `seeds` reader: every grain, or a cache that re-reads what was written since) and
+rebuilds the model's view (deltas from their present maps and auxiliary volumes), taking
 a site's metadata from its journal when the site is down.
 """
 
@@ -35,6 +36,7 @@ from pitmirror.impl.grains import decode_grain, grain_bytes
 from pitmirror.impl.journal import Changes, Journal, Metadata
 from pitmirror.impl.link import LinkService, LinkUnavailable
 from pitmirror.impl.regions import Region
+from pitmirror.impl.seeds import SeedReader
 from pitmirror.impl.site import DurableSite, EngineInvariantBroken, EngineRefused, SiteDown
 from pitmirror.impl.volumes import Volume
 from pitmirror.model import freeze_overlay as model
@@ -212,10 +214,13 @@ class OverlayEngine:
         workdir: Path,
         options: model.Options,
         self_check: bool = True,
+        seeds: SeedReader | None = None,
     ) -> None:
         self.topology, self.options = topology, options
         self.self_check = self_check
         """assert the structural invariants after every action (tests, verify); off: speed"""
+        self.seeds = seeds or SeedReader()
+        """how `observe` reads grains back: every grain, or a cache of what was not written"""
         self.grain_size = next(iter(volumes.values())).grain_size
         self.local_stores, self.remote_stores = build_stores(topology, volumes)
         self.injector = CrashInjector()
@@ -270,6 +275,11 @@ class OverlayEngine:
 
     def copy_meta(self, obj: int, site: str) -> CopyMeta:
         return self.copy_records[obj].read(self.sites[site].live_meta())
+
+    def reachable(self, home: str, site: str) -> bool:
+        """Both sites up and the link between them up."""
+        link = self.links[model.link_name(home, site)]
+        return link.is_up and self.sites[home].up and self.sites[site].up
 
     def _reach(self, home: str, site: str) -> OverlaySite:
         link = self.links[model.link_name(home, site)]
@@ -349,13 +359,19 @@ class OverlayEngine:
                 return self.cycles[topo.locate(g)[0]], arguments
             case FreezeMember(member=m) if m in self._object_group:
                 return self.cycles[self._object_group[m]], arguments
-            case FreezeGroup(group=gi) | MarkComplete(group=gi) | DropLocalDelta(
-                group=gi
-            ) | BreakMirror(group=gi) if 0 <= gi < len(self.cycles):
+            case (
+                FreezeGroup(group=gi)
+                | MarkComplete(group=gi)
+                | DropLocalDelta(group=gi)
+                | BreakMirror(group=gi)
+            ) if 0 <= gi < len(self.cycles):
                 return self.cycles[gi], arguments
-            case MergeRemote(site=site) | DropRemoteDelta(site=site) | CrashSite(
-                site=site
-            ) | Recover(site=site) if site in self.services:
+            case (
+                MergeRemote(site=site)
+                | DropRemoteDelta(site=site)
+                | CrashSite(site=site)
+                | Recover(site=site)
+            ) if site in self.services:
                 return self.services[site], arguments
             case LinkDown(link=link) | LinkUp(link=link) if link in self.links:
                 return self.links[link], arguments
@@ -389,6 +405,10 @@ class OverlayEngine:
         """The grain and decoded seed of the newest host read."""
         read = self._last_read
         return None if read is None else (read[0], decode_grain(read[1], read[0]))
+
+    def last_read_bytes(self) -> tuple[int, bytes] | None:
+        """The grain and bytes of the newest host read (None: it was not served)."""
+        return self._last_read
 
     def freeze_group(self, group: int) -> None:
         """One record: a new point, and the active deltas of the members frozen (all of them,
@@ -458,12 +478,7 @@ class OverlayEngine:
     # ---- observation -------------------------------------------------------------------------
 
     def _decode(self, region: Region, obj: int) -> tuple[int, ...]:
-        raw = region.read_grains(0, region.grain_count)
-        size = self.grain_size
-        return tuple(
-            decode_grain(raw[o * size : (o + 1) * size], self._global(obj, o))
-            for o in range(region.grain_count)
-        )
+        return self.seeds.read(region, self._global(obj, 0))
 
     def _delta(self, region: Region, present: GrainMap, obj: int) -> model.Delta:
         values = self._decode(region, obj)

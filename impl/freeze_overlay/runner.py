@@ -4,8 +4,10 @@ Each `tick()` moves every group on through the vocabulary's own actions (the eng
 controllers check each one): freeze when the previous point is complete at every remote and
 the interval has passed since the last freeze — so the repetition interval is never shorter
 than the copy (claim 18) — then copy up to `grains_per_tick` delta grains per remote, mark
-complete, merge and drop at the remotes and locally.  The clock is injected; the runner stamps
-every point with it, for the committed point's age.
+complete, merge and drop at the remotes and locally.  Every action goes through one door,
+`apply` (the engine's own unless the harness steps the model with each one,
+harness/runner_machine.py).  The clock is injected; the runner stamps every point with it, for
+the committed point's age.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pitmirror.model.actions import (
     DropLocalDelta,
     DropRemoteDelta,
     FreezeGroup,
+    HostRead,
     HostWrite,
     MarkComplete,
     MergeLocal,
@@ -46,6 +49,8 @@ class OverlayRunner:
     on_point: Callable[[int, int], None] | None = None  # (group, point) at each freeze
     point_times: dict[tuple[int, int], float] = field(default_factory=dict)
     commits: int = 0
+    apply: Callable[[Action], None] | None = None
+    """the door every action goes through: the engine's `apply` unless given"""
 
     def __post_init__(self) -> None:
         now = self.clock()
@@ -53,8 +58,17 @@ class OverlayRunner:
             self.point_times[(gi, 0)] = now
             self.point_times[(gi, 1)] = now
 
+    def _apply(self, action: Action) -> None:
+        (self.apply or self.engine.apply)(action)
+
     def host_write(self, grain: int, seed: int) -> None:
-        self.engine.apply(HostWrite(grain, seed))
+        self._apply(HostWrite(grain, seed))
+
+    def host_read(self, grain: int) -> bytes | None:
+        """The host's read of one grain, through the overlay (claim 12)."""
+        self._apply(HostRead(grain))
+        read = self.engine.last_read_bytes()
+        return None if read is None else read[1]
 
     def _group_grains(self, group: int) -> list[tuple[int, int]]:
         """(object, global first grain) of each member."""
@@ -67,12 +81,15 @@ class OverlayRunner:
 
     def _tick_group(self, gi: int) -> None:
         engine, spec = self.engine, self.engine.topology.groups[gi]
+        self._merge_remotes(gi)  # first: a remote takes the next point only once it dropped this
+        if not engine.sites[spec.home].up:
+            return
         phase = engine.cycles[gi].current_state_value
         group = engine.group_meta(gi)
         if phase == "idle":
             last = self.point_times.get((gi, group.point), 0.0)
             if not group.broken and self.clock() - last >= self.interval_s:
-                engine.apply(FreezeGroup(gi))
+                self._apply(FreezeGroup(gi))
                 self.point_times[(gi, group.point + 1)] = self.clock()
                 if self.on_point is not None:
                     self.on_point(gi, group.point + 1)
@@ -82,38 +99,52 @@ class OverlayRunner:
             if remote in group.completed_at:
                 continue
             for obj, first in self._group_grains(gi):
+                if not engine.reachable(spec.home, remote):
+                    break
                 frozen = engine.object_meta(obj).frozen
                 sent = engine.copy_meta(obj, remote).delta
                 for offset in frozen:
-                    if budget and offset not in sent:
-                        engine.apply(CopyDelta(remote, first + offset))
+                    if not budget or not engine.reachable(spec.home, remote):
+                        break  # a crash or a link failure cut the copy: the next tick goes on
+                    if offset not in sent:
+                        self._apply(CopyDelta(remote, first + offset))
                         budget -= 1
-            if budget:
-                engine.apply(MarkComplete(remote, gi))
+            if budget and engine.reachable(spec.home, remote):
+                self._apply(MarkComplete(remote, gi))
                 self.commits += 1
-        self._merge(gi, phase == "merging")
+        self._merge_remotes(gi)
+        if engine.sites[spec.home].up and engine.cycles[gi].current_state_value == "merging":
+            self._merge_local(gi)
 
-    def _merge(self, gi: int, local_ready: bool) -> None:
+    def _merge_remotes(self, gi: int) -> None:
+        """Every remote that is up and holds the group's point complete merges and drops it
+        (a merge is redo-safe: after a crash the whole delta is merged again)."""
         engine, spec = self.engine, self.engine.topology.groups[gi]
+        members = self._group_grains(gi)
         for remote in spec.remotes:
-            actions: list[Action] = []
-            members = self._group_grains(gi)
-            if not all(engine.copy_meta(obj, remote).complete for obj, _ in members):
+            site = engine.sites[remote]
+            if not site.up or not all(engine.copy_meta(obj, remote).complete for obj, _ in members):
                 continue
+            actions: list[Action] = []
             for obj, first in members:
                 delta = engine.copy_meta(obj, remote).delta
                 actions += [MergeRemote(remote, first + o) for o in delta]
-            for action in actions:
-                engine.apply(action)
-            engine.apply(DropRemoteDelta(remote, gi))
-        if local_ready:
-            for obj, first in self._group_grains(gi):
-                meta = engine.object_meta(obj)
-                if meta.frozen_from_base:
-                    continue
-                for offset in meta.frozen:
-                    engine.apply(MergeLocal(first + offset))
-            engine.apply(DropLocalDelta(gi))
+            for action in [*actions, DropRemoteDelta(remote, gi)]:
+                if not site.up:
+                    break
+                self._apply(action)
+
+    def _merge_local(self, gi: int) -> None:
+        engine, home = self.engine, self.engine.sites[self.engine.topology.groups[gi].home]
+        actions: list[Action] = []
+        for obj, first in self._group_grains(gi):
+            meta = engine.object_meta(obj)
+            if not meta.frozen_from_base:
+                actions += [MergeLocal(first + offset) for offset in meta.frozen]
+        for action in [*actions, DropLocalDelta(gi)]:
+            if not home.up:
+                break
+            self._apply(action)
 
     def status(self) -> list[GroupStatus]:
         engine, out = self.engine, []

@@ -1,0 +1,110 @@
+"""Volumes read back as grain seeds: what the harness compares with the model.
+
+`SeedReader` reads and decodes every grain it is asked for.  `CachedSeeds` keeps each volume's
+decoded grains and re-reads only those written since (it listens to the volume's writes), so
+the comparison after one action costs what the action wrote, not the volume's size.  That is
+sound while nothing but `write_grains`/`zero` changes a device, which holds for the harness's
+private volumes; `refresh()` drops the cache so the next read is a full read-back from the
+device, and the harness calls it every few steps and at the end of every run to check it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from pitmirror.impl.grains import CorruptGrain, read_header, seed_at
+from pitmirror.impl.regions import Region
+from pitmirror.impl.volumes import Volume
+
+
+def _place(where: Volume | Region) -> tuple[Volume, int]:
+    """The device volume and its first grain of a volume or region."""
+    if isinstance(where, Region):
+        return where.volume, where.first
+    return where, 0
+
+
+def _read_seeds(volume: Volume, first: int, count: int, grain_of_first: int) -> list[int]:
+    """The seeds of grains first.. of `volume`, the first written as grain `grain_of_first`."""
+    raw, size = volume.read_grains(first, count), volume.grain_size
+    # zero grains (most of a fresh volume) are found in one vectorised pass
+    written = np.frombuffer(raw, dtype=np.uint64).reshape(count, -1).any(axis=1)
+    seeds = [0] * count
+    for i in np.flatnonzero(written).tolist():
+        try:
+            header = read_header(raw[i * size : (i + 1) * size])
+        except CorruptGrain as err:
+            raise CorruptGrain(f"grain {grain_of_first + i} {err}") from None
+        seeds[i] = seed_at(header, grain_of_first + i)
+    return seeds
+
+
+class SeedReader:
+    """Reads every grain from the device, every time."""
+
+    def read(self, where: Volume | Region, grain_of_first: int = 0) -> tuple[int, ...]:
+        """The seed of every grain of `where`, whose first grain was written as grain
+        `grain_of_first` (design B numbers grains across objects); CorruptGrain when a grain
+        holds bytes no seed wrote there."""
+        volume, first = _place(where)
+        return tuple(_read_seeds(volume, first, where.grain_count, grain_of_first))
+
+    def refresh(self) -> None:
+        """Forget anything remembered: the next reads go to the devices."""
+
+
+class _Span:
+    """The decoded seeds of one span of a volume and the grains written since."""
+
+    def __init__(self, first: int, seeds: list[int]) -> None:
+        self.first, self.seeds = first, seeds
+        self.stale: set[int] = set()
+
+    def forget(self, first: int, count: int) -> None:
+        lo, hi = max(first, self.first), min(first + count, self.first + len(self.seeds))
+        self.stale.update(range(lo - self.first, hi - self.first))
+
+
+class CachedSeeds(SeedReader):
+    """Remembers the decoded seeds of every span read and re-reads only the grains a write
+    touched since (a write anywhere in a span marks its grains stale)."""
+
+    def __init__(self, volumes: list[Volume]) -> None:
+        self._spans: dict[tuple[int, int, int, int], _Span] = {}
+        self._by_volume: dict[int, list[_Span]] = {}
+        for volume in volumes:
+            spans: list[_Span] = []
+            self._by_volume[id(volume)] = spans
+            volume.write_listeners.append(self._forget(spans))
+
+    @staticmethod
+    def _forget(spans: list[_Span]) -> Callable[[int, int], None]:
+        def forget(first: int, count: int) -> None:
+            for span in spans:
+                span.forget(first, count)
+
+        return forget
+
+    def read(self, where: Volume | Region, grain_of_first: int = 0) -> tuple[int, ...]:
+        volume, first = _place(where)
+        spans = self._by_volume.get(id(volume))
+        if spans is None:  # a volume the cache does not listen to: always read
+            return super().read(where, grain_of_first)
+        key = (id(volume), first, where.grain_count, grain_of_first)
+        span = self._spans.get(key)
+        if span is None:
+            span = _Span(first, list(super().read(where, grain_of_first)))
+            self._spans[key] = span
+            spans.append(span)
+        elif span.stale:
+            lo, hi = min(span.stale), max(span.stale) + 1
+            span.seeds[lo:hi] = _read_seeds(volume, first + lo, hi - lo, grain_of_first + lo)
+            span.stale.clear()
+        return tuple(span.seeds)
+
+    def refresh(self) -> None:
+        self._spans.clear()
+        for spans in self._by_volume.values():
+            spans.clear()
