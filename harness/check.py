@@ -57,6 +57,8 @@ class CheckResult:
     """Why the failing trace could not be written; the trace is still in `failure`."""
     steps_run: int = 0
     """actions applied in lockstep over every example (the harness's throughput)"""
+    runner: bool = False
+    """driven through the design's runner, not one action at a time"""
 
     @property
     def steps_per_second(self) -> float:
@@ -76,6 +78,14 @@ class CountingStepper:
 
     def __init__(self, inner: Stepper, counter: list[int]) -> None:
         self.inner, self.counter = inner, counter
+
+    @property
+    def full_every(self) -> int:
+        return self.inner.full_every
+
+    @full_every.setter
+    def full_every(self, steps: int) -> None:
+        self.inner.full_every = steps
 
     @property
     def model(self) -> ModelState:
@@ -110,9 +120,12 @@ def run_check(
     save_dir: Path | None = None,
     hypothesis_backend: str = "hypothesis",
     runner: bool = False,
+    full_every: int | None = None,
 ) -> CheckResult:
     """Property-check `subject` (bare options: their design, as `Subject.of` places them):
-    one action at a time, or (`runner`) through the design's real-time runner."""
+    one action at a time, or (`runner`) through the design's real-time runner.  `full_every`:
+    a full read-back of every grain every this many steps (the lockstep's default unless
+    given; 1 compares every grain after every step)."""
     if not isinstance(subject, Subject):
         subject = Subject.of(subject)
     budget = budget or Budget()
@@ -124,14 +137,14 @@ def run_check(
         found: list[tuple[list[Action], StepOutcome]] = []
         kind, devices = _search(
             subject, backend, budget, hypothesis_backend, hypothesis_shrinks, found, counter,
-            runner,
+            runner, full_every,
         )  # fmt: skip
         if not found or found[-1][1].status == "violation":
             break
     seconds = time.monotonic() - started
     if not found:
         return CheckResult(subject, kind, devices, budget, counter[0], seconds, None, None, None,
-                           steps_run=counter[1])  # fmt: skip
+                           steps_run=counter[1], runner=runner)  # fmt: skip
     actions, outcome = found[-1]
     if outcome.status == "violation" and outcome.predicate is not None:
         shorter = shrink(actions, subject.initial(), outcome.predicate)
@@ -149,7 +162,7 @@ def run_check(
         except OSError as err:  # a found failure is never lost to an unwritable folder
             save_error = f"cannot write {path}: {err.strerror or err}"
     return CheckResult(subject, kind, devices, budget, counter[0], seconds, trace,
-                       explain(outcome), saved, save_error, counter[1])  # fmt: skip
+                       explain(outcome), saved, save_error, counter[1], runner)  # fmt: skip
 
 
 def _search(
@@ -161,6 +174,7 @@ def _search(
     found: list[tuple[list[Action], StepOutcome]],
     counter: list[int],
     runner: bool = False,
+    full_every: int | None = None,
 ) -> tuple[str, list[str]]:
     """One Hypothesis run on a fresh volume set; failures land in `found`."""
     phases = [Phase.explicit, Phase.reuse, Phase.generate]
@@ -191,7 +205,10 @@ def _search(
         def open_lockstep() -> Stepper:
             volumes, workdir = volume_set.fresh()
             counter[0] += 1
-            return CountingStepper(subject.lockstep(volumes, workdir), counter)
+            lockstep = CountingStepper(subject.lockstep(volumes, workdir), counter)
+            if full_every is not None:
+                lockstep.full_every = full_every
+            return lockstep
 
         design, space = subject.design, subject.address_space
         if runner:

@@ -55,6 +55,12 @@ class PropertyRun:
     label: str
     options: DesignOptions
     topology: str | None = None
+    grains: int | None = None
+    """None: the design's default"""
+    runner: bool = False
+    """through the design's runner (harness/runner_machine.py), not one action at a time"""
+    examples: int | None = None
+    """None: verify's budget; large volumes take fewer"""
 
 
 @dataclass(frozen=True)

@@ -136,6 +136,8 @@ class LockstepBase:
 
 
 class Stepper(Protocol):
+    full_every: int
+
     @property
     def model(self) -> ModelState: ...
     @property

@@ -1,6 +1,6 @@
 """Trace files (`traces/*.jsonl`): a header line, then one action per line.
 
-Header: `{"trace": 1, "design": ..., "options": {...}, "grains": n, "grain_size": b, "why": ...,
+Header: `{"trace": 2, "design": ..., "options": {...}, "grains": n, "grain_size": b, "why": ...,
 "expect": "pass" | "violation"}`, and for a violation `"violates": "<predicate>"`.  Reading is
 strict and every problem names the file and line: a trace that cannot be trusted is rejected
 before anything runs.
@@ -19,7 +19,10 @@ from pitmirror.harness.designs import DESIGNS, design_named
 from pitmirror.model.actions import Action, TraceFormatError, action_from_json, action_to_json
 from pitmirror.model.options import DesignOptions
 
-TRACE_VERSION = 1
+TRACE_VERSION = 2
+"""2: background actions may carry `count` (extents).  Format 1 had no extents and reads as it
+always did; a format-1 trace with a `count` is refused."""
+READABLE_VERSIONS = (1, 2)
 EXPECTS = ("pass", "violation")
 MAX_GRAINS = 1 << 20
 MAX_TRACE_BYTES = 64 << 20
@@ -81,8 +84,9 @@ def _header(obj: Any, where: str) -> Trace:
     unknown = set(obj) - set(_REQUIRED) - set(_OPTIONAL)
     if unknown:
         raise TraceFormatError(f"{where}: unknown header field(s) {', '.join(sorted(unknown))}")
-    if obj["trace"] != TRACE_VERSION:
-        raise TraceFormatError(f"{where}: trace format {obj['trace']!r} is not {TRACE_VERSION}")
+    if obj["trace"] not in READABLE_VERSIONS or isinstance(obj["trace"], bool):
+        known = " or ".join(map(str, READABLE_VERSIONS))
+        raise TraceFormatError(f"{where}: trace format {obj['trace']!r} is not {known}")
     if obj["design"] not in DESIGNS:
         known = ", ".join(DESIGNS)
         raise TraceFormatError(f"{where}: unknown design {obj['design']!r} (known: {known})")
@@ -134,15 +138,19 @@ def parse_trace(text: str, name: str = "<trace>") -> Trace:
         except json.JSONDecodeError as err:
             raise TraceFormatError(f"{name}:{n}: not JSON ({err.msg})") from err
     trace = _header(parsed[0][1], f"{name}:{parsed[0][0]}")
+    version = parsed[0][1]["trace"]
     for n, obj in parsed[1:]:
         try:
             action = action_from_json(obj)
         except TraceFormatError as err:
             raise TraceFormatError(f"{name}:{n}: {err}") from err
-        grain = getattr(action, "grain", None)
-        if grain is not None and grain >= trace.address_space:
+        if version == 1 and "count" in obj:
+            raise TraceFormatError(f"{name}:{n}: an extent (count) needs trace format 2")
+        grain, count = getattr(action, "grain", None), getattr(action, "count", 1)
+        if grain is not None and grain + max(count, 1) > trace.address_space:
             raise TraceFormatError(
-                f"{name}:{n}: grain {grain} is outside the {trace.address_space}-grain volume"
+                f"{name}:{n}: grain {grain}{f'+{count}' if count > 1 else ''} is outside the "
+                f"{trace.address_space}-grain volume"
             )
         trace.actions.append(action)
     return trace

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pitmirror.harness.check import Budget, run_check
+from pitmirror.harness.design import PropertyRun
 from pitmirror.harness.designs import DESIGNS, Subject
 from pitmirror.harness.prove import prove_design
 from pitmirror.harness.replay import replay
@@ -44,12 +45,13 @@ def mutant_budget(name: str, budget: Budget) -> Budget:
     return Budget(budget.examples * examples, budget.steps * steps, budget.seed)
 
 
-def property_runs() -> list[tuple[str, Subject]]:
+def property_runs() -> list[tuple[str, PropertyRun, Subject]]:
     return [
-        (run.label, Subject(design.name, run.options, run.topology, design.default_grains))
+        (run.label, run,
+         Subject(design.name, run.options, run.topology, run.grains or design.default_grains))
         for design in DESIGNS.values()
         for run in design.property_runs
-    ]
+    ]  # fmt: skip
 
 
 def mutant_runs() -> list[tuple[str, Subject]]:
@@ -112,12 +114,14 @@ def _skipped(subject: Subject, what: str, expected: str) -> Row:
 
 
 def _property_rows(
-    runs: list[tuple[str, Subject]], budget: Budget, backend: str, note: Note
+    runs: list[tuple[str, PropertyRun, Subject]], budget: Budget, backend: str, note: Note
 ) -> list[Row]:
     rows = []
-    for what, subject in runs:
+    for what, run, subject in runs:
         note(what)
-        result = run_check(subject, backend, budget)
+        examples = min(budget.examples, run.examples or budget.examples)
+        tried = Budget(examples, budget.steps, budget.seed)
+        result = run_check(subject, backend, tried, runner=run.runner)
         got = "no failure" if result.passed else str(result.failure_detail)
         volumes = _volumes(result.backend, result.devices)
         rows.append(Row(subject.design.short, what, "no failure", got, volumes,

@@ -31,6 +31,8 @@ class Link(Protocol):
     @property
     def up(self) -> bool: ...
     def set_up(self, up: bool) -> None: ...
+    @property
+    def reaches(self) -> bool: ...
     def mirror_write(self, start: int, data: bytes) -> None: ...
     def commit(self, cycle: int) -> None: ...
 
@@ -48,6 +50,11 @@ class InProcessLink:
 
     def set_up(self, up: bool) -> None:
         self._up = up
+
+    @property
+    def reaches(self) -> bool:
+        """A message sent now would be delivered: the link and the remote are up."""
+        return self._up and bool(self._remote.up)
 
     def _deliverable(self) -> RemoteEndpoint:
         if not self._up:

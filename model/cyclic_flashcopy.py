@@ -12,7 +12,8 @@ that site — the design's flush order is part of the model, and an unsafe order
 
 Extents: `CopyGrain`, `ResyncGrain` and `DrainTarget` carry `count` consecutive grains from
 `grain`, as the engine's runner sends them.  Their plan is the grain plan with every volume
-write covering the extent; target protection writes one extent per run of protected grains.
+write covering the extent, so an extent has as many writes as one grain: target protection is
+one write from the first protected grain to the last (T's own values rewritten in between).
 A crash falls between whole writes: a write is not torn, and writes are not reordered.
 
 What it leaves out: timing, grain size, the in-flight messages of a real link (an action whose
@@ -56,7 +57,7 @@ from pitmirror.model.actions import (
     action_name,
 )
 from pitmirror.model.design import ActionNotEnabled, DesignModel, WrongDesign
-from pitmirror.model.extents import first_run, runs, span
+from pitmirror.model.extents import first_run, run_from, span
 from pitmirror.model.options import DesignOptions
 
 DESIGN = "cyclic-flashcopy"
@@ -85,6 +86,11 @@ class Options(DesignOptions):
     """Claim 6 merges copy and future maps at the new point; claim 5 replaces the copy map."""
     journal_before_source: bool = True
     """Flush order: the future bit is durable before the source grain changes."""
+    protect_extents: bool = True
+    """Target protection covers every grain of an extent, not only a one-grain copy."""
+    data_before_record: bool = True
+    """Flush order: a copy's data is durable in I1 and I2 before the record that clears its
+    copy bits."""
 
     def __post_init__(self) -> None:
         self._check_flags("map_rule")
@@ -97,6 +103,8 @@ UNSAFE_OPTIONS: dict[str, Options] = {
     "no-target-protection": Options(target_protection=False),
     "commit-before-drain": Options(commit_after_drain=False),
     "source-before-journal": Options(journal_before_source=False),
+    "protect-single-grains-only": Options(protect_extents=False),
+    "copy-bits-cleared-first": Options(data_before_record=False),
 }
 
 
@@ -229,11 +237,16 @@ def apply_write(state: State, write: Write) -> State:
 
 def _mirror_plan(state: State, start: int, data: Image) -> list[Write]:
     """Writes that put `data` in I2 from grain `start` without losing the committed image."""
-    extent = span(start, len(data))
+    extent, opts = span(start, len(data)), state.options
     plan: list[Write] = []
-    protected = extent & state.target_map if state.options.target_protection else frozenset()
-    for first, n in runs(protected):
-        plan.append(VolumeWrite("target", first, state.i2[first : first + n]))
+    protects = opts.target_protection and (opts.protect_extents or len(extent) == 1)
+    protected = extent & state.target_map if protects else frozenset()
+    if protected:  # one write from the first protected grain to the last; T's own in between
+        first, last = min(protected), max(protected)
+        saved = tuple(
+            state.i2[g] if g in protected else state.target[g] for g in range(first, last + 1)
+        )
+        plan.append(VolumeWrite("target", first, saved))
     changes: list[tuple[str, Any]] = [("received_map", state.received_map | extent)]
     if protected:
         changes.insert(0, ("target_map", state.target_map - protected))
@@ -244,9 +257,9 @@ def _mirror_plan(state: State, start: int, data: Image) -> list[Write]:
 
 def _copy_plan(
     state: State, start: int, count: int, also: tuple[tuple[str, Any], ...] = ()
-) -> list[Write]:
-    """Copy S[start..] (grains of P_k) to I1 and, link permitting, to I2; clear their copy
-    bits."""
+) -> tuple[list[Write], JournalRecord]:
+    """Copy S[start..] (grains of P_k) to I1 and, link permitting, to I2: the data writes, and
+    the local record that clears their copy bits."""
     data, extent = state.source[start : start + count], span(start, count)
     plan: list[Write] = [VolumeWrite("i1", start, data)]
     changes: list[tuple[str, Any]] = [("copy_map", state.copy_map - extent)]
@@ -254,8 +267,7 @@ def _copy_plan(
         plan += _mirror_plan(state, start, data)
     else:
         changes.append(("out_of_sync", state.out_of_sync | extent))
-    plan.append(JournalRecord("local", tuple(changes) + also))
-    return plan
+    return plan, JournalRecord("local", tuple(changes) + also)
 
 
 def next_copy_map(copy: Grains, future: Grains, rule: str) -> Grains:
@@ -280,14 +292,17 @@ def write_plan(state: State, action: Action) -> list[Write]:
             future = ("future_map", state.future_map | {g})
             plan: list[Write]
             if cow:
-                *plan, record = _copy_plan(state, g, 1, also=(future,))
+                plan, record = _copy_plan(state, g, 1, also=(future,))
             else:
                 plan, record = [], JournalRecord("local", (future,))
             if opts.journal_before_source:
                 return [*plan, record, source_write]
             return [*plan, source_write, record]
         case CopyGrain(grain=g, count=n):
-            return _copy_plan(state, g, n)
+            writes, record = _copy_plan(state, g, n)
+            if not opts.data_before_record:  # the mutant: bits cleared before the data lands
+                return [record, *writes]
+            return [*writes, record]
         case ResyncGrain(grain=g, count=n):
             local = JournalRecord("local", (("out_of_sync", state.out_of_sync - span(g, n)),))
             return _mirror_plan(state, g, state.i1[g : g + n]) + [local]
@@ -453,17 +468,24 @@ def why_disabled(state: State, action: Action) -> str | None:
     return f"{action_name(action)} is not an action of design A"
 
 
+def _extents(grains: Grains) -> Iterator[tuple[int, int]]:
+    """Every extent wholly in `grains`: each start, each count up to the end of its run."""
+    for g in sorted(grains):
+        for n in range(1, run_from(grains, g) + 1):
+            yield g, n
+
+
 def enabled_actions(state: State) -> Iterator[Action]:
-    """Every enabled action, HostWrite data drawn from `config.values`; background actions
-    one grain each (the Z3 encoding's unit: extents are checked by the lockstep harness)."""
+    """Every enabled action, HostWrite data drawn from `config.values`, background actions
+    over every extent."""
     cfg = state.config
     candidates: list[Action] = [
         *(HostWrite(g, v) for g in range(cfg.grains) for v in cfg.values),
         *(HostRead(g) for g in range(cfg.grains)),
-        *(CopyGrain(g) for g in sorted(state.copy_map)),
-        *(ResyncGrain(g) for g in sorted(state.out_of_sync)),
+        *(CopyGrain(g, n) for g, n in _extents(state.copy_map)),
+        *(ResyncGrain(g, n) for g, n in _extents(state.out_of_sync)),
         CommitPoint(),
-        *(DrainTarget(g) for g in sorted(state.target_map)),
+        *(DrainTarget(g, n) for g, n in _extents(state.target_map)),
         LinkDown(),
         LinkUp(),
         *(CrashSite(s, n) for s in SITES for n in range(cfg.max_crash_writes + 1)),

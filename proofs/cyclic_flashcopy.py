@@ -147,12 +147,74 @@ class Case:
     on_cut: Callable[[ZState], ZState] = lambda s: s
 
 
-def _volume(volume: str, g: Any, value: Callable[[ZState], Any]) -> ZWrite:
+_AND = z3.And(z3.Bool("p"), z3.Bool("q")).decl()
+_NOT = z3.Not(z3.Bool("p")).decl()
+_ITE = z3.If(z3.Bool("c"), z3.Const("a", Val), z3.Const("b", Val)).decl()
+
+
+@dataclass(frozen=True)
+class Span:
+    """The grains an action writes: one grain `g`, or an extent given as a grain set `e` (a
+    Boolean array).  An extent of the model is a run of consecutive grains; as a set, any one,
+    so a proof over `e` covers every extent, of any start and count."""
+
+    g: Any = None
+    e: Any = None
+    name: str = "g"
+
+    def write(self, array: Any, values: Any) -> Any:
+        """`array` with `values` at the span's grains."""
+        if self.e is None:
+            return z3.Store(array, self.g, values[self.g])
+        return z3.Map(_ITE, self.e, values, array)
+
+    def add(self, m: Any) -> Any:
+        return _add(m, self.g) if self.e is None else _union(m, self.e)
+
+    def remove(self, m: Any) -> Any:
+        return _remove(m, self.g) if self.e is None else z3.Map(_AND, m, z3.Map(_NOT, self.e))
+
+    def within(self, m: Any) -> Any:
+        """Every grain of the span is in the map."""
+        if self.e is None:
+            return m[self.g]
+        x = z3.Const("in_span", Grain)
+        return z3.ForAll([x], z3.Implies(self.e[x], m[x]))
+
+    def meets(self, m: Any) -> Any:
+        """Some grain of the span is in the map."""
+        if self.e is None:
+            return m[self.g]
+        x = z3.Const("in_span", Grain)
+        return z3.Exists([x], z3.And(self.e[x], m[x]))
+
+    def protected(self, target_map: Any) -> Span:
+        """The span's grains still in the target map (what target protection saves)."""
+        if self.e is None:
+            return self
+        return Span(e=z3.Map(_AND, self.e, target_map), name=f"{self.name} in target_map")
+
+    def single(self) -> Any:
+        """The span is at most one grain."""
+        if self.e is None:
+            return z3.BoolVal(True)
+        x, y = z3.Consts("one_of_span other_of_span", Grain)
+        return z3.ForAll([x, y], z3.Implies(z3.And(self.e[x], self.e[y]), x == y))
+
+    def nonempty(self) -> Any:
+        if self.e is None:
+            return z3.BoolVal(True)
+        x = z3.Const("in_span", Grain)
+        return z3.Exists([x], self.e[x])
+
+
+def _volume(volume: str, span: Span, values: Callable[[ZState], Any]) -> ZWrite:
+    """One write of `values` (an array) to the span's grains of `volume`."""
     site: Site = "local" if volume in ("source", "i1") else "remote"
     return ZWrite(
         site,
-        f"{volume}[g]",
-        lambda s: s.with_(**{volume: z3.Store(getattr(s, volume), g, value(s))}),
+        f"{volume}[{span.name}]",
+        lambda s: s.with_(**{volume: span.write(getattr(s, volume), values(s))}),
     )
 
 
@@ -161,39 +223,50 @@ def _record(site: Site, label: str, change: Callable[[ZState], dict[str, Any]]) 
 
 
 def _mirror(
-    s: ZState, g: Any, data: Callable[[ZState], Any], opts: Options
+    s: ZState, span: Span, data: Callable[[ZState], Any], opts: Options
 ) -> list[tuple[str, Any, list[ZWrite]]]:
-    """_mirror_plan: (label, guard, writes) per branch of target protection."""
+    """_mirror_plan: (label, guard, writes) per branch of target protection; `data` is the
+    array whose values go to I2 at the span."""
+    n = span.name
     receive = _record(
-        "remote", "received += g", lambda t: {"received_map": _add(t.received_map, g)}
+        "remote", f"received += {n}", lambda t: {"received_map": span.add(t.received_map)}
     )
     protect_record = _record(
         "remote",
-        "target -= g, received += g",
+        f"target -= {n}, received += {n}",
         lambda t: {
-            "target_map": _remove(t.target_map, g),
-            "received_map": _add(t.received_map, g),
+            "target_map": span.remove(t.target_map),
+            "received_map": span.add(t.received_map),
         },
     )
-    save_target = _volume("target", g, lambda t: t.i2[g])
-    to_i2 = _volume("i2", g, data)
+    # one write: I2's committed values of the span's grains still in the target map
+    save_target = ZWrite(
+        "remote",
+        f"target[{n} in target_map]",
+        lambda t: t.with_(target=span.protected(t.target_map).write(t.target, t.i2)),
+    )
+    to_i2 = _volume("i2", span, data)
     if not opts.target_protection:
         return [("", z3.BoolVal(True), [receive, to_i2])]
+    protect = span.meets(s.target_map)
+    if not opts.protect_extents:  # the mutant: an extent of several grains goes unprotected
+        protect = z3.And(protect, span.single())
     return [
-        ("protect", s.target_map[g], [save_target, protect_record, to_i2]),
-        ("", z3.Not(s.target_map[g]), [receive, to_i2]),
+        ("protect", protect, [save_target, protect_record, to_i2]),
+        ("", z3.Not(protect), [receive, to_i2]),
     ]
 
 
 def _copy(
-    s: ZState, g: Any, opts: Options, also: Callable[[ZState], dict[str, Any]] = lambda t: {}
+    s: ZState, span: Span, opts: Options, also: Callable[[ZState], dict[str, Any]] = lambda t: {}
 ) -> list[tuple[str, Any, list[ZWrite], ZWrite]]:
     """_copy_plan: (label, guard, writes before the local record, the local record)."""
-    to_i1 = _volume("i1", g, lambda t: t.source[g])
+    n = span.name
+    to_i1 = _volume("i1", span, lambda t: t.source)
     branches: list[tuple[str, Any, list[ZWrite], ZWrite]] = []
-    for label, guard, writes in _mirror(s, g, lambda t: t.source[g], opts):
+    for label, guard, writes in _mirror(s, span, lambda t: t.source, opts):
         record = _record(
-            "local", "copy -= g", lambda t: {"copy_map": _remove(t.copy_map, g), **also(t)}
+            "local", f"copy -= {n}", lambda t: {"copy_map": span.remove(t.copy_map), **also(t)}
         )
         branches.append(
             (f"mirrored{',' + label if label else ''}", z3.And(s.mirror_ok, guard),
@@ -201,10 +274,10 @@ def _copy(
         )  # fmt: skip
     out_of_sync = _record(
         "local",
-        "copy -= g, out_of_sync += g",
+        f"copy -= {n}, out_of_sync += {n}",
         lambda t: {
-            "copy_map": _remove(t.copy_map, g),
-            "out_of_sync": _add(t.out_of_sync, g),
+            "copy_map": span.remove(t.copy_map),
+            "out_of_sync": span.add(t.out_of_sync),
             **also(t),
         },
     )
@@ -222,13 +295,14 @@ def HostWrite(s: ZState, g: Any, v: Any, opts: Options) -> list[Case]:  # noqa: 
     def torn(t: ZState) -> ZState:  # not acknowledged: the host sees what the grain holds
         return t.with_(acked=z3.Store(t.acked, g, t.source[g]))
 
-    write_source = _volume("source", g, lambda t: v)
+    grain = Span(g=g)
+    write_source = _volume("source", grain, lambda t: z3.K(Grain, v))
     cases: list[Case] = []
     ready = s.local_up
     if opts.copy_on_write:
         cow = s.copy_map[g]
         for label, guard, writes, record in _copy(
-            s, g, opts, also=lambda t: {"future_map": _add(t.future_map, g)}
+            s, grain, opts, also=lambda t: {"future_map": _add(t.future_map, g)}
         ):
             ordered = (
                 [record, write_source] if opts.journal_before_source else [write_source, record]
@@ -248,22 +322,25 @@ def HostWrite(s: ZState, g: Any, v: Any, opts: Options) -> list[Case]:  # noqa: 
     return cases
 
 
-def CopyGrain(s: ZState, g: Any, opts: Options) -> list[Case]:  # noqa: N802
-    enabled = z3.And(s.local_up, s.copy_map[g])
+def CopyGrain(s: ZState, e: Any, opts: Options) -> list[Case]:  # noqa: N802
+    extent = Span(e=e, name="e")
+    enabled = z3.And(s.local_up, extent.nonempty(), extent.within(s.copy_map))
     return [
-        Case(label, z3.And(enabled, guard), (*writes, record))
-        for label, guard, writes, record in _copy(s, g, opts)
-    ]
+        Case(label, z3.And(enabled, guard),
+             (*writes, record) if opts.data_before_record else (record, *writes))
+        for label, guard, writes, record in _copy(s, extent, opts)
+    ]  # fmt: skip
 
 
-def ResyncGrain(s: ZState, g: Any, opts: Options) -> list[Case]:  # noqa: N802
-    enabled = z3.And(s.local_up, s.mirror_ok, s.out_of_sync[g])
+def ResyncGrain(s: ZState, e: Any, opts: Options) -> list[Case]:  # noqa: N802
+    extent = Span(e=e, name="e")
+    enabled = z3.And(s.local_up, s.mirror_ok, extent.nonempty(), extent.within(s.out_of_sync))
     done = _record(
-        "local", "out_of_sync -= g", lambda t: {"out_of_sync": _remove(t.out_of_sync, g)}
+        "local", "out_of_sync -= e", lambda t: {"out_of_sync": extent.remove(t.out_of_sync)}
     )
     return [
         Case(label or "resync", z3.And(enabled, guard), (*writes, done))
-        for label, guard, writes in _mirror(s, g, lambda t: t.i1[g], opts)
+        for label, guard, writes in _mirror(s, extent, lambda t: t.i1, opts)
     ]
 
 
@@ -290,10 +367,13 @@ def CommitPoint(s: ZState, opts: Options) -> list[Case]:  # noqa: N802
     return [Case("commit", enabled, (remote, local))]
 
 
-def DrainTarget(s: ZState, g: Any, opts: Options) -> list[Case]:  # noqa: N802
-    enabled = z3.And(s.remote_up, s.target_map[g])
-    clear = _record("remote", "target -= g", lambda t: {"target_map": _remove(t.target_map, g)})
-    return [Case("drain", enabled, (_volume("target", g, lambda t: t.i2[g]), clear))]
+def DrainTarget(s: ZState, e: Any, opts: Options) -> list[Case]:  # noqa: N802
+    extent = Span(e=e, name="e")
+    enabled = z3.And(s.remote_up, extent.nonempty(), extent.within(s.target_map))
+    clear = _record(
+        "remote", "target -= e", lambda t: {"target_map": extent.remove(t.target_map)}
+    )
+    return [Case("drain", enabled, (_volume("target", extent, lambda t: t.i2), clear))]
 
 
 # ---- transitions --------------------------------------------------------------------------------
@@ -341,17 +421,20 @@ def transitions(pre: ZState, post: ZState, opts: Options, tag: str = "") -> list
     """Every action of design A as a relation, its parameters fresh constants named by `tag`."""
     g = z3.Const(f"g{tag}", Grain)
     v = z3.Const(f"v{tag}", Val)
+    e = z3.Array(f"e{tag}", Grain, z3.BoolSort())
     grain_actions: dict[str, list[Case]] = {
         "HostWrite": HostWrite(pre, g, v, opts),
-        "CopyGrain": CopyGrain(pre, g, opts),
-        "ResyncGrain": ResyncGrain(pre, g, opts),
-        "DrainTarget": DrainTarget(pre, g, opts),
+        "CopyGrain": CopyGrain(pre, e, opts),
+        "ResyncGrain": ResyncGrain(pre, e, opts),
+        "DrainTarget": DrainTarget(pre, e, opts),
         "CommitPoint": CommitPoint(pre, opts),
     }
     out: list[Transition] = []
     for name, cases in grain_actions.items():
-        params = {"grain": g, "data": v} if name == "HostWrite" else {"grain": g}
-        if name == "CommitPoint":
+        params: dict[str, Any] = {"extent": e}
+        if name == "HostWrite":
+            params = {"grain": g, "data": v}
+        elif name == "CommitPoint":
             params = {}
         variants = [
             Variant(

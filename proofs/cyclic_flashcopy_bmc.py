@@ -10,6 +10,7 @@ engine.
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +52,23 @@ def _domain(grains: int) -> tuple[list[Any], list[Any]]:
     return elements, facts
 
 
+def over_grains(formula: Any, grains: list[Any]) -> Any:
+    """`formula` with every quantifier over grains replaced by the conjunction (for all) or
+    disjunction (exists) of its body at each choice of `grains` — the same formula on a domain
+    of exactly those grains, without the quantifiers z3 decides slowly or not at all there."""
+    if z3.is_quantifier(formula) and all(
+        formula.var_sort(i) == Grain for i in range(formula.num_vars())
+    ):
+        cases = [
+            over_grains(z3.substitute_vars(formula.body(), *reversed(chosen)), grains)
+            for chosen in itertools.product(grains, repeat=formula.num_vars())
+        ]
+        return z3.And(cases) if formula.is_forall() else z3.Or(cases)
+    if z3.is_app(formula) and formula.num_args() > 0:
+        return formula.decl()(*[over_grains(arg, grains) for arg in formula.children()])
+    return formula
+
+
 def _action(
     transition: A.Transition, variant: A.Variant, model: z3.ModelRef, grains: list[Any],
     values: dict[str, int],
@@ -58,6 +76,15 @@ def _action(
     def grain() -> int:
         chosen = model.eval(transition.params["grain"], True)
         return next(i for i, e in enumerate(grains) if z3.is_true(model.eval(e == chosen, True)))
+
+    def extent() -> tuple[int, int]:
+        """The extent set as (start, count): the domain's grains are numbered in order, and
+        with two grains every non-empty set is a run."""
+        chosen = transition.params["extent"]
+        inside = [i for i, e in enumerate(grains) if z3.is_true(model.eval(chosen[e], True))]
+        if not inside or inside != list(range(inside[0], inside[-1] + 1)):
+            raise ValueError(f"bounded model checking chose grains {inside}, not a run")
+        return inside[0], len(inside)
 
     def data() -> int:
         chosen = str(model.eval(transition.params["data"], True))
@@ -68,11 +95,11 @@ def _action(
     if name == "HostWrite":
         action = HostWrite(grain(), data())
     elif name == "CopyGrain":
-        action = CopyGrain(grain())
+        action = CopyGrain(*extent())
     elif name == "ResyncGrain":
-        action = ResyncGrain(grain())
+        action = ResyncGrain(*extent())
     elif name == "DrainTarget":
-        action = DrainTarget(grain())
+        action = DrainTarget(*extent())
     elif name == "CommitPoint":
         action = CommitPoint()
     elif name == "LinkDown":
@@ -110,9 +137,9 @@ def find_violation(options: Options, grains: int = 2, max_depth: int = MAX_DEPTH
         ]
         steps.append(step)
         solver.add(z3.Or([b for b, _, _ in step]))
-        solver.add(*[z3.Implies(b, v.formula) for b, _, v in step])
+        solver.add(*[z3.Implies(b, over_grains(v.formula, elements)) for b, _, v in step])
         solver.push()
-        solver.add(z3.Not(A.goal(post)))
+        solver.add(z3.Not(over_grains(A.goal(post), elements)))
         if solver.check() == z3.sat:
             model = solver.model()
             zero = str(model.eval(ZERO, True))

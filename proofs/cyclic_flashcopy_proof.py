@@ -51,22 +51,31 @@ _FLAG_WORDS = {"link_up": "link", "local_up": "local site", "remote_up": "remote
 
 
 class _Names:
-    """Words and small numbers for the elements of a counterexample's finite universes:
-    grain 0 is the action's grain, other grains follow; the zero value is 0 and every other
-    value is numbered 1, 2, ... in the order the lines first show it."""
+    """Words and small numbers for the elements of a counterexample's finite universes: the
+    action's grain or the grains of its extent come first, other grains follow; the zero value
+    is 0 and every other value is numbered 1, 2, ... in the order the lines first show it."""
 
     def __init__(self, model: z3.ModelRef, params: dict[str, Any]) -> None:
         self.model = model
         grains = model.get_universe(Grain) or []
         action_grain = model.eval(params["grain"], True) if "grain" in params else None
-        ordered = sorted(
-            grains, key=lambda e: 0 if action_grain is not None and e.eq(action_grain) else 1
-        )
-        self.grains = [
-            (e, f"grain {i} (the action's grain)" if i == 0 and action_grain is not None
-             else f"grain {i}")
-            for i, e in enumerate(ordered)
-        ]  # fmt: skip
+        extent = params.get("extent")
+
+        def in_extent(e: Any) -> bool:
+            return extent is not None and z3.is_true(model.eval(extent[e], True))
+
+        def mine(e: Any) -> bool:
+            return (action_grain is not None and e.eq(action_grain)) or in_extent(e)
+
+        ordered = sorted(grains, key=lambda e: 0 if mine(e) else 1)
+        self.grains: list[tuple[Any, str, bool]] = []
+        for i, e in enumerate(ordered):
+            label = f"grain {i}"
+            if action_grain is not None and e.eq(action_grain):
+                label += " (the action's grain)"
+            elif in_extent(e):
+                label += " (in the action's extent)"
+            self.grains.append((e, label, mine(e)))
         self.zero = str(model.eval(ZERO, True))
         self.values: dict[str, str] = {self.zero: "0"}
 
@@ -106,7 +115,7 @@ def counterexample(
         was, now = ("up" if names.flag(getattr(s, n)) else "down" for s in (pre, post))
         state.append(f"{word} {_change(was, now)}")
     lines.append(", ".join(state))
-    for index, (element, label) in enumerate(names.grains):
+    for element, label, mine in names.grains:
         touched = any(
             not model.eval(getattr(pre, n)[element] == getattr(post, n)[element], True).eq(
                 z3.BoolVal(True)
@@ -118,7 +127,7 @@ def counterexample(
             and broken.at is not None
             and z3.is_false(model.eval(broken.at(post, element), True))
         )
-        if not (touched or breaks or (index == 0 and "grain" in params)):
+        if not (touched or breaks or mine):
             continue
         if breaks and broken is not None:
             label += f", breaks {broken.name}"

@@ -32,6 +32,10 @@ MUTANT_BUDGETS = {
     "no-target-protection": Budget(examples=400, steps=50),
     "commit-before-drain": Budget(examples=400, steps=50),
     "source-before-journal": Budget(examples=600, steps=80),
+    # caught at 11 and 80 examples here; a crash between two writes, an extent over a grain
+    # still in the target map
+    "copy-bits-cleared-first": Budget(examples=600, steps=50),
+    "protect-single-grains-only": Budget(examples=600, steps=50),
 }
 
 

@@ -19,6 +19,7 @@ from pitmirror.harness.traces import read_trace
 from pitmirror.model import cyclic_flashcopy as M
 from pitmirror.model.actions import Action, CrashSite, Recover, action_name
 from pitmirror.proofs import cyclic_flashcopy as A
+from pitmirror.proofs.cyclic_flashcopy_bmc import over_grains
 from pitmirror.proofs.cyclic_flashcopy_concrete import Universe, encode
 from pitmirror.proofs.cyclic_flashcopy_proof import ENCODING
 from pitmirror.proofs.obligations import READS
@@ -161,15 +162,22 @@ def check_against_python(before: M.State, action: Action, after: M.State) -> Non
     bound = [transition.params[k] == (universe.grains[getattr(action, k)] if k == "grain"
                                       else universe.value(getattr(action, k)))
              for k in transition.params if k in ("grain", "data")]  # fmt: skip
+    if "extent" in transition.params:
+        first, count = action.grain, action.count  # type: ignore[union-attr]
+        bound += [transition.params["extent"][e] == z3.BoolVal(first <= i < first + count)
+                  for i, e in enumerate(universe.grains)]  # fmt: skip
     solver = z3.Solver()
     solver.add(*facts, *bound, *universe.facts())
     solver.push()
-    solver.add(*expected, transition.relation())
+    # an extent's guards quantify over grains; on the finite universe they are expanded, which
+    # z3 decides where the quantified form left it at "unknown"
+    solver.add(*expected, over_grains(transition.relation(), universe.grains))
     assert solver.check() == z3.sat, f"Z3 {name} does not allow the Python step"
     solver.pop()
     completed = before.armed_crash is None or after.site_up(before.armed_crash[0])
     if completed:
-        complete = z3.Or([v.formula for v in transition.variants if v.crash is None])
+        complete = z3.Or([over_grains(v.formula, universe.grains)
+                          for v in transition.variants if v.crash is None])  # fmt: skip
         solver.add(complete, z3.Not(z3.And(expected)))
         assert solver.check() == z3.unsat, f"Z3 {name} allows a state the Python step does not"
 

@@ -9,7 +9,7 @@ import pytest
 
 from pitmirror.harness.replay import replay
 from pitmirror.harness.traces import Trace, dump_trace, parse_trace, read_trace, trace_files
-from pitmirror.model.actions import CommitPoint, CrashSite, HostWrite, TraceFormatError
+from pitmirror.model.actions import CommitPoint, CopyGrain, CrashSite, HostWrite, TraceFormatError
 
 TRACES = Path(__file__).resolve().parent.parent / "traces"
 FILES = trace_files(TRACES)
@@ -67,6 +67,13 @@ HEADER = (
         (HEADER + '\n{"action": "LinkUp", "extra": 1}', "unknown field(s): extra"),
         (HEADER.replace('"pass"', '"violation"'), "must name the predicate"),
         (HEADER.replace('"why"', '"options": {"warp": 1}, "why"'), "unknown option(s): warp"),
+        (HEADER.replace('"trace": 1', '"trace": 3'), "trace format 3 is not 1 or 2"),
+        (HEADER + '\n{"action": "CopyGrain", "grain": 0, "count": 2}', "needs trace format 2"),
+        (
+            HEADER.replace('"trace": 1', '"trace": 2')
+            + '\n{"action": "DrainTarget", "grain": 2, "count": 3}',
+            "grain 2+3 is outside the 4-grain",
+        ),
     ],
 )
 def test_corrupt_traces_are_rejected_with_the_reason(text: str, message: str) -> None:
@@ -82,3 +89,14 @@ def test_local_failures_are_not_part_of_the_collection(tmp_path: Path) -> None:
     (tmp_path / "failures" / "found.jsonl").write_text(text)
     (tmp_path / "kept.jsonl").write_text(text)
     assert trace_files(tmp_path) == [tmp_path / "kept.jsonl"]
+
+
+def test_an_extent_trace_is_format_2_and_reads_back() -> None:
+    trace = Trace(
+        design="cyclic-flashcopy", grains=8, grain_size=4096, why="extents",
+        actions=[CopyGrain(0, 8), CommitPoint(), CopyGrain(3)],
+    )  # fmt: skip
+    text = dump_trace(trace)
+    assert text.splitlines()[0].startswith('{"trace": 2') and '"count": 8' in text
+    assert '{"action": "CopyGrain", "grain": 3}' in text  # one grain: the old line
+    assert parse_trace(text).actions == trace.actions

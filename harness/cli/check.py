@@ -34,6 +34,7 @@ def check_json(result: CheckResult) -> dict[str, Any]:
         "backend": result.backend,
         "examples": result.budget.examples,
         "steps": result.budget.steps,
+        "runner": result.runner,
         "seed": result.budget.seed,
         "examples_run": result.examples_run,
         "steps_run": result.steps_run,
@@ -86,6 +87,22 @@ def check_cmd(
         int | None,
         typer.Option(min=1, help="Grains of the volume, or of each object (topologies)."),
     ] = None,
+    runner: Annotated[
+        bool,
+        typer.Option(
+            "--runner",
+            help="Drive the design's real-time runner (host writes and reads, ticks, clock "
+            "steps, faults) instead of one action at a time.",
+        ),
+    ] = False,
+    full_every: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Read every grain back every this many steps (default 64; 1: after every "
+            "step); in between only the grains written since are read.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Property run: Hypothesis drives model and engine in lockstep on real volumes.
@@ -96,9 +113,9 @@ def check_cmd(
     subject = make_subject(options, topology, grains)
     budget = Budget(examples=examples, steps=steps, seed=None if random_run else seed)
     try:
-        result = run_check(
-            subject, backend, budget, save_dir=save_dir, hypothesis_backend=hypothesis_backend
-        )
+        result = run_check(subject, backend, budget, save_dir=save_dir,
+                           hypothesis_backend=hypothesis_backend, runner=runner,
+                           full_every=full_every)  # fmt: skip
     except CheckSetupError as e:
         fail(str(e))
     if as_json:
@@ -106,9 +123,10 @@ def check_cmd(
     else:
         extra = result.examples_run - examples
         replaced = f" ({extra} in place of discarded ones)" if extra > 0 else ""
+        driven, unit = (", through the runner", "operations") if runner else ("", "actions")
         out.print(
-            f"{subject.title()}: {result.examples_run} examples{replaced} of up to {steps} "
-            f"actions on {result.backend} volumes in {result.seconds:.1f} s "
+            f"{subject.title()}{driven}: {result.examples_run} examples{replaced} of up to {steps} "
+            f"{unit} on {result.backend} volumes in {result.seconds:.1f} s "
             f"({result.steps_run} actions, {result.steps_per_second:.0f} per second)"
         )
         if result.passed:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pitmirror.harness.cyclic_flashcopy.demo import demo
 from pitmirror.harness.cyclic_flashcopy.lockstep import open_lockstep
-from pitmirror.harness.cyclic_flashcopy.machine import build_machine
+from pitmirror.harness.cyclic_flashcopy.machine import MAX_EXTENT, build_machine
 from pitmirror.harness.cyclic_flashcopy.runner import open_runner
 from pitmirror.harness.design import Design, PropertyRun, Reached, VolumeLayout
 from pitmirror.impl.cyclic_flashcopy.engine import volume_layout
@@ -15,6 +15,11 @@ from pitmirror.proofs.cyclic_flashcopy_bmc import find_violation
 from pitmirror.proofs.cyclic_flashcopy_proof import ENCODING
 from pitmirror.proofs.obligations import GOAL
 
+LARGE_GRAINS = 4096
+LARGE_EXAMPLES = 50
+"""a volume this size costs a full read-back per example: fewer examples, each as long"""
+RUNNER_GRAINS = 16
+"""extents of several grains, and host writes that meet the copy and the drain often"""
 BMC_GRAINS = 2  # a violation needs at most two grains (one written, one copied); BMC is fast
 
 
@@ -47,7 +52,15 @@ DESIGN = Design(
         PropertyRun(
             "property run, safe design, claim 5 (update)", model.Options(map_rule="update")
         ),
-    ),
+        PropertyRun(
+            f"property run, {LARGE_GRAINS} grains, extents of up to {MAX_EXTENT} grains",
+            model.Options(), grains=LARGE_GRAINS, examples=LARGE_EXAMPLES,
+        ),
+        PropertyRun(
+            f"runner under lockstep: writes, reads, ticks, clock, faults ({RUNNER_GRAINS} grains)",
+            model.Options(), grains=RUNNER_GRAINS, runner=True,
+        ),
+    ),  # fmt: skip
     encoding=ENCODING,
     reach_violation=reach_violation,
     demo=demo,

@@ -49,6 +49,9 @@ def reach_violation(options: DesignOptions) -> Reached:
                    "breadth-first search of the model", "bfs")  # fmt: skip
 
 
+RUNNER_GRAINS = 4
+"""per object: the runner copies and merges grain by grain, so small objects cycle often"""
+
 DESIGN = Design(
     model=model.MODEL,
     short="B",
@@ -59,9 +62,15 @@ DESIGN = Design(
     lockstep=open_lockstep,
     machine=build_machine,
     runner=open_runner,
-    property_runs=tuple(
-        PropertyRun(f"property run, {name}", model.Options(), name) for name in model.TOPOLOGIES
-    ),
+    property_runs=(
+        *(PropertyRun(f"property run, {name}", model.Options(), name) for name in model.TOPOLOGIES),
+        *(
+            PropertyRun(f"runner under lockstep, {name}: writes, reads, ticks, clock, faults "
+                        f"({RUNNER_GRAINS} grains per object)", model.Options(), name,
+                        grains=RUNNER_GRAINS, runner=True)
+            for name in ("group", "fan-out", "bidirectional")
+        ),
+    ),  # fmt: skip
     encoding=ENCODING,
     reach_violation=reach_violation,
     demo=demo,

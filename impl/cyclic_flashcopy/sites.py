@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from pitmirror.impl.bitmap import GrainMap
 from pitmirror.impl.faults import CrashInjector
 from pitmirror.impl.journal import Journal, Metadata
@@ -66,15 +68,22 @@ class RemoteSite(DurableSite):
         count = len(data) // self.i2.grain_size
         target_map = self.map("target_map")
         changes: dict[str, Any] = {"received_map": {"add": _span(start, count)}}
-        if self.options.target_protection:
-            protect = GrainMap(len(target_map.bits))
-            protect.bits[start : start + count] = target_map.bits[start : start + count]
-            for first, n in protect.extents():
-                self._write(self.target, first, self.i2.read_grains(first, n))
-            if protect:
-                changes = {"target_map": {"remove": list(protect)}, **changes}
+        protected = np.flatnonzero(target_map.bits[start : start + count]) + start
+        protects = self.options.target_protection and (self.options.protect_extents or count == 1)
+        if protects and protected.size:
+            self._write(self.target, *self._saved_target(protected.tolist()))
+            changes = {"target_map": {"remove": protected.tolist()}, **changes}
         self._record(changes)
         self._write(self.i2, start, data)
+
+    def _saved_target(self, protected: list[int]) -> tuple[int, bytes]:
+        """One write that saves I2's committed value of every protected grain in T: over the
+        span from the first to the last, T's own bytes in between (rewritten unchanged)."""
+        first, last, size = protected[0], protected[-1], self.target.grain_size
+        merged = bytearray(self.target.read_grains(first, last - first + 1))
+        for g in protected:
+            merged[(g - first) * size : (g - first + 1) * size] = self.i2.read_grains(g)
+        return first, bytes(merged)
 
     def commit(self, cycle: int) -> None:
         """The commit of point `cycle`: the grains received become the target map, atomically."""
@@ -165,7 +174,24 @@ class LocalSite(DurableSite):
     def copy_extent(self, start: int, count: int = 1) -> None:
         """Background copy of grains of P_k (all in the copy map) to I1 and I2."""
         _require_all(self.map("copy_map"), start, count, "in the copy map")
-        self._copy(start, count)
+        if self.options.data_before_record:
+            self._copy(start, count)
+        else:
+            self._copy_record_first(start, count)
+
+    def _copy_record_first(self, start: int, count: int) -> None:
+        """The copy-bits-cleared-first mutant: the record that clears the copy bits is durable
+        before the data it stands for."""
+        grains = _span(start, count)
+        mirrored = self.link.reaches
+        changes: dict[str, Any] = {"copy_map": {"remove": grains}}
+        if not mirrored:
+            changes["out_of_sync"] = {"add": grains}
+        self._record(changes)
+        data = self.source.read_grains(start, count)
+        self._write(self.i1, start, data)
+        if mirrored:
+            self.link.mirror_write(start, data)
 
     def host_read(self, grain: int) -> bytes:
         """The host's read: the source holds every acknowledged write."""
