@@ -25,7 +25,11 @@ from pitmirror.impl.volumes import VolumeError
 from pitmirror.model.actions import TraceFormatError
 
 # Mutants that need a crash at one exact write are rarer draws: they get a larger budget.
-MUTANT_BUDGET_SCALE = {"source-before-journal": (5, 2)}
+MUTANT_BUDGET_SCALE = {
+    "source-before-journal": (5, 2),
+    "copy-bits-cleared-first": (6, 2),
+    "protect-single-grains-only": (5, 1),
+}
 
 
 @dataclass
