@@ -3,15 +3,21 @@ runner that does what the model does not allow is caught, with the action list a
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis.stateful import run_state_machine_as_test
 
 from pitmirror.harness.check import Budget, run_check
 from pitmirror.harness.designs import Subject
 from pitmirror.harness.lockstep import StepOutcome
 from pitmirror.harness.machine import LockstepFailure
+from pitmirror.harness.runner_machine import RunnerHandle, build_runner_machine
 from pitmirror.harness.verify import property_runs
 from pitmirror.impl.cyclic_flashcopy.engine import FlashCopyEngine
 from pitmirror.impl.cyclic_flashcopy.runner import Runner
+from pitmirror.impl.site import SiteDown
 from pitmirror.model import cyclic_flashcopy as A
 from pitmirror.model import freeze_overlay as B
 from pitmirror.model.actions import Action, CopyGrain, CrashSite, LinkDown, LinkUp, ResyncGrain
@@ -72,3 +78,31 @@ def test_verify_runs_the_runners_and_a_large_volume() -> None:
     rows = {(s.design_name, run.runner, s.grains) for _, run, s in property_runs()}
     assert (A.DESIGN, True, 16) in rows and (A.DESIGN, False, 4096) in rows
     assert (B.DESIGN, True, 4) in rows
+
+
+def _raising_runner(
+    engine: object, clock: Callable[[], float], apply: Callable[[Action], None]
+) -> RunnerHandle:
+    def tick(work: int, extent: int) -> None:
+        raise SiteDown("the local site is down")
+
+    return RunnerHandle(lambda grain, seed: None, lambda grain: None, tick)
+
+
+def test_a_runner_that_raises_fails_the_run_and_says_so() -> None:
+    subject = Subject(A.DESIGN, A.Options(), None, 4)
+    found: list[tuple[list[Action], StepOutcome]] = []
+    with subject.volume_set("memory") as volume_set:
+        machine = build_runner_machine(
+            _raising_runner,
+            lambda: subject.lockstep(*volume_set.fresh()),
+            4,
+            lambda actions, outcome: found.append((actions, outcome)),
+        )
+        quick = settings(max_examples=50, deadline=None, database=None, derandomize=True,
+                         suppress_health_check=list(HealthCheck))  # fmt: skip
+        with pytest.raises(LockstepFailure):
+            run_state_machine_as_test(machine, settings=quick)
+    outcome = found[-1][1]
+    assert outcome.status == "refused" and outcome.action is None
+    assert "the runner raised SiteDown in a tick: the local site is down" in outcome.detail
