@@ -23,6 +23,7 @@ from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 from pitmirror.harness.lockstep import StepOutcome, Stepper
 from pitmirror.harness.machine import (
     MAX_DATA_SEED,
+    MAX_EXTENT,
     FailureHandler,
     LockstepFailure,
     LockstepMachine,
@@ -40,7 +41,6 @@ from pitmirror.model.actions import (
 FAULTS = (LinkDown, LinkUp, CrashSite, Recover)
 MAX_WORK = 8
 """units of background work (extents or grains) one drawn tick may do"""
-MAX_EXTENT = 64
 
 
 class FakeClock:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pitmirror.harness.cyclic_flashcopy.demo import demo
 from pitmirror.harness.cyclic_flashcopy.lockstep import open_lockstep
-from pitmirror.harness.cyclic_flashcopy.machine import MAX_EXTENT, build_machine
+from pitmirror.harness.cyclic_flashcopy.machine import build_machine
 from pitmirror.harness.cyclic_flashcopy.runner import open_runner
 from pitmirror.harness.design import Design, PropertyRun, Reached, VolumeLayout
+from pitmirror.harness.machine import MAX_EXTENT
 from pitmirror.impl.cyclic_flashcopy.engine import volume_layout
 from pitmirror.model import cyclic_flashcopy as model
 from pitmirror.model.design import WrongDesign

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
 from pitmirror.harness.lockstep import StepOutcome, Stepper
-from pitmirror.harness.machine import MAX_DATA_SEED, FailureHandler, LockstepMachine
+from pitmirror.harness.machine import MAX_DATA_SEED, MAX_EXTENT, FailureHandler, LockstepMachine
 from pitmirror.model import cyclic_flashcopy as design_a
 from pitmirror.model.actions import (
     SITES,
@@ -28,8 +28,6 @@ from pitmirror.model.actions import (
 from pitmirror.model.extents import run_from
 
 MAX_CRASH_WRITES = 4
-MAX_EXTENT = 64
-"""the longest extent a background rule draws (the runner's default is 16)"""
 
 
 def extent_in(grains: frozenset[int]) -> st.SearchStrategy[tuple[int, int]]:
