@@ -79,13 +79,17 @@ class LockstepBase:
         cycle, committed, phase = self.position()
         return StepOutcome(self.index, action, status, detail, cycle, committed, phase, predicate)
 
+    def _read_back(self) -> str | None:
+        """The divergence in words, a corrupt grain included; None when they agree."""
+        try:
+            return self.divergence()
+        except CorruptGrain as err:
+            return f"engine volume read back corrupt: {err}"
+
     def check(self, before: ModelState | None, action: Action | None) -> StepOutcome:
         if self.index % self.full_every == 0:
             self.engine.seeds.refresh()
-        try:
-            why = self.divergence()
-        except CorruptGrain as err:
-            return self._outcome(action, "diverged", f"engine volume read back corrupt: {err}")
+        why = self._read_back()
         if why:
             return self._outcome(action, "diverged", why)
         found = self.model.violations(before)
@@ -117,11 +121,7 @@ class LockstepBase:
         """The end of a run: every grain read back from the devices and compared once more
         (what the cache skipped must not have changed)."""
         self.engine.seeds.refresh()
-        try:
-            why = self.divergence()
-        except CorruptGrain as err:
-            why = f"engine volume read back corrupt: {err}"
-        if why:
+        if why := self._read_back():
             return self._outcome(None, "diverged", f"the full read-back at the end: {why}")
         return self._outcome(None, "ok", "")
 

@@ -40,7 +40,7 @@ ZEROS = -1
 def read_header(data: bytes) -> tuple[int, int]:
     """(the grain `data` was written for, its seed), or (ZEROS, 0) for zeros; CorruptGrain
     (naming the grain as "this grain") when no seed wrote these bytes."""
-    if data.count(0) == len(data):  # in C: `any(data)` walks the bytes one by one in Python
+    if data.count(0) == len(data):  # counted in C; `any(data)` iterates byte by byte
         return ZEROS, 0
     magic, stored_grain, seed = _HEADER.unpack_from(data)
     if magic != _MAGIC:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from pitmirror.impl.grains import CorruptGrain, read_header, seed_at
+from pitmirror.impl.grains import decode_grain
 from pitmirror.impl.regions import Region
 from pitmirror.impl.volumes import Volume
 
@@ -33,11 +33,7 @@ def _read_seeds(volume: Volume, first: int, count: int, grain_of_first: int) -> 
     written = np.frombuffer(raw, dtype=np.uint64).reshape(count, -1).any(axis=1)
     seeds = [0] * count
     for i in np.flatnonzero(written).tolist():
-        try:
-            header = read_header(raw[i * size : (i + 1) * size])
-        except CorruptGrain as err:
-            raise CorruptGrain(f"grain {grain_of_first + i} {err}") from None
-        seeds[i] = seed_at(header, grain_of_first + i)
+        seeds[i] = decode_grain(raw[i * size : (i + 1) * size], grain_of_first + i)
     return seeds
 
 
