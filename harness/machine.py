@@ -11,15 +11,27 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize
 
 from pitmirror.harness.lockstep import StepOutcome, Stepper, explain
 from pitmirror.model.actions import Action
+from pitmirror.model.extents import run_from
 
 FailureHandler = Callable[[list[Action], StepOutcome], None]
 MAX_DATA_SEED = 255
 MAX_EXTENT = 64
 """the longest extent a background rule or a runner's tick draws (the runner's default is 16)"""
+
+
+def extent_in(grains: frozenset[int]) -> st.SearchStrategy[tuple[int, int]]:
+    """An extent (start, count) of consecutive grains of the non-empty set `grains`: a start
+    drawn from the set, a count up to the run it begins (shrinking towards one grain)."""
+    return st.sampled_from(sorted(grains)).flatmap(
+        lambda start: st.tuples(
+            st.just(start), st.integers(1, min(MAX_EXTENT, run_from(grains, start)))
+        )
+    )
 
 
 class LockstepFailure(AssertionError):

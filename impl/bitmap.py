@@ -57,6 +57,11 @@ class GrainMap:
         m.bits = self.bits | other.bits
         return m
 
+    def difference(self, other: GrainMap) -> GrainMap:
+        m = GrainMap(0)
+        m.bits = self.bits & ~other.bits
+        return m
+
     def copy(self) -> GrainMap:
         m = GrainMap(0)
         m.bits = self.bits.copy()

@@ -30,6 +30,15 @@ class SiteDown(Exception):
     """An operation reached a site that is not running."""
 
 
+def require_extent(grains: GrainMap, start: int, count: int, what: str, held: bool = True) -> None:
+    """An extent's bounds, checked before any write: every grain of it must be in `grains`
+    (`what`), or with `held` False none may be."""
+    inside = start >= 0 and count >= 1 and start + count <= len(grains.bits)
+    bits = grains.bits[start : start + count] if inside else None
+    if bits is None or not (bits.all() if held else not bits.any()):
+        raise EngineRefused(f"grains [{start}, {start + count}) are not all {what}")
+
+
 class DurableSite:
     """A site's metadata (journal-backed) and its durable writes, each reported to the crash
     injector; subclasses add the volumes and the operations."""

@@ -128,10 +128,12 @@ class FreezeMember:
 
 @dataclass(frozen=True)
 class CopyDelta:
-    """Copy one grain of the frozen delta to the delta being received at remote `site`."""
+    """Copy grains `grain`.. of the frozen delta to the delta being received at remote `site`
+    (one object's grains)."""
 
     site: str
     grain: int
+    count: int = 1
 
 
 @dataclass(frozen=True)
@@ -144,10 +146,12 @@ class MarkComplete:
 
 @dataclass(frozen=True)
 class MergeRemote:
-    """Remote `site` merges one grain of its complete delta into its base copy (redo-safe)."""
+    """Remote `site` merges grains `grain`.. of its complete delta into its base copy
+    (redo-safe)."""
 
     site: str
     grain: int
+    count: int = 1
 
 
 @dataclass(frozen=True)
@@ -160,9 +164,10 @@ class DropRemoteDelta:
 
 @dataclass(frozen=True)
 class MergeLocal:
-    """Merge one grain of the frozen local delta into the frozen base."""
+    """Merge grains `grain`.. of the frozen local delta into the frozen base."""
 
     grain: int
+    count: int = 1
 
 
 @dataclass(frozen=True)

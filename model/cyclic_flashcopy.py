@@ -57,7 +57,7 @@ from pitmirror.model.actions import (
     action_name,
 )
 from pitmirror.model.design import ActionNotEnabled, DesignModel, WrongDesign
-from pitmirror.model.extents import first_run, run_from, span
+from pitmirror.model.extents import first_run, grains_are, span, sub_extents
 from pitmirror.model.options import DesignOptions
 
 DESIGN = "cyclic-flashcopy"
@@ -352,19 +352,7 @@ def _outside(
 ) -> str | None:
     """Why the action's extent is not wholly in the map `grains`, or None."""
     missing = span(action.grain, action.count) - grains
-    if not missing:
-        return None
-    if len(missing) == 1:
-        return f"grain {_listed(missing)} is not in {name}"
-    return f"grains {_listed(missing)} are not in {name}"
-
-
-def _listed(grains: Grains) -> str:
-    """`3`, `3, 4` or `3..9` (a run), for messages."""
-    ordered = sorted(grains)
-    if len(ordered) > 2 and ordered[-1] - ordered[0] == len(ordered) - 1:
-        return f"{ordered[0]}..{ordered[-1]}"
-    return ", ".join(map(str, ordered[:8])) + (", ..." if len(ordered) > 8 else "")
+    return grains_are(missing, f"not in {name}") if missing else None
 
 
 def copy_grain_guard(state: State, action: CopyGrain) -> str | None:
@@ -468,13 +456,6 @@ def why_disabled(state: State, action: Action) -> str | None:
     return f"{action_name(action)} is not an action of design A"
 
 
-def _extents(grains: Grains) -> Iterator[tuple[int, int]]:
-    """Every extent wholly in `grains`: each start, each count up to the end of its run."""
-    for g in sorted(grains):
-        for n in range(1, run_from(grains, g) + 1):
-            yield g, n
-
-
 def enabled_actions(state: State) -> Iterator[Action]:
     """Every enabled action, HostWrite data drawn from `config.values`, background actions
     over every extent."""
@@ -482,10 +463,10 @@ def enabled_actions(state: State) -> Iterator[Action]:
     candidates: list[Action] = [
         *(HostWrite(g, v) for g in range(cfg.grains) for v in cfg.values),
         *(HostRead(g) for g in range(cfg.grains)),
-        *(CopyGrain(g, n) for g, n in _extents(state.copy_map)),
-        *(ResyncGrain(g, n) for g, n in _extents(state.out_of_sync)),
+        *(CopyGrain(g, n) for g, n in sub_extents(state.copy_map)),
+        *(ResyncGrain(g, n) for g, n in sub_extents(state.out_of_sync)),
         CommitPoint(),
-        *(DrainTarget(g, n) for g, n in _extents(state.target_map)),
+        *(DrainTarget(g, n) for g, n in sub_extents(state.target_map)),
         LinkDown(),
         LinkUp(),
         *(CrashSite(s, n) for s in SITES for n in range(cfg.max_crash_writes + 1)),
@@ -591,7 +572,7 @@ def _committable(state: State) -> bool:
     return state.config.max_cycle is not None and state.cycle >= state.config.max_cycle
 
 
-def _background(state: State) -> State | None:
+def _background(state: State) -> tuple[State, int] | None:
     """The first copy or resync the state enables (a commit needs every one of them), over a
     whole run of grains: a step costs one extent, so progress is cheap on large volumes."""
     candidates: list[Action] = []
@@ -601,7 +582,7 @@ def _background(state: State) -> State | None:
         candidates.append(ResyncGrain(*first_run(state.out_of_sync)))
     for action in candidates:
         if why_disabled(state, action) is None:
-            return step(state, action)
+            return step(state, action), 1
     return None
 
 

@@ -37,3 +37,27 @@ def first_run(grains: frozenset[int]) -> Extent:
     """The lowest run of the non-empty `grains`."""
     start = min(grains)
     return start, run_from(grains, start)
+
+
+def sub_extents(grains: Iterable[int]) -> Iterable[Extent]:
+    """Every extent inside the runs of `grains` (what a model enumerates as enabled)."""
+    for start, count in runs(grains):
+        for first in range(start, start + count):
+            for n in range(1, start + count - first + 1):
+                yield first, n
+
+
+def listed(grains: Iterable[int]) -> str:
+    """`3`, `3, 4` or `3..9` (a run), for messages."""
+    ordered = sorted(grains)
+    if len(ordered) > 2 and ordered[-1] - ordered[0] == len(ordered) - 1:
+        return f"{ordered[0]}..{ordered[-1]}"
+    return ", ".join(map(str, ordered[:8])) + (", ..." if len(ordered) > 8 else "")
+
+
+def grains_are(grains: Iterable[int], what: str) -> str:
+    """`grain 3 is <what>` or `grains 3, 4 are <what>`."""
+    ordered = sorted(grains)
+    if len(ordered) == 1:
+        return f"grain {ordered[0]} is {what}"
+    return f"grains {listed(ordered)} are {what}"

@@ -26,9 +26,10 @@ dropped the previous delta; the next freeze also waits for the local merge.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import functools
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from pitmirror.model import spec
@@ -52,6 +53,7 @@ from pitmirror.model.actions import (
     action_name,
 )
 from pitmirror.model.design import ActionNotEnabled, DesignModel, WrongDesign
+from pitmirror.model.extents import grains_are, runs, sub_extents
 from pitmirror.model.options import DesignOptions
 
 DESIGN = "freeze-overlay"
@@ -62,12 +64,29 @@ Delta = tuple[tuple[int, int], ...]  # sorted (grain offset in the object, value
 def delta_get(delta: Delta, offset: int) -> int | None:
     """The value a delta holds for a grain, or None.
 
+    pre: all(a[0] < b[0] for a, b in zip(delta, delta[1:]))
     post: (__return__ is None) == all(g != offset for g, _ in delta)
     """
-    for g, v in delta:
-        if g == offset:
-            return v
-    return None
+    at = bisect.bisect_left(delta, offset, key=lambda entry: entry[0])
+    return delta[at][1] if at < len(delta) and delta[at][0] == offset else None
+
+
+def _bounds(delta: Delta, offsets: range) -> tuple[int, int]:
+    """Where the extent `offsets` begins and ends in the sorted delta (two bisections)."""
+    lo = bisect.bisect_left(delta, offsets.start, key=lambda entry: entry[0])
+    return lo, bisect.bisect_left(delta, offsets.stop, lo, key=lambda entry: entry[0])
+
+
+def delta_slice(delta: Delta, offsets: range) -> Delta:
+    """The delta's entries within the extent `offsets`."""
+    lo, hi = _bounds(delta, offsets)
+    return delta[lo:hi]
+
+
+def delta_missing(delta: Delta, offsets: range) -> list[int]:
+    """The offsets of the extent `offsets` the delta does not hold."""
+    held = {o for o, _ in delta_slice(delta, offsets)}
+    return [o for o in offsets if o not in held]
 
 
 def delta_put(delta: Delta, offset: int, value: int) -> Delta:
@@ -78,7 +97,16 @@ def delta_put(delta: Delta, offset: int, value: int) -> Delta:
     post: all(delta_get(__return__, g) == v for g, v in delta if g != offset)
     post: all(a[0] < b[0] for a, b in zip(__return__, __return__[1:]))
     """
-    return tuple(sorted({**dict(delta), offset: value}.items()))
+    return delta_update(delta, {offset: value})
+
+
+def delta_update(delta: Delta, values: Mapping[int, int]) -> Delta:
+    """The delta with every grain of `values` set (an extent's redirect-on-write)."""
+    if not values:
+        return delta
+    lo, hi = _bounds(delta, range(min(values), max(values) + 1))
+    inside = {**dict(delta[lo:hi]), **values}
+    return delta[:lo] + tuple(sorted(inside.items())) + delta[hi:]
 
 
 def overlay(base: Image, *deltas: Delta) -> Image:
@@ -270,6 +298,11 @@ class LocalObject:
         deltas = (self.frozen or (), self.active)
         return resolve(self.base, deltas if active_first else deltas[::-1], offset)
 
+    def reads(self, active_first: bool = True) -> Image:
+        """What a host read of each grain returns (`read`, over the whole object at once)."""
+        deltas = (self.frozen or (), self.active)
+        return overlay(self.base, *(deltas if active_first else deltas[::-1]))
+
 
 @dataclass(frozen=True)
 class RemoteObject:
@@ -424,6 +457,17 @@ def _out_of_range(state: State, action: Action) -> str | None:
     grain = getattr(action, "grain", None)
     if grain is not None and not 0 <= grain < topo.grains:
         return f"grain {grain} is outside the topology (0..{topo.grains - 1})"
+    count = getattr(action, "count", 1)
+    if grain is not None and count != 1:
+        last = grain + count - 1
+        if count < 1:
+            return f"an extent of {count} grains is empty"
+        if last >= topo.grains:
+            return f"grains {grain}..{last} run past the topology's end (0..{topo.grains - 1})"
+        first_object, last_object = topo.locate(grain)[1], topo.locate(last)[1]
+        if first_object != last_object:
+            names = topo.objects[first_object].name, topo.objects[last_object].name
+            return f"grains {grain}..{last} run from object {names[0]} into {names[1]}"
     group_index = getattr(action, "group", None)
     if group_index is not None and not 0 <= group_index < len(topo.groups):
         return f"group {group_index} does not exist"
@@ -431,6 +475,19 @@ def _out_of_range(state: State, action: Action) -> str | None:
     if site is not None and site not in topo.sites:
         return f"site {site!r} is not in the {topo.name} topology ({', '.join(topo.sites)})"
     return None
+
+
+def _extent(state: State, action: CopyDelta | MergeRemote | MergeLocal) -> tuple[int, int, range]:
+    """(group, object, offsets in the object) of an extent action (`_out_of_range` has checked
+    that the extent lies in one object)."""
+    gi, oi, off = state.topology.locate(action.grain)
+    return gi, oi, range(off, off + action.count)
+
+
+def _not_held(state: State, obj: int, offsets: list[int], what: str) -> str | None:
+    """None, or the offsets (named as global grains) that are not in `what`."""
+    first = state.topology.first_grain(obj)
+    return grains_are([first + o for o in offsets], f"not in {what}") if offsets else None
 
 
 def host_write_guard(state: State, action: HostWrite) -> str | None:
@@ -480,16 +537,19 @@ def freeze_member_guard(state: State, action: FreezeMember) -> str | None:
 
 
 def copy_delta_guard(state: State, action: CopyDelta) -> str | None:
-    """Enabled iff the site is a reachable remote of the grain's group, the freeze is over, the
-    grain is in the frozen delta, and the remote takes this point and lacks the grain."""
-    site, g = action.site, action.grain
-    gi, oi, off = state.topology.locate(g)
+    """Enabled iff the site is a reachable remote of the extent's group, the freeze is over,
+    every grain of the extent is in the frozen delta, and the remote takes this point and
+    lacks every one of them."""
+    site = action.site
+    gi, oi, offsets = _extent(state, action)
     group = state.groups[gi]
     if reason := _remote_unreachable(state, gi, site):
         return reason
     frozen = state.objects[oi].frozen
-    if frozen is None or delta_get(frozen, off) is None:
-        return f"grain {g} is not in the frozen delta"
+    if frozen is None:
+        return f"object {state.topology.objects[oi].name} has no frozen delta"
+    if reason := _not_held(state, oi, delta_missing(frozen, offsets), "the frozen delta"):
+        return reason
     if group.unfrozen:
         return "the freeze is still in progress"
     if site in group.completed_at:
@@ -497,8 +557,11 @@ def copy_delta_guard(state: State, action: CopyDelta) -> str | None:
     copy = state.remote(oi, site)
     if copy.delta_point not in (None, group.point) or copy.complete:
         return f"{site} still holds the delta of point {copy.delta_point}"
-    if copy.delta_point is not None and delta_get(copy.delta, off) is not None:
-        return f"grain {g} was already copied to {site}"
+    if copy.delta_point is not None:
+        sent = set(offsets) - set(delta_missing(copy.delta, offsets))
+        if sent:
+            first = state.topology.first_grain(oi)
+            return grains_are(sorted(first + o for o in sent), f"already copied to {site}")
     return None
 
 
@@ -522,19 +585,18 @@ def mark_complete_guard(state: State, action: MarkComplete) -> str | None:
 
 
 def merge_remote_guard(state: State, action: MergeRemote) -> str | None:
-    """Enabled iff the remote is up, holds the grain in its delta and that delta is complete
-    (unless the merge-before-complete mutant).  A merge is redo-safe: merging a grain the base
-    already holds is allowed (recovery and the runner redo whole merges)."""
-    site, g = action.site, action.grain
-    gi, oi, off = state.topology.locate(g)
+    """Enabled iff the remote is up, holds every grain of the extent in its delta and that
+    delta is complete (unless the merge-before-complete mutant).  A merge is redo-safe: merging
+    grains the base already holds is allowed (recovery and the runner redo whole merges)."""
+    site = action.site
+    gi, oi, offsets = _extent(state, action)
     if site not in state.topology.groups[gi].remotes:
         return f"{site} is not a remote of group {gi}"
     if not state.site_up(site):
         return f"the {site} site is down"
     copy = state.remote(oi, site)
-    value = delta_get(copy.delta, off)
-    if value is None:
-        return f"grain {g} is not in {site}'s delta"
+    if reason := _not_held(state, oi, delta_missing(copy.delta, offsets), f"{site}'s delta"):
+        return reason
     if not copy.complete and state.options.merge_after_complete:
         return f"{site}'s delta is not marked complete"
     return None
@@ -553,16 +615,17 @@ def drop_remote_delta_guard(state: State, action: DropRemoteDelta) -> str | None
 
 
 def merge_local_guard(state: State, action: MergeLocal) -> str | None:
-    """Enabled iff the home site is up, the grain is in the frozen delta, and every remote (any
-    remote, in the drop-early mutant) completed the point; redo-safe like MergeRemote."""
-    g = action.grain
-    gi, oi, off = state.topology.locate(g)
+    """Enabled iff the home site is up, every grain of the extent is in the frozen delta, and
+    every remote (any remote, in the drop-early mutant) completed the point; redo-safe like
+    MergeRemote."""
+    gi, oi, offsets = _extent(state, action)
     if not state.site_up(state.topology.groups[gi].home):
         return "the home site is down"
     frozen = state.objects[oi].frozen
-    value = None if frozen is None else delta_get(frozen, off)
-    if value is None:
-        return f"grain {g} is not in the frozen delta"
+    if frozen is None:
+        return f"object {state.topology.objects[oi].name} has no frozen delta"
+    if reason := _not_held(state, oi, delta_missing(frozen, offsets), "the frozen delta"):
+        return reason
     if not _may_merge_local(state, gi):
         return "not every remote has the delta"
     return None
@@ -658,33 +721,119 @@ def why_disabled(state: State, action: Action) -> str | None:
     return f"{action_name(action)} is not an action of design B"
 
 
+ExtentAction = CopyDelta | MergeRemote | MergeLocal
+EXTENT_KINDS: tuple[type[ExtentAction], ...] = (CopyDelta, MergeRemote, MergeLocal)
+
+
+def _extent_action(
+    kind: type[ExtentAction], site: str | None, grain: int, count: int = 1
+) -> ExtentAction:
+    if kind is MergeLocal:
+        return MergeLocal(grain, count)
+    assert site is not None
+    return CopyDelta(site, grain, count) if kind is CopyDelta else MergeRemote(site, grain, count)
+
+
+@dataclass(frozen=True)
+class ExtentSource:
+    """Where an extent action may act now: a kind, its remote site (None for MergeLocal) and
+    the global grains of one object it may take.  Every extent of consecutive grains of
+    `grains` is enabled: the guards ask each grain one thing (in the frozen delta, not yet
+    sent, in the remote's delta) and the object as a whole the rest."""
+
+    kind: type[ExtentAction]
+    site: str | None
+    grains: frozenset[int]
+
+    def action(self, grain: int, count: int = 1) -> ExtentAction:
+        return _extent_action(self.kind, self.site, grain, count)
+
+
+def extent_sources(state: State, kind: type[ExtentAction]) -> list[ExtentSource]:
+    """Every (site, object) where `kind` is enabled now, with the grains it may take there;
+    cheap on large objects (the harness draws extents from these, not from every extent)."""
+    topo, found = state.topology, []
+    for gi, group in enumerate(topo.groups):
+        sites: tuple[str | None, ...] = (None,) if kind is MergeLocal else group.remotes
+        for oi in topo.group_objects(gi):
+            first, obj = topo.first_grain(oi), state.objects[oi]
+            for site in sites:
+                if kind is MergeLocal:
+                    offsets = {o for o, _ in obj.frozen or ()}
+                elif kind is MergeRemote:
+                    assert site is not None
+                    offsets = {o for o, _ in state.remote(oi, site).delta}
+                else:
+                    assert site is not None
+                    sent = {o for o, _ in state.remote(oi, site).delta}
+                    offsets = {o for o, _ in obj.frozen or ()} - sent
+                if not offsets:
+                    continue
+                source = ExtentSource(kind, site, frozenset(first + o for o in offsets))
+                if why_disabled(state, source.action(min(source.grains))) is None:
+                    found.append(source)
+    return found
+
+
 def enabled_actions(state: State) -> Iterator[Action]:
-    return (a for a in candidate_actions(state) if why_disabled(state, a) is None)
+    """Every enabled action (HostWrite data from `config.values`), extent actions over every
+    extent."""
+    for action in candidate_actions(state, extents=False):
+        if not isinstance(action, EXTENT_KINDS) and why_disabled(state, action) is None:
+            yield action
+    for kind in EXTENT_KINDS:
+        for source in extent_sources(state, kind):
+            yield from (source.action(g, n) for g, n in sub_extents(source.grains))
 
 
-def candidate_actions(state: State) -> list[Action]:
-    """Every action of the topology, enabled or not (HostWrite data from `config.values`)."""
-    topo, cfg = state.topology, state.config
-    grains = range(topo.grains)
-    groups = range(len(topo.groups))
-    candidates: list[Action] = [
-        *(HostWrite(g, v) for g in grains for v in cfg.values),
-        *(HostRead(g) for g in grains),
-        *(FreezeGroup(i) for i in groups),
-        *(FreezeMember(m) for m in range(len(topo.objects))),
-        *(CopyDelta(s, g) for s in topo.sites for g in grains),
-        *(MarkComplete(s, i) for s in topo.sites for i in groups),
-        *(MergeRemote(s, g) for s in topo.sites for g in grains),
-        *(DropRemoteDelta(s, i) for s in topo.sites for i in groups),
-        *(MergeLocal(g) for g in grains),
-        *(DropLocalDelta(i) for i in groups),
-        *(BreakMirror(i) for i in groups),
-        *(LinkDown(link) for link in topo.links),
-        *(LinkUp(link) for link in topo.links),
-        *(CrashSite(s) for s in topo.sites),
-        *(Recover(s) for s in topo.sites),
-    ]
-    return candidates
+def candidates_of(state: State, kind: type[Action]) -> list[Action]:
+    """Every action of one kind in the topology, enabled or not (HostWrite data from
+    `config.values`; extent actions over one grain)."""
+    topo = state.topology
+    grains, groups = range(topo.grains), range(len(topo.groups))
+    sites, links = topo.sites, topo.links
+    by_kind: dict[type[Action], Callable[[], Iterable[Action]]] = {
+        HostWrite: lambda: (HostWrite(g, v) for g in grains for v in state.config.values),
+        HostRead: lambda: map(HostRead, grains),
+        FreezeGroup: lambda: map(FreezeGroup, groups),
+        FreezeMember: lambda: map(FreezeMember, range(len(topo.objects))),
+        CopyDelta: lambda: (CopyDelta(s, g) for s in sites for g in grains),
+        MarkComplete: lambda: (MarkComplete(s, i) for s in sites for i in groups),
+        MergeRemote: lambda: (MergeRemote(s, g) for s in sites for g in grains),
+        DropRemoteDelta: lambda: (DropRemoteDelta(s, i) for s in sites for i in groups),
+        MergeLocal: lambda: map(MergeLocal, grains),
+        DropLocalDelta: lambda: map(DropLocalDelta, groups),
+        BreakMirror: lambda: map(BreakMirror, groups),
+        LinkDown: lambda: map(LinkDown, links),
+        LinkUp: lambda: map(LinkUp, links),
+        CrashSite: lambda: map(CrashSite, sites),
+        Recover: lambda: map(Recover, sites),
+    }
+    return list(by_kind[kind]()) if kind in by_kind else []
+
+
+KINDS: tuple[type[Action], ...] = (
+    HostWrite, HostRead, FreezeGroup, FreezeMember, CopyDelta, MarkComplete, MergeRemote,
+    DropRemoteDelta, MergeLocal, DropLocalDelta, BreakMirror, LinkDown, LinkUp, CrashSite,
+    Recover,
+)  # fmt: skip
+"""design B's action kinds"""
+
+
+def candidate_actions(state: State, extents: bool = True) -> list[Action]:
+    """Every action of the topology, enabled or not (HostWrite data from `config.values`);
+    extent actions over one grain, and over every longer extent within an object unless
+    `extents` is False (quadratic in the object size: small topologies only)."""
+    topo = state.topology
+    found = [a for kind in KINDS for a in candidates_of(state, kind)]
+    if extents:
+        for oi, obj in enumerate(topo.objects):
+            first = topo.first_grain(oi)
+            longer = [(g, n) for g, n in sub_extents(range(first, first + obj.grains)) if n > 1]
+            found += [CopyDelta(s, g, n) for s in topo.sites for g, n in longer]
+            found += [MergeRemote(s, g, n) for s in topo.sites for g, n in longer]
+            found += [MergeLocal(g, n) for g, n in longer]
+    return found
 
 
 # ---- transition -------------------------------------------------------------------------------
@@ -751,13 +900,24 @@ def freeze_member(state: State, action: FreezeMember) -> State:
     return _set_group(state, gi, dataclasses.replace(group, unfrozen=unfrozen))
 
 
+def _values(delta: Delta | None, offsets: range) -> dict[int, int]:
+    """The delta's values at the offsets (the guard has checked that it holds every one)."""
+    values = dict(delta_slice(delta or (), offsets))
+    assert len(values) == len(offsets)
+    return values
+
+
+def _written(image: Image, offsets: range, values: Mapping[int, int]) -> Image:
+    """`image` with the extent `offsets` written from `values` (one write)."""
+    return image[: offsets.start] + tuple(values[o] for o in offsets) + image[offsets.stop :]
+
+
 def copy_delta(state: State, action: CopyDelta) -> State:
-    gi, oi, off = state.topology.locate(action.grain)
+    gi, oi, offsets = _extent(state, action)
     copy = state.remote(oi, action.site)
-    value = delta_get(state.objects[oi].frozen or (), off)
-    assert value is not None
+    values = _values(state.objects[oi].frozen, offsets)
     received = RemoteObject(
-        copy.base, copy.base_point, delta_put(copy.delta, off, value), state.groups[gi].point, False
+        copy.base, copy.base_point, delta_update(copy.delta, values), state.groups[gi].point, False
     )
     return _set_remote(state, oi, action.site, received)
 
@@ -775,11 +935,9 @@ def mark_complete(state: State, action: MarkComplete) -> State:
 
 
 def merge_remote(state: State, action: MergeRemote) -> State:
-    _, oi, off = state.topology.locate(action.grain)
+    _, oi, offsets = _extent(state, action)
     copy = state.remote(oi, action.site)
-    value = delta_get(copy.delta, off)
-    assert value is not None
-    base = copy.base[:off] + (value,) + copy.base[off + 1 :]
+    base = _written(copy.base, offsets, _values(copy.delta, offsets))
     return _set_remote(state, oi, action.site, dataclasses.replace(copy, base=base))
 
 
@@ -793,11 +951,9 @@ def drop_remote_delta(state: State, action: DropRemoteDelta) -> State:
 
 
 def merge_local(state: State, action: MergeLocal) -> State:
-    _, oi, off = state.topology.locate(action.grain)
+    _, oi, offsets = _extent(state, action)
     obj = state.objects[oi]
-    value = delta_get(obj.frozen or (), off)
-    assert value is not None
-    base = obj.base[:off] + (value,) + obj.base[off + 1 :]
+    base = _written(obj.base, offsets, _values(obj.frozen, offsets))
     return _set_object(state, oi, dataclasses.replace(obj, base=base))
 
 
@@ -904,7 +1060,7 @@ def spec_view(state: State) -> spec.SpecView:
     volumes = tuple(
         spec.Volume(
             topo.objects[i].name,
-            tuple(obj.read(o, active_first) for o in range(len(obj.base))),  # what reads see
+            obj.reads(active_first),  # what reads see
             state.acked[i],
         )
         for i, obj in enumerate(state.objects)
@@ -956,36 +1112,51 @@ def _settled(state: State) -> bool:
     )
 
 
-def _background_candidates(state: State) -> Iterator[Action]:
-    """Background actions in BACKGROUND's order, leaving out merges the base already holds
-    (allowed, but they move nothing on) and copies the remote already has."""
+def _background_of(state: State, kind: type[Action]) -> list[Action]:
+    """The background actions of one kind, over whole runs of grains (a step costs one extent,
+    so progress is cheap on large objects), leaving out merges the base already holds (allowed,
+    but they move nothing on) and copies the remote already has."""
     topo = state.topology
     groups = range(len(topo.groups))
-    yield from (FreezeMember(m) for m in range(len(topo.objects)))
-    yield from (MarkComplete(r, gi) for gi in groups for r in topo.groups[gi].remotes)
-    yield from (DropRemoteDelta(r, gi) for gi in groups for r in topo.groups[gi].remotes)
-    yield from (DropLocalDelta(gi) for gi in groups)
-    for gi in groups:
-        for r in topo.groups[gi].remotes:
-            for oi in topo.group_objects(gi):
-                copy, first = state.remote(oi, r), topo.first_grain(oi)
-                yield from (MergeRemote(r, first + o) for o, v in copy.delta if copy.base[o] != v)
-    for oi, obj in enumerate(state.objects):
-        first = topo.first_grain(oi)
-        yield from (MergeLocal(first + o) for o, v in obj.frozen or () if obj.base[o] != v)
-    for gi in groups:
-        for r in topo.groups[gi].remotes:
-            for oi in topo.group_objects(gi):
-                frozen, sent = state.objects[oi].frozen or (), state.remote(oi, r).delta
-                have, first = {o for o, _ in sent}, topo.first_grain(oi)
-                yield from (CopyDelta(r, first + o) for o, _ in frozen if o not in have)
+    remotes = [(gi, r) for gi in groups for r in topo.groups[gi].remotes]
+    if kind is FreezeMember:
+        return [FreezeMember(m) for m in range(len(topo.objects))]
+    if kind is MarkComplete:
+        return [MarkComplete(r, gi) for gi, r in remotes]
+    if kind is DropRemoteDelta:
+        return [DropRemoteDelta(r, gi) for gi, r in remotes]
+    if kind is DropLocalDelta:
+        return [DropLocalDelta(gi) for gi in groups]
+    found: list[Action] = []
+    if kind is MergeLocal:
+        for oi, obj in enumerate(state.objects):
+            first = topo.first_grain(oi)
+            pending = (first + o for o, v in obj.frozen or () if obj.base[o] != v)
+            found += [MergeLocal(g, n) for g, n in runs(pending)]
+        return found
+    for gi, r in remotes:
+        for oi in topo.group_objects(gi):
+            copy, first = state.remote(oi, r), topo.first_grain(oi)
+            if kind is MergeRemote:
+                pending = (first + o for o, v in copy.delta if copy.base[o] != v)
+                found += [MergeRemote(r, g, n) for g, n in runs(pending)]
+            else:
+                have = {o for o, _ in copy.delta}
+                unsent = (first + o for o, _ in state.objects[oi].frozen or () if o not in have)
+                found += [CopyDelta(r, g, n) for g, n in runs(unsent)]
+    return found
 
 
-def _background(state: State) -> State | None:
-    """The first enabled background action that moves the cycle on."""
-    for action in _background_candidates(state):
-        if why_disabled(state, action) is None:
-            return step(state, action)
+def _background(state: State) -> tuple[State, int] | None:
+    """The background work of the first kind in BACKGROUND's order that has any enabled: all
+    of it, action after action (the state after it, and how many actions it took)."""
+    for kind in BACKGROUND:
+        taken = 0
+        for action in _background_of(state, kind):
+            if why_disabled(state, action) is None:
+                state, taken = step(state, action), taken + 1
+        if taken:
+            return state, taken
     return None
 
 

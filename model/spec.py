@@ -133,21 +133,22 @@ def inv_progress(
     state: S,
     bound: int,
     committed: Callable[[S], bool],
-    background: Callable[[S], S | None],
+    background: Callable[[S], tuple[S, int] | None],
 ) -> str | None:
     """With everything up and host writes paused, background work alone reaches a commit
     within `bound` steps.  The design says when it is ready (the caller checks that everything
-    is up), when the commit has come (`committed`) and what the next background step is
-    (`background`: None when nothing is enabled)."""
-    current = state
-    for _ in range(bound):
+    is up), when the commit has come (`committed`) and what background work comes next
+    (`background`: the state after it and the number of actions it took, or None when nothing
+    is enabled)."""
+    current, spent = state, 0
+    while spent < bound:
         if committed(current):
             return None
         after = background(current)
         if after is None:
             break
-        current = after
-    if committed(current):
+        current, spent = after[0], spent + after[1]
+    if committed(current) and spent <= bound:
         return None
     return f"no commit within {bound} background steps with writes paused"
 

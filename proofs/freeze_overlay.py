@@ -118,10 +118,6 @@ def _set2(array: Any, a: Any, b: Any, value: Any) -> Any:
     return z3.Store(array, a, z3.Store(array[a], b, value))
 
 
-def _set3(array: Any, a: Any, b: Any, c: Any, value: Any) -> Any:
-    return z3.Store(array, a, z3.Store(array[a], b, z3.Store(array[a][b], c, value)))
-
-
 def _all_mg(body: Callable[[Any, Any], Any]) -> Any:
     m, g = z3.Const("all_m", Member), z3.Const("all_g", Grain)
     return z3.ForAll([m, g], body(m, g))
@@ -135,6 +131,52 @@ def _all_m(body: Callable[[Any], Any]) -> Any:
 def _all_r(body: Callable[[Any], Any]) -> Any:
     r = z3.Const("all_r", Remote)
     return z3.ForAll([r], body(r))
+
+
+# An extent action (CopyDelta, MergeRemote, MergeLocal) acts on a set of one member's grains, a
+# Boolean array `e`: an extent of the model is a run of consecutive grains; as a set, any one,
+# so one query covers every start and count.  Writes use the array theory's own map, not
+# lambdas, so that satisfiable queries over finite sorts stay decidable.
+_OR = z3.Or(z3.Bool("p"), z3.Bool("q")).decl()
+_ITE = z3.If(z3.Bool("c"), z3.Const("a", Val), z3.Const("b", Val)).decl()
+
+
+_FINITE_GRAINS: list[Any] | None = _OVERRIDES.get("Grain_elements")
+"""over finite sorts, an extent's quantifiers are expanded over the grains: z3 answers
+`unknown` on array maps under quantifiers even over an enumeration sort"""
+
+
+def _every(body: Callable[[Any], Any]) -> Any:
+    if _FINITE_GRAINS is not None:
+        return z3.And([body(x) for x in _FINITE_GRAINS])
+    x = z3.Const("in_extent", Grain)
+    return z3.ForAll([x], body(x))
+
+
+def _some(body: Callable[[Any], Any]) -> Any:
+    if _FINITE_GRAINS is not None:
+        return z3.Or([body(x) for x in _FINITE_GRAINS])
+    x = z3.Const("in_extent", Grain)
+    return z3.Exists([x], body(x))
+
+
+def _within(e: Any, m: Any) -> Any:
+    """Every grain of the extent `e` is in the map `m`."""
+    return _every(lambda x: z3.Implies(e[x], m[x]))
+
+
+def _meets(e: Any, m: Any) -> Any:
+    """Some grain of the extent `e` is in the map `m`."""
+    return _some(lambda x: z3.And(e[x], m[x]))
+
+
+def _nonempty(e: Any) -> Any:
+    return _some(lambda x: e[x])
+
+
+def _write(e: Any, values: Any, array: Any) -> Any:
+    """`array` with `values` at the extent's grains (one write)."""
+    return z3.Map(_ITE, e, values, array)
 
 
 NO_GRAINS = z3.K(Grain, z3.BoolVal(False))
@@ -219,21 +261,22 @@ def FreezeMember(s: BState, m: Any) -> tuple[Any, BState]:  # noqa: N802
     return z3.And(s.home_up, s.unfrozen[m]), after
 
 
-def CopyDelta(s: BState, r: Any, m: Any, g: Any) -> tuple[Any, BState]:  # noqa: N802
+def CopyDelta(s: BState, r: Any, m: Any, e: Any) -> tuple[Any, BState]:  # noqa: N802
     d = s.rdelta_point[r][m]
     guard = z3.And(
         s.reachable(r),
         s.has_frozen[m],
-        s.frozen_has[m][g],
+        _nonempty(e),
+        _within(e, s.frozen_has[m]),
         _all_m(lambda x: z3.Not(s.unfrozen[x])),
         z3.Not(s.completed[r]),
         z3.Or(d == NONE, d == s.point),
         z3.Not(s.complete[r][m]),
-        z3.Not(z3.And(d != NONE, s.rdelta_has[r][m][g])),
+        z3.Not(z3.And(d != NONE, _meets(e, s.rdelta_has[r][m]))),
     )
     return guard, s.with_(
-        rdelta_has=_set3(s.rdelta_has, r, m, g, True),
-        rdelta_val=_set3(s.rdelta_val, r, m, g, s.frozen_val[m][g]),
+        rdelta_has=_set2(s.rdelta_has, r, m, z3.Map(_OR, s.rdelta_has[r][m], e)),
+        rdelta_val=_set2(s.rdelta_val, r, m, _write(e, s.frozen_val[m], s.rdelta_val[r][m])),
         rdelta_point=_set2(s.rdelta_point, r, m, s.point),
     )
 
@@ -259,12 +302,11 @@ def MarkComplete(s: BState, r: Any) -> tuple[Any, BState]:  # noqa: N802
     )
 
 
-def MergeRemote(s: BState, r: Any, m: Any, g: Any, opts: Options) -> tuple[Any, BState]:  # noqa: N802
-    value = s.rdelta_val[r][m][g]
-    guard = z3.And(s.remote_up[r], s.rdelta_has[r][m][g])
+def MergeRemote(s: BState, r: Any, m: Any, e: Any, opts: Options) -> tuple[Any, BState]:  # noqa: N802
+    guard = z3.And(s.remote_up[r], _nonempty(e), _within(e, s.rdelta_has[r][m]))
     if opts.merge_after_complete:
         guard = z3.And(guard, s.complete[r][m])
-    return guard, s.with_(rbase=_set3(s.rbase, r, m, g, value))
+    return guard, s.with_(rbase=_set2(s.rbase, r, m, _write(e, s.rdelta_val[r][m], s.rbase[r][m])))
 
 
 def DropRemoteDelta(s: BState, r: Any) -> tuple[Any, BState]:  # noqa: N802
@@ -287,10 +329,12 @@ def _may_merge_local(s: BState, opts: Options) -> Any:
     return z3.Exists([r], s.completed[r])
 
 
-def MergeLocal(s: BState, m: Any, g: Any, opts: Options) -> tuple[Any, BState]:  # noqa: N802
-    value = s.frozen_val[m][g]
-    guard = z3.And(s.home_up, s.has_frozen[m], s.frozen_has[m][g], _may_merge_local(s, opts))
-    return guard, s.with_(base=_set2(s.base, m, g, value))
+def MergeLocal(s: BState, m: Any, e: Any, opts: Options) -> tuple[Any, BState]:  # noqa: N802
+    guard = z3.And(
+        s.home_up, s.has_frozen[m], _nonempty(e), _within(e, s.frozen_has[m]),
+        _may_merge_local(s, opts),
+    )  # fmt: skip
+    return guard, s.with_(base=z3.Store(s.base, m, _write(e, s.frozen_val[m], s.base[m])))
 
 
 def DropLocalDelta(s: BState, opts: Options) -> tuple[Any, BState]:  # noqa: N802
@@ -329,15 +373,16 @@ def transitions(pre: BState, post: BState, opts: Options, tag: str = "") -> list
         z3.Const(f"{n}{tag}", sort) for n, sort in (("m", Member), ("g", Grain), ("r", Remote))
     )
     v = z3.Const(f"v{tag}", Val)
+    e = z3.Const(f"e{tag}", z3.ArraySort(Grain, z3.BoolSort()))  # the action's extent
     table: list[tuple[str, dict[str, Any], tuple[Any, BState]]] = [
         ("HostWrite", {"member": m, "grain": g, "data": v}, HostWrite(pre, m, g, v)),
         ("HostRead", {"member": m, "grain": g}, (pre.home_up, pre)),  # changes nothing
         ("FreezeGroup", {"member": m}, FreezeGroup(pre, m, opts)),
-        ("CopyDelta", {"remote": r, "member": m, "grain": g}, CopyDelta(pre, r, m, g)),
+        ("CopyDelta", {"remote": r, "member": m, "extent": e}, CopyDelta(pre, r, m, e)),
         ("MarkComplete", {"remote": r}, MarkComplete(pre, r)),
-        ("MergeRemote", {"remote": r, "member": m, "grain": g}, MergeRemote(pre, r, m, g, opts)),
+        ("MergeRemote", {"remote": r, "member": m, "extent": e}, MergeRemote(pre, r, m, e, opts)),
         ("DropRemoteDelta", {"remote": r}, DropRemoteDelta(pre, r)),
-        ("MergeLocal", {"member": m, "grain": g}, MergeLocal(pre, m, g, opts)),
+        ("MergeLocal", {"member": m, "extent": e}, MergeLocal(pre, m, e, opts)),
         ("DropLocalDelta", {}, DropLocalDelta(pre, opts)),
         ("BreakMirror", {}, BreakMirror(pre)),
     ]

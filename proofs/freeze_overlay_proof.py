@@ -96,22 +96,27 @@ def explain_finite(options: Options, action: str, conjunct: str) -> Explanation 
         return name.rstrip("0123456789") + " " + name[len(name.rstrip("0123456789")) :]
 
     p = transition.params
-    m, g, r = p.get("member"), p.get("grain"), p.get("remote")
-    where = [element(p[k]) for k in ("remote", "member", "grain") if k in p]
+    m, r = p.get("member"), p.get("remote")
+    grains = [p["grain"]] if "grain" in p else []
+    if "extent" in p:  # the grains of the action's extent, as the model chose them
+        grains = [x for x in elements(fin, "Grain") if z3.is_true(model.eval(p["extent"][x], True))]
+    where = [element(p[k]) for k in ("remote", "member") if k in p]
+    where += [", ".join(element(x) for x in grains)] if grains else []
     lines = [", ".join([f"the action at {' '.join(where)}" if where else "the action",
                         f"point k {change(pre.point, post.point)}"])]  # fmt: skip
-    if m is not None and g is not None:
-        lines.append("at the home site: " + ", ".join(
+    for g in grains if m is not None else []:
+        tag = element(g) + (" (in the action's extent)" if "extent" in p else "")
+        lines.append(f"{tag} at the home site: " + ", ".join(
             f"{word} {change(getattr(pre, n)[m][g], getattr(post, n)[m][g])}"
             for n, word in GRAIN_WORDS.items()
         ))  # fmt: skip
-    if None not in (r, m, g):
-        lines.append("at the remote: " + ", ".join(
-            [f"{word} {change(getattr(pre, n)[r][m][g], getattr(post, n)[r][m][g])}"
-             for n, word in REMOTE_GRAIN_WORDS.items()]
-            + [f"{word} {change(getattr(pre, n)[r][m], getattr(post, n)[r][m])}"
-               for n, word in REMOTE_MEMBER_WORDS.items()]
-        ))  # fmt: skip
+        if r is not None:
+            lines.append(f"{tag} at the remote: " + ", ".join(
+                [f"{word} {change(getattr(pre, n)[r][m][g], getattr(post, n)[r][m][g])}"
+                 for n, word in REMOTE_GRAIN_WORDS.items()]
+                + [f"{word} {change(getattr(pre, n)[r][m], getattr(post, n)[r][m])}"
+                   for n, word in REMOTE_MEMBER_WORDS.items()]
+            ))  # fmt: skip
     return Explanation("fails", variant, lines)
 
 

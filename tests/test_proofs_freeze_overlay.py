@@ -79,7 +79,12 @@ def _transition(action: Action, u: Universe, pre: Any, post: Any, opts: M.Option
     grain = getattr(action, "grain", None)
     if grain is not None:
         _, obj, offset = topo.locate(grain)
-        bound += [params["grain"] == u.grains[offset], params["member"] == u.members[obj]]
+        bound.append(params["member"] == u.members[obj])
+        if "extent" in params:
+            extent = range(offset, offset + getattr(action, "count", 1))
+            bound += [params["extent"][g] == (i in extent) for i, g in enumerate(u.grains)]
+        else:
+            bound.append(params["grain"] == u.grains[offset])
     site = getattr(action, "site", None)
     if isinstance(action, LinkDown | LinkUp):
         site = next(s for s in action.link.split("-") if s != home)

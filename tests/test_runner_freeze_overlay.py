@@ -22,7 +22,8 @@ def test_overlay_runner_never_freezes_before_the_copy_completes() -> None:
         engine = OverlayEngine(B.topology("fan-out", 64), volumes, workdir, B.Options())
         clock = fake_clock(1.0).__next__
         freezes: list[tuple[int, int]] = []
-        runner = OverlayRunner(engine, clock, interval_s=5.0, grains_per_tick=8,
+        runner = OverlayRunner(engine, clock, interval_s=5.0, extents_per_tick=8,
+                               max_extent_grains=1,
                                on_point=lambda g, p: freezes.append((g, p)))  # fmt: skip
         for tick in range(200):
             runner.host_write(tick % 64, tick + 1)

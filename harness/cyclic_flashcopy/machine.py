@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
 from pitmirror.harness.lockstep import StepOutcome, Stepper
-from pitmirror.harness.machine import MAX_DATA_SEED, MAX_EXTENT, FailureHandler, LockstepMachine
+from pitmirror.harness.machine import MAX_DATA_SEED, FailureHandler, LockstepMachine, extent_in
 from pitmirror.model import cyclic_flashcopy as design_a
 from pitmirror.model.actions import (
     SITES,
@@ -25,19 +25,8 @@ from pitmirror.model.actions import (
     Recover,
     ResyncGrain,
 )
-from pitmirror.model.extents import run_from
 
 MAX_CRASH_WRITES = 4
-
-
-def extent_in(grains: frozenset[int]) -> st.SearchStrategy[tuple[int, int]]:
-    """An extent (start, count) of consecutive grains of the non-empty map `grains`: a start
-    drawn from the map, a count up to the run it begins (shrinking towards one grain)."""
-    return st.sampled_from(sorted(grains)).flatmap(
-        lambda start: st.tuples(
-            st.just(start), st.integers(1, min(MAX_EXTENT, run_from(grains, start)))
-        )
-    )
 
 
 def build_machine(

@@ -9,6 +9,7 @@ from pitmirror.harness.freeze_overlay.demo import demo
 from pitmirror.harness.freeze_overlay.lockstep import open_lockstep
 from pitmirror.harness.freeze_overlay.machine import build_machine
 from pitmirror.harness.freeze_overlay.runner import open_runner
+from pitmirror.harness.machine import MAX_EXTENT
 from pitmirror.impl.freeze_overlay.layout import volume_layout
 from pitmirror.model import freeze_overlay as model
 from pitmirror.model.design import WrongDesign
@@ -50,7 +51,11 @@ def reach_violation(options: DesignOptions) -> Reached:
 
 
 RUNNER_GRAINS = 4
-"""per object: the runner copies and merges grain by grain, so small objects cycle often"""
+"""per object: small objects cycle often, so the runner meets every phase in an example"""
+LARGE_GRAINS = 1024
+"""per object: extents of up to MAX_EXTENT grains over deltas of many runs"""
+LARGE_EXAMPLES = 30
+"""a volume this size costs a full read-back per example: fewer examples, each as long"""
 
 DESIGN = Design(
     model=model.MODEL,
@@ -65,9 +70,25 @@ DESIGN = Design(
     property_runs=(
         *(PropertyRun(f"property run, {name}", model.Options(), name) for name in model.TOPOLOGIES),
         *(
-            PropertyRun(f"runner under lockstep, {name}: writes, reads, ticks, clock, faults "
-                        f"({RUNNER_GRAINS} grains per object)", model.Options(), name,
-                        grains=RUNNER_GRAINS, runner=True)
+            PropertyRun(
+                f"property run, {name}, {LARGE_GRAINS} grains per object, extents of "
+                f"up to {MAX_EXTENT} grains",
+                model.Options(),
+                name,
+                grains=LARGE_GRAINS,
+                examples=LARGE_EXAMPLES,
+            )
+            for name in ("group", "fan-out")
+        ),
+        *(
+            PropertyRun(
+                f"runner under lockstep, {name}: writes, reads, ticks, clock, faults "
+                f"({RUNNER_GRAINS} grains per object)",
+                model.Options(),
+                name,
+                grains=RUNNER_GRAINS,
+                runner=True,
+            )
             for name in ("group", "fan-out", "bidirectional")
         ),
     ),  # fmt: skip

@@ -4,13 +4,15 @@ helper rule, `advance`, that moves the cycle on."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from typing import Any
 
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
 from pitmirror.harness.lockstep import StepOutcome, Stepper
-from pitmirror.harness.machine import MAX_DATA_SEED, FailureHandler, LockstepMachine
+from pitmirror.harness.machine import MAX_DATA_SEED, FailureHandler, LockstepMachine, extent_in
 from pitmirror.model import freeze_overlay as B
 from pitmirror.model.actions import (
     Action,
@@ -45,6 +47,14 @@ BREAK_ODDS = 50
 the example would test little"""
 
 
+def _enabled_of(state: B.State, kind: type[Action]) -> list[Any]:
+    """One kind's enabled actions; for an extent kind, its B.ExtentSource list."""
+    for extent_kind in B.EXTENT_KINDS:
+        if kind is extent_kind:
+            return B.extent_sources(state, extent_kind)
+    return [a for a in B.candidates_of(state, kind) if B.why_disabled(state, a) is None]
+
+
 def build_machine(
     open_lockstep: Callable[[], Stepper], grains: int, on_failure: FailureHandler
 ) -> type[RuleBasedStateMachine]:
@@ -62,16 +72,30 @@ def build_machine(
             assert isinstance(state, B.State)
             return state
 
-        def enabled(self, kind: type[Action]) -> list[Action]:
-            """The enabled actions of one kind (the model's guards decide, once per state)."""
+        def _cached(self, key: type[Action], compute: Callable[[B.State], list[Any]]) -> list[Any]:
+            """Per state and kind, once: every rule's precondition asks at every step."""
             state = self.model
-            if getattr(self, "_enabled_at", None) is not state:
-                self._enabled_at = state
-                self._enabled = list(B.enabled_actions(state))
-            return [a for a in self._enabled if isinstance(a, kind)]
+            if getattr(self, "_cache_at", None) is not state:
+                self._cache_at = state
+                self._cache: dict[type[Action], list[Any]] = {}
+            if key not in self._cache:
+                self._cache[key] = compute(state)
+            return self._cache[key]
+
+        def enabled(self, kind: type[Action]) -> list[Any]:
+            """The enabled actions of one kind (the model's guards decide); for an extent kind,
+            the places it may act with the grains it may take there (B.ExtentSource)."""
+            return self._cached(kind, functools.partial(_enabled_of, kind=kind))
+
+        def some_home_up(self) -> bool:
+            """Some object's home site is up: a host write or read may be served."""
+            return any(self.model.site_up(g.home) for g in self.model.topology.groups)
 
         def _draw(self, kind: type[Action], data: st.DataObject) -> None:
-            self._do(data.draw(st.sampled_from(self.enabled(kind))))
+            choice = data.draw(st.sampled_from(self.enabled(kind)))
+            if isinstance(choice, B.ExtentSource):
+                choice = choice.action(*data.draw(extent_in(choice.grains)))
+            self._do(choice)
 
         def _rarely(self, kind: type[Action], data: st.DataObject, roll: int) -> None:
             """A fault on roll 0; otherwise the step moves the cycle on, so that the many
@@ -87,16 +111,17 @@ def build_machine(
                     self._draw(kind, data)
                     return
 
-        @precondition(lambda self: bool(self.enabled(HostWrite)))
+        @precondition(lambda self: self.some_home_up())
         @rule(grain=st.integers(0, grains - 1), data=st.integers(1, MAX_DATA_SEED))
         def host_write(self, grain: int, data: int) -> None:
             if B.why_disabled(self.model, HostWrite(grain, data)) is None:
                 self._do(HostWrite(grain, data))
 
-        @precondition(lambda self: bool(self.enabled(HostRead)))
-        @rule(data=st.data())
-        def host_read(self, data: st.DataObject) -> None:
-            self._draw(HostRead, data)
+        @precondition(lambda self: self.some_home_up())
+        @rule(grain=st.integers(0, grains - 1))
+        def host_read(self, grain: int) -> None:
+            if B.why_disabled(self.model, HostRead(grain)) is None:
+                self._do(HostRead(grain))
 
         @precondition(lambda self: bool(self.enabled(FreezeGroup)))
         @rule(data=st.data())

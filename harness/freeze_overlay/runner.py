@@ -25,7 +25,7 @@ def open_runner(
         runner.host_read(grain)
 
     def tick(work: int, extent: int) -> None:
-        runner.grains_per_tick = work * extent
+        runner.extents_per_tick, runner.max_extent_grains = work, extent
         runner.tick()
 
     return RunnerHandle(runner.host_write, host_read, tick)

@@ -22,7 +22,7 @@ from pitmirror.impl.faults import CrashInjector
 from pitmirror.impl.journal import Journal, Metadata
 from pitmirror.impl.link import Link, LinkUnavailable
 from pitmirror.impl.seeds import SeedReader
-from pitmirror.impl.site import DurableSite, EngineRefused
+from pitmirror.impl.site import DurableSite, require_extent
 from pitmirror.impl.volumes import Volume
 from pitmirror.model.actions import Site
 from pitmirror.model.cyclic_flashcopy import Options, next_copy_map
@@ -30,13 +30,6 @@ from pitmirror.model.cyclic_flashcopy import Options, next_copy_map
 
 def _span(start: int, count: int) -> list[int]:
     return list(range(start, start + count))
-
-
-def _require_all(grains: GrainMap, start: int, count: int, what: str) -> None:
-    """An extent's bounds, checked before any write: every grain of it must be `what`."""
-    inside = start >= 0 and count >= 1 and start + count <= len(grains.bits)
-    if not inside or not grains.bits[start : start + count].all():
-        raise EngineRefused(f"grains [{start}, {start + count}) are not all {what}")
 
 
 class RemoteSite(DurableSite):
@@ -98,7 +91,7 @@ class RemoteSite(DurableSite):
 
     def drain(self, start: int, count: int = 1) -> None:
         """Copy committed grains I2 -> T and clear their target bits."""
-        _require_all(self.map("target_map"), start, count, "in the target map")
+        require_extent(self.map("target_map"), start, count, "in the target map")
         self._write(self.target, start, self.i2.read_grains(start, count))
         self._record({"target_map": {"remove": _span(start, count)}})
 
@@ -173,7 +166,7 @@ class LocalSite(DurableSite):
 
     def copy_extent(self, start: int, count: int = 1) -> None:
         """Background copy of grains of P_k (all in the copy map) to I1 and I2."""
-        _require_all(self.map("copy_map"), start, count, "in the copy map")
+        require_extent(self.map("copy_map"), start, count, "in the copy map")
         if self.options.data_before_record:
             self._copy(start, count)
         else:
@@ -226,7 +219,7 @@ class LocalSite(DurableSite):
 
     def resync_extent(self, start: int, count: int = 1) -> None:
         """Mirror grains that were copied to I1 while the link was down."""
-        _require_all(self.map("out_of_sync"), start, count, "out of sync")
+        require_extent(self.map("out_of_sync"), start, count, "out of sync")
         self.link.mirror_write(start, self.i1.read_grains(start, count))
         self._record({"out_of_sync": {"remove": _span(start, count)}})
 

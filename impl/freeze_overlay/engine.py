@@ -37,7 +37,13 @@ from pitmirror.impl.journal import Changes, Journal, Metadata
 from pitmirror.impl.link import LinkService, LinkUnavailable
 from pitmirror.impl.regions import Region
 from pitmirror.impl.seeds import SeedReader
-from pitmirror.impl.site import DurableSite, EngineInvariantBroken, EngineRefused, SiteDown
+from pitmirror.impl.site import (
+    DurableSite,
+    EngineInvariantBroken,
+    EngineRefused,
+    SiteDown,
+    require_extent,
+)
 from pitmirror.impl.volumes import Volume
 from pitmirror.model import freeze_overlay as model
 from pitmirror.model.actions import (
@@ -148,14 +154,14 @@ class GroupCycle(StateMachine):
     def freeze_member(self, member: int) -> None:
         self.engine.freeze_member(self.group, member)
 
-    def copy_delta(self, site: str, grain: int) -> None:
-        self.engine.copy_delta(site, grain)
+    def copy_delta(self, site: str, grain: int, count: int) -> None:
+        self.engine.copy_delta(site, grain, count)
 
     def mark_complete(self, site: str) -> None:
         self.engine.mark_complete(site, self.group)
 
-    def merge_local(self, grain: int) -> None:
-        self.engine.merge_local(grain)
+    def merge_local(self, grain: int, count: int) -> None:
+        self.engine.merge_local(grain, count)
 
     def drop_local_delta(self) -> None:
         self.engine.drop_local_delta(self.group)
@@ -188,8 +194,8 @@ class SiteService(StateMachine):
     def restart(self) -> None:
         self.site.start()
 
-    def merge_remote(self, grain: int) -> None:
-        self.engine.merge_remote(self.site.site, grain)
+    def merge_remote(self, grain: int, count: int) -> None:
+        self.engine.merge_remote(self.site.site, grain, count)
 
     def drop_remote_delta(self, group: int) -> None:
         self.engine.drop_remote_delta(self.site.site, group)
@@ -292,11 +298,20 @@ class OverlayEngine:
     def _global(self, obj: int, offset: int) -> int:
         return self.topology.first_grain(obj) + offset
 
-    def _frozen_bytes(self, obj: int, offset: int) -> bytes:
+    def _frozen_bytes(self, obj: int, offset: int, count: int = 1) -> bytes:
         store, meta = self.local_stores[obj], self.object_meta(obj)
         if meta.frozen_from_base:
-            return store.base.read_grains(offset)
-        return store.aux[meta.frozen_slot].read_grains(offset)
+            return store.base.read_grains(offset, count)
+        return store.aux[meta.frozen_slot].read_grains(offset, count)
+
+    def _extent(self, grain: int, count: int) -> tuple[int, int, int]:
+        """(group, object, offset) of an extent, refused before any write unless it lies in
+        one object."""
+        topo = self.topology
+        last = grain + count - 1
+        if count < 1 or last >= topo.grains or topo.locate(last)[1] != topo.locate(grain)[1]:
+            raise EngineRefused(f"grains [{grain}, {grain + count}) are not one object's")
+        return topo.locate(grain)
 
     # ---- actions: each is one event of the machine that owns it ------------------------------
 
@@ -432,13 +447,24 @@ class OverlayEngine:
         changes |= self.object_records[member].freeze(self.object_meta(member))
         self._group_home(group).record(changes)
 
-    def copy_delta(self, site: str, grain: int) -> None:
-        gi, oi, off = self.topology.locate(grain)
-        data = self._frozen_bytes(oi, off)
+    def _require_frozen(self, obj: int, offset: int, count: int) -> None:
+        meta = self.object_meta(obj)
+        if not meta.has_frozen:
+            raise EngineRefused(f"object {obj} has no frozen delta")
+        require_extent(meta.frozen, offset, count, "in the frozen delta")
+
+    def copy_delta(self, site: str, grain: int, count: int = 1) -> None:
+        """One extent of the frozen delta, one write and one record at the remote."""
+        gi, oi, off = self._extent(grain, count)
+        self._require_frozen(oi, off, count)
         point = self.group_meta(gi).point
         remote = self._reach(self.topology.groups[gi].home, site)
+        copy = self.copy_meta(oi, site)
+        if copy.delta_point == point:
+            require_extent(copy.delta, off, count, f"still to copy to {site}", held=False)
+        data = self._frozen_bytes(oi, off, count)
         remote.write(self.remote_stores[(oi, site)].delta, off, data)
-        remote.record(self.copy_records[oi].received(off, point))
+        remote.record(self.copy_records[oi].received(range(off, off + count), point))
 
     def mark_complete(self, site: str, group: int) -> None:
         """The commit at this remote: one record marks every member's delta complete."""
@@ -451,10 +477,11 @@ class OverlayEngine:
         remote.record(changes)
         home.record(self.group_records[group].changes(completed_at=current.completed_at | {site}))
 
-    def merge_remote(self, site: str, grain: int) -> None:
-        _, oi, off = self.topology.locate(grain)
+    def merge_remote(self, site: str, grain: int, count: int = 1) -> None:
+        _, oi, off = self._extent(grain, count)
+        require_extent(self.copy_meta(oi, site).delta, off, count, f"in {site}'s delta")
         store = self.remote_stores[(oi, site)]
-        self.sites[site].write(store.base, off, store.delta.read_grains(off))
+        self.sites[site].write(store.base, off, store.delta.read_grains(off, count))
 
     def drop_remote_delta(self, site: str, group: int) -> None:
         changes: Changes = {}
@@ -462,9 +489,11 @@ class OverlayEngine:
             changes |= self.copy_records[i].merged(self.copy_meta(i, site))
         self.sites[site].record(changes)
 
-    def merge_local(self, grain: int) -> None:
-        _, oi, off = self.topology.locate(grain)
-        self._home(oi).write(self.local_stores[oi].base, off, self._frozen_bytes(oi, off))
+    def merge_local(self, grain: int, count: int = 1) -> None:
+        _, oi, off = self._extent(grain, count)
+        self._require_frozen(oi, off, count)
+        data = self._frozen_bytes(oi, off, count)
+        self._home(oi).write(self.local_stores[oi].base, off, data)
 
     def drop_local_delta(self, group: int) -> None:
         changes: Changes = {}

@@ -193,8 +193,8 @@ class CopyRecord:
             complete=bool(_number(meta, self._key("complete"))),
         )
 
-    def received(self, offset: int, point: int) -> Changes:
-        return {self._key("delta"): {"add": [offset]}, self._key("delta_point"): point}
+    def received(self, offsets: range, point: int) -> Changes:
+        return {self._key("delta"): {"add": list(offsets)}, self._key("delta_point"): point}
 
     def complete(self, point: int) -> Changes:
         return {self._key("complete"): 1, self._key("delta_point"): point}

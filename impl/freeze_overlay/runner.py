@@ -3,8 +3,9 @@
 Each `tick()` moves every group on through the vocabulary's own actions (the engine's
 controllers check each one): freeze when the previous point is complete at every remote and
 the interval has passed since the last freeze — so the repetition interval is never shorter
-than the copy (claim 18) — then copy up to `grains_per_tick` delta grains per remote, mark
-complete, merge and drop at the remotes and locally.  Every action goes through one door,
+than the copy (claim 18) — then copy up to `extents_per_tick` extents of at most
+`max_extent_grains` delta grains per remote, mark complete, merge and drop at the remotes and
+locally, extent by extent.  Every action goes through one door,
 `apply` (the engine's own unless the harness steps the model with each one,
 harness/runner_machine.py).  The clock is injected; the runner stamps every point with it, for
 the committed point's age.
@@ -45,7 +46,8 @@ class OverlayRunner:
     engine: OverlayEngine
     clock: Callable[[], float]
     interval_s: float = 0.0
-    grains_per_tick: int = 16
+    extents_per_tick: int = 8
+    max_extent_grains: int = 16
     on_point: Callable[[int, int], None] | None = None  # (group, point) at each freeze
     point_times: dict[tuple[int, int], float] = field(default_factory=dict)
     commits: int = 0
@@ -94,21 +96,21 @@ class OverlayRunner:
                 if self.on_point is not None:
                     self.on_point(gi, group.point + 1)
             return
-        budget = self.grains_per_tick
+        budget = self.extents_per_tick
         for remote in spec.remotes:
             if remote in group.completed_at:
                 continue
             for obj, first in self._group_grains(gi):
                 if not engine.reachable(spec.home, remote):
                     break
-                frozen = engine.object_meta(obj).frozen
-                sent = engine.copy_meta(obj, remote).delta
-                for offset in frozen:
+                unsent = engine.object_meta(obj).frozen.difference(
+                    engine.copy_meta(obj, remote).delta
+                )
+                for offset, count in unsent.extents(self.max_extent_grains):
                     if not budget or not engine.reachable(spec.home, remote):
                         break  # a crash or a link failure cut the copy: the next tick goes on
-                    if offset not in sent:
-                        self._apply(CopyDelta(remote, first + offset))
-                        budget -= 1
+                    self._apply(CopyDelta(remote, first + offset, count))
+                    budget -= 1
             if budget and engine.reachable(spec.home, remote):
                 self._apply(MarkComplete(remote, gi))
                 self.commits += 1
@@ -128,7 +130,8 @@ class OverlayRunner:
             actions: list[Action] = []
             for obj, first in members:
                 delta = engine.copy_meta(obj, remote).delta
-                actions += [MergeRemote(remote, first + o) for o in delta]
+                extents = delta.extents(self.max_extent_grains)
+                actions += [MergeRemote(remote, first + o, n) for o, n in extents]
             for action in [*actions, DropRemoteDelta(remote, gi)]:
                 if not site.up:
                     break
@@ -140,7 +143,8 @@ class OverlayRunner:
         for obj, first in self._group_grains(gi):
             meta = engine.object_meta(obj)
             if not meta.frozen_from_base:
-                actions += [MergeLocal(first + offset) for offset in meta.frozen]
+                extents = meta.frozen.extents(self.max_extent_grains)
+                actions += [MergeLocal(first + o, n) for o, n in extents]
         for action in [*actions, DropLocalDelta(gi)]:
             if not home.up:
                 break

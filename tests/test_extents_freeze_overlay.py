@@ -1,0 +1,125 @@
+"""Extent actions in design B: CopyDelta, MergeRemote and MergeLocal over runs of one object's
+grains, in the model's guards, the engine (one write and one record per extent) and traces."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pitmirror.harness.designs import Subject
+from pitmirror.harness.freeze_overlay.lockstep import Lockstep
+from pitmirror.harness.lockstep import run_actions
+from pitmirror.harness.replay import replay
+from pitmirror.harness.traces import Trace, read_trace, write_trace
+from pitmirror.impl.site import EngineRefused
+from pitmirror.model import freeze_overlay as B
+from pitmirror.model.actions import (
+    Action,
+    CopyDelta,
+    CrashSite,
+    DropLocalDelta,
+    DropRemoteDelta,
+    FreezeGroup,
+    HostRead,
+    HostWrite,
+    MarkComplete,
+    MergeLocal,
+    MergeRemote,
+    Recover,
+)
+
+GRAINS = 8  # per object: the group topology's objects are grains 0..7 and 8..15
+
+# point 1 (every grain) in two extents per object, then a point with two runs per object
+EXTENT_TRACE: list[Action] = [
+    CopyDelta("right", 0, 8), CopyDelta("right", 8, 5), CopyDelta("right", 13, 3),
+    MarkComplete("right", 0),
+    MergeRemote("right", 0, 8), MergeRemote("right", 8, 8), DropRemoteDelta("right", 0),
+    DropLocalDelta(0),
+    *(HostWrite(g, 20 + g) for g in (1, 2, 3, 6, 9, 10, 14)),
+    FreezeGroup(0),
+    HostWrite(2, 99), HostRead(2), HostRead(3),  # the active delta over the frozen one
+    CopyDelta("right", 1, 2), CrashSite("right"), Recover("right"),
+    CopyDelta("right", 3, 1), CopyDelta("right", 6, 1), CopyDelta("right", 9, 2),
+    CopyDelta("right", 14, 1),
+    MarkComplete("right", 0),
+    MergeRemote("right", 1, 2), CrashSite("right"), Recover("right"),  # redone after the crash
+    MergeRemote("right", 1, 3), MergeRemote("right", 6, 1), MergeRemote("right", 9, 2),
+    MergeRemote("right", 14, 1), DropRemoteDelta("right", 0),
+    MergeLocal(1, 3), MergeLocal(6, 1), MergeLocal(9, 2), MergeLocal(14, 1), DropLocalDelta(0),
+    FreezeGroup(0),
+]  # fmt: skip
+
+
+def _group() -> B.State:
+    return B.initial_state(B.Config(B.topology("group", GRAINS)))
+
+
+def _run(backend: str, tmp_path: Path | None = None) -> None:
+    subject = Subject(B.DESIGN, B.Options(), "group", GRAINS)
+    with subject.volume_set(backend) as volume_set:
+        volumes, workdir = volume_set.fresh()
+        lockstep = Lockstep(B.topology("group", GRAINS), volumes, workdir, B.Options())
+        outcomes = run_actions(lockstep, EXTENT_TRACE)
+    assert [o.status for o in outcomes] == ["ok"] * (len(EXTENT_TRACE) + 1), outcomes[-1].detail
+
+
+def test_extent_actions_agree_with_the_model_on_memory() -> None:
+    _run("memory")
+
+
+def test_extent_actions_agree_with_the_model_on_loop_devices(loop_backend: str) -> None:
+    _run(loop_backend)
+
+
+def test_extent_guards_name_what_is_wrong() -> None:
+    state = _group()
+    assert (
+        B.why_disabled(state, CopyDelta("right", 6, 4)) == "grains 6..9 run from object db into log"
+    )
+    assert B.why_disabled(state, CopyDelta("right", 14, 4)) == (
+        "grains 14..17 run past the topology's end (0..15)"
+    )
+    assert B.why_disabled(state, MergeLocal(0, 0)) == "an extent of 0 grains is empty"
+    state = B.step(state, CopyDelta("right", 2, 2))
+    assert (
+        B.why_disabled(state, CopyDelta("right", 0, 4)) == "grains 2, 3 are already copied to right"
+    )
+    assert B.why_disabled(state, MergeRemote("right", 1, 3)) == "grain 1 is not in right's delta"
+    assert B.why_disabled(state, CopyDelta("right", 4, 4)) is None
+
+
+def test_every_extent_of_a_source_is_enabled() -> None:
+    """The harness draws extents from B.extent_sources: every run inside one is enabled."""
+    state = B.step(_group(), CopyDelta("right", 2, 2))
+    sources = B.extent_sources(state, CopyDelta)
+    assert [sorted(s.grains) for s in sources] == [[0, 1, 4, 5, 6, 7], list(range(8, 16))]
+    enabled = {a for a in B.enabled_actions(state) if isinstance(a, CopyDelta)}
+    assert CopyDelta("right", 4, 4) in enabled and CopyDelta("right", 1, 4) not in enabled
+    assert all(B.why_disabled(state, action) is None for action in enabled)
+
+
+def test_the_engine_refuses_an_extent_outside_its_map(tmp_path: Path) -> None:
+    subject = Subject(B.DESIGN, B.Options(), "group", GRAINS)
+    with subject.volume_set("memory") as volume_set:
+        volumes, workdir = volume_set.fresh()
+        lockstep = Lockstep(B.topology("group", GRAINS), volumes, workdir, B.Options())
+        assert run_actions(lockstep, [CopyDelta("right", 2, 2)])[-1].ok
+        with pytest.raises(EngineRefused, match=r"grains \[0, 4\) are not all still to copy"):
+            lockstep.engine.apply(CopyDelta("right", 0, 4))
+        with pytest.raises(EngineRefused, match=r"grains \[6, 10\) are not one object's"):
+            lockstep.engine.apply(CopyDelta("right", 6, 4))
+        with pytest.raises(EngineRefused, match=r"grains \[1, 3\) are not all in right's delta"):
+            lockstep.engine.apply(MergeRemote("right", 1, 2))
+        assert lockstep.finish().ok  # nothing was written by the refused extents
+
+
+def test_a_design_b_extent_trace_replays(tmp_path: Path) -> None:
+    path = tmp_path / "extents.jsonl"
+    write_trace(path, Trace(B.DESIGN, GRAINS, 512, "extents of design B", EXTENT_TRACE,
+                            topology="group"))  # fmt: skip
+    assert '"count": 5' in path.read_text()
+    trace = read_trace(path)
+    assert trace.actions == EXTENT_TRACE
+    assert replay(trace, "memory").as_expected
