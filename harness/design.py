@@ -18,7 +18,7 @@ from rich.table import Table
 
 from pitmirror.harness.lockstep import Stepper
 from pitmirror.harness.machine import FailureHandler
-from pitmirror.harness.runner_machine import RunnerFactory
+from pitmirror.harness.runner_machine import RunnerSpec
 from pitmirror.impl.volumes import Volume
 from pitmirror.model.actions import Action
 from pitmirror.model.design import DesignModel
@@ -123,8 +123,9 @@ class Design:
     volume_layout: Callable[[str | None, int], VolumeLayout]
     lockstep: LockstepFactory
     machine: MachineFactory
-    runner: RunnerFactory
-    """the design's real-time runner bound to an engine, acting through a given `apply`"""
+    runner: RunnerSpec
+    """the design's real-time runner, bound to an engine and acting through a given `apply`,
+    and what the model says its status must show"""
     property_runs: tuple[PropertyRun, ...]
     encoding: Encoding
     reach_violation: Callable[[DesignOptions], Reached]

@@ -40,7 +40,10 @@ from pitmirror.model.actions import (
 
 FAULTS = (LinkDown, LinkUp, CrashSite, Recover)
 MAX_WORK = 8
-"""units of background work (extents or grains) one drawn tick may do"""
+"""extents one drawn tick may copy, resync, drain or merge"""
+EXTENT_SIZES = (1, 2, 3, 4, 8, 16, MAX_EXTENT)
+"""the longest extent a drawn tick may take: small ones often, so that a tick takes several
+extents and a crash or a link failure can fall between them"""
 
 
 class FakeClock:
@@ -61,14 +64,29 @@ class RunnerHandle:
     host_read: Callable[[int], None]
     tick: Callable[[int, int], None]
     """one tick with at most (work, extent) of background work"""
+    committed: Callable[[], dict[str, int]]
+    """the committed point of every copy, as the runner's status reports it"""
 
 
-RunnerFactory = Callable[[object, Callable[[], float], Callable[[Action], None]], RunnerHandle]
-"""(engine, clock, apply) -> the runner, acting only through `apply`"""
+Announce = Callable[[str, int], None]
+"""(where, point): the runner's callback on a new point (a commit in A, a freeze in B)"""
+
+
+@dataclass(frozen=True)
+class RunnerSpec:
+    """A design's runner as this machine drives and checks it."""
+
+    open: Callable[[object, Callable[[], float], Callable[[Action], None], Announce],
+                   RunnerHandle]  # fmt: skip
+    """(engine, clock, apply, announce) -> the runner, acting only through `apply`"""
+    committed: Callable[[object], dict[str, int]]
+    """the model's committed point of every copy, keyed as the runner's status keys them"""
+    newest: Callable[[object], dict[str, int]]
+    """the model's newest point per place, keyed as the runner announces them"""
 
 
 def build_runner_machine(
-    open_runner: RunnerFactory,
+    spec: RunnerSpec,
     open_lockstep: Callable[[], Stepper],
     grains: int,
     on_failure: FailureHandler,
@@ -80,8 +98,16 @@ def build_runner_machine(
         def open_lockstep(self) -> Stepper:
             lockstep = open_lockstep()
             self.clock = FakeClock()
-            self.handle = open_runner(lockstep.engine, self.clock, self._do)
+            self.handle = spec.open(lockstep.engine, self.clock, self._do, self._announced)
             return lockstep
+
+        def _announced(self, where: str, point: int) -> None:
+            """The runner's on-point callback must name the point the model just reached."""
+            assert self.lockstep is not None
+            newest = spec.newest(self.lockstep.model).get(where)
+            if newest != point:
+                self._mismatch(f"the runner announced point {point} at {where}, the model's "
+                               f"newest there is {newest}")  # fmt: skip
 
         def report_failure(self, actions: list[Action], outcome: StepOutcome) -> None:
             on_failure(actions, outcome)
@@ -114,9 +140,26 @@ def build_runner_machine(
             if self._allowed(HostRead(grain)):
                 self._runner("a host read", lambda runner: runner.host_read(grain))
 
-        @rule(work=st.integers(1, MAX_WORK), extent=st.integers(1, MAX_EXTENT))
+        @rule(work=st.integers(1, MAX_WORK), extent=st.sampled_from(EXTENT_SIZES))
         def tick(self, work: int, extent: int) -> None:
             self._runner("a tick", lambda runner: runner.tick(work, extent))
+
+        @rule()
+        def status(self) -> None:
+            """What the runner tells its user must be what the model committed."""
+            assert self.handle is not None and self.lockstep is not None
+            shown: dict[str, int] = {}
+            self._runner("its status", lambda runner: shown.update(runner.committed()))
+            expected = spec.committed(self.lockstep.model)
+            if shown != expected:
+                self._mismatch(f"the runner's status shows committed points {shown}, "
+                               f"the model's are {expected}")  # fmt: skip
+
+        def _mismatch(self, detail: str) -> None:
+            assert self.lockstep is not None
+            where = self.lockstep.check(None, None)
+            self._verdict(StepOutcome(len(self.actions), None, "diverged", detail, where.cycle,
+                                      where.committed, where.phase))  # fmt: skip
 
         @rule(seconds=st.sampled_from([0.001, 0.1, 1.0, 10.0]))
         def clock_step(self, seconds: float) -> None:
@@ -127,8 +170,12 @@ def build_runner_machine(
         def fault(self, data: st.DataObject) -> None:
             assert self.lockstep is not None
             faults = [a for a in self.lockstep.model.enabled_actions() if isinstance(a, FAULTS)]
-            if faults:
-                self._do(data.draw(st.sampled_from(faults)))
+            # the kind first, then its parameters: crashes come in many variants (site, after
+            # how many writes), and drawn flat they would crowd out the link's failures
+            kinds = [kind for kind in FAULTS if any(isinstance(a, kind) for a in faults)]
+            if kinds:
+                kind = data.draw(st.sampled_from(kinds))
+                self._do(data.draw(st.sampled_from([a for a in faults if isinstance(a, kind)])))
 
     RunnerMachine.__name__ = "RunnerMachine"
     return RunnerMachine

@@ -16,6 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pitmirror.harness.check import Budget, run_check
+from pitmirror.harness.coverage import (
+    COVERAGE_BUDGET,
+    LINE_THRESHOLD,
+    CoverageFailed,
+    describe_budget,
+    measure,
+)
 from pitmirror.harness.design import PropertyRun
 from pitmirror.harness.designs import DESIGNS, Subject
 from pitmirror.harness.prove import prove_design
@@ -42,6 +49,8 @@ class Row:
     seconds: float
     passed: bool
     skipped: bool = False
+    detail: dict[str, object] | None = None
+    """what a row measured beyond its verdict (the coverage row's report)"""
 
 
 def mutant_budget(name: str, budget: Budget) -> Budget:
@@ -91,7 +100,7 @@ def verify(
     if not files:
         raise VolumeError(f"no trace files under {traces_dir}/ (run from the project root)")
     runs, mutants = property_runs(), mutant_runs()
-    total = len(runs) + len(DESIGNS) + len(files) + (0 if quick else 2 * len(mutants))
+    total = len(runs) + len(DESIGNS) + len(files) + (0 if quick else 2 * len(mutants) + 1)
 
     def note(text: str) -> None:
         if progress is not None:
@@ -100,8 +109,11 @@ def verify(
     rows = _property_rows(runs, QUICK_BUDGET if quick else budget, backend, note)
     if quick:
         rows += [_skipped(subject, f"mutant {name}", "caught") for name, subject in mutants]
+        rows.append(Row("A+B", COVERAGE_WHAT, COVERAGE_EXPECTED, "skipped (--quick)", "-", 0.0,
+                        True, skipped=True))  # fmt: skip
     else:
         rows += _mutant_rows(mutants, budget, backend, note)
+        rows.append(_coverage_row(backend, note))
     rows += _proof_rows(note)
     if quick:
         rows += [_skipped(subject, f"Z3 proof refutes mutant {name}", "refuted")
@@ -155,6 +167,26 @@ def _mutant_rows(
         rows.append(Row(subject.design.short, f"mutant {name}{where}", "caught", got, volumes,
                         result.seconds, caught))  # fmt: skip
     return rows
+
+
+COVERAGE_WHAT = (f"coverage of impl/ by the property runs "
+                 f"({describe_budget(*COVERAGE_BUDGET)}), coverage.py")  # fmt: skip
+COVERAGE_EXPECTED = f"≥ {LINE_THRESHOLD:.0f} % of lines, every runner branch"
+
+
+def _coverage_row(backend: str, note: Note) -> Row:
+    note(COVERAGE_WHAT)
+    started = time.monotonic()
+    try:
+        result = measure(*COVERAGE_BUDGET, backend)
+    except CoverageFailed as err:
+        return Row("A+B", COVERAGE_WHAT, COVERAGE_EXPECTED, str(err), backend,
+                   time.monotonic() - started, False)  # fmt: skip
+    got = result.summary()
+    if not result.passed:
+        got += f"; not executed: {'; '.join(result.gaps())}"
+    return Row("A+B", COVERAGE_WHAT, COVERAGE_EXPECTED, got, backend, time.monotonic() - started,
+               result.passed, detail=result.to_json())  # fmt: skip
 
 
 def _proof_rows(note: Note) -> list[Row]:

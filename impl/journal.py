@@ -58,9 +58,9 @@ def _parse(raw: bytes) -> tuple[int, Changes] | None:
         obj = json.loads(raw)
         body = json.dumps({"seq": obj["seq"], "changes": obj["changes"]}, sort_keys=True)
         if zlib.crc32(body.encode()) != obj["crc"]:
-            return None
+            return None  # a torn or damaged record
         return int(obj["seq"]), dict(obj["changes"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):  # a torn or damaged record
         return None
 
 
@@ -68,12 +68,18 @@ def _encode(meta: Metadata) -> dict[str, Any]:
     return {k: (v.to_hex() if isinstance(v, GrainMap) else v) for k, v in meta.items()}
 
 
+COMPACT_EVERY = 1024
+"""records between snapshots, unless an engine is given another interval"""
+
+
 class Journal:
-    """The metadata journal of one site, in `directory`."""
+    """The metadata journal of one site, in `directory`: records appended and fsynced, folded
+    into a snapshot every `compact_every` records."""
 
-    compact_every = 1024
-
-    def __init__(self, directory: Path, site: str, initial: Metadata) -> None:
+    def __init__(
+        self, directory: Path, site: str, initial: Metadata, compact_every: int = COMPACT_EVERY
+    ) -> None:
+        self.compact_every = compact_every
         self.directory = directory
         self.log_path = directory / f"{site}.journal"
         self.snapshot_path = directory / f"{site}.snapshot"
@@ -101,7 +107,7 @@ class Journal:
         )
         for index, raw in enumerate(lines):
             parsed = _parse(raw) if raw.endswith(b"\n") else None
-            if parsed is None:
+            if parsed is None:  # a torn or damaged record
                 if index == len(lines) - 1:
                     break  # torn tail: the crash hit this append
                 raise JournalError(f"{self.log_path}: record {index + 1} is corrupt")

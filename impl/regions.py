@@ -21,10 +21,6 @@ class Region:
         self.volume, self.first, self.grain_count, self.name = volume, first, grain_count, name
         self.grain_size = volume.grain_size
 
-    @property
-    def device(self) -> str:
-        return f"{self.volume.device}[{self.first}:{self.first + self.grain_count}]"
-
     def _check(self, start: int, count: int) -> None:
         if start < 0 or count < 0 or start + count > self.grain_count:
             raise VolumeError(

@@ -70,13 +70,15 @@ class DurableSite:
             raise SiteDown(f"the {self.site} site is down")
         return self.meta
 
-    def map(self, name: str) -> GrainMap:
-        value = self.live_meta()[name]
+    def map(self, name: str, durable: bool = False) -> GrainMap:
+        """A grain map of the running site (SiteDown when it is not), or (`durable`) as its
+        journal holds it, up or down."""
+        value = (self.durable_meta() if durable else self.live_meta())[name]
         assert isinstance(value, GrainMap)
         return value
 
-    def number(self, name: str) -> int:
-        value = self.live_meta()[name]
+    def number(self, name: str, durable: bool = False) -> int:
+        value = (self.durable_meta() if durable else self.live_meta())[name]
         assert isinstance(value, int)
         return value
 

@@ -20,6 +20,7 @@ KEY_PACKAGES = (
     "python-statemachine",
     "crosshair-tool",
     "numpy",
+    "coverage",
     "mypy",
     "ruff",
 )

@@ -320,6 +320,17 @@ def test_quick_verify_runs_the_safe_checks_and_every_trace_and_says_what_it_skip
     assert doc["quick"] and doc["passed"]
     skipped = [r for r in doc["rows"] if r["skipped"]]
     ran = [r for r in doc["rows"] if not r["skipped"]]
-    assert skipped and all(r["what"].startswith(("mutant", "Z3 proof refutes")) for r in skipped)
+    assert skipped and all(
+        r["what"].startswith(("mutant", "Z3 proof refutes", "coverage of impl/")) for r in skipped
+    )
     assert any(r["what"].startswith("trace mutants/") for r in ran)
     assert any(r["what"] == "Z3 proof, safe design" for r in ran)
+
+
+def test_coverage_with_a_bad_backend_is_one_line_and_exit_2() -> None:
+    run = pitmirror("coverage", "--backend", "nosuch")
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines()[-1] == (
+        "pitmirror: the measuring run failed: unknown backend 'nosuch' "
+        "(choose from auto, loop, file, memory)"
+    )

@@ -13,14 +13,27 @@ from pitmirror.harness.check import Budget, run_check
 from pitmirror.harness.designs import Subject
 from pitmirror.harness.lockstep import StepOutcome
 from pitmirror.harness.machine import LockstepFailure
-from pitmirror.harness.runner_machine import RunnerHandle, build_runner_machine
+from pitmirror.harness.runner_machine import (
+    Announce,
+    RunnerHandle,
+    RunnerSpec,
+    build_runner_machine,
+)
 from pitmirror.harness.verify import property_runs
 from pitmirror.impl.cyclic_flashcopy.engine import FlashCopyEngine
 from pitmirror.impl.cyclic_flashcopy.runner import Runner
 from pitmirror.impl.site import SiteDown
 from pitmirror.model import cyclic_flashcopy as A
 from pitmirror.model import freeze_overlay as B
-from pitmirror.model.actions import Action, CopyGrain, CrashSite, LinkDown, LinkUp, ResyncGrain
+from pitmirror.model.actions import (
+    Action,
+    CopyGrain,
+    CrashSite,
+    DrainTarget,
+    LinkDown,
+    LinkUp,
+    ResyncGrain,
+)
 
 
 @pytest.mark.slow
@@ -42,8 +55,8 @@ def test_design_b_runner_agrees_with_the_model(topology: str) -> None:
 class HastyRunner(Runner):
     """The bug the runner machine found first: resync goes on after the remote went down."""
 
-    def _may_go_on(self, make: type[CopyGrain] | type[ResyncGrain]) -> bool:
-        return self.engine.local.up
+    def _may_go_on(self, make: type[CopyGrain] | type[ResyncGrain] | type[DrainTarget]) -> bool:
+        return self.engine.remote.up if make is DrainTarget else self.engine.local.up
 
 
 def test_a_runner_doing_what_the_model_forbids_is_caught() -> None:
@@ -81,12 +94,12 @@ def test_verify_runs_the_runners_and_a_large_volume() -> None:
 
 
 def _raising_runner(
-    engine: object, clock: Callable[[], float], apply: Callable[[Action], None]
+    engine: object, clock: Callable[[], float], apply: Callable[[Action], None], announce: Announce
 ) -> RunnerHandle:
     def tick(work: int, extent: int) -> None:
         raise SiteDown("the local site is down")
 
-    return RunnerHandle(lambda grain, seed: None, lambda grain: None, tick)
+    return RunnerHandle(lambda grain, seed: None, lambda grain: None, tick, lambda: {})
 
 
 def test_a_runner_that_raises_fails_the_run_and_says_so() -> None:
@@ -94,7 +107,7 @@ def test_a_runner_that_raises_fails_the_run_and_says_so() -> None:
     found: list[tuple[list[Action], StepOutcome]] = []
     with subject.volume_set("memory") as volume_set:
         machine = build_runner_machine(
-            _raising_runner,
+            RunnerSpec(_raising_runner, lambda state: {}, lambda state: {}),
             lambda: subject.lockstep(*volume_set.fresh()),
             4,
             lambda actions, outcome: found.append((actions, outcome)),

@@ -152,7 +152,7 @@ def _interrupted() -> NoReturn:
 def run() -> None:
     """The app with its commands; a usage error is one line, and Ctrl-C, SIGTERM and SIGHUP
     unwind the run, so volumes and loop devices are released."""
-    from pitmirror.harness.cli import check, cleanup, demo, prove, replay, verify  # noqa: F401
+    from pitmirror.harness.cli import check, cleanup, coverage, demo, prove, replay, verify  # noqa: F401
 
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupt)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pitmirror.harness.cyclic_flashcopy.demo import demo
 from pitmirror.harness.cyclic_flashcopy.lockstep import open_lockstep
 from pitmirror.harness.cyclic_flashcopy.machine import build_machine
-from pitmirror.harness.cyclic_flashcopy.runner import open_runner
+from pitmirror.harness.cyclic_flashcopy.runner import RUNNER
 from pitmirror.harness.design import Design, PropertyRun, Reached, VolumeLayout
 from pitmirror.harness.machine import MAX_EXTENT
 from pitmirror.impl.cyclic_flashcopy.engine import volume_layout
@@ -47,7 +47,7 @@ DESIGN = Design(
     volume_layout=layout,
     lockstep=open_lockstep,
     machine=build_machine,
-    runner=open_runner,
+    runner=RUNNER,
     property_runs=(
         PropertyRun("property run, safe design, claim 6 (merge)", model.Options()),
         PropertyRun(

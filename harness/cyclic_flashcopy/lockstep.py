@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pitmirror.harness.lockstep import LockstepBase
+from pitmirror.harness.lockstep import LOCKSTEP_COMPACT_EVERY, LockstepBase
 from pitmirror.impl.cyclic_flashcopy.engine import FlashCopyEngine, Observation
+from pitmirror.impl.grains import grain_bytes
 from pitmirror.impl.seeds import CachedSeeds
 from pitmirror.impl.site import EngineRefused
 from pitmirror.impl.volumes import Volume
@@ -67,7 +68,8 @@ class Lockstep(LockstepBase):
         grains = next(iter(volumes.values())).grain_count
         self.model: design_a.State = design_a.initial_state(design_a.Config(grains=grains), options)
         self.engine = FlashCopyEngine(
-            volumes, workdir, options, seeds=CachedSeeds(list(volumes.values()))
+            volumes, workdir, options, seeds=CachedSeeds(list(volumes.values())),
+            compact_every=LOCKSTEP_COMPACT_EVERY,
         )
         self.index = 0
 
@@ -76,6 +78,15 @@ class Lockstep(LockstepBase):
 
     def divergence(self) -> str | None:
         return divergence(self.engine.observe(), self.model)
+
+    def failover_divergence(self) -> str | None:
+        """The remote site's failover read (what `demo` digests), byte for byte."""
+        size = self.engine.grain_size
+        want = design_a.recoverable_target(self.model)
+        for grain, got in enumerate(self.engine.remote.recoverable_image()):
+            if got != grain_bytes(want[grain], grain, size):
+                return f"the failover read of grain {grain} is not the model's seed {want[grain]}"
+        return None
 
 
 def open_lockstep(

@@ -4,19 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pitmirror.harness.runner_machine import RunnerHandle
+from pitmirror.harness.runner_machine import Announce, RunnerHandle, RunnerSpec
 from pitmirror.impl.cyclic_flashcopy.engine import FlashCopyEngine
 from pitmirror.impl.cyclic_flashcopy.runner import Runner
+from pitmirror.model import cyclic_flashcopy as design_a
 from pitmirror.model.actions import Action
 from pitmirror.model.design import WrongDesign
 
+WHERE = "remote"
+"""design A's one copy, as the runner's status and announcements name it"""
+
 
 def open_runner(
-    engine: object, clock: Callable[[], float], apply: Callable[[Action], None]
+    engine: object,
+    clock: Callable[[], float],
+    apply: Callable[[Action], None],
+    announce: Announce,
 ) -> RunnerHandle:
     if not isinstance(engine, FlashCopyEngine):
         raise WrongDesign(f"design A's runner was given {type(engine).__qualname__}")
-    runner = Runner(engine, clock, apply=apply)
+    runner = Runner(engine, clock, apply=apply,
+                    on_consistency_point=lambda point: announce(WHERE, point))  # fmt: skip
 
     def host_read(grain: int) -> None:
         runner.host_read(grain)
@@ -25,4 +33,21 @@ def open_runner(
         runner.extents_per_tick, runner.max_extent_grains = work, extent
         runner.tick()
 
-    return RunnerHandle(runner.host_write, host_read, tick)
+    def committed() -> dict[str, int]:
+        return {WHERE: runner.status().committed}
+
+    return RunnerHandle(runner.host_write, host_read, tick, committed)
+
+
+def _state(state: object) -> design_a.State:
+    if not isinstance(state, design_a.State):
+        raise WrongDesign(f"design A's runner was checked against {type(state).__qualname__}")
+    return state
+
+
+RUNNER = RunnerSpec(
+    open=open_runner,
+    committed=lambda state: {WHERE: _state(state).committed},
+    newest=lambda state: {WHERE: _state(state).cycle},
+)
+"""A commit takes the next point's image and announces its number: the model's cycle."""

@@ -8,7 +8,7 @@ from pitmirror.harness.design import Design, PropertyRun, Reached, VolumeLayout
 from pitmirror.harness.freeze_overlay.demo import demo
 from pitmirror.harness.freeze_overlay.lockstep import open_lockstep
 from pitmirror.harness.freeze_overlay.machine import build_machine
-from pitmirror.harness.freeze_overlay.runner import open_runner
+from pitmirror.harness.freeze_overlay.runner import RUNNER
 from pitmirror.harness.machine import MAX_EXTENT
 from pitmirror.impl.freeze_overlay.layout import volume_layout
 from pitmirror.model import freeze_overlay as model
@@ -66,7 +66,7 @@ DESIGN = Design(
     volume_layout=layout,
     lockstep=open_lockstep,
     machine=build_machine,
-    runner=open_runner,
+    runner=RUNNER,
     property_runs=(
         *(PropertyRun(f"property run, {name}", model.Options(), name) for name in model.TOPOLOGIES),
         *(

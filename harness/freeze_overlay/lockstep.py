@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pitmirror.harness.lockstep import LockstepBase
+from pitmirror.harness.lockstep import LOCKSTEP_COMPACT_EVERY, LockstepBase
 from pitmirror.impl.freeze_overlay.engine import OverlayEngine, OverlayObservation
 from pitmirror.impl.seeds import CachedSeeds
 from pitmirror.impl.site import EngineRefused
@@ -63,7 +63,8 @@ class Lockstep(LockstepBase):
     ) -> None:
         self.model: B.State = B.initial_state(B.Config(topology), options)
         self.engine = OverlayEngine(
-            topology, volumes, workdir, options, seeds=CachedSeeds(list(volumes.values()))
+            topology, volumes, workdir, options, seeds=CachedSeeds(list(volumes.values())),
+            compact_every=LOCKSTEP_COMPACT_EVERY,
         )
         self.index = 0
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pitmirror.harness.runner_machine import RunnerHandle
+from pitmirror.harness.runner_machine import Announce, RunnerHandle, RunnerSpec
 from pitmirror.impl.freeze_overlay.engine import OverlayEngine
 from pitmirror.impl.freeze_overlay.runner import OverlayRunner
+from pitmirror.model import freeze_overlay as B
 from pitmirror.model.actions import Action
 from pitmirror.model.design import WrongDesign
 
@@ -15,11 +16,17 @@ INTERVAL_S = 1.0
 
 
 def open_runner(
-    engine: object, clock: Callable[[], float], apply: Callable[[Action], None]
+    engine: object,
+    clock: Callable[[], float],
+    apply: Callable[[Action], None],
+    announce: Announce,
 ) -> RunnerHandle:
     if not isinstance(engine, OverlayEngine):
         raise WrongDesign(f"design B's runner was given {type(engine).__qualname__}")
-    runner = OverlayRunner(engine, clock, interval_s=INTERVAL_S, apply=apply)
+    def on_point(group: int, point: int) -> None:
+        announce(f"group {group}", point)
+
+    runner = OverlayRunner(engine, clock, interval_s=INTERVAL_S, apply=apply, on_point=on_point)
 
     def host_read(grain: int) -> None:
         runner.host_read(grain)
@@ -28,4 +35,29 @@ def open_runner(
         runner.extents_per_tick, runner.max_extent_grains = work, extent
         runner.tick()
 
-    return RunnerHandle(runner.host_write, host_read, tick)
+    def committed() -> dict[str, int]:
+        return {f"group {s.group} at {site}": point
+                for s in runner.status() for site, point in s.committed.items()}  # fmt: skip
+
+    return RunnerHandle(runner.host_write, host_read, tick, committed)
+
+
+def _state(state: object) -> B.State:
+    if not isinstance(state, B.State):
+        raise WrongDesign(f"design B's runner was checked against {type(state).__qualname__}")
+    return state
+
+
+def _committed(state: object) -> dict[str, int]:
+    model = _state(state)
+    return {f"group {gi} at {site}": B.committed(model, gi, site)
+            for gi, group in enumerate(model.topology.groups)
+            for site in group.remotes}  # fmt: skip
+
+
+RUNNER = RunnerSpec(
+    open=open_runner,
+    committed=_committed,
+    newest=lambda state: {f"group {gi}": g.point for gi, g in enumerate(_state(state).groups)},
+)
+"""A freeze is announced with the point it froze: the group's newest point in the model."""

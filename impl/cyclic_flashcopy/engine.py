@@ -26,7 +26,7 @@ from pitmirror.impl.cyclic_flashcopy.controllers import LocalCycle, RemoteServic
 from pitmirror.impl.cyclic_flashcopy.sites import LocalSite, RemoteSite
 from pitmirror.impl.faults import CrashInjector, SiteCrashed
 from pitmirror.impl.grains import decode_grain, grain_bytes
-from pitmirror.impl.journal import Journal
+from pitmirror.impl.journal import COMPACT_EVERY, Journal
 from pitmirror.impl.link import InProcessLink, LinkService
 from pitmirror.impl.seeds import SeedReader
 from pitmirror.impl.site import EngineInvariantBroken, EngineRefused
@@ -89,6 +89,7 @@ class FlashCopyEngine:
         options: Options,
         self_check: bool = True,
         seeds: SeedReader | None = None,
+        compact_every: int = COMPACT_EVERY,
     ) -> None:
         missing = [n for n in VOLUME_NAMES if n not in volumes]
         if missing:
@@ -104,7 +105,7 @@ class FlashCopyEngine:
         self.remote = RemoteSite(
             volumes["i2"],
             volumes["target"],
-            Journal(workdir, "remote", RemoteSite.initial_meta(n)),
+            Journal(workdir, "remote", RemoteSite.initial_meta(n), compact_every),
             self.injector,
             options,
         )
@@ -112,7 +113,7 @@ class FlashCopyEngine:
         self.local = LocalSite(
             volumes["source"],
             volumes["i1"],
-            Journal(workdir, "local", LocalSite.initial_meta(n)),
+            Journal(workdir, "local", LocalSite.initial_meta(n), compact_every),
             self.injector,
             options,
             self.link,

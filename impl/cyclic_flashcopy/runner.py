@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pitmirror.impl.cyclic_flashcopy.engine import FlashCopyEngine
+from pitmirror.impl.extents import Extent
 from pitmirror.model.actions import (
     Action,
     CommitPoint,
@@ -44,7 +45,8 @@ class Runner:
     clock: Callable[[], float]
     extents_per_tick: int = 8
     max_extent_grains: int = 16
-    on_consistency_point: Callable[[int], None] | None = None
+    on_consistency_point: Callable[[int], None] = lambda cycle: None
+    """called with the new point's number at each commit"""
     point_times: dict[int, float] = field(default_factory=dict)
     commits: int = 0
     apply: Callable[[Action], None] | None = None
@@ -83,37 +85,47 @@ class Runner:
             make: type[CopyGrain] | type[ResyncGrain] = CopyGrain
             if not todo and mirror_up:
                 todo, make = local.map("out_of_sync").extents(self.max_extent_grains), ResyncGrain
-            for start, count in todo[: self.extents_per_tick]:
-                if not self._may_go_on(make):  # a crash cut the last extent
-                    break
-                self._apply(make(start, count))
+            self._extents(make, todo)
         if engine.remote.up:
-            drains = engine.remote.map("target_map").extents(self.max_extent_grains)
-            for start, count in drains[: self.extents_per_tick]:
-                if not engine.remote.up:
-                    break
-                self._apply(DrainTarget(start, count))
+            self._extents(
+                DrainTarget, engine.remote.map("target_map").extents(self.max_extent_grains)
+            )
         return committed
 
-    def _may_go_on(self, make: type[CopyGrain] | type[ResyncGrain]) -> bool:
+    def _extents(
+        self, make: type[CopyGrain] | type[ResyncGrain] | type[DrainTarget], todo: list[Extent]
+    ) -> None:
+        """Up to `extents_per_tick` extents of one kind, until a crash cuts one (an armed
+        crash fires inside an action: the sites it needs may be down after any extent)."""
+        for start, count in todo[: self.extents_per_tick]:
+            if not self._may_go_on(make):
+                break
+            self._apply(make(start, count))
+
+    def _may_go_on(self, make: type[CopyGrain] | type[ResyncGrain] | type[DrainTarget]) -> bool:
         engine = self.engine
+        if make is DrainTarget:
+            return engine.remote.up
         mirror_up = engine.link.up and engine.remote.up
         return engine.local.up and (make is CopyGrain or mirror_up)
 
     def _stamp(self, cycle: int) -> None:
         self.point_times[cycle] = self.clock()
         self.commits += 1
-        if self.on_consistency_point is not None:
-            self.on_consistency_point(cycle)
+        self.on_consistency_point(cycle)
 
     def status(self) -> RunnerStatus:
+        """What the runner reports; a site that is down is reported as its journal holds it
+        (what a restart would see), not refused."""
         local, remote = self.engine.local, self.engine.remote
         behind = (
-            local.map("copy_map").union(local.map("future_map")).union(local.map("out_of_sync"))
+            local.map("copy_map", durable=True)
+            .union(local.map("future_map", durable=True))
+            .union(local.map("out_of_sync", durable=True))
         )
-        committed = remote.number("committed")
+        committed = remote.number("committed", durable=True)
         return RunnerStatus(
-            cycle=local.number("cycle"),
+            cycle=local.number("cycle", durable=True),
             committed=committed,
             committed_at=self.point_times.get(committed, self.point_times[0]),
             grains_behind=len(behind),

@@ -33,7 +33,7 @@ from pitmirror.impl.freeze_overlay.metadata import (
     ObjectRecord,
 )
 from pitmirror.impl.grains import decode_grain, grain_bytes
-from pitmirror.impl.journal import Changes, Journal, Metadata
+from pitmirror.impl.journal import COMPACT_EVERY, Changes, Journal, Metadata
 from pitmirror.impl.link import LinkService, LinkUnavailable
 from pitmirror.impl.regions import Region
 from pitmirror.impl.seeds import SeedReader
@@ -221,6 +221,7 @@ class OverlayEngine:
         options: model.Options,
         self_check: bool = True,
         seeds: SeedReader | None = None,
+        compact_every: int = COMPACT_EVERY,
     ) -> None:
         self.topology, self.options = topology, options
         self.self_check = self_check
@@ -241,7 +242,7 @@ class OverlayEngine:
         }
         self.sites: dict[str, OverlaySite] = {}
         for name in topology.sites:
-            journal = Journal(workdir, name, self._initial_meta(name))
+            journal = Journal(workdir, name, self._initial_meta(name), compact_every)
             self.sites[name] = OverlaySite(name, journal, self.injector)
             self.sites[name].start()
         self.cycles = [GroupCycle(self, gi) for gi in range(len(topology.groups))]

@@ -5,9 +5,10 @@ controllers check each one): freeze when the previous point is complete at every
 the interval has passed since the last freeze — so the repetition interval is never shorter
 than the copy (claim 18) — then copy up to `extents_per_tick` extents of at most
 `max_extent_grains` delta grains per remote, mark complete, merge and drop at the remotes and
-locally, extent by extent.  Every action goes through one door,
-`apply` (the engine's own unless the harness steps the model with each one,
-harness/runner_machine.py).  The clock is injected; the runner stamps every point with it, for
+locally, extent by extent.  A design-B site or link fails only between actions (a crash is an
+action of its own), so what the tick checked before it starts holds to its end.  Every action
+goes through one door, `apply` (the engine's own unless the harness steps the model with each
+one, harness/runner_machine.py).  The clock is injected; the runner stamps every point with it, for
 the committed point's age.
 """
 
@@ -48,7 +49,8 @@ class OverlayRunner:
     interval_s: float = 0.0
     extents_per_tick: int = 8
     max_extent_grains: int = 16
-    on_point: Callable[[int, int], None] | None = None  # (group, point) at each freeze
+    on_point: Callable[[int, int], None] = lambda group, point: None
+    """called with (group, point) at each freeze"""
     point_times: dict[tuple[int, int], float] = field(default_factory=dict)
     commits: int = 0
     apply: Callable[[Action], None] | None = None
@@ -93,25 +95,21 @@ class OverlayRunner:
             if not group.broken and self.clock() - last >= self.interval_s:
                 self._apply(FreezeGroup(gi))
                 self.point_times[(gi, group.point + 1)] = self.clock()
-                if self.on_point is not None:
-                    self.on_point(gi, group.point + 1)
+                self.on_point(gi, group.point + 1)
             return
         budget = self.extents_per_tick
         for remote in spec.remotes:
-            if remote in group.completed_at:
+            if remote in group.completed_at or not engine.reachable(spec.home, remote):
                 continue
             for obj, first in self._group_grains(gi):
-                if not engine.reachable(spec.home, remote):
-                    break
                 unsent = engine.object_meta(obj).frozen.difference(
                     engine.copy_meta(obj, remote).delta
                 )
-                for offset, count in unsent.extents(self.max_extent_grains):
-                    if not budget or not engine.reachable(spec.home, remote):
-                        break  # a crash or a link failure cut the copy: the next tick goes on
+                extents = unsent.extents(self.max_extent_grains)[:budget]
+                for offset, count in extents:
                     self._apply(CopyDelta(remote, first + offset, count))
-                    budget -= 1
-            if budget and engine.reachable(spec.home, remote):
+                budget -= len(extents)
+            if budget:
                 self._apply(MarkComplete(remote, gi))
                 self.commits += 1
         self._merge_remotes(gi)
@@ -133,40 +131,39 @@ class OverlayRunner:
                 extents = delta.extents(self.max_extent_grains)
                 actions += [MergeRemote(remote, first + o, n) for o, n in extents]
             for action in [*actions, DropRemoteDelta(remote, gi)]:
-                if not site.up:
-                    break
                 self._apply(action)
 
     def _merge_local(self, gi: int) -> None:
-        engine, home = self.engine, self.engine.sites[self.engine.topology.groups[gi].home]
-        actions: list[Action] = []
+        engine, actions = self.engine, list[Action]()
         for obj, first in self._group_grains(gi):
             meta = engine.object_meta(obj)
             if not meta.frozen_from_base:
                 extents = meta.frozen.extents(self.max_extent_grains)
                 actions += [MergeLocal(first + o, n) for o, n in extents]
         for action in [*actions, DropLocalDelta(gi)]:
-            if not home.up:
-                break
             self._apply(action)
 
     def status(self) -> list[GroupStatus]:
+        """What the runner reports; a site that is down is reported as its journal holds it
+        (what a restart would see), not refused."""
         engine, out = self.engine, []
         for gi, spec in enumerate(engine.topology.groups):
             members = engine.topology.group_objects(gi)
+            home = engine.sites[spec.home].durable_meta()
             committed = {}
             for remote in spec.remotes:
-                copy = engine.copy_meta(members[0], remote)
-                point = copy.delta_point if copy.complete else copy.base_point
-                assert point is not None
-                committed[remote] = point
+                held = engine.sites[remote].durable_meta()
+                copies = [engine.copy_records[obj].read(held) for obj in members]
+                points = [c.delta_point if c.complete else c.base_point for c in copies]
+                assert None not in points
+                committed[remote] = min(p for p in points if p is not None)
             behind = 0
             for obj in members:
-                meta = engine.object_meta(obj)
+                meta = engine.object_records[obj].read(home)
                 behind += len(meta.active) + len(meta.frozen)
             out.append(GroupStatus(
                 group=gi,
-                point=engine.group_meta(gi).point,
+                point=engine.group_records[gi].read(home).point,
                 committed=committed,
                 committed_at={r: self.point_times.get((gi, c), 0.0) for r, c in committed.items()},
                 grains_behind=behind,
