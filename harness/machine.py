@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from hypothesis import strategies as st
+from hypothesis import target
 from hypothesis.stateful import RuleBasedStateMachine, initialize
 
 from pitmirror.harness.lockstep import StepOutcome, Stepper, explain
@@ -26,11 +27,15 @@ MAX_EXTENT = 64
 
 def extent_in(grains: frozenset[int]) -> st.SearchStrategy[tuple[int, int]]:
     """An extent (start, count) of consecutive grains of the non-empty set `grains`: a start
-    drawn from the set, a count up to the run it begins (shrinking towards one grain)."""
+    drawn from the set, a count up to the run it begins — often the whole of it, as a runner
+    takes it (shrinking towards one grain)."""
+
+    def counts(start: int) -> st.SearchStrategy[int]:
+        longest = min(MAX_EXTENT, run_from(grains, start))
+        return st.one_of(st.integers(1, longest), st.just(longest))
+
     return st.sampled_from(sorted(grains)).flatmap(
-        lambda start: st.tuples(
-            st.just(start), st.integers(1, min(MAX_EXTENT, run_from(grains, start)))
-        )
+        lambda start: st.tuples(st.just(start), counts(start))
     )
 
 
@@ -79,7 +84,14 @@ class LockstepMachine(RuleBasedStateMachine):
             self.failure = outcome
             raise LockstepFailure(explain(outcome))
 
+    def search_scores(self) -> dict[str, float]:
+        """A design's measures of how interesting an example was, by label; Hypothesis's
+        targeting (`hypothesis.target`) maximises each."""
+        return {}
+
     def teardown(self) -> None:
+        for label, score in self.search_scores().items():
+            target(score, label=label)
         # not after an interrupted step (Ctrl-C, SIGTERM): model and engine are half-way
         # through one action there, and a read-back would report that as a divergence
         if self.failure is None and self.lockstep is not None and not self.stepping:
