@@ -28,12 +28,18 @@ def _place(where: Volume | Region) -> tuple[Volume, int]:
 
 def _read_seeds(volume: Volume, first: int, count: int, grain_of_first: int) -> list[int]:
     """The seeds of grains first.. of `volume`, the first written as grain `grain_of_first`."""
-    raw, size = volume.read_grains(first, count), volume.grain_size
+    return decode_seeds(volume.read_grains(first, count), volume.grain_size, grain_of_first)
+
+
+def decode_seeds(raw: bytes, grain_size: int, grain_of_first: int = 0) -> list[int]:
+    """The seed of every grain of `raw` (whole grains), the first written as grain
+    `grain_of_first`; CorruptGrain when a grain holds bytes no seed wrote there."""
+    count = len(raw) // grain_size
     # zero grains (most of a fresh volume) are found in one vectorised pass
     written = np.frombuffer(raw, dtype=np.uint64).reshape(count, -1).any(axis=1)
     seeds = [0] * count
     for i in np.flatnonzero(written).tolist():
-        seeds[i] = decode_grain(raw[i * size : (i + 1) * size], grain_of_first + i)
+        seeds[i] = decode_grain(raw[i * grain_size : (i + 1) * grain_size], grain_of_first + i)
     return seeds
 
 

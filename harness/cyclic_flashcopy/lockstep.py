@@ -8,8 +8,8 @@ from pathlib import Path
 
 from pitmirror.harness.lockstep import LOCKSTEP_COMPACT_EVERY, LockstepBase
 from pitmirror.impl.cyclic_flashcopy.engine import FlashCopyEngine, Observation
-from pitmirror.impl.grains import grain_bytes
-from pitmirror.impl.seeds import CachedSeeds
+from pitmirror.impl.grains import CorruptGrain
+from pitmirror.impl.seeds import CachedSeeds, decode_seeds
 from pitmirror.impl.site import EngineRefused
 from pitmirror.impl.volumes import Volume
 from pitmirror.model import cyclic_flashcopy as design_a
@@ -80,12 +80,16 @@ class Lockstep(LockstepBase):
         return divergence(self.engine.observe(), self.model)
 
     def failover_divergence(self) -> str | None:
-        """The remote site's failover read (what `demo` digests), byte for byte."""
-        size = self.engine.grain_size
+        """The remote site's failover read (what `demo` digests), every byte decoded."""
         want = design_a.recoverable_target(self.model)
-        for grain, got in enumerate(self.engine.remote.recoverable_image()):
-            if got != grain_bytes(want[grain], grain, size):
-                return f"the failover read of grain {grain} is not the model's seed {want[grain]}"
+        image = b"".join(self.engine.remote.recoverable_image())
+        try:
+            got = decode_seeds(image, self.engine.grain_size)
+        except CorruptGrain as err:
+            return f"the failover read is corrupt: {err}"
+        for grain, (seen, seed) in enumerate(zip(got, want, strict=True)):
+            if seen != seed:
+                return f"the failover read of grain {grain} holds seed {seen}, the model's {seed}"
         return None
 
 

@@ -11,7 +11,13 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
 from pitmirror.harness.lockstep import StepOutcome, Stepper
-from pitmirror.harness.machine import MAX_DATA_SEED, FailureHandler, LockstepMachine, extent_in
+from pitmirror.harness.machine import (
+    MAX_DATA_SEED,
+    FailureHandler,
+    LockstepMachine,
+    extent_in,
+    member_of,
+)
 from pitmirror.model import cyclic_flashcopy as design_a
 from pitmirror.model.actions import (
     SITES,
@@ -151,11 +157,13 @@ def build_machine(
             if state.local_up:
                 # half the time a grain still to copy: the write that copies on write
                 anywhere = st.integers(0, grains - 1)
-                where = st.one_of(st.sampled_from(sorted(state.copy_map)), anywhere)
-                grain = where if state.copy_map else anywhere
-                choices.append(
-                    lambda: HostWrite(data.draw(grain), data.draw(st.integers(1, MAX_DATA_SEED)))
-                )
+                copying = state.copy_map
+
+                def host_write() -> Action:
+                    grain = st.one_of(member_of(copying), anywhere) if copying else anywhere
+                    return HostWrite(data.draw(grain), data.draw(st.integers(1, MAX_DATA_SEED)))
+
+                choices.append(host_write)
             for kind, grains_of in (
                 (CopyGrain, state.copy_map),
                 (ResyncGrain, state.out_of_sync),
