@@ -725,15 +725,6 @@ ExtentAction = CopyDelta | MergeRemote | MergeLocal
 EXTENT_KINDS: tuple[type[ExtentAction], ...] = (CopyDelta, MergeRemote, MergeLocal)
 
 
-def _extent_action(
-    kind: type[ExtentAction], site: str | None, grain: int, count: int = 1
-) -> ExtentAction:
-    if kind is MergeLocal:
-        return MergeLocal(grain, count)
-    assert site is not None
-    return CopyDelta(site, grain, count) if kind is CopyDelta else MergeRemote(site, grain, count)
-
-
 @dataclass(frozen=True)
 class ExtentSource:
     """Where an extent action may act now: a kind, its remote site (None for MergeLocal) and
@@ -746,7 +737,12 @@ class ExtentSource:
     grains: frozenset[int]
 
     def action(self, grain: int, count: int = 1) -> ExtentAction:
-        return _extent_action(self.kind, self.site, grain, count)
+        if self.kind is MergeLocal:
+            return MergeLocal(grain, count)
+        assert self.site is not None
+        if self.kind is CopyDelta:
+            return CopyDelta(self.site, grain, count)
+        return MergeRemote(self.site, grain, count)
 
 
 def extent_sources(state: State, kind: type[ExtentAction]) -> list[ExtentSource]:

@@ -114,6 +114,13 @@ def build_machine(
             """A step that moves the cycle on, drawn from those the model enables: the commit,
             or a resync, copy or drain of an extent drawn from its map (drawn, not in a fixed
             order: which comes first — a drain or the next copy — is what extents get wrong)."""
+            steps = self._progress(data)
+            if steps:
+                self._do(data.draw(st.sampled_from(steps))())
+
+        def _progress(self, data: st.DataObject) -> list[Callable[[], Action]]:
+            """The steps that move the cycle on and that the model enables now, each drawing
+            its extent when taken."""
             state = self.model
             steps: list[Callable[[], Action]] = []
             if design_a.why_disabled(state, CommitPoint()) is None:
@@ -123,8 +130,7 @@ def build_machine(
                                     (DrainTarget, state.target_map)):  # fmt: skip
                 if grains_of and design_a.why_disabled(state, kind(min(grains_of))) is None:
                     steps.append(functools.partial(_draw_extent, kind, grains_of, data))
-            if steps:
-                self._do(data.draw(st.sampled_from(steps))())
+            return steps
 
         @rule(data=st.data())
         def advance(self, data: st.DataObject) -> None:
@@ -164,15 +170,7 @@ def build_machine(
                     return HostWrite(data.draw(grain), data.draw(st.integers(1, MAX_DATA_SEED)))
 
                 choices.append(host_write)
-            for kind, grains_of in (
-                (CopyGrain, state.copy_map),
-                (ResyncGrain, state.out_of_sync),
-                (DrainTarget, state.target_map),
-            ):
-                if grains_of:
-                    choices.append(functools.partial(_draw_extent, kind, grains_of, data))
-            if design_a.why_disabled(state, CommitPoint()) is None:
-                choices.append(CommitPoint)
+            choices += self._progress(data)
             if not choices:
                 return None
             action = data.draw(st.sampled_from(choices))()
