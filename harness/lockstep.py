@@ -70,7 +70,9 @@ class LockstepBase:
     engine: SteppableEngine
     index: int = 0
     full_every: int = 64
-    """a full read-back of every grain every this many steps (1: after every step)"""
+    """a full read-back of every grain every this many steps (1: after every step); before
+    the first, the read-back trusts that the volumes it was given were zero (a design's
+    lockstep is given volumes fresh from `VolumeSet.fresh`) and reads what was written"""
 
     def position(self) -> tuple[int, int, str]:
         raise NotImplementedError
@@ -92,7 +94,7 @@ class LockstepBase:
             return f"engine volume read back corrupt: {err}"
 
     def check(self, before: ModelState | None, action: Action | None) -> StepOutcome:
-        if self.index % self.full_every == 0:
+        if self.index and self.index % self.full_every == 0:
             self.engine.seeds.refresh()
         why = self._read_back()
         if why:

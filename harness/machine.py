@@ -29,9 +29,7 @@ def extent_in(grains: frozenset[int]) -> st.SearchStrategy[tuple[int, int]]:
     """An extent (start, count) of consecutive grains of the non-empty set `grains`: a start
     drawn from the set, a count up to the run it begins (shrinking towards one grain)."""
     return member_of(grains).flatmap(
-        lambda start: st.tuples(
-            st.just(start), st.integers(1, min(MAX_EXTENT, run_from(grains, start)))
-        )
+        lambda start: st.tuples(st.just(start), st.integers(1, run_from(grains, start, MAX_EXTENT)))
     )
 
 

@@ -57,7 +57,7 @@ from pitmirror.model.actions import (
     action_name,
 )
 from pitmirror.model.design import ActionNotEnabled, DesignModel, WrongDesign
-from pitmirror.model.extents import first_run, grains_are, span, sub_extents
+from pitmirror.model.extents import grains_are, some_run, span, sub_extents
 from pitmirror.model.options import DesignOptions
 
 DESIGN = "cyclic-flashcopy"
@@ -573,16 +573,13 @@ def _committable(state: State) -> bool:
 
 
 def _background(state: State) -> tuple[State, int] | None:
-    """The first copy or resync the state enables (a commit needs every one of them), over a
-    whole run of grains: a step costs one extent, so progress is cheap on large volumes."""
-    candidates: list[Action] = []
-    if state.copy_map:
-        candidates.append(CopyGrain(*first_run(state.copy_map)))
-    if state.out_of_sync:
-        candidates.append(ResyncGrain(*first_run(state.out_of_sync)))
-    for action in candidates:
-        if why_disabled(state, action) is None:
-            return step(state, action), 1
+    """A copy or resync the state enables (a commit needs every one of them), over a whole
+    run of grains: a step costs one extent, so progress is cheap on large volumes."""
+    for kind, grains in ((CopyGrain, state.copy_map), (ResyncGrain, state.out_of_sync)):
+        if grains:
+            action = kind(*some_run(grains))
+            if why_disabled(state, action) is None:
+                return step(state, action), 1
     return None
 
 

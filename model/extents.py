@@ -25,17 +25,21 @@ def runs(grains: Iterable[int]) -> list[Extent]:
     return found
 
 
-def run_from(grains: frozenset[int], start: int) -> int:
-    """How many consecutive grains of `grains` begin at `start` (0 if start is not one)."""
+def run_from(grains: frozenset[int], start: int, most: int | None = None) -> int:
+    """How many consecutive grains of `grains` begin at `start` (0 if start is not one), at
+    most `most`."""
     count = 0
-    while start + count in grains:
+    while start + count in grains and count != most:
         count += 1
     return count
 
 
-def first_run(grains: frozenset[int]) -> Extent:
-    """The lowest run of the non-empty `grains`."""
-    start = min(grains)
+def some_run(grains: frozenset[int]) -> Extent:
+    """A run of the non-empty `grains`: the one around the grain the set yields first (the
+    lowest would cost a pass over the whole set)."""
+    start = next(iter(grains))
+    while start - 1 in grains:
+        start -= 1
     return start, run_from(grains, start)
 
 

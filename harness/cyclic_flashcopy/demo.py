@@ -104,7 +104,7 @@ def run_demo(
             host_writes=writes,
             commits=status.commits,
             committed=status.committed,
-            target_digest=image_digest(recovered),
+            target_digest=image_digest([recovered]),
             expected_digest=seeds_digest(images[status.committed], grain_size),
             source_matches_host=source == host_bytes,
         )

@@ -68,7 +68,10 @@ class Lockstep(LockstepBase):
         grains = next(iter(volumes.values())).grain_count
         self.model: design_a.State = design_a.initial_state(design_a.Config(grains=grains), options)
         self.engine = FlashCopyEngine(
-            volumes, workdir, options, seeds=CachedSeeds(list(volumes.values())),
+            volumes,
+            workdir,
+            options,
+            seeds=CachedSeeds(list(volumes.values()), zeroed=True),
             compact_every=LOCKSTEP_COMPACT_EVERY,
         )
         self.index = 0
@@ -82,11 +85,13 @@ class Lockstep(LockstepBase):
     def failover_divergence(self) -> str | None:
         """The remote site's failover read (what `demo` digests), every byte decoded."""
         want = design_a.recoverable_target(self.model)
-        image = b"".join(self.engine.remote.recoverable_image())
+        image = self.engine.remote.recoverable_image()
         try:
             got = decode_seeds(image, self.engine.grain_size)
         except CorruptGrain as err:
             return f"the failover read is corrupt: {err}"
+        if got == list(want):
+            return None
         for grain, (seen, seed) in enumerate(zip(got, want, strict=True)):
             if seen != seed:
                 return f"the failover read of grain {grain} holds seed {seen}, the model's {seed}"

@@ -63,7 +63,11 @@ class Lockstep(LockstepBase):
     ) -> None:
         self.model: B.State = B.initial_state(B.Config(topology), options)
         self.engine = OverlayEngine(
-            topology, volumes, workdir, options, seeds=CachedSeeds(list(volumes.values())),
+            topology,
+            volumes,
+            workdir,
+            options,
+            seeds=CachedSeeds(list(volumes.values()), zeroed=True),
             compact_every=LOCKSTEP_COMPACT_EVERY,
         )
         self.index = 0

@@ -101,15 +101,18 @@ class RemoteSite(DurableSite):
         assert isinstance(target_map, GrainMap)
         return target_map
 
-    def recoverable_image(self) -> list[bytes]:
+    def recoverable_image(self) -> bytes:
         """A failover read: T[g], or I2[g] while g is in the durable target map."""
-        in_i2, size = self._in_i2(), self.target.grain_size
-        target = self.target.read_grains(0, self.target.grain_count)
-        i2 = self.i2.read_grains(0, self.i2.grain_count)
-        return [
-            (i2 if g in in_i2 else target)[g * size : (g + 1) * size]
-            for g in range(self.target.grain_count)
-        ]
+        size, target = self.target.grain_size, self.target.read_grains(0, self.target.grain_count)
+        pieces: list[bytes | memoryview] = []
+        end = 0  # of the target bytes taken so far, in grains
+        for first, count in self._in_i2().extents():
+            pieces += [memoryview(target)[end * size : first * size],
+                       self.i2.read_grains(first, count)]  # fmt: skip
+            end = first + count
+        if not pieces:
+            return target
+        return b"".join([*pieces, memoryview(target)[end * size :]])
 
     def recoverable_seeds(self, seeds: SeedReader) -> tuple[int, ...]:
         """`recoverable_image` as grain seeds, read through `seeds` (the harness's read-back)."""
