@@ -6,6 +6,7 @@ the hit rate (runs that found the violation) and the median time of a run, hit o
 issue's bar: every mutant caught in at least 19 runs of 20, median under 30 s.
 
     python bench/search_strength.py [--seeds 20] [--backend loop] [--mutant NAME ...] [--json]
+                                     [--examples 100 --steps 40]
 
 Seeds are 1..N (seed 0 is `check`'s default; the bench asks whether the search is strong, not
 whether one seed happens to work).  A run's trace of a caught mutant is not saved.
@@ -26,8 +27,8 @@ from pitmirror.harness.verify import mutant_runs
 DEFAULT = Budget()
 
 
-def run_one(subject: Subject, backend: str, seed: int, save_dir: Path) -> tuple[bool, float]:
-    result = run_check(subject, backend, Budget(DEFAULT.examples, DEFAULT.steps, seed), save_dir)
+def run_one(subject: Subject, backend: str, budget: Budget, save_dir: Path) -> tuple[bool, float]:
+    result = run_check(subject, backend, budget, save_dir)
     caught = result.failure is not None and result.failure.expect == "violation"
     return caught, result.seconds
 
@@ -38,13 +39,21 @@ def main() -> None:
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--mutant", action="append", default=[])
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--examples",
+        type=int,
+        default=DEFAULT.examples,
+        help="another budget than check's default (to compare)",
+    )
+    parser.add_argument("--steps", type=int, default=DEFAULT.steps)  # fmt: skip
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory(prefix="pitmirror-bench-") as folder:
         for name, subject in mutant_runs():
             if args.mutant and name not in args.mutant:
                 continue
-            runs = [run_one(subject, args.backend, seed, Path(folder))
+            runs = [run_one(subject, args.backend, Budget(args.examples, args.steps, seed),
+                            Path(folder))
                     for seed in range(1, args.seeds + 1)]  # fmt: skip
             hits = sum(caught for caught, _ in runs)
             median = statistics.median(seconds for _, seconds in runs)

@@ -9,6 +9,7 @@ failure.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from hypothesis import strategies as st
@@ -17,7 +18,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize
 
 from pitmirror.harness.lockstep import StepOutcome, Stepper, explain
 from pitmirror.model.actions import Action
-from pitmirror.model.extents import run_from
+from pitmirror.model.extents import run_around, run_from
 
 FailureHandler = Callable[[list[Action], StepOutcome], None]
 MAX_DATA_SEED = 255
@@ -26,10 +27,17 @@ MAX_EXTENT = 64
 
 
 def extent_in(grains: frozenset[int]) -> st.SearchStrategy[tuple[int, int]]:
-    """An extent (start, count) of consecutive grains of the non-empty set `grains`: a start
-    drawn from the set, a count up to the run it begins (shrinking towards one grain)."""
-    return member_of(grains).flatmap(
-        lambda start: st.tuples(st.just(start), st.integers(1, run_from(grains, start, MAX_EXTENT)))
+    """An extent (start, count) of consecutive grains of the non-empty set `grains`: half the
+    time a start drawn from the set and a count up to the run it begins (shrinking towards
+    one grain), half the time the whole run around a drawn grain (what a runner copies, and
+    the extents that cover the most state at once)."""
+    return st.one_of(
+        member_of(grains).flatmap(
+            lambda start: st.tuples(
+                st.just(start), st.integers(1, run_from(grains, start, MAX_EXTENT))
+            )
+        ),
+        member_of(grains).map(functools.partial(run_around, grains, most=MAX_EXTENT)),
     )
 
 

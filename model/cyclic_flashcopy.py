@@ -91,6 +91,9 @@ class Options(DesignOptions):
     data_before_record: bool = True
     """Flush order: a copy's data is durable in I1 and I2 before the record that clears its
     copy bits."""
+    drain_clears_its_extent: bool = True
+    """A drain clears the target bits of its own extent, not of the grain after its end too
+    (an off-by-one in extent arithmetic)."""
 
     def __post_init__(self) -> None:
         self._check_flags("map_rule")
@@ -105,6 +108,7 @@ UNSAFE_OPTIONS: dict[str, Options] = {
     "source-before-journal": Options(journal_before_source=False),
     "protect-single-grains-only": Options(protect_extents=False),
     "copy-bits-cleared-first": Options(data_before_record=False),
+    "drain-clears-past-its-end": Options(drain_clears_its_extent=False),
 }
 
 
@@ -327,9 +331,10 @@ def write_plan(state: State, action: Action) -> list[Write]:
             )
             return [remote, local]
         case DrainTarget(grain=g, count=n):
+            cleared = n if opts.drain_clears_its_extent else n + 1  # the mutant: one too many
             return [
                 VolumeWrite("target", g, state.i2[g : g + n]),
-                JournalRecord("remote", (("target_map", state.target_map - span(g, n)),)),
+                JournalRecord("remote", (("target_map", state.target_map - span(g, cleared)),)),
             ]
     return []
 

@@ -34,13 +34,18 @@ def run_from(grains: frozenset[int], start: int, most: int | None = None) -> int
     return count
 
 
+def run_around(grains: frozenset[int], grain: int, most: int | None = None) -> Extent:
+    """The run of `grains` that holds `grain`, from its first grain, at most `most` long."""
+    start = grain
+    while start - 1 in grains:
+        start -= 1
+    return start, run_from(grains, start, most)
+
+
 def some_run(grains: frozenset[int]) -> Extent:
     """A run of the non-empty `grains`: the one around the grain the set yields first (the
     lowest would cost a pass over the whole set)."""
-    start = next(iter(grains))
-    while start - 1 in grains:
-        start -= 1
-    return start, run_from(grains, start)
+    return run_around(grains, next(iter(grains)))
 
 
 def sub_extents(grains: Iterable[int]) -> Iterable[Extent]:

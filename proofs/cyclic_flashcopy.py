@@ -367,12 +367,17 @@ def CommitPoint(s: ZState, opts: Options) -> list[Case]:  # noqa: N802
     return [Case("commit", enabled, (remote, local))]
 
 
-def DrainTarget(s: ZState, e: Any, opts: Options) -> list[Case]:  # noqa: N802
+def DrainTarget(s: ZState, e: Any, opts: Options, after: Any) -> list[Case]:  # noqa: N802
+    """`after`: the grain after the extent's end, which the drain-clears-past-its-end mutant
+    clears too.  Grains are unordered here, so for the proof it is any grain (as an extent is
+    any grain set); bounded model checking, whose grains are in order, gives the grain after
+    the run."""
     extent = Span(e=e, name="e")
     enabled = z3.And(s.remote_up, extent.nonempty(), extent.within(s.target_map))
-    clear = _record(
-        "remote", "target -= e", lambda t: {"target_map": extent.remove(t.target_map)}
-    )
+    cleared, label = extent, "target -= e"
+    if not opts.drain_clears_its_extent:  # the mutant: one grain past the end as well
+        cleared, label = Span(e=z3.Store(e, after, True), name="e+1"), "target -= e and g"
+    clear = _record("remote", label, lambda t: {"target_map": cleared.remove(t.target_map)})
     return [Case("drain", enabled, (_volume("target", extent, lambda t: t.i2), clear))]
 
 
@@ -417,8 +422,12 @@ class Transition:
         return z3.Or([v.formula for v in self.variants])
 
 
-def transitions(pre: ZState, post: ZState, opts: Options, tag: str = "") -> list[Transition]:
-    """Every action of design A as a relation, its parameters fresh constants named by `tag`."""
+def transitions(
+    pre: ZState, post: ZState, opts: Options, tag: str = "",
+    after: Callable[[Any], Any] | None = None,
+) -> list[Transition]:  # fmt: skip
+    """Every action of design A as a relation, its parameters fresh constants named by `tag`;
+    `after(e)`: the grain after the extent `e` where grains are in order (else any grain)."""
     g = z3.Const(f"g{tag}", Grain)
     v = z3.Const(f"v{tag}", Val)
     e = z3.Array(f"e{tag}", Grain, z3.BoolSort())
@@ -426,12 +435,14 @@ def transitions(pre: ZState, post: ZState, opts: Options, tag: str = "") -> list
         "HostWrite": HostWrite(pre, g, v, opts),
         "CopyGrain": CopyGrain(pre, e, opts),
         "ResyncGrain": ResyncGrain(pre, e, opts),
-        "DrainTarget": DrainTarget(pre, e, opts),
+        "DrainTarget": DrainTarget(pre, e, opts, after=g if after is None else after(e)),
         "CommitPoint": CommitPoint(pre, opts),
     }
     out: list[Transition] = []
     for name, cases in grain_actions.items():
         params: dict[str, Any] = {"extent": e}
+        if name == "DrainTarget" and not opts.drain_clears_its_extent and after is None:
+            params["after"] = g
         if name == "HostWrite":
             params = {"grain": g, "data": v}
         elif name == "CommitPoint":

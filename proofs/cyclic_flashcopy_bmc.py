@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ from pitmirror.model.actions import (
     CopyGrain,
     CrashSite,
     DrainTarget,
+    HostRead,
     HostWrite,
     LinkDown,
     LinkUp,
@@ -52,6 +54,20 @@ def _domain(grains: int) -> tuple[list[Any], list[Any]]:
     return elements, facts
 
 
+def grain_after(grains: list[Any]) -> Callable[[Any], Any]:
+    """The grain right after an extent's run, over grains in order; the last grain when the
+    run ends there (the engine clears nothing past the volume's end, and the last grain is in
+    the run)."""
+
+    def after(extent: Any) -> Any:
+        found = grains[-1]
+        for here, next_ in reversed(list(itertools.pairwise(grains))):
+            found = z3.If(z3.And(extent[here], z3.Not(extent[next_])), next_, found)
+        return found
+
+    return after
+
+
 def over_grains(formula: Any, grains: list[Any]) -> Any:
     """`formula` with every quantifier over grains replaced by the conjunction (for all) or
     disjunction (exists) of its body at each choice of `grains` — the same formula on a domain
@@ -69,8 +85,18 @@ def over_grains(formula: Any, grains: list[Any]) -> Any:
     return formula
 
 
+class _Model:
+    """A model of the solver's own context, read with terms of the main one."""
+
+    def __init__(self, model: z3.ModelRef, ctx: z3.Context) -> None:
+        self.model, self.ctx = model, ctx
+
+    def eval(self, term: Any, completion: bool = False) -> Any:
+        return self.model.eval(term.translate(self.ctx), completion).translate(z3.main_ctx())
+
+
 def _action(
-    transition: A.Transition, variant: A.Variant, model: z3.ModelRef, grains: list[Any],
+    transition: A.Transition, variant: A.Variant, model: _Model, grains: list[Any],
     values: dict[str, int],
 ) -> list[Action]:  # fmt: skip
     def grain() -> int:
@@ -102,6 +128,8 @@ def _action(
         action = DrainTarget(*extent())
     elif name == "CommitPoint":
         action = CommitPoint()
+    elif name == "HostRead":  # changes nothing: a step the solver may take to stand still
+        action = HostRead(grain())
     elif name == "LinkDown":
         action = LinkDown()
     elif name == "LinkUp":
@@ -120,10 +148,17 @@ def find_violation(options: Options, grains: int = 2, max_depth: int = MAX_DEPTH
     """The shortest action list (by steps) from Init to a state that breaks the goal."""
     started = time.monotonic()
     elements, facts = _domain(grains)
-    solver = z3.Solver()
-    solver.add(*facts)
+    # a context of its own: z3's search depends on the order its terms were made in, and
+    # after a proof had made thousands in the main one, a 6-step violation took minutes
+    ctx = z3.Context()
+    solver = z3.Solver(ctx=ctx)
+
+    def add(*formulas: Any) -> None:
+        solver.add(*[f.translate(ctx) for f in formulas])
+
+    add(*facts)
     states = [A.fresh_state("s0")]
-    solver.add(A.initial(states[0]))
+    add(A.initial(states[0]))
     # one selector per (step, variant): evaluating the variants' formulas in the model is not
     # reliable (they hold quantified guards), reading a Boolean is
     steps: list[list[tuple[Any, A.Transition, A.Variant]]] = []
@@ -132,16 +167,18 @@ def find_violation(options: Options, grains: int = 2, max_depth: int = MAX_DEPTH
         states.append(post)
         step = [
             (z3.Bool(f"took@{depth}#{i}.{j}"), t, v)
-            for i, t in enumerate(A.transitions(pre, post, options, tag=f"@{depth}"))
+            for i, t in enumerate(
+                A.transitions(pre, post, options, tag=f"@{depth}", after=grain_after(elements))
+            )
             for j, v in enumerate(t.variants)
         ]
         steps.append(step)
-        solver.add(z3.Or([b for b, _, _ in step]))
-        solver.add(*[z3.Implies(b, over_grains(v.formula, elements)) for b, _, v in step])
+        add(z3.Or([b for b, _, _ in step]))
+        add(*[z3.Implies(b, over_grains(v.formula, elements)) for b, _, v in step])
         solver.push()
-        solver.add(z3.Not(over_grains(A.goal(post), elements)))
+        add(z3.Not(over_grains(A.goal(post), elements)))
         if solver.check() == z3.sat:
-            model = solver.model()
+            model = _Model(solver.model(), ctx)
             zero = str(model.eval(ZERO, True))
             values = {zero: 0}
             actions: list[Action] = []

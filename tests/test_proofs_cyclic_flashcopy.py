@@ -19,7 +19,7 @@ from pitmirror.harness.traces import read_trace
 from pitmirror.model import cyclic_flashcopy as M
 from pitmirror.model.actions import Action, CrashSite, Recover, action_name
 from pitmirror.proofs import cyclic_flashcopy as A
-from pitmirror.proofs.cyclic_flashcopy_bmc import over_grains
+from pitmirror.proofs.cyclic_flashcopy_bmc import grain_after, over_grains
 from pitmirror.proofs.cyclic_flashcopy_concrete import Universe, encode
 from pitmirror.proofs.cyclic_flashcopy_proof import ENCODING
 from pitmirror.proofs.obligations import READS
@@ -140,9 +140,12 @@ def test_the_pool_covers_every_action_and_cut() -> None:
 
 
 def _transition(name: str, action: Action, pre: A.ZState, post: A.ZState, opts: M.Options,
-                ) -> A.Transition:  # fmt: skip
+                universe: Universe) -> A.Transition:  # fmt: skip
+    """The action's relation over the universe's grains in order (the grain after an extent
+    is then the next one, as in the Python model)."""
     key = f"{name}({action.site})" if isinstance(action, CrashSite | Recover) else name
-    return next(t for t in A.transitions(pre, post, opts) if t.name == key)
+    after = grain_after(universe.grains)
+    return next(t for t in A.transitions(pre, post, opts, after=after) if t.name == key)
 
 
 def check_against_python(before: M.State, action: Action, after: M.State) -> None:
@@ -158,7 +161,7 @@ def check_against_python(before: M.State, action: Action, after: M.State) -> Non
         solver.add(*universe.facts(), *expected, *facts, z3.Not(A.same(pre, post)))
         assert solver.check() == z3.unsat
         return
-    transition = _transition(name, action, pre, post, before.options)
+    transition = _transition(name, action, pre, post, before.options, universe)
     bound = [transition.params[k] == (universe.grains[getattr(action, k)] if k == "grain"
                                       else universe.value(getattr(action, k)))
              for k in transition.params if k in ("grain", "data")]  # fmt: skip

@@ -37,6 +37,8 @@ from pitmirror.model.actions import (
 
 MAX_CRASH_WRITES = 4
 ExtentKind = type[CopyGrain] | type[ResyncGrain] | type[DrainTarget]
+WRITE_ODDS = 4
+"""`advance` lets a host write land before its step on one draw in this many"""
 FAULT_ODDS = 4
 """A link fault, a crash or a recovery fires on one draw in this many; on the others the
 cycle moves on (as in design B's machine)"""
@@ -113,16 +115,28 @@ def build_machine(
         def _advance(self, data: st.DataObject) -> None:
             """A step that moves the cycle on, drawn from those the model enables: the commit,
             or a resync, copy or drain of an extent drawn from its map (drawn, not in a fixed
-            order: which comes first — a drain or the next copy — is what extents get wrong)."""
+            order: which comes first — a drain or the next copy — is what extents get wrong).
+            On one draw in WRITE_ODDS a host write lands first: the host writes while the
+            cycle moves."""
+            if self.model.local_up and data.draw(st.integers(0, WRITE_ODDS - 1)) == 0:
+                self._do(self._host_write(data))
             steps = self._progress(data)
             if steps:
                 self._do(data.draw(st.sampled_from(steps))())
 
-        def _progress(self, data: st.DataObject) -> list[Callable[[], Action]]:
+        def _progress(
+            self, data: st.DataObject, repairs: bool = True
+        ) -> list[Callable[[], Action]]:
             """The steps that move the cycle on and that the model enables now, each drawing
-            its extent when taken."""
+            its extent when taken; with `repairs`, a site that is down recovers and a link
+            that is down comes back (without them an example whose swarm switched the repair
+            rules off stays stuck after its first fault: half the examples made no commit)."""
             state = self.model
             steps: list[Callable[[], Action]] = []
+            if repairs:
+                steps += [functools.partial(Recover, s) for s in SITES if not state.site_up(s)]
+                if not state.link_up:
+                    steps.append(LinkUp)
             if design_a.why_disabled(state, CommitPoint()) is None:
                 steps.append(CommitPoint)
             for kind, grains_of in ((ResyncGrain, state.out_of_sync),
@@ -155,22 +169,22 @@ def build_machine(
             if self.model.site_up(site):  # type: ignore[arg-type]
                 self._rarely(CrashSite(site, after_writes), roll, data)
 
+        def _host_write(self, data: st.DataObject) -> HostWrite:
+            """A host write, half the time to a grain still to copy (the write that copies on
+            write)."""
+            anywhere = st.integers(0, grains - 1)
+            copying = self.model.copy_map
+            grain = st.one_of(member_of(copying), anywhere) if copying else anywhere
+            return HostWrite(data.draw(grain), data.draw(st.integers(1, MAX_DATA_SEED)))
+
         def _next_work(self, data: st.DataObject) -> Action | None:
             """An action that writes, drawn from what the model enables: a host write or a
             background action over a drawn extent."""
             state = self.model
             choices: list[Callable[[], Action]] = []
             if state.local_up:
-                # half the time a grain still to copy: the write that copies on write
-                anywhere = st.integers(0, grains - 1)
-                copying = state.copy_map
-
-                def host_write() -> Action:
-                    grain = st.one_of(member_of(copying), anywhere) if copying else anywhere
-                    return HostWrite(data.draw(grain), data.draw(st.integers(1, MAX_DATA_SEED)))
-
-                choices.append(host_write)
-            choices += self._progress(data)
+                choices.append(functools.partial(self._host_write, data))
+            choices += self._progress(data, repairs=False)
             if not choices:
                 return None
             action = data.draw(st.sampled_from(choices))()

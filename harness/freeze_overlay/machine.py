@@ -33,15 +33,20 @@ from pitmirror.model.actions import (
     Recover,
 )
 
-# The order in which `advance` moves a cycle on: finish what is started before starting more.
+# The order in which `advance` moves a cycle on: finish what is started before starting more;
+# when nothing else moves, a site that is down recovers and a link that is down comes back
+# (without them an example whose swarm switched the repair rules off stays stuck after its
+# first fault).
 PROGRESS: tuple[type[Action], ...] = (
     FreezeMember, MarkComplete, DropRemoteDelta, DropLocalDelta, MergeRemote, MergeLocal,
-    CopyDelta, FreezeGroup,
+    CopyDelta, FreezeGroup, Recover, LinkUp,
 )  # fmt: skip
 FAULT_ODDS = 4
 """A link or site fault (and its repair) fires on one draw in this many, the cycle moves on on
 the others: faults are rarer than work (Hypothesis's swarm testing already switches whole
 rules off per example; weighting is left to us)"""
+WRITE_ODDS = 4
+"""`advance` lets a host write land before its step on one draw in this many"""
 BREAK_ODDS = 50
 """BreakMirror fires on one draw in this many: a broken group stops cycling, and the rest of
 the example would test little"""
@@ -59,8 +64,23 @@ def build_machine(
     open_lockstep: Callable[[], Stepper], grains: int, on_failure: FailureHandler
 ) -> type[RuleBasedStateMachine]:
     class OverlayMachine(LockstepMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.writes_in_freeze = 0
+            """host writes that landed while a group was frozen only in part"""
+
         def open_lockstep(self) -> Stepper:
             return open_lockstep()
+
+        def _do(self, action: Action) -> None:
+            in_freeze = any(group.unfrozen for group in self.model.groups)
+            super()._do(action)
+            self.writes_in_freeze += in_freeze and isinstance(action, HostWrite)
+
+        def search_scores(self) -> dict[str, float]:
+            """What the search steers towards: host writes while a group's freeze is under
+            way (a freeze must cut every member at one point)."""
+            return {"host writes during a freeze": float(self.writes_in_freeze)}
 
         def report_failure(self, actions: list[Action], outcome: StepOutcome) -> None:
             on_failure(actions, outcome)
@@ -106,6 +126,15 @@ def build_machine(
                 self._advance(data)
 
         def _advance(self, data: st.DataObject) -> None:
+            """The next step of the cycle; on one draw in WRITE_ODDS a host write lands first
+            (the host writes while the cycle moves: a freeze or a merge under way meets
+            writes in more examples than the host-write rule alone brings)."""
+            if data.draw(st.integers(0, WRITE_ODDS - 1)) == 0:
+                write = HostWrite(
+                    data.draw(st.integers(0, grains - 1)), data.draw(st.integers(1, MAX_DATA_SEED))
+                )
+                if B.why_disabled(self.model, write) is None:
+                    self._do(write)
             for kind in PROGRESS:
                 if self.enabled(kind):
                     self._draw(kind, data)

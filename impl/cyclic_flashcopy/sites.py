@@ -93,6 +93,8 @@ class RemoteSite(DurableSite):
         """Copy committed grains I2 -> T and clear their target bits."""
         require_extent(self.map("target_map"), start, count, "in the target map")
         self._write(self.target, start, self.i2.read_grains(start, count))
+        if not self.options.drain_clears_its_extent:  # the mutant: the grain after it too
+            count = min(count + 1, self.target.grain_count - start)
         self._record({"target_map": {"remove": _span(start, count)}})
 
     def _in_i2(self) -> GrainMap:
