@@ -21,6 +21,8 @@ LARGE_EXAMPLES = 50
 """a volume this size costs a full read-back per example: fewer examples, each as long"""
 RUNNER_GRAINS = 16
 """extents of several grains, and host writes that meet the copy and the drain often"""
+DRAWN = "host writes and reads, extents, crashes, link faults"
+"""what a property run draws, as its verify row says"""
 BMC_GRAINS = 2  # a violation needs at most two grains (one written, one copied); BMC is fast
 
 
@@ -49,9 +51,10 @@ DESIGN = Design(
     machine=build_machine,
     runner=RUNNER,
     property_runs=(
-        PropertyRun("property run, safe design, claim 6 (merge)", model.Options()),
+        PropertyRun(f"property run, safe design, claim 6 (merge): {DRAWN}", model.Options()),
         PropertyRun(
-            "property run, safe design, claim 5 (update)", model.Options(map_rule="update")
+            f"property run, safe design, claim 5 (update): {DRAWN}",
+            model.Options(map_rule="update"),
         ),
         PropertyRun(
             f"property run, {LARGE_GRAINS} grains, extents of up to {MAX_EXTENT} grains",

@@ -57,6 +57,10 @@ LARGE_GRAINS = 1024
 LARGE_EXAMPLES = 30
 """a volume this size costs a full read-back per example: fewer examples, each as long"""
 
+DRAWN = "host writes, reads through the overlay, extents, crashes, link faults"
+"""what a property run draws, as its verify row says"""
+
+
 DESIGN = Design(
     model=model.MODEL,
     short="B",
@@ -68,7 +72,8 @@ DESIGN = Design(
     machine=build_machine,
     runner=RUNNER,
     property_runs=(
-        *(PropertyRun(f"property run, {name}", model.Options(), name) for name in model.TOPOLOGIES),
+        *(PropertyRun(f"property run, {name}: {DRAWN}", model.Options(), name)
+          for name in model.TOPOLOGIES),
         *(
             PropertyRun(
                 f"property run, {name}, {LARGE_GRAINS} grains per object, extents of "
