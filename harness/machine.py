@@ -9,7 +9,6 @@ failure.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 
 from hypothesis import strategies as st
@@ -31,13 +30,20 @@ def extent_in(grains: frozenset[int]) -> st.SearchStrategy[tuple[int, int]]:
     time a start drawn from the set and a count up to the run it begins (shrinking towards
     one grain), half the time the whole run around a drawn grain (what a runner copies, and
     the extents that cover the most state at once)."""
+
+    def whole_run(grain: int) -> tuple[int, int]:
+        # a plain function: Hypothesis prints a mapped function to label the strategy, and a
+        # partial holding the set printed thousands of grains at every draw
+        return run_around(grains, grain, MAX_EXTENT)
+
+    member = member_of(grains)  # once: it sorts the set
     return st.one_of(
-        member_of(grains).flatmap(
+        member.flatmap(
             lambda start: st.tuples(
                 st.just(start), st.integers(1, run_from(grains, start, MAX_EXTENT))
             )
         ),
-        member_of(grains).map(functools.partial(run_around, grains, most=MAX_EXTENT)),
+        member.map(whole_run),
     )
 
 
