@@ -27,6 +27,7 @@ from pitmirror.impl.volumes import (
     loop_available,
     signals_deferred,
 )
+from pitmirror.model.extents import runs
 
 BACKENDS = ("auto", "loop", "file", "memory")
 ROOT_PREFIX = "pitmirror-"
@@ -57,19 +58,13 @@ def _recorder(written: list[tuple[int, int]]) -> Callable[[int, int], None]:
 
 
 def _zero_written(volume: Volume, written: list[tuple[int, int]]) -> None:
-    """Zero the union of `written` (first grain, count), in one write per run."""
-    ends = [(first, first + count) for first, count in sorted(written)]
-    if sum(end - first for first, end in ends) * 2 > volume.grain_count:
+    """Zero every grain of the extents `written` (first grain, count), one write per run."""
+    grains = {g for first, count in written for g in range(first, first + count)}
+    if len(grains) * 2 > volume.grain_count:
         volume.zero()  # one call beats many writes once the extents cover much of it
         return
-    merged: list[list[int]] = []
-    for first, end in ends:
-        if merged and first <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], end)
-        else:
-            merged.append([first, end])
-    for first, end in merged:
-        volume.write_grains(first, bytes((end - first) * volume.grain_size))
+    for first, count in runs(grains):
+        volume.write_grains(first, bytes(count * volume.grain_size))
 
 
 class VolumeSet:
