@@ -64,23 +64,8 @@ def build_machine(
     open_lockstep: Callable[[], Stepper], grains: int, on_failure: FailureHandler
 ) -> type[RuleBasedStateMachine]:
     class OverlayMachine(LockstepMachine):
-        def __init__(self) -> None:
-            super().__init__()
-            self.writes_in_freeze = 0
-            """host writes that landed while a group was frozen only in part"""
-
         def open_lockstep(self) -> Stepper:
             return open_lockstep()
-
-        def _do(self, action: Action) -> None:
-            in_freeze = any(group.unfrozen for group in self.model.groups)
-            super()._do(action)
-            self.writes_in_freeze += in_freeze and isinstance(action, HostWrite)
-
-        def search_scores(self) -> dict[str, float]:
-            """What the search steers towards: host writes while a group's freeze is under
-            way (a freeze must cut every member at one point)."""
-            return {"host writes during a freeze": float(self.writes_in_freeze)}
 
         def report_failure(self, actions: list[Action], outcome: StepOutcome) -> None:
             on_failure(actions, outcome)
@@ -130,11 +115,9 @@ def build_machine(
             (the host writes while the cycle moves: a freeze or a merge under way meets
             writes in more examples than the host-write rule alone brings)."""
             if data.draw(st.integers(0, WRITE_ODDS - 1)) == 0:
-                write = HostWrite(
+                self.host_write(
                     data.draw(st.integers(0, grains - 1)), data.draw(st.integers(1, MAX_DATA_SEED))
                 )
-                if B.why_disabled(self.model, write) is None:
-                    self._do(write)
             for kind in PROGRESS:
                 if self.enabled(kind):
                     self._draw(kind, data)
