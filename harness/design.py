@@ -18,6 +18,7 @@ from rich.table import Table
 
 from pitmirror.harness.lockstep import Stepper
 from pitmirror.harness.machine import FailureHandler
+from pitmirror.harness.power_loss import PowerLossFactory
 from pitmirror.harness.runner_machine import RunnerSpec
 from pitmirror.impl.volumes import Volume
 from pitmirror.model.actions import Action
@@ -131,6 +132,8 @@ class Design:
     reach_violation: Callable[[DesignOptions], Reached]
     """a shortest-found path from Init to a goal violation, for a design the proof refutes"""
     demo: DemoRunner
+    power_loss: PowerLossFactory | None = None
+    """power-loss exploration of the design's engine (harness/crash.py); None: not yet"""
 
     @property
     def name(self) -> str:

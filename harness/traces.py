@@ -28,7 +28,8 @@ MAX_GRAINS = 1 << 20
 MAX_TRACE_BYTES = 64 << 20
 UNCURATED = "failures"
 _REQUIRED = ("trace", "design", "grains", "grain_size", "why", "expect")
-_OPTIONAL = ("options", "violates", "topology")
+_OPTIONAL = ("options", "violates", "topology", "power_loss")
+FATE_KINDS = ("lost", "whole", "zeros", "sectors", "prefix")
 
 
 @dataclass
@@ -43,6 +44,10 @@ class Trace:
     violates: str | None = None
     topology: str | None = None
     """where the design has topologies: its name; `grains` is then per object"""
+    power_loss: dict[str, Any] | None = None
+    """a crash state to replay (`pitmirror crash`): the step and site the power went at, just
+    after which write of the site (null: after the step), the fate of each write in flight and
+    the order they reached the media in"""
 
     def __post_init__(self) -> None:
         if self.options is None:
@@ -72,6 +77,8 @@ class Trace:
             head["violates"] = self.violates
         if self.topology is not None:
             head["topology"] = self.topology
+        if self.power_loss is not None:
+            head["power_loss"] = self.power_loss
         return head
 
 
@@ -114,6 +121,9 @@ def _header(obj: Any, where: str) -> Trace:
         raise TraceFormatError(f"{where}: a {model.name} trace names its topology ({known})")
     if not model.topologies and topology is not None:
         raise TraceFormatError(f"{where}: a {model.name} trace has no topology")
+    power_loss = obj.get("power_loss")
+    if power_loss is not None:
+        _check_power_loss(power_loss, where)
     return Trace(
         design=obj["design"],
         grains=obj["grains"],
@@ -124,7 +134,40 @@ def _header(obj: Any, where: str) -> Trace:
         expect=obj["expect"],
         violates=obj.get("violates"),
         topology=topology,
+        power_loss=power_loss,
     )
+
+
+def _is_count(value: Any, low: int = 0) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
+def _check_power_loss(obj: Any, where: str) -> None:
+    bad = f"{where}: power_loss"
+    if not isinstance(obj, dict) or set(obj) != {"step", "site", "after_writes", "fates", "order"}:
+        raise TraceFormatError(f"{bad} must hold step, site, after_writes, fates and order")
+    if not _is_count(obj["step"], 1) or not isinstance(obj["site"], str):
+        raise TraceFormatError(f"{bad}: step must be a positive integer and site a name")
+    if obj["after_writes"] is not None and not _is_count(obj["after_writes"], 1):
+        raise TraceFormatError(f"{bad}: after_writes must be a positive integer or null")
+    fates = obj["fates"]
+    if not isinstance(fates, list):
+        raise TraceFormatError(f"{bad}: fates must be a list")
+    for fate in fates:
+        if (
+            not isinstance(fate, dict)
+            or set(fate) != {"kind", "sectors", "prefix"}
+            or fate["kind"] not in FATE_KINDS
+            or not isinstance(fate["sectors"], list)
+            or not all(_is_count(s) for s in fate["sectors"])
+            or not _is_count(fate["prefix"])
+        ):
+            raise TraceFormatError(
+                f"{bad}: a fate is {{kind: one of {', '.join(FATE_KINDS)}, sectors: [...], "
+                f"prefix: n}}, not {fate!r}"
+            )
+    if sorted(obj["order"]) != list(range(len(fates))):
+        raise TraceFormatError(f"{bad}: order must list each write in flight once")
 
 
 def parse_trace(text: str, name: str = "<trace>") -> Trace:

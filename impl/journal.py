@@ -1,14 +1,21 @@
 """A site's metadata journal: maps, cycle and committed point, made durable record by record.
 
-Each record is one line `{"seq": n, "changes": {...}, "crc": c}` appended and fsynced; a record
-is the unit of atomicity.  Changes name fields: an integer field takes its new value, a map field
-takes `{"add": [...]}`, `{"remove": [...]}` or `{"assign": "<hex bitmap>"}`.  Replay applies the
-snapshot, then every later record; a torn or corrupt *last* line (a crash mid-append) is
-dropped, a corrupt line before the end is an error, since records after it cannot be trusted.
+Each record is one line `{"seq": n, "changes": {...}, "crc": c}` appended to the log; `sync()` is
+the barrier that makes the appends so far durable.  Changes name fields: an integer field takes
+its new value, a map field takes `{"add": [...]}`, `{"remove": [...]}` or `{"assign": "<hex
+bitmap>"}`.  Replay applies the snapshot, then every later record.
+
+Power loss (the fault model of DESIGN.md): an append not yet synced may be lost or stop at any
+byte.  The design syncs every record before the next one depends on it, so at most the last
+line can be torn: recovery (`load`) cuts a torn or corrupt tail off the log, so the next append
+starts on a clean line.  Anything else is damage a power loss cannot cause and is an error that
+names what is lost — a corrupt record with valid ones after it, a gap in the sequence numbers —
+never a silent roll-back to an older state.
 
 Compaction writes a snapshot (temp file, fsync, rename, fsync of the directory) and then
 truncates the log; a crash between the two only replays records the snapshot already holds,
-which `seq` skips.
+which `seq` skips.  A snapshot is replaced atomically; the crash explorer treats a compaction as
+one durable step.
 """
 
 from __future__ import annotations
@@ -16,17 +23,19 @@ from __future__ import annotations
 import json
 import os
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pitmirror.impl.bitmap import GrainMap
+from pitmirror.impl.iolog import IoLog
 
 Metadata = dict[str, int | GrainMap]
 Changes = dict[str, Any]
 
 
 class JournalError(Exception):
-    """The journal on disk cannot be replayed; the message says where."""
+    """The journal on disk cannot be replayed; the message says where and what is lost."""
 
 
 def apply_changes(meta: Metadata, changes: Changes) -> None:
@@ -45,7 +54,7 @@ def apply_changes(meta: Metadata, changes: Changes) -> None:
             raise JournalError(f"record changes unknown field {name!r}")
 
 
-def _line(seq: int, changes: Changes) -> bytes:
+def record_line(seq: int, changes: Changes) -> bytes:
     body = json.dumps({"seq": seq, "changes": changes}, sort_keys=True)
     crc = zlib.crc32(body.encode())
     return (
@@ -64,79 +73,74 @@ def _parse(raw: bytes) -> tuple[int, Changes] | None:
         return None
 
 
+def _records(first: int, last: int) -> str:
+    return f"record {first}" if first == last else f"records {first}..{last}"
+
+
 def _encode(meta: Metadata) -> dict[str, Any]:
     return {k: (v.to_hex() if isinstance(v, GrainMap) else v) for k, v in meta.items()}
 
 
-COMPACT_EVERY = 1024
-"""records between snapshots, unless an engine is given another interval"""
+class JournalStore(Protocol):
+    """Where a journal's log and snapshot live: files, or memory (memory volumes, the crash
+    explorer's crash states)."""
+
+    where: str
+
+    def read_log(self) -> bytes: ...
+    def append(self, data: bytes) -> None: ...
+    def sync(self) -> None: ...
+    def truncate(self, size: int) -> None:
+        """Cut the log to `size` bytes, durably."""
+        ...
+
+    def read_snapshot(self) -> bytes | None: ...
+    def replace_snapshot(self, data: bytes) -> None:
+        """Replace the snapshot atomically and durably, then empty the log."""
+        ...
 
 
-class Journal:
-    """The metadata journal of one site, in `directory`: records appended and fsynced, folded
-    into a snapshot every `compact_every` records."""
+class FileStore:
+    """`<site>.journal` and `<site>.snapshot` in a directory."""
 
-    def __init__(
-        self, directory: Path, site: str, initial: Metadata, compact_every: int = COMPACT_EVERY
-    ) -> None:
-        self.compact_every = compact_every
+    def __init__(self, directory: Path, site: str) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
         self.log_path = directory / f"{site}.journal"
         self.snapshot_path = directory / f"{site}.snapshot"
-        self._initial = {
-            k: (v.copy() if isinstance(v, GrainMap) else v) for k, v in initial.items()
-        }
-        self._seq = 0
-        self._since_snapshot = 0
-        directory.mkdir(parents=True, exist_ok=True)
+        self.where = str(self.log_path)
 
-    def fresh(self) -> Metadata:
-        return {k: (v.copy() if isinstance(v, GrainMap) else v) for k, v in self._initial.items()}
+    def read_log(self) -> bytes:
+        return self.log_path.read_bytes() if self.log_path.exists() else b""
 
-    def load(self) -> Metadata:
-        """Replay snapshot and log: the site's durable metadata."""
-        meta = self.fresh()
-        seq = 0
-        if self.snapshot_path.exists():
-            snap = json.loads(self.snapshot_path.read_text())
-            seq = int(snap["seq"])
-            for name, value in snap["meta"].items():
-                apply_changes(meta, {name: {"assign": value} if isinstance(value, str) else value})
-        lines = (
-            self.log_path.read_bytes().splitlines(keepends=True) if self.log_path.exists() else []
-        )
-        for index, raw in enumerate(lines):
-            parsed = _parse(raw) if raw.endswith(b"\n") else None
-            if parsed is None:  # a torn or damaged record
-                if index == len(lines) - 1:
-                    break  # torn tail: the crash hit this append
-                raise JournalError(f"{self.log_path}: record {index + 1} is corrupt")
-            record_seq, changes = parsed
-            if record_seq > seq:
-                apply_changes(meta, changes)
-                seq = record_seq
-        self._seq = seq
-        self._since_snapshot = len(lines)
-        return meta
-
-    def append(self, changes: Changes) -> None:
-        """Make one record durable (write + fsync) before returning."""
-        self._seq += 1
+    def append(self, data: bytes) -> None:
         fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(fd, _line(self._seq, changes))
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+
+    def sync(self) -> None:
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
             os.fsync(fd)
         finally:
             os.close(fd)
-        self._since_snapshot += 1
 
-    def maybe_compact(self, meta: Metadata) -> None:
-        if self._since_snapshot >= self.compact_every:
-            self.compact(meta)
+    def truncate(self, size: int) -> None:
+        fd = os.open(self.log_path, os.O_WRONLY)
+        try:
+            os.ftruncate(fd, size)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
-    def compact(self, meta: Metadata) -> None:
+    def read_snapshot(self) -> bytes | None:
+        return self.snapshot_path.read_bytes() if self.snapshot_path.exists() else None
+
+    def replace_snapshot(self, data: bytes) -> None:
         tmp = self.snapshot_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"seq": self._seq, "meta": _encode(meta)}))
+        tmp.write_bytes(data)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, self.snapshot_path)
@@ -147,4 +151,163 @@ class Journal:
             os.close(dir_fd)
         with open(self.log_path, "wb") as f:
             os.fsync(f.fileno())
+
+
+class MemoryStore:
+    """A journal in memory: nothing survives the process, as with a memory volume."""
+
+    def __init__(self, site: str, log: bytes = b"", snapshot: bytes | None = None) -> None:
+        self.where = f"memory:{site}.journal"
+        self.log = bytearray(log)
+        self.snapshot = snapshot
+
+    def read_log(self) -> bytes:
+        return bytes(self.log)
+
+    def append(self, data: bytes) -> None:
+        self.log += data
+
+    def sync(self) -> None:
+        pass
+
+    def truncate(self, size: int) -> None:
+        del self.log[size:]
+
+    def read_snapshot(self) -> bytes | None:
+        return self.snapshot
+
+    def replace_snapshot(self, data: bytes) -> None:
+        self.snapshot = data
+        self.log = bytearray()
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """What the durable journal says: the metadata, the newest record applied, how many bytes
+    of the log are whole records, and the torn tail after them (empty when there is none)."""
+
+    meta: Metadata
+    seq: int
+    records: int
+    good_bytes: int
+    torn_tail: bytes
+
+
+COMPACT_EVERY = 1024
+"""records between snapshots, unless an engine is given another interval"""
+
+
+class Journal:
+    """The metadata journal of one site: records appended, made durable by `sync()`, folded
+    into a snapshot every `compact_every` records."""
+
+    def __init__(
+        self,
+        store: JournalStore | Path,
+        site: str,
+        initial: Metadata,
+        compact_every: int = COMPACT_EVERY,
+    ) -> None:
+        self.store: JournalStore = FileStore(store, site) if isinstance(store, Path) else store
+        self.site = site
+        self.device = f"{site}.journal"
+        """its name in the write log"""
+        self.compact_every = compact_every
+        self._initial = {
+            k: (v.copy() if isinstance(v, GrainMap) else v) for k, v in initial.items()
+        }
+        self._seq = 0
+        self._size = 0
         self._since_snapshot = 0
+        self.io_log: IoLog | None = None
+        self.cut_torn_tail = True
+        """recovery cuts a torn tail off the log (False: the journal-keeps-torn-tail mutant,
+        whose next append lands after the garbage and is lost at the next replay)"""
+
+    @property
+    def seq(self) -> int:
+        """The newest record appended (or replayed by `load`)."""
+        return self._seq
+
+    def fresh(self) -> Metadata:
+        return {k: (v.copy() if isinstance(v, GrainMap) else v) for k, v in self._initial.items()}
+
+    def replay(self) -> Replayed:
+        """The durable metadata, read without changing anything; JournalError when the log
+        holds damage a power loss cannot cause."""
+        meta = self.fresh()
+        seq = 0
+        snapshot = self.store.read_snapshot()
+        if snapshot is not None:
+            snap = json.loads(snapshot)
+            seq = int(snap["seq"])
+            for name, value in snap["meta"].items():
+                apply_changes(meta, {name: {"assign": value} if isinstance(value, str) else value})
+        raw = self.store.read_log()
+        lines = raw.splitlines(keepends=True)
+        offset, records = 0, 0
+        for index, line in enumerate(lines):
+            parsed = _parse(line) if line.endswith(b"\n") else None
+            if parsed is None:
+                if index == len(lines) - 1:
+                    break  # torn tail: the power loss hit this append
+                raise JournalError(self._damaged(seq, lines[index + 1 :]))
+            record_seq, changes = parsed
+            if record_seq > seq:
+                if record_seq != seq + 1:
+                    raise JournalError(
+                        f"{self.store.where}: {_records(seq + 1, record_seq - 1)} lost: missing "
+                        f"(record {record_seq} follows record {seq})"
+                    )
+                apply_changes(meta, changes)
+                seq = record_seq
+            offset += len(line)
+            records += 1
+        return Replayed(meta, seq, records, offset, raw[offset:])
+
+    def _damaged(self, seq: int, after: list[bytes]) -> str:
+        later = [parsed[0] for parsed in map(_parse, after) if parsed is not None]
+        return (
+            f"{self.store.where}: the record after record {seq} is corrupt and valid records "
+            f"follow it: {_records(seq + 1, max(later, default=seq + 1))} cannot be trusted"
+        )
+
+    def load(self) -> Metadata:
+        """Recovery: replay, then cut a torn tail off so the next append starts clean."""
+        replayed = self.replay()
+        if replayed.torn_tail and self.cut_torn_tail:
+            self.store.truncate(replayed.good_bytes)
+            self._size = replayed.good_bytes
+        else:
+            self._size = replayed.good_bytes + len(replayed.torn_tail)
+        self._seq = replayed.seq
+        self._since_snapshot = replayed.records
+        return replayed.meta
+
+    def append(self, changes: Changes) -> None:
+        """Append one record; it is durable after the next `sync()`."""
+        self._seq += 1
+        line = record_line(self._seq, changes)
+        self.store.append(line)
+        if self.io_log is not None:
+            self.io_log.wrote(self.device, self._size, line, b"")
+        self._size += len(line)
+        self._since_snapshot += 1
+
+    def sync(self) -> None:
+        self.store.sync()
+        if self.io_log is not None:
+            self.io_log.flushed(self.device)
+
+    def maybe_compact(self, meta: Metadata) -> None:
+        if self._since_snapshot >= self.compact_every:
+            self.compact(meta)
+
+    def compact(self, meta: Metadata) -> None:
+        snapshot = json.dumps({"seq": self._seq, "meta": _encode(meta)}).encode()
+        if self.io_log is not None:
+            before = self.store.read_log(), self.store.read_snapshot()
+            self.io_log.compacted(self.device, snapshot, *before)
+        self.store.replace_snapshot(snapshot)
+        self._since_snapshot = 0
+        self._size = 0

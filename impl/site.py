@@ -1,9 +1,11 @@
 """What the sites of every design share: journal-backed metadata and durable writes.
 
-Every durable write goes through `_write` (one extent of one volume, then flush) or `_record`
-(one journal record, fsynced), and each reports to the crash injector, so a crash can cut an
-action after any write.  A crashed site drops its in-memory metadata (`meta = None`); `start()`
-rebuilds it from the journal alone.
+Every write goes through `_write` (one extent of one volume) or `_record` (one journal record),
+and each reports to the crash injector, so a crash can cut an action after any write.  Each is
+followed by its device's flush unless the caller says the design does not need that write
+durable before the next one (`durable=False`: the model's write plan says where, and only the
+flush-order mutants use it).  A crashed site drops its in-memory metadata (`meta = None`);
+`start()` rebuilds it from the journal alone.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class DurableSite:
         return self.meta is not None
 
     def start(self) -> None:
+        """Recovery: the metadata from the journal alone (a torn tail cut off)."""
         self.meta = self.journal.load()
 
     def crash(self) -> None:
@@ -62,7 +65,7 @@ class DurableSite:
 
     def durable_meta(self) -> Metadata:
         """The metadata as the journal holds it (what a restart would see)."""
-        return self.meta if self.meta is not None else self.journal.load()
+        return self.meta if self.meta is not None else self.journal.replay().meta
 
     def live_meta(self) -> Metadata:
         """The running site's metadata; SiteDown when it is not running."""
@@ -82,14 +85,20 @@ class DurableSite:
         assert isinstance(value, int)
         return value
 
-    def _write(self, volume: Volume | Region, start: int, data: bytes) -> None:
+    def _write(
+        self, volume: Volume | Region, start: int, data: bytes, durable: bool = True
+    ) -> None:
         volume.write_grains(start, data)
-        volume.flush()
+        if durable:
+            volume.flush()
         self.injector.wrote(self.site, f"{volume.name}[{start}+{len(data) // volume.grain_size}]")
 
-    def _record(self, changes: dict[str, Any]) -> None:
+    def _record(self, changes: dict[str, Any], durable: bool = True) -> None:
         meta = self.live_meta()
         self.journal.append(changes)
+        if durable:
+            self.journal.sync()
         apply_changes(meta, changes)
         self.injector.wrote(self.site, f"journal {sorted(changes)}")
-        self.journal.maybe_compact(meta)
+        if durable:  # a snapshot makes every record durable: only after a barrier
+            self.journal.maybe_compact(meta)

@@ -39,6 +39,8 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Final, Self, SupportsIndex, cast
 
+from pitmirror.impl.iolog import IoLog
+
 __all__ = [
     "FileVolume",
     "LoopVolume",
@@ -115,6 +117,9 @@ class Volume(abc.ABC):
         self.write_listeners: list[Callable[[int, int], None]] = []
         """called with (first grain, count) after every write or zeroing: what a cache of the
         volume's contents (the harness's read-back, impl/seeds.py) must forget"""
+        self.io_log: IoLog | None = None
+        """where every write (with the bytes it replaced) and flush is recorded, if attached:
+        the crash explorer's write log (impl/iolog.py)"""
 
     # -- public API -------------------------------------------------------------------
 
@@ -146,13 +151,17 @@ class Volume(abc.ABC):
                 f"of the grain size {self.grain_size}"
             )
         first, n = self._check_extent("write", start, length // self.grain_size)
+        offset = first * self.grain_size
         try:
-            self._write(first * self.grain_size, data)
+            before = self._read(offset, length) if self.io_log is not None else b""
+            self._write(offset, data)
         except OSError as exc:
             raise self._io_error("write", first, n, exc) from exc
         finally:  # a failed write may have changed some of the grains
             for listener in self.write_listeners:
                 listener(first, n)
+        if self.io_log is not None:
+            self.io_log.wrote(self.name, offset, data, before)
 
     def flush(self) -> None:
         self._check_open("flush")
@@ -160,6 +169,8 @@ class Volume(abc.ABC):
             self._flush()
         except OSError as exc:
             raise VolumeError(f"{self._label()}: flush failed: {_os_error_message(exc)}") from exc
+        if self.io_log is not None:
+            self.io_log.flushed(self.name)
 
     def zero(self) -> None:
         self._check_open("zero")

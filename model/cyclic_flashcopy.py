@@ -94,6 +94,17 @@ class Options(DesignOptions):
     drain_clears_its_extent: bool = True
     """A drain clears the target bits of its own extent, not of the grain after its end too
     (an off-by-one in extent arithmetic)."""
+    flush_copy_data: bool = True
+    """Barrier: the data a copy writes to I1 and I2 is flushed before the record that clears
+    its copy bits (only a power loss that drops unflushed writes tells)."""
+    flush_protection: bool = True
+    """Barrier: target protection's write to T is flushed before the record that moves the
+    grain's committed value from I2 to T."""
+    flush_before_ack: bool = True
+    """Barrier: a host write's source grain is flushed before the host is told it is done."""
+    flush_commit: bool = True
+    """Barrier: the remote's commit record is synced before the local site starts the next
+    cycle."""
 
     def __post_init__(self) -> None:
         self._check_flags("map_rule")
@@ -110,6 +121,15 @@ UNSAFE_OPTIONS: dict[str, Options] = {
     "copy-bits-cleared-first": Options(data_before_record=False),
     "drain-clears-past-its-end": Options(drain_clears_its_extent=False),
 }
+POWER_LOSS_OPTIONS: dict[str, Options] = {
+    "copy-data-unflushed": Options(flush_copy_data=False),
+    "protect-unflushed": Options(flush_protection=False),
+    "ack-before-flush": Options(flush_before_ack=False),
+    "commit-unflushed": Options(flush_commit=False),
+}
+"""Mutants only a power loss shows, dropping writes no flush covered yet: a crash between
+whole, flushed writes (the lockstep harness's) cannot tell them from the safe design.  The
+crash explorer (harness/crash.py) catches them."""
 
 
 @dataclass(frozen=True)
@@ -205,11 +225,14 @@ def initial_state(config: Config, options: Options | None = None) -> State:
 
 @dataclass(frozen=True)
 class VolumeWrite:
-    """Grains `start`.. of one volume get the values `data`: one device write."""
+    """Grains `start`.. of one volume get the values `data`: one device write, flushed before
+    the next write of the plan unless `durable` is False (the design does not need it on the
+    media yet)."""
 
     volume: Volume
     start: int
     data: tuple[int, ...]
+    durable: bool = True
 
     @property
     def site(self) -> Site:
@@ -218,10 +241,12 @@ class VolumeWrite:
 
 @dataclass(frozen=True)
 class JournalRecord:
-    """One metadata-journal record: the listed fields of one site change together."""
+    """One metadata-journal record: the listed fields of one site change together; synced
+    before the next write of the plan unless `durable` is False."""
 
     site: Site
     changes: tuple[tuple[str, Any], ...]
+    durable: bool = True
 
 
 Write = VolumeWrite | JournalRecord
@@ -258,12 +283,12 @@ def _mirror_plan(state: State, start: int, data: Image) -> list[Write]:
         saved = tuple(
             state.i2[g] if g in protected else state.target[g] for g in range(first, last + 1)
         )
-        plan.append(VolumeWrite("target", first, saved))
+        plan.append(VolumeWrite("target", first, saved, opts.flush_protection))
     changes: list[tuple[str, Any]] = [("received_map", state.received_map | extent)]
     if protected:
         changes.insert(0, ("target_map", state.target_map - protected))
     plan.append(JournalRecord("remote", tuple(changes)))
-    plan.append(VolumeWrite("i2", start, data))
+    plan.append(VolumeWrite("i2", start, data, opts.flush_copy_data))
     return plan
 
 
@@ -273,7 +298,7 @@ def _copy_plan(
     """Copy S[start..] (grains of P_k) to I1 and, link permitting, to I2: the data writes, and
     the local record that clears their copy bits."""
     data, extent = state.source[start : start + count], span(start, count)
-    plan: list[Write] = [VolumeWrite("i1", start, data)]
+    plan: list[Write] = [VolumeWrite("i1", start, data, state.options.flush_copy_data)]
     changes: list[tuple[str, Any]] = [("copy_map", state.copy_map - extent)]
     if state.mirror_ok:
         plan += _mirror_plan(state, start, data)
@@ -297,7 +322,7 @@ def write_plan(state: State, action: Action) -> list[Write]:
     opts = state.options
     match action:
         case HostWrite(grain=g, data=data):
-            source_write = VolumeWrite("source", g, (data,))
+            source_write = VolumeWrite("source", g, (data,), opts.flush_before_ack)
             cow = opts.copy_on_write and g in state.copy_map
             if not cow and g in state.future_map:
                 return [source_write]  # already tracked: nothing to journal
@@ -326,6 +351,7 @@ def write_plan(state: State, action: Action) -> list[Write]:
                     ("target_map", state.target_map | state.received_map),
                     ("received_map", frozenset()),
                 ),
+                opts.flush_commit,
             )
             next_copy = next_copy_map(state.copy_map, state.future_map, opts.map_rule)
             local = JournalRecord(
@@ -633,6 +659,7 @@ class CyclicFlashcopy:
 
     name = DESIGN
     unsafe_options: dict[str, DesignOptions] = dict(UNSAFE_OPTIONS)
+    power_loss_options: dict[str, DesignOptions] = dict(POWER_LOSS_OPTIONS)
     topologies: tuple[str, ...] = ()
 
     def options(self, fields: Mapping[str, object]) -> Options:

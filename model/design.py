@@ -63,6 +63,12 @@ class DesignModel(Protocol):
         ...
 
     @property
+    def power_loss_options(self) -> Mapping[str, DesignOptions]:
+        """Mutants that only a power loss (unflushed writes lost, torn or reordered) shows:
+        the crash explorer must catch them, by name."""
+        ...
+
+    @property
     def topologies(self) -> tuple[str, ...]:
         """Named layouts of objects, groups and sites; empty when the design has one layout."""
         ...

@@ -1177,6 +1177,7 @@ class FreezeOverlay:
 
     name = DESIGN
     unsafe_options: dict[str, DesignOptions] = dict(UNSAFE_OPTIONS)
+    power_loss_options: dict[str, DesignOptions] = {}
     topologies = TOPOLOGIES
 
     def options(self, fields: Mapping[str, object]) -> Options:

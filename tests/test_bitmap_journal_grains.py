@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from pitmirror.impl.bitmap import GrainMap
 from pitmirror.impl.grains import CorruptGrain, decode_grain, grain_bytes
-from pitmirror.impl.journal import Journal, JournalError
+from pitmirror.impl.journal import FileStore, Journal, JournalError, MemoryStore
 
 
 @given(st.lists(st.booleans(), max_size=200), st.integers(1, 8) | st.none())
@@ -64,18 +64,110 @@ def test_journal_replays_records_in_order(tmp_path: Path) -> None:
     assert meta["cycle"] == 2 and meta["copy_map"] == GrainMap(8, [1, 3])
 
 
-def test_journal_drops_a_torn_last_record_but_not_a_corrupt_middle(tmp_path: Path) -> None:
+def _log(j: Journal) -> Path:
+    assert isinstance(j.store, FileStore)
+    return j.store.log_path
+
+
+def _two_records(tmp_path: Path) -> tuple[Journal, list[bytes]]:
     j = _journal(tmp_path)
     j.load()
     j.append({"cycle": 2})
     j.append({"cycle": 3})
-    raw = j.log_path.read_bytes()
-    j.log_path.write_bytes(raw[:-5])  # the crash hit the second append
+    j.sync()
+    return j, _log(j).read_bytes().splitlines(keepends=True)
+
+
+@pytest.mark.parametrize("kept", [0, 1, 5, 30, -1])
+def test_a_torn_tail_is_cut_off_and_the_next_append_survives(tmp_path: Path, kept: int) -> None:
+    j, lines = _two_records(tmp_path)
+    torn = lines[1][: kept if kept >= 0 else len(lines[1]) - 1]  # the power loss hit append 2
+    _log(j).write_bytes(lines[0] + torn)
+    again = _journal(tmp_path)
+    replayed = again.replay()
+    assert replayed.meta["cycle"] == 2 and replayed.torn_tail == torn
+    assert _log(j).read_bytes() == lines[0] + torn  # replay alone changes nothing
+    assert again.load()["cycle"] == 2
+    assert _log(j).read_bytes() == lines[0]  # recovery cut the tail off
+    again.append({"cycle": 4})
+    again.sync()
+    assert _journal(tmp_path).load()["cycle"] == 4
+
+
+def test_a_tail_of_zeros_from_a_torn_sector_is_cut_off(tmp_path: Path) -> None:
+    j, lines = _two_records(tmp_path)
+    _log(j).write_bytes(lines[0] + bytes(len(lines[1]) - 1) + b"\n")
     assert _journal(tmp_path).load()["cycle"] == 2
-    lines = raw.splitlines(keepends=True)
-    j.log_path.write_bytes(lines[0][:10] + b"\n" + lines[1])
-    with pytest.raises(JournalError, match="record 1 is corrupt"):
+    assert _log(j).read_bytes() == lines[0]
+
+
+def test_a_kept_torn_tail_loses_the_next_append(tmp_path: Path) -> None:
+    """The journal-keeps-torn-tail mutant: what cutting the tail off prevents."""
+    j, lines = _two_records(tmp_path)
+    _log(j).write_bytes(lines[0] + lines[1][:7])
+    again = _journal(tmp_path)
+    again.cut_torn_tail = False
+    again.load()
+    again.append({"cycle": 4})
+    again.sync()
+    assert _journal(tmp_path).replay().meta["cycle"] == 2
+
+
+def test_a_lost_tail_replays_the_records_before_it(tmp_path: Path) -> None:
+    j, lines = _two_records(tmp_path)
+    _log(j).write_bytes(lines[0])
+    assert _journal(tmp_path).load()["cycle"] == 2
+    _log(j).write_bytes(b"")
+    assert _journal(tmp_path).load()["cycle"] == 1
+
+
+def test_a_corrupt_middle_record_names_what_is_lost(tmp_path: Path) -> None:
+    j, lines = _two_records(tmp_path)
+    j.append({"cycle": 4})
+    j.sync()
+    lines = _log(j).read_bytes().splitlines(keepends=True)
+    _log(j).write_bytes(lines[0] + lines[1][:10] + b"\n" + lines[2])
+    with pytest.raises(JournalError, match=r"after record 1 is corrupt .* records 2\.\.3 cannot"):
         _journal(tmp_path).load()
+    _log(j).write_bytes(lines[0][:10] + b"\n" + lines[1])
+    with pytest.raises(JournalError, match=r"after record 0 is corrupt .* records 1\.\.2 cannot"):
+        _journal(tmp_path).load()
+
+
+def test_a_gap_in_the_sequence_names_the_missing_records(tmp_path: Path) -> None:
+    j, lines = _two_records(tmp_path)
+    j.append({"cycle": 4})
+    j.append({"cycle": 5})
+    j.sync()
+    lines = _log(j).read_bytes().splitlines(keepends=True)
+    _log(j).write_bytes(lines[0] + lines[3])
+    with pytest.raises(JournalError, match=r"records 2\.\.3 lost: missing \(record 4 follows"):
+        _journal(tmp_path).load()
+
+
+def test_a_log_that_lost_records_after_the_snapshot_is_an_error(tmp_path: Path) -> None:
+    j, _ = _two_records(tmp_path)
+    j.compact(_journal(tmp_path).load())  # snapshot at record 2
+    for cycle in (4, 5):
+        j.append({"cycle": cycle})
+    j.sync()
+    lines = _log(j).read_bytes().splitlines(keepends=True)
+    _log(j).write_bytes(lines[1])
+    with pytest.raises(JournalError, match=r"record 3 lost: missing \(record 4 follows record 2\)"):
+        _journal(tmp_path).load()
+
+
+def test_a_memory_store_replays_like_files(tmp_path: Path) -> None:
+    store = MemoryStore("local")
+    j = Journal(store, "local", {"cycle": 1, "copy_map": GrainMap(8)})
+    j.load()
+    j.append({"copy_map": {"add": [1, 2]}, "cycle": 7})
+    j.sync()
+    again = Journal(
+        MemoryStore("local", store.read_log()), "local", {"cycle": 1, "copy_map": GrainMap(8)}
+    )
+    meta = again.load()
+    assert meta["cycle"] == 7 and meta["copy_map"] == GrainMap(8, [1, 2])
 
 
 def test_journal_compaction_keeps_the_state(tmp_path: Path) -> None:
@@ -86,6 +178,6 @@ def test_journal_compaction_keeps_the_state(tmp_path: Path) -> None:
     meta = _journal(tmp_path).load()
     j.compact(meta)
     j.append({"copy_map": {"remove": [0]}})
-    assert j.log_path.read_bytes().count(b"\n") == 1
+    assert _log(j).read_bytes().count(b"\n") == 1
     again = _journal(tmp_path).load()
     assert again["copy_map"] == GrainMap(8, range(1, 8))

@@ -233,8 +233,18 @@ def test_a_violation_of_options_outside_the_catalogue_is_saved_as_a_bug(tmp_path
 
 def test_sigterm_releases_the_loop_devices(tmp_path: Path, loop_backend: str) -> None:
     before = pitmirror_loop_devices()
-    command = [sys.executable, "-c", "from pitmirror.harness.cli import main; main()",
-               "check", "--examples", "100000", "--backend", "loop", "--save-dir", str(tmp_path)]
+    command = [
+        sys.executable,
+        "-c",
+        "from pitmirror.harness.cli import main; main()",
+        "check",
+        "--examples",
+        "100000",
+        "--backend",
+        "loop",
+        "--save-dir",
+        str(tmp_path),
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)  # fmt: skip
     try:
@@ -260,8 +270,18 @@ def test_a_killed_run_leaves_no_loop_device_and_cleanup_removes_its_folder(
     """kill -9 runs no cleanup code: the kernel detaches the devices (autoclear), and
     `pitmirror cleanup` removes the folder of the run that is gone, and only that one."""
     before = pitmirror_loop_devices()
-    command = [sys.executable, "-c", "from pitmirror.harness.cli import main; main()",
-               "check", "--examples", "100000", "--backend", "loop", "--save-dir", str(tmp_path)]
+    command = [
+        sys.executable,
+        "-c",
+        "from pitmirror.harness.cli import main; main()",
+        "check",
+        "--examples",
+        "100000",
+        "--backend",
+        "loop",
+        "--save-dir",
+        str(tmp_path),
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
@@ -334,3 +354,37 @@ def test_coverage_with_a_bad_backend_is_one_line_and_exit_2() -> None:
         "pitmirror: the measuring run failed: unknown backend 'nosuch' "
         "(choose from auto, loop, file, memory)"
     )
+
+
+def test_crash_of_a_safe_trace_exits_0_with_its_counts(loop_backend: str) -> None:
+    run = pitmirror("crash", str(TRACES / "cyclic-flashcopy/261121-plain-cycle.jsonl"), "--json")
+    assert run.returncode == 0, run.stderr
+    doc = json.loads(run.stdout)
+    assert doc["backend"] == "loop" and doc["clean"] and doc["violations"] == 0
+    assert doc["crash_states"] > doc["crash_points"] > 0 and doc["states_per_second"] > 0
+
+
+def test_crash_of_a_mutant_exits_1_and_saves_a_trace_that_replays(tmp_path: Path) -> None:
+    trace = str(TRACES / "cyclic-flashcopy/261121-plain-cycle.jsonl")
+    run = pitmirror("crash", trace, "-o", "ack-before-flush", "--backend", "memory",
+                    "--save-dir", str(tmp_path))  # fmt: skip
+    assert run.returncode == 1, run.stderr
+    assert "First violating crash state (the trace shrunk to 1 of its steps)" in run.stdout
+    assert "the write of source grain" in run.stdout and ": lost" in run.stdout
+    (saved,) = tmp_path.glob("*-power-loss-ack-before-flush.jsonl")
+    again = pitmirror("replay", str(saved), "--backend", "memory", "--json")
+    assert again.returncode == 1
+    assert json.loads(again.stdout)["first_violation"]["predicate"] == "inv_no_ack_lost"
+
+
+def test_crash_of_a_design_b_trace_or_a_bad_pin_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    trace = next((TRACES / "freeze-overlay").glob("*.jsonl"))
+    run = pitmirror("crash", str(trace), "--backend", "memory")
+    assert run.returncode == 2 and "covers design A" in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
+    bad = tmp_path / "bad.jsonl"
+    lines = (TRACES / "cyclic-flashcopy/261121-plain-cycle.jsonl").read_text().splitlines()
+    header = json.loads(lines[0]) | {"power_loss": {"step": 1, "site": "local"}}
+    bad.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
+    run = pitmirror("crash", str(bad), "--backend", "memory")
+    assert run.returncode == 2 and "power_loss must hold" in run.stderr

@@ -99,14 +99,15 @@ def lookup_design(name: str) -> Design:
 def parse_options(names: list[str], design: str = DEFAULT_DESIGN) -> DesignOptions:
     """`--option no-copy-on-write` (a named mutant) or `--option map_rule=update`."""
     model = lookup_design(design).model
+    mutants = {**model.unsafe_options, **model.power_loss_options}
     options: dict[str, object] = {}
     for name in names:
-        if name in model.unsafe_options:
-            options.update(model.unsafe_options[name].non_default())
+        if name in mutants:
+            options.update(mutants[name].non_default())
             continue
         key, sep, value = name.partition("=")
         if not sep:
-            known = ", ".join(model.unsafe_options)
+            known = ", ".join(mutants)
             fail(f"unknown option {name!r}: use a mutant name ({known}) or field=value")
         options[key] = {"true": True, "false": False}.get(value.lower(), value)
     try:
@@ -152,7 +153,7 @@ def _interrupted() -> NoReturn:
 def run() -> None:
     """The app with its commands; a usage error is one line, and Ctrl-C, SIGTERM and SIGHUP
     unwind the run, so volumes and loop devices are released."""
-    from pitmirror.harness.cli import check, cleanup, coverage, demo, prove, replay, verify  # noqa: F401
+    from pitmirror.harness.cli import check, cleanup, coverage, crash, demo, prove, replay, verify  # noqa: F401
 
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupt)

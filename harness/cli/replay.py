@@ -17,6 +17,8 @@ from pitmirror.harness.cli.app import (
     out,
     print_json,
 )
+from pitmirror.harness.cli.crash import run_crash
+from pitmirror.harness.crash_states import Bounds
 from pitmirror.harness.lockstep import explain
 from pitmirror.harness.replay import ReplayResult, replay
 from pitmirror.harness.traces import read_trace
@@ -59,9 +61,13 @@ def replay_cmd(
 
     Exit 0 when every step agrees and every predicate holds, 1 at the first violation or
     divergence (explained in words), 2 when the trace cannot be read or is not a run of the
-    model (an action its guard does not allow).
+    model (an action its guard does not allow).  A trace that pins a power-loss crash state
+    (saved by `pitmirror crash`) replays that crash state, as `pitmirror crash` does.
     """
-    result = replay(read_trace(trace), backend)
+    recorded = read_trace(trace)
+    if recorded.power_loss is not None:  # the crash state it pins is what replays
+        run_crash(trace, recorded, Bounds(), backend, None, as_json)
+    result = replay(recorded, backend)
     if as_json:
         print_json(replay_json(result))
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pitmirror.harness.cyclic_flashcopy.crash import power_loss
 from pitmirror.harness.cyclic_flashcopy.demo import demo
 from pitmirror.harness.cyclic_flashcopy.lockstep import open_lockstep
 from pitmirror.harness.cyclic_flashcopy.machine import build_machine
@@ -58,14 +59,19 @@ DESIGN = Design(
         ),
         PropertyRun(
             f"property run, {LARGE_GRAINS} grains, extents of up to {MAX_EXTENT} grains",
-            model.Options(), grains=LARGE_GRAINS, examples=LARGE_EXAMPLES,
+            model.Options(),
+            grains=LARGE_GRAINS,
+            examples=LARGE_EXAMPLES,
         ),
         PropertyRun(
             f"runner under lockstep: writes, reads, ticks, clock, faults ({RUNNER_GRAINS} grains)",
-            model.Options(), grains=RUNNER_GRAINS, runner=True,
+            model.Options(),
+            grains=RUNNER_GRAINS,
+            runner=True,
         ),
     ),  # fmt: skip
     encoding=ENCODING,
     reach_violation=reach_violation,
     demo=demo,
+    power_loss=power_loss,
 )

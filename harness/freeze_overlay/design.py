@@ -72,8 +72,10 @@ DESIGN = Design(
     machine=build_machine,
     runner=RUNNER,
     property_runs=(
-        *(PropertyRun(f"property run, {name}: {DRAWN}", model.Options(), name)
-          for name in model.TOPOLOGIES),
+        *(
+            PropertyRun(f"property run, {name}: {DRAWN}", model.Options(), name)
+            for name in model.TOPOLOGIES
+        ),
         *(
             PropertyRun(
                 f"property run, {name}, {LARGE_GRAINS} grains per object, extents of "

@@ -23,6 +23,7 @@ def open_runner(
 ) -> RunnerHandle:
     if not isinstance(engine, OverlayEngine):
         raise WrongDesign(f"design B's runner was given {type(engine).__qualname__}")
+
     def on_point(group: int, point: int) -> None:
         announce(f"group {group}", point)
 

@@ -23,10 +23,10 @@ from statemachine import StateMachine
 from statemachine.exceptions import TransitionNotAllowed
 
 from pitmirror.impl.cyclic_flashcopy.controllers import LocalCycle, RemoteService
-from pitmirror.impl.cyclic_flashcopy.sites import LocalSite, RemoteSite
+from pitmirror.impl.cyclic_flashcopy.sites import LocalSite, RemoteSite, lost_commit
 from pitmirror.impl.faults import CrashInjector, SiteCrashed
 from pitmirror.impl.grains import decode_grain, grain_bytes
-from pitmirror.impl.journal import COMPACT_EVERY, Journal
+from pitmirror.impl.journal import COMPACT_EVERY, Journal, JournalError
 from pitmirror.impl.link import InProcessLink, LinkService
 from pitmirror.impl.seeds import SeedReader
 from pitmirror.impl.site import EngineInvariantBroken, EngineRefused
@@ -145,8 +145,17 @@ class FlashCopyEngine:
                 f"{self.local_cycle.configuration_values}: {refused}"
             ) from refused
         self.local_cycle.send("Settle")
+        if isinstance(action, Recover) and self.local.up and self.remote.up:
+            self.check_journals_agree()
         if self.self_check:
             self.check_structure()
+
+    def check_journals_agree(self) -> None:
+        """At a restart: JournalError when one site's journal lost a record the other site
+        already acted on (a power loss dropped a record that was never synced)."""
+        lost = lost_commit(self.local.number("cycle"), self.remote.number("committed"))
+        if lost:
+            raise JournalError(lost)
 
     def check_structure(self) -> None:
         """The invariants the engine keeps by construction, checked where they would break:

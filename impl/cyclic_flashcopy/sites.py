@@ -28,6 +28,24 @@ from pitmirror.model.actions import Site
 from pitmirror.model.cyclic_flashcopy import Options, next_copy_map
 
 
+def lost_commit(cycle: int, committed: int) -> str | None:
+    """What the two journals say was lost, if they disagree in a way no crash between whole
+    records can cause: the local site starts cycle k+1 only after the remote committed point k,
+    and the remote commits only the local site's current point, so committed <= cycle <=
+    committed + 1."""
+    if committed > cycle:
+        return (
+            f"the local journal lost records: the remote committed point {committed}, the "
+            f"local site is at cycle {cycle}"
+        )
+    if cycle > committed + 1:
+        return (
+            f"the remote journal lost the commit of point {cycle - 1}: the local site is at "
+            f"cycle {cycle}, the remote recovers point {committed}"
+        )
+    return None
+
+
 def _span(start: int, count: int) -> list[int]:
     return list(range(start, start + count))
 
@@ -64,10 +82,11 @@ class RemoteSite(DurableSite):
         protected = np.flatnonzero(target_map.bits[start : start + count]) + start
         protects = self.options.target_protection and (self.options.protect_extents or count == 1)
         if protects and protected.size:
-            self._write(self.target, *self._saved_target(protected.tolist()))
+            saved = self._saved_target(protected.tolist())
+            self._write(self.target, *saved, durable=self.options.flush_protection)
             changes = {"target_map": {"remove": protected.tolist()}, **changes}
         self._record(changes)
-        self._write(self.i2, start, data)
+        self._write(self.i2, start, data, durable=self.options.flush_copy_data)
 
     def _saved_target(self, protected: list[int]) -> tuple[int, bytes]:
         """One write that saves I2's committed value of every protected grain in T: over the
@@ -86,7 +105,8 @@ class RemoteSite(DurableSite):
                 "committed": cycle,
                 "target_map": {"assign": merged.to_hex()},
                 "received_map": {"assign": GrainMap(len(merged.bits)).to_hex()},
-            }
+            },
+            durable=self.options.flush_commit,
         )
 
     def drain(self, start: int, count: int = 1) -> None:
@@ -158,7 +178,7 @@ class LocalSite(DurableSite):
         before_record: Callable[[], None] | None = None,
     ) -> None:
         data = self.source.read_grains(start, count)
-        self._write(self.i1, start, data)
+        self._write(self.i1, start, data, durable=self.options.flush_copy_data)
         grains = _span(start, count)
         changes: dict[str, Any] = {"copy_map": {"remove": grains}}
         try:
@@ -200,7 +220,7 @@ class LocalSite(DurableSite):
         """The one door for host writes; returns once the write is durable (acknowledged)."""
         cow = self.options.copy_on_write and grain in self.map("copy_map")
         future = self.map("future_map")
-        source_write = (self.source, grain, data)
+        source_write = (self.source, grain, data, self.options.flush_before_ack)
         if not cow and grain in future:
             self._write(*source_write)
             return

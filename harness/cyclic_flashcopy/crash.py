@@ -1,0 +1,254 @@
+"""Design A under power loss: a crashed site's media recovered by the engine's own recovery
+code and judged by the model.
+
+Recovery is what `Recover` runs: the site's journal replayed by `Journal.load` (a torn tail cut
+off), then the check that the two journals agree (`lost_commit`).  The recovered metadata and
+the volumes' grains replace the crashed site's half of the model's state at the crash point
+(`lift`); the model's ghost (the points P_0..P_k, the acknowledged writes) follows what the
+recovered journal says.  The model then judges it: every predicate of the spec against the state
+before the action (no acknowledged write lost, the target a committed point's image, the
+committed point not gone back), and the continuation — every site up, the link up, background
+work to the next commit and every grain drained — must keep them all.  A continuation carries a
+recovered mistake (a copy bit cleared for data that never reached I1 or I2) into the next point,
+where the spec sees it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from pitmirror.harness.cyclic_flashcopy.lockstep import Lockstep
+from pitmirror.harness.lockstep import Stepper
+from pitmirror.harness.power_loss import OK, PowerLoss, Recovered, Verdict
+from pitmirror.impl.bitmap import GrainMap
+from pitmirror.impl.cyclic_flashcopy.sites import LocalSite, RemoteSite, lost_commit
+from pitmirror.impl.iolog import DeviceWrite, Entry, Flush, IoLog
+from pitmirror.impl.journal import Journal, JournalError, MemoryStore, Metadata
+from pitmirror.impl.volumes import Volume
+from pitmirror.model import cyclic_flashcopy as design_a
+from pitmirror.model.actions import (
+    SITES,
+    Action,
+    CommitPoint,
+    CopyGrain,
+    CrashSite,
+    DrainTarget,
+    HostWrite,
+    LinkUp,
+    Recover,
+    ResyncGrain,
+    describe,
+)
+from pitmirror.model.design import ActionNotEnabled, ModelState, WrongDesign
+from pitmirror.model.extents import some_run
+
+SITE_VOLUMES: dict[str, tuple[str, ...]] = {"local": ("source", "i1"), "remote": ("i2", "target")}
+LOCAL_FIELDS = ("copy_map", "future_map", "out_of_sync")
+REMOTE_FIELDS = ("received_map", "target_map")
+
+
+def _state(state: ModelState) -> design_a.State:
+    if not isinstance(state, design_a.State):
+        raise WrongDesign(f"design A was given {type(state).__qualname__}")
+    return state
+
+
+def _grains(value: Any) -> frozenset[int]:
+    assert isinstance(value, GrainMap)
+    return value.grains()
+
+
+def recovered_fields(site: str, meta: Metadata) -> dict[str, Any]:
+    """The model's fields of `site` that its recovered journal holds."""
+    if site == "local":
+        return {name: _grains(meta[name]) for name in LOCAL_FIELDS} | {"cycle": meta["cycle"]}
+    return {name: _grains(meta[name]) for name in REMOTE_FIELDS} | {"committed": meta["committed"]}
+
+
+def continuation(state: design_a.State) -> Iterator[tuple[Action, design_a.State]]:
+    """Every site and the link up, background work to the next commit, every grain drained:
+    the steps the model takes, each with the state after it."""
+    for site in SITES:
+        if not state.site_up(site):
+            state = state.step(Recover(site))
+            yield Recover(site), state
+    if not state.link_up:
+        state = state.step(LinkUp())
+        yield LinkUp(), state
+    for _ in range(design_a.progress_bound(state)):
+        if design_a.why_disabled(state, CommitPoint()) is None:
+            state = state.step(CommitPoint())
+            yield CommitPoint(), state
+            break
+        work = _background(state)
+        if work is None:
+            return
+        state = state.step(work)
+        yield work, state
+    while state.target_map and state.remote_up:
+        drain = DrainTarget(*some_run(state.target_map))
+        state = state.step(drain)
+        yield drain, state
+
+
+def _background(state: design_a.State) -> Action | None:
+    """The copy or resync of a whole run of grains the next commit waits for."""
+    for kind, grains in ((CopyGrain, state.copy_map), (ResyncGrain, state.out_of_sync)):
+        if grains:
+            return kind(*some_run(grains))
+    return None
+
+
+def plan_mismatch(
+    before: design_a.State, action: Action, entries: Sequence[Entry], grain_size: int
+) -> str | None:
+    """Where the engine's writes and flushes for `action` differ from the model's write plan,
+    in words; None when every write is where the plan puts it, flushed exactly when the plan
+    needs it durable before the next."""
+    plan = design_a.write_plan(before, action)
+    issued: list[tuple[DeviceWrite, bool]] = []
+    for entry in entries:
+        if isinstance(entry, DeviceWrite):
+            issued.append((entry, False))
+        elif isinstance(entry, Flush) and issued and issued[-1][0].device == entry.device:
+            issued[-1] = (issued[-1][0], True)
+    if len(plan) != len(issued):
+        return f"the engine issued {len(issued)} writes for it, the model's plan {len(plan)}"
+    for n, (planned, (write, flushed)) in enumerate(zip(plan, issued, strict=True), 1):
+        issued_as = f"{write.device} at byte {write.offset}, {len(write.data)} bytes"
+        where: tuple[str, int, int] = (f"{planned.site}.journal", write.offset, len(write.data))
+        if isinstance(planned, design_a.VolumeWrite):
+            size = len(planned.data) * grain_size
+            where = (planned.volume, planned.start * grain_size, size)
+        if where != (write.device, write.offset, len(write.data)):
+            return f"write {n} is {issued_as}; the model's plan has {where}"
+        if flushed != planned.durable:
+            said, needs = ("flushed", "not yet") if flushed else ("left unflushed", "durable")
+            return f"write {n} ({issued_as}) was {said}; the model's plan needs it {needs}"
+    return None
+
+
+class FlashCopyPowerLoss:
+    """Design A's part of power-loss exploration, bound to one lockstep's engine."""
+
+    sites: tuple[str, ...] = SITES
+
+    def __init__(self, lockstep: Stepper) -> None:
+        if not isinstance(lockstep, Lockstep):
+            raise WrongDesign(f"design A was given {type(lockstep).__qualname__}")
+        self.engine = lockstep.engine
+
+    def attach(self, log: IoLog | None) -> None:
+        for volume in self.engine.volumes.values():
+            volume.io_log = log
+        for site in SITES:
+            self.journal(site).io_log = log
+
+    def may_lose_power(self, before: ModelState, site: str) -> bool:
+        state = _state(before)
+        return state.site_up(site) and state.armed_crash is None  # type: ignore[arg-type]
+
+    def volumes(self, site: str) -> dict[str, Volume]:
+        return {name: self.engine.volumes[name] for name in SITE_VOLUMES[site]}
+
+    def journal(self, site: str) -> Journal:
+        return self.engine.local.journal if site == "local" else self.engine.remote.journal
+
+    def plan_mismatch(
+        self, before: ModelState, action: Action, entries: Sequence[Entry]
+    ) -> str | None:
+        state = _state(before)
+        if state.armed_crash is not None:  # the trace's own crash cuts the plan short
+            return None
+        return plan_mismatch(state, action, entries, self.engine.grain_size)
+
+    def cut(self, before: ModelState, action: Action, site: str, nth: int | None) -> ModelState:
+        state = _state(before)
+        if nth is None:
+            return state.step(action)
+        return state.step(CrashSite(site, nth)).step(action)
+
+    def recover(self, site: str, log: bytes, snapshot: bytes | None) -> Recovered:
+        """The site's metadata as `Recover` rebuilds it from these journal files, or why it
+        cannot start.  Then the next record the site appends must survive a replay of its
+        own."""
+        grains = self.engine.grain_count
+        initial = (LocalSite if site == "local" else RemoteSite).initial_meta(grains)
+        journal = Journal(MemoryStore(site, log, snapshot), site, initial)
+        try:
+            meta = journal.load()
+            recovered = journal.seq
+            journal.append({})
+            journal.sync()
+            again = journal.replay()
+        except JournalError as err:
+            return f"the {site} site cannot start: {err}"
+        if again.seq != recovered + 1:
+            return (
+                f"the {site} journal lost record {recovered + 1}, appended after recovery: the "
+                "torn tail it was written after was left in the log"
+            )
+        return recovered_fields(site, meta)
+
+    def resumes(self, site: str, fields: dict[str, Any], cut: ModelState) -> str | None:
+        """`lost_commit` between the recovered site and the other site as the model has it at
+        the crash point: what `Recover` checks when both sites are up."""
+        state = _state(cut)
+        cycle, committed = (
+            fields.get("cycle", state.cycle),
+            fields.get("committed", state.committed),
+        )
+        lost = lost_commit(cycle, committed)
+        return f"the sites cannot resume: {lost}" if lost else None
+
+    def image(self, cut: ModelState, volume: str) -> tuple[int, ...]:
+        image: tuple[int, ...] = getattr(_state(cut), volume)
+        return image
+
+    def lift(
+        self,
+        cut: ModelState,
+        site: str,
+        fields: dict[str, Any],
+        images: dict[str, tuple[int, ...]],
+        action: Action,
+        completed: bool,
+    ) -> ModelState:
+        """The crash point's model state with `site`'s half replaced by what its media
+        recovered (`fields` from its journal, `images` of its volumes), and the site up.  The
+        ghost follows the recovered journal: the points up to its cycle; a host write that was
+        never acknowledged is what its grain holds now."""
+        state = _state(cut)
+        cycle = fields.get("cycle", state.cycle)
+        acked = state.acked
+        if isinstance(action, HostWrite) and not completed and site == "local":
+            g = action.grain
+            acked = acked[:g] + (images["source"][g],) + acked[g + 1 :]
+        changes: dict[str, Any] = {**fields, **images, f"{site}_up": True}
+        changes |= {"armed_crash": None, "images": state.images[: cycle + 1], "acked": acked}
+        return dataclasses.replace(state, **changes)
+
+    def judge(self, before: ModelState, lifted: ModelState) -> Verdict:
+        """The spec's predicates on the recovered state (against the state before the step),
+        then on every step of its continuation."""
+        found = lifted.violations(before)
+        if found:
+            name, why = next(iter(found.items()))
+            return Verdict(name, f"{name} broken after recovery: {why}")
+        previous = _state(lifted)
+        try:
+            for action, state in continuation(previous):
+                found = state.violations(previous)
+                if found:
+                    name, why = next(iter(found.items()))
+                    return Verdict(name, f"{name} broken later, at {describe(action)}: {why}")
+                previous = state
+        except ActionNotEnabled as err:
+            return Verdict("inv_progress", f"the recovered state cannot go on: {err}")
+        return OK
+
+
+def power_loss(lockstep: Stepper) -> PowerLoss:
+    return FlashCopyPowerLoss(lockstep)
