@@ -4,12 +4,15 @@ Design A: lockstep property runs of the safe design (claims 5 and 6), a run of e
 that must be caught.  Both designs: the Z3 proof of the safe design and, for every mutant, a
 failing query and a reachable violation.  Design B: a lockstep
 property run on every topology (single object, group, fan-out, fan-in, bidirectional, file
-object) and a run of every mutant on the topology that shows it.  Then every trace under the
-traces folder, replayed on both model and engine, must end as its header expects.
+object) and a run of every mutant on the topology that shows it.  Power loss (design A): every
+crash state of every write of the safe design's traces must recover to a state the model
+allows, and every power-loss mutant must be caught.  Then every trace under the traces folder,
+replayed on both model and engine, must end as its header expects.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,13 +27,15 @@ from pitmirror.harness.coverage import (
     describe_budget,
     measure,
 )
+from pitmirror.harness.crash import DEFAULT_BOUNDS, explore
 from pitmirror.harness.design import PropertyRun
 from pitmirror.harness.designs import DESIGNS, Subject
 from pitmirror.harness.prove import prove_design
 from pitmirror.harness.replay import replay
-from pitmirror.harness.traces import read_trace, trace_files
+from pitmirror.harness.traces import Trace, read_trace, trace_files
 from pitmirror.impl.volumes import VolumeError
 from pitmirror.model.actions import TraceFormatError
+from pitmirror.model.options import DesignOptions
 
 MUTANT_EXAMPLES_SCALE = 3
 """a mutant search runs this many times the budget's examples: bench/search_strength.py
@@ -99,6 +104,7 @@ def verify(
         raise VolumeError(f"no trace files under {traces_dir}/ (run from the project root)")
     runs, mutants = property_runs(), mutant_runs()
     total = len(runs) + len(DESIGNS) + len(files) + (0 if quick else 2 * len(mutants) + 1)
+    total += power_loss_count(traces_dir, quick)
 
     def note(text: str) -> None:
         if progress is not None:
@@ -118,8 +124,74 @@ def verify(
                  for name, subject in mutants]  # fmt: skip
     else:
         rows += _refutation_rows(mutants, note)
+    rows += _power_loss_rows(traces_dir, backend, note, quick)
     rows += _trace_rows(traces_dir, files, backend, note)
     return rows
+
+
+def _design_traces(traces_dir: Path, design: str) -> list[Path]:
+    """The safe design's curated traces: those under the folder named after the design."""
+    return [p for p in trace_files(traces_dir / design) if read_trace(p).expect == "pass"]
+
+
+def power_loss_count(traces_dir: Path, quick: bool) -> int:
+    designs = [d for d in DESIGNS.values() if d.power_loss is not None]
+    return len(designs) + (0 if quick else sum(len(d.model.power_loss_options) for d in designs))
+
+
+def _power_loss_rows(traces_dir: Path, backend: str, note: Note, quick: bool) -> list[Row]:
+    """Per design with power-loss exploration: every crash state of every safe trace must
+    recover; every power-loss mutant must be caught on one of those traces."""
+    rows = []
+    for design in DESIGNS.values():
+        if design.power_loss is None:
+            continue
+        paths = _design_traces(traces_dir, design.name)
+        what = f"power loss at every write of its {len(paths)} traces (crash states judged)"
+        note(what)
+        started, states, points, exhaustive, violations, kind = time.monotonic(), 0, 0, 0, 0, ""
+        problems = []
+        for path in paths:
+            report = explore(read_trace(path), DEFAULT_BOUNDS, backend)
+            states, points, kind = states + report.states, points + report.points, report.backend
+            exhaustive, violations = (
+                exhaustive + report.exhaustive_points,
+                violations + report.violations,
+            )
+            if not report.clean:
+                first = report.first.why if report.first else report.problem
+                problems.append(f"{path.name}: {first}")
+        seconds = time.monotonic() - started
+        got = (f"{states:,} crash states at {points:,} crash points ({exhaustive:,} exhaustive), "
+               f"{states / seconds:,.0f}/s, {violations:,} violations")  # fmt: skip
+        if problems:
+            got += "; " + problems[0]
+        rows.append(Row(design.short, what, "0 violations", got, kind, seconds, not problems))
+        for name, options in design.model.power_loss_options.items():
+            label = f"power loss catches mutant {name}"
+            if quick:
+                rows.append(Row(design.short, label, "caught", "skipped (--quick)", "-", 0.0,
+                                True, skipped=True))  # fmt: skip
+                continue
+            note(label)
+            rows.append(_power_loss_mutant_row(design.short, label, paths, options, backend))
+    return rows
+
+
+def _power_loss_mutant_row(
+    short: str, label: str, paths: list[Path], options: DesignOptions, backend: str
+) -> Row:
+    started, kind = time.monotonic(), backend
+    for path in paths:
+        trace = dataclasses.replace(read_trace(path), options=options)
+        report = explore(trace, DEFAULT_BOUNDS, backend, stop_at_first=True)
+        kind = report.backend
+        if report.first is not None:
+            got = (f"{report.first.predicate} at step {report.first.point.step} of "
+                   f"{path.stem}, found after {report.states:,} crash states")  # fmt: skip
+            return Row(short, label, "caught", got, kind, time.monotonic() - started, True)
+    return Row(short, label, "caught", f"not caught on {len(paths)} traces", kind,
+               time.monotonic() - started, False)  # fmt: skip
 
 
 def _skipped(subject: Subject, what: str, expected: str) -> Row:
@@ -217,6 +289,15 @@ def _refutation_rows(mutants: list[tuple[str, Subject]], note: Note) -> list[Row
     return rows
 
 
+def _pinned_row(trace: Trace, label: str, backend: str, started: float) -> Row:
+    """A trace that pins a power-loss crash state replays that crash state."""
+    report = explore(trace, DEFAULT_BOUNDS, backend)
+    got = f"violation {report.first.predicate}" if report.first else (report.problem or "pass")
+    expected = f"violation {trace.violates}"
+    return Row(DESIGNS[trace.design].short, label, expected, got, report.backend,
+               time.monotonic() - started, got == expected)  # fmt: skip
+
+
 def _trace_rows(traces_dir: Path, files: list[Path], backend: str, note: Note) -> list[Row]:
     rows = []
     for path in files:
@@ -227,6 +308,9 @@ def _trace_rows(traces_dir: Path, files: list[Path], backend: str, note: Note) -
             trace = read_trace(path)
         except TraceFormatError as err:
             rows.append(Row("?", label, "readable", str(err), "-", 0.0, False))
+            continue
+        if trace.power_loss is not None:
+            rows.append(_pinned_row(trace, label, backend, started))
             continue
         replayed = replay(trace, backend)
         expected = "pass" if trace.expect == "pass" else f"violation {trace.violates}"

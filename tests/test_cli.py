@@ -341,9 +341,15 @@ def test_quick_verify_runs_the_safe_checks_and_every_trace_and_says_what_it_skip
     skipped = [r for r in doc["rows"] if r["skipped"]]
     ran = [r for r in doc["rows"] if not r["skipped"]]
     assert skipped and all(
-        r["what"].startswith(("mutant", "Z3 proof refutes", "coverage of impl/")) for r in skipped
+        r["what"].startswith(
+            ("mutant", "Z3 proof refutes", "coverage of impl/", "power loss catches mutant")
+        )
+        for r in skipped
     )
     assert any(r["what"].startswith("trace mutants/") for r in ran)
+    assert any(r["what"].startswith("trace power-loss/") for r in ran)
+    (power_loss,) = [r for r in ran if r["what"].startswith("power loss at every write")]
+    assert power_loss["passed"] and "0 violations" in power_loss["got"]
     assert any(r["what"] == "Z3 proof, safe design" for r in ran)
 
 
