@@ -38,7 +38,7 @@ from pitmirror.harness.crash_states import (
     touched,
     volume_patches,
 )
-from pitmirror.harness.designs import DESIGNS, Subject, design_named
+from pitmirror.harness.designs import DESIGNS, Subject, design_named, options_label
 from pitmirror.harness.lockstep import explain
 from pitmirror.harness.power_loss import RECOVERS, PowerLoss, Recovered, Verdict
 from pitmirror.harness.traces import Trace, write_trace
@@ -462,29 +462,18 @@ def shrink(report: CrashReport, progress: Progress | None = None) -> CrashReport
     return confirmed if confirmed.first and confirmed.first.predicate == found.predicate else report
 
 
-def _label(trace: Trace) -> str:
-    """The mutant's name when the options are one, else the options spelled out."""
-    model = design_named(trace.design).model
-    catalogue = {**model.unsafe_options, **model.power_loss_options}
-    for name, mutant in catalogue.items():
-        if mutant == trace.resolved_options:
-            return name
-    changed = trace.resolved_options.non_default()
-    label = "-".join(f"{k}-{v}" for k, v in sorted(changed.items())) or "safe"
-    return label.replace("_", "-").lower()
-
-
-def save_violation(report: CrashReport, directory: Path) -> Path:
+def pinned_trace(report: CrashReport, context: str = "") -> Trace:
     """The first violating crash state as a trace that replays it: the steps up to the one the
-    power went in, and the crash state pinned in the header."""
+    power went in, and the crash state pinned in the header; `context` opens its `why`."""
     found = report.first
     assert found is not None
     trace = report.trace
-    pinned = Trace(
+    why = f"power loss: {found.point.words(found.action)}; {found.why}"
+    return Trace(
         design=trace.design,
         grains=trace.grains,
         grain_size=trace.grain_size,
-        why=f"power loss: {found.point.words(found.action)}; {found.why}",
+        why=f"{context}. {why}" if context else why,
         actions=trace.actions[: found.point.step],
         options=trace.options,
         expect="violation",
@@ -492,6 +481,11 @@ def save_violation(report: CrashReport, directory: Path) -> Path:
         topology=trace.topology,
         power_loss=found.pinned(),
     )
-    path = directory / f"{datetime.date.today():%y%m%d}-power-loss-{_label(trace)}.jsonl"
-    write_trace(path, pinned)
+
+
+def save_violation(report: CrashReport, directory: Path) -> Path:
+    """`pinned_trace` written under `directory`; its path."""
+    label = options_label(report.trace.resolved_options).replace("_", "-").replace("=", "-")
+    path = directory / f"{datetime.date.today():%y%m%d}-power-loss-{label}.jsonl"
+    write_trace(path, pinned_trace(report))
     return path

@@ -79,6 +79,8 @@ class Reached:
     """how it was searched, e.g. 'bounded model checking from Init'"""
     tag: str
     """the method in a file name: bmc, bfs"""
+    power_lost: bool = False
+    """the last action is cut by a power loss: the trace replays through `pitmirror crash`"""
 
 
 @dataclass(frozen=True)
@@ -129,8 +131,9 @@ class Design:
     and what the model says its status must show"""
     property_runs: tuple[PropertyRun, ...]
     encoding: Encoding
-    reach_violation: Callable[[DesignOptions], Reached]
-    """a shortest-found path from Init to a goal violation, for a design the proof refutes"""
+    reach_violation: Callable[[DesignOptions, frozenset[str]], Reached]
+    """a shortest-found path from Init to a goal violation, for a design the proof refutes;
+    given the conjuncts of the invariant the proof found broken, which a search may aim at"""
     demo: DemoRunner
     power_loss: PowerLossFactory | None = None
     """power-loss exploration of the design's engine (harness/crash.py); None: not yet"""

@@ -43,7 +43,8 @@ def design_of(options: DesignOptions) -> Design:
 
 def mutant_name(options: DesignOptions) -> str | None:
     """The catalogue name of these options, if they are a catalogued mutant."""
-    catalogue = design_of(options).model.unsafe_options.items()
+    model = design_of(options).model
+    catalogue = {**model.unsafe_options, **model.power_loss_options}.items()
     return next((name for name, mutant in catalogue if mutant == options), None)
 
 

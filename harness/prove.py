@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pitmirror.harness.crash import DEFAULT_BOUNDS, explore, pinned_trace
+from pitmirror.harness.crash import shrink as crash_shrink
 from pitmirror.harness.design import Reached
 from pitmirror.harness.designs import Subject, design_of
 from pitmirror.harness.shrink import shrink
@@ -78,13 +80,15 @@ def prove_design(options: DesignOptions, save_dir: Path | None = None) -> ProveO
     report = prove(design.encoding, options)
     if report.proved:
         return ProveOutcome(report, None, None, None)
-    reached = design.reach_violation(options)
+    reached = design.reach_violation(options, frozenset(q.conjunct for q in report.failures))
     if reached.actions is None or reached.violates is None:
         return ProveOutcome(report, reached, None, None)
     subject = Subject(design.name, options, reached.topology, reached.grains, TRACE_GRAIN_SIZE)
-    actions = shrink(reached.actions, subject.initial(), reached.violates)
     failing = report.failures[0]
     where = f" on the {subject.topology} topology" if subject.topology else ""
+    if reached.power_lost:
+        return _power_loss_outcome(report, reached, subject, save_dir)
+    actions = shrink(reached.actions, subject.initial(), reached.violates)
     trace = Trace(
         design=design.name,
         grains=reached.grains,
@@ -99,10 +103,40 @@ def prove_design(options: DesignOptions, save_dir: Path | None = None) -> ProveO
         violates=reached.violates,
         topology=subject.topology,
     )
-    saved = None
-    if save_dir is not None:
-        stamp = datetime.date.today().strftime("%y%m%d")
-        place = f"{subject.topology}-" if subject.topology else ""
-        saved = save_dir / f"{stamp}-{reached.tag}-{place}{subject.label()}.jsonl"
-        write_trace(saved, trace)
-    return ProveOutcome(report, reached, trace, saved)
+    return ProveOutcome(report, reached, trace, _save(trace, reached, subject, save_dir))
+
+
+def _save(trace: Trace, reached: Reached, subject: Subject, save_dir: Path | None) -> Path | None:
+    if save_dir is None:
+        return None
+    stamp = datetime.date.today().strftime("%y%m%d")
+    place = f"{subject.topology}-" if subject.topology else ""
+    saved = save_dir / f"{stamp}-{reached.tag}-{place}{subject.label()}.jsonl"
+    write_trace(saved, trace)
+    return saved
+
+
+def _power_loss_outcome(
+    report: ProofReport, reached: Reached, subject: Subject, save_dir: Path | None
+) -> ProveOutcome:
+    """The path ends in a power loss, whose crash state an action list does not hold: the
+    crash explorer finds it on the engine, shrinks the path and pins the crash state."""
+    assert reached.actions is not None
+    failing = report.failures[0]
+    path = Trace(
+        design=subject.design_name,
+        grains=reached.grains,
+        grain_size=TRACE_GRAIN_SIZE,
+        why=(
+            f"{subject.label()}: the proof fails at {failing.check} / {failing.conjunct}; "
+            f"{reached.method} reached a violation in {steps(reached.depth)}, the last cut by "
+            "a power loss"
+        ),
+        actions=list(reached.actions),
+        options=subject.options,
+    )
+    found = explore(path, DEFAULT_BOUNDS, "memory", stop_at_first=True)
+    if found.first is None:
+        return ProveOutcome(report, reached, None, None)
+    trace = pinned_trace(crash_shrink(found), context=path.why)
+    return ProveOutcome(report, reached, trace, _save(trace, reached, subject, save_dir))

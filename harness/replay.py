@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pitmirror.harness.crash import DEFAULT_BOUNDS, explore
 from pitmirror.harness.designs import Subject
 from pitmirror.harness.lockstep import StepOutcome, explain, run_actions
 from pitmirror.harness.traces import Trace
@@ -51,3 +52,27 @@ def replay(trace: Trace, backend: str = "auto") -> ReplayResult:
         volumes, workdir = volume_set.fresh()
         outcomes = run_actions(subject.lockstep(volumes, workdir), trace.actions)
         return ReplayResult(trace, outcomes, volume_set.kind, volume_set.devices())
+
+
+@dataclass(frozen=True)
+class EngineVerdict:
+    """What a trace did on the engine: a lockstep replay, or for a trace that pins a power-loss
+    crash state, that crash state recovered and judged."""
+
+    backend: str
+    violated: str | None
+    words: str
+
+    def verdict(self) -> str:
+        return self.words
+
+
+def on_engine(trace: Trace, backend: str = "auto") -> EngineVerdict:
+    if trace.power_loss is None:
+        replayed = replay(trace, backend)
+        return EngineVerdict(replayed.backend, replayed.violated, replayed.verdict())
+    report = explore(trace, DEFAULT_BOUNDS, backend)
+    if report.first is None:
+        return EngineVerdict(report.backend, None, report.problem or "the crash state recovers")
+    return EngineVerdict(report.backend, report.first.predicate,
+                         " ".join(report.first.words(trace.grain_size)))  # fmt: skip

@@ -1,10 +1,11 @@
-"""Fault injection: crash a site after a chosen number of its durable writes.
+"""Fault injection: crash a site after a chosen number of its writes.
 
-Every durable write of a site (one grain of a volume, one journal record) passes `wrote()`;
-the injector keeps a log of them, dm-log-writes style, and raises `SiteCrashed` right after the
-n-th write of an armed site.  Writes issued before stay durable; the action in flight is
-abandoned by whoever catches the exception.  Reordering within a barrier is not injected:
-every write here is followed by its own flush.
+Every write of a site (one extent of a volume, one journal record) passes `wrote()`; the
+injector keeps their names and raises `SiteCrashed` right after the n-th write of an armed
+site.  Writes issued before are all on the media here (a crash between whole writes); the
+action in flight is abandoned by whoever catches the exception.  Power loss as real storage
+does it — unflushed writes lost, reordered or torn — is built from the write log under the
+volumes and journals (impl/iolog.py) by the crash explorer (harness/crash.py).
 """
 
 from __future__ import annotations

@@ -14,11 +14,16 @@ Extents: `CopyGrain`, `ResyncGrain` and `DrainTarget` carry `count` consecutive 
 `grain`, as the engine's runner sends them.  Their plan is the grain plan with every volume
 write covering the extent, so an extent has as many writes as one grain: target protection is
 one write from the first protected grain to the last (T's own values rewritten in between).
-A crash falls between whole writes: a write is not torn, and writes are not reordered.
+A crash here falls between whole writes, each on the media.
+
+Barriers: each write of a plan says whether it must be durable before the next (`durable`);
+the engine flushes exactly there.  The safe design needs every one; each flush-order mutant
+(`POWER_LOSS_OPTIONS`) drops one.  Power loss as real storage does it — writes no flush covered
+yet lost, reordered or torn — is explored over the engine by harness/crash.py (each recovered
+state judged by this model) and covered by the Z3 proof (proofs/cyclic_flashcopy.py).
 
 What it leaves out: timing, grain size, the in-flight messages of a real link (an action whose
-remote part cannot run is abandoned, like a crash), torn writes and reordering of writes
-within a barrier (every write here is its own barrier).
+remote part cannot run is abandoned, like a crash).
 
 Interpretive choices:
 - The remote site tracks the grains written to I2 in the current cycle (`received_map`); the

@@ -13,6 +13,16 @@ over-approximates the model's armed crash (which counts writes of one site), so 
 covers every cut the model can make.  `CrashSite` with a positive count only arms the crash in
 the model and changes nothing here.
 
+Power loss: each write knows whether the plan flushes it before the next (`durable`) and which
+device a flush covers.  A case can also be cut by a power loss after any write, or right after
+it completes: then every write of that site no flush has covered yet is in flight — a volume
+write leaves any values at the grains it changed (lost, whole or torn), and of the journal
+records in flight the newest may be lost, their fields and ghost as before.  The safe plan
+flushes every write before the next, so nothing is in flight between actions and the proof
+covers power loss at every write; a mutant that drops a flush leaves a write in flight after
+its action, which the "completes, then power lost" outcome shows.  Writes left in flight across
+more than one action are not followed (the explorer, harness/crash.py, does follow them).
+
 What it leaves out: the model's `config` bounds (values, max_cycle) and the armed counter.
 """
 
@@ -131,9 +141,17 @@ def initial(s: ZState) -> Any:
 
 @dataclass(frozen=True)
 class ZWrite:
+    """One write of a plan.  `durable`: flushed before the next write (the model's flag);
+    `device`: what a flush covers (a volume, or the site's journal); `tear`: for a volume
+    write, the state with the write's grains holding the given values instead (a power loss
+    leaves a write in flight lost, whole or torn: any values)."""
+
     site: Site
     label: str
     apply: Callable[[ZState], ZState]
+    durable: bool = True
+    device: str = ""
+    tear: Callable[[ZState, Any], ZState] | None = None
 
 
 @dataclass(frozen=True)
@@ -150,6 +168,7 @@ class Case:
 _AND = z3.And(z3.Bool("p"), z3.Bool("q")).decl()
 _NOT = z3.Not(z3.Bool("p")).decl()
 _ITE = z3.If(z3.Bool("c"), z3.Const("a", Val), z3.Const("b", Val)).decl()
+_EQ = (z3.Const("a", Val) == z3.Const("b", Val)).decl()
 
 
 @dataclass(frozen=True)
@@ -208,18 +227,34 @@ class Span:
         return z3.Exists([x], self.e[x])
 
 
-def _volume(volume: str, span: Span, values: Callable[[ZState], Any]) -> ZWrite:
+def _volume(
+    volume: str, span: Span, values: Callable[[ZState], Any], durable: bool = True
+) -> ZWrite:
     """One write of `values` (an array) to the span's grains of `volume`."""
     site: Site = "local" if volume in ("source", "i1") else "remote"
     return ZWrite(
         site,
         f"{volume}[{span.name}]",
         lambda s: s.with_(**{volume: span.write(getattr(s, volume), values(s))}),
+        durable,
+        volume,
+        lambda s, junk: s.with_(**{volume: span.write(getattr(s, volume), junk)}),
     )
 
 
-def _record(site: Site, label: str, change: Callable[[ZState], dict[str, Any]]) -> ZWrite:
-    return ZWrite(site, f"{site} journal: {label}", lambda s: s.with_(**change(s)))
+def _record(
+    site: Site, label: str, change: Callable[[ZState], dict[str, Any]], durable: bool = True
+) -> ZWrite:
+    return ZWrite(site, f"{site} journal: {label}", lambda s: s.with_(**change(s)), durable,
+                  f"{site}.journal")  # fmt: skip
+
+
+JOURNALED: dict[Site, tuple[str, ...]] = {
+    "local": ("copy_map", "future_map", "out_of_sync", "cycle", "pk"),
+    "remote": ("received_map", "target_map", "committed", "pc"),
+}
+"""what a site's journal holds, with the ghost each record moves (P_k with the local commit
+record, P_c with the remote one): a record lost to a power loss takes its ghost with it"""
 
 
 def _mirror(
@@ -244,8 +279,11 @@ def _mirror(
         "remote",
         f"target[{n} in target_map]",
         lambda t: t.with_(target=span.protected(t.target_map).write(t.target, t.i2)),
+        opts.flush_protection,
+        "target",
+        lambda t, junk: t.with_(target=span.protected(t.target_map).write(t.target, junk)),
     )
-    to_i2 = _volume("i2", span, data)
+    to_i2 = _volume("i2", span, data, opts.flush_copy_data)
     if not opts.target_protection:
         return [("", z3.BoolVal(True), [receive, to_i2])]
     protect = span.meets(s.target_map)
@@ -262,7 +300,7 @@ def _copy(
 ) -> list[tuple[str, Any, list[ZWrite], ZWrite]]:
     """_copy_plan: (label, guard, writes before the local record, the local record)."""
     n = span.name
-    to_i1 = _volume("i1", span, lambda t: t.source)
+    to_i1 = _volume("i1", span, lambda t: t.source, opts.flush_copy_data)
     branches: list[tuple[str, Any, list[ZWrite], ZWrite]] = []
     for label, guard, writes in _mirror(s, span, lambda t: t.source, opts):
         record = _record(
@@ -296,7 +334,7 @@ def HostWrite(s: ZState, g: Any, v: Any, opts: Options) -> list[Case]:  # noqa: 
         return t.with_(acked=z3.Store(t.acked, g, t.source[g]))
 
     grain = Span(g=g)
-    write_source = _volume("source", grain, lambda t: z3.K(Grain, v))
+    write_source = _volume("source", grain, lambda t: z3.K(Grain, v), opts.flush_before_ack)
     cases: list[Case] = []
     ready = s.local_up
     if opts.copy_on_write:
@@ -357,6 +395,7 @@ def CommitPoint(s: ZState, opts: Options) -> list[Case]:  # noqa: N802
             "received_map": EMPTY,
             "pc": t.pk,
         },
+        opts.flush_commit,
     )
 
     def next_cycle(t: ZState) -> dict[str, Any]:
@@ -388,16 +427,77 @@ def _down(s: ZState, site: Site) -> ZState:
     return s.with_(**{f"{site}_up": False})
 
 
-def case_outcomes(s: ZState, case: Case) -> list[tuple[str, ZState, Site | None, int]]:
-    """(label, state after, crashed site, writes of that site done) per way the case can end."""
-    outcomes: list[tuple[str, ZState, Site | None, int]] = []
-    current = s
+def _in_flight(writes: tuple[ZWrite, ...], site: Site, completed: bool) -> list[int]:
+    """Indices of `site`'s writes that no flush of their device covers after `writes` (the
+    last write is in flight until its own flush, done only if the case `completed`)."""
+    flight: list[int] = []
+    for index, write in enumerate(writes):
+        if write.site != site:
+            continue
+        flight.append(index)
+        flushed = write.durable and (completed or index < len(writes) - 1)
+        if flushed:  # the device's flush covers this write and every earlier one to it
+            flight = [j for j in flight if writes[j].device != write.device]
+    return flight
+
+
+def _power_loss(
+    states: list[ZState], writes: tuple[ZWrite, ...], site: Site, flight: list[int], tag: str
+) -> list[tuple[str, ZState]]:
+    """The states a power loss at `site` leaves after `writes` (states[i]: after the first i):
+    each volume write in flight holds any values at its grains (lost, whole or torn), and of
+    the journal records in flight any newest few are lost (a journal replays a prefix of its
+    records), their fields and ghost as before the first one lost."""
+    records = [j for j in flight if writes[j].tear is None]
+    outcomes = []
+    for lost in range(len(records) + 1):
+        state = states[len(writes)]
+        if lost:
+            before = states[records[-lost]]
+            state = state.with_(**{f: getattr(before, f) for f in JOURNALED[site]})
+        for j in flight:
+            tear = writes[j].tear
+            if tear is not None:  # a grain the write did not change stays as it was
+                was, now = (getattr(states[k], writes[j].device) for k in (j, j + 1))
+                junk = z3.Array(f"junk{tag}.{len(writes)}.{j}.{lost}", Grain, Val)
+                state = tear(state, z3.Map(_ITE, z3.Map(_EQ, was, now), now, junk))
+        torn = [writes[j].label for j in flight if writes[j].tear is not None]
+        words = ", ".join([*(f"{w} lost, whole or torn" for w in torn),
+                           *(["the newest record lost"] if lost == 1 else []),
+                           *([f"the newest {lost} records lost"] if lost > 1 else [])])  # fmt: skip
+        outcomes.append((words or "nothing in flight", state))
+    return outcomes
+
+
+def case_outcomes(
+    s: ZState, case: Case, tag: str = ""
+) -> list[tuple[str, ZState, Site | None, int, bool]]:
+    """(label, state after, crashed site, writes of that site done, power lost) per way the
+    case can end: complete; cut by a crash after any write (every write issued is on the
+    media); or cut by a power loss after any write, or after the case completed, that leaves
+    the writes in flight (issued, not yet flushed) lost, whole or torn."""
+    outcomes: list[tuple[str, ZState, Site | None, int, bool]] = []
+    states = [s]
     for index, write in enumerate(case.writes, start=1):
-        current = write.apply(current)
+        states.append(write.apply(states[-1]))
         done = sum(w.site == write.site for w in case.writes[:index])
-        cut = case.on_cut(_down(current, write.site))
-        outcomes.append((f"cut after {write.label}", cut, write.site, done))
-    outcomes.append(("completes", case.on_complete(current), None, 0))
+        cut = case.on_cut(_down(states[-1], write.site))
+        outcomes.append((f"cut after {write.label}", cut, write.site, done, False))
+        issued = case.writes[:index]
+        flight = _in_flight(issued, write.site, completed=False)
+        for words, lost in _power_loss(states, issued, write.site, flight, f"{tag}.{case.label}"):
+            label = f"power lost after {write.label}: {words}"
+            outcomes.append((label, case.on_cut(_down(lost, write.site)), write.site, done,
+                             True))  # fmt: skip
+    outcomes.append(("completes", case.on_complete(states[-1]), None, 0, False))
+    for site in SITES:
+        flight = _in_flight(case.writes, site, completed=True)
+        if not flight:
+            continue
+        for words, lost in _power_loss(states, case.writes, site, flight, f"{tag}.{case.label}"):
+            label = f"completes, then power lost at the {site} site: {words}"
+            done = sum(w.site == site for w in case.writes)
+            outcomes.append((label, _down(case.on_complete(lost), site), site, done, True))
     return outcomes
 
 
@@ -408,6 +508,9 @@ class Variant:
     label: str
     formula: Any  # over pre, post and the action's parameters
     crash: tuple[Site, int] | None = None  # the crashed site and how many of its writes landed
+    power_lost: bool = False
+    """the crash is a power loss: writes in flight lost, whole or torn (a trace of it needs
+    `pitmirror crash` to pin the crash state)"""
 
 
 @dataclass(frozen=True)
@@ -452,9 +555,10 @@ def transitions(
                 f"{case.label}, {label}",
                 z3.And(case.guard, same(after, post)),
                 None if site is None else (site, done),
+                power_lost,
             )
             for case in cases
-            for label, after, site, done in case_outcomes(pre, case)
+            for label, after, site, done, power_lost in case_outcomes(pre, case, f"{name}{tag}")
         ]
         out.append(Transition(name, params, variants))
     # a host read changes nothing durable: what it returns is the `reads` obligation

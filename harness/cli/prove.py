@@ -20,10 +20,10 @@ from pitmirror.harness.cli.app import (
 )
 from pitmirror.harness.designs import DESIGNS, options_label
 from pitmirror.harness.prove import prove_design, steps
-from pitmirror.harness.replay import ReplayResult, replay
+from pitmirror.harness.replay import EngineVerdict, on_engine
 
 
-def engine_json(replayed: ReplayResult | None) -> dict[str, Any] | None:
+def engine_json(replayed: EngineVerdict | None) -> dict[str, Any] | None:
     if replayed is None:
         return None
     return {"backend": replayed.backend, "violated": replayed.violated,
@@ -56,19 +56,21 @@ def prove_cmd(
     names = option or []
     designs = list(DESIGNS) if design == "all" else [lookup_design(design).name]
     if design == "all" and names:
-        owners = [n for n, d in DESIGNS.items() if any(m in d.model.unsafe_options for m in names)]
+        owners = [n for n, d in DESIGNS.items()
+                  if any(m in {**d.model.unsafe_options, **d.model.power_loss_options}
+                         for m in names)]  # fmt: skip
         designs = owners or designs
     outcomes = [prove_design(parse_options(names, d), save_dir) for d in designs]
-    on_engine = [replay(o.trace, backend) if o.trace is not None else None for o in outcomes]
+    engine = [on_engine(o.trace, backend) if o.trace is not None else None for o in outcomes]
     if as_json:
         print_json({
             "proved": all(o.proved for o in outcomes),
             "seconds": round(sum(o.report.seconds for o in outcomes), 3),
             "designs": [o.to_json() | {"engine": engine_json(r)}
-                        for o, r in zip(outcomes, on_engine, strict=True)],
+                        for o, r in zip(outcomes, engine, strict=True)],
         })  # fmt: skip
         raise typer.Exit(0 if all(o.proved for o in outcomes) else 1)
-    for outcome, replayed in zip(outcomes, on_engine, strict=True):
+    for outcome, replayed in zip(outcomes, engine, strict=True):
         report = outcome.report
         for query in report.failures if quiet else report.queries:
             style = "green" if query.ok else "bold red"

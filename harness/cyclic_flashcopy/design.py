@@ -31,14 +31,15 @@ def layout(topology: str | None, grains: int) -> VolumeLayout:
     return volume_layout(grains)
 
 
-def reach_violation(options: DesignOptions) -> Reached:
-    """Bounded model checking of the Z3 encoding from Init, on two grains."""
+def reach_violation(options: DesignOptions, broken: frozenset[str] = frozenset()) -> Reached:
+    """Bounded model checking of the Z3 encoding from Init, on two grains; where a barrier
+    is missing, to a power loss that breaks a conjunct in `broken`."""
     if not isinstance(options, model.Options):
         raise WrongDesign(f"design A was given {type(options).__qualname__}")
-    bmc = find_violation(options, grains=BMC_GRAINS)
+    bmc = find_violation(options, grains=BMC_GRAINS, aim=broken)
     violates = GOAL if bmc.actions is not None else None
     return Reached(bmc.actions, violates, bmc.depth, bmc.seconds, None, BMC_GRAINS,
-                   "bounded model checking from Init", "bmc")  # fmt: skip
+                   "bounded model checking from Init", "bmc", bmc.power_lost)  # fmt: skip
 
 
 DESIGN = Design(

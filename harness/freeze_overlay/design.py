@@ -29,7 +29,7 @@ def layout(topology: str | None, grains: int) -> VolumeLayout:
     return volume_layout(model.topology(topology, grains))
 
 
-def reach_violation(options: DesignOptions) -> Reached:
+def reach_violation(options: DesignOptions, broken: frozenset[str] = frozenset()) -> Reached:
     """Breadth-first search of the model, one grain per object, the mutant's topology first,
     for a violation of either proof goal: the target image, or what reads return (z3's bounded
     search over nested arrays under quantifiers is not practical here)."""
