@@ -201,6 +201,9 @@ class _Explorer:
         self.recovered: dict[tuple[str, bytes, bool, bytes | None], Recovered] = {}
         self.verdicts: dict[ModelState, Verdict] = {}
         self.stop_at_first = False
+        self.remember = True
+        """judge a recovered state once (False: every crash state afresh, bench/crash.py's
+        baseline)"""
 
     def devices(self, site: str) -> frozenset[str]:
         return frozenset(self.power.volumes(site)) | {self.power.journal(site).device}
@@ -291,7 +294,7 @@ class _Explorer:
         # tear of one append recovers alike and is judged once.
         whole = files.log.rfind(b"\n") + 1
         key = (site, files.log[:whole], len(files.log) > whole, files.snapshot)
-        fields = self.recovered.get(key)
+        fields = self.recovered.get(key) if self.remember else None
         if fields is None:
             fields = self.recovered[key] = self.power.recover(site, files.log, files.snapshot)
         if isinstance(fields, str):
@@ -312,7 +315,7 @@ class _Explorer:
         lifted = self.power.lift(
             here.cut, site, fields, canonical(images), here.action, here.completed
         )
-        verdict = self.verdicts.get(lifted)
+        verdict = self.verdicts.get(lifted) if self.remember else None
         if verdict is None:
             verdict = self.verdicts[lifted] = self.power.judge(here.before, lifted)
             self.report.distinct += 1
@@ -379,8 +382,10 @@ def explore(
     backend: str = "memory",
     progress: Progress | None = None,
     stop_at_first: bool = False,
+    remember: bool = True,
 ) -> CrashReport:
-    """Every crash state of every step of `trace`, judged (see the module docstring)."""
+    """Every crash state of every step of `trace`, judged (see the module docstring);
+    `remember`: judge each distinct recovered state once."""
     design = design_named(trace.design)
     if design.power_loss is None:
         having = ", ".join(f"{d.short} ({d.name})" for d in DESIGNS.values() if d.power_loss)
@@ -402,7 +407,7 @@ def explore(
         log = IoLog()
         power.attach(log)
         explorer = _Explorer(power, log, report)
-        explorer.stop_at_first = stop_at_first
+        explorer.stop_at_first, explorer.remember = stop_at_first, remember
         try:
             first_check = lockstep.check(None, None)
             if not first_check.ok:
@@ -426,6 +431,11 @@ def explore(
                     progress(step, len(trace.actions))
         finally:
             power.attach(None)
+    if pinned is not None and report.problem is None and report.points == 0:
+        raise ValueError(
+            f"the trace pins a power loss at step {pinned['step']} of the {pinned['site']} "
+            f"site after its write {pinned['after_writes']}, which the run does not reach"
+        )
     report.seconds = time.perf_counter() - began
     return report
 

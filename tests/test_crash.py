@@ -198,3 +198,6 @@ def test_a_pinned_crash_state_that_does_not_fit_the_run_is_refused() -> None:
     bad: Trace = dataclasses.replace(trace, power_loss=pinned)
     with pytest.raises(ValueError, match="pins 3 writes in flight"):
         explore(bad, Bounds(), "memory")
+    unreached = dataclasses.replace(trace, power_loss={**pinned, "after_writes": 99})
+    with pytest.raises(ValueError, match="which the run does not reach"):
+        explore(unreached, Bounds(), "memory")
