@@ -1,8 +1,9 @@
 """The Typer app and what every command shares: options, one-line errors, JSON output.
 
 Every command prints a table for people and, with `--json`, one JSON document for machines.
-Bad input (a corrupt trace, a missing device, no root for loop devices, a full disk) ends with
-one line on stderr and exit code 2; a found violation or divergence ends with exit code 1.
+Bad input (a corrupt trace or journal, a missing device, no root for loop devices, a full
+disk) ends with one line on stderr and exit code 2; a found violation or divergence ends with
+exit code 1.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from rich.console import Console
 
 from pitmirror.harness.design import Design
 from pitmirror.harness.designs import DESIGNS, Subject, UnknownDesign, design_named
+from pitmirror.impl.journal import JournalError
 from pitmirror.impl.volumes import VolumeError, loop_available
 from pitmirror.model.actions import TraceFormatError
 from pitmirror.model.options import DesignOptions
@@ -79,7 +81,7 @@ def clean_errors(fn: Callable[P, R]) -> Callable[P, R]:
         note_fallback(kwargs.get("backend"))
         try:
             return fn(*args, **kwargs)
-        except (TraceFormatError, VolumeError) as e:
+        except (TraceFormatError, VolumeError, JournalError) as e:
             fail(str(e))
         except OSError as e:
             if e.errno == errno.ENOSPC:
