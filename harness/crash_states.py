@@ -114,17 +114,6 @@ def _overlapping(writes: Sequence[tuple[int, DeviceWrite]]) -> list[int]:
     return sorted(hit)
 
 
-@dataclass(frozen=True)
-class CrashPoint:
-    """A power loss just after log entry `at` (inclusive), losing what `in_flight` names."""
-
-    at: int
-    in_flight: tuple[int, ...]
-    exhaustive: bool
-    count: int
-    """crash states at this point: all of them when exhaustive, else the samples drawn"""
-
-
 def crash_states(
     entries: Sequence[Entry], in_flight: Sequence[int], bounds: Bounds
 ) -> tuple[bool, int, Iterator[CrashState]]:
