@@ -183,6 +183,8 @@ class _AtPoint:
     """no write before this log entry is in flight"""
     journal_now: JournalBytes
     sectors_now: dict[str, dict[int, bytes]]
+    images: dict[str, tuple[int, ...]]
+    """each volume of the site as the crash point holds it, before the in-flight writes"""
 
     @property
     def completed(self) -> bool:
@@ -257,7 +259,8 @@ class _Explorer:
         journal_now = JournalBytes(store.read_log(), store.read_snapshot())
         volumes = self.power.volumes(site)
         sectors_now = {name: self.sectors_now(v, first) for name, v in volumes.items()}
-        return _AtPoint(point, action, before, cut, at, first, journal_now, sectors_now)
+        images = {name: self.power.image(cut, name) for name in volumes}
+        return _AtPoint(point, action, before, cut, at, first, journal_now, sectors_now, images)
 
     def explore_point(self, here: _AtPoint, pinned: Pinned | None) -> None:
         entries = self.log.entries
@@ -304,13 +307,15 @@ class _Explorer:
         images: dict[str, tuple[int, ...]] = {}
         per_grain = self.grain_size // SECTOR_SIZE
         for name, now in here.sectors_now.items():
-            image = list(self.power.image(here.cut, name))
-            if now:
-                sectors = volume_patches(now, entries, here.first, name, here.at, state)
-                for g in {offset // self.grain_size for offset in sectors}:
-                    base = g * self.grain_size
-                    data = b"".join(sectors[base + k * SECTOR_SIZE] for k in range(per_grain))
-                    image[g] = self.torn.seed(data, g)
+            if not now:
+                images[name] = here.images[name]
+                continue
+            image = list(here.images[name])
+            sectors = volume_patches(now, entries, here.first, name, here.at, state)
+            for g in {offset // self.grain_size for offset in sectors}:
+                base = g * self.grain_size
+                data = b"".join(sectors[base + k * SECTOR_SIZE] for k in range(per_grain))
+                image[g] = self.torn.seed(data, self.power.grain_number(name, g))
             images[name] = tuple(image)
         lifted = self.power.lift(
             here.cut, site, fields, canonical(images), here.action, here.completed
@@ -496,6 +501,7 @@ def pinned_trace(report: CrashReport, context: str = "") -> Trace:
 def save_violation(report: CrashReport, directory: Path) -> Path:
     """`pinned_trace` written under `directory`; its path."""
     label = options_label(report.trace.resolved_options).replace("_", "-").replace("=", "-")
-    path = directory / f"{datetime.date.today():%y%m%d}-power-loss-{label}.jsonl"
+    place = f"{report.trace.topology}-" if report.trace.topology else ""
+    path = directory / f"{datetime.date.today():%y%m%d}-power-loss-{place}{label}.jsonl"
     write_trace(path, pinned_trace(report))
     return path

@@ -6,16 +6,16 @@ A design without one (`Design.power_loss` is None) is refused by `pitmirror cras
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pitmirror.harness.lockstep import Stepper
 from pitmirror.impl.iolog import Entry, IoLog
-from pitmirror.impl.journal import Journal
+from pitmirror.impl.journal import Journal, JournalError, MemoryStore, Metadata
 from pitmirror.impl.volumes import Volume
 from pitmirror.model.actions import Action
-from pitmirror.model.design import ModelState
+from pitmirror.model.design import ActionNotEnabled, ModelState
 
 RECOVERS = "inv_recovers"
 """every state a power loss leaves recovers: the journals replay and the sites resume"""
@@ -73,7 +73,13 @@ class PowerLoss(Protocol):
         ...
 
     def image(self, cut: ModelState, volume: str) -> tuple[int, ...]:
-        """A volume's grains as the model has them at the crash point."""
+        """A volume's grains at the crash point, as the model has them or the media holds
+        them (every grain a write in flight touched is patched over it)."""
+        ...
+
+    def grain_number(self, volume: str, index: int) -> int:
+        """The grain a volume's grain `index` holds the seed of (its content is encoded with
+        it)."""
         ...
 
     def lift(
@@ -94,3 +100,47 @@ class PowerLoss(Protocol):
 
 
 PowerLossFactory = Callable[[Stepper], PowerLoss]
+
+
+def recover_journal(site: str, log: bytes, snapshot: bytes | None, initial: Metadata) -> Recovered:
+    """A site's metadata as a restart rebuilds it from these journal files (`Journal.load`, a
+    torn tail cut off), or why the site cannot start.  Then the next record the site appends
+    must survive a replay of its own."""
+    journal = Journal(MemoryStore(site, log, snapshot), site, initial)
+    try:
+        meta = journal.load()
+        recovered = journal.seq
+        journal.append({})
+        journal.sync()
+        again = journal.replay()
+    except JournalError as err:
+        return f"the {site} site cannot start: {err}"
+    if again.seq != recovered + 1:
+        return (
+            f"the {site} journal lost record {recovered + 1}, appended after recovery: the "
+            "torn tail it was written after was left in the log"
+        )
+    return meta
+
+
+def judge_continuing(
+    before: ModelState, lifted: ModelState, continuation: Iterable[tuple[str, ModelState]]
+) -> Verdict:
+    """The spec's predicates on a recovered state (against the state before the step), then
+    on every step of its continuation (each named, with the state after it); a continuation
+    the model does not allow is a loss of progress."""
+    found = lifted.violations(before)
+    if found:
+        name, why = next(iter(found.items()))
+        return Verdict(name, f"{name} broken after recovery: {why}")
+    previous = lifted
+    try:
+        for step, state in continuation:
+            found = state.violations(previous)
+            if found:
+                name, why = next(iter(found.items()))
+                return Verdict(name, f"{name} broken later, at {step}: {why}")
+            previous = state
+    except ActionNotEnabled as err:
+        return Verdict("inv_progress", f"the recovered state cannot go on: {err}")
+    return OK

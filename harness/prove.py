@@ -134,6 +134,7 @@ def _power_loss_outcome(
         ),
         actions=list(reached.actions),
         options=subject.options,
+        topology=subject.topology,
     )
     found = explore(path, DEFAULT_BOUNDS, "memory", stop_at_first=True)
     if found.first is None:

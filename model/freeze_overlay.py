@@ -19,6 +19,13 @@ What it models of crashes: a site crash between actions (every action is atomic 
 here; `CrashSite` with `after_writes` > 0 is design A's and is not enabled).  A crash in the
 middle of a merge is a crash between two MergeRemote actions; recovery redoes the merge.
 
+Power loss: each action's *write plan* (`write_plan`) lists the engine's durable writes in
+order, per site, and says which must be durable before the next (`durable`); the engine
+flushes exactly there.  An action's effect on a site's half of the state (`site_half`) is
+visible once the site's last write of the plan is on the media; harness/crash.py explores
+every crash state of those writes over the engine, and the model judges each recovered state.
+The safe design needs every flush; each mutant in `POWER_LOSS_OPTIONS` drops one.
+
 Interpretive choices: the point number k is per group; the spec's image of point k is the
 group's live image at the FreezeGroup instant; a remote accepts the next point only after it
 dropped the previous delta; the next freeze also waits for the local merge.
@@ -31,6 +38,7 @@ import dataclasses
 import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 from pitmirror.model import spec
 from pitmirror.model.actions import (
@@ -256,6 +264,15 @@ class Options(DesignOptions):
     """All members of a group freeze at one instant (one journal record)."""
     read_active_first: bool = True
     """A host read looks in the active delta before the frozen one (claim 12: the newest)."""
+    flush_host_data: bool = True
+    """Barrier: a host write's data in the active delta is flushed before the record that
+    adds its grain, and before the host is told it is done."""
+    flush_copy_data: bool = True
+    """Barrier: the data a copy writes to a remote's delta is flushed before the record that
+    marks it received."""
+    flush_complete: bool = True
+    """Barrier: a remote's complete mark is synced before the home site records the point
+    complete there."""
 
     def __post_init__(self) -> None:
         self._check_flags()
@@ -267,6 +284,13 @@ UNSAFE_OPTIONS: dict[str, Options] = {
     "freeze-members-one-at-a-time": Options(freeze_group_at_once=False),
     "read-frozen-first": Options(read_active_first=False),
 }
+POWER_LOSS_OPTIONS: dict[str, Options] = {
+    "host-data-unflushed": Options(flush_host_data=False),
+    "copy-data-unflushed": Options(flush_copy_data=False),
+    "complete-unflushed": Options(flush_complete=False),
+}
+"""Mutants only a power loss shows (writes no flush covered yet lost): harness/crash.py
+catches them over the engine."""
 # the topology each mutant needs to show itself
 MUTANT_TOPOLOGY = {
     "merge-before-complete": "single",
@@ -1042,6 +1066,114 @@ def step(state: State, action: Action) -> State:
     raise ActionNotEnabled(f"{action_name(action)} is not an action of design B")
 
 
+# ---- durable writes ---------------------------------------------------------------------------
+
+Part = Literal["base", "active", "copy", "delta"]
+"""where a grain write lands: an object's base or active delta at its home site, a remote's
+base copy or received delta"""
+
+
+@dataclass(frozen=True)
+class VolumeWrite:
+    """Grains `offset`..`offset + count - 1` of one object's `part` at `site`: one device
+    write, flushed before the next write of the plan unless `durable` is False."""
+
+    site: str
+    obj: int
+    part: Part
+    offset: int
+    count: int
+    durable: bool = True
+
+
+@dataclass(frozen=True)
+class JournalRecord:
+    """One metadata-journal record of `site`, synced before the next write of the plan unless
+    `durable` is False."""
+
+    site: str
+    durable: bool = True
+
+
+Write = VolumeWrite | JournalRecord
+
+
+def write_plan(state: State, action: Action) -> list[Write]:
+    """The durable writes of `action`, in the order the design issues them (data before the
+    record that makes it visible; a remote's complete mark before the home learns of it)."""
+    topo, opts = state.topology, state.options
+    match action:
+        case HostWrite(grain=g):
+            gi, oi, off = topo.locate(g)
+            home = topo.groups[gi].home
+            data = VolumeWrite(home, oi, "active", off, 1, opts.flush_host_data)
+            if delta_get(state.objects[oi].active, off) is not None:
+                return [data]  # the grain is in the active delta already: rewritten in place
+            return [data, JournalRecord(home)]
+        case FreezeGroup(group=gi) | DropLocalDelta(group=gi) | BreakMirror(group=gi):
+            return [JournalRecord(topo.groups[gi].home)]
+        case FreezeMember(member=m):
+            return [JournalRecord(topo.objects[m].home)]
+        case CopyDelta(site=site, grain=g, count=n):
+            _, oi, off = topo.locate(g)
+            return [VolumeWrite(site, oi, "delta", off, n, opts.flush_copy_data),
+                    JournalRecord(site)]  # fmt: skip
+        case MarkComplete(site=site, group=gi):
+            return [JournalRecord(site, opts.flush_complete), JournalRecord(topo.groups[gi].home)]
+        case MergeRemote(site=site, grain=g, count=n):
+            _, oi, off = topo.locate(g)
+            return [VolumeWrite(site, oi, "copy", off, n)]
+        case MergeLocal(grain=g, count=n):
+            gi, oi, off = topo.locate(g)
+            return [VolumeWrite(topo.groups[gi].home, oi, "base", off, n)]
+        case DropRemoteDelta(site=site):
+            return [JournalRecord(site)]
+    return []
+
+
+def site_half(state: State, site: str, source: State) -> State:
+    """`state` with `site`'s half of it taken from `source`: the objects and groups the site
+    is home to (and the host's view of those objects), and the remote copies it keeps."""
+    topo = state.topology
+    objects = tuple(
+        source.objects[i] if obj.home == site else state.objects[i]
+        for i, obj in enumerate(topo.objects)
+    )
+    acked = tuple(
+        source.acked[i] if obj.home == site else state.acked[i]
+        for i, obj in enumerate(topo.objects)
+    )
+    groups = tuple(
+        source.groups[gi] if group.home == site else state.groups[gi]
+        for gi, group in enumerate(topo.groups)
+    )
+    remotes = tuple(
+        tuple((r, dict(source.remotes[i])[r] if r == site else copy) for r, copy in row)
+        for i, row in enumerate(state.remotes)
+    )
+    return dataclasses.replace(state, objects=objects, acked=acked, groups=groups,
+                               remotes=remotes)  # fmt: skip
+
+
+def cut_short(before: State, action: Action, site: str, nth: int) -> State:
+    """The state when `site` loses power just after its `nth` write of `action`: every other
+    site's half as the action leaves it if that site's writes all came before, as it was if
+    they all come after; `site`'s own half as the action leaves it (what its media kept is the
+    crash explorer's to say).  ActionNotEnabled when the site has no such write."""
+    plan = write_plan(before, action)
+    mine = [i for i, write in enumerate(plan) if write.site == site]
+    if not 1 <= nth <= len(mine):
+        raise ActionNotEnabled(f"{site} has no write {nth} in {action_name(action)}")
+    at, state = mine[nth - 1], step(before, action)
+    for other in {write.site for write in plan} - {site}:
+        theirs = [i for i, write in enumerate(plan) if write.site == other]
+        if min(theirs) > at:
+            state = site_half(state, other, before)
+        elif max(theirs) > at:  # interleaved writes of two sites: no design B plan has them
+            raise ActionNotEnabled(f"{action_name(action)} interleaves {site} and {other}")
+    return state
+
+
 # ---- the spec's predicates, per remote and group ----------------------------------------------
 
 
@@ -1143,7 +1275,7 @@ def _background_of(state: State, kind: type[Action]) -> list[Action]:
     return found
 
 
-def _background(state: State) -> tuple[State, int] | None:
+def background_work(state: State) -> tuple[State, int] | None:
     """The background work of the first kind in BACKGROUND's order that has any enabled: all
     of it, action after action (the state after it, and how many actions it took)."""
     for kind in BACKGROUND:
@@ -1161,7 +1293,7 @@ def inv_progress(state: State) -> str | None:
     remote and is merged away within the bound."""
     if state.down_sites or state.down_links:
         return None
-    return spec.inv_progress(state, progress_bound(state), _settled, _background)
+    return spec.inv_progress(state, progress_bound(state), _settled, background_work)
 
 
 def check(before: State | None, after: State) -> dict[str, str]:
@@ -1177,7 +1309,7 @@ class FreezeOverlay:
 
     name = DESIGN
     unsafe_options: dict[str, DesignOptions] = dict(UNSAFE_OPTIONS)
-    power_loss_options: dict[str, DesignOptions] = {}
+    power_loss_options: dict[str, DesignOptions] = dict(POWER_LOSS_OPTIONS)
     topologies = TOPOLOGIES
 
     def options(self, fields: Mapping[str, object]) -> Options:

@@ -7,8 +7,19 @@ Per-member maps and volumes are nested arrays (member -> grain -> value); remote
 the remote in front.  The ghosts are the images of the last three points, P_{k-2}, P_{k-1}
 and P_k (no remote can be further behind: the next freeze waits for every remote).
 
-Every action of model/freeze_overlay.py is atomic there, so each is one relation here, named as
-in the model; options are parameters.  A crash or recovery changes only availability.
+Every action of model/freeze_overlay.py is one relation here, named as in the model; options
+are parameters.  A crash or recovery between actions changes only availability.
+
+Power loss (`power_loss_cuts`): a site can also lose power in the middle of an action, just
+after one of its writes of the model's write plan, or just after the action completed.  The
+write in flight then holds any value on the media (lost, whole or torn: an unconstrained
+array over the extent), and a write the design flushed before is durable.  A cut that equals
+the state before or after the action with the site down is already the composition of the
+action and `CrashSite`; the relations here are the others: a data write in flight under its
+unwritten record, the remote's complete mark written before the home's, and — in the
+flush-order mutants — a write left in flight under a durable record or an acknowledgement.
+The invariant admits what the safe design's cuts leave: a remote complete before the home
+knows (and what it goes on to), a base grain torn under the delta that still holds it.
 """
 
 from __future__ import annotations
@@ -355,6 +366,88 @@ def BreakMirror(s: BState) -> tuple[Any, BState]:  # noqa: N802
     return z3.And(s.home_up, z3.Not(s.broken)), s.with_(broken=True)
 
 
+# ---- power loss in the middle of an action --------------------------------------------------
+
+
+def power_loss_cuts(
+    s: BState, m: Any, g: Any, v: Any, r: Any, e: Any, junk: Any, opts: Options
+) -> list[tuple[str, dict[str, Any], tuple[Any, BState]]]:
+    """The cuts of an action by a power loss that no composition of whole actions and
+    `CrashSite` gives (see the module docstring): the guard of the action, and the state the
+    recovered sites hold.  `junk` is what a write in flight left on the media."""
+    home_down, remote_down = {"home_up": False}, {"remote_up": z3.Store(s.remote_up, r, False)}
+    host_guard, host_after = HostWrite(s, m, g, v)
+    in_place = s.with_(active_val=_set2(s.active_val, m, g, junk[g]), **home_down)
+    cuts: list[tuple[str, dict[str, Any], tuple[Any, BState]]] = [
+        # the data write in flight, its record not written: the host was not told, and reads
+        # whatever the grain holds now
+        ("HostWrite, power lost after its data write", {"member": m, "grain": g, "data": v},
+         (host_guard, in_place.with_(acked=_set2(s.acked, m, g, read(in_place, m, g, opts))))),
+    ]  # fmt: skip
+    if not opts.flush_host_data:  # acknowledged with the data still in flight
+        lost = host_after.with_(active_val=_set2(s.active_val, m, g, junk[g]), **home_down)
+        cuts.append(("HostWrite completes, then power lost at home",
+                     {"member": m, "grain": g, "data": v}, (host_guard, lost)))  # fmt: skip
+    copy_guard, copy_after = CopyDelta(s, r, m, e)
+    torn_delta = _set2(s.rdelta_val, r, m, _write(e, junk, s.rdelta_val[r][m]))
+    cuts.append(
+        (
+            "CopyDelta, power lost after its data write",
+            {"remote": r, "member": m, "extent": e},
+            (copy_guard, s.with_(rdelta_val=torn_delta, **remote_down)),
+        )
+    )
+    if not opts.flush_copy_data:  # marked received with the data still in flight
+        cuts.append(
+            (
+                "CopyDelta completes, then power lost at the remote",
+                {"remote": r, "member": m, "extent": e},
+                (copy_guard, copy_after.with_(rdelta_val=torn_delta, **remote_down)),
+            )
+        )
+    mark_guard, mark_after = MarkComplete(s, r)
+    remote_only = mark_after.with_(completed=s.completed)
+    cuts += [
+        (
+            "MarkComplete, power lost at the remote after its record",
+            {"remote": r},
+            (mark_guard, remote_only.with_(**remote_down)),
+        ),
+        (
+            "MarkComplete, power lost at home before its record",
+            {"remote": r},
+            (mark_guard, remote_only.with_(**home_down)),
+        ),
+    ]
+    if not opts.flush_complete:  # the home recorded it with the remote's mark still in flight
+        cuts.append(
+            (
+                "MarkComplete completes, then power lost at the remote",
+                {"remote": r},
+                (mark_guard, s.with_(completed=mark_after.completed, **remote_down)),
+            )
+        )
+    merge_guard, _ = MergeRemote(s, r, m, e, opts)
+    torn_copy = _set2(s.rbase, r, m, _write(e, junk, s.rbase[r][m]))
+    cuts.append(
+        (
+            "MergeRemote, power lost during its write",
+            {"remote": r, "member": m, "extent": e},
+            (merge_guard, s.with_(rbase=torn_copy, **remote_down)),
+        )
+    )
+    local_guard, _ = MergeLocal(s, m, e, opts)
+    torn_base = z3.Store(s.base, m, _write(e, junk, s.base[m]))
+    cuts.append(
+        (
+            "MergeLocal, power lost during its write",
+            {"member": m, "extent": e},
+            (local_guard, s.with_(base=torn_base, **home_down)),
+        )
+    )
+    return cuts  # fmt: skip
+
+
 # ---- transitions --------------------------------------------------------------------------------
 
 
@@ -388,6 +481,8 @@ def transitions(pre: BState, post: BState, opts: Options, tag: str = "") -> list
     ]
     if not opts.freeze_group_at_once:
         table.append(("FreezeMember", {"member": m}, FreezeMember(pre, m)))
+    junk = z3.Const(f"junk{tag}", z3.ArraySort(Grain, Val))
+    table += power_loss_cuts(pre, m, g, v, r, e, junk, opts)
     out = [Transition(n, p, z3.And(guard, same(after, post))) for n, p, (guard, after) in table]
 
     def link(up: bool) -> BState:
@@ -436,11 +531,16 @@ def _per_grain(body: Callable[[BState, Any, Any], Any]) -> Callable[[BState], An
 
 
 def _cases(s: BState, r: Any, m: Any) -> Any:
+    """A remote's points per member.  Until the home records the remote complete, the remote
+    may already be complete (its mark is written first), and may merge, drop and receive
+    point k again before the home learns of it (a power loss between the two records)."""
     k, d, b, c = s.point, s.rdelta_point[r][m], s.rbase_point[r][m], s.complete[r][m]
-    done = z3.Or(z3.And(c, d == k, b == k - 1), z3.And(z3.Not(c), d == NONE, b == k))
+    base_k_or_before = z3.Or(b == k - 1, b == k)
+    done = z3.Or(z3.And(c, d == k, base_k_or_before), z3.And(z3.Not(c), d == NONE, b == k))
     pending = z3.Or(
-        z3.And(c, d == k - 1, b == k - 2),
-        z3.And(z3.Not(c), z3.Or(d == NONE, d == k), b == k - 1),
+        z3.And(c, d == k - 1, z3.Or(b == k - 2, b == k - 1)),
+        z3.And(z3.Not(c), z3.Or(d == NONE, d == k), base_k_or_before),
+        z3.And(c, d == k, base_k_or_before),
     )
     return z3.If(s.completed[r], done, pending)
 
@@ -497,10 +597,10 @@ CONJUNCTS: list[Conjunct] = [
              _per_grain(lambda s, m, g: z3.Implies(s.has_frozen[m], z3.If(
                  s.frozen_has[m][g], s.frozen_val[m][g] == s.p0[m][g],
                  s.p0[m][g] == s.pm1[m][g])))),
-    Conjunct("inv_8_base_is_merging", "with a frozen delta the base is P_{k-1}, or merged from it",
+    Conjunct("inv_8_base_is_merging",
+             "with a frozen delta the base is P_{k-1} where the frozen delta does not hold it",
              _per_grain(lambda s, m, g: z3.Implies(s.has_frozen[m], z3.Or(
-                 s.base[m][g] == s.pm1[m][g],
-                 z3.And(s.frozen_has[m][g], s.base[m][g] == s.frozen_val[m][g]))))),
+                 s.base[m][g] == s.pm1[m][g], s.frozen_has[m][g])))),
     Conjunct("inv_9_base_is_pk", "without a frozen delta the base is P_k",
              _per_grain(lambda s, m, g: z3.Implies(z3.Not(s.has_frozen[m]),
                                                     s.base[m][g] == s.p0[m][g]))),

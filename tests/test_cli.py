@@ -383,11 +383,21 @@ def test_crash_of_a_mutant_exits_1_and_saves_a_trace_that_replays(tmp_path: Path
     assert json.loads(again.stdout)["first_violation"]["predicate"] == "inv_no_ack_lost"
 
 
-def test_crash_of_a_design_b_trace_or_a_bad_pin_is_one_line_and_exit_2(tmp_path: Path) -> None:
-    trace = next((TRACES / "freeze-overlay").glob("*.jsonl"))
-    run = pitmirror("crash", str(trace), "--backend", "memory")
-    assert run.returncode == 2 and "covers design A" in run.stderr
-    assert len(run.stderr.strip().splitlines()) == 1
+def test_crash_of_a_design_b_mutant_names_the_lost_record(tmp_path: Path) -> None:
+    trace = str(TRACES / "freeze-overlay/261121-single-cycles.jsonl")
+    run = pitmirror("crash", trace, "--backend", "memory", "--json")
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["violations"] == 0
+    run = pitmirror("crash", trace, "-o", "complete-unflushed", "--backend", "memory",
+                    "--save-dir", str(tmp_path))  # fmt: skip
+    assert run.returncode == 1, run.stderr
+    assert "the right journal lost its complete mark of point 1" in run.stdout
+    (saved,) = tmp_path.glob("*-power-loss-single-complete-unflushed.jsonl")
+    again = pitmirror("crash", str(saved), "--backend", "memory", "--json")
+    assert again.returncode == 1 and json.loads(again.stdout)["crash_states"] == 1
+
+
+def test_crash_of_a_bad_pin_is_one_line_and_exit_2(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     lines = (TRACES / "cyclic-flashcopy/261121-plain-cycle.jsonl").read_text().splitlines()
     header = json.loads(lines[0]) | {"power_loss": {"step": 1, "site": "local"}}

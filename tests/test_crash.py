@@ -24,16 +24,26 @@ from pitmirror.harness.crash_states import (
     volume_patches,
 )
 from pitmirror.harness.cyclic_flashcopy.crash import plan_mismatch
+from pitmirror.harness.designs import Subject
+from pitmirror.harness.freeze_overlay.crash import power_loss as b_power_loss
 from pitmirror.harness.replay import replay
 from pitmirror.harness.traces import Trace, read_trace, trace_files
+from pitmirror.impl.bitmap import GrainMap
 from pitmirror.impl.cyclic_flashcopy.sites import lost_commit
+from pitmirror.impl.freeze_overlay.engine import OverlayEngine
+from pitmirror.impl.freeze_overlay.layout import volume_layout
+from pitmirror.impl.freeze_overlay.metadata import CopyMeta, GroupMeta, lost_record
 from pitmirror.impl.iolog import DeviceWrite, Flush, IoLog, in_flight
+from pitmirror.impl.journal import JournalError
 from pitmirror.impl.volumes import MemoryVolume
 from pitmirror.model import cyclic_flashcopy as A
-from pitmirror.model.actions import HostWrite
+from pitmirror.model import freeze_overlay as B
+from pitmirror.model.actions import CopyDelta, CrashSite, HostWrite, MarkComplete, Recover
 
 TRACES = Path(__file__).resolve().parent.parent / "traces"
 A_TRACES = [p for p in trace_files(TRACES) if p.parent.name == "cyclic-flashcopy"]
+B_TRACES = [p for p in trace_files(TRACES) if p.parent.name == "freeze-overlay"]
+SAFE_TRACES = A_TRACES + B_TRACES
 POWER_LOSS_TRACES = [p for p in trace_files(TRACES) if p.parent.name == "power-loss"]
 
 
@@ -129,7 +139,7 @@ def test_the_engines_flushes_are_checked_against_the_models_plan() -> None:
     assert plan_mismatch(unflushed, HostWrite(0, 6), entries, 4096) is None
 
 
-@pytest.mark.parametrize("path", A_TRACES, ids=[p.name for p in A_TRACES])
+@pytest.mark.parametrize("path", SAFE_TRACES, ids=[p.name for p in SAFE_TRACES])
 def test_every_crash_state_of_the_safe_design_recovers(path: Path) -> None:
     report = explore(read_trace(path), Bounds(), "memory")
     assert report.problem is None
@@ -140,29 +150,42 @@ def test_every_crash_state_of_the_safe_design_recovers(path: Path) -> None:
 
 
 CATCHES = {
-    "copy-data-unflushed": "inv_target_is_committed_image",
-    "protect-unflushed": "inv_target_is_committed_image",
-    "ack-before-flush": "inv_no_ack_lost",
-    "commit-unflushed": "inv_recovers",
+    ("A", "copy-data-unflushed"): "inv_target_is_committed_image",
+    ("A", "protect-unflushed"): "inv_target_is_committed_image",
+    ("A", "ack-before-flush"): "inv_no_ack_lost",
+    ("A", "commit-unflushed"): "inv_recovers",
+    ("B", "host-data-unflushed"): "inv_no_ack_lost",
+    # a received grain that holds another value than the frozen delta's is never complete
+    ("B", "copy-data-unflushed"): "inv_progress",
+    ("B", "complete-unflushed"): "inv_recovers",
+}
+CATCH_ON = {
+    "A": (TRACES / "cyclic-flashcopy" / "261121-copy-on-write.jsonl", A.POWER_LOSS_OPTIONS),
+    "B": (TRACES / "freeze-overlay" / "261121-single-cycles.jsonl", B.POWER_LOSS_OPTIONS),
 }
 
 
 def test_every_power_loss_mutant_has_a_check_here() -> None:
-    assert set(CATCHES) == set(A.POWER_LOSS_OPTIONS)
+    assert set(CATCHES) == {(short, name) for short, (_, options) in CATCH_ON.items()
+                            for name in options}  # fmt: skip
 
 
-@pytest.mark.parametrize("name", sorted(CATCHES))
-def test_a_power_loss_mutant_is_caught_only_by_power_loss(name: str, tmp_path: Path) -> None:
-    trace = read_trace(TRACES / "cyclic-flashcopy" / "261121-copy-on-write.jsonl")
-    mutant = dataclasses.replace(trace, options=A.POWER_LOSS_OPTIONS[name])
+@pytest.mark.parametrize(("short", "name"), sorted(CATCHES), ids="-".join)
+def test_a_power_loss_mutant_is_caught_only_by_power_loss(
+    short: str, name: str, tmp_path: Path
+) -> None:
+    path, options = CATCH_ON[short]
+    trace = read_trace(path)
+    mutant = dataclasses.replace(trace, options=options[name])
     assert replay(mutant, "memory").clean, "a crash between whole writes does not show it"
     report = explore(mutant, Bounds(), "memory")
-    assert report.first is not None and report.first.predicate == CATCHES[name]
+    caught = CATCHES[(short, name)]
+    assert report.first is not None and report.first.predicate == caught
     shortest = shrink(report)
-    assert shortest.first is not None and shortest.first.predicate == CATCHES[name]
+    assert shortest.first is not None and shortest.first.predicate == caught
     assert len(shortest.trace.actions) <= len(trace.actions)
     saved = read_trace(save_violation(shortest, tmp_path))
-    assert saved.power_loss is not None and saved.violates == CATCHES[name]
+    assert saved.power_loss is not None and saved.violates == caught
     again = explore(saved, Bounds(), "memory")
     assert again.states == 1 and again.first is not None
     assert again.first.words(4096) == shortest.first.words(4096)
@@ -184,10 +207,57 @@ def test_a_saved_crash_state_replays_to_its_verdict(path: Path, loop_backend: st
     assert report.first is not None and report.first.predicate == trace.violates
 
 
-def test_design_b_says_it_has_no_power_loss_exploration_yet() -> None:
-    path = next(p for p in trace_files(TRACES) if p.parent.name == "freeze-overlay")
-    with pytest.raises(ValueError, match="design B .* has no power-loss exploration yet"):
-        explore(read_trace(path))
+def test_design_b_checks_the_engines_flushes_against_its_plan() -> None:
+    subject = Subject(B.DESIGN, B.Options(), "single", 1, 4096)
+    with subject.volume_set("memory") as volume_set:
+        volumes, workdir = volume_set.fresh()
+        lockstep = subject.lockstep(volumes, workdir)
+        power, log = b_power_loss(lockstep), IoLog()
+        power.attach(log)
+        before = lockstep.model
+        assert lockstep.apply(HostWrite(0, 5)).ok
+        assert power.plan_mismatch(before, HostWrite(0, 5), log.entries) is None
+        unflushed = dataclasses.replace(before, options=B.Options(flush_host_data=False))
+        assert "was flushed; the model's plan needs it not yet" in (
+            power.plan_mismatch(unflushed, HostWrite(0, 5), log.entries) or ""
+        )
+        assert "the engine issued 2 writes for it, the model's plan 1" in (
+            power.plan_mismatch(lockstep.model, HostWrite(0, 6), log.entries) or ""
+        )
+
+
+def test_a_remote_and_its_home_disagree_only_when_a_record_was_lost() -> None:
+    group = GroupMeta(point=2, completed_at=frozenset({"r"}), broken=False,
+                      unfrozen=frozenset())  # fmt: skip
+    complete, merged = (CopyMeta(1, 2, GrainMap(1), True), CopyMeta(2, None, GrainMap(1), False))
+    assert lost_record(group, "r", [complete]) is None
+    assert lost_record(group, "r", [merged]) is None
+    not_yet = CopyMeta(1, 2, GrainMap(1), False)
+    assert "lost its complete mark of point 2" in (lost_record(group, "r", [not_yet]) or "")
+    pending = dataclasses.replace(group, completed_at=frozenset())
+    assert lost_record(pending, "r", [not_yet]) is None
+    assert lost_record(pending, "r", [complete]) is None  # marked, the home not told yet
+    ahead = CopyMeta(1, 3, GrainMap(1), False)
+    assert "the home journal lost records" in (lost_record(pending, "r", [ahead]) or "")
+
+
+def test_design_b_refuses_to_resume_after_a_lost_complete_mark(tmp_path: Path) -> None:
+    topology = B.topology("single", 1)
+    layout, _ = volume_layout(topology)
+    volumes = {name: MemoryVolume(name, grains, 4096) for name, grains in layout.items()}
+    try:
+        engine = OverlayEngine(topology, volumes, tmp_path, B.Options())
+        engine.apply(CopyDelta("right", 0))
+        journal = tmp_path / "right.journal"
+        before_mark = journal.read_bytes()
+        engine.apply(MarkComplete("right", 0))
+        engine.apply(CrashSite("right"))
+        journal.write_bytes(before_mark)  # the complete mark never reached the media
+        with pytest.raises(JournalError, match="right journal lost its complete mark of point 1"):
+            engine.apply(Recover("right"))
+    finally:
+        for volume in volumes.values():
+            volume.close()
 
 
 def test_a_pinned_crash_state_that_does_not_fit_the_run_is_refused() -> None:

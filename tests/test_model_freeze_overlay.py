@@ -19,6 +19,7 @@ from pitmirror.model.actions import (
     MergeLocal,
     action_name,
 )
+from pitmirror.model.design import ActionNotEnabled
 from pitmirror.model.explore import explore
 
 # A changed count is a model change: review it, then update the number.
@@ -138,3 +139,38 @@ def test_progress_bound_covers_a_remote_still_merging_the_previous_point() -> No
     ):  # fmt: skip
         state = B.step(state, action)
     assert B.inv_progress(state) is None
+
+
+# ---- write plans and power-loss cuts ----------------------------------------------------------
+
+
+def test_a_write_plan_puts_data_before_its_record_and_the_remote_before_the_home() -> None:
+    state = B.initial_state(B.Config(B.topology("single", 2)))
+    home, remote = "left", "right"
+    assert B.write_plan(state, HostWrite(0, 5)) == [
+        B.VolumeWrite(home, 0, "active", 0, 1), B.JournalRecord(home)
+    ]  # fmt: skip
+    written = state.step(HostWrite(0, 5))
+    assert B.write_plan(written, HostWrite(0, 6)) == [B.VolumeWrite(home, 0, "active", 0, 1)]
+    assert B.write_plan(state, CopyDelta(remote, 0, 2)) == [
+        B.VolumeWrite(remote, 0, "delta", 0, 2), B.JournalRecord(remote)
+    ]  # fmt: skip
+    assert B.write_plan(state, MarkComplete(remote, 0)) == [
+        B.JournalRecord(remote), B.JournalRecord(home)
+    ]  # fmt: skip
+    unflushed = dataclasses.replace(state, options=B.POWER_LOSS_OPTIONS["complete-unflushed"])
+    assert not B.write_plan(unflushed, MarkComplete(remote, 0))[0].durable
+
+
+def test_a_power_loss_between_the_two_complete_records_leaves_the_home_uninformed() -> None:
+    state = B.initial_state(B.Config(B.topology("single", 1)))
+    state = state.step(CopyDelta("right", 0))
+    after = state.step(MarkComplete("right", 0))
+    remote_cut = B.cut_short(state, MarkComplete("right", 0), "right", 1)
+    assert remote_cut.groups[0].completed_at == frozenset()  # the home's record never came
+    assert remote_cut.remote(0, "right").complete  # the remote's own half: the explorer's
+    assert B.cut_short(state, MarkComplete("right", 0), "left", 1) == after
+    with pytest.raises(ActionNotEnabled, match="right has no write 3"):
+        B.cut_short(state, MarkComplete("right", 0), "right", 3)
+    assert B.site_half(after, "right", state).remote(0, "right") == state.remote(0, "right")
+    assert B.site_half(after, "right", state).groups == after.groups

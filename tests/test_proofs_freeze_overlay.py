@@ -17,6 +17,9 @@ import z3
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pitmirror.harness.crash import explore
+from pitmirror.harness.prove import prove_design
+from pitmirror.harness.traces import read_trace
 from pitmirror.model import freeze_overlay as M
 from pitmirror.model.actions import (
     Action,
@@ -185,8 +188,36 @@ PROOF_TRACES = sorted(
 
 def test_every_recorded_proof_trace_is_there() -> None:
     bfs = [p.name.removesuffix(".jsonl") for p in PROOF_TRACES if "-bfs-" in p.name]
-    assert len(bfs) == len(M.UNSAFE_OPTIONS)
-    assert all(any(n.endswith(f"-{name}") for n in bfs) for name in M.UNSAFE_OPTIONS)
+    mutants = {**M.UNSAFE_OPTIONS, **M.POWER_LOSS_OPTIONS}
+    assert len(bfs) == len(mutants)
+    assert all(any(n.endswith(f"-{name}") for n in bfs) for name in mutants)
+
+
+POWER_LOSS_BREAKS = {
+    "host-data-unflushed": ("HostWrite completes, then power lost at home",
+                            "inv_10_active_is_since_pk"),
+    "copy-data-unflushed": ("CopyDelta completes, then power lost at the remote",
+                            "inv_4_received_is_the_point"),
+    "complete-unflushed": ("MarkComplete completes, then power lost at the remote",
+                           "inv_2_remote_phase"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(POWER_LOSS_BREAKS))
+def test_a_power_loss_mutant_is_refuted_and_its_crash_state_pinned(
+    name: str, tmp_path: Path
+) -> None:
+    """The proof knows durability: the mutant's unflushed write, cut by a power loss, breaks
+    the invariant; the search reaches it and the crash explorer pins the crash state."""
+    assert set(POWER_LOSS_BREAKS) == set(M.POWER_LOSS_OPTIONS)
+    outcome = prove_design(M.POWER_LOSS_OPTIONS[name], tmp_path)
+    assert not outcome.proved
+    assert POWER_LOSS_BREAKS[name] in {(q.check, q.conjunct) for q in outcome.report.failures}
+    assert outcome.trace is not None and outcome.trace.power_loss is not None
+    assert outcome.saved_to is not None
+    replayed = explore(read_trace(outcome.saved_to))
+    assert replayed.states == 1 and replayed.first is not None
+    assert replayed.first.predicate == outcome.trace.violates
 
 
 @pytest.mark.slow

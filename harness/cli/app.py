@@ -131,12 +131,15 @@ def print_json(doc: object) -> None:
 
 
 INTERRUPTED = 130
+_signalled: list[int] = []
+"""the signals received: set, any error the run ends with is the interrupt's doing"""
 
 
 def _interrupt(signum: int, frame: object) -> None:
     # Raised now, and again every second until the run has unwound: Python drops an exception
     # raised while a garbage-collector callback runs ("Exception ignored in ..."), and
     # Hypothesis installs one.  Cleanup blocks hold the repeats (impl/volumes.py).
+    _signalled.append(signum)
     signal.signal(signal.SIGALRM, _interrupt_again)
     signal.setitimer(signal.ITIMER_REAL, 1.0, 1.0)
     raise KeyboardInterrupt(signal.Signals(signum).name)
@@ -164,6 +167,8 @@ def run() -> None:
     except (typer.Abort, KeyboardInterrupt):
         _interrupted()
     except Exception as err:
+        if _signalled:  # a library the signal interrupted in its own set-up may raise its own
+            _interrupted()  # error instead (Hypothesis: an AssertionError); cleanup has run
         # a usage error: Typer raises its command-line parser's exception, whose class is not
         # part of Typer's public API (click's, or Typer's own copy of it in newer releases)
         message, exit_code = getattr(err, "format_message", None), getattr(err, "exit_code", None)

@@ -21,11 +21,17 @@ from typing import Any
 
 from pitmirror.harness.cyclic_flashcopy.lockstep import Lockstep
 from pitmirror.harness.lockstep import Stepper
-from pitmirror.harness.power_loss import OK, PowerLoss, Recovered, Verdict
+from pitmirror.harness.power_loss import (
+    PowerLoss,
+    Recovered,
+    Verdict,
+    judge_continuing,
+    recover_journal,
+)
 from pitmirror.impl.bitmap import GrainMap
 from pitmirror.impl.cyclic_flashcopy.sites import LocalSite, RemoteSite, lost_commit
 from pitmirror.impl.iolog import DeviceWrite, Entry, Flush, IoLog
-from pitmirror.impl.journal import Journal, JournalError, MemoryStore, Metadata
+from pitmirror.impl.journal import Journal, Metadata
 from pitmirror.impl.volumes import Volume
 from pitmirror.model import cyclic_flashcopy as design_a
 from pitmirror.model.actions import (
@@ -41,7 +47,7 @@ from pitmirror.model.actions import (
     ResyncGrain,
     describe,
 )
-from pitmirror.model.design import ActionNotEnabled, ModelState, WrongDesign
+from pitmirror.model.design import ModelState, WrongDesign
 from pitmirror.model.extents import some_run
 
 SITE_VOLUMES: dict[str, tuple[str, ...]] = {"local": ("source", "i1"), "remote": ("i2", "target")}
@@ -171,26 +177,11 @@ class FlashCopyPowerLoss:
         return state.step(CrashSite(site, nth)).step(action)
 
     def recover(self, site: str, log: bytes, snapshot: bytes | None) -> Recovered:
-        """The site's metadata as `Recover` rebuilds it from these journal files, or why it
-        cannot start.  Then the next record the site appends must survive a replay of its
-        own."""
-        grains = self.engine.grain_count
-        initial = (LocalSite if site == "local" else RemoteSite).initial_meta(grains)
-        journal = Journal(MemoryStore(site, log, snapshot), site, initial)
-        try:
-            meta = journal.load()
-            recovered = journal.seq
-            journal.append({})
-            journal.sync()
-            again = journal.replay()
-        except JournalError as err:
-            return f"the {site} site cannot start: {err}"
-        if again.seq != recovered + 1:
-            return (
-                f"the {site} journal lost record {recovered + 1}, appended after recovery: the "
-                "torn tail it was written after was left in the log"
-            )
-        return recovered_fields(site, meta)
+        initial = (LocalSite if site == "local" else RemoteSite).initial_meta(
+            self.engine.grain_count
+        )
+        meta = recover_journal(site, log, snapshot, initial)
+        return meta if isinstance(meta, str) else recovered_fields(site, meta)
 
     def resumes(self, site: str, fields: dict[str, Any], cut: ModelState) -> str | None:
         """`lost_commit` between the recovered site and the other site as the model has it at
@@ -206,6 +197,9 @@ class FlashCopyPowerLoss:
     def image(self, cut: ModelState, volume: str) -> tuple[int, ...]:
         image: tuple[int, ...] = getattr(_state(cut), volume)
         return image
+
+    def grain_number(self, volume: str, index: int) -> int:
+        return index  # each volume holds every grain at its own number
 
     def lift(
         self,
@@ -231,23 +225,10 @@ class FlashCopyPowerLoss:
         return dataclasses.replace(state, **changes)
 
     def judge(self, before: ModelState, lifted: ModelState) -> Verdict:
-        """The spec's predicates on the recovered state (against the state before the step),
-        then on every step of its continuation."""
-        found = lifted.violations(before)
-        if found:
-            name, why = next(iter(found.items()))
-            return Verdict(name, f"{name} broken after recovery: {why}")
-        previous = _state(lifted)
-        try:
-            for action, state in continuation(previous):
-                found = state.violations(previous)
-                if found:
-                    name, why = next(iter(found.items()))
-                    return Verdict(name, f"{name} broken later, at {describe(action)}: {why}")
-                previous = state
-        except ActionNotEnabled as err:
-            return Verdict("inv_progress", f"the recovered state cannot go on: {err}")
-        return OK
+        """The spec's predicates on the recovered state, then on every step of its
+        continuation."""
+        steps = ((describe(action), state) for action, state in continuation(_state(lifted)))
+        return judge_continuing(before, lifted, steps)
 
 
 def power_loss(lockstep: Stepper) -> PowerLoss:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections import deque
+from collections.abc import Iterator
 
+from pitmirror.harness.crash_states import Bounds
 from pitmirror.harness.design import Design, PropertyRun, Reached, VolumeLayout
+from pitmirror.harness.freeze_overlay.crash import power_loss
 from pitmirror.harness.freeze_overlay.demo import demo
 from pitmirror.harness.freeze_overlay.lockstep import open_lockstep
 from pitmirror.harness.freeze_overlay.machine import build_machine
@@ -12,6 +16,7 @@ from pitmirror.harness.freeze_overlay.runner import RUNNER
 from pitmirror.harness.machine import MAX_EXTENT
 from pitmirror.impl.freeze_overlay.layout import volume_layout
 from pitmirror.model import freeze_overlay as model
+from pitmirror.model.actions import Action
 from pitmirror.model.design import WrongDesign
 from pitmirror.model.explore import explore
 from pitmirror.model.options import DesignOptions
@@ -32,9 +37,12 @@ def layout(topology: str | None, grains: int) -> VolumeLayout:
 def reach_violation(options: DesignOptions, broken: frozenset[str] = frozenset()) -> Reached:
     """Breadth-first search of the model, one grain per object, the mutant's topology first,
     for a violation of either proof goal: the target image, or what reads return (z3's bounded
-    search over nested arrays under quantifiers is not practical here)."""
+    search over nested arrays under quantifiers is not practical here).  A flush-order mutant
+    breaks nothing the model's whole actions show: the search goes to a power loss instead."""
     if not isinstance(options, model.Options):
         raise WrongDesign(f"design B was given {type(options).__qualname__}")
+    if options in model.POWER_LOSS_OPTIONS.values():
+        return reach_power_loss(options)
     started = time.monotonic()
     first = model.MODEL.mutant_topology(options) or "single"
     for name in [first, *(n for n in SEARCH_TOPOLOGIES if n != first)]:
@@ -48,6 +56,55 @@ def reach_violation(options: DesignOptions, broken: frozenset[str] = frozenset()
                            "breadth-first search of the model", "bfs")  # fmt: skip
     return Reached(None, None, 0, time.monotonic() - started, None, SEARCH_GRAINS,
                    "breadth-first search of the model", "bfs")  # fmt: skip
+
+
+POWER_LOSS_CANDIDATES = 40
+"""paths to an unflushed write that the crash explorer tries, shortest first"""
+POWER_LOSS_SEARCH = (
+    "breadth-first search of the model to an unflushed write, then the crash explorer"
+)
+
+
+def unflushed_paths(options: model.Options, topology: str) -> Iterator[list[Action]]:
+    """Action lists from Init, shortest first, whose last action leaves a write of its plan
+    unflushed (one grain per object, up to SEARCH_MAX_POINT points)."""
+    config = model.Config(model.topology(topology, SEARCH_GRAINS), values=(1, 2),
+                          max_point=SEARCH_MAX_POINT)  # fmt: skip
+    initial = model.initial_state(config, options)
+    paths: dict[model.State, list[Action]] = {initial: []}
+    frontier = deque([initial])
+    while frontier:
+        state = frontier.popleft()
+        for action in model.enabled_actions(state):
+            if any(not w.durable for w in model.write_plan(state, action)):
+                yield [*paths[state], action]
+            after = model.step(state, action)
+            if after not in paths:
+                paths[after] = [*paths[state], action]
+                frontier.append(after)
+
+
+def reach_power_loss(options: model.Options) -> Reached:
+    """The shortest path to an unflushed write whose power loss the crash explorer finds
+    violating on the engine (memory volumes); the trace pins it (harness/prove.py)."""
+    # both import the registry of designs, which holds this one
+    from pitmirror.harness.crash import explore
+    from pitmirror.harness.traces import Trace
+
+    started, name = time.monotonic(), "single"
+    for tried, actions in enumerate(unflushed_paths(options, name)):
+        if tried == POWER_LOSS_CANDIDATES:
+            break
+        path = Trace(design=model.DESIGN, grains=SEARCH_GRAINS, grain_size=4096,
+                     why="a path to an unflushed write", actions=actions, options=options,
+                     topology=name)  # fmt: skip
+        found = explore(path, Bounds(samples=200, max_states=2000), "memory", stop_at_first=True)
+        if found.first is not None:
+            return Reached(actions, found.first.predicate, len(actions),
+                           time.monotonic() - started, name, SEARCH_GRAINS, POWER_LOSS_SEARCH,
+                           "bfs", power_lost=True)  # fmt: skip
+    return Reached(None, None, 0, time.monotonic() - started, None, SEARCH_GRAINS,
+                   POWER_LOSS_SEARCH, "bfs")  # fmt: skip
 
 
 RUNNER_GRAINS = 4
@@ -102,4 +159,5 @@ DESIGN = Design(
     encoding=ENCODING,
     reach_violation=reach_violation,
     demo=demo,
+    power_loss=power_loss,
 )

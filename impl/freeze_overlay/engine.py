@@ -5,15 +5,17 @@ Deterministic and steppable like design A's: `apply(action)` sends exactly one e
 the action, to the machine that owns it, and the event's transition callback does the work.
 Every durable change is a grain write (then flush) or a journal record (fsynced) of one site,
 in the order a crash can only make harmless: data before the record that makes it visible,
-merges redone from complete deltas.  `observe()` reads every volume back (through the
-injected `seeds` reader: every grain, or a cache that re-reads what was written since) and
-rebuilds the model's view (deltas from their present maps and auxiliary volumes), taking
-a site's metadata from its journal when the site is down.
+merges redone from complete deltas.  The writes and flushes of each action are the model's
+write plan (`model.write_plan`); harness/crash.py checks them against it.  `observe()` reads
+every volume back (through the injected `seeds` reader: every grain, or a cache that re-reads
+what was written since) and rebuilds the model's view (deltas from their present maps and
+auxiliary volumes), taking a site's metadata from its journal when the site is down.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,9 +33,10 @@ from pitmirror.impl.freeze_overlay.metadata import (
     GroupRecord,
     ObjectMeta,
     ObjectRecord,
+    lost_record,
 )
 from pitmirror.impl.grains import decode_grain, grain_bytes
-from pitmirror.impl.journal import COMPACT_EVERY, Changes, Journal, Metadata
+from pitmirror.impl.journal import COMPACT_EVERY, Changes, Journal, JournalError, Metadata
 from pitmirror.impl.link import LinkService, LinkUnavailable
 from pitmirror.impl.regions import Region
 from pitmirror.impl.seeds import SeedReader
@@ -66,6 +69,9 @@ from pitmirror.model.actions import (
     action_name,
 )
 
+GrainReader = Callable[[Region, int], tuple[int, ...]]
+"""the seeds of a region's grains, given the object whose grains it holds"""
+
 
 class OverlaySite(DurableSite):
     """One site of design B: its journal holds every role it plays (home, remote)."""
@@ -74,11 +80,11 @@ class OverlaySite(DurableSite):
         super().__init__(journal, injector)
         self.site = name
 
-    def record(self, changes: Changes) -> None:
-        self._record(changes)
+    def record(self, changes: Changes, durable: bool = True) -> None:
+        self._record(changes, durable)
 
-    def write(self, region: Region, start: int, data: bytes) -> None:
-        self._write(region, start, data)
+    def write(self, region: Region, start: int, data: bytes, durable: bool = True) -> None:
+        self._write(region, start, data, durable)
 
 
 class GroupCycle(StateMachine):
@@ -242,7 +248,7 @@ class OverlayEngine:
         }
         self.sites: dict[str, OverlaySite] = {}
         for name in topology.sites:
-            journal = Journal(workdir, name, self._initial_meta(name), compact_every)
+            journal = Journal(workdir, name, self.initial_meta(name), compact_every)
             self.sites[name] = OverlaySite(name, journal, self.injector)
             self.sites[name].start()
         self.cycles = [GroupCycle(self, gi) for gi in range(len(topology.groups))]
@@ -252,7 +258,7 @@ class OverlayEngine:
 
     # ---- metadata ----------------------------------------------------------------------------
 
-    def _initial_meta(self, site: str) -> Metadata:
+    def initial_meta(self, site: str) -> Metadata:
         meta: Metadata = {}
         for gi, group in enumerate(self.topology.groups):
             members = self.topology.group_objects(gi)
@@ -326,8 +332,25 @@ class OverlayEngine:
         for gi, cycle in enumerate(self.cycles):
             if self._group_home(gi).up:
                 cycle.send("Settle")
+        if isinstance(action, Recover):
+            self.check_journals_agree(action.site)
         if self.self_check:
             self.check_structure()
+
+    def check_journals_agree(self, site: str) -> None:
+        """At a restart: JournalError when the restarted site's journal and another site's
+        disagree about a group they share in a way only a lost record explains (a power loss
+        dropped a record that was never synced)."""
+        for gi, group in enumerate(self.topology.groups):
+            if site != group.home and site not in group.remotes:
+                continue
+            group_meta = self.group_records[gi].read(self._group_home(gi).durable_meta())
+            for remote in group.remotes:
+                if site in (group.home, remote):
+                    meta = self.sites[remote].durable_meta()
+                    copies = (self.copy_records[i].read(meta) for i in self.members(gi))
+                    if lost := lost_record(group_meta, remote, copies):
+                        raise JournalError(lost)
 
     def check_structure(self) -> None:
         """The invariants the engine keeps by construction, checked where they would break:
@@ -398,7 +421,8 @@ class OverlayEngine:
         home, record = self._home(oi), self.object_records[oi]
         meta = self.object_meta(oi)
         data_bytes = grain_bytes(data, grain, self.grain_size)
-        home.write(self.local_stores[oi].aux[meta.active_slot], off, data_bytes)
+        home.write(self.local_stores[oi].aux[meta.active_slot], off, data_bytes,
+                   self.options.flush_host_data)  # fmt: skip
         if off not in meta.active:
             home.record(record.add_active(off))
 
@@ -464,7 +488,8 @@ class OverlayEngine:
         if copy.delta_point == point:
             require_extent(copy.delta, off, count, f"still to copy to {site}", held=False)
         data = self._frozen_bytes(oi, off, count)
-        remote.write(self.remote_stores[(oi, site)].delta, off, data)
+        remote.write(self.remote_stores[(oi, site)].delta, off, data,
+                     self.options.flush_copy_data)  # fmt: skip
         remote.record(self.copy_records[oi].received(range(off, off + count), point))
 
     def mark_complete(self, site: str, group: int) -> None:
@@ -475,7 +500,7 @@ class OverlayEngine:
         changes: Changes = {}
         for i in self.members(group):
             changes |= self.copy_records[i].complete(current.point)
-        remote.record(changes)
+        remote.record(changes, self.options.flush_complete)
         home.record(self.group_records[group].changes(completed_at=current.completed_at | {site}))
 
     def merge_remote(self, site: str, grain: int, count: int = 1) -> None:
@@ -510,43 +535,56 @@ class OverlayEngine:
     def _decode(self, region: Region, obj: int) -> tuple[int, ...]:
         return self.seeds.read(region, self._global(obj, 0))
 
-    def _delta(self, region: Region, present: GrainMap, obj: int) -> model.Delta:
-        values = self._decode(region, obj)
-        return tuple((o, values[o]) for o in present)
+    def local_object(self, obj: int, meta: Metadata, read: GrainReader) -> model.LocalObject:
+        """An object as its home site's metadata `meta` and the grains `read` gives make it:
+        the base, the frozen delta (from the base for point 1) and the active delta."""
+        object_meta, store = self.object_records[obj].read(meta), self.local_stores[obj]
+
+        def delta(region: Region, present: GrainMap) -> model.Delta:
+            values = read(region, obj)
+            return tuple((o, values[o]) for o in present)
+
+        frozen: model.Delta | None = None
+        if object_meta.has_frozen:
+            source = (store.base if object_meta.frozen_from_base
+                      else store.aux[object_meta.frozen_slot])  # fmt: skip
+            frozen = delta(source, object_meta.frozen)
+        active = delta(store.aux[object_meta.active_slot], object_meta.active)
+        return model.LocalObject(read(store.base, obj), frozen, active)
+
+    def remote_object(
+        self, obj: int, site: str, meta: Metadata, read: GrainReader
+    ) -> model.RemoteObject:
+        """A remote copy as the remote's metadata `meta` and the grains `read` gives make it."""
+        copy, store = self.copy_records[obj].read(meta), self.remote_stores[(obj, site)]
+        values = read(store.delta, obj)
+        return model.RemoteObject(
+            base=read(store.base, obj),
+            base_point=copy.base_point,
+            delta=tuple((o, values[o]) for o in copy.delta),
+            delta_point=copy.delta_point,
+            complete=copy.complete,
+        )
 
     def observe(self) -> OverlayObservation:
         topo = self.topology
         metas = {name: site.durable_meta() for name, site in self.sites.items()}
-        objects = []
-        for i, obj in enumerate(topo.objects):
-            meta, store = self.object_records[i].read(metas[obj.home]), self.local_stores[i]
-            active = self._delta(store.aux[meta.active_slot], meta.active, i)
-            frozen: model.Delta | None = None
-            if meta.has_frozen:
-                source = store.base if meta.frozen_from_base else store.aux[meta.frozen_slot]
-                frozen = self._delta(source, meta.frozen, i)
-            objects.append(model.LocalObject(self._decode(store.base, i), frozen, active))
-        remotes = []
-        for gi, group in enumerate(topo.groups):
-            for i in topo.group_objects(gi):
-                row = []
-                for site in group.remotes:
-                    copy = self.copy_records[i].read(metas[site])
-                    rstore = self.remote_stores[(i, site)]
-                    row.append((site, model.RemoteObject(
-                        base=self._decode(rstore.base, i),
-                        base_point=copy.base_point,
-                        delta=self._delta(rstore.delta, copy.delta, i),
-                        delta_point=copy.delta_point,
-                        complete=copy.complete,
-                    )))  # fmt: skip
-                remotes.append(tuple(row))
+        objects = tuple(
+            self.local_object(i, metas[obj.home], self._decode)
+            for i, obj in enumerate(topo.objects)
+        )
+        remotes = tuple(
+            tuple((site, self.remote_object(i, site, metas[site], self._decode))
+                  for site in group.remotes)
+            for gi, group in enumerate(topo.groups)
+            for i in topo.group_objects(gi)
+        )  # fmt: skip
         groups = tuple(
             self.group_records[gi].read(metas[group.home]) for gi, group in enumerate(topo.groups)
         )
         return OverlayObservation(
-            objects=tuple(objects),
-            remotes=tuple(remotes),
+            objects=objects,
+            remotes=remotes,
             groups=groups,
             down_sites=frozenset(n for n, s in self.sites.items() if not s.up),
             down_links=frozenset(n for n, link in self.links.items() if not link.is_up),
@@ -554,13 +592,8 @@ class OverlayEngine:
 
     def recoverable(self, obj: int, site: str) -> tuple[int, ...]:
         """A failover read at `site`: the base copy, overlaid by the delta once complete."""
-        copy = self.copy_records[obj].read(self.sites[site].durable_meta())
-        store = self.remote_stores[(obj, site)]
-        image = list(self._decode(store.base, obj))
-        if copy.complete:
-            for offset, value in self._delta(store.delta, copy.delta, obj):
-                image[offset] = value
-        return tuple(image)
+        copy = self.remote_object(obj, site, self.sites[site].durable_meta(), self._decode)
+        return copy.recoverable
 
 
 __all__ = ["LocalStore", "OverlayEngine", "RemoteStore"]

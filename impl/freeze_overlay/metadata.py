@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from pitmirror.impl.bitmap import GrainMap
 from pitmirror.impl.journal import Changes, Metadata
@@ -212,3 +212,46 @@ class CopyRecord:
 
 def _assign(size: int, positions: Iterable[int]) -> dict[str, str]:
     return {"assign": GrainMap(size, positions).to_hex()}
+
+
+class GroupPoint(Protocol):
+    """A group's newest point and the remotes that completed it (GroupMeta, or the model's)."""
+
+    @property
+    def point(self) -> int: ...
+    @property
+    def completed_at(self) -> frozenset[str]: ...
+
+
+class PointsHeld(Protocol):
+    """The points a remote copy holds (CopyMeta, or the model's)."""
+
+    @property
+    def base_point(self) -> int: ...
+    @property
+    def delta_point(self) -> int | None: ...
+    @property
+    def complete(self) -> bool: ...
+
+
+def lost_record(group: GroupPoint, remote: str, copies: Iterable[PointsHeld]) -> str | None:
+    """What the home's record of a group and a remote's records of its copies say was lost,
+    if they disagree in a way no crash between whole records can cause: the home records a
+    remote complete only after the remote's complete mark, and a remote receives only the
+    home's newest point."""
+    for copy in copies:
+        newest = max(copy.base_point, copy.delta_point or 0)
+        if newest > group.point:
+            return (
+                f"the home journal lost records: {remote} holds point {newest}, the home "
+                f"site's newest point is {group.point}"
+            )
+        has_point = copy.base_point >= group.point or (
+            copy.complete and copy.delta_point == group.point
+        )
+        if remote in group.completed_at and not has_point:
+            return (
+                f"the {remote} journal lost its complete mark of point {group.point}, which the "
+                "home site recorded"
+            )
+    return None
