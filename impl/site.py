@@ -93,6 +93,11 @@ class DurableSite:
             volume.flush()
         self.injector.wrote(self.site, f"{volume.name}[{start}+{len(data) // volume.grain_size}]")
 
+    def _flush(self, volume: Volume | Region) -> None:
+        """A barrier on its own: every write to `volume` so far is durable (a write of the
+        plan that needed no flush of its own is needed durable before the next)."""
+        volume.flush()
+
     def _record(self, changes: dict[str, Any], durable: bool = True) -> None:
         meta = self.live_meta()
         self.journal.append(changes)

@@ -273,6 +273,13 @@ class Options(DesignOptions):
     flush_complete: bool = True
     """Barrier: a remote's complete mark is synced before the home site records the point
     complete there."""
+    flush_merges_before_drop: bool = True
+    """Barrier: the volumes merged into are flushed before the record that drops the delta
+    their merges came from."""
+    flush_every_write: bool = False
+    """Flush each merge's data at once, although nothing needs it durable before the delta
+    is dropped (the drop flushes the merged volumes first; lost before, a merge is redone):
+    safe either way, True is the slower baseline bench/barriers.py measures against."""
 
     def __post_init__(self) -> None:
         self._check_flags()
@@ -288,6 +295,7 @@ POWER_LOSS_OPTIONS: dict[str, Options] = {
     "host-data-unflushed": Options(flush_host_data=False),
     "copy-data-unflushed": Options(flush_copy_data=False),
     "complete-unflushed": Options(flush_complete=False),
+    "drop-before-merge-flushed": Options(flush_merges_before_drop=False),
 }
 """Mutants only a power loss shows (writes no flush covered yet lost): harness/crash.py
 catches them over the engine."""
@@ -1095,13 +1103,28 @@ class JournalRecord:
     durable: bool = True
 
 
+@dataclass(frozen=True)
+class Barrier:
+    """A flush of the volume that holds one object's `part` at `site`: every write to it
+    before is durable before the next write of the plan."""
+
+    site: str
+    obj: int
+    part: Part
+
+
 Write = VolumeWrite | JournalRecord
+PlanEntry = Write | Barrier
 
 
-def write_plan(state: State, action: Action) -> list[Write]:
+def write_plan(state: State, action: Action) -> list[PlanEntry]:
     """The durable writes of `action`, in the order the design issues them (data before the
-    record that makes it visible; a remote's complete mark before the home learns of it)."""
+    record that makes it visible; a remote's complete mark before the home learns of it), and
+    the flushes that stand alone: a merge's data is flushed only before the delta it came from
+    is dropped."""
     topo, opts = state.topology, state.options
+    batched = not opts.flush_every_write
+    barriers = batched and opts.flush_merges_before_drop
     match action:
         case HostWrite(grain=g):
             gi, oi, off = topo.locate(g)
@@ -1110,7 +1133,11 @@ def write_plan(state: State, action: Action) -> list[Write]:
             if delta_get(state.objects[oi].active, off) is not None:
                 return [data]  # the grain is in the active delta already: rewritten in place
             return [data, JournalRecord(home)]
-        case FreezeGroup(group=gi) | DropLocalDelta(group=gi) | BreakMirror(group=gi):
+        case DropLocalDelta(group=gi):
+            home = topo.groups[gi].home
+            merged = [Barrier(home, i, "base") for i in topo.group_objects(gi)]
+            return [*(merged if barriers else []), JournalRecord(home)]
+        case FreezeGroup(group=gi) | BreakMirror(group=gi):
             return [JournalRecord(topo.groups[gi].home)]
         case FreezeMember(member=m):
             return [JournalRecord(topo.objects[m].home)]
@@ -1122,12 +1149,13 @@ def write_plan(state: State, action: Action) -> list[Write]:
             return [JournalRecord(site, opts.flush_complete), JournalRecord(topo.groups[gi].home)]
         case MergeRemote(site=site, grain=g, count=n):
             _, oi, off = topo.locate(g)
-            return [VolumeWrite(site, oi, "copy", off, n)]
+            return [VolumeWrite(site, oi, "copy", off, n, not batched)]
         case MergeLocal(grain=g, count=n):
             gi, oi, off = topo.locate(g)
-            return [VolumeWrite(topo.groups[gi].home, oi, "base", off, n)]
-        case DropRemoteDelta(site=site):
-            return [JournalRecord(site)]
+            return [VolumeWrite(topo.groups[gi].home, oi, "base", off, n, not batched)]
+        case DropRemoteDelta(site=site, group=gi):
+            merged = [Barrier(site, i, "copy") for i in topo.group_objects(gi)]
+            return [*(merged if barriers else []), JournalRecord(site)]
     return []
 
 
@@ -1160,7 +1188,7 @@ def cut_short(before: State, action: Action, site: str, nth: int) -> State:
     site's half as the action leaves it if that site's writes all came before, as it was if
     they all come after; `site`'s own half as the action leaves it (what its media kept is the
     crash explorer's to say).  ActionNotEnabled when the site has no such write."""
-    plan = write_plan(before, action)
+    plan = [entry for entry in write_plan(before, action) if not isinstance(entry, Barrier)]
     mine = [i for i, write in enumerate(plan) if write.site == site]
     if not 1 <= nth <= len(mine):
         raise ActionNotEnabled(f"{site} has no write {nth} in {action_name(action)}")

@@ -17,7 +17,8 @@ array over the extent), and a write the design flushed before is durable.  A cut
 the state before or after the action with the site down is already the composition of the
 action and `CrashSite`; the relations here are the others: a data write in flight under its
 unwritten record, the remote's complete mark written before the home's, and — in the
-flush-order mutants — a write left in flight under a durable record or an acknowledgement.
+flush-order mutants — a write left in flight under a durable record or an acknowledgement
+(merges left in flight under the drop: one member's, which is enough to refute it).
 The invariant admits what the safe design's cuts leave: a remote complete before the home
 knows (and what it goes on to), a base grain torn under the delta that still holds it.
 """
@@ -445,6 +446,25 @@ def power_loss_cuts(
             (local_guard, s.with_(base=torn_base, **home_down)),
         )
     )
+    if not opts.flush_merges_before_drop:  # the drop recorded with merges still in flight
+        drop_guard, dropped = DropRemoteDelta(s, r)
+        lost_merge = _set2(s.rbase, r, m, _write(s.rdelta_has[r][m], junk, s.rbase[r][m]))
+        cuts.append(
+            (
+                "DropRemoteDelta completes, then power lost at the remote",
+                {"remote": r, "member": m},
+                (drop_guard, dropped.with_(rbase=lost_merge, **remote_down)),
+            )
+        )
+        local_guard, dropped_local = DropLocalDelta(s, opts)
+        lost_base = z3.Store(s.base, m, _write(s.frozen_has[m], junk, s.base[m]))
+        cuts.append(
+            (
+                "DropLocalDelta completes, then power lost at home",
+                {"member": m},
+                (local_guard, dropped_local.with_(base=lost_base, **home_down)),
+            )
+        )
     return cuts  # fmt: skip
 
 

@@ -17,6 +17,7 @@ from pitmirror.model.actions import (
     LinkDown,
     MarkComplete,
     MergeLocal,
+    MergeRemote,
     action_name,
 )
 from pitmirror.model.design import ActionNotEnabled
@@ -174,3 +175,21 @@ def test_a_power_loss_between_the_two_complete_records_leaves_the_home_uninforme
         B.cut_short(state, MarkComplete("right", 0), "right", 3)
     assert B.site_half(after, "right", state).remote(0, "right") == state.remote(0, "right")
     assert B.site_half(after, "right", state).groups == after.groups
+
+
+def test_a_merge_is_flushed_only_before_its_delta_is_dropped() -> None:
+    state = B.initial_state(B.Config(B.topology("single", 2)))
+    state = state.step(CopyDelta("right", 0, 2)).step(MarkComplete("right", 0))
+    merge = MergeRemote("right", 0, 2)
+    assert B.write_plan(state, merge) == [B.VolumeWrite("right", 0, "copy", 0, 2, False)]
+    merged = state.step(merge)
+    assert B.write_plan(merged, DropRemoteDelta("right", 0)) == [
+        B.Barrier("right", 0, "copy"), B.JournalRecord("right")
+    ]  # fmt: skip
+    baseline = dataclasses.replace(state, options=B.Options(flush_every_write=True))
+    assert B.write_plan(baseline, merge)[0].durable
+    assert B.write_plan(baseline.step(merge), DropRemoteDelta("right", 0)) == [
+        B.JournalRecord("right")
+    ]  # fmt: skip
+    mutant = dataclasses.replace(merged, options=B.POWER_LOSS_OPTIONS["drop-before-merge-flushed"])
+    assert B.write_plan(mutant, DropRemoteDelta("right", 0)) == [B.JournalRecord("right")]

@@ -200,6 +200,8 @@ POWER_LOSS_BREAKS = {
                             "inv_4_received_is_the_point"),
     "complete-unflushed": ("MarkComplete completes, then power lost at the remote",
                            "inv_2_remote_phase"),
+    "drop-before-merge-flushed": ("DropRemoteDelta completes, then power lost at the remote",
+                                  "inv_5_incomplete_base_is_its_point"),
 }  # fmt: skip
 
 

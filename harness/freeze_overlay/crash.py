@@ -107,7 +107,7 @@ class OverlayPowerLoss:
     def journal(self, site: str) -> Journal:
         return self.engine.sites[site].journal
 
-    def _region(self, write: model.VolumeWrite) -> tuple[Region, ...]:
+    def _region(self, write: model.VolumeWrite | model.Barrier) -> tuple[Region, ...]:
         """Where a planned write may land: the active delta is either auxiliary volume."""
         if write.part in ("base", "active"):
             store = self.engine.local_stores[write.obj]
@@ -119,29 +119,57 @@ class OverlayPowerLoss:
         self, before: ModelState, action: Action, entries: Sequence[Entry]
     ) -> str | None:
         """Where the engine's writes and flushes for `action` differ from the model's write
-        plan, in words."""
+        plan, in words: each write where the plan puts it, flushed right after exactly when
+        the plan needs it durable before the next, and each barrier of the plan a flush of its
+        volume."""
         plan = model.write_plan(_state(before), action)
-        issued: list[tuple[DeviceWrite, bool]] = []
+        issued: list[tuple[Entry, bool]] = []  # a write and whether its flush followed, or a flush
         for entry in entries:
+            last = issued[-1] if issued else None
             if isinstance(entry, DeviceWrite):
                 issued.append((entry, False))
-            elif isinstance(entry, Flush) and issued and issued[-1][0].device == entry.device:
-                issued[-1] = (issued[-1][0], True)
+            elif (
+                isinstance(entry, Flush)
+                and last is not None
+                and not last[1]
+                and isinstance(last[0], DeviceWrite)
+                and last[0].device == entry.device
+            ):
+                issued[-1] = (last[0], True)
+            elif isinstance(entry, Flush):
+                issued.append((entry, True))
         if len(plan) != len(issued):
-            return f"the engine issued {len(issued)} writes for it, the model's plan {len(plan)}"
+            return (
+                f"the engine issued {len(issued)} writes and barriers for it, the model's "
+                f"plan {len(plan)}"
+            )
+        for n, (planned, (done, flushed)) in enumerate(zip(plan, issued, strict=True), 1):
+            if isinstance(planned, model.Barrier):
+                device = self._region(planned)[0].volume.name
+                if not isinstance(done, Flush) or done.device != device:
+                    return f"step {n} is {done}; the model's plan has a flush of {device}"
+                continue
+            if not isinstance(done, DeviceWrite):
+                return f"step {n} is a flush of {done.device}; the model's plan has a write"
+            if wrong := self._misplaced(n, planned, done, flushed):
+                return wrong
+        return None
+
+    def _misplaced(
+        self, n: int, planned: model.Write, write: DeviceWrite, flushed: bool
+    ) -> str | None:
         size = self.grain_size
-        for n, (planned, (write, flushed)) in enumerate(zip(plan, issued, strict=True), 1):
-            issued_as = f"{write.device} at byte {write.offset}, {len(write.data)} bytes"
-            if isinstance(planned, model.JournalRecord):
-                places = [(self.journal(planned.site).device, write.offset, len(write.data))]
-            else:
-                places = [(r.volume.name, (r.first + planned.offset) * size, planned.count * size)
-                          for r in self._region(planned)]  # fmt: skip
-            if (write.device, write.offset, len(write.data)) not in places:
-                return f"write {n} is {issued_as}; the model's plan has {places[0]}"
-            if flushed != planned.durable:
-                said, needs = ("flushed", "not yet") if flushed else ("left unflushed", "durable")
-                return f"write {n} ({issued_as}) was {said}; the model's plan needs it {needs}"
+        issued_as = f"{write.device} at byte {write.offset}, {len(write.data)} bytes"
+        if isinstance(planned, model.JournalRecord):
+            places = [(self.journal(planned.site).device, write.offset, len(write.data))]
+        else:
+            places = [(r.volume.name, (r.first + planned.offset) * size, planned.count * size)
+                      for r in self._region(planned)]  # fmt: skip
+        if (write.device, write.offset, len(write.data)) not in places:
+            return f"write {n} is {issued_as}; the model's plan has {places[0]}"
+        if flushed != planned.durable:
+            said, needs = ("flushed", "not yet") if flushed else ("left unflushed", "durable")
+            return f"write {n} ({issued_as}) was {said}; the model's plan needs it {needs}"
         return None
 
     def cut(self, before: ModelState, action: Action, site: str, nth: int | None) -> ModelState:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -58,7 +59,7 @@ def reach_violation(options: DesignOptions, broken: frozenset[str] = frozenset()
                    "breadth-first search of the model", "bfs")  # fmt: skip
 
 
-POWER_LOSS_CANDIDATES = 40
+POWER_LOSS_CANDIDATES = 400
 """paths to an unflushed write that the crash explorer tries, shortest first"""
 POWER_LOSS_SEARCH = (
     "breadth-first search of the model to an unflushed write, then the crash explorer"
@@ -66,8 +67,8 @@ POWER_LOSS_SEARCH = (
 
 
 def unflushed_paths(options: model.Options, topology: str) -> Iterator[list[Action]]:
-    """Action lists from Init, shortest first, whose last action leaves a write of its plan
-    unflushed (one grain per object, up to SEARCH_MAX_POINT points)."""
+    """Action lists from Init, shortest first, whose last action leaves a write unflushed that
+    the safe design flushes (one grain per object, up to SEARCH_MAX_POINT points)."""
     config = model.Config(model.topology(topology, SEARCH_GRAINS), values=(1, 2),
                           max_point=SEARCH_MAX_POINT)  # fmt: skip
     initial = model.initial_state(config, options)
@@ -76,12 +77,22 @@ def unflushed_paths(options: model.Options, topology: str) -> Iterator[list[Acti
     while frontier:
         state = frontier.popleft()
         for action in model.enabled_actions(state):
-            if any(not w.durable for w in model.write_plan(state, action)):
+            if _drops_a_flush(state, action):
                 yield [*paths[state], action]
             after = model.step(state, action)
             if after not in paths:
                 paths[after] = [*paths[state], action]
                 frontier.append(after)
+
+
+def _flushes(plan: list[model.PlanEntry]) -> int:
+    return sum(isinstance(e, model.Barrier) or e.durable for e in plan)
+
+
+def _drops_a_flush(state: model.State, action: Action) -> bool:
+    """The action's plan flushes less than the safe design's."""
+    safe = dataclasses.replace(state, options=model.Options())
+    return _flushes(model.write_plan(state, action)) < _flushes(model.write_plan(safe, action))
 
 
 def reach_power_loss(options: model.Options) -> Reached:

@@ -86,6 +86,9 @@ class OverlaySite(DurableSite):
     def write(self, region: Region, start: int, data: bytes, durable: bool = True) -> None:
         self._write(region, start, data, durable)
 
+    def flush(self, region: Region) -> None:
+        self._flush(region)
+
 
 class GroupCycle(StateMachine):
     """The phases of one consistency group at its home site, and every action it performs."""
@@ -507,11 +510,16 @@ class OverlayEngine:
         _, oi, off = self._extent(grain, count)
         require_extent(self.copy_meta(oi, site).delta, off, count, f"in {site}'s delta")
         store = self.remote_stores[(oi, site)]
-        self.sites[site].write(store.base, off, store.delta.read_grains(off, count))
+        # lost before the drop, a merge is redone from the complete delta: no flush of its own
+        self.sites[site].write(store.base, off, store.delta.read_grains(off, count),
+                               self.options.flush_every_write)  # fmt: skip
 
     def drop_remote_delta(self, site: str, group: int) -> None:
+        """The merged base copies flushed (unless every merge was), then one record."""
         changes: Changes = {}
         for i in self.members(group):
+            if self._drop_flushes_merges():
+                self.sites[site].flush(self.remote_stores[(i, site)].base)
             changes |= self.copy_records[i].merged(self.copy_meta(i, site))
         self.sites[site].record(changes)
 
@@ -519,13 +527,24 @@ class OverlayEngine:
         _, oi, off = self._extent(grain, count)
         self._require_frozen(oi, off, count)
         data = self._frozen_bytes(oi, off, count)
-        self._home(oi).write(self.local_stores[oi].base, off, data)
+        # lost before the drop, a merge is redone from the frozen delta: no flush of its own
+        self._home(oi).write(self.local_stores[oi].base, off, data,
+                             self.options.flush_every_write)  # fmt: skip
 
     def drop_local_delta(self, group: int) -> None:
+        """The merged bases flushed (unless every merge was), then one record."""
         changes: Changes = {}
+        home = self._group_home(group)
         for i in self.members(group):
+            if self._drop_flushes_merges():
+                home.flush(self.local_stores[i].base)
             changes |= self.object_records[i].drop_frozen()
-        self._group_home(group).record(changes)
+        home.record(changes)
+
+    def _drop_flushes_merges(self) -> bool:
+        """Whether a drop flushes the merged volumes first (the merges flushed none; the
+        drop-before-merge-flushed mutant leaves them unflushed under the drop)."""
+        return not self.options.flush_every_write and self.options.flush_merges_before_drop
 
     def break_mirror(self, group: int) -> None:
         self._group_home(group).record(self.group_records[group].changes(broken=True))
