@@ -147,6 +147,11 @@ RUNNER_BUDGET = (100, 40)
 """examples and steps of the runners' runs, whatever the budget: every branch must be taken,
 and a crash between two extents of one tick is a rare draw (design A's runner took every branch
 in 3 runs of 3 at 100 x 40, not at 60 x 20); their examples are cheap"""
+RUNNER_SEEDS = 2
+"""each runner's run at this many seeds (seed, seed + 1, ...): a tick while a site is down
+is a rare draw too, and which seed takes it depends even on how the package is installed
+(seed 0 took design A's in a regular install and missed it in an editable one; seeds 1 and 2
+took it in both)"""
 COVERAGE_BUDGET = (20, 20)
 """examples and steps per property run (`verify`, `pitmirror coverage`): every phase of both
 designs is reached well within it"""
@@ -157,7 +162,8 @@ options take, not to be caught (verify's own rows do that)"""
 
 def measure(examples: int, steps: int, backend: str, seed: int = 0) -> CoverageResult:
     """Every property run and mutant search of `verify` at this budget (the runners' at
-    RUNNER_BUDGET, the mutants' at a MUTANT_SHARE of it), traced in a child process."""
+    RUNNER_BUDGET and RUNNER_SEEDS seeds, the mutants' at a MUTANT_SHARE of it), traced in a
+    child process."""
     with tempfile.TemporaryDirectory(prefix="pitmirror-coverage-") as folder:
         out = Path(folder) / "result.json"
         request = {"examples": examples, "steps": steps, "backend": backend, "seed": seed,
@@ -179,7 +185,7 @@ def measure(examples: int, steps: int, backend: str, seed: int = 0) -> CoverageR
 
 
 def describe_budget(examples: int, steps: int) -> str:
-    runner = f"{RUNNER_BUDGET[0]} x {RUNNER_BUDGET[1]}"
+    runner = f"{RUNNER_BUDGET[0]} x {RUNNER_BUDGET[1]} at {RUNNER_SEEDS} seeds"
     return f"{examples} x {steps} per run, the runners {runner}"
 
 
@@ -208,10 +214,12 @@ def _run_all(examples: int, steps: int, backend: str, seed: int) -> None:
     from pitmirror.harness.verify import mutant_runs, property_runs
 
     for _, run, subject in property_runs():
-        tried = Budget(min(examples, run.examples or examples), steps, seed)
         if run.runner:
-            tried = Budget(*RUNNER_BUDGET, seed)
-        run_check(subject, backend, tried, runner=run.runner)
+            for extra in range(RUNNER_SEEDS):
+                run_check(subject, backend, Budget(*RUNNER_BUDGET, seed + extra), runner=True)
+            continue
+        tried = Budget(min(examples, run.examples or examples), steps, seed)
+        run_check(subject, backend, tried)
     for _, subject in mutant_runs():
         run_check(subject, backend, Budget(max(1, examples // MUTANT_SHARE), steps, seed))
 
