@@ -38,7 +38,7 @@ from pitmirror.harness.crash_states import (
     touched,
     volume_patches,
 )
-from pitmirror.harness.designs import DESIGNS, Subject, design_named, options_label
+from pitmirror.harness.designs import Subject, design_named, options_label
 from pitmirror.harness.lockstep import explain
 from pitmirror.harness.power_loss import RECOVERS, PowerLoss, Recovered, Verdict
 from pitmirror.harness.traces import Trace, write_trace
@@ -47,10 +47,6 @@ from pitmirror.impl.iolog import DeviceWrite, IoLog, in_flight
 from pitmirror.impl.volumes import SECTOR_SIZE, Volume
 from pitmirror.model.actions import Action, describe
 from pitmirror.model.design import ActionNotEnabled, ModelState
-
-
-class CrashUnsupported(ValueError):
-    """The trace's design has no power-loss exploration (yet): said in words."""
 
 
 @dataclass(frozen=True)
@@ -392,12 +388,6 @@ def explore(
     """Every crash state of every step of `trace`, judged (see the module docstring);
     `remember`: judge each distinct recovered state once."""
     design = design_named(trace.design)
-    if design.power_loss is None:
-        having = ", ".join(f"{d.short} ({d.name})" for d in DESIGNS.values() if d.power_loss)
-        raise CrashUnsupported(
-            f"design {design.short} ({design.name}) has no power-loss exploration yet; "
-            f"power-loss exploration covers design {having}"
-        )
     subject = Subject(
         trace.design, trace.resolved_options, trace.topology, trace.grains, trace.grain_size
     )

@@ -135,8 +135,8 @@ class Design:
     """a shortest-found path from Init to a goal violation, for a design the proof refutes;
     given the conjuncts of the invariant the proof found broken, which a search may aim at"""
     demo: DemoRunner
-    power_loss: PowerLossFactory | None = None
-    """power-loss exploration of the design's engine (harness/crash.py); None: not yet"""
+    power_loss: PowerLossFactory
+    """power-loss exploration of the design's engine (harness/crash.py)"""
 
     @property
     def name(self) -> str:

@@ -1,7 +1,5 @@
 """What a design supplies to power-loss exploration (harness/crash.py), bound to the engine of
 one lockstep: its sites and their devices, its engine's recovery, and its model's judgement.
-
-A design without one (`Design.power_loss` is None) is refused by `pitmirror crash` in words.
 """
 
 from __future__ import annotations

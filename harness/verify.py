@@ -145,17 +145,15 @@ def _design_traces(traces_dir: Path, design: str) -> list[Path]:
 
 
 def power_loss_count(traces_dir: Path, quick: bool) -> int:
-    designs = [d for d in DESIGNS.values() if d.power_loss is not None]
+    designs = DESIGNS.values()
     return len(designs) + (0 if quick else sum(len(d.model.power_loss_options) for d in designs))
 
 
 def _power_loss_rows(traces_dir: Path, backend: str, note: Note, quick: bool) -> list[Row]:
-    """Per design with power-loss exploration: every crash state of every safe trace must
+    """Per design: every crash state of every safe trace must
     recover; every power-loss mutant must be caught on one of those traces."""
     rows = []
     for design in DESIGNS.values():
-        if design.power_loss is None:
-            continue
         paths = _design_traces(traces_dir, design.name)
         what = f"power loss at every write of its {len(paths)} traces (crash states judged)"
         note(what)

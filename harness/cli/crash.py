@@ -22,7 +22,6 @@ from pitmirror.harness.cli.app import (
 )
 from pitmirror.harness.crash import (
     CrashReport,
-    CrashUnsupported,
     explore,
     save_violation,
     shrink,
@@ -155,7 +154,7 @@ def run_crash(
             report = explore(trace, bounds, backend)
         else:
             report = _with_progress(trace, bounds, backend)
-    except (CrashUnsupported, ValueError) as err:
+    except ValueError as err:
         fail(f"{path}: {err}")
     shortest = report
     if report.first is not None and trace.power_loss is None:
