@@ -22,7 +22,7 @@ from pitmirror.harness.power_loss import PowerLossFactory
 from pitmirror.harness.runner_machine import RunnerSpec
 from pitmirror.impl.volumes import Volume
 from pitmirror.model.actions import Action
-from pitmirror.model.design import DesignModel
+from pitmirror.model.design import DesignModel, ModelState
 from pitmirror.model.options import DesignOptions
 from pitmirror.proofs.obligations import Encoding
 
@@ -137,6 +137,9 @@ class Design:
     demo: DemoRunner
     power_loss: PowerLossFactory
     """power-loss exploration of the design's engine (harness/crash.py)"""
+    small_worlds: Callable[[DesignOptions], list[tuple[str, ModelState]]]
+    """small configurations explored to their end to compare a design change with the
+    unchanged design (harness/variant.py): a label and the initial state under the options"""
 
     @property
     def name(self) -> str:

@@ -53,8 +53,10 @@ def options_label(options: DesignOptions) -> str:
     if name := mutant_name(options):
         return name
     changed = options.non_default()
-    return ",".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}"
-                    for k, v in changed.items()) or "safe"  # fmt: skip
+    variant = changed.pop("variant", "")
+    words = [f"variant-{Path(variant).stem}"] if variant else []
+    words += [f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in changed.items()]
+    return ",".join(words) or "safe"
 
 
 @dataclass(frozen=True)

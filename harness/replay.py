@@ -8,6 +8,9 @@ from pitmirror.harness.crash import DEFAULT_BOUNDS, explore
 from pitmirror.harness.designs import Subject
 from pitmirror.harness.lockstep import StepOutcome, explain, run_actions
 from pitmirror.harness.traces import Trace
+from pitmirror.model.actions import Action
+from pitmirror.model.design import ActionNotEnabled, ModelState
+from pitmirror.model.variants import changed_rules
 
 
 @dataclass
@@ -44,14 +47,41 @@ class ReplayResult:
         return explain(self.last)
 
 
+MODEL_ONLY = "model only"
+"""the backend of a replay the engine cannot take part in (a variant that changes rules)"""
+
+
 def replay(trace: Trace, backend: str = "auto") -> ReplayResult:
+    """The trace in lockstep on the backend's volumes; on the model alone when the trace's
+    options name a variant whose changed rules the engine does not implement."""
     subject = Subject(
         trace.design, trace.resolved_options, trace.topology, trace.grains, trace.grain_size
     )
+    if changed_rules(trace.resolved_options):
+        return ReplayResult(trace, model_alone(subject.initial(), trace.actions), MODEL_ONLY, [])
     with subject.volume_set(backend) as volume_set:
         volumes, workdir = volume_set.fresh()
         outcomes = run_actions(subject.lockstep(volumes, workdir), trace.actions)
         return ReplayResult(trace, outcomes, volume_set.kind, volume_set.devices())
+
+
+def model_alone(initial: ModelState, actions: list[Action]) -> list[StepOutcome]:
+    """The lockstep's outcomes with the model alone: each action enabled, every predicate."""
+    outcomes, state = [StepOutcome(0, None, "ok", "", 0, 0, MODEL_ONLY)], initial
+    for index, action in enumerate(actions, start=1):
+        try:
+            after = state.step(action)
+        except ActionNotEnabled as err:
+            detail = f"the model does not allow it: {err}"
+            return [*outcomes, StepOutcome(index, action, "invalid", detail, 0, 0, MODEL_ONLY)]
+        if found := after.violations(state):
+            name, why = next(iter(found.items()))
+            detail = f"{name} broken: {why}"
+            violation = StepOutcome(index, action, "violation", detail, 0, 0, MODEL_ONLY, name)
+            return [*outcomes, violation]
+        outcomes.append(StepOutcome(index, action, "ok", "", 0, 0, MODEL_ONLY))
+        state = after
+    return outcomes
 
 
 @dataclass(frozen=True)

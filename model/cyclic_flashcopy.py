@@ -202,6 +202,9 @@ class State:
     def violations(self, before: State | None) -> dict[str, str]:
         return check(before, self)
 
+    def spec_view(self) -> spec.SpecView:
+        return spec_view(self)
+
 
 def initial_state(config: Config, options: Options | None = None) -> State:
     """Cycle 1 has just frozen the all-zero source: every grain is to be copied."""

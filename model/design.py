@@ -13,6 +13,7 @@ from typing import Protocol, Self
 
 from pitmirror.model.actions import Action
 from pitmirror.model.options import DesignOptions
+from pitmirror.model.spec import SpecView
 
 
 class ActionNotEnabled(ValueError):
@@ -44,6 +45,10 @@ class ModelState(Protocol):
 
     def violations(self, before: Self | None) -> dict[str, str]:
         """Every predicate of the spec this state (reached from `before`) breaks, by name."""
+        ...
+
+    def spec_view(self) -> SpecView:
+        """What the spec's predicates see of this state (model/spec.py)."""
         ...
 
     def __hash__(self) -> int: ...

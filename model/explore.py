@@ -47,14 +47,15 @@ def explore(
             found = check(state, after)
             if found:
                 name, why = next(iter(found.items()))
-                return Exploration(len(parent), _path(parent, after), name, why)
+                return Exploration(len(parent), path_to(parent, after), name, why)
             if len(parent) >= max_states:
                 raise RuntimeError(f"state space exceeds {max_states} states")
             frontier.append(after)
     return Exploration(len(parent), None, None, None)
 
 
-def _path(parent: dict[S, tuple[S, A] | None], state: S) -> list[A]:
+def path_to(parent: dict[S, tuple[S, A] | None], state: S) -> list[A]:
+    """The actions from the root of a search's parent links to `state`."""
     path: list[A] = []
     link = parent[state]
     while link is not None:

@@ -1,5 +1,13 @@
 """Design B, freeze and auxiliary overlay, as a pure model (docs/claims/freeze-overlay-claims.txt).
 
+Every action's guard and update is written once, over one consistency group, in
+model/freeze_overlay_rules.py; this module binds an action of a topology to one group's terms
+(`bind`), reads the group's half of the state into the rules' view (`view`), evaluates the rule
+concretely and writes the view back (`put_view`).  The proof evaluates the same rules over Z3
+terms (proofs/freeze_overlay.py).  What stays here is what the rules do not decide: the
+topologies, the state as the harness and the engine read it, the write plans, the spec's view,
+and the enumeration of actions.
+
 A *topology* lays out consistency groups: each group has objects (all at one home site) and
 remote sites; an object's grains are numbered globally, objects end to end.  Locally an object
 is a frozen base B, the frozen delta of the point being mirrored (AV_{s-1}) and the active delta
@@ -27,19 +35,19 @@ every crash state of those writes over the engine, and the model judges each rec
 The safe design needs every flush; each mutant in `POWER_LOSS_OPTIONS` drops one.
 
 Interpretive choices: the point number k is per group; the spec's image of point k is the
-group's live image at the FreezeGroup instant; a remote accepts the next point only after it
-dropped the previous delta; the next freeze also waits for the local merge.
+host's view (every acknowledged write) at the FreezeGroup instant; a remote accepts the next
+point only after it dropped the previous delta; the next freeze also waits for the local merge.
 """
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
+from pitmirror.model import freeze_overlay_rules as rules
 from pitmirror.model import spec
 from pitmirror.model.actions import (
     Action,
@@ -60,35 +68,18 @@ from pitmirror.model.actions import (
     Recover,
     action_name,
 )
+from pitmirror.model.algebra import NONE, Concrete, first_false
+from pitmirror.model.algebra import Delta as Delta
+from pitmirror.model.algebra import delta_get as delta_get
+from pitmirror.model.algebra import delta_slice as delta_slice
+from pitmirror.model.algebra import delta_update as delta_update
 from pitmirror.model.design import ActionNotEnabled, DesignModel, WrongDesign
-from pitmirror.model.extents import grains_are, runs, sub_extents
+from pitmirror.model.extents import runs, sub_extents
+from pitmirror.model.freeze_overlay_rules import Options as Options
 from pitmirror.model.options import DesignOptions
 
 DESIGN = "freeze-overlay"
 Image = tuple[int, ...]
-Delta = tuple[tuple[int, int], ...]  # sorted (grain offset in the object, value)
-
-
-def delta_get(delta: Delta, offset: int) -> int | None:
-    """The value a delta holds for a grain, or None.
-
-    pre: all(a[0] < b[0] for a, b in zip(delta, delta[1:]))
-    post: (__return__ is None) == all(g != offset for g, _ in delta)
-    """
-    at = bisect.bisect_left(delta, offset, key=lambda entry: entry[0])
-    return delta[at][1] if at < len(delta) and delta[at][0] == offset else None
-
-
-def _bounds(delta: Delta, offsets: range) -> tuple[int, int]:
-    """Where the extent `offsets` begins and ends in the sorted delta (two bisections)."""
-    lo = bisect.bisect_left(delta, offsets.start, key=lambda entry: entry[0])
-    return lo, bisect.bisect_left(delta, offsets.stop, lo, key=lambda entry: entry[0])
-
-
-def delta_slice(delta: Delta, offsets: range) -> Delta:
-    """The delta's entries within the extent `offsets`."""
-    lo, hi = _bounds(delta, offsets)
-    return delta[lo:hi]
 
 
 def delta_missing(delta: Delta, offsets: range) -> list[int]:
@@ -106,15 +97,6 @@ def delta_put(delta: Delta, offset: int, value: int) -> Delta:
     post: all(a[0] < b[0] for a, b in zip(__return__, __return__[1:]))
     """
     return delta_update(delta, {offset: value})
-
-
-def delta_update(delta: Delta, values: Mapping[int, int]) -> Delta:
-    """The delta with every grain of `values` set (an extent's redirect-on-write)."""
-    if not values:
-        return delta
-    lo, hi = _bounds(delta, range(min(values), max(values) + 1))
-    inside = {**dict(delta[lo:hi]), **values}
-    return delta[:lo] + tuple(sorted(inside.items())) + delta[hi:]
 
 
 def overlay(base: Image, *deltas: Delta) -> Image:
@@ -208,6 +190,28 @@ class Topology:
     def _first_grains(self) -> tuple[int, ...]:
         return tuple(sum(o.grains for o in self.objects[:i]) for i in range(len(self.objects)))
 
+    @functools.cached_property
+    def bindings(self) -> dict[Action, Bound | str]:
+        """`bind`'s answers so far (the model's one cache: bindings do not change)"""
+        return {}
+
+    @functools.cached_property
+    def algebras(self) -> tuple[Concrete, ...]:
+        """Each group's concrete algebra (model/algebra.py): its names and sizes."""
+        found = []
+        for gi, group in enumerate(self.groups):
+            sizes = {obj.grains for obj in group.objects}
+            assert len(sizes) == 1, "the members of a group have one size"
+            members = self.group_objects(gi)
+            found.append(Concrete(
+                home=group.home,
+                members=tuple(obj.name for obj in group.objects),
+                remotes=group.remotes,
+                grains=sizes.pop(),
+                first_grains=tuple(self.first_grain(i) for i in members),
+            ))  # fmt: skip
+        return tuple(found)
+
     def group_objects(self, group: int) -> range:
         start = sum(len(g.objects) for g in self.groups[:group])
         return range(start, start + len(self.groups[group].objects))
@@ -252,39 +256,6 @@ TOPOLOGIES = ("single", "group", "fan-out", "fan-in", "bidirectional", "file")
 # ---- options, config, state -----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Options(DesignOptions):
-    """Design choices.  The defaults are the safe design; every `False` is a known mutant."""
-
-    merge_after_complete: bool = True
-    """A remote merges a delta into its base only after the delta is marked complete."""
-    drop_after_every_remote: bool = True
-    """A local delta is merged away only when every remote has marked it complete (fan-out)."""
-    freeze_group_at_once: bool = True
-    """All members of a group freeze at one instant (one journal record)."""
-    read_active_first: bool = True
-    """A host read looks in the active delta before the frozen one (claim 12: the newest)."""
-    flush_host_data: bool = True
-    """Barrier: a host write's data in the active delta is flushed before the record that
-    adds its grain, and before the host is told it is done."""
-    flush_copy_data: bool = True
-    """Barrier: the data a copy writes to a remote's delta is flushed before the record that
-    marks it received."""
-    flush_complete: bool = True
-    """Barrier: a remote's complete mark is synced before the home site records the point
-    complete there."""
-    flush_merges_before_drop: bool = True
-    """Barrier: the volumes merged into are flushed before the record that drops the delta
-    their merges came from."""
-    flush_every_write: bool = False
-    """Flush each merge's data at once, although nothing needs it durable before the delta
-    is dropped (the drop flushes the merged volumes first; lost before, a merge is redone):
-    safe either way, True is the slower baseline bench/barriers.py measures against."""
-
-    def __post_init__(self) -> None:
-        self._check_flags()
-
-
 UNSAFE_OPTIONS: dict[str, Options] = {
     "merge-before-complete": Options(merge_after_complete=False),
     "drop-before-every-remote": Options(drop_after_every_remote=False),
@@ -315,6 +286,10 @@ class Config:
     max_point: int | None = None
 
 
+_VALUES = Concrete()
+"""the concrete algebra where no group is needed (a read of one object)"""
+
+
 @dataclass(frozen=True)
 class LocalObject:
     base: Image
@@ -327,13 +302,13 @@ class LocalObject:
 
     def read(self, offset: int, active_first: bool = True) -> int:
         """A host read of one grain: claim 12's order, or (a mutant) the frozen delta first."""
-        deltas = (self.frozen or (), self.active)
-        return resolve(self.base, deltas if active_first else deltas[::-1], offset)
+        frozen = self.frozen or ()
+        value: int = rules.read(_VALUES, active_first, self.base, frozen, self.active, offset)
+        return value
 
     def reads(self, active_first: bool = True) -> Image:
-        """What a host read of each grain returns (`read`, over the whole object at once)."""
-        deltas = (self.frozen or (), self.active)
-        return overlay(self.base, *(deltas if active_first else deltas[::-1]))
+        """What a host read of each grain returns (`read`, over the whole object)."""
+        return tuple(self.read(offset, active_first) for offset in range(len(self.base)))
 
 
 @dataclass(frozen=True)
@@ -374,6 +349,10 @@ class State:
     down_sites: frozenset[str] = frozenset()
     down_links: frozenset[str] = frozenset()
     acked: tuple[Image, ...] = ()  # ghost: the host's view per object
+    views: dict[int, rules.GroupView] = dataclasses.field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
+    """each group's `view`, built once per state (every guard asks for it)"""
 
     @property
     def topology(self) -> Topology:
@@ -410,6 +389,9 @@ class State:
     def violations(self, before: State | None) -> dict[str, str]:
         return check(before, self)
 
+    def spec_view(self) -> spec.SpecView:
+        return spec_view(self)
+
 
 def initial_state(config: Config, options: Options | None = None) -> State:
     """Point 1 frozen at the start: every grain of every object is the delta to copy."""
@@ -436,56 +418,121 @@ def initial_state(config: Config, options: Options | None = None) -> State:
     )
 
 
-# ---- guards -----------------------------------------------------------------------------------
+# ---- the rules, bound to a topology -------------------------------------------------------------
+# model/freeze_overlay_rules.py states every action once, over one group; here an action of a
+# topology is bound to a group's terms (which member, remote, offsets), the group's half of the
+# state is read into the rules' `GroupView`, and the view after the rule is written back.
 
 
 def _members(state: State, group: int) -> range:
     return state.topology.group_objects(group)
 
 
-def _delta_copied(state: State, group: int, site: str) -> bool:
-    """Every grain of every member's frozen delta is in the remote's delta, same value."""
-    for i in _members(state, group):
-        frozen = state.objects[i].frozen
-        received = dict(state.remote(i, site).delta)
-        if frozen is None:
-            continue  # nothing left to send (only possible in the drop-early mutant)
-        if any(received.get(g) != v for g, v in frozen):
-            return False
-    return True
-
-
-def _merged_remote(state: State, group: int, site: str) -> bool:
-    for i in _members(state, group):
-        copy = state.remote(i, site)
-        if any(copy.base[g] != v for g, v in copy.delta):
-            return False
-    return True
-
-
 def _group_of(state: State, member: int) -> int:
     return next(i for i in range(len(state.topology.groups)) if member in _members(state, i))
 
 
-def _remote_unreachable(state: State, group: int, site: str) -> str | None:
-    if site not in state.topology.groups[group].remotes:
-        return f"{site} is not a remote of group {group}"
-    if not state.reachable(state.topology.groups[group].home, site):
-        return f"{site} cannot be reached"
-    return None
+def algebra(topo: Topology, group: int) -> Concrete:
+    """The concrete algebra of one group of the topology."""
+    return topo.algebras[group]
 
 
-def _may_merge_local(state: State, group: int) -> bool:
-    g = state.groups[group]
-    remotes = set(state.topology.groups[group].remotes)
-    if state.options.drop_after_every_remote:
-        return g.completed_at == remotes
-    return bool(g.completed_at)
+def view(state: State, group: int) -> rules.GroupView:
+    """One group's half of the state in the rules' terms (members and remotes by index)."""
+    if group not in state.views:
+        state.views[group] = _view(state, group)
+    return state.views[group]
 
 
-def _out_of_range(state: State, action: Action) -> str | None:
-    """The action names a grain, group or site the topology does not have."""
+def _view(state: State, group: int) -> rules.GroupView:
     topo = state.topology
+    home, remotes = topo.groups[group].home, topo.groups[group].remotes
+    members = _members(state, group)
+    objects = [state.objects[i] for i in members]
+    copies = [[state.remote(i, r) for i in members] for r in remotes]
+    g = state.groups[group]
+    return rules.GroupView(
+        base=tuple(o.base for o in objects),
+        frozen=tuple(o.frozen or () for o in objects),
+        has_frozen=tuple(o.frozen is not None for o in objects),
+        active=tuple(o.active for o in objects),
+        acked=tuple(state.acked[i] for i in members),
+        images=g.images,
+        unfrozen=tuple(i in g.unfrozen for i in members),
+        rbase=tuple(tuple(c.base for c in row) for row in copies),
+        rdelta=tuple(tuple(c.delta for c in row) for row in copies),
+        rbase_point=tuple(tuple(c.base_point for c in row) for row in copies),
+        rdelta_point=tuple(
+            tuple(NONE if c.delta_point is None else c.delta_point for c in row) for row in copies
+        ),
+        complete=tuple(tuple(c.complete for c in row) for row in copies),
+        completed=tuple(r in g.completed_at for r in remotes),
+        remote_up=tuple(state.site_up(r) for r in remotes),
+        link_up=tuple(link_name(home, r) not in state.down_links for r in remotes),
+        point=g.point,
+        broken=g.broken,
+        home_up=state.site_up(home),
+    )
+
+
+def _changed(before: rules.GroupView, after: rules.GroupView, *fields: str) -> bool:
+    return any(getattr(before, f) is not getattr(after, f) for f in fields)
+
+
+def put_view(state: State, group: int, before: rules.GroupView, after: rules.GroupView) -> State:
+    """`state` with the group's half written back from the view the rule left (`before` is
+    the view the rule was given: fields it did not replace are not written)."""
+    topo = state.topology
+    spec_ = topo.groups[group]
+    members = _members(state, group)
+    changes: dict[str, Any] = {}
+    if _changed(before, after, "base", "frozen", "has_frozen", "active"):
+        objects = list(state.objects)
+        for m, i in enumerate(members):
+            frozen = after.frozen[m] if after.has_frozen[m] else None
+            objects[i] = LocalObject(after.base[m], frozen, after.active[m])
+        changes["objects"] = tuple(objects)
+    if _changed(before, after, "acked"):
+        acked = list(state.acked)
+        for m, i in enumerate(members):
+            acked[i] = after.acked[m]
+        changes["acked"] = tuple(acked)
+    if _changed(before, after, "rbase", "rdelta", "rbase_point", "rdelta_point", "complete"):
+        rows = list(state.remotes)
+        for m, i in enumerate(members):
+            rows[i] = tuple(
+                (r, RemoteObject(
+                    after.rbase[ri][m], after.rbase_point[ri][m], after.rdelta[ri][m],
+                    None if after.rdelta_point[ri][m] == NONE else after.rdelta_point[ri][m],
+                    after.complete[ri][m],
+                ))
+                for ri, r in enumerate(spec_.remotes)
+            )  # fmt: skip
+        changes["remotes"] = tuple(rows)
+    if _changed(before, after, "images", "unfrozen", "completed", "point", "broken"):
+        groups = list(state.groups)
+        groups[group] = GroupState(
+            point=after.point,
+            completed_at=frozenset(r for ri, r in enumerate(spec_.remotes) if after.completed[ri]),
+            broken=after.broken,
+            unfrozen=frozenset(i for m, i in enumerate(members) if after.unfrozen[m]),
+            images=after.images,
+        )
+        changes["groups"] = tuple(groups)
+    if _changed(before, after, "home_up", "remote_up"):
+        sites = [(spec_.home, after.home_up), *zip(spec_.remotes, after.remote_up, strict=True)]
+        down = state.down_sites - {s for s, up in sites if up}
+        changes["down_sites"] = down | {s for s, up in sites if not up}
+    if _changed(before, after, "link_up"):
+        links = [(link_name(spec_.home, r), up)
+                 for r, up in zip(spec_.remotes, after.link_up, strict=True)]  # fmt: skip
+        down = state.down_links - {k for k, up in links if up}
+        changes["down_links"] = down | {k for k, up in links if not up}
+    return dataclasses.replace(state, **changes)
+
+
+def _out_of_range(topo: Topology, action: Action) -> str | None:
+    """The action names a grain, group or site the topology does not have."""
     grain = getattr(action, "grain", None)
     if grain is not None and not 0 <= grain < topo.grains:
         return f"grain {grain} is outside the topology (0..{topo.grains - 1})"
@@ -506,251 +553,119 @@ def _out_of_range(state: State, action: Action) -> str | None:
     site = getattr(action, "site", None)
     if site is not None and site not in topo.sites:
         return f"site {site!r} is not in the {topo.name} topology ({', '.join(topo.sites)})"
+    if isinstance(action, LinkDown | LinkUp) and action.link not in topo.links:
+        return f"no link {action.link!r} (links: {', '.join(topo.links)})"
+    if isinstance(action, FreezeMember) and not 0 <= action.member < len(topo.objects):
+        return f"member {action.member} does not exist"
     return None
 
 
-def _extent(state: State, action: CopyDelta | MergeRemote | MergeLocal) -> tuple[int, int, range]:
-    """(group, object, offsets in the object) of an extent action (`_out_of_range` has checked
-    that the extent lies in one object)."""
-    gi, oi, off = state.topology.locate(action.grain)
-    return gi, oi, range(off, off + action.count)
+@dataclass(frozen=True)
+class Bound:
+    """An action of the topology in one group's terms: the rule and its parameters."""
+
+    group: int
+    rule: str
+    params: dict[str, Any]
 
 
-def _not_held(state: State, obj: int, offsets: list[int], what: str) -> str | None:
-    """None, or the offsets (named as global grains) that are not in `what`."""
-    first = state.topology.first_grain(obj)
-    return grains_are([first + o for o in offsets], f"not in {what}") if offsets else None
+def _grain_params(topo: Topology, grain: int, count: int | None = None
+                  ) -> tuple[int, dict[str, Any]]:  # fmt: skip
+    gi, oi, off = topo.locate(grain)
+    member = oi - topo.group_objects(gi).start
+    if count is None:
+        return gi, {"member": member, "grain": off}
+    return gi, {"member": member, "extent": range(off, off + count)}
 
 
-def host_write_guard(state: State, action: HostWrite) -> str | None:
-    """Enabled iff the home site of the grain's object is up."""
-    gi, _, _ = state.topology.locate(action.grain)
-    home = state.topology.groups[gi].home
-    return None if state.site_up(home) else f"the {home} site is down"
+def _remote(topo: Topology, group: int, site: str) -> int | str:
+    """The site's index among the group's remotes, or why it is none."""
+    remotes = topo.groups[group].remotes
+    return remotes.index(site) if site in remotes else f"{site} is not a remote of group {group}"
 
 
-def host_read_guard(state: State, action: HostRead) -> str | None:
-    """Enabled iff the home site of the grain's object is up."""
-    gi, _, _ = state.topology.locate(action.grain)
-    home = state.topology.groups[gi].home
-    return None if state.site_up(home) else f"the {home} site is down"
+def _site(topo: Topology, site: str) -> tuple[int, str, dict[str, Any]]:
+    """A group the site belongs to, and its part there (home first: a site's availability is
+    shared by every group it belongs to)."""
+    for gi, group in enumerate(topo.groups):
+        if group.home == site:
+            return gi, "home", {}
+    gi = next(gi for gi, group in enumerate(topo.groups) if site in group.remotes)
+    return gi, "remote", {"remote": topo.groups[gi].remotes.index(site)}
 
 
-def freeze_group_guard(state: State, action: FreezeGroup) -> str | None:
-    """Enabled iff the home site is up, mirroring is not broken, the previous point is complete
-    at every remote and merged away locally, and the point bound (if any) is not reached."""
-    gi = action.group
-    group, spec_ = state.groups[gi], state.topology.groups[gi]
-    if not state.site_up(spec_.home):
-        return f"the {spec_.home} site is down"
-    if group.broken:
-        return "mirroring is broken for this group"
-    if group.unfrozen:
-        return "the previous freeze is still in progress"
-    if group.completed_at != set(spec_.remotes):
-        return f"point {group.point} is not yet complete at every remote"
-    if any(state.objects[i].frozen is not None for i in _members(state, gi)):
-        return "the previous frozen delta is not merged away yet"
-    max_point = state.config.max_point
-    if max_point is not None and group.point >= max_point:
-        return "the configured point bound is reached"
-    return None
+BINDINGS_KEPT = 100_000
+"""bindings remembered per topology (an action's binding depends on the topology alone)"""
 
 
-def freeze_member_guard(state: State, action: FreezeMember) -> str | None:
-    """Enabled iff the member waits to freeze (the one-at-a-time mutant) and its home is up."""
-    m, topo = action.member, state.topology
-    if m >= len(topo.objects):
-        return f"member {m} does not exist"
-    gi = _group_of(state, m)
-    if m not in state.groups[gi].unfrozen:
-        return f"member {m} is not waiting to freeze"
-    return None if state.site_up(topo.groups[gi].home) else "its home site is down"
+def bind(state: State, action: Action) -> Bound | str:
+    """The action in a group's terms, or why the topology cannot take it (worked out once per
+    topology and action: every guard asks)."""
+    known = state.topology.bindings
+    found = known.get(action)
+    if found is None:
+        if len(known) >= BINDINGS_KEPT:
+            known.clear()
+        found = known[action] = _bind(state.topology, action)
+    return found
 
 
-def copy_delta_guard(state: State, action: CopyDelta) -> str | None:
-    """Enabled iff the site is a reachable remote of the extent's group, the freeze is over,
-    every grain of the extent is in the frozen delta, and the remote takes this point and
-    lacks every one of them."""
-    site = action.site
-    gi, oi, offsets = _extent(state, action)
-    group = state.groups[gi]
-    if reason := _remote_unreachable(state, gi, site):
+def _bind(topo: Topology, action: Action) -> Bound | str:
+    if reason := _out_of_range(topo, action):
         return reason
-    frozen = state.objects[oi].frozen
-    if frozen is None:
-        return f"object {state.topology.objects[oi].name} has no frozen delta"
-    if reason := _not_held(state, oi, delta_missing(frozen, offsets), "the frozen delta"):
-        return reason
-    if group.unfrozen:
-        return "the freeze is still in progress"
-    if site in group.completed_at:
-        return f"{site} already has point {group.point}"
-    copy = state.remote(oi, site)
-    if copy.delta_point not in (None, group.point) or copy.complete:
-        return f"{site} still holds the delta of point {copy.delta_point}"
-    if copy.delta_point is not None:
-        sent = set(offsets) - set(delta_missing(copy.delta, offsets))
-        if sent:
-            first = state.topology.first_grain(oi)
-            return grains_are(sorted(first + o for o in sent), f"already copied to {site}")
-    return None
-
-
-def mark_complete_guard(state: State, action: MarkComplete) -> str | None:
-    """Enabled iff the site is a reachable remote of the group that has every grain of every
-    member's frozen delta, holds no older delta, and has not marked this point yet."""
-    site, gi = action.site, action.group
-    group = state.groups[gi]
-    if reason := _remote_unreachable(state, gi, site):
-        return reason
-    if site in group.completed_at:
-        return f"point {group.point} is already complete at {site}"
-    if group.unfrozen:
-        return "the freeze is still in progress"
-    points = {state.remote(i, site).delta_point for i in _members(state, gi)}
-    if points - {None, group.point}:
-        return f"{site} still holds an older delta"
-    if not _delta_copied(state, gi, site):
-        return f"the frozen delta is not fully copied to {site}"
-    return None
-
-
-def merge_remote_guard(state: State, action: MergeRemote) -> str | None:
-    """Enabled iff the remote is up, holds every grain of the extent in its delta and that
-    delta is complete (unless the merge-before-complete mutant).  A merge is redo-safe: merging
-    grains the base already holds is allowed (recovery and the runner redo whole merges)."""
-    site = action.site
-    gi, oi, offsets = _extent(state, action)
-    if site not in state.topology.groups[gi].remotes:
-        return f"{site} is not a remote of group {gi}"
-    if not state.site_up(site):
-        return f"the {site} site is down"
-    copy = state.remote(oi, site)
-    if reason := _not_held(state, oi, delta_missing(copy.delta, offsets), f"{site}'s delta"):
-        return reason
-    if not copy.complete and state.options.merge_after_complete:
-        return f"{site}'s delta is not marked complete"
-    return None
-
-
-def drop_remote_delta_guard(state: State, action: DropRemoteDelta) -> str | None:
-    """Enabled iff the remote is up and every member's delta there is complete and merged."""
-    site, gi = action.site, action.group
-    if site not in state.topology.groups[gi].remotes:
-        return f"{site} is not a remote of group {gi}"
-    if not state.site_up(site):
-        return f"the {site} site is down"
-    if not all(state.remote(i, site).complete for i in _members(state, gi)):
-        return f"{site}'s delta is not complete"
-    return None if _merged_remote(state, gi, site) else f"{site}'s delta is not merged"
-
-
-def merge_local_guard(state: State, action: MergeLocal) -> str | None:
-    """Enabled iff the home site is up, every grain of the extent is in the frozen delta, and
-    every remote (any remote, in the drop-early mutant) completed the point; redo-safe like
-    MergeRemote."""
-    gi, oi, offsets = _extent(state, action)
-    if not state.site_up(state.topology.groups[gi].home):
-        return "the home site is down"
-    frozen = state.objects[oi].frozen
-    if frozen is None:
-        return f"object {state.topology.objects[oi].name} has no frozen delta"
-    if reason := _not_held(state, oi, delta_missing(frozen, offsets), "the frozen delta"):
-        return reason
-    if not _may_merge_local(state, gi):
-        return "not every remote has the delta"
-    return None
-
-
-def drop_local_delta_guard(state: State, action: DropLocalDelta) -> str | None:
-    """Enabled iff the home site is up, a frozen delta exists, the remotes completed it and it
-    is merged into every member's base."""
-    gi = action.group
-    if not state.site_up(state.topology.groups[gi].home):
-        return "the home site is down"
-    members = _members(state, gi)
-    if all(state.objects[i].frozen is None for i in members):
-        return "there is no frozen delta"
-    if not _may_merge_local(state, gi):
-        return "not every remote has the delta"
-    for i in members:
-        obj = state.objects[i]
-        if any(obj.base[g] != v for g, v in obj.frozen or ()):
-            return "the frozen delta is not merged into the base"
-    return None
-
-
-def break_mirror_guard(state: State, action: BreakMirror) -> str | None:
-    """Enabled iff the home site is up and the group's mirroring is not broken yet."""
-    gi = action.group
-    if not state.site_up(state.topology.groups[gi].home):
-        return "the home site is down"
-    return None if not state.groups[gi].broken else "mirroring is already broken"
-
-
-def link_down_guard(state: State, action: LinkDown) -> str | None:
-    """Enabled iff the link is one of the topology's and is up."""
-    if action.link not in state.topology.links:
-        return f"no link {action.link!r} (links: {', '.join(state.topology.links)})"
-    return None if action.link not in state.down_links else f"{action.link} is already down"
-
-
-def link_up_guard(state: State, action: LinkUp) -> str | None:
-    """Enabled iff the link is one of the topology's and is down."""
-    if action.link not in state.topology.links:
-        return f"no link {action.link!r} (links: {', '.join(state.topology.links)})"
-    return None if action.link in state.down_links else f"{action.link} is already up"
-
-
-def crash_site_guard(state: State, action: CrashSite) -> str | None:
-    """Enabled iff the site is up and the crash falls between actions (after_writes = 0)."""
-    if action.after_writes:
-        return "design B crashes between actions: after_writes must be 0"
-    return None if state.site_up(action.site) else f"the {action.site} site is already down"
-
-
-def recover_guard(state: State, action: Recover) -> str | None:
-    """Enabled iff the site is down."""
-    return None if not state.site_up(action.site) else f"the {action.site} site is up"
+    name = action_name(action)
+    match action:
+        case HostWrite(grain=g, data=v):
+            gi, params = _grain_params(topo, g)
+            return Bound(gi, name, {**params, "data": v})
+        case HostRead(grain=g):
+            gi, params = _grain_params(topo, g)
+            return Bound(gi, name, params)
+        case FreezeGroup(group=gi):
+            return Bound(gi, name, {"first": 0})
+        case FreezeMember(member=m):
+            gi = next(i for i in range(len(topo.groups)) if m in topo.group_objects(i))
+            return Bound(gi, name, {"member": m - topo.group_objects(gi).start})
+        case CopyDelta(site=site, grain=g, count=n) | MergeRemote(site=site, grain=g, count=n):
+            gi, params = _grain_params(topo, g, n)
+            remote = _remote(topo, gi, site)
+            if isinstance(remote, str):
+                return remote
+            return Bound(gi, name, {"remote": remote, **params})
+        case MergeLocal(grain=g, count=n):
+            gi, params = _grain_params(topo, g, n)
+            return Bound(gi, name, params)
+        case MarkComplete(site=site, group=gi) | DropRemoteDelta(site=site, group=gi):
+            remote = _remote(topo, gi, site)
+            return remote if isinstance(remote, str) else Bound(gi, name, {"remote": remote})
+        case DropLocalDelta(group=gi) | BreakMirror(group=gi):
+            return Bound(gi, name, {})
+        case LinkDown(link=link) | LinkUp(link=link):
+            gi, r = next((gi, r) for gi, group in enumerate(topo.groups)
+                         for r, remote in enumerate(group.remotes)
+                         if link_name(group.home, remote) == link)  # fmt: skip
+            return Bound(gi, name, {"remote": r})
+        case CrashSite(after_writes=n) if n:
+            return "design B crashes between actions: after_writes must be 0"
+        case CrashSite(site=site) | Recover(site=site):
+            gi, part, params = _site(topo, site)
+            return Bound(gi, f"{name}({part})", params)
+    return f"{name} is not an action of design B"
 
 
 def why_disabled(state: State, action: Action) -> str | None:
     """None when `action` is enabled in `state`, else the reason in words."""
-    if reason := _out_of_range(state, action):
+    bound = bind(state, action)
+    if isinstance(bound, str):
+        return bound
+    x, s = algebra(state.topology, bound.group), view(state, bound.group)
+    rule = rules.rules_for(state.options)[bound.rule]
+    if reason := first_false(rule.guard(x, state.options, s, **bound.params)):
         return reason
-    match action:
-        case HostWrite():
-            return host_write_guard(state, action)
-        case HostRead():
-            return host_read_guard(state, action)
-        case FreezeGroup():
-            return freeze_group_guard(state, action)
-        case FreezeMember():
-            return freeze_member_guard(state, action)
-        case CopyDelta():
-            return copy_delta_guard(state, action)
-        case MarkComplete():
-            return mark_complete_guard(state, action)
-        case MergeRemote():
-            return merge_remote_guard(state, action)
-        case DropRemoteDelta():
-            return drop_remote_delta_guard(state, action)
-        case MergeLocal():
-            return merge_local_guard(state, action)
-        case DropLocalDelta():
-            return drop_local_delta_guard(state, action)
-        case BreakMirror():
-            return break_mirror_guard(state, action)
-        case LinkDown():
-            return link_down_guard(state, action)
-        case LinkUp():
-            return link_up_guard(state, action)
-        case CrashSite():
-            return crash_site_guard(state, action)
-        case Recover():
-            return recover_guard(state, action)
-    return f"{action_name(action)} is not an action of design B"
+    max_point = state.config.max_point
+    if isinstance(action, FreezeGroup) and max_point is not None and s.point >= max_point:
+        return "the configured point bound is reached"
+    return None
 
 
 ExtentAction = CopyDelta | MergeRemote | MergeLocal
@@ -864,154 +779,6 @@ def candidate_actions(state: State, extents: bool = True) -> list[Action]:
     return found
 
 
-# ---- transition -------------------------------------------------------------------------------
-
-
-def _set_object(state: State, index: int, obj: LocalObject) -> State:
-    objects = state.objects[:index] + (obj,) + state.objects[index + 1 :]
-    return dataclasses.replace(state, objects=objects)
-
-
-def _set_remote(state: State, index: int, site: str, copy: RemoteObject) -> State:
-    row = tuple((s, copy if s == site else c) for s, c in state.remotes[index])
-    return dataclasses.replace(
-        state, remotes=state.remotes[:index] + (row,) + state.remotes[index + 1 :]
-    )
-
-
-def _set_group(state: State, index: int, group: GroupState) -> State:
-    groups = state.groups[:index] + (group,) + state.groups[index + 1 :]
-    return dataclasses.replace(state, groups=groups)
-
-
-def _freeze_member(state: State, index: int) -> State:
-    obj = state.objects[index]
-    return _set_object(state, index, LocalObject(obj.base, obj.active, ()))
-
-
-def host_write(state: State, action: HostWrite) -> State:
-    _, oi, off = state.topology.locate(action.grain)
-    obj = state.objects[oi]
-    state = _set_object(
-        state, oi, dataclasses.replace(obj, active=delta_put(obj.active, off, action.data))
-    )
-    acked = state.acked[oi][:off] + (action.data,) + state.acked[oi][off + 1 :]
-    return dataclasses.replace(state, acked=state.acked[:oi] + (acked,) + state.acked[oi + 1 :])
-
-
-def freeze_group(state: State, action: FreezeGroup) -> State:
-    gi = action.group
-    group = state.groups[gi]
-    members = list(_members(state, gi))
-    image = tuple(state.objects[i].live for i in members)
-    at_once = state.options.freeze_group_at_once
-    for i in members if at_once else members[:1]:
-        state = _freeze_member(state, i)
-    return _set_group(
-        state,
-        gi,
-        GroupState(
-            point=group.point + 1,
-            completed_at=frozenset(),
-            broken=group.broken,
-            unfrozen=frozenset() if at_once else frozenset(members[1:]),
-            images=group.images + (image,),
-        ),
-    )
-
-
-def freeze_member(state: State, action: FreezeMember) -> State:
-    state = _freeze_member(state, action.member)
-    gi = _group_of(state, action.member)
-    group = state.groups[gi]
-    unfrozen = group.unfrozen - {action.member}
-    return _set_group(state, gi, dataclasses.replace(group, unfrozen=unfrozen))
-
-
-def _values(delta: Delta | None, offsets: range) -> dict[int, int]:
-    """The delta's values at the offsets (the guard has checked that it holds every one)."""
-    values = dict(delta_slice(delta or (), offsets))
-    assert len(values) == len(offsets)
-    return values
-
-
-def _written(image: Image, offsets: range, values: Mapping[int, int]) -> Image:
-    """`image` with the extent `offsets` written from `values` (one write)."""
-    return image[: offsets.start] + tuple(values[o] for o in offsets) + image[offsets.stop :]
-
-
-def copy_delta(state: State, action: CopyDelta) -> State:
-    gi, oi, offsets = _extent(state, action)
-    copy = state.remote(oi, action.site)
-    values = _values(state.objects[oi].frozen, offsets)
-    received = RemoteObject(
-        copy.base, copy.base_point, delta_update(copy.delta, values), state.groups[gi].point, False
-    )
-    return _set_remote(state, oi, action.site, received)
-
-
-def mark_complete(state: State, action: MarkComplete) -> State:
-    site, gi = action.site, action.group
-    point = state.groups[gi].point
-    for i in _members(state, gi):
-        copy = dataclasses.replace(state.remote(i, site), delta_point=point, complete=True)
-        state = _set_remote(state, i, site, copy)
-    group = state.groups[gi]
-    return _set_group(
-        state, gi, dataclasses.replace(group, completed_at=group.completed_at | {site})
-    )
-
-
-def merge_remote(state: State, action: MergeRemote) -> State:
-    _, oi, offsets = _extent(state, action)
-    copy = state.remote(oi, action.site)
-    base = _written(copy.base, offsets, _values(copy.delta, offsets))
-    return _set_remote(state, oi, action.site, dataclasses.replace(copy, base=base))
-
-
-def drop_remote_delta(state: State, action: DropRemoteDelta) -> State:
-    for i in _members(state, action.group):
-        copy = state.remote(i, action.site)
-        assert copy.delta_point is not None
-        merged = RemoteObject(copy.base, copy.delta_point, (), None, False)
-        state = _set_remote(state, i, action.site, merged)
-    return state
-
-
-def merge_local(state: State, action: MergeLocal) -> State:
-    _, oi, offsets = _extent(state, action)
-    obj = state.objects[oi]
-    base = _written(obj.base, offsets, _values(obj.frozen, offsets))
-    return _set_object(state, oi, dataclasses.replace(obj, base=base))
-
-
-def drop_local_delta(state: State, action: DropLocalDelta) -> State:
-    for i in _members(state, action.group):
-        state = _set_object(state, i, dataclasses.replace(state.objects[i], frozen=None))
-    return state
-
-
-def break_mirror(state: State, action: BreakMirror) -> State:
-    broken = dataclasses.replace(state.groups[action.group], broken=True)
-    return _set_group(state, action.group, broken)
-
-
-def link_down(state: State, action: LinkDown) -> State:
-    return dataclasses.replace(state, down_links=state.down_links | {action.link})
-
-
-def link_up(state: State, action: LinkUp) -> State:
-    return dataclasses.replace(state, down_links=state.down_links - {action.link})
-
-
-def crash_site(state: State, action: CrashSite) -> State:
-    return dataclasses.replace(state, down_sites=state.down_sites | {action.site})
-
-
-def recover(state: State, action: Recover) -> State:
-    return dataclasses.replace(state, down_sites=state.down_sites - {action.site})
-
-
 MODIFIES: dict[str, frozenset[str]] = {
     name: frozenset(fields)
     for name, fields in (
@@ -1040,38 +807,12 @@ def step(state: State, action: Action) -> State:
     reason = why_disabled(state, action)
     if reason is not None:
         raise ActionNotEnabled(f"{action_name(action)} is not enabled: {reason}")
-    match action:
-        case HostWrite():
-            return host_write(state, action)
-        case HostRead():
-            return state
-        case FreezeGroup():
-            return freeze_group(state, action)
-        case FreezeMember():
-            return freeze_member(state, action)
-        case CopyDelta():
-            return copy_delta(state, action)
-        case MarkComplete():
-            return mark_complete(state, action)
-        case MergeRemote():
-            return merge_remote(state, action)
-        case DropRemoteDelta():
-            return drop_remote_delta(state, action)
-        case MergeLocal():
-            return merge_local(state, action)
-        case DropLocalDelta():
-            return drop_local_delta(state, action)
-        case BreakMirror():
-            return break_mirror(state, action)
-        case LinkDown():
-            return link_down(state, action)
-        case LinkUp():
-            return link_up(state, action)
-        case CrashSite():
-            return crash_site(state, action)
-        case Recover():
-            return recover(state, action)
-    raise ActionNotEnabled(f"{action_name(action)} is not an action of design B")
+    bound = bind(state, action)
+    assert not isinstance(bound, str)
+    x, before = algebra(state.topology, bound.group), view(state, bound.group)
+    rule = rules.rules_for(state.options)[bound.rule]
+    after = rule.update(x, state.options, before, **bound.params)
+    return put_view(state, bound.group, before, after)
 
 
 # ---- durable writes ---------------------------------------------------------------------------

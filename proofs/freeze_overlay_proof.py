@@ -8,16 +8,19 @@ decides it, and the model is printed at the action's member, remote and grain.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import z3
 
+from pitmirror.model.algebra import NONE
 from pitmirror.model.design import WrongDesign
 from pitmirror.model.freeze_overlay import DESIGN, Options
+from pitmirror.model.freeze_overlay_rules import GroupView
 from pitmirror.model.options import DesignOptions
 from pitmirror.proofs import freeze_overlay as B
-from pitmirror.proofs.freeze_overlay_finite import elements, finite_encoding
+from pitmirror.proofs.freeze_overlay import elements, finite_encoding
 from pitmirror.proofs.obligations import (
     MONOTONIC,
     READS,
@@ -34,15 +37,23 @@ FINITE_SIZES = (2, 2, 2)  # members, remotes, grains
 FINITE_TIMEOUT_MS = 30_000  # decided in well under a second here; the margin is for loaded CI
 
 
-# words for the encoding's fields, as a storage engineer reads them
-GRAIN_WORDS = {
-    "base": "base B", "frozen_has": "in the frozen delta", "frozen_val": "frozen value",
-    "active_has": "in the active delta", "active_val": "active value", "acked": "host's view",
-    "p0": "P_k", "pm1": "P_k-1", "pm2": "P_k-2",
-}  # fmt: skip
-REMOTE_GRAIN_WORDS = {
-    "rbase": "base copy", "rdelta_has": "in the delta", "rdelta_val": "delta value",
-}  # fmt: skip
+# the encoding's fields at one grain, in the words a storage engineer reads them
+GRAIN_WORDS: dict[str, Callable[[GroupView, Any, Any], Any]] = {
+    "base B": lambda s, m, g: s.base[m][g],
+    "in the frozen delta": lambda s, m, g: s.frozen.has[m][g],
+    "frozen value": lambda s, m, g: s.frozen.val[m][g],
+    "in the active delta": lambda s, m, g: s.active.has[m][g],
+    "active value": lambda s, m, g: s.active.val[m][g],
+    "host's view": lambda s, m, g: s.acked[m][g],
+    "P_k": lambda s, m, g: s.images[s.point][m][g],
+    "P_k-1": lambda s, m, g: s.images[s.point - 1][m][g],
+    "P_k-2": lambda s, m, g: s.images[s.point - 2][m][g],
+}
+REMOTE_GRAIN_WORDS: dict[str, Callable[[GroupView, Any, Any, Any], Any]] = {
+    "base copy": lambda s, r, m, g: s.rbase[r][m][g],
+    "in the delta": lambda s, r, m, g: s.rdelta.has[r][m][g],
+    "delta value": lambda s, r, m, g: s.rdelta.val[r][m][g],
+}
 REMOTE_MEMBER_WORDS = {
     "rbase_point": "base copy's point", "rdelta_point": "delta's point",
     "complete": "delta complete",
@@ -66,6 +77,24 @@ def _namer(model: z3.ModelRef) -> Callable[[Any], str]:
     return show
 
 
+SMALL_POINT = 3
+"""a counterexample is sought first with point k at most this (any k shows the same)"""
+
+
+def _failing_element(fin: B.Encoding, model: z3.ModelRef, conjunct: str, post: GroupView
+                     ) -> dict[str, Any]:  # fmt: skip
+    """The remote, member and grain at which the conjunct fails after the action, by name of
+    sort, when it is checked element by element."""
+    check = next((c.check for c in fin.CONJUNCTS if c.name == conjunct), None)
+    if not isinstance(check, B.PerElement):
+        return {}
+    domains = [elements(fin, name.capitalize()) for name in check.over]
+    for found in itertools.product(*domains):
+        if z3.is_false(model.eval(check.body(post, *found), True)):
+            return dict(zip(check.over, found, strict=True))
+    return {}
+
+
 def explain_finite(options: Options, action: str, conjunct: str) -> Explanation | None:
     """Ask the same question over finite sorts, where z3 decides it, and print the model at
     the action's member, remote and grain."""
@@ -82,8 +111,15 @@ def explain_finite(options: Options, action: str, conjunct: str) -> Explanation 
     solver.add(fin.invariant(pre), transition.relation(), z3.Not(goal))
     if solver.check() != z3.sat:
         return None
+    solver.add(pre.point <= SMALL_POINT)  # the same counterexample at a point a reader follows
+    if solver.check() != z3.sat:
+        solver = z3.Solver()
+        solver.set("timeout", FINITE_TIMEOUT_MS)
+        solver.add(fin.invariant(pre), transition.relation(), z3.Not(goal))
+        solver.check()
     variant = f"{FINITE_SIZES[0]} members, {FINITE_SIZES[1]} remotes, {FINITE_SIZES[2]} grains"
     model = solver.model()
+    failing = _failing_element(fin, model, conjunct, post)
 
     show = _namer(model)
 
@@ -91,32 +127,52 @@ def explain_finite(options: Options, action: str, conjunct: str) -> Explanation 
         a, b = show(before), show(after)
         return a if a == b else f"{a} -> {b}"
 
+    def point_change(before: Any, after: Any) -> str:  # a delta of no point: "none"
+        return " ".join("none" if w == str(NONE) else w for w in change(before, after).split())
+
     def element(expr: Any) -> str:  # `member1_2_2_2` -> `member 1`
         name = str(model.eval(expr, True)).split("_", 1)[0]
         return name.rstrip("0123456789") + " " + name[len(name.rstrip("0123456789")) :]
 
     p = transition.params
-    m, r = p.get("member"), p.get("remote")
+    m = p.get("member", p.get("first", failing.get("member")))
+    r = p.get("remote", failing.get("remote"))
     grains = [p["grain"]] if "grain" in p else []
     if "extent" in p:  # the grains of the action's extent, as the model chose them
         grains = [x for x in elements(fin, "Grain") if z3.is_true(model.eval(p["extent"][x], True))]
-    where = [element(p[k]) for k in ("remote", "member") if k in p]
+    where = [element(p[k]) for k in ("remote", "member", "first") if k in p]
     where += [", ".join(element(x) for x in grains)] if grains else []
+    at_fault = failing.get("grain")
+    if at_fault is not None and not any(at_fault.eq(g) for g in grains):
+        grains.append(at_fault)
     lines = [", ".join([f"the action at {' '.join(where)}" if where else "the action",
                         f"point k {change(pre.point, post.point)}"])]  # fmt: skip
     for g in grains if m is not None else []:
-        tag = element(g) + (" (in the action's extent)" if "extent" in p else "")
+        tag = element(g) + (
+            " (where the clause fails)"
+            if at_fault is not None and at_fault.eq(g) and not ("extent" in p or "grain" in p)
+            else " (in the action's extent)"
+            if "extent" in p
+            else ""
+        )
         lines.append(f"{tag} at the home site: " + ", ".join(
-            f"{word} {change(getattr(pre, n)[m][g], getattr(post, n)[m][g])}"
-            for n, word in GRAIN_WORDS.items()
+            f"{word} {change(at(pre, m, g), at(post, m, g))}"
+            for word, at in GRAIN_WORDS.items()
         ))  # fmt: skip
         if r is not None:
             lines.append(f"{tag} at the remote: " + ", ".join(
-                [f"{word} {change(getattr(pre, n)[r][m][g], getattr(post, n)[r][m][g])}"
-                 for n, word in REMOTE_GRAIN_WORDS.items()]
-                + [f"{word} {change(getattr(pre, n)[r][m], getattr(post, n)[r][m])}"
+                [f"{word} {change(at(pre, r, m, g), at(post, r, m, g))}"
+                 for word, at in REMOTE_GRAIN_WORDS.items()]
+                + [f"{word} {point_change(getattr(pre, n)[r][m], getattr(post, n)[r][m])}"
                    for n, word in REMOTE_MEMBER_WORDS.items()]
             ))  # fmt: skip
+    if not grains and r is not None and m is not None:  # a clause about a remote's points
+        points = ", ".join(
+            f"{word} {point_change(getattr(pre, n)[r][m], getattr(post, n)[r][m])}"
+            for n, word in REMOTE_MEMBER_WORDS.items()
+        )
+        known = change(pre.completed[r], post.completed[r])
+        lines.append(f"{element(m)} at {element(r)}: {points}, complete as home knows {known}")
     return Explanation("fails", variant, lines)
 
 
@@ -128,14 +184,15 @@ class FreezeOverlayProof:
     def obligations(self, options: DesignOptions) -> Iterator[Obligation]:
         if not isinstance(options, Options):
             raise WrongDesign(f"design B's proof was given {type(options).__qualname__}")
-        pre, post = B.fresh_state("pre"), B.fresh_state("post")
+        enc = B.UNBOUNDED
+        pre, post = enc.fresh_state("pre"), enc.fresh_state("post")
         parts = InductiveParts(
-            B.initial,
-            B.invariant,
-            B.monotonic,
-            B.goal,
-            B.transitions(pre, post, options),
-            lambda state: B.reads(state, options),
+            enc.initial,
+            enc.invariant,
+            enc.monotonic,
+            enc.goal,
+            enc.transitions(pre, post, options),
+            lambda state: enc.reads(state, options),
         )
 
         def explainer(
@@ -143,7 +200,7 @@ class FreezeOverlayProof:
         ) -> Callable[[str], Explanation | None]:
             return lambda verdict: explain_finite(options, transition.name, name)
 
-        for obligation in inductive_obligations(pre, post, B.CONJUNCTS, _check, parts, explainer):
+        for obligation in inductive_obligations(pre, post, enc.CONJUNCTS, _check, parts, explainer):
             if obligation.check == "goal" and obligation.conjunct == READS:
                 obligation = dataclasses.replace(
                     obligation, explain=lambda verdict: explain_finite_reads(options)
@@ -167,7 +224,7 @@ def explain_finite_reads(options: Options) -> Explanation | None:
             read, acked = fin.read(pre, m, g, options), pre.acked[m][g]
             if show(read) == show(acked):
                 continue
-            cells = [f"{word} {show(getattr(pre, n)[m][g])}" for n, word in GRAIN_WORDS.items()]
+            cells = [f"{word} {show(at(pre, m, g))}" for word, at in GRAIN_WORDS.items()]
             lines = [
                 f"member {mi} grain {gi}: the read returns {show(read)}, the host wrote "
                 f"{show(acked)}",
@@ -178,7 +235,7 @@ def explain_finite_reads(options: Options) -> Explanation | None:
     return None
 
 
-def _check(conjunct: B.Conjunct, state: B.BState) -> Formula:
+def _check(conjunct: B.Conjunct, state: GroupView) -> Formula:
     return conjunct.check(state)
 
 

@@ -3,7 +3,7 @@ design-neutral code reaches a design only through the registry.
 
 Read with `ast` from the source, so a violation is named with its file and line before anything
 runs.  A module belongs to a design when its dotted name contains the design's name
-(`pitmirror.impl.cyclic_flashcopy.engine`, `pitmirror.proofs.freeze_overlay_finite`); what both
+(`pitmirror.impl.cyclic_flashcopy.engine`, `pitmirror.model.freeze_overlay_rules`); what both
 designs use lives in modules that name neither.
 """
 

@@ -78,7 +78,9 @@ def test_spans_never_touch_their_guard_grains(loop_backend: str) -> None:
             a
             for kind in PROGRESS
             for a in B.enabled_actions(state)
-            if isinstance(a, kind) and getattr(a, "group", 0) == 0 and getattr(a, "grain", 0) < 2
+            if isinstance(a, kind)
+            and getattr(a, "group", 0) == 0
+            and getattr(a, "grain", 0) < 2
             and B.step(state, a) != state  # a merge already done is allowed, but moves nothing
         )
         state = B.step(state, action)

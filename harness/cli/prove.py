@@ -20,7 +20,7 @@ from pitmirror.harness.cli.app import (
 )
 from pitmirror.harness.designs import DESIGNS, options_label
 from pitmirror.harness.prove import prove_design, steps
-from pitmirror.harness.replay import EngineVerdict, on_engine
+from pitmirror.harness.replay import MODEL_ONLY, EngineVerdict, on_engine
 
 
 def engine_json(replayed: EngineVerdict | None) -> dict[str, Any] | None:
@@ -95,7 +95,10 @@ def prove_cmd(
             )
         elif reached is not None:
             out.print(f"{reached.method}: no violation within its bounds")
-        if replayed is not None:
+        if replayed is not None and replayed.backend == MODEL_ONLY:
+            out.print("on the model alone (the engine does not implement the variant's rules): "
+                      f"{replayed.verdict()}")  # fmt: skip
+        elif replayed is not None:
             out.print(f"on the engine ({replayed.backend} volumes): {replayed.verdict()}")
         if outcome.saved_to is not None:
             out.print(f"reproduce it: pitmirror replay {outcome.saved_to}")

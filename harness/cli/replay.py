@@ -20,7 +20,7 @@ from pitmirror.harness.cli.app import (
 from pitmirror.harness.cli.crash import run_crash
 from pitmirror.harness.crash_states import Bounds
 from pitmirror.harness.lockstep import explain
-from pitmirror.harness.replay import ReplayResult, replay
+from pitmirror.harness.replay import MODEL_ONLY, ReplayResult, replay
 from pitmirror.harness.traces import read_trace
 from pitmirror.model.actions import describe
 
@@ -79,7 +79,11 @@ def replay_cmd(
             action = describe(o.action) if o.action else "(initial state)"
             table.add_row(str(o.index), action, str(o.cycle), str(o.committed), o.phase, shown)
         out.print(table)
-        out.print(f"volumes: {result.backend} ({', '.join(result.devices)})")
+        if result.backend == MODEL_ONLY:
+            out.print("volumes: none, the model alone (the engine does not implement the rules "
+                      "the trace's variant changes)")  # fmt: skip
+        else:
+            out.print(f"volumes: {result.backend} ({', '.join(result.devices)})")
         style = "green" if result.clean else "bold red"
         out.print(f"[{style}]{result.verdict()}[/]")
         if result.trace.expect == "violation":

@@ -24,9 +24,14 @@ from pitmirror.harness.cli.app import (
     JsonOpt,
     app,
     clean_errors,
+    fail,
     out,
     print_json,
 )
+from pitmirror.harness.cli.variant import print_report
+from pitmirror.harness.designs import UnknownDesign
+from pitmirror.harness.variant import LOCKSTEP_EXAMPLES, check_variant
+from pitmirror.model.variants import VariantError
 
 WIDE_TABLE_COLUMNS = 150
 """Below this width the checks are listed one line each: a seven-column table would squeeze
@@ -65,11 +70,32 @@ def row_line(r: verify_mod.Row) -> str:
     return f"{result} {r.design} {r.what}: {r.got}{expected} [{where}{r.seconds:.1f} s]"
 
 
+def _verify_variant(
+    path: Path, traces: Path, backend: str, save_dir: Path, budget: Budget, as_json: bool,
+    errors: Console,
+) -> None:  # fmt: skip
+    def line(text: str) -> None:
+        errors.print(f"pitmirror verify --variant: {text}", highlight=False)
+
+    try:
+        report = check_variant(str(path), traces, backend, save_dir, line, budget)
+    except (VariantError, UnknownDesign) as error:
+        fail(str(error))
+    if as_json:
+        print_json(report.to_json())
+    else:
+        print_report(report, backend)
+    raise typer.Exit(0 if report.safe else 1)
+
+
 @app.command("verify")
 @clean_errors
 def verify_cmd(
     traces: Annotated[Path, typer.Option(help="Folder of trace files to replay.")] = Path("traces"),
-    examples: Annotated[int, typer.Option(min=1, help="Examples per property run.")] = 200,
+    examples: Annotated[
+        int | None,
+        typer.Option(min=1, help="Examples per property run [default: 200; with --variant, 60]."),
+    ] = None,
     steps: Annotated[int, typer.Option(min=1, help="Actions per example.")] = 50,
     backend: BackendOpt = "auto",
     quick: Annotated[
@@ -80,16 +106,31 @@ def verify_cmd(
             "their proofs and every trace; the mutant searches and refutations are skipped.",
         ),
     ] = False,
+    variant: Annotated[
+        Path | None,
+        typer.Option(
+            help="Check a design change written as a Python file (see examples/variants/) "
+            "instead: its proof, a trace of any violation, small worlds explored beside the "
+            "unchanged design, the curated traces, and the engine where it implements it.",
+        ),
+    ] = None,
+    save_dir: Annotated[
+        Path, typer.Option(help="With --variant: where the trace of a violation is written.")
+    ] = Path("traces/failures"),
     as_json: JsonOpt = False,
 ) -> None:
     """The main job: lockstep property runs (safe design and every mutant) and every trace.
 
     Exit 0 when the safe design passes, every mutant is caught and every trace replays as its
     header expects; 1 otherwise.  Progress goes to stderr; traces under failures/ (what check
-    and prove saved locally) are not replayed.
+    and prove saved locally) are not replayed.  With --variant: exit 0 when the variant is
+    proved and nothing it reaches breaks the spec, 1 when it is not safe.
     """
-    budget = Budget(examples=examples, steps=steps)
     errors = Console(stderr=True)
+    if variant is not None:
+        tried = Budget(examples=examples or LOCKSTEP_EXAMPLES, steps=steps)
+        _verify_variant(variant, traces, backend, save_dir, tried, as_json, errors)
+    budget = Budget(examples=examples or 200, steps=steps)
     if as_json or not errors.is_terminal:
         done = [0]
 

@@ -18,7 +18,7 @@ from pitmirror.harness.machine import MAX_EXTENT
 from pitmirror.impl.freeze_overlay.layout import volume_layout
 from pitmirror.model import freeze_overlay as model
 from pitmirror.model.actions import Action
-from pitmirror.model.design import WrongDesign
+from pitmirror.model.design import ModelState, WrongDesign
 from pitmirror.model.explore import explore
 from pitmirror.model.options import DesignOptions
 from pitmirror.proofs.freeze_overlay_proof import ENCODING
@@ -27,6 +27,21 @@ from pitmirror.proofs.obligations import GOAL, READS
 SEARCH_GRAINS = 1  # per object: the shortest violations need one grain
 SEARCH_MAX_POINT = 3
 SEARCH_TOPOLOGIES = ("single", "group", "fan-out")  # small spaces; each mutant shows on one
+
+
+WORLDS = (("single", 3), ("group", 2), ("fan-out", 2))
+"""(topology, point bound) of the small worlds a design change is compared on, one grain per
+object: from 2 s to 14 s each"""
+
+
+def small_worlds(options: DesignOptions) -> list[tuple[str, ModelState]]:
+    if not isinstance(options, model.Options):
+        raise WrongDesign(f"design B was given {type(options).__qualname__}")
+    return [
+        (f"{name}, 1 grain, {bound} points",
+         model.initial_state(model.Config(model.topology(name, 1), (1, 2), bound), options))
+        for name, bound in WORLDS
+    ]  # fmt: skip
 
 
 def layout(topology: str | None, grains: int) -> VolumeLayout:
@@ -171,4 +186,5 @@ DESIGN = Design(
     reach_violation=reach_violation,
     demo=demo,
     power_loss=power_loss,
+    small_worlds=small_worlds,
 )

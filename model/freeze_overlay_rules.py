@@ -1,0 +1,483 @@
+"""Design B's actions, written once over the algebra (model/algebra.py).
+
+One consistency group as the rules see it (`GroupView`): its members' local objects (base B,
+frozen delta AV_{s-1}, active delta AV_s), the host's view, the ghost images of every point,
+each remote's copies (base copy and its point, received delta, its point and complete mark),
+which remotes the home knows complete, and which sites and links are up.  A member, a remote,
+a grain, an extent and a value are the rules' parameters; the reference model
+(model/freeze_overlay.py) binds an action of a topology to one group's terms and evaluates the
+rules concretely, and the proof (proofs/freeze_overlay.py) evaluates the same rules over Z3
+terms, so the design is stated here and nowhere else.
+
+`SCHEMA` says what each field is (indexed by member, remote or point; a volume, a delta, an
+integer or a Boolean) for the interpretations that must build states from nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pitmirror.model import variants
+from pitmirror.model.algebra import NONE, Algebra, Clause, Rule, Term
+from pitmirror.model.options import DesignOptions
+
+SCHEMA: dict[str, tuple[str, ...]] = {
+    "base": ("member", "image"),
+    "frozen": ("member", "delta"),
+    "has_frozen": ("member", "bool"),
+    "active": ("member", "delta"),
+    "acked": ("member", "image"),
+    "images": ("point", "member", "image"),
+    "unfrozen": ("member", "bool"),
+    "rbase": ("remote", "member", "image"),
+    "rdelta": ("remote", "member", "delta"),
+    "rbase_point": ("remote", "member", "int"),
+    "rdelta_point": ("remote", "member", "int"),
+    "complete": ("remote", "member", "bool"),
+    "completed": ("remote", "bool"),
+    "remote_up": ("remote", "bool"),
+    "link_up": ("remote", "bool"),
+    "point": ("int",),
+    "broken": ("bool",),
+    "home_up": ("bool",),
+}
+"""Each field of `GroupView`: the sorts it is indexed by, outermost first, then its value."""
+
+
+@dataclass(frozen=True, eq=False)
+class GroupView:
+    """One group's state in the algebra's values (see the module docstring)."""
+
+    base: Any
+    frozen: Any
+    has_frozen: Any
+    active: Any
+    acked: Any
+    images: Any
+    unfrozen: Any
+    rbase: Any
+    rdelta: Any
+    rbase_point: Any
+    rdelta_point: Any
+    complete: Any
+    completed: Any
+    remote_up: Any
+    link_up: Any
+    point: Any
+    broken: Any
+    home_up: Any
+
+    def with_(self, **changes: Any) -> GroupView:
+        return dataclasses.replace(self, **changes)
+
+    def reachable(self, x: Algebra, r: Term) -> Term:
+        return x.and_(self.home_up, self.remote_up[r], self.link_up[r])
+
+    def committed(self, x: Algebra, r: Term, m: Term) -> Term:
+        return x.ite(self.complete[r][m], self.rdelta_point[r][m], self.rbase_point[r][m])
+
+
+assert tuple(f.name for f in dataclasses.fields(GroupView)) == tuple(SCHEMA)
+
+
+@dataclass(frozen=True)
+class Options(DesignOptions):
+    """Design choices.  The defaults are the safe design; every `False` is a known mutant."""
+
+    merge_after_complete: bool = True
+    """A remote merges a delta into its base only after the delta is marked complete."""
+    drop_after_every_remote: bool = True
+    """A local delta is merged away only when every remote has marked it complete (fan-out)."""
+    freeze_group_at_once: bool = True
+    """All members of a group freeze at one instant (one journal record)."""
+    read_active_first: bool = True
+    """A host read looks in the active delta before the frozen one (claim 12: the newest)."""
+    flush_host_data: bool = True
+    """Barrier: a host write's data in the active delta is flushed before the record that
+    adds its grain, and before the host is told it is done."""
+    flush_copy_data: bool = True
+    """Barrier: the data a copy writes to a remote's delta is flushed before the record that
+    marks it received."""
+    flush_complete: bool = True
+    """Barrier: a remote's complete mark is synced before the home site records the point
+    complete there."""
+    flush_merges_before_drop: bool = True
+    """Barrier: the volumes merged into are flushed before the record that drops the delta
+    their merges came from."""
+    flush_every_write: bool = False
+    """Flush each merge's data at once, although nothing needs it durable before the delta
+    is dropped (the drop flushes the merged volumes first; lost before, a merge is redone):
+    safe either way, True is the slower baseline bench/barriers.py measures against."""
+
+    variant: str = ""
+    """A variant file (model/variants.py) whose rules replace these: "" for none."""
+
+    def __post_init__(self) -> None:
+        self._check_flags("variant")
+
+
+Opts = Options
+Clauses = Iterator[Clause]
+
+
+def initial(x: Algebra) -> GroupView:
+    """Point 1 frozen at the start: every grain of every member is the delta to copy."""
+    zeros = x.zeros()
+    per_member = x.members_const(zeros)
+    return GroupView(
+        base=per_member,
+        frozen=x.members_const(x.whole(zeros)),
+        has_frozen=x.members_const(x.true),
+        active=x.members_const(x.empty),
+        acked=per_member,
+        images=x.history([per_member, per_member]),
+        unfrozen=x.members_const(x.false),
+        rbase=x.remotes_const(per_member),
+        rdelta=x.remotes_const(x.members_const(x.empty)),
+        rbase_point=x.remotes_const(x.members_const(0)),
+        rdelta_point=x.remotes_const(x.members_const(1)),
+        complete=x.remotes_const(x.members_const(x.false)),
+        completed=x.remotes_const(x.false),
+        remote_up=x.remotes_const(x.true),
+        link_up=x.remotes_const(x.true),
+        point=1,
+        broken=x.false,
+        home_up=x.true,
+    )
+
+
+def read(x: Algebra, active_first: bool, base: Term, frozen: Term, active: Term,
+         grain: Term) -> Term:  # fmt: skip
+    """Claim 12's live read of one grain: the active delta, then the frozen one, then B (the
+    read-frozen-first mutant looks in the frozen delta first)."""
+    if active_first:
+        return x.read(base, active, frozen, grain=grain)
+    return x.read(base, frozen, active, grain=grain)
+
+
+def read_member(x: Algebra, o: Opts, s: GroupView, m: Term, g: Term) -> Term:
+    frozen = x.ite(s.has_frozen[m], s.frozen[m], x.empty)
+    return read(x, o.read_active_first, s.base[m], frozen, s.active[m], g)
+
+
+# ---- guards and updates, action by action ------------------------------------------------------
+
+
+def home_is_up(x: Algebra, s: GroupView, words: str = "the home site is down") -> Clause:
+    return Clause(s.home_up, words)
+
+
+def no_straggler(x: Algebra, s: GroupView) -> Term:
+    return x.all_members(lambda m: x.not_(s.unfrozen[m]))
+
+
+def host_write_guard(x: Algebra, o: Opts, s: GroupView, member: Term, grain: Term,
+                     data: Term) -> Clauses:  # fmt: skip
+    yield home_is_up(x, s)
+
+
+def host_write(x: Algebra, o: Opts, s: GroupView, member: Term, grain: Term,
+               data: Term) -> GroupView:  # fmt: skip
+    return s.with_(
+        active=x.store(s.active, member, x.put(s.active[member], grain, data)),
+        acked=x.store(s.acked, member, x.store(s.acked[member], grain, data)),
+    )
+
+
+def host_read_guard(x: Algebra, o: Opts, s: GroupView, member: Term, grain: Term) -> Clauses:
+    yield home_is_up(x, s)
+
+
+def host_read(x: Algebra, o: Opts, s: GroupView, member: Term, grain: Term) -> GroupView:
+    return s  # the harness compares the bytes read with `read_member`
+
+
+def freeze_group_guard(x: Algebra, o: Opts, s: GroupView, first: Term) -> Clauses:
+    """The previous point is complete at every remote and merged away locally."""
+    yield home_is_up(x, s)
+    yield Clause(x.not_(s.broken), "mirroring is broken for this group")
+    yield Clause(no_straggler(x, s), "the previous freeze is still in progress")
+    yield Clause(x.all_remotes(lambda r: s.completed[r]),
+                 lambda: f"point {s.point} is not yet complete at every remote")  # fmt: skip
+    yield Clause(x.all_members(lambda m: x.not_(s.has_frozen[m])),
+                 "the previous frozen delta is not merged away yet")  # fmt: skip
+
+
+def freeze_one(x: Algebra, s: GroupView, m: Term) -> GroupView:
+    return s.with_(
+        frozen=x.store(s.frozen, m, s.active[m]),
+        active=x.store(s.active, m, x.empty),
+        has_frozen=x.store(s.has_frozen, m, x.true),
+    )
+
+
+def freeze_group(x: Algebra, o: Opts, s: GroupView, first: Term) -> GroupView:
+    """Point k+1 is the host's view at this instant; every member's active delta becomes its
+    frozen one (only `first`'s, in the one-at-a-time mutant: the others wait)."""
+    point = s.point + 1
+    rotated = s.with_(
+        point=point,
+        completed=x.remotes_const(x.false),
+        images=x.record(s.images, point, s.acked),
+    )
+    if o.freeze_group_at_once:
+        return rotated.with_(
+            frozen=s.active,
+            active=x.members_const(x.empty),
+            has_frozen=x.members_const(x.true),
+        )
+    waiting = x.store(x.members_const(x.true), first, x.false)
+    return freeze_one(x, rotated, first).with_(unfrozen=waiting)
+
+
+def freeze_member_guard(x: Algebra, o: Opts, s: GroupView, member: Term) -> Clauses:
+    yield Clause(s.unfrozen[member],
+                 lambda: f"member {x.member_name(member)} is not waiting to freeze")  # fmt: skip
+    yield home_is_up(x, s, "its home site is down")
+
+
+def freeze_member(x: Algebra, o: Opts, s: GroupView, member: Term) -> GroupView:
+    frozen = freeze_one(x, s, member)
+    return frozen.with_(unfrozen=x.store(s.unfrozen, member, x.false))
+
+
+def frozen_holds(x: Algebra, s: GroupView, m: Term, extent: Term) -> Iterator[Clause]:
+    yield Clause(s.has_frozen[m], lambda: f"object {x.member_name(m)} has no frozen delta")
+    yield Clause(x.covered(s.frozen[m], extent),
+                 lambda: x.missing(s.frozen[m], extent, m, "the frozen delta"))  # fmt: skip
+
+
+def copy_delta_guard(x: Algebra, o: Opts, s: GroupView, remote: Term, member: Term,
+                     extent: Term) -> Clauses:  # fmt: skip
+    """The remote is reachable and takes this point, every grain of the extent is in the
+    frozen delta, and the remote lacks every one of them."""
+    r, m, site = remote, member, x.remote_name(remote)
+    yield Clause(x.nonempty(extent), "the extent is empty")
+    yield Clause(s.reachable(x, r), lambda: f"{site} cannot be reached")
+    yield from frozen_holds(x, s, m, extent)
+    yield Clause(no_straggler(x, s), "the freeze is still in progress")
+    yield Clause(x.not_(s.completed[r]), lambda: f"{site} already has point {s.point}")
+    d = s.rdelta_point[r][m]
+    yield Clause(x.and_(x.or_(d == NONE, d == s.point), x.not_(s.complete[r][m])),
+                 lambda: f"{site} still holds the delta of point {d}")  # fmt: skip
+    sent = x.and_(d != NONE, x.some_in(extent, lambda g: x.held(s.rdelta[r][m], g)))
+    already = f"already copied to {site}"
+    yield Clause(x.not_(sent), lambda: x.present(s.rdelta[r][m], extent, m, already))
+
+
+def copy_delta(x: Algebra, o: Opts, s: GroupView, remote: Term, member: Term,
+               extent: Term) -> GroupView:  # fmt: skip
+    r, m = remote, member
+    delta = x.received(s.rdelta[r][m], extent, s.frozen[m])
+    return s.with_(
+        rdelta=x.store(s.rdelta, r, x.store(s.rdelta[r], m, delta)),
+        rdelta_point=x.store(s.rdelta_point, r, x.store(s.rdelta_point[r], m, s.point)),
+    )
+
+
+def copied(x: Algebra, s: GroupView, r: Term) -> Term:
+    """Every grain of every member's frozen delta is in the remote's delta, same value."""
+    return x.all_members(lambda m: x.implies(s.has_frozen[m], x.every_held(
+        s.frozen[m],
+        lambda g, v: x.and_(x.held(s.rdelta[r][m], g), x.value(s.rdelta[r][m], g) == v),
+    )))  # fmt: skip
+
+
+def mark_complete_guard(x: Algebra, o: Opts, s: GroupView, remote: Term) -> Clauses:
+    """The reachable remote has every grain of every member's frozen delta, holds no older
+    delta, and has not marked this point yet."""
+    r, site = remote, x.remote_name(remote)
+    yield Clause(s.reachable(x, r), lambda: f"{site} cannot be reached")
+    yield Clause(x.not_(s.completed[r]), lambda: f"point {s.point} is already complete at {site}")
+    yield Clause(no_straggler(x, s), "the freeze is still in progress")
+    yield Clause(
+        x.all_members(lambda m: x.or_(s.rdelta_point[r][m] == NONE,
+                                      s.rdelta_point[r][m] == s.point)),
+        lambda: f"{site} still holds an older delta",
+    )  # fmt: skip
+    yield Clause(copied(x, s, r), lambda: f"the frozen delta is not fully copied to {site}")
+
+
+def mark_complete(x: Algebra, o: Opts, s: GroupView, remote: Term) -> GroupView:
+    """The commit at the remote, atomic over the group's members."""
+    return s.with_(
+        complete=x.store(s.complete, remote, x.members_const(x.true)),
+        rdelta_point=x.store(s.rdelta_point, remote, x.members_const(s.point)),
+        completed=x.store(s.completed, remote, x.true),
+    )
+
+
+def merge_remote_guard(x: Algebra, o: Opts, s: GroupView, remote: Term, member: Term,
+                       extent: Term) -> Clauses:  # fmt: skip
+    """The remote is up, holds every grain of the extent in its delta, and that delta is
+    complete (unless the merge-before-complete mutant).  Redo-safe: merging grains the base
+    copy already holds is allowed (recovery and the runner redo whole merges)."""
+    r, m, site = remote, member, x.remote_name(remote)
+    yield Clause(x.nonempty(extent), "the extent is empty")
+    yield Clause(s.remote_up[r], lambda: f"the {site} site is down")
+    yield Clause(x.covered(s.rdelta[r][m], extent),
+                 lambda: x.missing(s.rdelta[r][m], extent, m, f"{site}'s delta"))  # fmt: skip
+    if o.merge_after_complete:
+        yield Clause(s.complete[r][m], lambda: f"{site}'s delta is not marked complete")
+
+
+def merge_remote(x: Algebra, o: Opts, s: GroupView, remote: Term, member: Term,
+                 extent: Term) -> GroupView:  # fmt: skip
+    r, m = remote, member
+    copy = x.merged(s.rbase[r][m], extent, s.rdelta[r][m])
+    return s.with_(rbase=x.store(s.rbase, r, x.store(s.rbase[r], m, copy)))
+
+
+def merged_into(x: Algebra, image: Term, delta: Term) -> Term:
+    return x.every_held(delta, lambda g, v: image[g] == v)
+
+
+def drop_remote_delta_guard(x: Algebra, o: Opts, s: GroupView, remote: Term) -> Clauses:
+    """Every member's delta at the remote is complete and merged."""
+    r, site = remote, x.remote_name(remote)
+    yield Clause(s.remote_up[r], lambda: f"the {site} site is down")
+    complete = x.all_members(lambda m: s.complete[r][m])
+    yield Clause(complete, lambda: f"{site}'s delta is not complete")
+    yield Clause(x.all_members(lambda m: merged_into(x, s.rbase[r][m], s.rdelta[r][m])),
+                 lambda: f"{site}'s delta is not merged")  # fmt: skip
+
+
+def drop_remote_delta(x: Algebra, o: Opts, s: GroupView, remote: Term) -> GroupView:
+    """The base copies now hold the delta's point."""
+    r = remote
+    return s.with_(
+        rbase_point=x.store(s.rbase_point, r, s.rdelta_point[r]),
+        rdelta_point=x.store(s.rdelta_point, r, x.members_const(NONE)),
+        rdelta=x.store(s.rdelta, r, x.members_const(x.empty)),
+        complete=x.store(s.complete, r, x.members_const(x.false)),
+    )
+
+
+def may_merge_local(x: Algebra, o: Opts, s: GroupView) -> Clause:
+    if o.drop_after_every_remote:
+        everywhere = x.all_remotes(lambda r: s.completed[r])
+    else:
+        everywhere = x.some_remote(lambda r: s.completed[r])
+    return Clause(everywhere, "not every remote has the delta")
+
+
+def merge_local_guard(x: Algebra, o: Opts, s: GroupView, member: Term,
+                      extent: Term) -> Clauses:  # fmt: skip
+    """Every grain of the extent is in the frozen delta and every remote (any remote, in the
+    drop-early mutant) completed the point; redo-safe like MergeRemote."""
+    yield Clause(x.nonempty(extent), "the extent is empty")
+    yield home_is_up(x, s)
+    yield from frozen_holds(x, s, member, extent)
+    yield may_merge_local(x, o, s)
+
+
+def merge_local(x: Algebra, o: Opts, s: GroupView, member: Term, extent: Term) -> GroupView:
+    m = member
+    return s.with_(base=x.store(s.base, m, x.merged(s.base[m], extent, s.frozen[m])))
+
+
+def drop_local_delta_guard(x: Algebra, o: Opts, s: GroupView) -> Clauses:
+    """A frozen delta exists, the remotes completed it and it is merged into every member's
+    base."""
+    yield home_is_up(x, s)
+    yield Clause(x.some_member(lambda m: s.has_frozen[m]), "there is no frozen delta")
+    yield may_merge_local(x, o, s)
+    merged = x.all_members(
+        lambda m: x.implies(s.has_frozen[m], merged_into(x, s.base[m], s.frozen[m]))
+    )
+    yield Clause(merged, "the frozen delta is not merged into the base")
+
+
+def drop_local_delta(x: Algebra, o: Opts, s: GroupView) -> GroupView:
+    return s.with_(has_frozen=x.members_const(x.false), frozen=x.members_const(x.empty))
+
+
+def break_mirror_guard(x: Algebra, o: Opts, s: GroupView) -> Clauses:
+    yield home_is_up(x, s)
+    yield Clause(x.not_(s.broken), "mirroring is already broken")
+
+
+def break_mirror(x: Algebra, o: Opts, s: GroupView) -> GroupView:
+    return s.with_(broken=x.true)
+
+
+# ---- availability: a site or link goes down or comes back; no data moves -----------------------
+
+
+def link_down_guard(x: Algebra, o: Opts, s: GroupView, remote: Term) -> Clauses:
+    yield Clause(s.link_up[remote], lambda: f"{x.link_name(remote)} is already down")
+
+
+def link_down(x: Algebra, o: Opts, s: GroupView, remote: Term) -> GroupView:
+    return s.with_(link_up=x.store(s.link_up, remote, x.false))
+
+
+def link_up_guard(x: Algebra, o: Opts, s: GroupView, remote: Term) -> Clauses:
+    yield Clause(x.not_(s.link_up[remote]), lambda: f"{x.link_name(remote)} is already up")
+
+
+def link_up(x: Algebra, o: Opts, s: GroupView, remote: Term) -> GroupView:
+    return s.with_(link_up=x.store(s.link_up, remote, x.true))
+
+
+def crash_home_guard(x: Algebra, o: Opts, s: GroupView) -> Clauses:
+    yield Clause(s.home_up, lambda: f"the {x.home} site is already down")
+
+
+def crash_home(x: Algebra, o: Opts, s: GroupView) -> GroupView:
+    return s.with_(home_up=x.false)
+
+
+def recover_home_guard(x: Algebra, o: Opts, s: GroupView) -> Clauses:
+    yield Clause(x.not_(s.home_up), lambda: f"the {x.home} site is up")
+
+
+def recover_home(x: Algebra, o: Opts, s: GroupView) -> GroupView:
+    return s.with_(home_up=x.true)
+
+
+def crash_remote_guard(x: Algebra, o: Opts, s: GroupView, remote: Term) -> Clauses:
+    yield Clause(s.remote_up[remote], lambda: f"the {x.remote_name(remote)} site is already down")
+
+
+def crash_remote(x: Algebra, o: Opts, s: GroupView, remote: Term) -> GroupView:
+    return s.with_(remote_up=x.store(s.remote_up, remote, x.false))
+
+
+def recover_remote_guard(x: Algebra, o: Opts, s: GroupView, remote: Term) -> Clauses:
+    yield Clause(x.not_(s.remote_up[remote]), lambda: f"the {x.remote_name(remote)} site is up")
+
+
+def recover_remote(x: Algebra, o: Opts, s: GroupView, remote: Term) -> GroupView:
+    return s.with_(remote_up=x.store(s.remote_up, remote, x.true))
+
+
+RULES: dict[str, Rule] = {
+    "HostWrite": Rule(("member", "grain", "data"), host_write_guard, host_write),
+    "HostRead": Rule(("member", "grain"), host_read_guard, host_read),
+    "FreezeGroup": Rule(("first",), freeze_group_guard, freeze_group),
+    "FreezeMember": Rule(("member",), freeze_member_guard, freeze_member),
+    "CopyDelta": Rule(("remote", "member", "extent"), copy_delta_guard, copy_delta),
+    "MarkComplete": Rule(("remote",), mark_complete_guard, mark_complete),
+    "MergeRemote": Rule(("remote", "member", "extent"), merge_remote_guard, merge_remote),
+    "DropRemoteDelta": Rule(("remote",), drop_remote_delta_guard, drop_remote_delta),
+    "MergeLocal": Rule(("member", "extent"), merge_local_guard, merge_local),
+    "DropLocalDelta": Rule((), drop_local_delta_guard, drop_local_delta),
+    "BreakMirror": Rule((), break_mirror_guard, break_mirror),
+    "LinkDown": Rule(("remote",), link_down_guard, link_down),
+    "LinkUp": Rule(("remote",), link_up_guard, link_up),
+    "CrashSite(home)": Rule((), crash_home_guard, crash_home),
+    "Recover(home)": Rule((), recover_home_guard, recover_home),
+    "CrashSite(remote)": Rule(("remote",), crash_remote_guard, crash_remote),
+    "Recover(remote)": Rule(("remote",), recover_remote_guard, recover_remote),
+}
+"""Every action of design B over one group, by name (a site's crash and recovery are two rules
+each: the group's home, or one of its remotes)."""
+
+
+def rules_for(options: Options) -> Mapping[str, Rule]:
+    """The rules the options run: these, with a variant's changes when they name one."""
+    return variants.rules_of(RULES, options.variant)
