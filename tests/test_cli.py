@@ -249,9 +249,9 @@ def test_sigterm_releases_the_loop_devices(tmp_path: Path, loop_backend: str) ->
                                text=True)  # fmt: skip
     try:
         deadline = time.monotonic() + 60
-        while not (pitmirror_loop_devices() - before) and time.monotonic() < deadline:
+        while not pitmirror_loop_devices(process.pid) and time.monotonic() < deadline:
             time.sleep(0.2)
-        attached = pitmirror_loop_devices() - before
+        attached = pitmirror_loop_devices(process.pid) - before
         assert attached, "the run never attached its loop devices"
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=60)
@@ -285,9 +285,9 @@ def test_a_killed_run_leaves_no_loop_device_and_cleanup_removes_its_folder(
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
-        while not (pitmirror_loop_devices() - before) and time.monotonic() < deadline:
+        while not pitmirror_loop_devices(process.pid) and time.monotonic() < deadline:
             time.sleep(0.2)
-        attached = pitmirror_loop_devices() - before
+        attached = pitmirror_loop_devices(process.pid) - before
         assert attached, "the run never attached its loop devices"
     finally:
         process.kill()
@@ -317,11 +317,14 @@ def test_cleanup_leaves_a_live_run_alone(tmp_path: Path) -> None:
     assert live.exists() and not dead.exists()
 
 
-def pitmirror_loop_devices() -> set[tuple[str, str]]:
-    """(device, backing file) of every loop device backed by a pitmirror volume file."""
+def pitmirror_loop_devices(pid: int | None = None) -> set[tuple[str, str]]:
+    """(device, backing file) of every loop device backed by a pitmirror volume file; of the
+    run of process `pid` alone when given (another run, `verify` beside the tests, has its own
+    devices)."""
     listing = subprocess.run(["losetup", "-O", "NAME,BACK-FILE", "-n", "-l"],
                              capture_output=True, text=True, check=False).stdout  # fmt: skip
-    pairs = (line.split(None, 1) for line in listing.splitlines() if "pitmirror-" in line)
+    mark = "pitmirror-" if pid is None else f"pitmirror-{pid}-"
+    pairs = (line.split(None, 1) for line in listing.splitlines() if mark in line)
     return {(pair[0], pair[1].strip()) for pair in pairs if len(pair) == 2}
 
 
