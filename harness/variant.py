@@ -202,23 +202,24 @@ def variant_options(variant: Variant, design: Design) -> DesignOptions:
 Progress = Callable[[str], None]
 
 
-_UNCHANGED: dict[str, Side] = {}
+_UNCHANGED: dict[tuple[str, int | None], Side] = {}
 """the unchanged design's side, once per process: it does not change between variants"""
 
 
 def _side(design: Design, label: str, options: DesignOptions, save_dir: Path | None,
-          progress: Progress) -> Side:  # fmt: skip
-    if label == "unchanged" and design.name in _UNCHANGED:
-        return _UNCHANGED[design.name]
+          progress: Progress, worlds: int | None) -> Side:  # fmt: skip
+    key = (design.name, worlds)
+    if label == "unchanged" and key in _UNCHANGED:
+        return _UNCHANGED[key]
     progress(f"Z3 proof, {label} design")
     proof = prove_design(options, save_dir)
-    worlds = []
-    for name, initial in design.small_worlds(options):
+    explored = []
+    for name, initial in design.small_worlds(options)[:worlds]:
         progress(f"exploring {name}, {label} design")
-        worlds.append(explore_world(name, initial))
-    side = Side(label, options, proof, worlds)
+        explored.append(explore_world(name, initial))
+    side = Side(label, options, proof, explored)
     if label == "unchanged":
-        _UNCHANGED[design.name] = side
+        _UNCHANGED[key] = side
     return side
 
 
@@ -233,14 +234,17 @@ def check_variant(
     save_dir: Path | None,
     progress: Progress = lambda text: None,
     budget: Budget | None = None,
+    worlds: int | None = None,
 ) -> VariantReport:
+    """The variant file at `path` checked beside its unchanged design; `worlds`: explore the
+    design's first few small worlds only (None: all)."""
     variant = load(path)
     design = design_named(variant.design)
     options = variant_options(variant, design)
     unchanged = design.model.options({})
     sides = [
-        _side(design, "unchanged", unchanged, None, progress),
-        _side(design, "variant", options, save_dir, progress),
+        _side(design, "unchanged", unchanged, None, progress, worlds),
+        _side(design, "variant", options, save_dir, progress, worlds),
     ]
     outcomes, other = [], 0
     for trace_path in trace_files(traces_dir):

@@ -394,28 +394,21 @@ class State:
 
 
 def initial_state(config: Config, options: Options | None = None) -> State:
-    """Point 1 frozen at the start: every grain of every object is the delta to copy."""
+    """Point 1 frozen at the start: every group as the rules' `initial` says, written into a
+    state of the topology's shape."""
     topo = config.topology
-    objects, remotes = [], []
-    for obj in topo.objects:
-        zeros: Image = (0,) * obj.grains
-        objects.append(LocalObject(zeros, tuple((g, 0) for g in range(obj.grains)), ()))
-    for group in topo.groups:
-        for _ in group.objects:
-            zeros = (0,) * group.objects[0].grains
-            remotes.append(tuple((r, RemoteObject(zeros, 0, (), 1, False)) for r in group.remotes))
-    groups = []
-    for group in topo.groups:
-        blank = tuple((0,) * o.grains for o in group.objects)
-        groups.append(GroupState(1, frozenset(), False, frozenset(), (blank, blank)))
-    return State(
+    unset = LocalObject((), None, ())
+    shape = State(
         config=config,
         options=options or Options(),
-        objects=tuple(objects),
-        remotes=tuple(remotes),
-        groups=tuple(groups),
-        acked=tuple(o.live for o in objects),
+        objects=(unset,) * len(topo.objects),
+        remotes=((),) * len(topo.objects),
+        groups=(GroupState(0, frozenset(), False, frozenset(), ()),) * len(topo.groups),
+        acked=((),) * len(topo.objects),
     )
+    for gi in range(len(topo.groups)):
+        shape = put_view(shape, gi, _UNSET, rules.initial(algebra(topo, gi)))
+    return shape
 
 
 # ---- the rules, bound to a topology -------------------------------------------------------------
@@ -473,6 +466,10 @@ def _view(state: State, group: int) -> rules.GroupView:
         broken=g.broken,
         home_up=state.site_up(home),
     )
+
+
+_UNSET = rules.GroupView(**{name: object() for name in rules.SCHEMA})
+"""a view no field of which is any other view's: written back whole (`put_view`)"""
 
 
 def _changed(before: rules.GroupView, after: rules.GroupView, *fields: str) -> bool:

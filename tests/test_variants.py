@@ -25,6 +25,8 @@ from pitmirror.model.variants import VariantError, load
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "variants"
+WORLDS = 1
+"""the first small world only (design B's `single`, 2 s): the others take 12–14 s each"""
 UNSAFE = {
     "complete-without-checking-the-copy": ("MarkComplete", "inv_6_unreceived_is_unchanged"),
     "freeze-after-the-first-remote": ("FreezeGroup", "inv_2_remote_phase"),
@@ -82,7 +84,8 @@ def test_the_model_runs_the_changed_rule_and_the_unchanged_ones() -> None:
 @pytest.mark.slow
 def test_an_unsafe_example_is_refuted_reached_and_compared(tmp_path: Path) -> None:
     name = "complete-without-checking-the-copy"
-    report = check_variant(str(EXAMPLES / f"{name}.py"), ROOT / "traces", "memory", tmp_path)
+    report = check_variant(str(EXAMPLES / f"{name}.py"), ROOT / "traces", "memory", tmp_path,
+                           worlds=WORLDS)  # fmt: skip
     assert not report.safe
     assert UNSAFE[name] in report.newly_broken
     assert report.unchanged.proof.proved and not report.changed.proof.proved
@@ -105,7 +108,8 @@ def test_an_unsafe_example_is_refuted_reached_and_compared(tmp_path: Path) -> No
 @pytest.mark.slow
 def test_a_variant_of_option_values_runs_in_lockstep_on_the_engine(tmp_path: Path) -> None:
     path = write(tmp_path, 'DESIGN = "freeze-overlay"\nOPTIONS = {"flush_every_write": True}\n')
-    report = check_variant(path, ROOT / "traces", "memory", tmp_path, budget=Budget(3, 10))
+    report = check_variant(path, ROOT / "traces", "memory", tmp_path, budget=Budget(3, 10),
+                           worlds=WORLDS)  # fmt: skip
     assert report.changed.proof.proved and report.safe
     assert report.lockstep and all(ok for _, ok, _ in report.lockstep)
     assert all(t.same for t in report.traces)
@@ -134,7 +138,8 @@ def test_verify_variant_refutes_the_other_unsafe_example_as_json(tmp_path: Path)
         importlib.import_module(f"pitmirror.harness.cli.{command}")
 
     run = CliRunner().invoke(app, ["verify", "--variant", str(EXAMPLES / f"{name}.py"),
-                                   "--save-dir", str(tmp_path), "--json"])  # fmt: skip
+                                   "--save-dir", str(tmp_path), "--worlds", str(WORLDS),
+                                   "--json"])  # fmt: skip
     assert run.exit_code == 1, run.output
     doc = json.loads(run.stdout)
     assert doc["safe"] is False and doc["variant"]["rules"] == ["FreezeGroup"]

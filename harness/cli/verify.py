@@ -71,14 +71,14 @@ def row_line(r: verify_mod.Row) -> str:
 
 
 def _verify_variant(
-    path: Path, traces: Path, backend: str, save_dir: Path, budget: Budget, as_json: bool,
-    errors: Console,
+    path: Path, traces: Path, backend: str, save_dir: Path, budget: Budget,
+    worlds: int | None, as_json: bool, errors: Console,
 ) -> None:  # fmt: skip
     def line(text: str) -> None:
         errors.print(f"pitmirror verify --variant: {text}", highlight=False)
 
     try:
-        report = check_variant(str(path), traces, backend, save_dir, line, budget)
+        report = check_variant(str(path), traces, backend, save_dir, line, budget, worlds)
     except (VariantError, UnknownDesign) as error:
         fail(str(error))
     if as_json:
@@ -117,6 +117,10 @@ def verify_cmd(
     save_dir: Annotated[
         Path, typer.Option(help="With --variant: where the trace of a violation is written.")
     ] = Path("traces/failures"),
+    worlds: Annotated[
+        int | None,
+        typer.Option(min=1, help="With --variant: explore only the first N small worlds."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The main job: lockstep property runs (safe design and every mutant) and every trace.
@@ -129,7 +133,7 @@ def verify_cmd(
     errors = Console(stderr=True)
     if variant is not None:
         tried = Budget(examples=examples or LOCKSTEP_EXAMPLES, steps=steps)
-        _verify_variant(variant, traces, backend, save_dir, tried, as_json, errors)
+        _verify_variant(variant, traces, backend, save_dir, tried, worlds, as_json, errors)
     budget = Budget(examples=examples or 200, steps=steps)
     if as_json or not errors.is_terminal:
         done = [0]
