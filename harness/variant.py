@@ -11,7 +11,8 @@ run gives:
 - an exhaustive exploration of small worlds of both designs: reachable states, spec
   violations, the lag bound (how many points a remote's committed point trails the newest) and
   whether progress holds;
-- every curated trace of the design, replayed on the variant's model;
+- every trace of the design under the traces folder that runs the unchanged design's options,
+  replayed on the variant's model (a mutant's traces and pinned crash states are counted);
 - the lockstep against the engine, where the engine implements the change (option values
   only); where the change touches rules, a plain statement that the engine does not.
 """
