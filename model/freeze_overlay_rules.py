@@ -119,7 +119,6 @@ class Options(DesignOptions):
         self._check_flags("variant")
 
 
-Opts = Options
 Clauses = Iterator[Clause]
 
 
@@ -158,7 +157,7 @@ def read(x: Algebra, active_first: bool, base: Term, frozen: Term, active: Term,
     return x.read(base, frozen, active, grain=grain)
 
 
-def read_member(x: Algebra, o: Opts, s: GroupView, m: Term, g: Term) -> Term:
+def read_member(x: Algebra, o: Options, s: GroupView, m: Term, g: Term) -> Term:
     frozen = x.ite(s.has_frozen[m], s.frozen[m], x.empty)
     return read(x, o.read_active_first, s.base[m], frozen, s.active[m], g)
 
@@ -174,12 +173,12 @@ def no_straggler(x: Algebra, s: GroupView) -> Term:
     return x.all_members(lambda m: x.not_(s.unfrozen[m]))
 
 
-def host_write_guard(x: Algebra, o: Opts, s: GroupView, member: Term, grain: Term,
+def host_write_guard(x: Algebra, o: Options, s: GroupView, member: Term, grain: Term,
                      data: Term) -> Clauses:  # fmt: skip
     yield home_is_up(x, s)
 
 
-def host_write(x: Algebra, o: Opts, s: GroupView, member: Term, grain: Term,
+def host_write(x: Algebra, o: Options, s: GroupView, member: Term, grain: Term,
                data: Term) -> GroupView:  # fmt: skip
     return s.with_(
         active=x.store(s.active, member, x.put(s.active[member], grain, data)),
@@ -187,15 +186,15 @@ def host_write(x: Algebra, o: Opts, s: GroupView, member: Term, grain: Term,
     )
 
 
-def host_read_guard(x: Algebra, o: Opts, s: GroupView, member: Term, grain: Term) -> Clauses:
+def host_read_guard(x: Algebra, o: Options, s: GroupView, member: Term, grain: Term) -> Clauses:
     yield home_is_up(x, s)
 
 
-def host_read(x: Algebra, o: Opts, s: GroupView, member: Term, grain: Term) -> GroupView:
+def host_read(x: Algebra, o: Options, s: GroupView, member: Term, grain: Term) -> GroupView:
     return s  # the harness compares the bytes read with `read_member`
 
 
-def freeze_group_guard(x: Algebra, o: Opts, s: GroupView, first: Term) -> Clauses:
+def freeze_group_guard(x: Algebra, o: Options, s: GroupView, first: Term) -> Clauses:
     """The previous point is complete at every remote and merged away locally."""
     yield home_is_up(x, s)
     yield Clause(x.not_(s.broken), "mirroring is broken for this group")
@@ -214,7 +213,7 @@ def freeze_one(x: Algebra, s: GroupView, m: Term) -> GroupView:
     )
 
 
-def freeze_group(x: Algebra, o: Opts, s: GroupView, first: Term) -> GroupView:
+def freeze_group(x: Algebra, o: Options, s: GroupView, first: Term) -> GroupView:
     """Point k+1 is the host's view at this instant; every member's active delta becomes its
     frozen one (only `first`'s, in the one-at-a-time mutant: the others wait)."""
     point = s.point + 1
@@ -233,13 +232,13 @@ def freeze_group(x: Algebra, o: Opts, s: GroupView, first: Term) -> GroupView:
     return freeze_one(x, rotated, first).with_(unfrozen=waiting)
 
 
-def freeze_member_guard(x: Algebra, o: Opts, s: GroupView, member: Term) -> Clauses:
+def freeze_member_guard(x: Algebra, o: Options, s: GroupView, member: Term) -> Clauses:
     yield Clause(s.unfrozen[member],
                  lambda: f"member {x.member_name(member)} is not waiting to freeze")  # fmt: skip
     yield home_is_up(x, s, "its home site is down")
 
 
-def freeze_member(x: Algebra, o: Opts, s: GroupView, member: Term) -> GroupView:
+def freeze_member(x: Algebra, o: Options, s: GroupView, member: Term) -> GroupView:
     frozen = freeze_one(x, s, member)
     return frozen.with_(unfrozen=x.store(s.unfrozen, member, x.false))
 
@@ -250,7 +249,7 @@ def frozen_holds(x: Algebra, s: GroupView, m: Term, extent: Term) -> Iterator[Cl
                  lambda: x.missing(s.frozen[m], extent, m, "the frozen delta"))  # fmt: skip
 
 
-def copy_delta_guard(x: Algebra, o: Opts, s: GroupView, remote: Term, member: Term,
+def copy_delta_guard(x: Algebra, o: Options, s: GroupView, remote: Term, member: Term,
                      extent: Term) -> Clauses:  # fmt: skip
     """The remote is reachable and takes this point, every grain of the extent is in the
     frozen delta, and the remote lacks every one of them."""
@@ -268,7 +267,7 @@ def copy_delta_guard(x: Algebra, o: Opts, s: GroupView, remote: Term, member: Te
     yield Clause(x.not_(sent), lambda: x.present(s.rdelta[r][m], extent, m, already))
 
 
-def copy_delta(x: Algebra, o: Opts, s: GroupView, remote: Term, member: Term,
+def copy_delta(x: Algebra, o: Options, s: GroupView, remote: Term, member: Term,
                extent: Term) -> GroupView:  # fmt: skip
     r, m = remote, member
     delta = x.received(s.rdelta[r][m], extent, s.frozen[m])
@@ -286,7 +285,7 @@ def copied(x: Algebra, s: GroupView, r: Term) -> Term:
     )))  # fmt: skip
 
 
-def mark_complete_guard(x: Algebra, o: Opts, s: GroupView, remote: Term) -> Clauses:
+def mark_complete_guard(x: Algebra, o: Options, s: GroupView, remote: Term) -> Clauses:
     """The reachable remote has every grain of every member's frozen delta, holds no older
     delta, and has not marked this point yet."""
     r, site = remote, x.remote_name(remote)
@@ -301,7 +300,7 @@ def mark_complete_guard(x: Algebra, o: Opts, s: GroupView, remote: Term) -> Clau
     yield Clause(copied(x, s, r), lambda: f"the frozen delta is not fully copied to {site}")
 
 
-def mark_complete(x: Algebra, o: Opts, s: GroupView, remote: Term) -> GroupView:
+def mark_complete(x: Algebra, o: Options, s: GroupView, remote: Term) -> GroupView:
     """The commit at the remote, atomic over the group's members."""
     return s.with_(
         complete=x.store(s.complete, remote, x.members_const(x.true)),
@@ -310,7 +309,7 @@ def mark_complete(x: Algebra, o: Opts, s: GroupView, remote: Term) -> GroupView:
     )
 
 
-def merge_remote_guard(x: Algebra, o: Opts, s: GroupView, remote: Term, member: Term,
+def merge_remote_guard(x: Algebra, o: Options, s: GroupView, remote: Term, member: Term,
                        extent: Term) -> Clauses:  # fmt: skip
     """The remote is up, holds every grain of the extent in its delta, and that delta is
     complete (unless the merge-before-complete mutant).  Redo-safe: merging grains the base
@@ -324,7 +323,7 @@ def merge_remote_guard(x: Algebra, o: Opts, s: GroupView, remote: Term, member: 
         yield Clause(s.complete[r][m], lambda: f"{site}'s delta is not marked complete")
 
 
-def merge_remote(x: Algebra, o: Opts, s: GroupView, remote: Term, member: Term,
+def merge_remote(x: Algebra, o: Options, s: GroupView, remote: Term, member: Term,
                  extent: Term) -> GroupView:  # fmt: skip
     r, m = remote, member
     copy = x.merged(s.rbase[r][m], extent, s.rdelta[r][m])
@@ -335,7 +334,7 @@ def merged_into(x: Algebra, image: Term, delta: Term) -> Term:
     return x.every_held(delta, lambda g, v: image[g] == v)
 
 
-def drop_remote_delta_guard(x: Algebra, o: Opts, s: GroupView, remote: Term) -> Clauses:
+def drop_remote_delta_guard(x: Algebra, o: Options, s: GroupView, remote: Term) -> Clauses:
     """Every member's delta at the remote is complete and merged."""
     r, site = remote, x.remote_name(remote)
     yield Clause(s.remote_up[r], lambda: f"the {site} site is down")
@@ -345,7 +344,7 @@ def drop_remote_delta_guard(x: Algebra, o: Opts, s: GroupView, remote: Term) -> 
                  lambda: f"{site}'s delta is not merged")  # fmt: skip
 
 
-def drop_remote_delta(x: Algebra, o: Opts, s: GroupView, remote: Term) -> GroupView:
+def drop_remote_delta(x: Algebra, o: Options, s: GroupView, remote: Term) -> GroupView:
     """The base copies now hold the delta's point."""
     r = remote
     return s.with_(
@@ -356,7 +355,7 @@ def drop_remote_delta(x: Algebra, o: Opts, s: GroupView, remote: Term) -> GroupV
     )
 
 
-def may_merge_local(x: Algebra, o: Opts, s: GroupView) -> Clause:
+def may_merge_local(x: Algebra, o: Options, s: GroupView) -> Clause:
     if o.drop_after_every_remote:
         everywhere = x.all_remotes(lambda r: s.completed[r])
     else:
@@ -364,7 +363,7 @@ def may_merge_local(x: Algebra, o: Opts, s: GroupView) -> Clause:
     return Clause(everywhere, "not every remote has the delta")
 
 
-def merge_local_guard(x: Algebra, o: Opts, s: GroupView, member: Term,
+def merge_local_guard(x: Algebra, o: Options, s: GroupView, member: Term,
                       extent: Term) -> Clauses:  # fmt: skip
     """Every grain of the extent is in the frozen delta and every remote (any remote, in the
     drop-early mutant) completed the point; redo-safe like MergeRemote."""
@@ -374,12 +373,12 @@ def merge_local_guard(x: Algebra, o: Opts, s: GroupView, member: Term,
     yield may_merge_local(x, o, s)
 
 
-def merge_local(x: Algebra, o: Opts, s: GroupView, member: Term, extent: Term) -> GroupView:
+def merge_local(x: Algebra, o: Options, s: GroupView, member: Term, extent: Term) -> GroupView:
     m = member
     return s.with_(base=x.store(s.base, m, x.merged(s.base[m], extent, s.frozen[m])))
 
 
-def drop_local_delta_guard(x: Algebra, o: Opts, s: GroupView) -> Clauses:
+def drop_local_delta_guard(x: Algebra, o: Options, s: GroupView) -> Clauses:
     """A frozen delta exists, the remotes completed it and it is merged into every member's
     base."""
     yield home_is_up(x, s)
@@ -391,67 +390,67 @@ def drop_local_delta_guard(x: Algebra, o: Opts, s: GroupView) -> Clauses:
     yield Clause(merged, "the frozen delta is not merged into the base")
 
 
-def drop_local_delta(x: Algebra, o: Opts, s: GroupView) -> GroupView:
+def drop_local_delta(x: Algebra, o: Options, s: GroupView) -> GroupView:
     return s.with_(has_frozen=x.members_const(x.false), frozen=x.members_const(x.empty))
 
 
-def break_mirror_guard(x: Algebra, o: Opts, s: GroupView) -> Clauses:
+def break_mirror_guard(x: Algebra, o: Options, s: GroupView) -> Clauses:
     yield home_is_up(x, s)
     yield Clause(x.not_(s.broken), "mirroring is already broken")
 
 
-def break_mirror(x: Algebra, o: Opts, s: GroupView) -> GroupView:
+def break_mirror(x: Algebra, o: Options, s: GroupView) -> GroupView:
     return s.with_(broken=x.true)
 
 
 # ---- availability: a site or link goes down or comes back; no data moves -----------------------
 
 
-def link_down_guard(x: Algebra, o: Opts, s: GroupView, remote: Term) -> Clauses:
+def link_down_guard(x: Algebra, o: Options, s: GroupView, remote: Term) -> Clauses:
     yield Clause(s.link_up[remote], lambda: f"{x.link_name(remote)} is already down")
 
 
-def link_down(x: Algebra, o: Opts, s: GroupView, remote: Term) -> GroupView:
+def link_down(x: Algebra, o: Options, s: GroupView, remote: Term) -> GroupView:
     return s.with_(link_up=x.store(s.link_up, remote, x.false))
 
 
-def link_up_guard(x: Algebra, o: Opts, s: GroupView, remote: Term) -> Clauses:
+def link_up_guard(x: Algebra, o: Options, s: GroupView, remote: Term) -> Clauses:
     yield Clause(x.not_(s.link_up[remote]), lambda: f"{x.link_name(remote)} is already up")
 
 
-def link_up(x: Algebra, o: Opts, s: GroupView, remote: Term) -> GroupView:
+def link_up(x: Algebra, o: Options, s: GroupView, remote: Term) -> GroupView:
     return s.with_(link_up=x.store(s.link_up, remote, x.true))
 
 
-def crash_home_guard(x: Algebra, o: Opts, s: GroupView) -> Clauses:
+def crash_home_guard(x: Algebra, o: Options, s: GroupView) -> Clauses:
     yield Clause(s.home_up, lambda: f"the {x.home} site is already down")
 
 
-def crash_home(x: Algebra, o: Opts, s: GroupView) -> GroupView:
+def crash_home(x: Algebra, o: Options, s: GroupView) -> GroupView:
     return s.with_(home_up=x.false)
 
 
-def recover_home_guard(x: Algebra, o: Opts, s: GroupView) -> Clauses:
+def recover_home_guard(x: Algebra, o: Options, s: GroupView) -> Clauses:
     yield Clause(x.not_(s.home_up), lambda: f"the {x.home} site is up")
 
 
-def recover_home(x: Algebra, o: Opts, s: GroupView) -> GroupView:
+def recover_home(x: Algebra, o: Options, s: GroupView) -> GroupView:
     return s.with_(home_up=x.true)
 
 
-def crash_remote_guard(x: Algebra, o: Opts, s: GroupView, remote: Term) -> Clauses:
+def crash_remote_guard(x: Algebra, o: Options, s: GroupView, remote: Term) -> Clauses:
     yield Clause(s.remote_up[remote], lambda: f"the {x.remote_name(remote)} site is already down")
 
 
-def crash_remote(x: Algebra, o: Opts, s: GroupView, remote: Term) -> GroupView:
+def crash_remote(x: Algebra, o: Options, s: GroupView, remote: Term) -> GroupView:
     return s.with_(remote_up=x.store(s.remote_up, remote, x.false))
 
 
-def recover_remote_guard(x: Algebra, o: Opts, s: GroupView, remote: Term) -> Clauses:
+def recover_remote_guard(x: Algebra, o: Options, s: GroupView, remote: Term) -> Clauses:
     yield Clause(x.not_(s.remote_up[remote]), lambda: f"the {x.remote_name(remote)} site is up")
 
 
-def recover_remote(x: Algebra, o: Opts, s: GroupView, remote: Term) -> GroupView:
+def recover_remote(x: Algebra, o: Options, s: GroupView, remote: Term) -> GroupView:
     return s.with_(remote_up=x.store(s.remote_up, remote, x.true))
 
 
