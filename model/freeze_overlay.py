@@ -82,23 +82,6 @@ DESIGN = "freeze-overlay"
 Image = tuple[int, ...]
 
 
-def delta_missing(delta: Delta, offsets: range) -> list[int]:
-    """The offsets of the extent `offsets` the delta does not hold."""
-    held = {o for o, _ in delta_slice(delta, offsets)}
-    return [o for o in offsets if o not in held]
-
-
-def delta_put(delta: Delta, offset: int, value: int) -> Delta:
-    """The delta with the grain set to the value (a redirect-on-write).
-
-    pre: all(a[0] < b[0] for a, b in zip(delta, delta[1:]))
-    post: delta_get(__return__, offset) == value
-    post: all(delta_get(__return__, g) == v for g, v in delta if g != offset)
-    post: all(a[0] < b[0] for a, b in zip(__return__, __return__[1:]))
-    """
-    return delta_update(delta, {offset: value})
-
-
 def overlay(base: Image, *deltas: Delta) -> Image:
     """Read resolution: the last delta that holds a grain wins, else the base.
 
@@ -419,10 +402,6 @@ def initial_state(config: Config, options: Options | None = None) -> State:
 
 def _members(state: State, group: int) -> range:
     return state.topology.group_objects(group)
-
-
-def _group_of(state: State, member: int) -> int:
-    return next(i for i in range(len(state.topology.groups)) if member in _members(state, i))
 
 
 def algebra(topo: Topology, group: int) -> Concrete:

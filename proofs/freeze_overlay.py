@@ -66,7 +66,6 @@ class Conjunct:
     name: str
     gloss: str
     check: Callable[[GroupView], Any]
-    at: Callable[[GroupView, Any], Any] | None = None
 
 
 @dataclass(frozen=True)

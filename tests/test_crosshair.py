@@ -12,7 +12,8 @@ import pytest
 HERE = Path(__file__).resolve().parent
 MODULES = (
     "pitmirror.impl.extents",  # extent coalescing for the engine's I/O
-    "pitmirror.model.freeze_overlay",  # overlay read resolution, delta writes
+    "pitmirror.model.freeze_overlay",  # overlay read resolution
+    "pitmirror.model.algebra",  # delta lookups the rules read through
     "pitmirror.model.cyclic_flashcopy",  # the copy-map merge of claims 5/6, used by the engine
     "pitmirror.model.actions",  # trace parsing
 )
