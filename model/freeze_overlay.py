@@ -278,15 +278,18 @@ class LocalObject:
     base: Image
     frozen: Delta | None  # the delta of the point being mirrored; None once merged away
     active: Delta  # host writes since the last freeze
+    merging: Delta | None = None
+    """pipelined: the previous point's delta, still merging into the base; None once dropped"""
 
     @property
     def live(self) -> Image:
-        return overlay(self.base, self.frozen or (), self.active)
+        return overlay(self.base, self.merging or (), self.frozen or (), self.active)
 
     def read(self, offset: int, active_first: bool = True) -> int:
         """A host read of one grain: claim 12's order, or (a mutant) the frozen delta first."""
-        frozen = self.frozen or ()
-        value: int = rules.read(_VALUES, active_first, self.base, frozen, self.active, offset)
+        frozen, merging = self.frozen or (), self.merging or ()
+        value: int = rules.read(_VALUES, active_first, self.base, merging, frozen, self.active,
+                                offset)  # fmt: skip
         return value
 
     def reads(self, active_first: bool = True) -> Image:
@@ -301,16 +304,19 @@ class RemoteObject:
     delta: Delta
     delta_point: int | None  # the point being received; None between points
     complete: bool
+    merging: Delta = ()
+    """pipelined: the previous point's complete delta, moved aside to merge into the base"""
+    merging_point: int | None = None
 
     @property
     def committed(self) -> int:
-        return (
-            self.delta_point if self.complete and self.delta_point is not None else self.base_point
-        )
+        if self.complete and self.delta_point is not None:
+            return self.delta_point
+        return self.base_point if self.merging_point is None else self.merging_point
 
     @property
     def recoverable(self) -> Image:
-        return overlay(self.base, self.delta) if self.complete else self.base
+        return overlay(self.base, self.merging, self.delta if self.complete else ())
 
 
 @dataclass(frozen=True)
@@ -428,6 +434,8 @@ def _view(state: State, group: int) -> rules.GroupView:
         frozen=tuple(o.frozen or () for o in objects),
         has_frozen=tuple(o.frozen is not None for o in objects),
         active=tuple(o.active for o in objects),
+        merging=tuple(o.merging or () for o in objects),
+        has_merging=tuple(o.merging is not None for o in objects),
         acked=tuple(state.acked[i] for i in members),
         images=g.images,
         unfrozen=tuple(i in g.unfrozen for i in members),
@@ -438,6 +446,11 @@ def _view(state: State, group: int) -> rules.GroupView:
             tuple(NONE if c.delta_point is None else c.delta_point for c in row) for row in copies
         ),
         complete=tuple(tuple(c.complete for c in row) for row in copies),
+        rmerging=tuple(tuple(c.merging for c in row) for row in copies),
+        rmerging_point=tuple(
+            tuple(NONE if c.merging_point is None else c.merging_point for c in row)
+            for row in copies
+        ),
         completed=tuple(r in g.completed_at for r in remotes),
         remote_up=tuple(state.site_up(r) for r in remotes),
         link_up=tuple(link_name(home, r) not in state.down_links for r in remotes),
@@ -462,25 +475,28 @@ def put_view(state: State, group: int, before: rules.GroupView, after: rules.Gro
     spec_ = topo.groups[group]
     members = _members(state, group)
     changes: dict[str, Any] = {}
-    if _changed(before, after, "base", "frozen", "has_frozen", "active"):
+    if _changed(before, after, "base", "frozen", "has_frozen", "active", "merging",
+                "has_merging"):  # fmt: skip
         objects = list(state.objects)
         for m, i in enumerate(members):
             frozen = after.frozen[m] if after.has_frozen[m] else None
-            objects[i] = LocalObject(after.base[m], frozen, after.active[m])
+            merging = after.merging[m] if after.has_merging[m] else None
+            objects[i] = LocalObject(after.base[m], frozen, after.active[m], merging)
         changes["objects"] = tuple(objects)
     if _changed(before, after, "acked"):
         acked = list(state.acked)
         for m, i in enumerate(members):
             acked[i] = after.acked[m]
         changes["acked"] = tuple(acked)
-    if _changed(before, after, "rbase", "rdelta", "rbase_point", "rdelta_point", "complete"):
+    if _changed(before, after, "rbase", "rdelta", "rbase_point", "rdelta_point", "complete",
+                "rmerging", "rmerging_point"):  # fmt: skip
         rows = list(state.remotes)
         for m, i in enumerate(members):
             rows[i] = tuple(
                 (r, RemoteObject(
                     after.rbase[ri][m], after.rbase_point[ri][m], after.rdelta[ri][m],
-                    None if after.rdelta_point[ri][m] == NONE else after.rdelta_point[ri][m],
-                    after.complete[ri][m],
+                    _point(after.rdelta_point[ri][m]), after.complete[ri][m],
+                    after.rmerging[ri][m], _point(after.rmerging_point[ri][m]),
                 ))
                 for ri, r in enumerate(spec_.remotes)
             )  # fmt: skip
@@ -505,6 +521,10 @@ def put_view(state: State, group: int, before: rules.GroupView, after: rules.Gro
         down = state.down_links - {k for k, up in links if up}
         changes["down_links"] = down | {k for k, up in links if not up}
     return dataclasses.replace(state, **changes)
+
+
+def _point(value: int) -> int | None:
+    return None if value == NONE else value
 
 
 def _out_of_range(topo: Topology, action: Action) -> str | None:
@@ -668,6 +688,23 @@ class ExtentSource:
         return MergeRemote(self.site, grain, count)
 
 
+def local_merge_source(state: State, obj: LocalObject) -> Delta:
+    """The delta a local merge reads: the frozen one, or (pipelined) the one merging."""
+    return (obj.merging if state.options.pipelined else obj.frozen) or ()
+
+
+def remote_merge_source(state: State, copy: RemoteObject) -> Delta:
+    """The delta a remote merge reads: the received one, or (pipelined) the one merging."""
+    return copy.merging if state.options.pipelined else copy.delta
+
+
+def received(state: State, group: int, copy: RemoteObject) -> set[int]:
+    """The grains of the group's current point a remote copy has (pipelined, a delta of an
+    earlier point is moved aside by the next copy, not copied over)."""
+    current = copy.delta_point in (None, state.groups[group].point)
+    return {o for o, _ in copy.delta} if current or not state.options.pipelined else set()
+
+
 def extent_sources(state: State, kind: type[ExtentAction]) -> list[ExtentSource]:
     """Every (site, object) where `kind` is enabled now, with the grains it may take there;
     cheap on large objects (the harness draws extents from these, not from every extent)."""
@@ -678,13 +715,13 @@ def extent_sources(state: State, kind: type[ExtentAction]) -> list[ExtentSource]
             first, obj = topo.first_grain(oi), state.objects[oi]
             for site in sites:
                 if kind is MergeLocal:
-                    offsets = {o for o, _ in obj.frozen or ()}
+                    offsets = {o for o, _ in local_merge_source(state, obj)}
                 elif kind is MergeRemote:
                     assert site is not None
-                    offsets = {o for o, _ in state.remote(oi, site).delta}
+                    offsets = {o for o, _ in remote_merge_source(state, state.remote(oi, site))}
                 else:
                     assert site is not None
-                    sent = {o for o, _ in state.remote(oi, site).delta}
+                    sent = received(state, gi, state.remote(oi, site))
                     offsets = {o for o, _ in obj.frozen or ()} - sent
                 if not offsets:
                     continue
@@ -1004,17 +1041,19 @@ def _background_of(state: State, kind: type[Action]) -> list[Action]:
     if kind is MergeLocal:
         for oi, obj in enumerate(state.objects):
             first = topo.first_grain(oi)
-            pending = (first + o for o, v in obj.frozen or () if obj.base[o] != v)
+            source = local_merge_source(state, obj)
+            pending = (first + o for o, v in source if obj.base[o] != v)
             found += [MergeLocal(g, n) for g, n in runs(pending)]
         return found
     for gi, r in remotes:
         for oi in topo.group_objects(gi):
             copy, first = state.remote(oi, r), topo.first_grain(oi)
             if kind is MergeRemote:
-                pending = (first + o for o, v in copy.delta if copy.base[o] != v)
+                source = remote_merge_source(state, copy)
+                pending = (first + o for o, v in source if copy.base[o] != v)
                 found += [MergeRemote(r, g, n) for g, n in runs(pending)]
             else:
-                have = {o for o, _ in copy.delta}
+                have = received(state, gi, copy)
                 unsent = (first + o for o, _ in state.objects[oi].frozen or () if o not in have)
                 found += [CopyDelta(r, g, n) for g, n in runs(unsent)]
     return found

@@ -1,9 +1,17 @@
 """Design B's actions, written once over the algebra (model/algebra.py).
 
 One consistency group as the rules see it (`GroupView`): its members' local objects (base B,
-frozen delta AV_{s-1}, active delta AV_s), the host's view, the ghost images of every point,
-each remote's copies (base copy and its point, received delta, its point and complete mark),
-which remotes the home knows complete, and which sites and links are up.  A member, a remote,
+frozen delta AV_{s-1}, active delta AV_s, and in the pipelined order the previous point's delta
+still merging into B), the host's view, the ghost images of every point, each remote's copies
+(base copy and its point, received delta, its point and complete mark, and in the pipelined
+order the previous complete delta still merging into the base copy), which remotes the home
+knows complete, and which sites and links are up.
+
+The pipelined order (`Options.pipelined`, claims 13, 22 and 46: "repeating mirroring after
+completion of step f", the copy) freezes the next point as soon as the current one is complete
+at every remote: the frozen delta moves aside to merge into B while the next one is copied,
+and a remote moves its complete delta aside to merge when the next point's first grains
+arrive.  The stricter order waits for both merges before the next freeze.  A member, a remote,
 a grain, an extent and a value are the rules' parameters; the reference model
 (model/freeze_overlay.py) binds an action of a topology to one group's terms and evaluates the
 rules concretely, and the proof (proofs/freeze_overlay.py) evaluates the same rules over Z3
@@ -16,7 +24,7 @@ integer or a Boolean) for the interpretations that must build states from nothin
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +37,8 @@ SCHEMA: dict[str, tuple[str, ...]] = {
     "frozen": ("member", "delta"),
     "has_frozen": ("member", "bool"),
     "active": ("member", "delta"),
+    "merging": ("member", "delta"),
+    "has_merging": ("member", "bool"),
     "acked": ("member", "image"),
     "images": ("point", "member", "image"),
     "unfrozen": ("member", "bool"),
@@ -37,6 +47,8 @@ SCHEMA: dict[str, tuple[str, ...]] = {
     "rbase_point": ("remote", "member", "int"),
     "rdelta_point": ("remote", "member", "int"),
     "complete": ("remote", "member", "bool"),
+    "rmerging": ("remote", "member", "delta"),
+    "rmerging_point": ("remote", "member", "int"),
     "completed": ("remote", "bool"),
     "remote_up": ("remote", "bool"),
     "link_up": ("remote", "bool"),
@@ -55,6 +67,8 @@ class GroupView:
     frozen: Any
     has_frozen: Any
     active: Any
+    merging: Any
+    has_merging: Any
     acked: Any
     images: Any
     unfrozen: Any
@@ -63,6 +77,8 @@ class GroupView:
     rbase_point: Any
     rdelta_point: Any
     complete: Any
+    rmerging: Any
+    rmerging_point: Any
     completed: Any
     remote_up: Any
     link_up: Any
@@ -77,7 +93,18 @@ class GroupView:
         return x.and_(self.home_up, self.remote_up[r], self.link_up[r])
 
     def committed(self, x: Algebra, r: Term, m: Term) -> Term:
-        return x.ite(self.complete[r][m], self.rdelta_point[r][m], self.rbase_point[r][m])
+        """The point the remote recovers the member at: its complete delta's, else the one
+        merging into its base copy, else its base copy's."""
+        merging = self.rmerging_point[r][m]
+        below = x.ite(merging == NONE, self.rbase_point[r][m], merging)
+        return x.ite(self.complete[r][m], self.rdelta_point[r][m], below)
+
+    def recovered(self, x: Algebra, r: Term, m: Term, g: Term) -> Term:
+        """A failover read of one grain at the remote: the complete delta, then the one still
+        merging, then the base copy."""
+        delta = x.ite(self.complete[r][m], self.rdelta[r][m], x.empty)
+        merging = x.ite(self.rmerging_point[r][m] == NONE, x.empty, self.rmerging[r][m])
+        return x.read(self.rbase[r][m], delta, merging, grain=g)
 
 
 assert tuple(f.name for f in dataclasses.fields(GroupView)) == tuple(SCHEMA)
@@ -107,6 +134,11 @@ class Options(DesignOptions):
     flush_merges_before_drop: bool = True
     """Barrier: the volumes merged into are flushed before the record that drops the delta
     their merges came from."""
+    pipelined: bool = False
+    """The next freeze as soon as the current point is complete at every remote, the merges
+    overlapping the next cycle (the claims' order); False: the stricter order, where the next
+    freeze also waits for the local merge and a remote merges and drops its delta before it
+    takes the next point.  Safe either way."""
     flush_every_write: bool = False
     """Flush each merge's data at once, although nothing needs it durable before the delta
     is dropped (the drop flushes the merged volumes first; lost before, a merge is redone):
@@ -131,6 +163,8 @@ def initial(x: Algebra) -> GroupView:
         frozen=x.members_const(x.whole(zeros)),
         has_frozen=x.members_const(x.true),
         active=x.members_const(x.empty),
+        merging=x.members_const(x.empty),
+        has_merging=x.members_const(x.false),
         acked=per_member,
         images=x.history([per_member, per_member]),
         unfrozen=x.members_const(x.false),
@@ -139,6 +173,8 @@ def initial(x: Algebra) -> GroupView:
         rbase_point=x.remotes_const(x.members_const(0)),
         rdelta_point=x.remotes_const(x.members_const(1)),
         complete=x.remotes_const(x.members_const(x.false)),
+        rmerging=x.remotes_const(x.members_const(x.empty)),
+        rmerging_point=x.remotes_const(x.members_const(NONE)),
         completed=x.remotes_const(x.false),
         remote_up=x.remotes_const(x.true),
         link_up=x.remotes_const(x.true),
@@ -148,18 +184,19 @@ def initial(x: Algebra) -> GroupView:
     )
 
 
-def read(x: Algebra, active_first: bool, base: Term, frozen: Term, active: Term,
-         grain: Term) -> Term:  # fmt: skip
-    """Claim 12's live read of one grain: the active delta, then the frozen one, then B (the
-    read-frozen-first mutant looks in the frozen delta first)."""
+def read(x: Algebra, active_first: bool, base: Term, merging: Term, frozen: Term,
+         active: Term, grain: Term) -> Term:  # fmt: skip
+    """Claim 12's live read of one grain: the active delta, then the frozen one, then the one
+    still merging, then B (the read-frozen-first mutant looks in the frozen delta first)."""
     if active_first:
-        return x.read(base, active, frozen, grain=grain)
-    return x.read(base, frozen, active, grain=grain)
+        return x.read(base, active, frozen, merging, grain=grain)
+    return x.read(base, frozen, active, merging, grain=grain)
 
 
 def read_member(x: Algebra, o: Options, s: GroupView, m: Term, g: Term) -> Term:
     frozen = x.ite(s.has_frozen[m], s.frozen[m], x.empty)
-    return read(x, o.read_active_first, s.base[m], frozen, s.active[m], g)
+    merging = x.ite(s.has_merging[m], s.merging[m], x.empty)
+    return read(x, o.read_active_first, s.base[m], merging, frozen, s.active[m], g)
 
 
 # ---- guards and updates, action by action ------------------------------------------------------
@@ -195,17 +232,30 @@ def host_read(x: Algebra, o: Options, s: GroupView, member: Term, grain: Term) -
 
 
 def freeze_group_guard(x: Algebra, o: Options, s: GroupView, first: Term) -> Clauses:
-    """The previous point is complete at every remote and merged away locally."""
+    """The current point is complete at every remote, and merged away locally (the stricter
+    order) or the point before it is (pipelined: the current one moves aside to merge)."""
     yield home_is_up(x, s)
     yield Clause(x.not_(s.broken), "mirroring is broken for this group")
     yield Clause(no_straggler(x, s), "the previous freeze is still in progress")
-    yield Clause(x.all_remotes(lambda r: s.completed[r]),
-                 lambda: f"point {s.point} is not yet complete at every remote")  # fmt: skip
-    yield Clause(x.all_members(lambda m: x.not_(s.has_frozen[m])),
-                 "the previous frozen delta is not merged away yet")  # fmt: skip
+    if not o.pipelined:
+        yield Clause(x.all_remotes(lambda r: s.completed[r]),
+                     lambda: f"point {s.point} is not yet complete at every remote")  # fmt: skip
+        yield Clause(x.all_members(lambda m: x.not_(s.has_frozen[m])),
+                     "the previous frozen delta is not merged away yet")  # fmt: skip
+        return
+    # pipelined, the freeze is what lets the frozen delta be merged away (the drop-early
+    # mutant: once any remote has it)
+    yield may_merge_local(x, o, s, lambda: f"point {s.point} is not yet complete at every remote")
+    yield Clause(x.all_members(lambda m: x.not_(s.has_merging[m])),
+                 lambda: f"point {s.point - 1} is still merging into the base")  # fmt: skip
 
 
-def freeze_one(x: Algebra, s: GroupView, m: Term) -> GroupView:
+def freeze_one(x: Algebra, o: Options, s: GroupView, m: Term) -> GroupView:
+    if o.pipelined:
+        s = s.with_(
+            merging=x.store(s.merging, m, s.frozen[m]),
+            has_merging=x.store(s.has_merging, m, s.has_frozen[m]),
+        )
     return s.with_(
         frozen=x.store(s.frozen, m, s.active[m]),
         active=x.store(s.active, m, x.empty),
@@ -223,13 +273,15 @@ def freeze_group(x: Algebra, o: Options, s: GroupView, first: Term) -> GroupView
         images=x.record(s.images, point, s.acked),
     )
     if o.freeze_group_at_once:
+        if o.pipelined:
+            rotated = rotated.with_(merging=s.frozen, has_merging=s.has_frozen)
         return rotated.with_(
             frozen=s.active,
             active=x.members_const(x.empty),
             has_frozen=x.members_const(x.true),
         )
     waiting = x.store(x.members_const(x.true), first, x.false)
-    return freeze_one(x, rotated, first).with_(unfrozen=waiting)
+    return freeze_one(x, o, rotated, first).with_(unfrozen=waiting)
 
 
 def freeze_member_guard(x: Algebra, o: Options, s: GroupView, member: Term) -> Clauses:
@@ -239,7 +291,7 @@ def freeze_member_guard(x: Algebra, o: Options, s: GroupView, member: Term) -> C
 
 
 def freeze_member(x: Algebra, o: Options, s: GroupView, member: Term) -> GroupView:
-    frozen = freeze_one(x, s, member)
+    frozen = freeze_one(x, o, s, member)
     return frozen.with_(unfrozen=x.store(s.unfrozen, member, x.false))
 
 
@@ -259,6 +311,9 @@ def copy_delta_guard(x: Algebra, o: Options, s: GroupView, remote: Term, member:
     yield from frozen_holds(x, s, m, extent)
     yield Clause(no_straggler(x, s), "the freeze is still in progress")
     yield Clause(x.not_(s.completed[r]), lambda: f"{site} already has point {s.point}")
+    if o.pipelined:
+        yield may_move_aside(x, s, r)
+        s = moved_aside(x, s, r)
     d = s.rdelta_point[r][m]
     yield Clause(x.and_(x.or_(d == NONE, d == s.point), x.not_(s.complete[r][m])),
                  lambda: f"{site} still holds the delta of point {d}")  # fmt: skip
@@ -270,10 +325,42 @@ def copy_delta_guard(x: Algebra, o: Options, s: GroupView, remote: Term, member:
 def copy_delta(x: Algebra, o: Options, s: GroupView, remote: Term, member: Term,
                extent: Term) -> GroupView:  # fmt: skip
     r, m = remote, member
+    if o.pipelined:
+        s = moved_aside(x, s, r)
     delta = x.received(s.rdelta[r][m], extent, s.frozen[m])
     return s.with_(
         rdelta=x.store(s.rdelta, r, x.store(s.rdelta[r], m, delta)),
         rdelta_point=x.store(s.rdelta_point, r, x.store(s.rdelta_point[r], m, s.point)),
+    )
+
+
+def stale(x: Algebra, s: GroupView, r: Term) -> Term:
+    """The remote still holds the delta of a point before the current one."""
+    return x.some_member(lambda m: x.and_(s.rdelta_point[r][m] != NONE,
+                                          s.rdelta_point[r][m] != s.point))  # fmt: skip
+
+
+def may_move_aside(x: Algebra, s: GroupView, r: Term) -> Clause:
+    """Pipelined, a remote takes the next point once the delta before is merged away."""
+    idle = x.all_members(lambda m: s.rmerging_point[r][m] == NONE)
+    return Clause(x.or_(x.not_(stale(x, s, r)), idle),
+                  lambda: f"{x.remote_name(r)} still merges an older delta")  # fmt: skip
+
+
+def moved_aside(x: Algebra, s: GroupView, r: Term) -> GroupView:
+    """Pipelined, the remote's delta of an earlier point (complete) moves aside to merge,
+    every member's at once, when the next point's first grains or its complete mark arrive."""
+    older = stale(x, s, r)
+
+    def aside(family: Term, merging: Term, fresh: Term) -> Term:
+        return x.store(family, r, x.ite(older, merging, fresh))
+
+    return s.with_(
+        rmerging=aside(s.rmerging, s.rdelta[r], s.rmerging[r]),
+        rmerging_point=aside(s.rmerging_point, s.rdelta_point[r], s.rmerging_point[r]),
+        rdelta=aside(s.rdelta, x.members_const(x.empty), s.rdelta[r]),
+        rdelta_point=aside(s.rdelta_point, x.members_const(NONE), s.rdelta_point[r]),
+        complete=aside(s.complete, x.members_const(x.false), s.complete[r]),
     )
 
 
@@ -287,11 +374,14 @@ def copied(x: Algebra, s: GroupView, r: Term) -> Term:
 
 def mark_complete_guard(x: Algebra, o: Options, s: GroupView, remote: Term) -> Clauses:
     """The reachable remote has every grain of every member's frozen delta, holds no older
-    delta, and has not marked this point yet."""
+    delta (pipelined: or can move it aside), and has not marked this point yet."""
     r, site = remote, x.remote_name(remote)
     yield Clause(s.reachable(x, r), lambda: f"{site} cannot be reached")
     yield Clause(x.not_(s.completed[r]), lambda: f"point {s.point} is already complete at {site}")
     yield Clause(no_straggler(x, s), "the freeze is still in progress")
+    if o.pipelined:
+        yield may_move_aside(x, s, r)
+        s = moved_aside(x, s, r)
     yield Clause(
         x.all_members(lambda m: x.or_(s.rdelta_point[r][m] == NONE,
                                       s.rdelta_point[r][m] == s.point)),
@@ -302,6 +392,8 @@ def mark_complete_guard(x: Algebra, o: Options, s: GroupView, remote: Term) -> C
 
 def mark_complete(x: Algebra, o: Options, s: GroupView, remote: Term) -> GroupView:
     """The commit at the remote, atomic over the group's members."""
+    if o.pipelined:
+        s = moved_aside(x, s, remote)
     return s.with_(
         complete=x.store(s.complete, remote, x.members_const(x.true)),
         rdelta_point=x.store(s.rdelta_point, remote, x.members_const(s.point)),
@@ -317,6 +409,11 @@ def merge_remote_guard(x: Algebra, o: Options, s: GroupView, remote: Term, membe
     r, m, site = remote, member, x.remote_name(remote)
     yield Clause(x.nonempty(extent), "the extent is empty")
     yield Clause(s.remote_up[r], lambda: f"the {site} site is down")
+    if o.pipelined:
+        yield Clause(s.rmerging_point[r][m] != NONE, lambda: f"{site} has no delta merging")
+        yield Clause(x.covered(s.rmerging[r][m], extent),
+                     lambda: x.missing(s.rmerging[r][m], extent, m, f"{site}'s merging delta"))
+        return
     yield Clause(x.covered(s.rdelta[r][m], extent),
                  lambda: x.missing(s.rdelta[r][m], extent, m, f"{site}'s delta"))  # fmt: skip
     if o.merge_after_complete:
@@ -326,7 +423,8 @@ def merge_remote_guard(x: Algebra, o: Options, s: GroupView, remote: Term, membe
 def merge_remote(x: Algebra, o: Options, s: GroupView, remote: Term, member: Term,
                  extent: Term) -> GroupView:  # fmt: skip
     r, m = remote, member
-    copy = x.merged(s.rbase[r][m], extent, s.rdelta[r][m])
+    source = s.rmerging[r][m] if o.pipelined else s.rdelta[r][m]
+    copy = x.merged(s.rbase[r][m], extent, source)
     return s.with_(rbase=x.store(s.rbase, r, x.store(s.rbase[r], m, copy)))
 
 
@@ -335,9 +433,15 @@ def merged_into(x: Algebra, image: Term, delta: Term) -> Term:
 
 
 def drop_remote_delta_guard(x: Algebra, o: Options, s: GroupView, remote: Term) -> Clauses:
-    """Every member's delta at the remote is complete and merged."""
+    """Every member's delta at the remote is complete (pipelined: moved aside) and merged."""
     r, site = remote, x.remote_name(remote)
     yield Clause(s.remote_up[r], lambda: f"the {site} site is down")
+    if o.pipelined:
+        yield Clause(x.all_members(lambda m: s.rmerging_point[r][m] != NONE),
+                     lambda: f"{site} has no delta merging")  # fmt: skip
+        yield Clause(x.all_members(lambda m: merged_into(x, s.rbase[r][m], s.rmerging[r][m])),
+                     lambda: f"{site}'s merging delta is not merged")  # fmt: skip
+        return
     complete = x.all_members(lambda m: s.complete[r][m])
     yield Clause(complete, lambda: f"{site}'s delta is not complete")
     yield Clause(x.all_members(lambda m: merged_into(x, s.rbase[r][m], s.rdelta[r][m])),
@@ -347,6 +451,12 @@ def drop_remote_delta_guard(x: Algebra, o: Options, s: GroupView, remote: Term) 
 def drop_remote_delta(x: Algebra, o: Options, s: GroupView, remote: Term) -> GroupView:
     """The base copies now hold the delta's point."""
     r = remote
+    if o.pipelined:
+        return s.with_(
+            rbase_point=x.store(s.rbase_point, r, s.rmerging_point[r]),
+            rmerging_point=x.store(s.rmerging_point, r, x.members_const(NONE)),
+            rmerging=x.store(s.rmerging, r, x.members_const(x.empty)),
+        )
     return s.with_(
         rbase_point=x.store(s.rbase_point, r, s.rdelta_point[r]),
         rdelta_point=x.store(s.rdelta_point, r, x.members_const(NONE)),
@@ -355,33 +465,47 @@ def drop_remote_delta(x: Algebra, o: Options, s: GroupView, remote: Term) -> Gro
     )
 
 
-def may_merge_local(x: Algebra, o: Options, s: GroupView) -> Clause:
+def may_merge_local(x: Algebra, o: Options, s: GroupView,
+                    why: str | Callable[[], str] = "not every remote has the delta") -> Clause:
+    """Every remote (any remote, in the drop-early mutant) completed the current point."""
     if o.drop_after_every_remote:
-        everywhere = x.all_remotes(lambda r: s.completed[r])
-    else:
-        everywhere = x.some_remote(lambda r: s.completed[r])
-    return Clause(everywhere, "not every remote has the delta")
+        return Clause(x.all_remotes(lambda r: s.completed[r]), why)
+    return Clause(x.some_remote(lambda r: s.completed[r]), why)
 
 
 def merge_local_guard(x: Algebra, o: Options, s: GroupView, member: Term,
                       extent: Term) -> Clauses:  # fmt: skip
     """Every grain of the extent is in the frozen delta and every remote (any remote, in the
-    drop-early mutant) completed the point; redo-safe like MergeRemote."""
+    drop-early mutant) completed the point, or (pipelined) in the delta merging; redo-safe
+    like MergeRemote."""
     yield Clause(x.nonempty(extent), "the extent is empty")
     yield home_is_up(x, s)
+    if o.pipelined:
+        m = member
+        yield Clause(s.has_merging[m], lambda: f"object {x.member_name(m)} has no delta merging")
+        yield Clause(x.covered(s.merging[m], extent),
+                     lambda: x.missing(s.merging[m], extent, m, "the merging delta"))
+        return
     yield from frozen_holds(x, s, member, extent)
     yield may_merge_local(x, o, s)
 
 
 def merge_local(x: Algebra, o: Options, s: GroupView, member: Term, extent: Term) -> GroupView:
     m = member
-    return s.with_(base=x.store(s.base, m, x.merged(s.base[m], extent, s.frozen[m])))
+    source = s.merging[m] if o.pipelined else s.frozen[m]
+    return s.with_(base=x.store(s.base, m, x.merged(s.base[m], extent, source)))
 
 
 def drop_local_delta_guard(x: Algebra, o: Options, s: GroupView) -> Clauses:
     """A frozen delta exists, the remotes completed it and it is merged into every member's
-    base."""
+    base (pipelined: the delta merging is merged)."""
     yield home_is_up(x, s)
+    if o.pipelined:
+        yield Clause(x.some_member(lambda m: s.has_merging[m]), "there is no delta merging")
+        yield Clause(x.all_members(lambda m: x.implies(
+            s.has_merging[m], merged_into(x, s.base[m], s.merging[m]))),
+            "the merging delta is not merged into the base")  # fmt: skip
+        return
     yield Clause(x.some_member(lambda m: s.has_frozen[m]), "there is no frozen delta")
     yield may_merge_local(x, o, s)
     merged = x.all_members(
@@ -391,6 +515,8 @@ def drop_local_delta_guard(x: Algebra, o: Options, s: GroupView) -> Clauses:
 
 
 def drop_local_delta(x: Algebra, o: Options, s: GroupView) -> GroupView:
+    if o.pipelined:
+        return s.with_(has_merging=x.members_const(x.false), merging=x.members_const(x.empty))
     return s.with_(has_frozen=x.members_const(x.false), frozen=x.members_const(x.empty))
 
 

@@ -92,7 +92,7 @@ class Encoding:
 
     def __init__(self, x: Symbolic) -> None:
         self.x = x
-        self.CONJUNCTS = self._conjuncts()
+        self._conjuncts: dict[bool, list[Conjunct]] = {}
 
     # ---- states -------------------------------------------------------------------------------
 
@@ -212,6 +212,8 @@ class Encoding:
         copy = {"remote": r, "member": m, "extent": e}
         copy_guard, copy_after = self.rule("CopyDelta", s, opts, copy)
         torn_delta = _set2(s.rdelta.val, r, m, torn(s.rdelta.val[r][m], e))
+        if opts.pipelined:  # a write to the free slot, where the next point will be received
+            torn_delta = z3.If(rules.stale(x, s, r), s.rdelta.val, torn_delta)
         cuts.append(
             (
                 "CopyDelta, power lost after its data write",
@@ -220,8 +222,10 @@ class Encoding:
             )
         )
         if not opts.flush_copy_data:  # marked received with the data still in flight
+            landed = copy_after.rdelta
             lost_copy = copy_after.with_(
-                rdelta=Pair(copy_after.rdelta.has, torn_delta), **remote_down
+                rdelta=Pair(landed.has, _set2(landed.val, r, m, torn(landed.val[r][m], e))),
+                **remote_down,
             )
             cuts.append(
                 (
@@ -273,7 +277,8 @@ class Encoding:
         )
         if not opts.flush_merges_before_drop:  # the drop recorded with merges still in flight
             drop_guard, dropped = self.rule("DropRemoteDelta", s, opts, {"remote": r})
-            lost_merge = _set2(s.rbase, r, m, torn(s.rbase[r][m], s.rdelta.has[r][m]))
+            merged = s.rmerging if opts.pipelined else s.rdelta
+            lost_merge = _set2(s.rbase, r, m, torn(s.rbase[r][m], merged.has[r][m]))
             cuts.append(
                 (
                     "DropRemoteDelta completes, then power lost at the remote",
@@ -282,7 +287,8 @@ class Encoding:
                 )
             )
             drop_local_guard, dropped_local = self.rule("DropLocalDelta", s, opts, {})
-            lost_base = z3.Store(s.base, m, torn(s.base[m], s.frozen.has[m]))
+            merged_local = s.merging if opts.pipelined else s.frozen
+            lost_base = z3.Store(s.base, m, torn(s.base[m], merged_local.has[m]))
             cuts.append(
                 (
                     "DropLocalDelta completes, then power lost at home",
@@ -317,10 +323,10 @@ class Encoding:
 
     @staticmethod
     def _cases(s: GroupView, r: Any, m: Any) -> Any:
-        """A remote's points per member.  Until the home records the remote complete, the
-        remote may already be complete (its mark is written first), and may merge, drop and
-        receive point k again before the home learns of it (a power loss between the two
-        records)."""
+        """A remote's points per member, in the stricter order.  Until the home records the
+        remote complete, the remote may already be complete (its mark is written first), and
+        may merge, drop and receive point k again before the home learns of it (a power loss
+        between the two records)."""
         k, d, b, c = s.point, s.rdelta_point[r][m], s.rbase_point[r][m], s.complete[r][m]
         base_k_or_before = z3.Or(b == k - 1, b == k)
         done = z3.Or(z3.And(c, d == k, base_k_or_before), z3.And(z3.Not(c), d == NONE, b == k))
@@ -329,14 +335,49 @@ class Encoding:
             z3.And(z3.Not(c), z3.Or(d == NONE, d == k), base_k_or_before),
             z3.And(c, d == k, base_k_or_before),
         )
+        return z3.And(z3.If(s.completed[r], done, pending), s.rmerging_point[r][m] == NONE)
+
+    @staticmethod
+    def _pipelined_cases(s: GroupView, r: Any, m: Any) -> Any:
+        """A remote's points per member, pipelined: its base holds P_j, or P_{j-1} with P_j's
+        delta moved aside and merging (`holds`), below its complete delta of P_{k-1} not yet
+        moved aside, its delta of P_k being received, or its complete delta of P_k (which the
+        home may not know yet: the remote's mark is written first)."""
+        k, d, c = s.point, s.rdelta_point[r][m], s.complete[r][m]
+        b, q = s.rbase_point[r][m], s.rmerging_point[r][m]
+
+        def holds(j: Any) -> Any:
+            return z3.Or(z3.And(j >= 1, q == j, b == j - 1), z3.And(q == NONE, b == j))
+
+        done = z3.And(c, d == k, holds(k - 1))
+        pending = z3.Or(
+            z3.And(c, k >= 2, d == k - 1, holds(k - 2)),
+            z3.And(z3.Not(c), z3.Or(d == NONE, d == k), holds(k - 1)),
+            done,
+        )
         return z3.If(s.completed[r], done, pending)
 
     def _members_agree(self, s: GroupView) -> Any:
+        """At a remote, the members move together: their complete marks, the points of their
+        complete deltas, and whether a delta is merging."""
         x = self.x
-        return self.forall(
-            (x.remote, x.member, x.member),
-            lambda r, m1, m2: s.complete[r][m1] == s.complete[r][m2],
-        )
+
+        def agree(r: Any, m1: Any, m2: Any) -> Any:
+            c1, c2 = s.complete[r][m1], s.complete[r][m2]
+            q1, q2 = s.rmerging_point[r][m1], s.rmerging_point[r][m2]
+            return z3.And(
+                c1 == c2,
+                z3.Implies(z3.And(c1, c2), s.rdelta_point[r][m1] == s.rdelta_point[r][m2]),
+                (q1 == NONE) == (q2 == NONE),
+            )
+
+        return self.forall((x.remote, x.member, x.member), agree)
+
+    @staticmethod
+    def _under(s: GroupView, r: Any, m: Any, g: Any) -> Any:
+        """The remote's image below its received delta: the delta merging, then the base."""
+        merging = z3.And(s.rmerging_point[r][m] != NONE, s.rmerging.has[r][m][g])
+        return z3.If(merging, s.rmerging.val[r][m][g], s.rbase[r][m][g])
 
     def committed(self, s: GroupView, r: Any, m: Any) -> Any:
         return s.committed(self.x, r, m)
@@ -345,31 +386,59 @@ class Encoding:
         """inv_target_is_committed_image: every remote recovers every member at P_c."""
 
         def body(s: GroupView, r: Any, m: Any, g: Any) -> Any:
-            recovered = z3.If(
-                z3.And(s.complete[r][m], s.rdelta.has[r][m][g]),
-                s.rdelta.val[r][m][g],
-                s.rbase[r][m][g],
-            )
+            recovered = s.recovered(self.x, r, m, g)
             return recovered == s.images[self.committed(s, r, m)][m][g]
 
         return self._per_remote_grain(body)(s)
 
-    def _conjuncts(self) -> list[Conjunct]:
+    def conjuncts(self, opts: Options) -> list[Conjunct]:
+        """The inductive invariant's conjuncts, for the stricter or the pipelined order."""
+        if opts.pipelined not in self._conjuncts:
+            self._conjuncts[opts.pipelined] = self._build_conjuncts(opts.pipelined)
+        return self._conjuncts[opts.pipelined]
+
+    def _build_conjuncts(self, pipelined: bool) -> list[Conjunct]:
+
         def p0(s: GroupView) -> Any:
             return s.images[s.point]
 
         def pm1(s: GroupView) -> Any:
             return s.images[s.point - 1]
 
+        def pm2(s: GroupView) -> Any:
+            return s.images[s.point - 2]
+
         def no_straggler(s: GroupView) -> Any:
             return self.x.all_members(lambda m: z3.Not(s.unfrozen[m]))
 
+        def merging_is_pk_1(s: GroupView, m: Any, g: Any) -> Any:
+            outside = z3.And(pm1(s)[m][g] == pm2(s)[m][g], s.base[m][g] == pm2(s)[m][g])
+            held = z3.If(s.merging.has[m][g], s.merging.val[m][g] == pm1(s)[m][g], outside)
+            return z3.And(s.has_frozen[m], z3.Implies(s.has_merging[m], held))
+
+        under = self._under
+        if not pipelined:
+            phase = Conjunct("inv_2_remote_phase",
+                             "a remote merges or holds P_k, or holds P_{k-1}; nothing merges "
+                             "aside", self._per_remote_member(self._cases))  # fmt: skip
+            local = Conjunct("inv_13_nothing_merges_aside",
+                             "no local delta merges aside (the stricter order)",
+                             self._per_grain(lambda s, m, g: z3.Not(s.has_merging[m])))
+        else:
+            phase = Conjunct("inv_2_remote_phase",
+                             "a remote holds P_{k-1} below the delta it receives of P_k, or "
+                             "P_{k-2} below a complete P_{k-1}; each maybe a point behind with "
+                             "the next merging", self._per_remote_member(self._pipelined_cases))
+            local = Conjunct("inv_13_merging_is_pk_1",
+                             "the delta merging holds P_{k-1}, outside it P_{k-1} = P_{k-2} "
+                             "and the base is P_{k-2}; a frozen delta stays",
+                             self._per_grain(merging_is_pk_1))
         return [
             Conjunct("inv_1_points", "k >= 1", lambda s: s.point >= 1),
-            Conjunct("inv_2_remote_phase", "a remote merges or holds P_k, or holds P_{k-1}",
-                     self._per_remote_member(self._cases)),
-            Conjunct("inv_3_members_agree", "at a remote every member is complete or none is",
-                     self._members_agree),
+            phase,
+            Conjunct("inv_3_members_agree",
+                     "at a remote the members are complete together, at one point, and merge "
+                     "together", self._members_agree),
             Conjunct("inv_4_received_is_the_point",
                      "a received grain holds the image of its delta's point",
                      self._per_remote_grain(lambda s, r, m, g: z3.Implies(
@@ -377,24 +446,34 @@ class Encoding:
                          z3.And(s.rdelta_point[r][m] != NONE,
                                 s.rdelta.val[r][m][g] == s.images[s.rdelta_point[r][m]][m][g])))),
             Conjunct("inv_5_incomplete_base_is_its_point",
-                     "without a complete delta, the base copy is P_b",
+                     "without a complete delta, the base copy is P_b (the delta merging "
+                     "aside, P_q, over it)",
                      self._per_remote_grain(lambda s, r, m, g: z3.Implies(
                          z3.Not(s.complete[r][m]),
-                         s.rbase[r][m][g] == s.images[s.rbase_point[r][m]][m][g]))),
+                         under(s, r, m, g) == s.images[self.committed(s, r, m)][m][g]))),
             Conjunct("inv_6_unreceived_is_unchanged",
-                     "a grain not in a complete delta is P_d in the base",
+                     "a grain not in a complete delta is P_d below it",
                      self._per_remote_grain(lambda s, r, m, g: z3.Implies(
                          z3.And(s.complete[r][m], z3.Not(s.rdelta.has[r][m][g])),
-                         s.rbase[r][m][g] == s.images[s.rdelta_point[r][m]][m][g]))),
+                         under(s, r, m, g) == s.images[s.rdelta_point[r][m]][m][g]))),
+            Conjunct("inv_14_merging_aside_is_its_point",
+                     "a delta merging aside at a remote holds P_q, and the base is P_q "
+                     "outside it",
+                     self._per_remote_grain(lambda s, r, m, g: z3.Implies(
+                         s.rmerging_point[r][m] != NONE, z3.If(
+                             s.rmerging.has[r][m][g],
+                             s.rmerging.val[r][m][g] == s.images[s.rmerging_point[r][m]][m][g],
+                             s.rbase[r][m][g] == s.images[s.rmerging_point[r][m]][m][g])))),
             Conjunct("inv_7_frozen_is_pk", "the frozen delta holds P_k; outside it P_k = P_{k-1}",
                      self._per_grain(lambda s, m, g: z3.Implies(s.has_frozen[m], z3.If(
                          s.frozen.has[m][g], s.frozen.val[m][g] == p0(s)[m][g],
                          p0(s)[m][g] == pm1(s)[m][g])))),
             Conjunct("inv_8_base_is_merging",
-                     "with a frozen delta the base is P_{k-1} where the frozen delta does not "
-                     "hold it",
-                     self._per_grain(lambda s, m, g: z3.Implies(s.has_frozen[m], z3.Or(
-                         s.base[m][g] == pm1(s)[m][g], s.frozen.has[m][g])))),
+                     "with a frozen delta (and none merging aside) the base is P_{k-1} where "
+                     "the frozen delta does not hold it",
+                     self._per_grain(lambda s, m, g: z3.Implies(
+                         z3.And(s.has_frozen[m], z3.Not(s.has_merging[m])),
+                         z3.Or(s.base[m][g] == pm1(s)[m][g], s.frozen.has[m][g])))),
             Conjunct("inv_9_base_is_pk", "without a frozen delta the base is P_k",
                      self._per_grain(lambda s, m, g: z3.Implies(z3.Not(s.has_frozen[m]),
                                                                 s.base[m][g] == p0(s)[m][g]))),
@@ -408,10 +487,11 @@ class Encoding:
                                                                          s.has_frozen[m]))),
             Conjunct("inv_12_one_instant", "no member waits to be frozen (the group froze at once)",
                      no_straggler),
+            local,
         ]  # fmt: skip
 
-    def invariant(self, s: GroupView) -> Any:
-        return z3.And([c.check(s) for c in self.CONJUNCTS])
+    def invariant(self, s: GroupView, opts: Options) -> Any:
+        return z3.And([c.check(s) for c in self.conjuncts(opts)])
 
     def monotonic(self, pre: GroupView, post: GroupView) -> Any:
         """inv_commit_monotonic: no remote's committed point goes back."""

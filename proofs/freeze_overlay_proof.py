@@ -81,11 +81,11 @@ SMALL_POINT = 3
 """a counterexample is sought first with point k at most this (any k shows the same)"""
 
 
-def _failing_element(fin: B.Encoding, model: z3.ModelRef, conjunct: str, post: GroupView
-                     ) -> dict[str, Any]:  # fmt: skip
+def _failing_element(fin: B.Encoding, options: Options, model: z3.ModelRef, conjunct: str,
+                     post: GroupView) -> dict[str, Any]:  # fmt: skip
     """The remote, member and grain at which the conjunct fails after the action, by name of
     sort, when it is checked element by element."""
-    check = next((c.check for c in fin.CONJUNCTS if c.name == conjunct), None)
+    check = next((c.check for c in fin.conjuncts(options) if c.name == conjunct), None)
     if not isinstance(check, B.PerElement):
         return {}
     domains = [elements(fin, name.capitalize()) for name in check.over]
@@ -104,22 +104,22 @@ def explain_finite(options: Options, action: str, conjunct: str) -> Explanation 
     goal = (
         fin.monotonic(pre, post)
         if conjunct == MONOTONIC
-        else next(c for c in fin.CONJUNCTS if c.name == conjunct).check(post)
+        else next(c for c in fin.conjuncts(options) if c.name == conjunct).check(post)
     )
     solver = z3.Solver()
     solver.set("timeout", FINITE_TIMEOUT_MS)
-    solver.add(fin.invariant(pre), transition.relation(), z3.Not(goal))
+    solver.add(fin.invariant(pre, options), transition.relation(), z3.Not(goal))
     if solver.check() != z3.sat:
         return None
     solver.add(pre.point <= SMALL_POINT)  # the same counterexample at a point a reader follows
     if solver.check() != z3.sat:
         solver = z3.Solver()
         solver.set("timeout", FINITE_TIMEOUT_MS)
-        solver.add(fin.invariant(pre), transition.relation(), z3.Not(goal))
+        solver.add(fin.invariant(pre, options), transition.relation(), z3.Not(goal))
         solver.check()
     variant = f"{FINITE_SIZES[0]} members, {FINITE_SIZES[1]} remotes, {FINITE_SIZES[2]} grains"
     model = solver.model()
-    failing = _failing_element(fin, model, conjunct, post)
+    failing = _failing_element(fin, options, model, conjunct, post)
 
     show = _namer(model)
 
@@ -188,7 +188,7 @@ class FreezeOverlayProof:
         pre, post = enc.fresh_state("pre"), enc.fresh_state("post")
         parts = InductiveParts(
             enc.initial,
-            enc.invariant,
+            lambda state: enc.invariant(state, options),
             enc.monotonic,
             enc.goal,
             enc.transitions(pre, post, options),
@@ -200,7 +200,8 @@ class FreezeOverlayProof:
         ) -> Callable[[str], Explanation | None]:
             return lambda verdict: explain_finite(options, transition.name, name)
 
-        for obligation in inductive_obligations(pre, post, enc.CONJUNCTS, _check, parts, explainer):
+        conjuncts = enc.conjuncts(options)
+        for obligation in inductive_obligations(pre, post, conjuncts, _check, parts, explainer):
             if obligation.check == "goal" and obligation.conjunct == READS:
                 obligation = dataclasses.replace(
                     obligation, explain=lambda verdict: explain_finite_reads(options)
@@ -215,7 +216,7 @@ def explain_finite_reads(options: Options) -> Explanation | None:
     pre = fin.fresh_state("pre")
     solver = z3.Solver()
     solver.set("timeout", FINITE_TIMEOUT_MS)
-    solver.add(fin.invariant(pre), z3.Not(fin.reads(pre, options)))
+    solver.add(fin.invariant(pre, options), z3.Not(fin.reads(pre, options)))
     if solver.check() != z3.sat:
         return None
     show = _namer(solver.model())
