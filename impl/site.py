@@ -51,6 +51,8 @@ class DurableSite:
         self.journal = journal
         self.injector = injector
         self.meta: Metadata | None = None
+        self.starts = 0
+        """how many times the site started: work planned before a restart is planned again"""
 
     @property
     def up(self) -> bool:
@@ -59,6 +61,7 @@ class DurableSite:
     def start(self) -> None:
         """Recovery: the metadata from the journal alone (a torn tail cut off)."""
         self.meta = self.journal.load()
+        self.starts += 1
 
     def crash(self) -> None:
         self.meta = None

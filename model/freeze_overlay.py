@@ -11,17 +11,24 @@ and the enumeration of actions.
 A *topology* lays out consistency groups: each group has objects (all at one home site) and
 remote sites; an object's grains are numbered globally, objects end to end.  Locally an object
 is a frozen base B, the frozen delta of the point being mirrored (AV_{s-1}) and the active delta
-receiving host writes (AV_s, redirect-on-write); the live object reads active, then frozen,
-then B.  Each remote keeps, per object, a complete base copy (RV_base, holding point `b`) and
-the delta of the point being received (RV_s) with a durable complete mark.
+receiving host writes (AV_s, redirect-on-write), and in the pipelined order the previous point's
+delta while it merges into B; the live object reads active, then frozen, then merging, then B.
+Each remote keeps, per object, a complete base copy (RV_base, holding point `b`), the delta of
+the point being received (RV_s) with a durable complete mark, and in the pipelined order the
+previous point's complete delta while it merges into the base copy.
 
-Cycle: FreezeGroup (point k+1: active becomes frozen, a new active opens; all members at one
-instant) -> CopyDelta per grain and remote -> MarkComplete per remote (the commit at that
-remote, atomic over the group's members) -> MergeRemote per grain (redo-safe) and
-DropRemoteDelta -> MergeLocal per grain and DropLocalDelta once *every* remote has the delta
-(fan-out) -> the next FreezeGroup, which waits for the previous copy to complete everywhere
-(claim 18: the interval is never shorter than the copy).  Point 1's frozen delta is the whole
-object (cycle 1 copies all of B).
+Cycle, pipelined (the default, the claims' order): FreezeGroup (point k+1: the frozen delta
+moves aside to merge, active becomes frozen, a new active opens; all members at one instant,
+once point k is complete at *every* remote (fan-out) and point k-1 is merged away) ->
+CopyDelta per extent and remote (the first moves the remote's complete delta of point k aside)
+-> MarkComplete per remote (the commit at that remote, atomic over the group's members) -> the
+next FreezeGroup, which waits for the copy to complete everywhere (claim 18: the interval is
+never shorter than the copy); meanwhile MergeRemote per extent (redo-safe) and DropRemoteDelta
+of the delta aside, and MergeLocal and DropLocalDelta of the delta merging at home.  The
+stricter order (`pipelined=False`) merges in place instead: MergeRemote and DropRemoteDelta of
+the complete delta before the remote takes the next point, MergeLocal and DropLocalDelta of the
+frozen delta before the next freeze.  Point 1's frozen delta is the whole object (cycle 1 copies
+all of B).
 
 What it models of crashes: a site crash between actions (every action is atomic and durable
 here; `CrashSite` with `after_writes` > 0 is design A's and is not enabled).  A crash in the
@@ -35,8 +42,9 @@ every crash state of those writes over the engine, and the model judges each rec
 The safe design needs every flush; each mutant in `POWER_LOSS_OPTIONS` drops one.
 
 Interpretive choices: the point number k is per group; the spec's image of point k is the
-host's view (every acknowledged write) at the FreezeGroup instant; a remote accepts the next
-point only after it dropped the previous delta; the next freeze also waits for the local merge.
+host's view (every acknowledged write) at the FreezeGroup instant; pipelined, a remote takes
+point k+1 only once point k-1 is merged away there, and the next freeze waits for the local
+merge of the point before (one delta merges aside at a time, at home and at each remote).
 """
 
 from __future__ import annotations

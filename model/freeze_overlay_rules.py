@@ -411,8 +411,10 @@ def merge_remote_guard(x: Algebra, o: Options, s: GroupView, remote: Term, membe
     yield Clause(s.remote_up[r], lambda: f"the {site} site is down")
     if o.pipelined:
         yield Clause(s.rmerging_point[r][m] != NONE, lambda: f"{site} has no delta merging")
-        yield Clause(x.covered(s.rmerging[r][m], extent),
-                     lambda: x.missing(s.rmerging[r][m], extent, m, f"{site}'s merging delta"))
+        yield Clause(
+            x.covered(s.rmerging[r][m], extent),
+            lambda: x.missing(s.rmerging[r][m], extent, m, f"{site}'s merging delta"),
+        )
         return
     yield Clause(x.covered(s.rdelta[r][m], extent),
                  lambda: x.missing(s.rdelta[r][m], extent, m, f"{site}'s delta"))  # fmt: skip
@@ -465,8 +467,12 @@ def drop_remote_delta(x: Algebra, o: Options, s: GroupView, remote: Term) -> Gro
     )
 
 
-def may_merge_local(x: Algebra, o: Options, s: GroupView,
-                    why: str | Callable[[], str] = "not every remote has the delta") -> Clause:
+def may_merge_local(
+    x: Algebra,
+    o: Options,
+    s: GroupView,
+    why: str | Callable[[], str] = "not every remote has the delta",
+) -> Clause:
     """Every remote (any remote, in the drop-early mutant) completed the current point."""
     if o.drop_after_every_remote:
         return Clause(x.all_remotes(lambda r: s.completed[r]), why)
@@ -483,8 +489,10 @@ def merge_local_guard(x: Algebra, o: Options, s: GroupView, member: Term,
     if o.pipelined:
         m = member
         yield Clause(s.has_merging[m], lambda: f"object {x.member_name(m)} has no delta merging")
-        yield Clause(x.covered(s.merging[m], extent),
-                     lambda: x.missing(s.merging[m], extent, m, "the merging delta"))
+        yield Clause(
+            x.covered(s.merging[m], extent),
+            lambda: x.missing(s.merging[m], extent, m, "the merging delta"),
+        )
         return
     yield from frozen_holds(x, s, member, extent)
     yield may_merge_local(x, o, s)

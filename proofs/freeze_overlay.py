@@ -421,18 +421,25 @@ class Encoding:
             phase = Conjunct("inv_2_remote_phase",
                              "a remote merges or holds P_k, or holds P_{k-1}; nothing merges "
                              "aside", self._per_remote_member(self._cases))  # fmt: skip
-            local = Conjunct("inv_13_nothing_merges_aside",
-                             "no local delta merges aside (the stricter order)",
-                             self._per_grain(lambda s, m, g: z3.Not(s.has_merging[m])))
+            local = Conjunct(
+                "inv_13_nothing_merges_aside",
+                "no local delta merges aside (the stricter order)",
+                self._per_grain(lambda s, m, g: z3.Not(s.has_merging[m])),
+            )
         else:
-            phase = Conjunct("inv_2_remote_phase",
-                             "a remote holds P_{k-1} below the delta it receives of P_k, or "
-                             "P_{k-2} below a complete P_{k-1}; each maybe a point behind with "
-                             "the next merging", self._per_remote_member(self._pipelined_cases))
-            local = Conjunct("inv_13_merging_is_pk_1",
-                             "the delta merging holds P_{k-1}, outside it P_{k-1} = P_{k-2} "
-                             "and the base is P_{k-2}; a frozen delta stays",
-                             self._per_grain(merging_is_pk_1))
+            phase = Conjunct(
+                "inv_2_remote_phase",
+                "a remote holds P_{k-1} below the delta it receives of P_k, or "
+                "P_{k-2} below a complete P_{k-1}; each maybe a point behind with "
+                "the next merging",
+                self._per_remote_member(self._pipelined_cases),
+            )
+            local = Conjunct(
+                "inv_13_merging_is_pk_1",
+                "the delta merging holds P_{k-1}, outside it P_{k-1} = P_{k-2} "
+                "and the base is P_{k-2}; a frozen delta stays",
+                self._per_grain(merging_is_pk_1),
+            )
         return [
             Conjunct("inv_1_points", "k >= 1", lambda s: s.point >= 1),
             phase,

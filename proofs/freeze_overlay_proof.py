@@ -58,6 +58,25 @@ REMOTE_MEMBER_WORDS = {
     "rbase_point": "base copy's point", "rdelta_point": "delta's point",
     "complete": "delta complete",
 }  # fmt: skip
+# and, in the pipelined order, the deltas merging aside
+PIPELINED_GRAIN_WORDS: dict[str, Callable[[GroupView, Any, Any], Any]] = {
+    "in the merging delta": lambda s, m, g: s.merging.has[m][g],
+    "merging value": lambda s, m, g: s.merging.val[m][g],
+}
+PIPELINED_REMOTE_GRAIN_WORDS: dict[str, Callable[[GroupView, Any, Any, Any], Any]] = {
+    "in the merging delta": lambda s, r, m, g: s.rmerging.has[r][m][g],
+    "merging value": lambda s, r, m, g: s.rmerging.val[r][m][g],
+}
+PIPELINED_REMOTE_MEMBER_WORDS = {"rmerging_point": "merging delta's point"}
+
+
+def _words(options: Options) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+    """The fields shown at a grain at home, at a grain at a remote, and of a remote's member."""
+    if not options.pipelined:
+        return GRAIN_WORDS, REMOTE_GRAIN_WORDS, REMOTE_MEMBER_WORDS
+    return (GRAIN_WORDS | PIPELINED_GRAIN_WORDS,
+            REMOTE_GRAIN_WORDS | PIPELINED_REMOTE_GRAIN_WORDS,
+            REMOTE_MEMBER_WORDS | PIPELINED_REMOTE_MEMBER_WORDS)  # fmt: skip
 
 
 def _namer(model: z3.ModelRef) -> Callable[[Any], str]:
@@ -120,6 +139,7 @@ def explain_finite(options: Options, action: str, conjunct: str) -> Explanation 
     variant = f"{FINITE_SIZES[0]} members, {FINITE_SIZES[1]} remotes, {FINITE_SIZES[2]} grains"
     model = solver.model()
     failing = _failing_element(fin, options, model, conjunct, post)
+    grain_words, remote_grain_words, remote_member_words = _words(options)
 
     show = _namer(model)
 
@@ -157,19 +177,19 @@ def explain_finite(options: Options, action: str, conjunct: str) -> Explanation 
         )
         lines.append(f"{tag} at the home site: " + ", ".join(
             f"{word} {change(at(pre, m, g), at(post, m, g))}"
-            for word, at in GRAIN_WORDS.items()
+            for word, at in grain_words.items()
         ))  # fmt: skip
         if r is not None:
             lines.append(f"{tag} at the remote: " + ", ".join(
                 [f"{word} {change(at(pre, r, m, g), at(post, r, m, g))}"
-                 for word, at in REMOTE_GRAIN_WORDS.items()]
+                 for word, at in remote_grain_words.items()]
                 + [f"{word} {point_change(getattr(pre, n)[r][m], getattr(post, n)[r][m])}"
-                   for n, word in REMOTE_MEMBER_WORDS.items()]
+                   for n, word in remote_member_words.items()]
             ))  # fmt: skip
     if not grains and r is not None and m is not None:  # a clause about a remote's points
         points = ", ".join(
             f"{word} {point_change(getattr(pre, n)[r][m], getattr(post, n)[r][m])}"
-            for n, word in REMOTE_MEMBER_WORDS.items()
+            for n, word in remote_member_words.items()
         )
         known = change(pre.completed[r], post.completed[r])
         lines.append(f"{element(m)} at {element(r)}: {points}, complete as home knows {known}")
@@ -225,7 +245,7 @@ def explain_finite_reads(options: Options) -> Explanation | None:
             read, acked = fin.read(pre, m, g, options), pre.acked[m][g]
             if show(read) == show(acked):
                 continue
-            cells = [f"{word} {show(at(pre, m, g))}" for word, at in GRAIN_WORDS.items()]
+            cells = [f"{word} {show(at(pre, m, g))}" for word, at in _words(options)[0].items()]
             lines = [
                 f"member {mi} grain {gi}: the read returns {show(read)}, the host wrote "
                 f"{show(acked)}",

@@ -240,15 +240,19 @@ def test_design_b_checks_the_engines_flushes_against_its_plan() -> None:
 def test_a_remote_and_its_home_disagree_only_when_a_record_was_lost() -> None:
     group = GroupMeta(point=2, completed_at=frozenset({"r"}), broken=False,
                       unfrozen=frozenset())  # fmt: skip
-    complete, merged = (CopyMeta(1, 2, GrainMap(1), True), CopyMeta(2, None, GrainMap(1), False))
+
+    def copy(base: int, delta: int | None, complete: bool) -> CopyMeta:
+        return CopyMeta(base, delta, GrainMap(1), complete, 0, GrainMap(1), None)
+
+    complete, merged = copy(1, 2, True), copy(2, None, False)
     assert lost_record(group, "r", [complete]) is None
     assert lost_record(group, "r", [merged]) is None
-    not_yet = CopyMeta(1, 2, GrainMap(1), False)
+    not_yet = copy(1, 2, False)
     assert "lost its complete mark of point 2" in (lost_record(group, "r", [not_yet]) or "")
     pending = dataclasses.replace(group, completed_at=frozenset())
     assert lost_record(pending, "r", [not_yet]) is None
     assert lost_record(pending, "r", [complete]) is None  # marked, the home not told yet
-    ahead = CopyMeta(1, 3, GrainMap(1), False)
+    ahead = copy(1, 3, False)
     assert "the home journal lost records" in (lost_record(pending, "r", [ahead]) or "")
 
 

@@ -129,5 +129,5 @@ def test_the_engine_asserts_its_structure_where_it_breaks() -> None:
     assert outcomes[-1].status == "diverged"
     assert outcomes[-1].detail == (
         "an engine invariant broke: group 0 is copying with completed_at ['right'] and a "
-        "frozen delta"
+        "delta to merge"
     )

@@ -82,7 +82,7 @@ class OverlayPowerLoss:
             for region in (store.base, *store.aux):
                 self._place(region, i, self.topology.objects[i].home)
         for (i, site), rstore in engine.remote_stores.items():
-            for region in (rstore.base, rstore.delta):
+            for region in (rstore.base, *rstore.deltas):
                 self._place(region, i, site)
 
     def _place(self, region: Region, obj: int, site: str) -> None:
@@ -108,12 +108,13 @@ class OverlayPowerLoss:
         return self.engine.sites[site].journal
 
     def _region(self, write: model.VolumeWrite | model.Barrier) -> tuple[Region, ...]:
-        """Where a planned write may land: the active delta is either auxiliary volume."""
+        """Where a planned write may land: the active delta is any auxiliary volume, a remote's
+        delta either of its delta volumes."""
         if write.part in ("base", "active"):
             store = self.engine.local_stores[write.obj]
             return (store.base,) if write.part == "base" else store.aux
         rstore = self.engine.remote_stores[(write.obj, write.site)]
-        return (rstore.base,) if write.part == "copy" else (rstore.delta,)
+        return (rstore.base,) if write.part == "copy" else rstore.deltas
 
     def plan_mismatch(
         self, before: ModelState, action: Action, entries: Sequence[Entry]

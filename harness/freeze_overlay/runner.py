@@ -34,6 +34,7 @@ def open_runner(
 
     def tick(work: int, extent: int) -> None:
         runner.extents_per_tick, runner.max_extent_grains = work, extent
+        runner.merge_extents_per_tick = work
         runner.tick()
 
     def committed() -> dict[str, int]:

@@ -107,7 +107,9 @@ class GroupCycle(StateMachine):
         | merging.to.itself(internal=True, on="host_read")
         | idle.to.itself(internal=True, on="host_read")
     )
-    FreezeGroup = idle.to(copying, cond="may_freeze", on="freeze_group")
+    FreezeGroup = idle.to(copying, cond="may_freeze", on="freeze_group") | copying.to.itself(
+        internal=True, cond=["may_freeze", "may_freeze_early"], on="freeze_group"
+    )
     FreezeMember = copying.to.itself(internal=True, on="freeze_member")
     CopyDelta = copying.to.itself(internal=True, on="copy_delta")
     MarkComplete = copying.to.itself(internal=True, on="mark_complete")
@@ -123,10 +125,10 @@ class GroupCycle(StateMachine):
         | idle.to.itself(internal=True, on="break_mirror")
     )
     Settle = (
-        copying.to(merging, cond=["has_frozen", "complete_everywhere"])
+        copying.to(merging, cond=["has_merge_work", "complete_everywhere"])
         | copying.to(idle, cond="complete_everywhere")
         | copying.to.itself(internal=True)
-        | merging.to(idle, unless="has_frozen")
+        | merging.to(idle, unless="has_merge_work")
         | merging.to.itself(internal=True)
         | idle.to(copying, unless="complete_everywhere")
         | idle.to.itself(internal=True)
@@ -141,10 +143,22 @@ class GroupCycle(StateMachine):
         return not self.engine.group_meta(self.group).broken
 
     def may_merge_early(self) -> bool:
-        return not self.engine.options.drop_after_every_remote
+        """Before the point is complete everywhere: pipelined, the previous point's delta
+        merges; in the drop-early mutant, the frozen delta."""
+        options = self.engine.options
+        return options.pipelined or not options.drop_after_every_remote
 
-    def has_frozen(self) -> bool:
-        return any(self.engine.object_meta(i).has_frozen for i in self.engine.members(self.group))
+    def may_freeze_early(self) -> bool:
+        """The pipelined drop-early mutant freezes once any remote has the point."""
+        options, engine = self.engine.options, self.engine
+        early = options.pipelined and not options.drop_after_every_remote
+        some_remote = bool(engine.group_meta(self.group).completed_at)
+        return early and some_remote and not self.has_merge_work()
+
+    def has_merge_work(self) -> bool:
+        """A delta waits to be merged into the bases: the frozen one, or (pipelined) the one
+        merging."""
+        return self.engine.has_merge_work(self.group)
 
     def complete_everywhere(self) -> bool:
         group = self.engine.topology.groups[self.group]
@@ -283,6 +297,12 @@ class OverlayEngine:
     def _group_home(self, group: int) -> OverlaySite:
         return self.sites[self.topology.groups[group].home]
 
+    def has_merge_work(self, group: int) -> bool:
+        metas = [self.object_meta(i) for i in self.members(group)]
+        if self.options.pipelined:
+            return any(meta.has_merging for meta in metas)
+        return any(meta.has_frozen for meta in metas)
+
     def group_meta(self, group: int) -> GroupMeta:
         return self.group_records[group].read(self._group_home(group).live_meta())
 
@@ -309,10 +329,15 @@ class OverlayEngine:
         return self.topology.first_grain(obj) + offset
 
     def _frozen_bytes(self, obj: int, offset: int, count: int = 1) -> bytes:
+        return self._frozen_region(obj).read_grains(offset, count)
+
+    def _frozen_region(self, obj: int) -> Region:
         store, meta = self.local_stores[obj], self.object_meta(obj)
-        if meta.frozen_from_base:
-            return store.base.read_grains(offset, count)
-        return store.aux[meta.frozen_slot].read_grains(offset, count)
+        return store.base if meta.frozen_from_base else store.aux[meta.frozen_slot]
+
+    def _merging_region(self, obj: int) -> Region:
+        store, meta = self.local_stores[obj], self.object_meta(obj)
+        return store.base if meta.merging_from_base else store.aux[meta.merging_slot]
 
     def _extent(self, grain: int, count: int) -> tuple[int, int, int]:
         """(group, object, offset) of an extent, refused before any write unless it lies in
@@ -365,13 +390,13 @@ class OverlayEngine:
                 continue
             phase, group = cycle.current_state_value, self.group_meta(gi)
             everywhere = group.completed_at == set(self.topology.groups[gi].remotes)
-            frozen = any(self.object_meta(i).has_frozen for i in self.members(gi))
-            agrees = {"copying": not everywhere, "merging": everywhere and frozen,
+            work = self.has_merge_work(gi)
+            agrees = {"copying": not everywhere, "merging": everywhere and work,
                       "idle": everywhere}  # fmt: skip
             if not agrees[phase]:
                 raise EngineInvariantBroken(
                     f"group {gi} is {phase} with completed_at {sorted(group.completed_at)}"
-                    f" and {'a' if frozen else 'no'} frozen delta"
+                    f" and {'a' if work else 'no'} delta to merge"
                 )
             if not group.unfrozen <= set(self.members(gi)):
                 raise EngineInvariantBroken(f"group {gi} waits to freeze non-members")
@@ -379,6 +404,11 @@ class OverlayEngine:
                 meta = self.object_meta(i)
                 if meta.frozen_from_base and not meta.has_frozen:
                     raise EngineInvariantBroken(f"object {i}: a base-backed delta is not frozen")
+                if meta.merging_from_base and not meta.has_merging:
+                    raise EngineInvariantBroken(f"object {i}: a base-backed delta is not merging")
+                slots = {meta.active_slot, meta.frozen_slot, meta.merging_slot}
+                if len(slots) != len(self.local_stores[i].aux):
+                    raise EngineInvariantBroken(f"object {i}: two deltas share a volume")
         for site in self.sites.values():
             if site.up != (self.services[site.site].current_state_value == "serving"):
                 raise EngineInvariantBroken(f"the {site.site} site and its service disagree")
@@ -391,6 +421,8 @@ class OverlayEngine:
                     copy = self.copy_meta(i, site.site)
                     if copy.complete and copy.delta_point is None:
                         raise EngineInvariantBroken(f"{site.site}: a complete copy of no point")
+                    if copy.merging and copy.merging_point is None:
+                        raise EngineInvariantBroken(f"{site.site}: a merging delta of no point")
 
     def _route(self, action: Action) -> tuple[StateMachine, dict[str, Any]]:
         """The machine whose event the action is, and the event's arguments."""
@@ -431,17 +463,19 @@ class OverlayEngine:
 
     def host_read(self, grain: int) -> None:
         """Claim 12's live read: the active delta if it holds the grain, else the frozen delta
-        if it does, else the base (the whole object is point 1's frozen delta, from the base)."""
+        if it does, else the delta merging if it does, else the base (the whole object is point
+        1's frozen delta, from the base)."""
         _, oi, off = self.topology.locate(grain)
         meta, store = self.object_meta(oi), self.local_stores[oi]
         in_active = off in meta.active
         in_frozen = meta.has_frozen and off in meta.frozen
-        frozen = store.base if meta.frozen_from_base else store.aux[meta.frozen_slot]
         region = store.base
         if in_active and (self.options.read_active_first or not in_frozen):
             region = store.aux[meta.active_slot]
         elif in_frozen:
-            region = frozen
+            region = self._frozen_region(oi)
+        elif meta.has_merging and off in meta.merging:
+            region = self._merging_region(oi)
         self._last_read = (grain, region.read_grains(off))
 
     def last_read(self) -> tuple[int, int] | None:
@@ -466,13 +500,14 @@ class OverlayEngine:
             unfrozen=frozenset(members) - set(frozen),
         )
         for i in frozen:
-            changes |= self.object_records[i].freeze(self.object_meta(i))
+            changes |= self.object_records[i].freeze(self.object_meta(i), self.options.pipelined)
         self._group_home(group).record(changes)
 
     def freeze_member(self, group: int, member: int) -> None:
         unfrozen = self.group_meta(group).unfrozen - {member}
         changes = self.group_records[group].changes(unfrozen=unfrozen)
-        changes |= self.object_records[member].freeze(self.object_meta(member))
+        changes |= self.object_records[member].freeze(self.object_meta(member),
+                                                      self.options.pipelined)  # fmt: skip
         self._group_home(group).record(changes)
 
     def _require_frozen(self, obj: int, offset: int, count: int) -> None:
@@ -481,52 +516,105 @@ class OverlayEngine:
             raise EngineRefused(f"object {obj} has no frozen delta")
         require_extent(meta.frozen, offset, count, "in the frozen delta")
 
+    def _moves_aside(self, site: str, group: int) -> bool:
+        """Pipelined: whether the remote's delta is of an earlier point, to move aside before
+        it takes this one (refused while the delta before it still merges)."""
+        if not self.options.pipelined:
+            return False
+        point = self.group_meta(group).point
+        copies = [self.copy_meta(i, site) for i in self.members(group)]
+        if all(copy.delta_point in (None, point) for copy in copies):
+            return False
+        if any(copy.merging_point is not None for copy in copies):
+            raise EngineRefused(f"{site} still merges an older delta")
+        return True
+
+    def _move_aside(self, site: str, group: int, received: dict[int, range] | None = None
+                    ) -> Changes:  # fmt: skip
+        """The record's changes that move every member's delta at `site` aside, with the
+        grains of the current point each receives in the same record."""
+        point, changes = self.group_meta(group).point, Changes()
+        for i in self.members(group):
+            offsets = (received or {}).get(i, range(0))
+            changes |= self.copy_records[i].moved_aside(self.copy_meta(i, site), offsets, point)
+        return changes
+
     def copy_delta(self, site: str, grain: int, count: int = 1) -> None:
-        """One extent of the frozen delta, one write and one record at the remote."""
+        """One extent of the frozen delta, one write and one record at the remote (pipelined,
+        the record moves an earlier point's delta aside first: the write went to the free
+        volume)."""
         gi, oi, off = self._extent(grain, count)
         self._require_frozen(oi, off, count)
         point = self.group_meta(gi).point
         remote = self._reach(self.topology.groups[gi].home, site)
+        aside = self._moves_aside(site, gi)
         copy = self.copy_meta(oi, site)
         if copy.delta_point == point:
             require_extent(copy.delta, off, count, f"still to copy to {site}", held=False)
         data = self._frozen_bytes(oi, off, count)
-        remote.write(self.remote_stores[(oi, site)].delta, off, data,
+        slot = copy.merging_slot if aside else copy.delta_slot
+        remote.write(self.remote_stores[(oi, site)].deltas[slot], off, data,
                      self.options.flush_copy_data)  # fmt: skip
-        remote.record(self.copy_records[oi].received(range(off, off + count), point))
+        offsets = range(off, off + count)
+        if aside:
+            remote.record(self._move_aside(site, gi, {oi: offsets}))
+        else:
+            remote.record(self.copy_records[oi].received(offsets, point))
 
     def mark_complete(self, site: str, group: int) -> None:
-        """The commit at this remote: one record marks every member's delta complete."""
+        """The commit at this remote: one record marks every member's delta complete (moving
+        an earlier point's delta aside first, pipelined, when no grain of this point came)."""
         home = self._group_home(group)
         current = self.group_meta(group)
         remote = self._reach(home.site, site)
-        changes: Changes = {}
+        changes = self._move_aside(site, group) if self._moves_aside(site, group) else Changes()
         for i in self.members(group):
             changes |= self.copy_records[i].complete(current.point)
         remote.record(changes, self.options.flush_complete)
         home.record(self.group_records[group].changes(completed_at=current.completed_at | {site}))
 
     def merge_remote(self, site: str, grain: int, count: int = 1) -> None:
+        """One extent of the complete delta (pipelined: of the delta merging aside) into the
+        base copy."""
         _, oi, off = self._extent(grain, count)
-        require_extent(self.copy_meta(oi, site).delta, off, count, f"in {site}'s delta")
-        store = self.remote_stores[(oi, site)]
+        copy, store = self.copy_meta(oi, site), self.remote_stores[(oi, site)]
+        if self.options.pipelined:
+            if copy.merging_point is None:
+                raise EngineRefused(f"{site} has no delta merging")
+            require_extent(copy.merging, off, count, f"in {site}'s merging delta")
+            source = store.deltas[copy.merging_slot]
+        else:
+            require_extent(copy.delta, off, count, f"in {site}'s delta")
+            source = store.deltas[copy.delta_slot]
         # lost before the drop, a merge is redone from the complete delta: no flush of its own
-        self.sites[site].write(store.base, off, store.delta.read_grains(off, count),
+        self.sites[site].write(store.base, off, source.read_grains(off, count),
                                self.options.flush_every_write)  # fmt: skip
 
     def drop_remote_delta(self, site: str, group: int) -> None:
         """The merged base copies flushed (unless every merge was), then one record."""
         changes: Changes = {}
         for i in self.members(group):
+            copy = self.copy_meta(i, site)
+            if self.options.pipelined and copy.merging_point is None:
+                raise EngineRefused(f"{site} has no delta merging")
             if self._drop_flushes_merges():
                 self.sites[site].flush(self.remote_stores[(i, site)].base)
-            changes |= self.copy_records[i].merged(self.copy_meta(i, site))
+            record = self.copy_records[i]
+            changes |= record.merged_aside(copy) if self.options.pipelined else record.merged(copy)
         self.sites[site].record(changes)
 
     def merge_local(self, grain: int, count: int = 1) -> None:
+        """One extent of the frozen delta (pipelined: of the delta merging) into the base."""
         _, oi, off = self._extent(grain, count)
-        self._require_frozen(oi, off, count)
-        data = self._frozen_bytes(oi, off, count)
+        if self.options.pipelined:
+            meta = self.object_meta(oi)
+            if not meta.has_merging:
+                raise EngineRefused(f"object {oi} has no delta merging")
+            require_extent(meta.merging, off, count, "in the merging delta")
+            data = self._merging_region(oi).read_grains(off, count)
+        else:
+            self._require_frozen(oi, off, count)
+            data = self._frozen_bytes(oi, off, count)
         # lost before the drop, a merge is redone from the frozen delta: no flush of its own
         self._home(oi).write(self.local_stores[oi].base, off, data,
                              self.options.flush_every_write)  # fmt: skip
@@ -538,7 +626,8 @@ class OverlayEngine:
         for i in self.members(group):
             if self._drop_flushes_merges():
                 home.flush(self.local_stores[i].base)
-            changes |= self.object_records[i].drop_frozen()
+            record = self.object_records[i]
+            changes |= record.drop_merging() if self.options.pipelined else record.drop_frozen()
         home.record(changes)
 
     def _drop_flushes_merges(self) -> bool:
@@ -568,21 +657,29 @@ class OverlayEngine:
             source = (store.base if object_meta.frozen_from_base
                       else store.aux[object_meta.frozen_slot])  # fmt: skip
             frozen = delta(source, object_meta.frozen)
+        merging: model.Delta | None = None
+        if object_meta.has_merging:
+            source = (store.base if object_meta.merging_from_base
+                      else store.aux[object_meta.merging_slot])  # fmt: skip
+            merging = delta(source, object_meta.merging)
         active = delta(store.aux[object_meta.active_slot], object_meta.active)
-        return model.LocalObject(read(store.base, obj), frozen, active)
+        return model.LocalObject(read(store.base, obj), frozen, active, merging)
 
     def remote_object(
         self, obj: int, site: str, meta: Metadata, read: GrainReader
     ) -> model.RemoteObject:
         """A remote copy as the remote's metadata `meta` and the grains `read` gives make it."""
         copy, store = self.copy_records[obj].read(meta), self.remote_stores[(obj, site)]
-        values = read(store.delta, obj)
+        values = read(store.deltas[copy.delta_slot], obj)
+        merging = read(store.deltas[copy.merging_slot], obj) if copy.merging else ()
         return model.RemoteObject(
             base=read(store.base, obj),
             base_point=copy.base_point,
             delta=tuple((o, values[o]) for o in copy.delta),
             delta_point=copy.delta_point,
             complete=copy.complete,
+            merging=tuple((o, merging[o]) for o in copy.merging),
+            merging_point=copy.merging_point,
         )
 
     def observe(self) -> OverlayObservation:
@@ -610,7 +707,8 @@ class OverlayEngine:
         )
 
     def recoverable(self, obj: int, site: str) -> tuple[int, ...]:
-        """A failover read at `site`: the base copy, overlaid by the delta once complete."""
+        """A failover read at `site`: the base copy, overlaid by the delta merging and by the
+        delta once complete."""
         copy = self.remote_object(obj, site, self.sites[site].durable_meta(), self._decode)
         return copy.recoverable
 

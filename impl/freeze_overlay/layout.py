@@ -2,15 +2,17 @@
 
 Locally every object has its base storage — a whole volume (`device`), a span in the middle of
 its home site's shared disk (`span`, with a guard grain on either side), or a regular file
-(`file`) — and two auxiliary volumes that take turns as the active and the frozen delta.
-Each remote keeps, per object, a base copy (a whole volume, or a region of one shared remote
-device when the topology fans in) and a delta volume for the point being received.
+(`file`) — and three auxiliary volumes that take turns as the active delta, the frozen one and
+(pipelined) the one merging.  Each remote keeps, per object, a base copy (a whole volume, or a
+region of one shared remote device when the topology fans in) and two delta volumes that take
+turns receiving a point and (pipelined) merging the one before.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pitmirror.impl.freeze_overlay.metadata import SLOTS
 from pitmirror.impl.regions import Region
 from pitmirror.impl.volumes import Volume
 from pitmirror.model.freeze_overlay import Topology
@@ -18,16 +20,21 @@ from pitmirror.model.freeze_overlay import Topology
 GUARD_GRAINS = 1
 
 
+DELTA_SLOTS = 2
+
+
 @dataclass(frozen=True)
 class LocalStore:
     base: Region
-    aux: tuple[Region, Region]
+    aux: tuple[Region, ...]
+    """SLOTS auxiliary volumes"""
 
 
 @dataclass(frozen=True)
 class RemoteStore:
     base: Region
-    delta: Region
+    deltas: tuple[Region, ...]
+    """DELTA_SLOTS delta volumes"""
 
 
 def _span_disks(topo: Topology) -> dict[str, list[int]]:
@@ -51,12 +58,13 @@ def volume_layout(topo: Topology) -> tuple[dict[str, int], frozenset[str]]:
         elif obj.kind == "file":
             layout[f"{obj.name}.file"] = obj.grains
             files.add(f"{obj.name}.file")
-        for slot in (0, 1):
+        for slot in range(SLOTS):
             layout[f"{obj.name}.aux{slot}"] = obj.grains
     for group in topo.groups:
         for remote in group.remotes:
             for obj in group.objects:
-                layout[f"{remote}.{obj.name}.delta"] = obj.grains
+                for slot in range(DELTA_SLOTS):
+                    layout[f"{remote}.{obj.name}.delta{slot}"] = obj.grains
                 if not topo.fan_in:
                     layout[f"{remote}.{obj.name}.copy"] = obj.grains
     if topo.fan_in:
@@ -84,17 +92,19 @@ def build_stores(
             base = Region(whole, 0, obj.grains, obj.name)
         aux = tuple(
             Region(volumes[f"{obj.name}.aux{slot}"], 0, obj.grains, f"{obj.name}.aux{slot}")
-            for slot in (0, 1)
+            for slot in range(SLOTS)
         )
-        locals_.append(LocalStore(base, (aux[0], aux[1])))
+        locals_.append(LocalStore(base, aux))
     remotes: dict[tuple[int, str], RemoteStore] = {}
     device_offsets: dict[str, int] = {}
     index = 0
     for group in topo.groups:
         for obj in group.objects:
             for remote in group.remotes:
-                delta = Region(volumes[f"{remote}.{obj.name}.delta"], 0, obj.grains,
-                               f"{remote}.{obj.name}.delta")  # fmt: skip
+                deltas = tuple(
+                    Region(volumes[name], 0, obj.grains, name)
+                    for name in (f"{remote}.{obj.name}.delta{slot}" for slot in range(DELTA_SLOTS))
+                )
                 if topo.fan_in:
                     first = device_offsets.get(remote, 0)
                     device_offsets[remote] = first + obj.grains
@@ -103,6 +113,6 @@ def build_stores(
                 else:
                     copy = Region(volumes[f"{remote}.{obj.name}.copy"], 0, obj.grains,
                                   f"{remote}.{obj.name}.copy")  # fmt: skip
-                remotes[(index, remote)] = RemoteStore(copy, delta)
+                remotes[(index, remote)] = RemoteStore(copy, deltas)
             index += 1
     return locals_, remotes

@@ -1,9 +1,11 @@
 """Design B's journal metadata, typed: what a site records of a group, an object and a copy.
 
 A home site records, per group, its newest point, the remotes that completed it, whether
-mirroring is broken and the members still to freeze; per object, which auxiliary volume is
-active and the grains of the active and the frozen delta.  A remote records, per copy, the
-point its base holds, the point its delta is of, the delta's grains and the complete mark.
+mirroring is broken and the members still to freeze; per object, which auxiliary volumes hold
+the active and the frozen delta (the third: the delta merging, pipelined) and the grains of
+each.  A remote records, per copy, the point its base holds, the point its delta is of, the
+delta's grains, the complete mark, which of its two delta volumes receives, and (pipelined)
+the grains and point of the delta merging aside in the other.
 
 Each record kind spells its journal keys in one place (`_key`), reads a typed snapshot from a
 site's metadata, and builds the changes of one journal record from typed values: sets of sites
@@ -94,18 +96,27 @@ class GroupRecord:
         return out
 
 
+SLOTS = 3
+"""auxiliary volumes per object: the active delta, the frozen one, the one merging (pipelined)"""
+
+
 @dataclass(frozen=True)
 class ObjectMeta:
     active_slot: int
+    frozen_slot: int
     active: GrainMap
     frozen: GrainMap
     has_frozen: bool
     frozen_from_base: bool
     """point 1's frozen delta is the whole object, read from the base"""
+    merging: GrainMap
+    has_merging: bool
+    merging_from_base: bool
+    """point 1's delta, merging (pipelined): read from the base"""
 
     @property
-    def frozen_slot(self) -> int:
-        return 1 - self.active_slot
+    def merging_slot(self) -> int:
+        return SLOTS * (SLOTS - 1) // 2 - self.active_slot - self.frozen_slot
 
 
 @dataclass(frozen=True)
@@ -121,32 +132,51 @@ class ObjectRecord:
     def initial(self) -> Metadata:
         return {
             self._key("active_slot"): 0,
+            self._key("frozen_slot"): 1,
             self._key("active"): GrainMap(self.grains),
             self._key("frozen"): GrainMap.full(self.grains),
             self._key("has_frozen"): 1,
             self._key("frozen_from_base"): 1,
+            self._key("merging"): GrainMap(self.grains),
+            self._key("has_merging"): 0,
+            self._key("merging_from_base"): 0,
         }
 
     def read(self, meta: Metadata) -> ObjectMeta:
         return ObjectMeta(
             active_slot=_number(meta, self._key("active_slot")),
+            frozen_slot=_number(meta, self._key("frozen_slot")),
             active=_bits(meta, self._key("active")),
             frozen=_bits(meta, self._key("frozen")),
             has_frozen=bool(_number(meta, self._key("has_frozen"))),
             frozen_from_base=bool(_number(meta, self._key("frozen_from_base"))),
+            merging=_bits(meta, self._key("merging")),
+            has_merging=bool(_number(meta, self._key("has_merging"))),
+            merging_from_base=bool(_number(meta, self._key("merging_from_base"))),
         )
 
     def add_active(self, offset: int) -> Changes:
         return {self._key("active"): {"add": [offset]}}
 
-    def freeze(self, current: ObjectMeta) -> Changes:
-        """The active delta becomes the frozen one; the other auxiliary volume opens empty."""
-        return {
-            self._key("active_slot"): current.frozen_slot,
+    def freeze(self, current: ObjectMeta, pipelined: bool) -> Changes:
+        """The active delta becomes the frozen one and a free auxiliary volume opens empty as
+        the active one: the frozen delta's (dropped), or pipelined the merging delta's
+        (dropped) while the frozen delta moves aside to merge."""
+        empty = GrainMap(self.grains).to_hex()
+        changes: Changes = {
+            self._key("frozen_slot"): current.active_slot,
             self._key("frozen"): {"assign": current.active.to_hex()},
-            self._key("active"): {"assign": GrainMap(self.grains).to_hex()},
+            self._key("active"): {"assign": empty},
             self._key("has_frozen"): 1,
             self._key("frozen_from_base"): 0,
+        }
+        if not pipelined:
+            return changes | {self._key("active_slot"): current.frozen_slot}
+        return changes | {
+            self._key("active_slot"): current.merging_slot,
+            self._key("merging"): {"assign": current.frozen.to_hex()},
+            self._key("has_merging"): int(current.has_frozen),
+            self._key("merging_from_base"): int(current.frozen_from_base),
         }
 
     def drop_frozen(self) -> Changes:
@@ -156,6 +186,13 @@ class ObjectRecord:
             self._key("frozen"): {"assign": GrainMap(self.grains).to_hex()},
         }
 
+    def drop_merging(self) -> Changes:
+        return {
+            self._key("has_merging"): 0,
+            self._key("merging_from_base"): 0,
+            self._key("merging"): {"assign": GrainMap(self.grains).to_hex()},
+        }
+
 
 @dataclass(frozen=True)
 class CopyMeta:
@@ -163,6 +200,15 @@ class CopyMeta:
     delta_point: int | None
     delta: GrainMap
     complete: bool
+    delta_slot: int
+    """which of the copy's two delta volumes receives"""
+    merging: GrainMap
+    merging_point: int | None
+    """pipelined: the complete delta of an earlier point, merging aside in the other volume"""
+
+    @property
+    def merging_slot(self) -> int:
+        return 1 - self.delta_slot
 
 
 @dataclass(frozen=True)
@@ -182,19 +228,48 @@ class CopyRecord:
             self._key("delta_point"): 1,
             self._key("delta"): GrainMap(self.grains),
             self._key("complete"): 0,
+            self._key("delta_slot"): 0,
+            self._key("merging"): GrainMap(self.grains),
+            self._key("merging_point"): NO_POINT,
         }
 
     def read(self, meta: Metadata) -> CopyMeta:
         delta_point = _number(meta, self._key("delta_point"))
+        merging_point = _number(meta, self._key("merging_point"))
         return CopyMeta(
             base_point=_number(meta, self._key("base_point")),
             delta_point=None if delta_point == NO_POINT else delta_point,
             delta=_bits(meta, self._key("delta")),
             complete=bool(_number(meta, self._key("complete"))),
+            delta_slot=_number(meta, self._key("delta_slot")),
+            merging=_bits(meta, self._key("merging")),
+            merging_point=None if merging_point == NO_POINT else merging_point,
         )
 
     def received(self, offsets: range, point: int) -> Changes:
         return {self._key("delta"): {"add": list(offsets)}, self._key("delta_point"): point}
+
+    def moved_aside(self, current: CopyMeta, received: range, point: int) -> Changes:
+        """Pipelined: the complete delta moves aside to merge (no data moves: the other volume
+        receives from now on), and the grains `received` of `point` are the first it gets."""
+        assert current.merging_point is None and current.delta_point is not None
+        return {
+            self._key("delta_slot"): current.merging_slot,
+            self._key("merging"): {"assign": current.delta.to_hex()},
+            self._key("merging_point"): current.delta_point,
+            self._key("delta"): {"assign": GrainMap(self.grains, received).to_hex()},
+            self._key("delta_point"): point if received else NO_POINT,
+            self._key("complete"): 0,
+        }
+
+    def merged_aside(self, current: CopyMeta) -> Changes:
+        """Pipelined: the delta merging aside is in the base, which now holds its point."""
+        assert current.merging_point is not None
+        return {
+            self._key("base_point"): current.merging_point,
+            self._key("merging_point"): NO_POINT,
+            self._key("merging"): {"assign": GrainMap(self.grains).to_hex()},
+        }
 
     def complete(self, point: int) -> Changes:
         return {self._key("complete"): 1, self._key("delta_point"): point}
@@ -232,6 +307,8 @@ class PointsHeld(Protocol):
     def delta_point(self) -> int | None: ...
     @property
     def complete(self) -> bool: ...
+    @property
+    def merging_point(self) -> int | None: ...
 
 
 def lost_record(group: GroupPoint, remote: str, copies: Iterable[PointsHeld]) -> str | None:
@@ -240,7 +317,7 @@ def lost_record(group: GroupPoint, remote: str, copies: Iterable[PointsHeld]) ->
     remote complete only after the remote's complete mark, and a remote receives only the
     home's newest point."""
     for copy in copies:
-        newest = max(copy.base_point, copy.delta_point or 0)
+        newest = max(copy.base_point, copy.delta_point or 0, copy.merging_point or 0)
         if newest > group.point:
             return (
                 f"the home journal lost records: {remote} holds point {newest}, the home "

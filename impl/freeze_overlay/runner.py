@@ -5,11 +5,12 @@ controllers check each one): freeze when the previous point is complete at every
 the interval has passed since the last freeze — so the repetition interval is never shorter
 than the copy (claim 18) — then copy up to `extents_per_tick` extents of at most
 `max_extent_grains` delta grains per remote, mark complete, merge and drop at the remotes and
-locally, extent by extent.  A design-B site or link fails only between actions (a crash is an
-action of its own), so what the tick checked before it starts holds to its end.  Every action
-goes through one door, `apply` (the engine's own unless the harness steps the model with each
-one, harness/runner_machine.py).  The clock is injected; the runner stamps every point with it, for
-the committed point's age.
+locally, extent by extent (pipelined, the merges are of the previous point's deltas, moved
+aside, while the current one is copied).  A design-B site or link fails only between actions
+(a crash is an action of its own), so what the tick checked before it starts holds to its
+end.  Every action goes through one door, `apply` (the engine's own unless the harness steps
+the model with each one, harness/runner_machine.py).  The clock is injected; the runner stamps
+every point with it, for the committed point's age.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pitmirror.impl.bitmap import GrainMap
 from pitmirror.impl.freeze_overlay.engine import OverlayEngine
+from pitmirror.impl.freeze_overlay.metadata import CopyMeta
 from pitmirror.model.actions import (
     Action,
     CopyDelta,
@@ -30,6 +33,14 @@ from pitmirror.model.actions import (
     MergeLocal,
     MergeRemote,
 )
+
+
+def committed_point(copy: CopyMeta) -> int:
+    """The point a remote copy recovers: its complete delta's, else the one merging aside,
+    else its base's."""
+    if copy.complete and copy.delta_point is not None:
+        return copy.delta_point
+    return copy.base_point if copy.merging_point is None else copy.merging_point
 
 
 @dataclass
@@ -55,6 +66,14 @@ class OverlayRunner:
     commits: int = 0
     apply: Callable[[Action], None] | None = None
     """the door every action goes through: the engine's `apply` unless given"""
+    merge_extents_per_tick: int | None = None
+    """at most this many merge extents per group and site in a tick (the disks' pace, as
+    `extents_per_tick` is the link's); None: a whole delta in one tick"""
+    _merges: dict[tuple[int, str], tuple[tuple[int, int], list[Action]]] = field(
+        default_factory=dict, init=False, repr=False
+    )
+    """each group's and site's merges still to do, planned for one point and one start of the
+    site (a restart plans them again: merges lost with it are redone)"""
 
     def __post_init__(self) -> None:
         now = self.clock()
@@ -101,10 +120,13 @@ class OverlayRunner:
         for remote in spec.remotes:
             if remote in group.completed_at or not engine.reachable(spec.home, remote):
                 continue
+            if not self._takes_point(gi, remote, group.point):
+                continue
             for obj, first in self._group_grains(gi):
-                unsent = engine.object_meta(obj).frozen.difference(
-                    engine.copy_meta(obj, remote).delta
-                )
+                copy = engine.copy_meta(obj, remote)
+                current = copy.delta_point == group.point
+                sent = copy.delta if current else GrainMap(len(copy.delta.bits))
+                unsent = engine.object_meta(obj).frozen.difference(sent)
                 extents = unsent.extents(self.max_extent_grains)[:budget]
                 for offset, count in extents:
                     self._apply(CopyDelta(remote, first + offset, count))
@@ -113,35 +135,79 @@ class OverlayRunner:
                 self._apply(MarkComplete(remote, gi))
                 self.commits += 1
         self._merge_remotes(gi)
-        if engine.sites[spec.home].up and engine.cycles[gi].current_state_value == "merging":
+        if not engine.sites[spec.home].up or not engine.has_merge_work(gi):
+            return
+        if engine.options.pipelined or engine.cycles[gi].current_state_value == "merging":
             self._merge_local(gi)
 
+    def _takes_point(self, gi: int, remote: str, point: int) -> bool:
+        """Whether the remote can take the group's current point: it holds no delta of an
+        earlier one, or (pipelined) can move it aside, the one before merged away."""
+        copies = [self.engine.copy_meta(obj, remote) for obj, _ in self._group_grains(gi)]
+        if all(copy.delta_point in (None, point) for copy in copies):
+            return True
+        return self.engine.options.pipelined and all(c.merging_point is None for c in copies)
+
+    def _merge(self, gi: int, site: str, point: int, merges: Callable[[], list[Action]],
+               drop: Action) -> None:  # fmt: skip
+        """The next merges planned for the group's delta of `point` at `site`, as many as a
+        tick takes, and the drop once none is left."""
+        stamp = (point, self.engine.sites[site].starts)
+        planned = self._merges.get((gi, site))
+        if planned is None or planned[0] != stamp:
+            planned = (stamp, merges())
+            self._merges[(gi, site)] = planned
+        todo = planned[1]
+        now = todo if self.merge_extents_per_tick is None else todo[: self.merge_extents_per_tick]
+        for action in now:
+            self._apply(action)
+        del todo[: len(now)]
+        if not todo:
+            self._apply(drop)
+            del self._merges[(gi, site)]
+
     def _merge_remotes(self, gi: int) -> None:
-        """Every remote that is up and holds the group's point complete merges and drops it
-        (a merge is redo-safe: after a crash the whole delta is merged again)."""
+        """Every remote that is up and holds a delta to merge — the group's point complete, or
+        pipelined the one before, moved aside — merges and drops it (a merge is redo-safe:
+        after a crash the whole delta is merged again)."""
         engine, spec = self.engine, self.engine.topology.groups[gi]
         members = self._group_grains(gi)
+        pipelined = engine.options.pipelined
         for remote in spec.remotes:
-            site = engine.sites[remote]
-            if not site.up or not all(engine.copy_meta(obj, remote).complete for obj, _ in members):
+            if not engine.sites[remote].up:
                 continue
-            actions: list[Action] = []
-            for obj, first in members:
-                delta = engine.copy_meta(obj, remote).delta
-                extents = delta.extents(self.max_extent_grains)
-                actions += [MergeRemote(remote, first + o, n) for o, n in extents]
-            for action in [*actions, DropRemoteDelta(remote, gi)]:
-                self._apply(action)
+            copies = [engine.copy_meta(obj, remote) for obj, _ in members]
+            if not all(c.merging_point is not None if pipelined else c.complete for c in copies):
+                continue
+
+            def merges(remote: str = remote, copies: list[CopyMeta] = copies) -> list[Action]:
+                actions: list[Action] = []
+                for (_, first), copy in zip(members, copies, strict=True):
+                    delta = copy.merging if pipelined else copy.delta
+                    extents = delta.extents(self.max_extent_grains)
+                    actions += [MergeRemote(remote, first + o, n) for o, n in extents]
+                return actions
+
+            point = min(c.merging_point or 0 if pipelined else c.delta_point or 0 for c in copies)
+            self._merge(gi, remote, point, merges, DropRemoteDelta(remote, gi))
 
     def _merge_local(self, gi: int) -> None:
-        engine, actions = self.engine, list[Action]()
-        for obj, first in self._group_grains(gi):
-            meta = engine.object_meta(obj)
-            if not meta.frozen_from_base:
-                extents = meta.frozen.extents(self.max_extent_grains)
-                actions += [MergeLocal(first + o, n) for o, n in extents]
-        for action in [*actions, DropLocalDelta(gi)]:
-            self._apply(action)
+        engine, pipelined = self.engine, self.engine.options.pipelined
+        members = [(engine.object_meta(obj), first) for obj, first in self._group_grains(gi)]
+
+        def merges() -> list[Action]:
+            actions: list[Action] = []
+            for meta, first in members:
+                from_base = meta.merging_from_base if pipelined else meta.frozen_from_base
+                if not from_base:
+                    delta = meta.merging if pipelined else meta.frozen
+                    extents = delta.extents(self.max_extent_grains)
+                    actions += [MergeLocal(first + o, n) for o, n in extents]
+            return actions
+
+        point = engine.group_meta(gi).point - (1 if pipelined else 0)
+        home = engine.topology.groups[gi].home
+        self._merge(gi, home, point, merges, DropLocalDelta(gi))
 
     def status(self) -> list[GroupStatus]:
         """What the runner reports; a site that is down is reported as its journal holds it
@@ -154,9 +220,7 @@ class OverlayRunner:
             for remote in spec.remotes:
                 held = engine.sites[remote].durable_meta()
                 copies = [engine.copy_records[obj].read(held) for obj in members]
-                points = [c.delta_point if c.complete else c.base_point for c in copies]
-                assert None not in points
-                committed[remote] = min(p for p in points if p is not None)
+                committed[remote] = min(map(committed_point, copies))
             behind = 0
             for obj in members:
                 meta = engine.object_records[obj].read(home)
