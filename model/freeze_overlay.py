@@ -56,7 +56,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pitmirror.model import freeze_overlay_rules as rules
-from pitmirror.model import spec
+from pitmirror.model import spec, variants
 from pitmirror.model.actions import (
     Action,
     BreakMirror,
@@ -248,7 +248,7 @@ TOPOLOGIES = ("single", "group", "fan-out", "fan-in", "bidirectional", "file")
 
 
 UNSAFE_OPTIONS: dict[str, Options] = {
-    "merge-before-complete": Options(merge_after_complete=False),
+    "merge-before-complete": Options(pipelined=False, merge_after_complete=False),
     "drop-before-every-remote": Options(drop_after_every_remote=False),
     "freeze-members-one-at-a-time": Options(freeze_group_at_once=False),
     "read-frozen-first": Options(read_active_first=False),
@@ -1108,6 +1108,11 @@ class FreezeOverlay:
         return Options.from_json(dict(fields))
 
     def mutant_topology(self, options: DesignOptions) -> str | None:
+        if isinstance(options, Options) and options.variant:
+            shown_on = variants.load(options.variant).topology
+            if shown_on is not None and shown_on not in TOPOLOGIES:
+                raise variants.VariantError(f"{options.variant}: no topology {shown_on!r}")
+            return shown_on or "single"
         named = (name for name, mutant in UNSAFE_OPTIONS.items() if mutant == options)
         return MUTANT_TOPOLOGY.get(next(named, ""), "single")
 

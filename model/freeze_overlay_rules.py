@@ -112,10 +112,13 @@ assert tuple(f.name for f in dataclasses.fields(GroupView)) == tuple(SCHEMA)
 
 @dataclass(frozen=True)
 class Options(DesignOptions):
-    """Design choices.  The defaults are the safe design; every `False` is a known mutant."""
+    """Design choices.  The defaults are the safe design; every other `False` is a known
+    mutant, but `pipelined` (the stricter order, safe and slower)."""
 
     merge_after_complete: bool = True
-    """A remote merges a delta into its base only after the delta is marked complete."""
+    """A remote merges a delta into its base only after the delta is marked complete (the
+    stricter order's choice: pipelined, a remote merges only a delta it moved aside, complete
+    by construction)."""
     drop_after_every_remote: bool = True
     """A local delta is merged away only when every remote has marked it complete (fan-out)."""
     freeze_group_at_once: bool = True
@@ -134,11 +137,11 @@ class Options(DesignOptions):
     flush_merges_before_drop: bool = True
     """Barrier: the volumes merged into are flushed before the record that drops the delta
     their merges came from."""
-    pipelined: bool = False
+    pipelined: bool = True
     """The next freeze as soon as the current point is complete at every remote, the merges
     overlapping the next cycle (the claims' order); False: the stricter order, where the next
     freeze also waits for the local merge and a remote merges and drops its delta before it
-    takes the next point.  Safe either way."""
+    takes the next point.  Safe either way; bench/pipelined.py measures what it buys."""
     flush_every_write: bool = False
     """Flush each merge's data at once, although nothing needs it durable before the delta
     is dropped (the drop flushes the merged volumes first; lost before, a merge is redone):

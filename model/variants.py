@@ -6,7 +6,8 @@ A variant file names its design and may change two things, each optional:
   engine also knows;
 - `RULES`: new or changed rules of named actions (a dict from action name to `Rule`, over the
   algebra of model/algebra.py, as the design's own rules are written), which the model and the
-  proof take and the engine does not.
+  proof take and the engine does not;
+- `TOPOLOGY`: where the change shows itself (a topology name), searched first for a trace.
 
 A design's `Options` carry the variant's path (`variant`), so a state, a proof obligation and a
 trace all know which rules they run; the file is loaded once per process.
@@ -43,6 +44,8 @@ class Variant:
     rules: Mapping[str, Rule] = field(default_factory=dict)
     digest: str = ""
     """the file's SHA-256, to tell a trace's variant from an edited one"""
+    topology: str | None = None
+    """where the change shows itself: searched first"""
 
     @property
     def name(self) -> str:
@@ -83,9 +86,12 @@ def load(path: str) -> Variant:
         raise VariantError(f"{path}: RULES must be a dict of action names to Rule")
     if not options and not rules:
         raise VariantError(f"{path}: neither OPTIONS nor RULES: nothing changes")
+    topology = getattr(module, "TOPOLOGY", None)
+    if topology is not None and not isinstance(topology, str):
+        raise VariantError(f"{path}: TOPOLOGY must be a topology's name")
     why = " ".join((module.__doc__ or "").split())
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    return Variant(path, design, why, dict(options), dict(rules), digest)
+    return Variant(path, design, why, dict(options), dict(rules), digest, topology)
 
 
 def rules_of(base: Mapping[str, Rule], variant: str) -> Mapping[str, Rule]:

@@ -128,6 +128,6 @@ def test_the_engine_asserts_its_structure_where_it_breaks() -> None:
         outcomes = run_actions(lockstep, actions)
     assert outcomes[-1].status == "diverged"
     assert outcomes[-1].detail == (
-        "an engine invariant broke: group 0 is copying with completed_at ['right'] and a "
+        "an engine invariant broke: group 0 is copying with completed_at ['right'] and no "
         "delta to merge"
     )

@@ -14,6 +14,9 @@ DESIGN = "freeze-overlay"
 
 OPTIONS = {"pipelined": True}
 
+TOPOLOGY = "fan-out"
+"""one remote is every remote: the change shows only where there are two"""
+
 
 def freeze_group_guard(x: Any, o: Any, s: Any, first: Any) -> Iterator[Clause]:
     """The pipelined guard, with "some remote" for "every remote"."""

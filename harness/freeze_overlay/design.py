@@ -17,12 +17,11 @@ from pitmirror.harness.freeze_overlay.runner import RUNNER
 from pitmirror.harness.machine import MAX_EXTENT
 from pitmirror.impl.freeze_overlay.layout import volume_layout
 from pitmirror.model import freeze_overlay as model
-from pitmirror.model.actions import Action
+from pitmirror.model.actions import Action, DropLocalDelta, DropRemoteDelta
 from pitmirror.model.design import ModelState, WrongDesign
 from pitmirror.model.explore import explore
 from pitmirror.model.options import DesignOptions
 from pitmirror.proofs.freeze_overlay_proof import ENCODING
-from pitmirror.proofs.obligations import GOAL, READS
 
 SEARCH_GRAINS = 1  # per object: the shortest violations need one grain
 SEARCH_MAX_POINT = 3
@@ -52,8 +51,9 @@ def layout(topology: str | None, grains: int) -> VolumeLayout:
 
 def reach_violation(options: DesignOptions, broken: frozenset[str] = frozenset()) -> Reached:
     """Breadth-first search of the model, one grain per object, the mutant's topology first,
-    for a violation of either proof goal: the target image, or what reads return (z3's bounded
-    search over nested arrays under quantifiers is not practical here).  A flush-order mutant
+    for the shortest violation of the spec: the target image, what reads return, or the lag a
+    slower remote falls behind by first (z3's bounded search over nested arrays under
+    quantifiers is not practical here).  A flush-order mutant
     breaks nothing the model's whole actions show: the search goes to a power loss instead."""
     if not isinstance(options, model.Options):
         raise WrongDesign(f"design B was given {type(options).__qualname__}")
@@ -66,7 +66,7 @@ def reach_violation(options: DesignOptions, broken: frozenset[str] = frozenset()
                               max_point=SEARCH_MAX_POINT)  # fmt: skip
         found = explore(model.initial_state(config, options), model.enabled_actions,
                         model.step, model.check)  # fmt: skip
-        if found.counterexample is not None and found.violated in (GOAL, READS):
+        if found.counterexample is not None:
             return Reached(found.counterexample, found.violated, len(found.counterexample),
                            time.monotonic() - started, name, SEARCH_GRAINS,
                            "breadth-first search of the model", "bfs")  # fmt: skip
@@ -92,7 +92,7 @@ def unflushed_paths(options: model.Options, topology: str) -> Iterator[list[Acti
     while frontier:
         state = frontier.popleft()
         for action in model.enabled_actions(state):
-            if _drops_a_flush(state, action):
+            if _drops_a_flush(state, action) and _loss_shows(state, action):
                 yield [*paths[state], action]
             after = model.step(state, action)
             if after not in paths:
@@ -108,6 +108,20 @@ def _drops_a_flush(state: model.State, action: Action) -> bool:
     """The action's plan flushes less than the safe design's."""
     safe = dataclasses.replace(state, options=model.Options())
     return _flushes(model.write_plan(state, action)) < _flushes(model.write_plan(safe, action))
+
+
+def _loss_shows(state: model.State, action: Action) -> bool:
+    """Whether losing the action's unflushed writes can show: a drop's merges lost show only
+    where the delta holds a value a never-written grain does not (point 1's delta, the initial
+    image, is zeros), so paths that drop only such deltas are not tried."""
+    if isinstance(action, DropRemoteDelta):
+        gi = action.group
+        copies = [state.remote(i, action.site) for i in state.topology.group_objects(gi)]
+        return any(v for c in copies for _, v in model.remote_merge_source(state, c))
+    if isinstance(action, DropLocalDelta):
+        objects = [state.objects[i] for i in state.topology.group_objects(action.group)]
+        return any(v for o in objects for _, v in model.local_merge_source(state, o))
+    return True
 
 
 def reach_power_loss(options: model.Options) -> Reached:
