@@ -30,6 +30,9 @@ from pitmirror.model.actions import (
 )
 
 GRAINS = 8  # per object: the group topology's objects are grains 0..7 and 8..15
+OPTIONS = B.Options(pipelined=False)
+"""the stricter order, in which the extents of a point's merges follow its complete mark (the
+pipelined order's merges aside run in the property runs and traces/freeze-overlay/*-pipelined-*)"""
 
 # point 1 (every grain) in two extents per object, then a point with two runs per object
 EXTENT_TRACE: list[Action] = [
@@ -53,14 +56,14 @@ EXTENT_TRACE: list[Action] = [
 
 
 def _group() -> B.State:
-    return B.initial_state(B.Config(B.topology("group", GRAINS)))
+    return B.initial_state(B.Config(B.topology("group", GRAINS)), OPTIONS)
 
 
 def _run(backend: str, tmp_path: Path | None = None) -> None:
-    subject = Subject(B.DESIGN, B.Options(), "group", GRAINS)
+    subject = Subject(B.DESIGN, OPTIONS, "group", GRAINS)
     with subject.volume_set(backend) as volume_set:
         volumes, workdir = volume_set.fresh()
-        lockstep = Lockstep(B.topology("group", GRAINS), volumes, workdir, B.Options())
+        lockstep = Lockstep(B.topology("group", GRAINS), volumes, workdir, OPTIONS)
         outcomes = run_actions(lockstep, EXTENT_TRACE)
     assert [o.status for o in outcomes] == ["ok"] * (len(EXTENT_TRACE) + 1), outcomes[-1].detail
 
@@ -101,10 +104,10 @@ def test_every_extent_of_a_source_is_enabled() -> None:
 
 
 def test_the_engine_refuses_an_extent_outside_its_map(tmp_path: Path) -> None:
-    subject = Subject(B.DESIGN, B.Options(), "group", GRAINS)
+    subject = Subject(B.DESIGN, OPTIONS, "group", GRAINS)
     with subject.volume_set("memory") as volume_set:
         volumes, workdir = volume_set.fresh()
-        lockstep = Lockstep(B.topology("group", GRAINS), volumes, workdir, B.Options())
+        lockstep = Lockstep(B.topology("group", GRAINS), volumes, workdir, OPTIONS)
         assert run_actions(lockstep, [CopyDelta("right", 2, 2)])[-1].ok
         with pytest.raises(EngineRefused, match=r"grains \[0, 4\) are not all still to copy"):
             lockstep.engine.apply(CopyDelta("right", 0, 4))
@@ -118,7 +121,7 @@ def test_the_engine_refuses_an_extent_outside_its_map(tmp_path: Path) -> None:
 def test_a_design_b_extent_trace_replays(tmp_path: Path) -> None:
     path = tmp_path / "extents.jsonl"
     write_trace(path, Trace(B.DESIGN, GRAINS, 512, "extents of design B", EXTENT_TRACE,
-                            topology="group"))  # fmt: skip
+                            options=OPTIONS, topology="group"))  # fmt: skip
     assert '"count": 5' in path.read_text()
     trace = read_trace(path)
     assert trace.actions == EXTENT_TRACE

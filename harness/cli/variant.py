@@ -67,8 +67,8 @@ def print_report(report: VariantReport, backend: str) -> None:
     differ = [t for t in report.traces if not t.same]
     out.print(f"the traces of design {report.design.short} on the variant's model: "
               f"{len(report.traces) - len(differ)} of {len(report.traces)} end as their headers "
-              f"expect ({report.other_traces} more, of mutants or pinned crash states, belong "
-              "to other options)")  # fmt: skip
+              f"expect ({report.other_traces} more, of mutants, pinned crash states or other "
+              "options, are neither design's)")  # fmt: skip
     for t in differ:
         out.print(f"  {t.path.stem}: {t.got} (expected {t.expected})", highlight=False)
     if report.lockstep is None:

@@ -154,6 +154,9 @@ LARGE_GRAINS = 1024
 LARGE_EXAMPLES = 30
 """a volume this size costs a full read-back per example: fewer examples, each as long"""
 
+STRICTER = model.Options(pipelined=False)
+"""the order before the pipelined one: safe, and a user's choice, so verify runs it too"""
+
 DRAWN = "host writes, reads through the overlay, extents, crashes, link faults"
 """what a property run draws, as its verify row says"""
 
@@ -194,6 +197,19 @@ DESIGN = Design(
                 runner=True,
             )
             for name in ("group", "fan-out", "bidirectional")
+        ),
+        *(
+            PropertyRun(f"property run, stricter order (pipelined=false), {name}: {DRAWN}",
+                        STRICTER, name)
+            for name in ("group", "fan-out")
+        ),
+        PropertyRun(
+            f"runner under lockstep, stricter order (pipelined=false), fan-out: writes, reads, "
+            f"ticks, clock, faults ({RUNNER_GRAINS} grains per object)",
+            STRICTER,
+            "fan-out",
+            grains=RUNNER_GRAINS,
+            runner=True,
         ),
     ),  # fmt: skip
     encoding=ENCODING,
