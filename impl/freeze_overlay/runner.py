@@ -67,8 +67,11 @@ class OverlayRunner:
     apply: Callable[[Action], None] | None = None
     """the door every action goes through: the engine's `apply` unless given"""
     merge_extents_per_tick: int | None = None
-    """at most this many merge extents per group and site in a tick (the disks' pace, as
-    `extents_per_tick` is the link's); None: a whole delta in one tick"""
+    """at most this many merge extents per site in a tick, its groups' merges at home and as a
+    remote together (the disks' pace, as `extents_per_tick` is the link's); None: a whole
+    delta in one tick"""
+    _disk: dict[str, int] = field(default_factory=dict, init=False, repr=False)
+    """each site's merge extents left in this tick"""
     _merges: dict[tuple[int, str], tuple[tuple[int, int], list[Action]]] = field(
         default_factory=dict, init=False, repr=False
     )
@@ -99,6 +102,7 @@ class OverlayRunner:
         return [(i, topo.first_grain(i)) for i in topo.group_objects(group)]
 
     def tick(self) -> None:
+        self._disk.clear()
         for gi in range(len(self.engine.topology.groups)):
             self._tick_group(gi)
 
@@ -158,7 +162,11 @@ class OverlayRunner:
             planned = (stamp, merges())
             self._merges[(gi, site)] = planned
         todo = planned[1]
-        now = todo if self.merge_extents_per_tick is None else todo[: self.merge_extents_per_tick]
+        if self.merge_extents_per_tick is None:
+            now = todo
+        else:
+            now = todo[: self._disk.setdefault(site, self.merge_extents_per_tick)]
+            self._disk[site] -= len(now)
         for action in now:
             self._apply(action)
         del todo[: len(now)]
