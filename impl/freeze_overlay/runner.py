@@ -66,10 +66,9 @@ class OverlayRunner:
     commits: int = 0
     apply: Callable[[Action], None] | None = None
     """the door every action goes through: the engine's `apply` unless given"""
-    merge_extents_per_tick: int | None = None
+    merge_extents_per_tick: int = 64
     """at most this many merge extents per site in a tick, its groups' merges at home and as a
-    remote together (the disks' pace, as `extents_per_tick` is the link's); None: a whole
-    delta in one tick"""
+    remote together (the disks' pace, as `extents_per_tick` is the link's)"""
     _disk: dict[str, int] = field(default_factory=dict, init=False, repr=False)
     """each site's merge extents left in this tick"""
     _merges: dict[tuple[int, str], tuple[tuple[int, int], list[Action]]] = field(
@@ -122,9 +121,9 @@ class OverlayRunner:
             return
         budget = self.extents_per_tick
         for remote in spec.remotes:
-            if remote in group.completed_at or not engine.reachable(spec.home, remote):
-                continue
-            if not self._takes_point(gi, remote, group.point):
+            # a remote that has the point, cannot be reached, or still merges the one before
+            done = remote in group.completed_at or not engine.reachable(spec.home, remote)
+            if done or not self._takes_point(gi, remote, group.point):
                 continue
             for obj, first in self._group_grains(gi):
                 copy = engine.copy_meta(obj, remote)
@@ -162,11 +161,8 @@ class OverlayRunner:
             planned = (stamp, merges())
             self._merges[(gi, site)] = planned
         todo = planned[1]
-        if self.merge_extents_per_tick is None:
-            now = todo
-        else:
-            now = todo[: self._disk.setdefault(site, self.merge_extents_per_tick)]
-            self._disk[site] -= len(now)
+        now = todo[: self._disk.setdefault(site, self.merge_extents_per_tick)]
+        self._disk[site] -= len(now)
         for action in now:
             self._apply(action)
         del todo[: len(now)]
