@@ -99,12 +99,16 @@ class GroupView:
         below = x.ite(merging == NONE, self.rbase_point[r][m], merging)
         return x.ite(self.complete[r][m], self.rdelta_point[r][m], below)
 
-    def recovered(self, x: Algebra, r: Term, m: Term, g: Term) -> Term:
-        """A failover read of one grain at the remote: the complete delta, then the one still
-        merging, then the base copy."""
-        delta = x.ite(self.complete[r][m], self.rdelta[r][m], x.empty)
+    def below(self, x: Algebra, r: Term, m: Term, g: Term) -> Term:
+        """One grain at the remote below its received delta: the delta merging, then the base
+        copy."""
         merging = x.ite(self.rmerging_point[r][m] == NONE, x.empty, self.rmerging[r][m])
-        return x.read(self.rbase[r][m], delta, merging, grain=g)
+        return x.read(self.rbase[r][m], merging, grain=g)
+
+    def recovered(self, x: Algebra, r: Term, m: Term, g: Term) -> Term:
+        """A failover read of one grain at the remote: the complete delta, then `below`."""
+        received = x.and_(self.complete[r][m], x.held(self.rdelta[r][m], g))
+        return x.ite(received, x.value(self.rdelta[r][m], g), self.below(x, r, m, g))
 
 
 assert tuple(f.name for f in dataclasses.fields(GroupView)) == tuple(SCHEMA)

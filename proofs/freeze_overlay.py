@@ -373,12 +373,6 @@ class Encoding:
 
         return self.forall((x.remote, x.member, x.member), agree)
 
-    @staticmethod
-    def _under(s: GroupView, r: Any, m: Any, g: Any) -> Any:
-        """The remote's image below its received delta: the delta merging, then the base."""
-        merging = z3.And(s.rmerging_point[r][m] != NONE, s.rmerging.has[r][m][g])
-        return z3.If(merging, s.rmerging.val[r][m][g], s.rbase[r][m][g])
-
     def committed(self, s: GroupView, r: Any, m: Any) -> Any:
         return s.committed(self.x, r, m)
 
@@ -416,7 +410,9 @@ class Encoding:
             held = z3.If(s.merging.has[m][g], s.merging.val[m][g] == pm1(s)[m][g], outside)
             return z3.And(s.has_frozen[m], z3.Implies(s.has_merging[m], held))
 
-        under = self._under
+        def under(s: GroupView, r: Any, m: Any, g: Any) -> Any:
+            return s.below(self.x, r, m, g)
+
         if not pipelined:
             phase = Conjunct("inv_2_remote_phase",
                              "a remote merges or holds P_k, or holds P_{k-1}; nothing merges "

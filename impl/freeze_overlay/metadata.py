@@ -179,19 +179,19 @@ class ObjectRecord:
             self._key("merging_from_base"): int(current.frozen_from_base),
         }
 
-    def drop_frozen(self) -> Changes:
+    def _dropped(self, delta: str) -> Changes:
+        """The `delta` ("frozen" or "merging") gone: no grains, not held, not from the base."""
         return {
-            self._key("has_frozen"): 0,
-            self._key("frozen_from_base"): 0,
-            self._key("frozen"): {"assign": GrainMap(self.grains).to_hex()},
+            self._key(f"has_{delta}"): 0,
+            self._key(f"{delta}_from_base"): 0,
+            self._key(delta): {"assign": GrainMap(self.grains).to_hex()},
         }
 
+    def drop_frozen(self) -> Changes:
+        return self._dropped("frozen")
+
     def drop_merging(self) -> Changes:
-        return {
-            self._key("has_merging"): 0,
-            self._key("merging_from_base"): 0,
-            self._key("merging"): {"assign": GrainMap(self.grains).to_hex()},
-        }
+        return self._dropped("merging")
 
 
 @dataclass(frozen=True)
