@@ -274,7 +274,9 @@ def _proof_rows(note: Note) -> list[Row]:
     rows = []
     for design in DESIGNS.values():
         safe = [design.model.options({})]
-        safe += [run.options for run in design.property_runs if run.options not in safe]
+        for run in design.property_runs:  # each configuration once, however many runs use it
+            if run.options not in safe:
+                safe.append(run.options)
         for options in safe:
             choice = ", ".join(f"{k}={v}" for k, v in options.non_default().items())
             note(f"proof, design {design.short}{f', {choice}' if choice else ''}")

@@ -37,6 +37,9 @@ Term = Any
 Delta = tuple[tuple[int, int], ...]
 """A partial map from grain to value, concretely: sorted (grain, value) pairs."""
 
+Grains = frozenset[int] | range
+"""A grain set, concretely: a frozenset of grain offsets, or an extent's range."""
+
 NONE = -1
 """The point number of a delta that holds no point (a remote between points)."""
 
@@ -76,6 +79,77 @@ class Rule:
         return Rule(self.params, self.guard, update)
 
 
+@dataclass(frozen=True)
+class Write:
+    """One durable write of an action's plan, at `site`: the fields it changes, every value
+    read from the state *before the action* (no write of a plan reads what an earlier one
+    wrote).  A volume write changes one image at `grains` (a grain set or an extent), which a
+    power loss leaves lost, whole or torn; a journal record (`grains` None) changes its fields
+    together, which a power loss loses whole.  `durable`: the design flushes it before the
+    next write of the plan."""
+
+    site: str
+    label: str
+    changes: Mapping[str, Term]
+    durable: bool = True
+    grains: Term | None = None
+
+    @property
+    def volume(self) -> str | None:
+        """The image a volume write changes; None for a journal record."""
+        return None if self.grains is None else next(iter(self.changes))
+
+    @property
+    def device(self) -> str:
+        """What a flush covers: the volume, or the site's journal."""
+        return self.volume or f"{self.site}.journal"
+
+
+def unchanged(state: Any) -> Any:
+    """The ghost update of a branch that sets no ghost field."""
+    return state
+
+
+@dataclass(frozen=True)
+class Case:
+    """One branch of an action's write plan: when it applies (the branches of a plan exclude
+    each other), its writes in order, and the ghost fields set once every write landed
+    (`completed`) or once a crash cut the plan (`cut`, given the state the crash left)."""
+
+    label: str
+    when: Term
+    writes: tuple[Write, ...]
+    completed: Callable[[Any], Any] = unchanged
+    cut: Callable[[Any], Any] = unchanged
+
+
+Plan = Callable[..., list[Case]]
+
+
+@dataclass(frozen=True)
+class PlannedRule:
+    """One action of a design whose crashes cut writes (design A): its parameters, its guard
+    and its write plan.  `plan(x, options, state, **params)` lists the plan's branches; the
+    update is applying the one that applies, write by write."""
+
+    params: tuple[str, ...]
+    guard: Guard
+    plan: Plan
+
+    def with_guard(self, guard: Guard) -> PlannedRule:
+        return PlannedRule(self.params, guard, self.plan)
+
+    def with_plan(self, plan: Plan) -> PlannedRule:
+        return PlannedRule(self.params, self.guard, plan)
+
+
+def applied(state: Any, writes: Iterable[Write]) -> Any:
+    """The state after the writes, in order (`state.with_` takes a write's changes)."""
+    for write in writes:
+        state = state.with_(**write.changes)
+    return state
+
+
 class Algebra(Protocol):
     """The operations a design's rules may use beyond `==`, `!=`, `+`, `-`, `>=` and indexing."""
 
@@ -93,6 +167,11 @@ class Algebra(Protocol):
     def not_(self, term: Term) -> Term: ...
     def implies(self, a: Term, b: Term) -> Term: ...
     def ite(self, cond: Term, then: Term, other: Term) -> Term: ...
+    def possible(self, cond: Term) -> bool:
+        """Whether a plan's branch under `cond` may apply, to build it or not: concretely
+        the condition's value (a branch that cannot apply is not worth building), over Z3
+        always (every branch is part of the relation)."""
+        ...
 
     # quantifiers over the group's members and remotes
     def all_members(self, body: Callable[[Term], Term]) -> Term: ...
@@ -149,6 +228,27 @@ class Algebra(Protocol):
         image"""
         ...
 
+    # grain sets: which grains of a volume a map tracks
+    @property
+    def no_grains(self) -> Term: ...
+    def all_grains(self) -> Term: ...
+    def just(self, grain: Term) -> Term:
+        """the grain set that holds `grain` alone"""
+        ...
+
+    def in_set(self, grains: Term, grain: Term) -> Term: ...
+    def union(self, a: Term, b: Term) -> Term: ...
+    def minus(self, a: Term, b: Term) -> Term: ...
+    def common(self, a: Term, b: Term) -> Term: ...
+    def no_grain_in(self, grains: Term) -> Term: ...
+    def one_grain(self, extent: Term) -> Term:
+        """the (non-empty) extent is one grain"""
+        ...
+
+    def write(self, image: Term, grains: Term, values: Term) -> Term:
+        """`image` with the image `values`' values at `grains` (one write)"""
+        ...
+
     # words, for reasons (concrete only: the symbolic algebra never asks a reason)
     @property
     def home(self) -> str: ...
@@ -157,6 +257,9 @@ class Algebra(Protocol):
     def member_name(self, member: Term) -> str: ...
     def missing(self, delta: Term, extent: Term, member: Term, where: str) -> str: ...
     def present(self, delta: Term, extent: Term, member: Term, where: str) -> str: ...
+    def outside(self, grains: Term, extent: Term, where: str) -> str:
+        """the extent's grains not in the grain set, in words"""
+        ...
 
 
 # ---- the concrete interpretation ---------------------------------------------------------------
@@ -224,6 +327,9 @@ class Concrete:
 
     def ite(self, cond: bool, then: Term, other: Term) -> Term:
         return then if cond else other
+
+    def possible(self, cond: bool) -> bool:
+        return cond
 
     def all_members(self, body: Callable[[int], bool]) -> bool:
         return all(body(m) for m in range(len(self.members)))
@@ -299,6 +405,42 @@ class Concrete:
                 return found
         return image[grain]
 
+    # grain sets are frozensets of grain offsets, and an extent (a range) is one too
+    no_grains: ClassVar[frozenset[int]] = frozenset()
+
+    def all_grains(self) -> frozenset[int]:
+        return frozenset(range(self.grains))
+
+    def just(self, grain: int) -> range:
+        return range(grain, grain + 1)
+
+    def in_set(self, grains: frozenset[int] | range, grain: int) -> bool:
+        return grain in grains
+
+    def union(self, a: Grains, b: Grains) -> frozenset[int]:
+        return frozenset(a).union(b)
+
+    def minus(self, a: Grains, b: Grains) -> frozenset[int]:
+        return frozenset(a).difference(b)
+
+    def common(self, a: Grains, b: Grains) -> frozenset[int]:
+        return frozenset(a).intersection(b)
+
+    def no_grain_in(self, grains: Grains) -> bool:
+        return not grains
+
+    def one_grain(self, extent: Grains) -> bool:
+        return len(extent) == 1
+
+    def write(self, image: tuple[int, ...], grains: Grains, values: tuple[int, ...]
+              ) -> tuple[int, ...]:  # fmt: skip
+        if isinstance(grains, range):  # one run: two slices, not a grain at a time
+            return image[: grains.start] + values[grains.start : grains.stop] + image[grains.stop :]
+        written = list(image)
+        for g in grains:
+            written[g] = values[g]
+        return tuple(written)
+
     @staticmethod
     def _values(delta: Delta, extent: range) -> dict[int, int]:
         values = dict(delta_slice(delta, extent))
@@ -320,6 +462,9 @@ class Concrete:
 
     def present(self, delta: Delta, extent: range, member: int, where: str) -> str:
         return self._grains([g for g, _ in delta_slice(delta, extent)], member, where)
+
+    def outside(self, grains: Grains, extent: Grains, where: str) -> str:
+        return grains_are(frozenset(extent).difference(grains), f"not in {where}")
 
     def _grains(self, offsets: Iterable[int], member: int, what: str) -> str:
         first = self.first_grains[member]

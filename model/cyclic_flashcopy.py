@@ -40,10 +40,12 @@ Interpretive choices:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping
+import functools
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
+from pitmirror.model import cyclic_flashcopy_rules as rules
 from pitmirror.model import spec
 from pitmirror.model.actions import (
     SITES,
@@ -61,8 +63,11 @@ from pitmirror.model.actions import (
     Site,
     action_name,
 )
+from pitmirror.model.algebra import Case, Concrete, first_false, unchanged
+from pitmirror.model.algebra import Write as AlgebraWrite
+from pitmirror.model.cyclic_flashcopy_rules import Options as Options
 from pitmirror.model.design import ActionNotEnabled, DesignModel, WrongDesign
-from pitmirror.model.extents import grains_are, some_run, span, sub_extents
+from pitmirror.model.extents import some_run, sub_extents
 from pitmirror.model.options import DesignOptions
 
 DESIGN = "cyclic-flashcopy"
@@ -75,46 +80,6 @@ VOLUME_SITE: dict[Volume, Site] = {
     "i2": "remote",
     "target": "remote",
 }
-
-
-@dataclass(frozen=True)
-class Options(DesignOptions):
-    """Design choices.  The defaults are the safe design; every `False` is a known mutant."""
-
-    copy_on_write: bool = True
-    """A host write to a grain not yet copied first copies its old value (claims 3, 16)."""
-    target_protection: bool = True
-    """Before I2[g] changes while T still needs it, copy I2[g] to T[g] (DESIGN A.6)."""
-    commit_after_drain: bool = True
-    """Commit only once the copy map is empty (claim 1: 'in response to completion')."""
-    map_rule: Literal["merge", "update"] = "merge"
-    """Claim 6 merges copy and future maps at the new point; claim 5 replaces the copy map."""
-    journal_before_source: bool = True
-    """Flush order: the future bit is durable before the source grain changes."""
-    protect_extents: bool = True
-    """Target protection covers every grain of an extent, not only a one-grain copy."""
-    data_before_record: bool = True
-    """Flush order: a copy's data is durable in I1 and I2 before the record that clears its
-    copy bits."""
-    drain_clears_its_extent: bool = True
-    """A drain clears the target bits of its own extent, not of the grain after its end too
-    (an off-by-one in extent arithmetic)."""
-    flush_copy_data: bool = True
-    """Barrier: the data a copy writes to I1 and I2 is flushed before the record that clears
-    its copy bits (only a power loss that drops unflushed writes tells)."""
-    flush_protection: bool = True
-    """Barrier: target protection's write to T is flushed before the record that moves the
-    grain's committed value from I2 to T."""
-    flush_before_ack: bool = True
-    """Barrier: a host write's source grain is flushed before the host is told it is done."""
-    flush_commit: bool = True
-    """Barrier: the remote's commit record is synced before the local site starts the next
-    cycle."""
-
-    def __post_init__(self) -> None:
-        self._check_flags("map_rule")
-        if self.map_rule not in ("merge", "update"):
-            raise ValueError(f"map_rule must be merge or update, got {self.map_rule!r}")
 
 
 UNSAFE_OPTIONS: dict[str, Options] = {
@@ -235,7 +200,8 @@ def initial_state(config: Config, options: Options | None = None) -> State:
 class VolumeWrite:
     """Grains `start`.. of one volume get the values `data`: one device write, flushed before
     the next write of the plan unless `durable` is False (the design does not need it on the
-    media yet)."""
+    media yet).  Target protection writes from its first grain to its last, T's own values in
+    between."""
 
     volume: Volume
     start: int
@@ -272,237 +238,120 @@ def _with(state: State, **changes: Any) -> State:
     return after
 
 
-def apply_write(state: State, write: Write) -> State:
-    if isinstance(write, VolumeWrite):
-        image: Image = getattr(state, write.volume)
-        new = image[: write.start] + write.data + image[write.start + len(write.data) :]
-        return _with(state, **{write.volume: new})
-    return _with(state, **dict(write.changes))
+# ---- the rules, bound to this volume pair -----------------------------------------------------
 
 
-def _mirror_plan(state: State, start: int, data: Image) -> list[Write]:
-    """Writes that put `data` in I2 from grain `start` without losing the committed image."""
-    extent, opts = span(start, len(data)), state.options
+@functools.cache
+def algebra(grains: int) -> Concrete:
+    return Concrete(grains=grains)
+
+
+def view(state: State) -> rules.PairView:
+    return rules.PairView.of(state.__dict__)
+
+
+def _put(state: State, after: rules.PairView) -> State:
+    return _with(state, **{name: getattr(after, name) for name in rules.SCHEMA})
+
+
+def bind(action: Action) -> tuple[str, dict[str, Any]] | None:
+    """The rule an action runs and its parameters (None: not an action of design A)."""
+    match action:
+        case HostWrite(grain=g, data=data):
+            return "HostWrite", {"grain": g, "data": data}
+        case HostRead(grain=g):
+            return "HostRead", {"grain": g}
+        case CopyGrain(grain=g, count=n):
+            return "CopyGrain", {"extent": range(g, g + n)}
+        case ResyncGrain(grain=g, count=n):
+            return "ResyncGrain", {"extent": range(g, g + n)}
+        case DrainTarget(grain=g, count=n):
+            return "DrainTarget", {"extent": range(g, g + n), "after": g + n}
+        case CommitPoint():
+            return "CommitPoint", {}
+        case LinkDown():
+            return "LinkDown", {}
+        case LinkUp():
+            return "LinkUp", {}
+        case CrashSite(site=site):
+            return f"CrashSite({site})", {}
+        case Recover(site=site):
+            return f"Recover({site})", {}
+    return None
+
+
+def the_case(state: State, action: Action, seen: rules.PairView | None = None) -> Case:
+    """The branch of the action's write plan that applies in `state` (`seen`: its view)."""
+    bound = bind(action)
+    assert bound is not None, f"{action_name(action)} is not an action of design A"
+    name, params = bound
+    rule = rules.rules_for(state.options)[name]
+    x = algebra(state.config.grains)
+    return rules.the_case(rule.plan(x, state.options, seen or view(state), **params), name)
+
+
+def write_plan(state: State, action: Action) -> list[Write]:
+    """The durable writes of `action`, in the order the design issues them (as the engine
+    issues them: a volume write as one run of grains)."""
     plan: list[Write] = []
-    protects = opts.target_protection and (opts.protect_extents or len(extent) == 1)
-    protected = extent & state.target_map if protects else frozenset()
-    if protected:  # one write from the first protected grain to the last; T's own in between
-        first, last = min(protected), max(protected)
-        saved = tuple(
-            state.i2[g] if g in protected else state.target[g] for g in range(first, last + 1)
-        )
-        plan.append(VolumeWrite("target", first, saved, opts.flush_protection))
-    changes: list[tuple[str, Any]] = [("received_map", state.received_map | extent)]
-    if protected:
-        changes.insert(0, ("target_map", state.target_map - protected))
-    plan.append(JournalRecord("remote", tuple(changes)))
-    plan.append(VolumeWrite("i2", start, data, opts.flush_copy_data))
+    for write in the_case(state, action).writes:
+        if write.volume is None:
+            changes = tuple(write.changes.items())
+            plan.append(JournalRecord(cast(Site, write.site), changes, write.durable))
+            continue
+        grains: Grains | range = write.grains or range(0)
+        first, last = min(grains), max(grains)
+        image: Image = write.changes[write.volume]
+        volume = cast(Volume, write.volume)
+        plan.append(VolumeWrite(volume, first, image[first : last + 1], write.durable))
     return plan
 
 
-def _copy_plan(
-    state: State, start: int, count: int, also: tuple[tuple[str, Any], ...] = ()
-) -> tuple[list[Write], JournalRecord]:
-    """Copy S[start..] (grains of P_k) to I1 and, link permitting, to I2: the data writes, and
-    the local record that clears their copy bits."""
-    data, extent = state.source[start : start + count], span(start, count)
-    plan: list[Write] = [VolumeWrite("i1", start, data, state.options.flush_copy_data)]
-    changes: list[tuple[str, Any]] = [("copy_map", state.copy_map - extent)]
-    if state.mirror_ok:
-        plan += _mirror_plan(state, start, data)
-    else:
-        changes.append(("out_of_sync", state.out_of_sync | extent))
-    return plan, JournalRecord("local", tuple(changes) + also)
-
-
 def next_copy_map(copy: Grains, future: Grains, rule: str) -> Grains:
-    """The copy map of the next cycle: claim 6 merges, claim 5 replaces.
+    """The copy map of the next cycle: claim 6 merges, claim 5 replaces (the rules' own
+    `next_copy_map`, as the engine runs it, with its contract checked by CrossHair).
 
     pre: rule in ("merge", "update")
     post: __return__ == (copy | future if rule == "merge" else future)
     post: copy or __return__ == future
     """
-    return copy | future if rule == "merge" else future
-
-
-def write_plan(state: State, action: Action) -> list[Write]:
-    """The durable writes of `action`, in the order the design issues them."""
-    opts = state.options
-    match action:
-        case HostWrite(grain=g, data=data):
-            source_write = VolumeWrite("source", g, (data,), opts.flush_before_ack)
-            cow = opts.copy_on_write and g in state.copy_map
-            if not cow and g in state.future_map:
-                return [source_write]  # already tracked: nothing to journal
-            future = ("future_map", state.future_map | {g})
-            plan: list[Write]
-            if cow:
-                plan, record = _copy_plan(state, g, 1, also=(future,))
-            else:
-                plan, record = [], JournalRecord("local", (future,))
-            if opts.journal_before_source:
-                return [*plan, record, source_write]
-            return [*plan, source_write, record]
-        case CopyGrain(grain=g, count=n):
-            writes, record = _copy_plan(state, g, n)
-            if not opts.data_before_record:  # the mutant: bits cleared before the data lands
-                return [record, *writes]
-            return [*writes, record]
-        case ResyncGrain(grain=g, count=n):
-            local = JournalRecord("local", (("out_of_sync", state.out_of_sync - span(g, n)),))
-            return _mirror_plan(state, g, state.i1[g : g + n]) + [local]
-        case CommitPoint():
-            remote = JournalRecord(
-                "remote",
-                (
-                    ("committed", state.cycle),
-                    ("target_map", state.target_map | state.received_map),
-                    ("received_map", frozenset()),
-                ),
-                opts.flush_commit,
-            )
-            next_copy = next_copy_map(state.copy_map, state.future_map, opts.map_rule)
-            local = JournalRecord(
-                "local",
-                (
-                    ("cycle", state.cycle + 1),
-                    ("copy_map", next_copy),
-                    ("future_map", frozenset()),
-                    ("images", state.images + (state.acked,)),
-                ),
-            )
-            return [remote, local]
-        case DrainTarget(grain=g, count=n):
-            cleared = n if opts.drain_clears_its_extent else n + 1  # the mutant: one too many
-            return [
-                VolumeWrite("target", g, state.i2[g : g + n]),
-                JournalRecord("remote", (("target_map", state.target_map - span(g, cleared)),)),
-            ]
-    return []
+    found: Grains = rules.next_copy_map(algebra(0), rule, copy, future)
+    return found
 
 
 # ---- guards -----------------------------------------------------------------------------------
 
 
-def host_write_guard(state: State, action: HostWrite) -> str | None:
-    """Enabled iff the local site is up."""
-    return None if state.local_up else "the local site is down"
-
-
-def host_read_guard(state: State, action: HostRead) -> str | None:
-    """Enabled iff the local site is up (the host reads the source)."""
-    return None if state.local_up else "the local site is down"
-
-
-def _outside(
-    action: CopyGrain | ResyncGrain | DrainTarget, grains: Grains, name: str
-) -> str | None:
-    """Why the action's extent is not wholly in the map `grains`, or None."""
-    extent = range(action.grain, action.grain + action.count)
-    if grains.issuperset(extent):
-        return None
-    return grains_are(frozenset(extent) - grains, f"not in {name}")
-
-
-def copy_grain_guard(state: State, action: CopyGrain) -> str | None:
-    """Enabled iff the local site is up and every grain of the extent is still to copy (in
-    copy_map)."""
-    if not state.local_up:
-        return "the local site is down"
-    return _outside(action, state.copy_map, "copy_map")
-
-
-def resync_grain_guard(state: State, action: ResyncGrain) -> str | None:
-    """Enabled iff both sites and the link are up and every grain of the extent is out of
-    sync."""
-    if not (state.local_up and state.mirror_ok):
-        return "resync needs both sites and the link up"
-    return _outside(action, state.out_of_sync, "out_of_sync")
-
-
-def commit_point_guard(state: State, action: CommitPoint) -> str | None:
-    """Enabled iff both sites and the link are up, nothing is out of sync, the copy map is
-    empty (unless the commit-before-drain mutant) and the cycle bound (if any) is not reached."""
-    if not (state.local_up and state.mirror_ok):
-        return "commit needs both sites and the link up"
-    if state.out_of_sync:
-        return "grains are still out of sync"
-    if state.options.commit_after_drain and state.copy_map:
-        return "the copy map is not empty"
-    max_cycle = state.config.max_cycle
-    if max_cycle is not None and state.cycle >= max_cycle:
-        return "the configured cycle bound is reached"
-    return None
-
-
-def drain_target_guard(state: State, action: DrainTarget) -> str | None:
-    """Enabled iff the remote site is up and the committed value of every grain of the extent
-    is still in I2 (in target_map)."""
-    if not state.remote_up:
-        return "the remote site is down"
-    return _outside(action, state.target_map, "target_map")
-
-
-def link_down_guard(state: State, action: LinkDown) -> str | None:
-    """Enabled iff the (one, unnamed) link is up."""
-    if action.link:
-        return "design A has one link: name none"
-    return None if state.link_up else "the link is already down"
-
-
-def link_up_guard(state: State, action: LinkUp) -> str | None:
-    """Enabled iff the (one, unnamed) link is down."""
-    if action.link:
-        return "design A has one link: name none"
-    return None if not state.link_up else "the link is already up"
-
-
-def crash_site_guard(state: State, action: CrashSite) -> str | None:
-    """Enabled iff the site is up and no other crash is armed."""
-    if action.site not in SITES:
-        return f"design A has no site {action.site!r} (its sites: local, remote)"
-    if not state.site_up(action.site):
-        return f"the {action.site} site is already down"
-    return None if state.armed_crash is None else "a crash is already armed"
-
-
-def recover_guard(state: State, action: Recover) -> str | None:
-    """Enabled iff the site is down."""
-    if action.site not in SITES:
-        return f"design A has no site {action.site!r} (its sites: local, remote)"
-    return None if not state.site_up(action.site) else f"the {action.site} site is up"
-
-
-def why_disabled(state: State, action: Action) -> str | None:
-    """None when `action` is enabled in `state`, else the reason in words."""
+def why_disabled(state: State, action: Action, seen: rules.PairView | None = None) -> str | None:
+    """None when `action` is enabled in `state`, else the reason in words: the rule's first
+    false clause, after what only the model bounds (the volume's size, the configured cycle
+    bound, which sites and links exist, one armed crash at a time).  `seen`: the state's
+    view, when the caller has it."""
     grain, count = getattr(action, "grain", None), getattr(action, "count", 1)
     if count < 1:
         return f"an extent has at least one grain, not {count}"
     if grain is not None and not 0 <= grain <= grain + count - 1 < state.config.grains:
         last = "" if count == 1 else f"..{grain + count - 1}"
         return f"grain {grain}{last} is outside the volume (0..{state.config.grains - 1})"
-    match action:
-        case HostWrite():
-            return host_write_guard(state, action)
-        case HostRead():
-            return host_read_guard(state, action)
-        case CopyGrain():
-            return copy_grain_guard(state, action)
-        case ResyncGrain():
-            return resync_grain_guard(state, action)
-        case CommitPoint():
-            return commit_point_guard(state, action)
-        case DrainTarget():
-            return drain_target_guard(state, action)
-        case LinkDown():
-            return link_down_guard(state, action)
-        case LinkUp():
-            return link_up_guard(state, action)
-        case CrashSite():
-            return crash_site_guard(state, action)
-        case Recover():
-            return recover_guard(state, action)
-    return f"{action_name(action)} is not an action of design A"
+    if isinstance(action, (CrashSite, Recover)) and action.site not in SITES:
+        return f"design A has no site {action.site!r} (its sites: local, remote)"
+    if isinstance(action, (LinkDown, LinkUp)) and action.link:
+        return "design A has one link: name none"
+    bound = bind(action)
+    if bound is None:
+        return f"{action_name(action)} is not an action of design A"
+    name, params = bound
+    rule = rules.rules_for(state.options)[name]
+    x = algebra(state.config.grains)
+    reason = first_false(rule.guard(x, state.options, seen or view(state), **params))
+    if reason is not None:
+        return reason
+    if isinstance(action, CrashSite) and state.armed_crash is not None:
+        return "a crash is already armed"
+    max_cycle = state.config.max_cycle
+    if isinstance(action, CommitPoint) and max_cycle is not None and state.cycle >= max_cycle:
+        return "the configured cycle bound is reached"
+    return None
 
 
 def enabled_actions(state: State) -> Iterator[Action]:
@@ -521,7 +370,8 @@ def enabled_actions(state: State) -> Iterator[Action]:
         *(CrashSite(s, n) for s in SITES for n in range(cfg.max_crash_writes + 1)),
         *(Recover(s) for s in SITES),
     ]
-    return (a for a in candidates if why_disabled(state, a) is None)
+    seen = view(state)
+    return (a for a in candidates if why_disabled(state, a, seen) is None)
 
 
 # ---- transition -------------------------------------------------------------------------------
@@ -553,45 +403,26 @@ MODIFIES: dict[str, frozenset[str]] = {
 
 
 def step(state: State, action: Action) -> State:
-    """The state after `action`; raises ActionNotEnabled when its guard is false.
-
-    HostWrite: enabled while the local site is up; changes source (and, copying on write,
-    i1/i2/target), copy/future/out_of_sync maps, received/target maps, acked.
-    CopyGrain: g in copy_map; changes i1, i2/target, maps.  ResyncGrain: g out of sync, link
-    up; changes i2/target, maps.  CommitPoint: drained and in sync; changes committed,
-    target/received maps, cycle, copy/future maps, images.  DrainTarget: g in target_map;
-    changes target, target_map.  LinkDown/LinkUp: link_up.  CrashSite: armed_crash or the
-    site's flag.  Recover: the site's flag.
-    """
-    reason = why_disabled(state, action)
+    """The state after `action` (model/cyclic_flashcopy_rules.py says what each does); raises
+    ActionNotEnabled when its guard is false.  The branch of its write plan that applies is
+    applied write by write, and a crash armed at a site cuts it after that site's n-th write;
+    `CrashSite` with a positive count only arms such a crash."""
+    seen = view(state)
+    reason = why_disabled(state, action, seen)
     if reason is not None:
         raise ActionNotEnabled(f"{action_name(action)} is not enabled: {reason}")
-    match action:
-        case HostRead():
-            return state  # a read changes nothing durable; the harness compares its bytes
-        case LinkDown():
-            return _with(state, link_up=False)
-        case LinkUp():
-            return _with(state, link_up=True)
-        case CrashSite(site=site, after_writes=0):
-            return _crash(state, cast(Site, site))
-        case CrashSite(site=site, after_writes=n):
-            return _with(state, armed_crash=(cast(Site, site), n))
-        case Recover(site=site):
-            flag = "local_up" if site == "local" else "remote_up"
-            return _with(state, **{flag: True})
-    after, completed = apply_plan(state, write_plan(state, action))
-    if isinstance(action, HostWrite):
-        g = action.grain
-        seen = action.data if completed else after.source[g]
-        after = _with(after, acked=after.acked[:g] + (seen,) + after.acked[g + 1 :])
-    return after
+    if isinstance(action, CrashSite) and action.after_writes > 0:
+        return _with(state, armed_crash=(cast(Site, action.site), action.after_writes))
+    case = the_case(state, action, seen)
+    after, completed = apply_plan(state, case.writes)
+    ghost = case.completed if completed else case.cut
+    return after if ghost is unchanged else _put(after, ghost(view(after)))
 
 
-def apply_plan(state: State, plan: list[Write]) -> tuple[State, bool]:
+def apply_plan(state: State, plan: Iterable[AlgebraWrite]) -> tuple[State, bool]:
     """Apply writes in order; an armed crash cuts the plan.  Returns (state, completed)."""
     for write in plan:
-        state = apply_write(state, write)
+        state = _with(state, **write.changes)
         if state.armed_crash is not None and state.armed_crash[0] == write.site:
             site, left = state.armed_crash
             if left == 1:

@@ -23,9 +23,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
-from pitmirror.model.algebra import Rule
+from pitmirror.model.algebra import PlannedRule, Rule
 
 
 class VariantError(ValueError):
@@ -41,7 +41,7 @@ class Variant:
     why: str
     """the file's docstring: the change in words"""
     options: Mapping[str, Any] = field(default_factory=dict)
-    rules: Mapping[str, Rule] = field(default_factory=dict)
+    rules: Mapping[str, Rule | PlannedRule] = field(default_factory=dict)
     digest: str = ""
     """the file's SHA-256, to tell a trace's variant from an edited one"""
     topology: str | None = None
@@ -82,8 +82,9 @@ def load(path: str) -> Variant:
     rules = getattr(module, "RULES", {})
     if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
         raise VariantError(f"{path}: OPTIONS must be a dict of option names to values")
-    if not isinstance(rules, dict) or not all(isinstance(r, Rule) for r in rules.values()):
-        raise VariantError(f"{path}: RULES must be a dict of action names to Rule")
+    kinds = (Rule, PlannedRule)
+    if not isinstance(rules, dict) or not all(isinstance(r, kinds) for r in rules.values()):
+        raise VariantError(f"{path}: RULES must be a dict of action names to Rule or PlannedRule")
     if not options and not rules:
         raise VariantError(f"{path}: neither OPTIONS nor RULES: nothing changes")
     topology = getattr(module, "TOPOLOGY", None)
@@ -94,8 +95,13 @@ def load(path: str) -> Variant:
     return Variant(path, design, why, dict(options), dict(rules), digest, topology)
 
 
-def rules_of(base: Mapping[str, Rule], variant: str) -> Mapping[str, Rule]:
-    """A design's rules with a variant's changes (`variant`: the file's path, or "" for none)."""
+R = TypeVar("R", Rule, PlannedRule)
+
+
+def rules_of(base: Mapping[str, R], variant: str) -> Mapping[str, R]:
+    """A design's rules with a variant's changes (`variant`: the file's path, or "" for none):
+    a `Rule` (guard and update) for design B, a `PlannedRule` (guard and write plan) for
+    design A, whose crashes cut writes."""
     if not variant:
         return base
     changed = load(variant).rules
@@ -105,7 +111,14 @@ def rules_of(base: Mapping[str, Rule], variant: str) -> Mapping[str, Rule]:
             f"{variant}: no action {', '.join(sorted(unknown))} in the design "
             f"(its actions: {', '.join(base)})"
         )
-    return {**base, **changed}
+    kind = type(next(iter(base.values())))
+    found: dict[str, R] = dict(base)
+    for name, rule in changed.items():
+        if not isinstance(rule, kind):
+            raise VariantError(f"{variant}: {name} must be a {kind.__name__} in this design, "
+                               f"not a {type(rule).__name__}")  # fmt: skip
+        found[name] = rule
+    return found
 
 
 def changed_rules(options: Any) -> tuple[str, ...]:

@@ -21,6 +21,8 @@ import z3
 from pitmirror.model.algebra import Term
 
 _OR = z3.Or(z3.Bool("p"), z3.Bool("q")).decl()
+_AND = z3.And(z3.Bool("p"), z3.Bool("q")).decl()
+_NOT = z3.Not(z3.Bool("p")).decl()
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,16 +73,21 @@ class Sort:
         return z3.Exists([x], lift(body(x)))
 
 
+NOTHING = Sort(z3.BoolSort(), elements=())
+"""the index sort of a design that has none of it (design A has no members or remotes): a
+quantifier over it is over nothing"""
+
+
 @dataclass(frozen=True)
 class Symbolic:
-    """The algebra over Z3 terms, for the given member, remote and grain sorts and the sort of
-    grain contents (`zero`: a never-written grain)."""
+    """The algebra over Z3 terms, for the given grain sort, the sort of grain contents
+    (`zero`: a never-written grain), and the member and remote sorts."""
 
-    member: Sort
-    remote: Sort
     grain: Sort
     val: Any
     zero: Any
+    member: Sort = NOTHING
+    remote: Sort = NOTHING
 
     true = z3.BoolVal(True)
     false = z3.BoolVal(False)
@@ -109,6 +116,9 @@ class Symbolic:
 
     def ite(self, cond: Term, then: Term, other: Term) -> Any:
         return _both(lambda a, b: z3.If(lift(cond), lift(a), lift(b)), then, other)
+
+    def possible(self, cond: Term) -> bool:
+        return True
 
     def all_members(self, body: Callable[[Any], Term]) -> Any:
         return self.member.forall(body)
@@ -181,6 +191,38 @@ class Symbolic:
         """`image` with `values` at the grains of the set `grains` (one write)"""
         return z3.Map(self._ite, grains, values, image)
 
+    # grain sets are Boolean arrays over grains, as extents are
+    @property
+    def no_grains(self) -> Any:
+        return z3.K(self.grain.sort, z3.BoolVal(False))
+
+    def all_grains(self) -> Any:
+        return z3.K(self.grain.sort, z3.BoolVal(True))
+
+    def just(self, grain: Term) -> Any:
+        return z3.Store(self.no_grains, grain, True)
+
+    def in_set(self, grains: Term, grain: Term) -> Any:
+        return grains[grain]
+
+    def union(self, a: Term, b: Term) -> Any:
+        return z3.Map(_OR, a, b)
+
+    def minus(self, a: Term, b: Term) -> Any:
+        return z3.Map(_AND, a, z3.Map(_NOT, b))
+
+    def common(self, a: Term, b: Term) -> Any:
+        return z3.Map(_AND, a, b)
+
+    def no_grain_in(self, grains: Term) -> Any:
+        # quantified, not `grains == K(False)`: over a finite grain sort z3 did not equate a
+        # fully cleared map with the constant array
+        return self.grain.forall(lambda g: z3.Not(grains[g]))
+
+    def one_grain(self, extent: Term) -> Any:
+        return self.grain.forall(lambda a: self.grain.forall(
+            lambda b: z3.Implies(z3.And(extent[a], extent[b]), a == b)))  # fmt: skip
+
     def read(self, image: Term, *deltas: Pair, grain: Term) -> Any:
         found = image[grain]
         for delta in reversed(deltas):
@@ -201,4 +243,7 @@ class Symbolic:
         return where
 
     def present(self, delta: Term, extent: Term, member: Term, where: str) -> str:
+        return where
+
+    def outside(self, grains: Term, extent: Term, where: str) -> str:
         return where

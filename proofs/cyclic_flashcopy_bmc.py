@@ -137,10 +137,10 @@ def _action(
         action = LinkDown()
     elif name == "LinkUp":
         action = LinkUp()
-    elif name.startswith("CrashSite"):
-        action = CrashSite(transition.params["site"], 0)
+    elif name.startswith("CrashSite("):  # a rule per site: CrashSite(local), ...
+        action = CrashSite(name.removeprefix("CrashSite(").removesuffix(")"), 0)
     else:
-        action = Recover(transition.params["site"])
+        action = Recover(name.removeprefix("Recover(").removesuffix(")"))
     if variant.crash is None or variant.power_lost:
         return [action]
     site, writes = variant.crash

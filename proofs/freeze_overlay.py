@@ -503,7 +503,7 @@ class Encoding:
         )(pre)
 
 
-UNBOUNDED = Encoding(Symbolic(Sort(Member), Sort(Remote), Sort(Grain), Val, ZERO))
+UNBOUNDED = Encoding(Symbolic(Sort(Grain), Val, ZERO, member=Sort(Member), remote=Sort(Remote)))
 """The proof's encoding: members, remotes and grains of any number."""
 
 
@@ -518,7 +518,7 @@ def finite_encoding(members: int, remotes: int, grains: int) -> Encoding:
         return Sort(enum, elements)
 
     sorts = finite("member", members), finite("remote", remotes), finite("grain", grains)
-    return Encoding(Symbolic(sorts[0], sorts[1], sorts[2], Val, ZERO))
+    return Encoding(Symbolic(sorts[2], Val, ZERO, member=sorts[0], remote=sorts[1]))
 
 
 def elements(encoding: Encoding, sort: str) -> list[Any]:

@@ -185,3 +185,36 @@ def test_the_point_history_agrees(images: list[tuple[int, ...]], image: tuple[in
     recorded = s.record(history, len(images), image_term(image))
     for point, expected in enumerate(c.record(c.history(images), len(images), image)):
         agree(expected, recorded[point])
+
+
+grain_sets = st.frozensets(grains)
+
+
+def set_term(grains: frozenset[int] | range) -> Any:
+    return extent_term(grains)  # type: ignore[arg-type]
+
+
+def same_set(concrete: frozenset[int] | range, symbolic: Any) -> None:
+    agree(True, z3.And([symbolic[grain(g)] == (g in concrete) for g in range(GRAINS)]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(a=grain_sets, b=grain_sets, extent=extents, image=images, other=images, g=grains)
+def test_grain_set_operations_agree(
+    a: frozenset[int], b: frozenset[int], extent: range, image: tuple[int, ...],
+    other: tuple[int, ...], g: int,
+) -> None:  # fmt: skip
+    """Design A's maps: grain sets, and one write of an image's values at a set or extent."""
+    c, s = CONCRETE, SYMBOLIC
+    sa, sb, e = set_term(a), set_term(b), extent_term(extent)
+    same_set(c.no_grains, s.no_grains)
+    same_set(c.all_grains(), s.all_grains())
+    same_set(c.just(g), s.just(grain(g)))
+    agree(c.in_set(a, g), s.in_set(sa, grain(g)))
+    same_set(c.union(a, extent), s.union(sa, e))
+    same_set(c.minus(a, b), s.minus(sa, sb))
+    same_set(c.common(extent, b), s.common(e, sb))
+    agree(c.no_grain_in(a), s.no_grain_in(sa))
+    agree(c.one_grain(extent), s.one_grain(e))
+    agree(c.write(image, extent, other), s.write(image_term(image), e, image_term(other)))
+    agree(c.write(image, a, other), s.write(image_term(image), sa, image_term(other)))

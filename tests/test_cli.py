@@ -356,7 +356,10 @@ def test_quick_verify_runs_the_safe_checks_and_every_trace_and_says_what_it_skip
     power_loss = [r for r in ran if r["what"].startswith("power loss at every write")]
     assert sorted(r["design"] for r in power_loss) == ["A", "B"]
     assert all(r["passed"] and "0 violations" in r["got"] for r in power_loss)
-    assert any(r["what"] == "Z3 proof, safe design" for r in ran)
+    proofs = [(r["design"], r["what"]) for r in ran if r["what"].startswith("Z3 proof, safe")]
+    assert ("A", "Z3 proof, safe design") in proofs
+    assert ("B", "Z3 proof, safe design, pipelined=False") in proofs
+    assert len(proofs) == len(set(proofs)), "a configuration proved twice"
 
 
 def test_coverage_with_a_bad_backend_is_one_line_and_exit_2() -> None:

@@ -165,8 +165,10 @@ CATCHES = {
 }
 CATCH_ON = {
     "A": (TRACES / "cyclic-flashcopy" / "261121-copy-on-write.jsonl", A.POWER_LOSS_OPTIONS),
-    "B": (TRACES / "freeze-overlay" / "261201-single-pipelined-merges-aside.jsonl",
-          B.POWER_LOSS_OPTIONS),
+    "B": (
+        TRACES / "freeze-overlay" / "261201-single-pipelined-merges-aside.jsonl",
+        B.POWER_LOSS_OPTIONS,
+    ),
 }
 
 

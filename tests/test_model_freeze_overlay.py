@@ -228,14 +228,19 @@ def test_a_merge_is_flushed_only_before_its_delta_is_dropped() -> None:
     assert B.write_plan(merged, DropRemoteDelta("right", 0)) == [
         B.Barrier("right", 0, "copy"), B.JournalRecord("right")
     ]  # fmt: skip
-    baseline = dataclasses.replace(state, options=B.Options(pipelined=False,
-                                                            flush_every_write=True))
+    baseline = dataclasses.replace(
+        state, options=B.Options(pipelined=False, flush_every_write=True)
+    )
     assert B.write_plan(baseline, merge)[0].durable
     assert B.write_plan(baseline.step(merge), DropRemoteDelta("right", 0)) == [
         B.JournalRecord("right")
     ]  # fmt: skip
-    mutant = dataclasses.replace(merged, options=dataclasses.replace(
-        B.POWER_LOSS_OPTIONS["drop-before-merge-flushed"], pipelined=False))
+    mutant = dataclasses.replace(
+        merged,
+        options=dataclasses.replace(
+            B.POWER_LOSS_OPTIONS["drop-before-merge-flushed"], pipelined=False
+        ),
+    )
     assert B.write_plan(mutant, DropRemoteDelta("right", 0)) == [B.JournalRecord("right")]
 
 

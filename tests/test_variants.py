@@ -30,6 +30,7 @@ WORLDS = 1
 UNSAFE = {
     "complete-without-checking-the-copy": ("MarkComplete", "inv_6_unreceived_is_unchanged"),
     "freeze-after-the-first-remote": ("FreezeGroup", "inv_2_remote_phase"),
+    "resync-from-the-source": ("ResyncGrain", "inv_6_copied_is_pk_in_i2"),
 }
 SAFE = {"pipelined-cycles", "stricter-order"}
 """the pipelined order as it was checked before it became the default, and the order before"""
@@ -105,6 +106,33 @@ def test_an_unsafe_example_is_refuted_reached_and_compared(tmp_path: Path) -> No
     assert any(w.violations for w in report.changed.worlds)
     assert report.lockstep is None and "not run" in report.lockstep_note
     assert report.traces and all(t.got for t in report.traces)
+
+
+@pytest.mark.slow
+def test_a_change_to_design_a_is_refuted_with_a_bmc_trace(tmp_path: Path) -> None:
+    """Design A's actions are written over the algebra too: a changed write plan is proved,
+    searched by bounded model checking and replayed on the model, as design B's changes are
+    (no small world here: design A's takes about a minute for both sides)."""
+    name = "resync-from-the-source"
+    report = check_variant(str(EXAMPLES / f"{name}.py"), ROOT / "traces", "memory", tmp_path,
+                           worlds=0)  # fmt: skip
+    assert not report.safe and report.design.short == "A"
+    assert report.newly_broken == [UNSAFE[name]]
+    assert report.unchanged.proof.proved and not report.changed.proof.proved
+    failing = {(q.check, q.conjunct): q for q in report.changed.proof.report.failures}
+    assert any("breaks" in line and "out of sync: yes -> no" in line
+               for line in failing[UNSAFE[name]].counterexample)  # fmt: skip
+    saved = report.changed.proof.saved_to
+    assert saved is not None and name in saved.name
+    trace = read_trace(saved)
+    assert HostWrite in {type(a) for a in trace.actions}  # the write that moved S past P_k
+    replayed = replay(trace, "memory")
+    assert replayed.backend == MODEL_ONLY and replayed.as_expected
+    assert replayed.violated == "inv_target_is_committed_image"
+    assert report.lockstep is None and "ResyncGrain" in report.lockstep_note
+    # the curated trace of a link outage shows it too: its resync commits a later value
+    differ = {t.path.stem: t.got for t in report.traces if t.expected != t.got}
+    assert differ == {"261121-link-outage-resync": "violation inv_target_is_committed_image"}
 
 
 @pytest.mark.slow

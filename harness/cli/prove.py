@@ -13,6 +13,7 @@ from pitmirror.harness.cli.app import (
     JsonOpt,
     app,
     clean_errors,
+    fail,
     lookup_design,
     out,
     parse_options,
@@ -21,6 +22,7 @@ from pitmirror.harness.cli.app import (
 from pitmirror.harness.designs import DESIGNS, options_label
 from pitmirror.harness.prove import prove_design, steps
 from pitmirror.harness.replay import MODEL_ONLY, EngineVerdict, on_engine
+from pitmirror.model.variants import VariantError, load
 
 
 def engine_json(replayed: EngineVerdict | None) -> dict[str, Any] | None:
@@ -51,14 +53,24 @@ def prove_cmd(
 
     Exit 0 when every design asked for is proved; 1 when one is refuted, with the failing
     queries' counterexamples and a trace of a reachable violation, replayed on the engine
-    (on --backend volumes) to show that it breaks there too.  A mutant name picks its own design.
+    (on --backend volumes) to show that it breaks there too.  A mutant name, or a variant file
+    (`-o variant=FILE`), picks its own design.
     """
     names = option or []
+
+    def variant_design(path: str) -> str:
+        try:
+            return load(path).design
+        except VariantError as error:
+            fail(str(error))
+
     designs = list(DESIGNS) if design == "all" else [lookup_design(design).name]
     if design == "all" and names:
         owners = [n for n, d in DESIGNS.items()
                   if any(m in {**d.model.unsafe_options, **d.model.power_loss_options}
                          for m in names)]  # fmt: skip
+        owners += [variant_design(n.partition("=")[2]) for n in names
+                   if n.startswith("variant=")]  # fmt: skip
         designs = owners or designs
     outcomes = [prove_design(parse_options(names, d), save_dir) for d in designs]
     engine = [on_engine(o.trace, backend) if o.trace is not None else None for o in outcomes]

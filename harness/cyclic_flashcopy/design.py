@@ -44,7 +44,7 @@ def reach_violation(options: DesignOptions, broken: frozenset[str] = frozenset()
 
 WORLD = (2, 2, 2)
 """(grains, cycle bound, crash writes) of the small world a design change is compared on
-(120,504 states of the safe design, about 11 s)"""
+(120,504 states of the safe design, about 35 s)"""
 
 
 def small_worlds(options: DesignOptions) -> list[tuple[str, ModelState]]:

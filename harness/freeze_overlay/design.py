@@ -199,8 +199,9 @@ DESIGN = Design(
             for name in ("group", "fan-out", "bidirectional")
         ),
         *(
-            PropertyRun(f"property run, stricter order (pipelined=false), {name}: {DRAWN}",
-                        STRICTER, name)
+            PropertyRun(
+                f"property run, stricter order (pipelined=false), {name}: {DRAWN}", STRICTER, name
+            )
             for name in ("group", "fan-out")
         ),
         PropertyRun(
