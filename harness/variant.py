@@ -9,8 +9,9 @@ run gives:
   reachable violation as a trace that replays, and the clauses that hold for the unchanged
   design and not for the variant;
 - an exhaustive exploration of small worlds of both designs: reachable states, spec
-  violations, the lag bound (how many points a remote's committed point trails the newest) and
-  whether progress holds;
+  violations, the lag bound (how many points a remote's committed point trails the newest),
+  whether progress holds, and the fewest actions to the newest point the world commits (what
+  a change of order buys in time);
 - every trace of the design under the traces folder that runs the unchanged design's options,
   replayed on the variant's model (a mutant's traces and pinned crash states are counted);
 - the lockstep against the engine, where the engine implements the change (option values
@@ -56,16 +57,25 @@ class World:
     """the most points any remote's committed point trailed the newest point"""
     complete: bool = True
     seconds: float = 0.0
+    newest: int = 0
+    """the newest point every copy has committed in some state of the world"""
+    fastest: int = 0
+    """the fewest actions from Init to a state where every copy has committed `newest`: what
+    an order of the work buys in time, in the world's own steps"""
 
     def summary(self) -> str:
         broken = ", ".join(sorted(self.violations)) or "no violation"
         cut = "" if self.complete else f" (cut short at {self.states:,})"
-        return f"{self.states:,} states{cut}, {broken}, lag ≤ {self.lag}"
+        pace = f", point {self.newest} committed after {self.fastest} actions at the fastest"
+        return f"{self.states:,} states{cut}, {broken}, lag ≤ {self.lag}{pace}"
 
 
-def lag_of(state: ModelState) -> int:
-    view = state.spec_view()
-    return max((len(c.images) - 1 - min(c.points) for c in view.copies), default=0)
+def _points(state: ModelState) -> tuple[int, int]:
+    """How many points the furthest-behind copy trails the newest, and the point every copy
+    has committed."""
+    copies = state.spec_view().copies
+    lag = max((len(c.images) - 1 - min(c.points) for c in copies), default=0)
+    return lag, min((min(c.points) for c in copies), default=0)
 
 
 def explore_world(label: str, initial: ModelState, limit: int = WORLD_STATES) -> World:
@@ -73,15 +83,20 @@ def explore_world(label: str, initial: ModelState, limit: int = WORLD_STATES) ->
     state breaks; a state that breaks one is not explored further."""
     started, world = time.monotonic(), World(label)
     parent: dict[ModelState, tuple[ModelState, Action] | None] = {initial: None}
+    depth = {initial: 0}
     frontier = deque([initial])
     while frontier:
         state = frontier.popleft()
-        world.lag = max(world.lag, lag_of(state))
+        lag, committed = _points(state)
+        world.lag = max(world.lag, lag)
+        if committed > world.newest:  # breadth first: the first such state is the nearest
+            world.newest, world.fastest = committed, depth[state]
         for action in state.enabled_actions():
             after = state.step(action)
             if after in parent:
                 continue
             parent[after] = (state, action)
+            depth[after] = depth[state] + 1
             broken = after.violations(state)
             for name in broken:
                 world.violations.setdefault(name, path_to(parent, after))

@@ -6,9 +6,12 @@ Volumes: source S and intermediate I1 at the local site, intermediate I2 and tar
 remote site.  A grain's content is an integer seed (0 = zeros); the engine derives the bytes.
 
 What it models: each action as an ordered *write plan* of durable writes (one extent of one
-volume, or one metadata-journal record of one site).  `step` applies a plan write by write, so
-a crash armed with `CrashSite(site, after_writes=n)` cuts the next plan after the n-th write of
-that site — the design's flush order is part of the model, and an unsafe order is a mutant.
+volume, or one metadata-journal record of one site), stated once over the algebra in
+model/cyclic_flashcopy_rules.py with the design's interpretive choices; this module binds the
+actions of the vocabulary to those rules and runs them concretely.  `step` applies the plan's
+branch write by write, so a crash armed with `CrashSite(site, after_writes=n)` cuts the next
+plan after the n-th write of that site — the design's flush order is part of the model, and an
+unsafe order is a mutant.
 
 Extents: `CopyGrain`, `ResyncGrain` and `DrainTarget` carry `count` consecutive grains from
 `grain`, as the engine's runner sends them.  Their plan is the grain plan with every volume
@@ -20,21 +23,11 @@ Barriers: each write of a plan says whether it must be durable before the next (
 the engine flushes exactly there.  The safe design needs every one; each flush-order mutant
 (`POWER_LOSS_OPTIONS`) drops one.  Power loss as real storage does it — writes no flush covered
 yet lost, reordered or torn — is explored over the engine by harness/crash.py (each recovered
-state judged by this model) and covered by the Z3 proof (proofs/cyclic_flashcopy.py).
+state judged by this model) and covered by the Z3 proof (proofs/cyclic_flashcopy.py), which
+derives every cut from the same plans.
 
 What it leaves out: timing, grain size, the in-flight messages of a real link (an action whose
 remote part cannot run is abandoned, like a crash).
-
-Interpretive choices:
-- The remote site tracks the grains written to I2 in the current cycle (`received_map`); the
-  commit turns them into `target_map` (DESIGN: "grains copied in cycle k").
-- A mirror write is planned remote-first as: protect T[g], one remote journal record (clear the
-  target bit, mark g received), then I2[g]; the local journal record clearing the copy bit comes
-  last, so a cut anywhere leaves the bit set and the copy is redone.
-- The commit is two records: the remote one (c := k, target_map ∪= received) *is* the commit;
-  the local one starts cycle k+1.  A cut between them repeats the commit idempotently.
-- A host write that a crash cuts is not acknowledged; the host then sees whatever its grain
-  durably holds (the ghost `acked` follows the source there).
 """
 
 from __future__ import annotations

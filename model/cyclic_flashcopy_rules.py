@@ -28,7 +28,7 @@ Interpretive choices (DESIGN.md, design A):
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -100,7 +100,6 @@ class Options(DesignOptions):
             raise ValueError(f"map_rule must be merge or update, got {self.map_rule!r}")
 
 
-VOLUMES = ("source", "i1", "i2", "target")
 MAPS = ("copy_map", "future_map", "out_of_sync", "received_map", "target_map")
 SITE_OF = {"source": "local", "i1": "local", "i2": "remote", "target": "remote"}
 
@@ -457,6 +456,3 @@ def the_case(cases: list[Case], name: str) -> Case:
     applying = [case for case in cases if case.when]
     assert len(applying) == 1, f"{name}: {len(applying)} branches of its plan apply"
     return applying[0]
-
-
-Hook = Callable[[PairView], PairView]
