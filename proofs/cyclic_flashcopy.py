@@ -123,6 +123,8 @@ def transitions(
                 crash = None if end.site is None else (end.site, end.writes_done)
                 formula = z3.And(enabled, same(end.state, post))
                 variants.append(Variant(label, formula, crash, end.power_lost))
+        # `after` is a parameter of its own only where it is a free choice: the proof's
+        # drain-past-its-end mutant (bounded model checking computes it from the extent)
         shown = {p: v for p, v in params.items() if not (p == "after" and after is not None)}
         if name == "DrainTarget" and opts.drain_clears_its_extent:
             shown.pop("after", None)

@@ -22,11 +22,19 @@ the state before or after the action with the site down is already the compositi
 action and `CrashSite`; the relations here are the others: a data write in flight under its
 unwritten record, the remote's complete mark written before the home's, and — in the
 flush-order mutants — a write left in flight under a durable record or an acknowledgement
-(merges left in flight under the drop: one member's, which is enough to refute it).  They are
-written by hand over the rules' relations: the write plan says which field a write lands in
-only in words so far.  The invariant admits what the safe design's cuts leave: a remote
-complete before the home knows (and what it goes on to), a base grain torn under the delta that
-still holds it.
+(merges left in flight under the drop: one member's, which is enough to refute it).  The
+invariant admits what the safe design's cuts leave: a remote complete before the home knows
+(and what it goes on to), a base grain torn under the delta that still holds it.
+
+They are written by hand over the rules' relations, where design A's are derived from its write
+plans (proofs/write_plans.py), for two reasons.  A delta's data write and the record that adds
+its grains are two writes, but the rules' deltas are partial maps (concretely, sorted pairs)
+that cannot hold a value without its grain, so the state between the two is no state of the
+rules; deriving those cuts needs the deltas split into a value volume and a grain map, written
+at a member and remote of a family.  And the drop-before-merge-flushed cut is a merge of an
+*earlier* action still in flight under the drop, which no single action's plan shows.  The
+cuts between two records (MarkComplete's, at the remote then at home) and a merge torn in its
+own write would derive as design A's do once the rules are plans.
 """
 
 from __future__ import annotations
