@@ -71,6 +71,17 @@ def test_a_rule_of_an_action_the_design_lacks_is_refused(tmp_path: Path) -> None
         state.why_disabled(HostWrite(0, 1))
 
 
+def test_a_rule_of_the_other_designs_kind_is_refused(tmp_path: Path) -> None:
+    """Design B's actions have updates, design A's write plans: one in place of the other is
+    a file error, not a crash inside the proof."""
+    rules = 'RULES = {"HostWrite": A.RULES["HostWrite"]}\n'
+    path = write(tmp_path, 'from pitmirror.model import cyclic_flashcopy_rules as A\n'
+                 f'DESIGN = "freeze-overlay"\n{rules}')  # fmt: skip
+    state = B.initial_state(B.Config(B.topology("single", 1)), B.Options(variant=path))
+    with pytest.raises(VariantError, match="HostWrite must be a Rule in this design"):
+        state.why_disabled(HostWrite(0, 1))
+
+
 def test_the_model_runs_the_changed_rule_and_the_unchanged_ones() -> None:
     """Under the variant MarkComplete no longer waits for the copy; the rest is as it was."""
     path = str(EXAMPLES / "complete-without-checking-the-copy.py")
