@@ -67,12 +67,6 @@ DESIGN = "cyclic-flashcopy"
 Image = tuple[int, ...]
 Grains = frozenset[int]
 Volume = Literal["source", "i1", "i2", "target"]
-VOLUME_SITE: dict[Volume, Site] = {
-    "source": "local",
-    "i1": "local",
-    "i2": "remote",
-    "target": "remote",
-}
 
 
 UNSAFE_OPTIONS: dict[str, Options] = {
@@ -203,7 +197,7 @@ class VolumeWrite:
 
     @property
     def site(self) -> Site:
-        return VOLUME_SITE[self.volume]
+        return rules.VOLUME_SITE[self.volume]
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pitmirror.model import variants
+from pitmirror.model.actions import Site
 from pitmirror.model.algebra import Algebra, Case, Clause, PlannedRule, Term, Write
 from pitmirror.model.options import DesignOptions
 
@@ -101,7 +102,12 @@ class Options(DesignOptions):
 
 
 MAPS = ("copy_map", "future_map", "out_of_sync", "received_map", "target_map")
-SITE_OF = {"source": "local", "i1": "local", "i2": "remote", "target": "remote"}
+VOLUME_SITE: dict[str, Site] = {
+    "source": "local",
+    "i1": "local",
+    "i2": "remote",
+    "target": "remote",
+}
 
 
 @dataclass(frozen=True, eq=False)
@@ -184,7 +190,7 @@ def volume_write(x: Algebra, s: PairView, volume: str, grains: Term, values: Ter
                  durable: bool = True, where: str = "e") -> Write:  # fmt: skip
     """`values` (an image) written to `volume` at `grains`: one device write."""
     new = x.write(getattr(s, volume), grains, values)
-    return Write(SITE_OF[volume], f"{volume}[{where}]", {volume: new}, durable, grains)
+    return Write(VOLUME_SITE[volume], f"{volume}[{where}]", {volume: new}, durable, grains)
 
 
 def record(site: str, label: str, durable: bool = True, **changes: Term) -> Write:

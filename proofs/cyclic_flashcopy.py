@@ -34,7 +34,6 @@ from pitmirror.proofs.sorts import ZERO, Grain, Val
 X = Symbolic(Sort(Grain), Val, ZERO)
 """the algebra over grains of any number"""
 
-ZState = PairView
 VOLUMES = ("source", "i1", "i2", "target", "acked", "pc", "pk")
 """the images a counterexample shows, grain by grain (P_c and P_k read from the history)"""
 MAPS = rules.MAPS
@@ -140,7 +139,7 @@ def _all(body: Callable[[Any], Any]) -> Any:
     return z3.ForAll([x], body(x))
 
 
-def goal(s: ZState) -> Any:
+def goal(s: PairView) -> Any:
     """inv_target_is_committed_image: T[g], or I2[g] while g is in target_map, is P_c[g]."""
     return _all(lambda x: s.recovered(X, x) == s.pc[x])
 
@@ -151,11 +150,11 @@ class Conjunct:
 
     name: str
     gloss: str
-    check: Callable[[ZState], Any]
-    at: Callable[[ZState, Any], Any] | None = None
+    check: Callable[[PairView], Any]
+    at: Callable[[PairView, Any], Any] | None = None
 
 
-def _per_grain(name: str, gloss: str, at: Callable[[ZState, Any], Any]) -> Conjunct:
+def _per_grain(name: str, gloss: str, at: Callable[[PairView, Any], Any]) -> Conjunct:
     return Conjunct(name, gloss, lambda s: _all(lambda x: at(s, x)), at)
 
 
@@ -194,16 +193,16 @@ CONJUNCTS: list[Conjunct] = [
 ]  # fmt: skip
 
 
-def invariant(s: ZState) -> Any:
+def invariant(s: PairView) -> Any:
     return z3.And([c.check(s) for c in CONJUNCTS])
 
 
-def reads(s: ZState) -> Any:
+def reads(s: PairView) -> Any:
     """The host reads the source: every grain holds its newest acknowledged write."""
     return _all(lambda x: s.source[x] == s.acked[x])
 
 
-def monotonic(pre: ZState, post: ZState) -> Any:
+def monotonic(pre: PairView, post: PairView) -> Any:
     """inv_commit_monotonic: c never goes back, and P_c only changes when c moves on."""
     return z3.And(
         post.committed >= pre.committed,

@@ -32,6 +32,7 @@ from pitmirror.model.actions import (
     ResyncGrain,
 )
 from pitmirror.model.cyclic_flashcopy import Options
+from pitmirror.model.cyclic_flashcopy_rules import PairView
 from pitmirror.proofs import cyclic_flashcopy as A
 from pitmirror.proofs.sorts import ZERO, Grain
 
@@ -150,7 +151,7 @@ def _action(
 POWER_LOSS_FLAGS = ("flush_copy_data", "flush_protection", "flush_before_ack", "flush_commit")
 
 
-def _safe(s: A.ZState, options: Options, aim: frozenset[str]) -> Any:
+def _safe(s: PairView, options: Options, aim: frozenset[str]) -> Any:
     """What the search must break: the goal; where a barrier is missing, the conjuncts of the
     invariant in `aim` (those the proof found broken; all when none is named).  A power loss
     breaks them at once, and `pitmirror crash` then finds its crash state and follows it on

@@ -13,6 +13,7 @@ from typing import Any
 import z3
 
 from pitmirror.model.cyclic_flashcopy import DESIGN, Options
+from pitmirror.model.cyclic_flashcopy_rules import PairView
 from pitmirror.model.design import WrongDesign
 from pitmirror.model.options import DesignOptions
 from pitmirror.proofs import cyclic_flashcopy as A
@@ -95,8 +96,8 @@ def _change(before: str, after: str) -> str:
 
 def counterexample(
     model: z3.ModelRef,
-    pre: A.ZState,
-    post: A.ZState,
+    pre: PairView,
+    post: PairView,
     params: dict[str, Any],
     broken: A.Conjunct | None = None,
 ) -> list[str]:
@@ -144,7 +145,7 @@ def counterexample(
     return lines
 
 
-def _explainer(pre: A.ZState, post: A.ZState) -> Explainer[A.Transition, A.Conjunct]:
+def _explainer(pre: PairView, post: PairView) -> Explainer[A.Transition, A.Conjunct]:
     def explainer(
         transition: A.Transition, name: str, conjunct: A.Conjunct | None, goal: Formula
     ) -> Callable[[str], Explanation | None]:
@@ -192,7 +193,7 @@ class CyclicFlashcopyProof:
         )
 
 
-def _check(conjunct: A.Conjunct, state: A.ZState) -> Formula:
+def _check(conjunct: A.Conjunct, state: PairView) -> Formula:
     return conjunct.check(state)
 
 
