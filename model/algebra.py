@@ -47,10 +47,12 @@ NONE = -1
 @dataclass(frozen=True)
 class Clause:
     """One conjunct of a guard, and why the action is disabled when it is false (a string, or
-    a function that words it from the concrete state; never called on Z3 terms)."""
+    a function that words it from the concrete state; never called on Z3 terms).  `name`: what
+    a variant that drops or replaces the clause calls it."""
 
     holds: Term
     why: str | Callable[[], str]
+    name: str | None = None
 
     def reason(self) -> str:
         return self.why if isinstance(self.why, str) else self.why()

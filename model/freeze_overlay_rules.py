@@ -394,7 +394,8 @@ def mark_complete_guard(x: Algebra, o: Options, s: GroupView, remote: Term) -> C
                                       s.rdelta_point[r][m] == s.point)),
         lambda: f"{site} still holds an older delta",
     )  # fmt: skip
-    yield Clause(copied(x, s, r), lambda: f"the frozen delta is not fully copied to {site}")
+    yield Clause(copied(x, s, r), lambda: f"the frozen delta is not fully copied to {site}",
+                 name="copied")  # fmt: skip
 
 
 def mark_complete(x: Algebra, o: Options, s: GroupView, remote: Term) -> GroupView:

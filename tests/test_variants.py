@@ -62,23 +62,21 @@ def test_a_file_that_is_no_design_change_is_refused_in_words(
         load(write(tmp_path, text))
 
 
-def test_a_rule_of_an_action_the_design_lacks_is_refused(tmp_path: Path) -> None:
-    rules = 'RULES = {"Teleport": R.RULES["HostWrite"]}\n'
-    path = write(tmp_path, 'from pitmirror.model import freeze_overlay_rules as R\n'
-                 f'DESIGN = "freeze-overlay"\n{rules}')  # fmt: skip
+@pytest.mark.parametrize(
+    ("rules", "words"),
+    [
+        ('{"Teleport": B_RULES.RULES["HostWrite"]}', "no action Teleport"),
+        # design B's actions have updates, design A's write plans: one in place of the other
+        # is a file error, not a crash inside the proof
+        ('{"HostWrite": A_RULES.RULES["HostWrite"]}', "HostWrite must be a Rule in this design"),
+    ],
+)
+def test_a_rule_the_design_cannot_run_is_refused(tmp_path: Path, rules: str, words: str) -> None:
+    path = write(tmp_path, "from pitmirror.model import cyclic_flashcopy_rules as A_RULES\n"
+                 "from pitmirror.model import freeze_overlay_rules as B_RULES\n"
+                 f'DESIGN = "freeze-overlay"\nRULES = {rules}\n')  # fmt: skip
     state = B.initial_state(B.Config(B.topology("single", 1)), B.Options(variant=path))
-    with pytest.raises(VariantError, match="no action Teleport"):
-        state.why_disabled(HostWrite(0, 1))
-
-
-def test_a_rule_of_the_other_designs_kind_is_refused(tmp_path: Path) -> None:
-    """Design B's actions have updates, design A's write plans: one in place of the other is
-    a file error, not a crash inside the proof."""
-    rules = 'RULES = {"HostWrite": A.RULES["HostWrite"]}\n'
-    path = write(tmp_path, 'from pitmirror.model import cyclic_flashcopy_rules as A\n'
-                 f'DESIGN = "freeze-overlay"\n{rules}')  # fmt: skip
-    state = B.initial_state(B.Config(B.topology("single", 1)), B.Options(variant=path))
-    with pytest.raises(VariantError, match="HostWrite must be a Rule in this design"):
+    with pytest.raises(VariantError, match=words):
         state.why_disabled(HostWrite(0, 1))
 
 
