@@ -8,15 +8,19 @@ each flushed before the next or not.  It can:
   then every write of that site no flush has covered yet is *in flight* — a volume write leaves
   any values at the grains it changed (lost, whole or torn), and of the journal records in
   flight the newest few are lost (a journal replays a prefix of its records), their fields as
-  before the first one lost.
+  before the first one lost;
+- be cut by a power loss at *another* site of the plan right after a write, the rest of the
+  plan not done: the sites fail apart, so one can lose power just after the other wrote (design
+  A's CommitPoint: the remote's commit record written, the local site down before its own).
 
-The crashed site is the site of the last write, which over-approximates the reference model's
-armed crash (it counts the writes of one site), so a proof over these outcomes covers every cut
-the model makes.  A plan that flushes every write before the next leaves nothing in flight
-between actions, so the proof covers power loss at every write; a plan that drops a flush
-leaves a write in flight after its action, which the "completes, then power lost" outcome
-shows.  Writes left in flight across more than one action are not followed here (the crash
-explorer, harness/crash.py, follows them on the engine).
+The crashed site is the site of the last write, or any other, which over-approximates the
+reference model's armed crash (it counts the writes of one site, so it never takes a site down
+between another site's write and its own next one); a proof over these outcomes covers every
+cut the model makes, and those real ones besides.  A plan that flushes every write before the
+next leaves nothing in flight between actions, so the proof covers power loss at every write;
+a plan that drops a flush leaves a write in flight after its action, which the "completes, then
+power lost" outcome shows.  Writes left in flight across more than one action are not
+followed here (the crash explorer, harness/crash.py, follows them on the engine).
 """
 
 from __future__ import annotations
@@ -119,6 +123,14 @@ def outcomes(s: Any, case: Case, sites: Sequence[str], down: Callable[[Any, str]
             label = f"power lost after {write.label}: {words}"
             found.append(Outcome(label, case.cut(down(lost, write.site)), write.site, done,
                                  True))  # fmt: skip
+        if index == len(case.writes):
+            continue  # after the last write, another site's loss is the "completes" one below
+        for other in (site for site in sites if site != write.site):
+            mine = sum(w.site == other for w in issued)
+            flight = in_flight(issued, other, completed=False)
+            for words, lost in power_loss(states, issued, flight, f"{tag}.{case.label}.{other}"):
+                label = f"power lost at the {other} site after {write.label}: {words}"
+                found.append(Outcome(label, case.cut(down(lost, other)), other, mine, True))
     found.append(Outcome("completes", case.completed(states[-1])))
     for site in sites:
         flight = in_flight(case.writes, site, completed=True)
