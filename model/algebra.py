@@ -1,7 +1,7 @@
 """The algebra a design's actions are written in once, and its concrete interpretation.
 
-A design states each action's guard and update as Python functions over an `Algebra` `x`: the
-values are the model's own (volumes as grain -> value maps, deltas as partial maps, grain
+A design states each action's guard and write plan as Python functions over an `Algebra` `x`:
+the values are the model's own (volumes as grain -> value maps, deltas as partial maps, grain
 extents, integers, Booleans, families of them per member or remote), and every operation that
 branches or quantifies goes through `x`.  The same function is then evaluated two ways:
 
@@ -59,26 +59,6 @@ class Clause:
 
 
 Guard = Callable[..., Iterator[Clause]]
-Update = Callable[..., Any]
-
-
-@dataclass(frozen=True)
-class Rule:
-    """One action of a design: its parameters in the group's terms, its guard and its update.
-    `guard(x, options, state, **params)` yields clauses; `update(x, options, state, **params)`
-    returns the state after."""
-
-    params: tuple[str, ...]
-    guard: Guard
-    update: Update
-
-    def with_guard(self, guard: Guard) -> Rule:
-        """The rule with another guard (the update as it was): a variant's changed guard."""
-        return Rule(self.params, guard, self.update)
-
-    def with_update(self, update: Update) -> Rule:
-        """The rule with another update (the guard as it was)."""
-        return Rule(self.params, self.guard, update)
 
 
 @dataclass(frozen=True)
@@ -88,13 +68,16 @@ class Write:
     wrote).  A volume write changes one image at `grains` (a grain set or an extent), which a
     power loss leaves lost, whole or torn; a journal record (`grains` None) changes its fields
     together, which a power loss loses whole.  `durable`: the design flushes it before the
-    next write of the plan."""
+    next write of the plan.  `at`: where in its field a volume write's image is, when the
+    field is a family of them (a member; a remote and a member), outermost first; a delta's
+    image is its values, apart from which grains it holds (written by the record after)."""
 
     site: str
     label: str
     changes: Mapping[str, Term]
     durable: bool = True
     grains: Term | None = None
+    at: tuple[Term, ...] = ()
 
     @property
     def volume(self) -> str | None:
@@ -130,19 +113,41 @@ Plan = Callable[..., list[Case]]
 
 @dataclass(frozen=True)
 class PlannedRule:
-    """One action of a design whose crashes cut writes (design A): its parameters, its guard
-    and its write plan.  `plan(x, options, state, **params)` lists the plan's branches; the
-    update is applying the one that applies, write by write."""
+    """One action of a design: its parameters in the group's terms, its guard and its write
+    plan.  `guard(x, options, state, **params)` yields clauses; `plan(x, options, state,
+    **params)` lists the plan's branches, and the update is applying the one that applies,
+    write by write.  `design`: whose state the rule is written over ("" for a rule a variant
+    file made from nothing)."""
 
     params: tuple[str, ...]
     guard: Guard
     plan: Plan
+    design: str = ""
 
     def with_guard(self, guard: Guard) -> PlannedRule:
-        return PlannedRule(self.params, guard, self.plan)
+        """The rule with another guard (the plan as it was): a variant's changed guard."""
+        return PlannedRule(self.params, guard, self.plan, self.design)
 
     def with_plan(self, plan: Plan) -> PlannedRule:
-        return PlannedRule(self.params, self.guard, plan)
+        """The rule with another write plan (the guard as it was)."""
+        return PlannedRule(self.params, self.guard, plan, self.design)
+
+
+def the_case(cases: list[Case], name: str) -> Case:
+    """The one branch of a plan that applies, concretely."""
+    applying = [case for case in cases if case.when]
+    assert len(applying) == 1, f"{name}: {len(applying)} branches of its plan apply"
+    return applying[0]
+
+
+def at_once(update: Callable[..., Any]) -> Plan:
+    """The plan of an action that writes nothing (a site or link going down or coming back, a
+    read): one branch, `update` applied as it completes."""
+
+    def plan(x: Algebra, o: Any, s: Any, **params: Term) -> list[Case]:
+        return [Case("", x.true, (), lambda t: update(x, o, t, **params))]
+
+    return plan
 
 
 def applied(state: Any, writes: Iterable[Write]) -> Any:
@@ -215,6 +220,12 @@ class Algebra(Protocol):
 
     def every_held(self, delta: Term, body: Callable[[Term, Term], Term]) -> Term:
         """`body(grain, value)` for every grain the delta holds"""
+        ...
+
+    def staged(self, delta: Term, extent: Term, source: Term) -> Term:
+        """`source`'s values at `extent` written into the delta's slots, no grain added: a
+        data write before the record that adds its grains.  Concretely a delta holds only the
+        grains it has, so only those already held change (a rewrite in place)."""
         ...
 
     def received(self, delta: Term, extent: Term, source: Term) -> Term:
@@ -392,6 +403,10 @@ class Concrete:
 
     def every_held(self, delta: Delta, body: Callable[[int, int], bool]) -> bool:
         return all(body(g, v) for g, v in delta)
+
+    def staged(self, delta: Delta, extent: range, source: Delta) -> Delta:
+        held = {g: v for g, v in delta_slice(source, extent) if delta_get(delta, g) is not None}
+        return delta_update(delta, held) if held else delta
 
     def received(self, delta: Delta, extent: range, source: Delta) -> Delta:
         return delta_update(delta, self._values(source, extent))

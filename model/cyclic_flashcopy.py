@@ -58,12 +58,13 @@ from pitmirror.model.actions import (
 )
 from pitmirror.model.algebra import Case, Concrete, first_false, unchanged
 from pitmirror.model.algebra import Write as AlgebraWrite
+from pitmirror.model.algebra import the_case as case_that_applies
 from pitmirror.model.cyclic_flashcopy_rules import Options as Options
 from pitmirror.model.design import ActionNotEnabled, DesignModel, WrongDesign
 from pitmirror.model.extents import some_run, sub_extents
 from pitmirror.model.options import DesignOptions
 
-DESIGN = "cyclic-flashcopy"
+DESIGN = rules.DESIGN
 Image = tuple[int, ...]
 Grains = frozenset[int]
 Volume = Literal["source", "i1", "i2", "target"]
@@ -274,7 +275,7 @@ def the_case(state: State, action: Action, seen: rules.PairView | None = None) -
     name, params = bound
     rule = rules.rules_for(state.options)[name]
     x = algebra(state.config.grains)
-    return rules.the_case(rule.plan(x, state.options, seen or view(state), **params), name)
+    return case_that_applies(rule.plan(x, state.options, seen or view(state), **params), name)
 
 
 def write_plan(state: State, action: Action) -> list[Write]:

@@ -37,6 +37,8 @@ from pitmirror.model.actions import Site
 from pitmirror.model.algebra import Algebra, Case, Clause, PlannedRule, Term, Write
 from pitmirror.model.options import DesignOptions
 
+DESIGN = "cyclic-flashcopy"
+
 SCHEMA: dict[str, tuple[str, ...]] = {
     "source": ("image",),
     "i1": ("image",),
@@ -433,7 +435,7 @@ def recover(site: str) -> PlannedRule:
     return PlannedRule((), guard, plan)
 
 
-RULES: dict[str, PlannedRule] = {
+RULES: dict[str, PlannedRule] = {name: dataclasses.replace(rule, design=DESIGN) for name, rule in {
     "HostWrite": PlannedRule(("grain", "data"), host_write_guard, host_write),
     "HostRead": PlannedRule(("grain",), host_read_guard, nothing),
     "CopyGrain": PlannedRule(("extent",), copy_grain_guard, copy_grain),
@@ -446,7 +448,7 @@ RULES: dict[str, PlannedRule] = {
     "Recover(local)": recover("local"),
     "CrashSite(remote)": crash("remote"),
     "Recover(remote)": recover("remote"),
-}
+}.items()}  # fmt: skip
 """Every action of design A by name (a site's crash and recovery are a rule per site; a crash
 armed to cut the next plan is the reference model's, which the proof covers by deriving every
 cut)."""
@@ -455,10 +457,3 @@ cut)."""
 def rules_for(options: Options) -> Mapping[str, PlannedRule]:
     """The rules the options run: these, with a variant's changes when they name one."""
     return variants.rules_of(RULES, options.variant)
-
-
-def the_case(cases: list[Case], name: str) -> Case:
-    """The one branch of a plan that applies, concretely."""
-    applying = [case for case in cases if case.when]
-    assert len(applying) == 1, f"{name}: {len(applying)} branches of its plan apply"
-    return applying[0]

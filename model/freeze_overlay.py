@@ -76,7 +76,7 @@ from pitmirror.model.actions import (
     Recover,
     action_name,
 )
-from pitmirror.model.algebra import NONE, Concrete, first_false
+from pitmirror.model.algebra import NONE, Concrete, applied, first_false, the_case
 from pitmirror.model.algebra import Delta as Delta
 from pitmirror.model.algebra import delta_get as delta_get
 from pitmirror.model.algebra import delta_slice as delta_slice
@@ -86,7 +86,7 @@ from pitmirror.model.extents import runs, sub_extents
 from pitmirror.model.freeze_overlay_rules import Options as Options
 from pitmirror.model.options import DesignOptions
 
-DESIGN = "freeze-overlay"
+DESIGN = rules.DESIGN
 Image = tuple[int, ...]
 
 
@@ -832,8 +832,8 @@ def step(state: State, action: Action) -> State:
     assert not isinstance(bound, str)
     x, before = algebra(state.topology, bound.group), view(state, bound.group)
     rule = rules.rules_for(state.options)[bound.rule]
-    after = rule.update(x, state.options, before, **bound.params)
-    return put_view(state, bound.group, before, after)
+    case = the_case(rule.plan(x, state.options, before, **bound.params), bound.rule)
+    return put_view(state, bound.group, before, case.completed(applied(before, case.writes)))
 
 
 # ---- durable writes ---------------------------------------------------------------------------
@@ -879,46 +879,43 @@ Write = VolumeWrite | JournalRecord
 PlanEntry = Write | Barrier
 
 
+PARTS: dict[str, Part] = {"base": "base", "active": "active", "rbase": "copy", "rdelta": "delta"}
+"""the rules' volume fields, as the engine's object parts"""
+
+
 def write_plan(state: State, action: Action) -> list[PlanEntry]:
-    """The durable writes of `action`, in the order the design issues them (data before the
-    record that makes it visible; a remote's complete mark before the home learns of it), and
-    the flushes that stand alone: a merge's data is flushed only before the delta it came from
-    is dropped."""
+    """The durable writes of `action`, in the order the design issues them: the rules' plan
+    (data before the record that makes it visible; a remote's complete mark before the home
+    learns of it), as the engine issues it (a volume write as one run of grains).  And the
+    flushes that stand alone, of earlier actions' writes: a merge's data is flushed only
+    before the delta it came from is dropped."""
+    bound = bind(state, action)
+    if isinstance(bound, str):
+        return []
     topo, opts = state.topology, state.options
-    batched = not opts.flush_every_write
-    barriers = batched and opts.flush_merges_before_drop
-    match action:
-        case HostWrite(grain=g):
-            gi, oi, off = topo.locate(g)
-            home = topo.groups[gi].home
-            data = VolumeWrite(home, oi, "active", off, 1, opts.flush_host_data)
-            if delta_get(state.objects[oi].active, off) is not None:
-                return [data]  # the grain is in the active delta already: rewritten in place
-            return [data, JournalRecord(home)]
-        case DropLocalDelta(group=gi):
-            home = topo.groups[gi].home
-            merged = [Barrier(home, i, "base") for i in topo.group_objects(gi)]
-            return [*(merged if barriers else []), JournalRecord(home)]
-        case FreezeGroup(group=gi) | BreakMirror(group=gi):
-            return [JournalRecord(topo.groups[gi].home)]
-        case FreezeMember(member=m):
-            return [JournalRecord(topo.objects[m].home)]
-        case CopyDelta(site=site, grain=g, count=n):
-            _, oi, off = topo.locate(g)
-            return [VolumeWrite(site, oi, "delta", off, n, opts.flush_copy_data),
-                    JournalRecord(site)]  # fmt: skip
-        case MarkComplete(site=site, group=gi):
-            return [JournalRecord(site, opts.flush_complete), JournalRecord(topo.groups[gi].home)]
-        case MergeRemote(site=site, grain=g, count=n):
-            _, oi, off = topo.locate(g)
-            return [VolumeWrite(site, oi, "copy", off, n, not batched)]
-        case MergeLocal(grain=g, count=n):
-            gi, oi, off = topo.locate(g)
-            return [VolumeWrite(topo.groups[gi].home, oi, "base", off, n, not batched)]
-        case DropRemoteDelta(site=site, group=gi):
-            merged = [Barrier(site, i, "copy") for i in topo.group_objects(gi)]
-            return [*(merged if barriers else []), JournalRecord(site)]
-    return []
+    group = topo.groups[bound.group]
+    rule = rules.rules_for(opts)[bound.rule]
+    x, before = algebra(topo, bound.group), view(state, bound.group)
+    case = the_case(rule.plan(x, opts, before, **bound.params), bound.rule)
+    remote = group.remotes[bound.params["remote"]] if "remote" in bound.params else group.home
+    members = topo.group_objects(bound.group)
+    plan: list[PlanEntry] = []
+    if opts.flush_merges_before_drop and not opts.flush_every_write:
+        if bound.rule == "DropLocalDelta":
+            plan += [Barrier(group.home, i, "base") for i in members]
+        elif bound.rule == "DropRemoteDelta":
+            plan += [Barrier(remote, i, "copy") for i in members]
+    for write in case.writes:
+        site = group.home if write.site == rules.HOME else remote
+        if write.volume is None:
+            plan.append(JournalRecord(site, write.durable))
+            continue
+        grains = write.grains
+        assert isinstance(grains, range), "concretely a volume write is one run of grains"
+        member = write.at[-1]
+        plan.append(VolumeWrite(site, members[member], PARTS[write.volume], grains.start,
+                                len(grains), write.durable))  # fmt: skip
+    return plan
 
 
 def site_half(state: State, site: str, source: State) -> State:

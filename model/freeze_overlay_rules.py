@@ -17,6 +17,12 @@ a grain, an extent and a value are the rules' parameters; the reference model
 rules concretely, and the proof (proofs/freeze_overlay.py) evaluates the same rules over Z3
 terms, so the design is stated here and nowhere else.
 
+Each action is a guard and a write plan (model/algebra.py's `PlannedRule`): its writes in the
+order the engine issues them, each at the home or the action's remote, a data write into a
+volume or a delta's slots, or a journal record whose content an update of the view says
+(`journal`).  The model applies them in order; the proof derives from them every way a power
+loss can cut the action; the crash explorer holds the engine's writes to them.
+
 `SCHEMA` says what each field is (indexed by member, remote or point; a volume, a delta, an
 integer or a Boolean) for the interpretations that must build states from nothing.
 """
@@ -29,8 +35,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from pitmirror.model import variants
-from pitmirror.model.algebra import NONE, Algebra, Clause, Rule, Term
+from pitmirror.model.algebra import NONE, Algebra, Case, Clause, PlannedRule, Term, Write, at_once
 from pitmirror.model.options import DesignOptions
+
+DESIGN = "freeze-overlay"
 
 SCHEMA: dict[str, tuple[str, ...]] = {
     "base": ("member", "image"),
@@ -596,29 +604,130 @@ def recover_remote(x: Algebra, o: Options, s: GroupView, remote: Term) -> GroupV
     return s.with_(remote_up=x.store(s.remote_up, remote, x.true))
 
 
-RULES: dict[str, Rule] = {
-    "HostWrite": Rule(("member", "grain", "data"), host_write_guard, host_write),
-    "HostRead": Rule(("member", "grain"), host_read_guard, host_read),
-    "FreezeGroup": Rule(("first",), freeze_group_guard, freeze_group),
-    "FreezeMember": Rule(("member",), freeze_member_guard, freeze_member),
-    "CopyDelta": Rule(("remote", "member", "extent"), copy_delta_guard, copy_delta),
-    "MarkComplete": Rule(("remote",), mark_complete_guard, mark_complete),
-    "MergeRemote": Rule(("remote", "member", "extent"), merge_remote_guard, merge_remote),
-    "DropRemoteDelta": Rule(("remote",), drop_remote_delta_guard, drop_remote_delta),
-    "MergeLocal": Rule(("member", "extent"), merge_local_guard, merge_local),
-    "DropLocalDelta": Rule((), drop_local_delta_guard, drop_local_delta),
-    "BreakMirror": Rule((), break_mirror_guard, break_mirror),
-    "LinkDown": Rule(("remote",), link_down_guard, link_down),
-    "LinkUp": Rule(("remote",), link_up_guard, link_up),
-    "CrashSite(home)": Rule((), crash_home_guard, crash_home),
-    "Recover(home)": Rule((), recover_home_guard, recover_home),
-    "CrashSite(remote)": Rule(("remote",), crash_remote_guard, crash_remote),
-    "Recover(remote)": Rule(("remote",), recover_remote_guard, recover_remote),
-}
-"""Every action of design B over one group, by name (a site's crash and recovery are two rules
-each: the group's home, or one of its remotes)."""
+# ---- write plans: each action's writes, in the order the engine issues them -------------------
+
+HOME, REMOTE = "home", "remote"
+"""the sites of a plan's writes: the group's home, and the remote the action names"""
 
 
-def rules_for(options: Options) -> Mapping[str, Rule]:
+def journal(site: str, label: str, s: GroupView, after: GroupView, durable: bool = True
+            ) -> Write:  # fmt: skip
+    """One journal record of `site`: every field `after` (an update of `s`) replaced."""
+    changes = {f: getattr(after, f) for f in SCHEMA if getattr(after, f) is not getattr(s, f)}
+    return Write(site, label, changes, durable)
+
+
+def host_write_plan(x: Algebra, o: Options, s: GroupView, member: Term, grain: Term,
+                    data: Term) -> list[Case]:  # fmt: skip
+    """The data into the active delta's slot, then (a grain the delta lacked) the record that
+    adds it; the host is told once both landed.  Cut before, the host sees what a read of the
+    grain returns."""
+    m, g = member, grain
+    staged = x.staged(s.active[m], x.just(g), x.put(x.empty, g, data))
+    data_write = Write(HOME, "the data", {"active": x.store(s.active, m, staged)},
+                       o.flush_host_data, x.just(g), (m,))  # fmt: skip
+    added = journal(HOME, "the record of the grain", s,
+                    s.with_(active=x.store(s.active, m, x.put(s.active[m], g, data))))  # fmt: skip
+
+    def told(t: GroupView) -> GroupView:
+        return t.with_(acked=x.store(t.acked, m, x.store(t.acked[m], g, data)))
+
+    def not_told(t: GroupView) -> GroupView:
+        seen = read_member(x, o, t, m, g)
+        return t.with_(acked=x.store(t.acked, m, x.store(t.acked[m], g, seen)))
+
+    held = x.held(s.active[m], g)
+    return [
+        Case("in place", held, (data_write,), told, not_told),
+        Case("a new grain", x.not_(held), (data_write, added), told, not_told),
+    ]
+
+
+def one_record(site: str, update: Callable[..., GroupView], label: str
+               ) -> Callable[..., list[Case]]:  # fmt: skip
+    """The plan of an action that is one record of `site`: what `update` changes."""
+
+    def plan(x: Algebra, o: Options, s: GroupView, **params: Term) -> list[Case]:
+        return [Case("", x.true, (journal(site, label, s, update(x, o, s, **params)),))]
+
+    return plan
+
+
+def copy_delta_plan(x: Algebra, o: Options, s: GroupView, remote: Term, member: Term,
+                    extent: Term) -> list[Case]:  # fmt: skip
+    """The frozen delta's values into the remote delta's slots, then the record that marks
+    them received.  Pipelined, a remote that still holds an older delta takes them in the
+    free slot, where the next point is received (its record moves the older one aside)."""
+    r, m = remote, member
+    slot = s.rdelta[r][m]
+    staged = x.staged(slot, extent, s.frozen[m])
+    if o.pipelined:
+        staged = x.ite(stale(x, s, r), slot, staged)
+    slots = x.store(s.rdelta, r, x.store(s.rdelta[r], m, staged))
+    data_write = Write(REMOTE, "the data", {"rdelta": slots}, o.flush_copy_data, extent, (r, m))
+    received = journal(REMOTE, "the record of the grains", s,
+                       copy_delta(x, o, s, remote, member, extent))  # fmt: skip
+    return [Case("", x.true, (data_write, received))]
+
+
+def mark_complete_plan(x: Algebra, o: Options, s: GroupView, remote: Term) -> list[Case]:
+    """The remote's complete mark, then the home's record that the remote has the point."""
+    after = mark_complete(x, o, s, remote)
+    marked = journal(REMOTE, "the remote's complete mark", s,
+                     after.with_(completed=s.completed), o.flush_complete)  # fmt: skip
+    known = journal(HOME, "the home's record", s, s.with_(completed=after.completed))
+    return [Case("", x.true, (marked, known))]
+
+
+def merge_remote_plan(x: Algebra, o: Options, s: GroupView, remote: Term, member: Term,
+                      extent: Term) -> list[Case]:  # fmt: skip
+    """One write of the base copy, flushed only before the delta is dropped (batched)."""
+    r, m = remote, member
+    after = merge_remote(x, o, s, remote, member, extent)
+    merge = Write(REMOTE, "the merge", {"rbase": after.rbase}, o.flush_every_write, extent,
+                  (r, m))  # fmt: skip
+    return [Case("", x.true, (merge,))]
+
+
+def merge_local_plan(x: Algebra, o: Options, s: GroupView, member: Term, extent: Term
+                     ) -> list[Case]:  # fmt: skip
+    """One write of the base, flushed only before the delta is dropped (batched)."""
+    after = merge_local(x, o, s, member, extent)
+    merge = Write(HOME, "the merge", {"base": after.base}, o.flush_every_write, extent, (member,))
+    return [Case("", x.true, (merge,))]
+
+
+RULES: dict[str, PlannedRule] = {name: dataclasses.replace(rule, design=DESIGN) for name, rule in {
+    "HostWrite": PlannedRule(("member", "grain", "data"), host_write_guard, host_write_plan),
+    "HostRead": PlannedRule(("member", "grain"), host_read_guard, at_once(host_read)),
+    "FreezeGroup": PlannedRule(("first",), freeze_group_guard,
+                               one_record(HOME, freeze_group, "the freeze record")),
+    "FreezeMember": PlannedRule(("member",), freeze_member_guard,
+                                one_record(HOME, freeze_member, "the member's freeze record")),
+    "CopyDelta": PlannedRule(("remote", "member", "extent"), copy_delta_guard, copy_delta_plan),
+    "MarkComplete": PlannedRule(("remote",), mark_complete_guard, mark_complete_plan),
+    "MergeRemote": PlannedRule(("remote", "member", "extent"), merge_remote_guard,
+                               merge_remote_plan),
+    # the flush of the merges before a drop is of earlier actions' writes: the engine's barrier
+    # (model/freeze_overlay.py's write_plan), and proofs/freeze_overlay.py's one cut by hand
+    "DropRemoteDelta": PlannedRule(("remote",), drop_remote_delta_guard,
+                                   one_record(REMOTE, drop_remote_delta, "the drop record")),
+    "MergeLocal": PlannedRule(("member", "extent"), merge_local_guard, merge_local_plan),
+    "DropLocalDelta": PlannedRule((), drop_local_delta_guard,
+                                  one_record(HOME, drop_local_delta, "the drop record")),
+    "BreakMirror": PlannedRule((), break_mirror_guard,
+                               one_record(HOME, break_mirror, "the record of the break")),
+    "LinkDown": PlannedRule(("remote",), link_down_guard, at_once(link_down)),
+    "LinkUp": PlannedRule(("remote",), link_up_guard, at_once(link_up)),
+    "CrashSite(home)": PlannedRule((), crash_home_guard, at_once(crash_home)),
+    "Recover(home)": PlannedRule((), recover_home_guard, at_once(recover_home)),
+    "CrashSite(remote)": PlannedRule(("remote",), crash_remote_guard, at_once(crash_remote)),
+    "Recover(remote)": PlannedRule(("remote",), recover_remote_guard, at_once(recover_remote)),
+}.items()}  # fmt: skip
+"""Every action of design B over one group, by name, as a guard and a write plan (a site's
+crash and recovery are two rules each: the group's home, or one of its remotes)."""
+
+
+def rules_for(options: Options) -> Mapping[str, PlannedRule]:
     """The rules the options run: these, with a variant's changes when they name one."""
     return variants.rules_of(RULES, options.variant)

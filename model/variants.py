@@ -4,9 +4,9 @@ A variant file names its design and may change two things, each optional:
 
 - `OPTIONS`: option values (a dict of the design's option fields), the design choices the
   engine also knows;
-- `RULES`: new or changed rules of named actions (a dict from action name to `Rule`, over the
-  algebra of model/algebra.py, as the design's own rules are written), which the model and the
-  proof take and the engine does not;
+- `RULES`: new or changed rules of named actions (a dict from action name to `PlannedRule`,
+  over the algebra of model/algebra.py, as the design's own rules are written), which the
+  model and the proof take and the engine does not;
 - `TOPOLOGY`: where the change shows itself (a topology name), searched first for a trace.
 
 A design's `Options` carry the variant's path (`variant`), so a state, a proof obligation and a
@@ -23,9 +23,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, TypeVar
+from typing import Any
 
-from pitmirror.model.algebra import PlannedRule, Rule
+from pitmirror.model.algebra import PlannedRule
 
 
 class VariantError(ValueError):
@@ -41,7 +41,7 @@ class Variant:
     why: str
     """the file's docstring: the change in words"""
     options: Mapping[str, Any] = field(default_factory=dict)
-    rules: Mapping[str, Rule | PlannedRule] = field(default_factory=dict)
+    rules: Mapping[str, PlannedRule] = field(default_factory=dict)
     digest: str = ""
     """the file's SHA-256, to tell a trace's variant from an edited one"""
     topology: str | None = None
@@ -82,9 +82,8 @@ def load(path: str) -> Variant:
     rules = getattr(module, "RULES", {})
     if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
         raise VariantError(f"{path}: OPTIONS must be a dict of option names to values")
-    kinds = (Rule, PlannedRule)
-    if not isinstance(rules, dict) or not all(isinstance(r, kinds) for r in rules.values()):
-        raise VariantError(f"{path}: RULES must be a dict of action names to Rule or PlannedRule")
+    if not isinstance(rules, dict) or not all(isinstance(r, PlannedRule) for r in rules.values()):
+        raise VariantError(f"{path}: RULES must be a dict of action names to PlannedRule")
     if not options and not rules:
         raise VariantError(f"{path}: neither OPTIONS nor RULES: nothing changes")
     topology = getattr(module, "TOPOLOGY", None)
@@ -95,13 +94,9 @@ def load(path: str) -> Variant:
     return Variant(path, design, why, dict(options), dict(rules), digest, topology)
 
 
-R = TypeVar("R", Rule, PlannedRule)
-
-
-def rules_of(base: Mapping[str, R], variant: str) -> Mapping[str, R]:
-    """A design's rules with a variant's changes (`variant`: the file's path, or "" for none):
-    a `Rule` (guard and update) for design B, a `PlannedRule` (guard and write plan) for
-    design A, whose crashes cut writes."""
+def rules_of(base: Mapping[str, PlannedRule], variant: str) -> Mapping[str, PlannedRule]:
+    """A design's rules with a variant's changes (`variant`: the file's path, or "" for none).
+    A rule of the other design (over the other design's state) is a file error."""
     if not variant:
         return base
     changed = load(variant).rules
@@ -111,12 +106,15 @@ def rules_of(base: Mapping[str, R], variant: str) -> Mapping[str, R]:
             f"{variant}: no action {', '.join(sorted(unknown))} in the design "
             f"(its actions: {', '.join(base)})"
         )
-    kind = type(next(iter(base.values())))
-    found: dict[str, R] = dict(base)
+    design = next(iter(base.values())).design
+    found: dict[str, PlannedRule] = dict(base)
     for name, rule in changed.items():
-        if not isinstance(rule, kind):
-            raise VariantError(f"{variant}: {name} must be a {kind.__name__} in this design, "
-                               f"not a {type(rule).__name__}")  # fmt: skip
+        if not isinstance(rule, PlannedRule):
+            raise VariantError(f"{variant}: {name} must be a PlannedRule, not a "
+                               f"{type(rule).__name__}")  # fmt: skip
+        if rule.design not in ("", design):
+            raise VariantError(f"{variant}: {name} is a rule of design {rule.design}, "
+                               f"not of {design}")  # fmt: skip
         found[name] = rule
     return found
 

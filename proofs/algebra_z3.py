@@ -180,9 +180,11 @@ class Symbolic:
     def every_held(self, delta: Pair, body: Callable[[Any, Any], Term]) -> Any:
         return self.grain.forall(lambda g: z3.Implies(delta.has[g], lift(body(g, delta.val[g]))))
 
+    def staged(self, delta: Pair, extent: Term, source: Pair) -> Pair:
+        return Pair(delta.has, self.write(delta.val, extent, source.val))
+
     def received(self, delta: Pair, extent: Term, source: Pair) -> Pair:
-        values = z3.Map(self._ite, extent, source.val, delta.val)
-        return Pair(z3.Map(_OR, delta.has, extent), values)
+        return Pair(z3.Map(_OR, delta.has, extent), self.write(delta.val, extent, source.val))
 
     def merged(self, image: Term, extent: Term, source: Pair) -> Any:
         return self.write(image, extent, source.val)

@@ -1,9 +1,13 @@
 """Design B in Z3: the rules of model/freeze_overlay_rules.py over Z3 terms, and the invariant.
 
 Every action's relation is its rule, evaluated by the symbolic algebra (proofs/algebra_z3.py):
-the guard's clauses and the state the update builds, equal to the post-state.  Nothing of the
-design is restated here but the inductive invariant, which is the proof's, and the cuts of an
-action by a power loss (below).  Options are parameters: the encoding is built for one
+the guard's clauses, and every way the branch of its write plan that applies can end, derived
+from the plan's writes as design A's are (proofs/write_plans.py): it completes, or a site of
+the plan loses power just after one of its writes or just after the action completed, the
+writes no flush covered yet lost, whole or torn (a data write in flight under its unwritten
+record, the remote's complete mark written before the home's, a merge torn in its write).
+Nothing of the design is restated here but the inductive invariant, which is the proof's, and
+one cut across actions (below).  Options are parameters: the encoding is built for one
 `Options` value.
 
 Grains, members and remotes are uninterpreted sorts, so the proof covers volumes of any size,
@@ -14,27 +18,17 @@ needs P_{k-2}, P_{k-1} and P_k (no remote can be further behind: the next freeze
 remote).  `finite_encoding` is the same encoding over small enumeration sorts, where z3 answers
 satisfiable queries with a model.
 
-Power loss (`power_loss_cuts`): a site can also lose power in the middle of an action, just
-after one of its writes of the model's write plan, or just after the action completed.  The
-write in flight then holds any value on the media (lost, whole or torn: an unconstrained
-array over the extent), and a write the design flushed before is durable.  A cut that equals
-the state before or after the action with the site down is already the composition of the
-action and `CrashSite`; the relations here are the others: a data write in flight under its
-unwritten record, the remote's complete mark written before the home's, and — in the
-flush-order mutants — a write left in flight under a durable record or an acknowledgement
-(merges left in flight under the drop: one member's, which is enough to refute it).  The
+A delta is a Pair of arrays (which grains it holds, and the values in its slots), so the state
+between a data write and the record that adds its grains is a state here; concretely a delta
+holds only its grains, and a data write changes what it already holds (`x.staged`).  The
 invariant admits what the safe design's cuts leave: a remote complete before the home knows
 (and what it goes on to), a base grain torn under the delta that still holds it.
 
-They are written by hand over the rules' relations, where design A's are derived from its write
-plans (proofs/write_plans.py), for two reasons.  A delta's data write and the record that adds
-its grains are two writes, but the rules' deltas are partial maps (concretely, sorted pairs)
-that cannot hold a value without its grain, so the state between the two is no state of the
-rules; deriving those cuts needs the deltas split into a value volume and a grain map, written
-at a member and remote of a family.  And the drop-before-merge-flushed cut is a merge of an
-*earlier* action still in flight under the drop, which no single action's plan shows.  The
-cuts between two records (MarkComplete's, at the remote then at home) and a merge torn in its
-own write would derive as design A's do once the rules are plans.
+Written by hand (`power_loss_cuts`), for the flush-order mutant only: a drop recorded while the
+merges of *earlier* actions are still in flight (without the drop's barrier), one member's
+merge lost, whole or torn.  No single action's plan shows a write of another action in flight;
+the crash explorer (harness/crash.py) follows such writes on the engine, and the safe design
+flushes the merges before the drop, so its proof has no hand-written part.
 """
 
 from __future__ import annotations
@@ -47,8 +41,9 @@ from typing import Any
 import z3
 
 from pitmirror.model import freeze_overlay_rules as rules
-from pitmirror.model.algebra import NONE
+from pitmirror.model.algebra import NONE, Case, applied
 from pitmirror.model.freeze_overlay_rules import GroupView, Options
+from pitmirror.proofs import write_plans
 from pitmirror.proofs.algebra_z3 import Pair, Sort, Symbolic, lift
 from pitmirror.proofs.sorts import ZERO, Grain, Val
 
@@ -61,12 +56,14 @@ PARAMS = {"member": "m", "first": "m", "remote": "r", "grain": "g", "data": "v",
 
 @dataclass(frozen=True)
 class Transition:
+    """An action as a relation: each way its plan can end (`variants`, labelled), any one."""
+
     name: str
     params: dict[str, Any]
-    formula: Any
+    variants: tuple[tuple[str, Any], ...]
 
     def relation(self) -> Any:
-        return self.formula
+        return z3.Or([formula for _, formula in self.variants])
 
 
 @dataclass(frozen=True)
@@ -156,24 +153,47 @@ class Encoding:
         }
 
     def rule(self, name: str, s: GroupView, opts: Options, params: dict[str, Any]
-             ) -> tuple[Any, GroupView]:  # fmt: skip
-        """The rule's guard (its clauses' conjunction) and the state its update builds."""
+             ) -> tuple[Any, list[Case]]:  # fmt: skip
+        """The rule's guard (its clauses' conjunction) and its plan's branches."""
         rule = rules.rules_for(opts)[name]
         clauses = list(rule.guard(self.x, opts, s, **params))
-        return self.x.and_(*(c.holds for c in clauses)), rule.update(self.x, opts, s, **params)
+        return self.x.and_(*(c.holds for c in clauses)), rule.plan(self.x, opts, s, **params)
+
+    def completes(self, name: str, s: GroupView, opts: Options, params: dict[str, Any]
+                  ) -> tuple[Any, GroupView]:  # fmt: skip
+        """The guard and the state after, of a rule whose plan has one branch, completed."""
+        guard, (case,) = self.rule(name, s, opts, params)
+        return guard, case.completed(applied(s, case.writes))
 
     def transitions(self, pre: GroupView, post: GroupView, opts: Options, tag: str = ""
                     ) -> list[Transition]:  # fmt: skip
+        """Every action as a relation: each branch of its plan, every way it can end (derived
+        from its writes, proofs/write_plans.py), and the cuts across actions below."""
         c = self.constants(tag)
-        table = []
+        found = []
         for name, rule in rules.rules_for(opts).items():
             params = {p: c[PARAMS[p]] for p in rule.params}
-            table.append((name, params, self.rule(name, pre, opts, params)))
-        table += self.power_loss_cuts(pre, c, opts)
-        return [
-            Transition(name, params, z3.And(lift(guard), self.same(after, post)))
-            for name, params, (guard, after) in table
-        ]
+            guard, cases = self.rule(name, pre, opts, params)
+            sites = tuple(dict.fromkeys(w.site for case in cases for w in case.writes))
+            down = functools.partial(self._down, params.get("remote"))
+            variants = []
+            for case in cases:
+                enabled = z3.And(lift(guard), lift(case.when))
+                for end in write_plans.outcomes(pre, case, sites, down, f"{name}{tag}"):
+                    label = ", ".join(w for w in (case.label, end.label) if w)
+                    variants.append((label, z3.And(enabled, self.same(end.state, post))))
+            found.append(Transition(name, params, tuple(variants)))
+        for name, params, (guard, after) in self.power_loss_cuts(pre, c, opts):
+            found.append(
+                Transition(name, params, (("", z3.And(lift(guard), self.same(after, post))),))
+            )
+        return found
+
+    @staticmethod
+    def _down(remote: Any, state: GroupView, site: str) -> GroupView:
+        if site == rules.HOME:
+            return state.with_(home_up=z3.BoolVal(False))
+        return state.with_(remote_up=z3.Store(state.remote_up, remote, False))
 
     def read(self, s: GroupView, m: Any, g: Any, opts: Options) -> Any:
         return rules.read_member(self.x, opts, s, m, g)
@@ -189,122 +209,34 @@ class Encoding:
     def power_loss_cuts(
         self, s: GroupView, c: dict[str, Any], opts: Options
     ) -> list[tuple[str, dict[str, Any], tuple[Any, GroupView]]]:
-        """The cuts of an action by a power loss that no composition of whole actions and
-        `CrashSite` gives (see the module docstring): the guard of the action, and the state
-        the recovered sites hold.  `junk` is what a write in flight left on the media."""
-        m, g, v, r, e, junk = c["m"], c["g"], c["v"], c["r"], c["e"], c["junk"]
+        """The cuts across actions (see the module docstring): a drop recorded while merges
+        of earlier actions are still in flight (the flush-order mutant, without the barrier),
+        one member's merge lost, whole or torn, which is enough to refute it.  The guard of
+        the drop, and the state the recovered site holds."""
+        if opts.flush_merges_before_drop:
+            return []
+        m, r, junk = c["m"], c["r"], c["junk"]
         x = self.x
-        home_down = {"home_up": z3.BoolVal(False)}
-        remote_down = {"remote_up": z3.Store(s.remote_up, r, False)}
-
-        def torn(image: Any, where: Any) -> Any:
-            return x.write(image, where, junk)
-
-        host = {"member": m, "grain": g, "data": v}
-        host_guard, host_after = self.rule("HostWrite", s, opts, host)
-        written = Pair(s.active.has, _set2(s.active.val, m, g, junk[g]))
-        in_place = s.with_(active=written, **home_down)
-        seen = self.read(in_place, m, g, opts)
-        cuts: list[tuple[str, dict[str, Any], tuple[Any, GroupView]]] = [
-            # the data write in flight, its record not written: the host was not told, and
-            # reads whatever the grain holds now
+        drop_guard, dropped = self.completes("DropRemoteDelta", s, opts, {"remote": r})
+        merged = s.rmerging if opts.pipelined else s.rdelta
+        lost_merge = _set2(s.rbase, r, m, x.write(s.rbase[r][m], merged.has[r][m], junk))
+        drop_local_guard, dropped_local = self.completes("DropLocalDelta", s, opts, {})
+        merged_local = s.merging if opts.pipelined else s.frozen
+        lost_base = z3.Store(s.base, m, x.write(s.base[m], merged_local.has[m], junk))
+        return [
             (
-                "HostWrite, power lost after its data write",
-                host,
-                (host_guard, in_place.with_(acked=_set2(s.acked, m, g, seen))),
-            ),
-        ]
-        if not opts.flush_host_data:  # acknowledged with the data still in flight
-            lost = host_after.with_(active=Pair(host_after.active.has, written.val), **home_down)
-            cuts.append(("HostWrite completes, then power lost at home", host, (host_guard, lost)))
-        copy = {"remote": r, "member": m, "extent": e}
-        copy_guard, copy_after = self.rule("CopyDelta", s, opts, copy)
-        torn_delta = _set2(s.rdelta.val, r, m, torn(s.rdelta.val[r][m], e))
-        if opts.pipelined:  # a write to the free slot, where the next point will be received
-            torn_delta = z3.If(rules.stale(x, s, r), s.rdelta.val, torn_delta)
-        cuts.append(
-            (
-                "CopyDelta, power lost after its data write",
-                copy,
-                (copy_guard, s.with_(rdelta=Pair(s.rdelta.has, torn_delta), **remote_down)),
-            )
-        )
-        if not opts.flush_copy_data:  # marked received with the data still in flight
-            landed = copy_after.rdelta
-            lost_copy = copy_after.with_(
-                rdelta=Pair(landed.has, _set2(landed.val, r, m, torn(landed.val[r][m], e))),
-                **remote_down,
-            )
-            cuts.append(
-                (
-                    "CopyDelta completes, then power lost at the remote",
-                    copy,
-                    (copy_guard, lost_copy),
-                )
-            )
-        mark_guard, mark_after = self.rule("MarkComplete", s, opts, {"remote": r})
-        remote_only = mark_after.with_(completed=s.completed)
-        cuts += [
-            (
-                "MarkComplete, power lost at the remote after its record",
-                {"remote": r},
-                (mark_guard, remote_only.with_(**remote_down)),
+                "DropRemoteDelta completes, then power lost at the remote",
+                {"remote": r, "member": m},
+                (drop_guard, dropped.with_(rbase=lost_merge,
+                                           remote_up=z3.Store(s.remote_up, r, False))),
             ),
             (
-                "MarkComplete, power lost at home before its record",
-                {"remote": r},
-                (mark_guard, remote_only.with_(**home_down)),
+                "DropLocalDelta completes, then power lost at home",
+                {"member": m},
+                (drop_local_guard, dropped_local.with_(base=lost_base,
+                                                       home_up=z3.BoolVal(False))),
             ),
-        ]
-        if not opts.flush_complete:  # the home recorded it with the remote's mark in flight
-            cuts.append(
-                (
-                    "MarkComplete completes, then power lost at the remote",
-                    {"remote": r},
-                    (mark_guard, s.with_(completed=mark_after.completed, **remote_down)),
-                )
-            )
-        merge_guard, _ = self.rule("MergeRemote", s, opts, copy)
-        torn_copy = _set2(s.rbase, r, m, torn(s.rbase[r][m], e))
-        cuts.append(
-            (
-                "MergeRemote, power lost during its write",
-                copy,
-                (merge_guard, s.with_(rbase=torn_copy, **remote_down)),
-            )
-        )
-        local = {"member": m, "extent": e}
-        local_guard, _ = self.rule("MergeLocal", s, opts, local)
-        torn_base = z3.Store(s.base, m, torn(s.base[m], e))
-        cuts.append(
-            (
-                "MergeLocal, power lost during its write",
-                local,
-                (local_guard, s.with_(base=torn_base, **home_down)),
-            )
-        )
-        if not opts.flush_merges_before_drop:  # the drop recorded with merges still in flight
-            drop_guard, dropped = self.rule("DropRemoteDelta", s, opts, {"remote": r})
-            merged = s.rmerging if opts.pipelined else s.rdelta
-            lost_merge = _set2(s.rbase, r, m, torn(s.rbase[r][m], merged.has[r][m]))
-            cuts.append(
-                (
-                    "DropRemoteDelta completes, then power lost at the remote",
-                    {"remote": r, "member": m},
-                    (drop_guard, dropped.with_(rbase=lost_merge, **remote_down)),
-                )
-            )
-            drop_local_guard, dropped_local = self.rule("DropLocalDelta", s, opts, {})
-            merged_local = s.merging if opts.pipelined else s.frozen
-            lost_base = z3.Store(s.base, m, torn(s.base[m], merged_local.has[m]))
-            cuts.append(
-                (
-                    "DropLocalDelta completes, then power lost at home",
-                    {"member": m},
-                    (drop_local_guard, dropped_local.with_(base=lost_base, **home_down)),
-                )
-            )
-        return cuts
+        ]  # fmt: skip
 
     # ---- the invariant ------------------------------------------------------------------------
 

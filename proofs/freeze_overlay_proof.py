@@ -114,6 +114,21 @@ def _failing_element(fin: B.Encoding, options: Options, model: z3.ModelRef, conj
     return {}
 
 
+def _ending(solver: z3.Solver, transition: B.Transition) -> tuple[str, z3.ModelRef]:
+    """The first way the action's plan ends that the counterexample can take, and a model of
+    it (`solver` holds the satisfiable query)."""
+    for label, formula in transition.variants:
+        solver.push()
+        solver.add(formula)
+        found = solver.check() == z3.sat
+        model = solver.model() if found else None
+        solver.pop()
+        if model is not None:
+            return label, model
+    solver.check()
+    return "", solver.model()
+
+
 def explain_finite(options: Options, action: str, conjunct: str) -> Explanation | None:
     """Ask the same question over finite sorts, where z3 decides it, and print the model at
     the action's member, remote and grain."""
@@ -136,8 +151,9 @@ def explain_finite(options: Options, action: str, conjunct: str) -> Explanation 
         solver.set("timeout", FINITE_TIMEOUT_MS)
         solver.add(fin.invariant(pre, options), transition.relation(), z3.Not(goal))
         solver.check()
-    variant = f"{FINITE_SIZES[0]} members, {FINITE_SIZES[1]} remotes, {FINITE_SIZES[2]} grains"
-    model = solver.model()
+    ending, model = _ending(solver, transition)
+    sizes = f"{FINITE_SIZES[0]} members, {FINITE_SIZES[1]} remotes, {FINITE_SIZES[2]} grains"
+    variant = f"{ending}; {sizes}" if ending else sizes
     failing = _failing_element(fin, options, model, conjunct, post)
     grain_words, remote_grain_words, remote_member_words = _words(options)
 

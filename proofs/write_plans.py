@@ -32,6 +32,7 @@ from typing import Any
 import z3
 
 from pitmirror.model.algebra import Case, Write
+from pitmirror.proofs.algebra_z3 import Pair
 
 _ITE: dict[
     Any, Any
@@ -75,6 +76,30 @@ def in_flight(writes: Sequence[Write], site: str, completed: bool) -> list[int]:
     return flight
 
 
+def _image(state: Any, write: Write) -> Any:
+    """The image a volume write changes: its field, a delta's values, at the write's `at`."""
+    assert write.volume is not None
+    image = getattr(state, write.volume)
+    if isinstance(image, Pair):
+        image = image.val
+    for index in write.at:
+        image = image[index]
+    return image
+
+
+def _put_image(state: Any, write: Write, image: Any) -> Any:
+    assert write.volume is not None
+    field = getattr(state, write.volume)
+    values = field.val if isinstance(field, Pair) else field
+
+    def stored(family: Any, at: tuple[Any, ...]) -> Any:
+        return z3.Store(family, at[0], stored(family[at[0]], at[1:])) if at else image
+
+    placed = stored(values, write.at)
+    return state.with_(**{write.volume: Pair(field.has, placed) if isinstance(field, Pair)
+                          else placed})  # fmt: skip
+
+
 def power_loss(states: Sequence[Any], writes: Sequence[Write], flight: list[int],
                tag: str) -> list[tuple[str, Any]]:  # fmt: skip
     """The states a power loss leaves after `writes` (states[i]: after the first i), each in
@@ -89,15 +114,14 @@ def power_loss(states: Sequence[Any], writes: Sequence[Write], flight: list[int]
             before = states[records[-lost]]
             state = state.with_(**{f: getattr(before, f) for f in fields})
         for j in flight:
-            volume = writes[j].volume
-            if volume is None:
+            if writes[j].volume is None:
                 continue
-            was, now = getattr(states[j], volume), getattr(states[j + 1], volume)
+            was, now = _image(states[j], writes[j]), _image(states[j + 1], writes[j])
             value = now.range()
             junk = z3.Const(f"junk{tag}.{len(writes)}.{j}.{lost}", now.sort())
             # a grain the write did not change stays as it was
             kept = z3.Map(_eq(value), was, now)
-            state = state.with_(**{volume: z3.Map(_ite(value), kept, now, junk)})
+            state = _put_image(state, writes[j], z3.Map(_ite(value), kept, now, junk))
         torn = [writes[j].label for j in flight if writes[j].volume is not None]
         words = ", ".join([*(f"{w} lost, whole or torn" for w in torn),
                            *(["the newest record lost"] if lost == 1 else []),

@@ -124,6 +124,8 @@ def test_delta_and_volume_operations_agree(
           s.every_held(d, lambda x, y: i[x] == y))  # fmt: skip
     if c.covered(other, extent):  # the source of a copy or merge holds the extent
         agree(c.received(delta, extent, other), s.received(d, e, o))
+        # a data write before its record: only what the delta already holds shows
+        agree(c.staged(delta, extent, other), s.staged(d, e, o))
         agree(c.merged(image, extent, other), s.merged(i, e, o))
     agree(c.read(image, delta, other, grain=g), s.read(i, d, o, grain=grain(g)))
     agree(c.read(image, grain=g), s.read(i, grain=grain(g)))

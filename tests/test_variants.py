@@ -66,9 +66,11 @@ def test_a_file_that_is_no_design_change_is_refused_in_words(
     ("rules", "words"),
     [
         ('{"Teleport": B_RULES.RULES["HostWrite"]}', "no action Teleport"),
-        # design B's actions have updates, design A's write plans: one in place of the other
-        # is a file error, not a crash inside the proof
-        ('{"HostWrite": A_RULES.RULES["HostWrite"]}', "HostWrite must be a Rule in this design"),
+        # a rule over the other design's state is a file error, not a crash inside the proof
+        (
+            '{"HostWrite": A_RULES.RULES["HostWrite"]}',
+            "HostWrite is a rule of design cyclic-flashcopy, not of freeze-overlay",
+        ),
     ],
 )
 def test_a_rule_the_design_cannot_run_is_refused(tmp_path: Path, rules: str, words: str) -> None:
