@@ -115,9 +115,12 @@ def _failing_element(fin: B.Encoding, options: Options, model: z3.ModelRef, conj
 
 
 def _ending(solver: z3.Solver, transition: B.Transition) -> tuple[str, z3.ModelRef]:
-    """The first way the action's plan ends that the counterexample can take, and a model of
-    it (`solver` holds the satisfiable query)."""
-    for label, formula in transition.variants:
+    """The first way the action's plan ends that the counterexample can take, the action
+    completing before any cut, and a model of it (`solver` holds the satisfiable query)."""
+    whole_first = sorted(
+        transition.variants, key=lambda ending: not ending[0].endswith("completes")
+    )
+    for label, formula in whole_first:
         solver.push()
         solver.add(formula)
         found = solver.check() == z3.sat
