@@ -230,14 +230,6 @@ def host_write_guard(x: Algebra, o: Options, s: GroupView, member: Term, grain: 
     yield home_is_up(x, s)
 
 
-def host_write(x: Algebra, o: Options, s: GroupView, member: Term, grain: Term,
-               data: Term) -> GroupView:  # fmt: skip
-    return s.with_(
-        active=x.store(s.active, member, x.put(s.active[member], grain, data)),
-        acked=x.store(s.acked, member, x.store(s.acked[member], grain, data)),
-    )
-
-
 def host_read_guard(x: Algebra, o: Options, s: GroupView, member: Term, grain: Term) -> Clauses:
     yield home_is_up(x, s)
 
@@ -617,8 +609,8 @@ def journal(site: str, label: str, s: GroupView, after: GroupView, durable: bool
     return Write(site, label, changes, durable)
 
 
-def host_write_plan(x: Algebra, o: Options, s: GroupView, member: Term, grain: Term,
-                    data: Term) -> list[Case]:  # fmt: skip
+def host_write(x: Algebra, o: Options, s: GroupView, member: Term, grain: Term,
+               data: Term) -> list[Case]:  # fmt: skip
     """The data into the active delta's slot, then (a grain the delta lacked) the record that
     adds it; the host is told once both landed.  Cut before, the host sees what a read of the
     grain returns."""
@@ -698,7 +690,7 @@ def merge_local_plan(x: Algebra, o: Options, s: GroupView, member: Term, extent:
 
 
 RULES: dict[str, PlannedRule] = {name: dataclasses.replace(rule, design=DESIGN) for name, rule in {
-    "HostWrite": PlannedRule(("member", "grain", "data"), host_write_guard, host_write_plan),
+    "HostWrite": PlannedRule(("member", "grain", "data"), host_write_guard, host_write),
     "HostRead": PlannedRule(("member", "grain"), host_read_guard, at_once(host_read)),
     "FreezeGroup": PlannedRule(("first",), freeze_group_guard,
                                one_record(HOME, freeze_group, "the freeze record")),
