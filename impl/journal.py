@@ -3,7 +3,8 @@
 Each record is one line `{"seq": n, "changes": {...}, "crc": c}` appended to the log; `sync()` is
 the barrier that makes the appends so far durable.  Changes name fields: an integer field takes
 its new value, a map field takes `{"add": [...]}`, `{"remove": [...]}` or `{"assign": "<hex
-bitmap>"}`.  Replay applies the snapshot, then every later record.
+bitmap>"}` (together: assign, then add, then remove).  Replay applies the snapshot, then every
+later record.
 
 Power loss (the fault model of DESIGN.md): an append not yet synced may be lost or stop at any
 byte.  The design syncs every record before the next one depends on it, so at most the last
@@ -42,8 +43,8 @@ def apply_changes(meta: Metadata, changes: Changes) -> None:
     for name, change in changes.items():
         current = meta.get(name)
         if isinstance(current, GrainMap):
-            if "assign" in change:
-                meta[name] = GrainMap.from_hex(len(current.bits), change["assign"])
+            if "assign" in change:  # then any adds and removes change the assigned map
+                current = meta[name] = GrainMap.from_hex(len(current.bits), change["assign"])
             for g in change.get("add", ()):
                 current.add(g)
             for g in change.get("remove", ()):

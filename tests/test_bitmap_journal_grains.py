@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from pitmirror.impl.bitmap import GrainMap
 from pitmirror.impl.grains import CorruptGrain, decode_grain, grain_bytes
-from pitmirror.impl.journal import FileStore, Journal, JournalError, MemoryStore
+from pitmirror.impl.journal import FileStore, Journal, JournalError, MemoryStore, apply_changes
 
 
 @given(st.lists(st.booleans(), max_size=200), st.integers(1, 8) | st.none())
@@ -181,3 +181,11 @@ def test_journal_compaction_keeps_the_state(tmp_path: Path) -> None:
     assert _log(j).read_bytes().count(b"\n") == 1
     again = _journal(tmp_path).load()
     assert again["copy_map"] == GrainMap(8, range(1, 8))
+
+
+def test_a_record_that_assigns_a_map_then_adds_changes_the_assigned_map() -> None:
+    meta: dict[str, int | GrainMap] = {"copy_map": GrainMap(8, [0, 1])}
+    apply_changes(meta, {"copy_map": {"assign": GrainMap(8, [5]).to_hex(), "add": [6],
+                                      "remove": [5]}})  # fmt: skip
+    copy_map = meta["copy_map"]
+    assert isinstance(copy_map, GrainMap) and sorted(copy_map) == [6]
