@@ -109,9 +109,6 @@ def rules_of(base: Mapping[str, PlannedRule], variant: str) -> Mapping[str, Plan
     design = next(iter(base.values())).design
     found: dict[str, PlannedRule] = dict(base)
     for name, rule in changed.items():
-        if not isinstance(rule, PlannedRule):
-            raise VariantError(f"{variant}: {name} must be a PlannedRule, not a "
-                               f"{type(rule).__name__}")  # fmt: skip
         if rule.design not in ("", design):
             raise VariantError(f"{variant}: {name} is a rule of design {rule.design}, "
                                f"not of {design}")  # fmt: skip

@@ -60,14 +60,6 @@ def test_an_unknown_query_stays_unknown_when_the_focus_does_not_prove_it() -> No
     assert not report.proved
 
 
-def test_a_satisfiable_focus_is_no_verdict_on_the_whole_query() -> None:
-    # the focus is weaker than the query: its `sat` says nothing, the whole query's `unsat` wins
-    conjunct = z3.Bool("conjunct")
-    obligation = Obligation("Act", "inv_1", (conjunct, z3.Not(conjunct)), focus=(conjunct,))
-    report = prover.prove(OneQuery(obligation), NoOptions())
-    assert [q.verdict for q in report.queries] == ["ok"]
-
-
 def test_a_counterexample_settles_an_unknown_without_asking_again(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

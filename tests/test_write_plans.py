@@ -36,8 +36,10 @@ def ends(*, flushed: bool = True) -> dict[str, Outcome]:
     return {end.label: end for end in outcomes(start, case, ("local", "remote"), down)}
 
 
-def fields(state: Two) -> tuple[object, ...]:
-    return tuple(z3.simplify(getattr(state, f.name)) for f in dataclasses.fields(Two))
+def fields(state: Two) -> tuple[int | bool, ...]:
+    """The state's fields as Python values."""
+    values = [z3.simplify(getattr(state, f.name)) for f in dataclasses.fields(Two)]
+    return tuple(v.as_long() if z3.is_int_value(v) else z3.is_true(v) for v in values)
 
 
 def test_the_other_site_loses_power_between_the_two_records() -> None:
