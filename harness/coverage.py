@@ -30,7 +30,15 @@ import pitmirror.impl  # an empty package: nothing of the engine runs here
 
 IMPL = Path(pitmirror.impl.__file__).parent
 LINE_THRESHOLD = 95.0
-RUNNERS = ("cyclic_flashcopy/runner.py", "freeze_overlay/runner.py")
+
+
+def runner_paths() -> frozenset[str]:
+    """Every registered design's runner module, as a path under impl/."""
+    from pitmirror.harness.designs import DESIGNS
+
+    prefix = "pitmirror.impl."
+    modules = (design.runner.module for design in DESIGNS.values())
+    return frozenset(m.removeprefix(prefix).replace(".", "/") + ".py" for m in modules)
 
 
 @dataclass(frozen=True)
@@ -71,9 +79,8 @@ LEFT_OUT = (
             "a torn or damaged journal record: a crash falls between whole records in today's "
             "fault model (torn appends are issue 10's); tests/test_bitmap_journal_grains.py "
             "tears and damages records"),
-    LeftOut(r"def (__repr__|__enter__|__exit__|closed|grains_of|apart|_zero_by_writing)\b",
-            "debugging and test aids: reprs, `with` and `closed` for volumes, the helpers of "
-            "the CrossHair contracts in impl/extents.py (tests/test_crosshair.py); zeroing a "
+    LeftOut(r"def (__repr__|__enter__|__exit__|closed|_zero_by_writing)\b",
+            "debugging and test aids: reprs, `with` and `closed` for volumes; zeroing a "
             "device without BLKZEROOUT (loop devices here have it)"),
 )  # fmt: skip
 STUBS = "protocol and abstract method stubs (`...`): coverage.py leaves them out itself"
@@ -98,7 +105,7 @@ class CoverageResult:
 
     @property
     def runners_complete(self) -> bool:
-        runner_lines = any(self.missing.get(path) for path in RUNNERS)
+        runner_lines = any(self.missing.get(path) for path in runner_paths())
         return not runner_lines and self.runner_branches_taken == self.runner_branches
 
     @property
@@ -229,7 +236,7 @@ def _result(cov: coverage.Coverage) -> CoverageResult:
         report = Path(folder) / "coverage.json"
         cov.json_report(outfile=str(report))
         data = json.loads(report.read_text())
-    result = CoverageResult(0, 0, 0, 0)
+    result, runners = CoverageResult(0, 0, 0, 0), runner_paths()
     for filename, entry in sorted(data["files"].items()):
         path = Path(filename).resolve().relative_to(IMPL.resolve()).as_posix()
         summary = entry["summary"]
@@ -237,7 +244,7 @@ def _result(cov: coverage.Coverage) -> CoverageResult:
         result.executed += summary["covered_lines"]
         if entry["missing_lines"]:
             result.missing[path] = entry["missing_lines"]
-        if path in RUNNERS:
+        if path in runners:
             result.runner_branches += summary["num_branches"]
             result.runner_branches_taken += summary["covered_branches"]
             if entry["missing_branches"]:

@@ -83,6 +83,8 @@ class RunnerSpec:
     """the model's committed point of every copy, keyed as the runner's status keys them"""
     newest: Callable[[object], dict[str, int]]
     """the model's newest point per place, keyed as the runner announces them"""
+    module: str
+    """the runner's module, whose every line and branch the coverage gate asks for"""
 
 
 def build_runner_machine(

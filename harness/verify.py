@@ -1,13 +1,13 @@
 """`pitmirror verify`, the main job: every check the project promises, as rows of a table.
 
-Design A: lockstep property runs of the safe design (claims 5 and 6), a run of every mutant
-that must be caught.  Both designs: the Z3 proof of the safe design and, for every mutant, a
-failing query and a reachable violation.  Design B: a lockstep
-property run on every topology (single object, group, fan-out, fan-in, bidirectional, file
-object) and a run of every mutant on the topology that shows it.  Power loss (design A): every
-crash state of every write of the safe design's traces must recover to a state the model
-allows, and every power-loss mutant must be caught.  Then every trace under the traces folder,
-replayed on both model and engine, must end as its header expects.
+For every design of the registry: lockstep property runs of the safe design (design A under
+both map rules and on large volumes; design B on every topology, on large objects and in its
+stricter order), its real-time runner under lockstep, and a run of every mutant, which must be
+caught; the share of impl/ those runs execute (coverage.py); the Z3 proof of the safe design
+and, for every mutant, a failing query and a reachable violation; power loss at every write of
+the safe design's traces, every crash state recovering to a state the model allows, and every
+power-loss mutant caught.  Then every trace under the traces folder, replayed on both model and
+engine, must end as its header expects.
 """
 
 from __future__ import annotations

@@ -7,9 +7,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 import numpy.typing as npt
 
-from pitmirror.impl.extents import coalesce_indices
-
-Extent = tuple[int, int]  # (first grain, number of grains)
+from pitmirror.model.extents import Extent, runs
 
 
 class GrainMap:
@@ -71,7 +69,7 @@ class GrainMap:
         return frozenset(self)
 
     def extents(self, max_len: int | None = None) -> list[Extent]:
-        return coalesce_indices(np.flatnonzero(self.bits).tolist(), max_len or 0)
+        return runs(np.flatnonzero(self.bits).tolist(), max_len or 0)
 
     def to_hex(self) -> str:
         return np.packbits(self.bits).tobytes().hex()

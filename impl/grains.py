@@ -14,7 +14,6 @@ from functools import lru_cache
 
 _MAGIC = b"PITMGRN1"
 _HEADER = struct.Struct("<8sQQ")  # magic, grain, seed
-MIN_GRAIN_SIZE = 512
 
 
 class CorruptGrain(ValueError):

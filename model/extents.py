@@ -11,14 +11,27 @@ def span(start: int, count: int) -> frozenset[int]:
     return frozenset(range(start, start + count))
 
 
-def runs(grains: Iterable[int]) -> list[Extent]:
-    """The maximal runs of consecutive grains, in order.
+def grains_of(extents: list[Extent]) -> list[int]:
+    return [g for start, length in extents for g in range(start, start + length)]
 
-    post: sorted(g for s, n in __return__ for g in range(s, s + n)) == sorted(set(grains))
+
+def apart(extents: list[Extent]) -> bool:
+    """Ordered, and no two extents touch (so none could be merged)."""
+    return all(s1 + n1 < s2 for (s1, n1), (s2, _) in zip(extents, extents[1:], strict=False))
+
+
+def runs(grains: Iterable[int], max_len: int = 0) -> list[Extent]:
+    """The runs of consecutive grains, in order, each at most `max_len` long (0: no limit, so
+    the runs are maximal); the engine's I/O extents and the model's enabled extents alike.
+
+    pre: max_len >= 0
+    post: grains_of(__return__) == sorted(set(grains))
+    post: all(n >= 1 and (max_len == 0 or n <= max_len) for _, n in __return__)
+    post: max_len != 0 or apart(__return__)
     """
     found: list[Extent] = []
     for g in sorted(set(grains)):
-        if found and found[-1][0] + found[-1][1] == g:
+        if found and found[-1][0] + found[-1][1] == g and (max_len == 0 or found[-1][1] < max_len):
             found[-1] = (found[-1][0], found[-1][1] + 1)
         else:
             found.append((g, 1))

@@ -14,24 +14,20 @@ def grains_of(extents: list[Extent]) -> list[int]:
     return [g for start, length in extents for g in range(start, start + length)]
 
 
-def coalesce_indices_too_long(indices: list[int], max_len: int = 0) -> list[Extent]:
-    """An extent may grow one grain past the limit.
+def runs_too_long(grains: list[int], max_len: int = 0) -> list[Extent]:
+    """A run may grow one grain past the limit.
 
-    pre: all(0 <= i for i in indices)
-    pre: all(a < b for a, b in zip(indices, indices[1:]))
     pre: max_len >= 0
-    post: grains_of(__return__) == indices
+    post: grains_of(__return__) == sorted(set(grains))
     post: all(n >= 1 and (max_len == 0 or n <= max_len) for _, n in __return__)
     """
-    extents: list[Extent] = []
-    for index in indices:
-        if extents:
-            start, length = extents[-1]
-            if start + length == index and (max_len == 0 or length <= max_len):
-                extents[-1] = (start, length + 1)
-                continue
-        extents.append((index, 1))
-    return extents
+    found: list[Extent] = []
+    for g in sorted(set(grains)):
+        if found and found[-1][0] + found[-1][1] == g and (max_len == 0 or found[-1][1] <= max_len):
+            found[-1] = (found[-1][0], found[-1][1] + 1)
+        else:
+            found.append((g, 1))
+    return found
 
 
 def overlay_oldest_wins(base: tuple[int, ...], deltas: tuple[Delta, ...]) -> tuple[int, ...]:

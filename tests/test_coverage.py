@@ -17,6 +17,7 @@ from pitmirror.harness.coverage import (
     CoverageFailed,
     CoverageResult,
     measure,
+    runner_paths,
 )
 
 
@@ -33,6 +34,16 @@ def test_every_left_out_pattern_still_matches_the_engine() -> None:
     sources = [path.read_text() for path in IMPL.rglob("*.py")]
     for item in LEFT_OUT:
         assert any(re.search(item.pattern, text) for text in sources), item.pattern
+
+
+def test_the_gate_asks_for_every_registered_runner() -> None:
+    """The runners the gate asks every line and branch of come from the registry: a design
+    added there is gated without a second list to keep."""
+    from pitmirror.harness.designs import DESIGNS
+
+    paths = runner_paths()
+    assert len(paths) == len(DESIGNS)
+    assert all((IMPL / path).is_file() for path in paths), paths
 
 
 def test_a_measuring_run_that_cannot_run_says_why() -> None:

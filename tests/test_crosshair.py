@@ -11,14 +11,14 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 MODULES = (
-    "pitmirror.impl.extents",  # extent coalescing for the engine's I/O
+    "pitmirror.model.extents",  # runs: the engine's I/O extents and the model's enabled ones
     "pitmirror.model.freeze_overlay",  # overlay read resolution
     "pitmirror.model.algebra",  # delta lookups the rules read through
     "pitmirror.model.cyclic_flashcopy",  # the copy-map merge of claims 5/6, used by the engine
     "pitmirror.model.actions",  # trace parsing
 )
 BUGGY = (
-    "coalesce_indices_too_long",
+    "runs_too_long",
     "overlay_oldest_wins",
     "next_copy_map_always_update",
     "parse_field_accepts_negative",

@@ -97,9 +97,6 @@ def print_report(
         out.print("[green]every crash state recovers to a state the model allows[/]")
 
 
-BoundOpt = Annotated[int, typer.Option(min=1)]
-
-
 @app.command("crash")
 @clean_errors
 def crash_cmd(

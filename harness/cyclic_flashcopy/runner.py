@@ -47,6 +47,7 @@ def _state(state: object) -> design_a.State:
 
 RUNNER = RunnerSpec(
     open=open_runner,
+    module=Runner.__module__,
     committed=lambda state: {WHERE: _state(state).committed},
     newest=lambda state: {WHERE: _state(state).cycle},
 )

@@ -60,6 +60,7 @@ def _committed(state: object) -> dict[str, int]:
 
 RUNNER = RunnerSpec(
     open=open_runner,
+    module=OverlayRunner.__module__,
     committed=_committed,
     newest=lambda state: {f"group {gi}": g.point for gi, g in enumerate(_state(state).groups)},
 )

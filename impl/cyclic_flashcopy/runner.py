@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pitmirror.impl.cyclic_flashcopy.engine import FlashCopyEngine
-from pitmirror.impl.extents import Extent
 from pitmirror.model.actions import (
     Action,
     CommitPoint,
@@ -26,6 +25,7 @@ from pitmirror.model.actions import (
     HostWrite,
     ResyncGrain,
 )
+from pitmirror.model.extents import Extent
 
 
 @dataclass
