@@ -22,9 +22,10 @@ import time
 from contextlib import ExitStack
 
 from pitmirror.harness.designs import Subject
-from pitmirror.impl.freeze_overlay.engine import OverlayEngine
+from pitmirror.harness.freeze_overlay.world import OverlayWorld
 from pitmirror.impl.freeze_overlay.runner import OverlayRunner
 from pitmirror.model import freeze_overlay as B
+from pitmirror.model.actions import HostWrite
 
 GRAINS, GRAIN_SIZE = 32_768, 65_536
 SETTINGS = {  # the stricter order, where one cycle holds its own merges (bench/pipelined.py)
@@ -33,7 +34,7 @@ SETTINGS = {  # the stricter order, where one cycle holds its own merges (bench/
 }
 
 
-def until_idle(runner: OverlayRunner, engine: OverlayEngine) -> int:
+def until_idle(runner: OverlayRunner, engine: OverlayWorld) -> int:
     """Ticks until the group's cycle is back to idle (its point complete and merged away)."""
     ticks = 0
     while True:
@@ -53,16 +54,16 @@ def main() -> None:
     writes: dict[str, list[float]] = {name: [] for name in SETTINGS}
     cycles: dict[str, list[float]] = {name: [] for name in SETTINGS}
     with ExitStack() as stack:
-        runners: dict[str, tuple[OverlayRunner, OverlayEngine]] = {}
+        runners: dict[str, tuple[OverlayRunner, OverlayWorld]] = {}
         kind = args.backend
         for name, options in SETTINGS.items():
             subject = Subject(B.DESIGN, options, "single", GRAINS, GRAIN_SIZE)
             volume_set = stack.enter_context(subject.volume_set(args.backend))
             kind = volume_set.kind
             volumes, workdir = volume_set.fresh()
-            engine = OverlayEngine(B.topology("single", GRAINS), volumes, workdir, options,
+            engine = OverlayWorld(B.topology("single", GRAINS), volumes, workdir, options,
                                    self_check=False)  # fmt: skip
-            runner = OverlayRunner(engine, time.monotonic)
+            runner = OverlayRunner(engine.sites, time.monotonic)
             started = time.perf_counter()
             until_idle(runner, engine)
             print(f"{name}: point 1 (the whole object) in {time.perf_counter() - started:.1f} s")
@@ -71,7 +72,7 @@ def main() -> None:
             for name, (runner, engine) in runners.items():
                 started = time.perf_counter()
                 for _ in range(args.writes):
-                    runner.host_write(rng.randrange(GRAINS), rng.randrange(1, 1 << 30))
+                    engine.apply(HostWrite(rng.randrange(GRAINS), rng.randrange(1, 1 << 30)))
                 writes[name].append(args.writes / (time.perf_counter() - started))
                 started = time.perf_counter()
                 until_idle(runner, engine)

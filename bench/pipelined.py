@@ -27,9 +27,10 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 
 from pitmirror.harness.designs import Subject
-from pitmirror.impl.freeze_overlay.engine import OverlayEngine
+from pitmirror.harness.freeze_overlay.world import OverlayWorld
 from pitmirror.impl.freeze_overlay.runner import OverlayRunner
 from pitmirror.model import freeze_overlay as B
+from pitmirror.model.actions import HostWrite
 
 GRAIN_SIZE = 65_536
 TOPOLOGY = "fan-out"
@@ -65,10 +66,11 @@ def committed(runner: OverlayRunner) -> tuple[int, float]:
 def one_run(options: B.Options, args: argparse.Namespace, seed: int, stack: ExitStack) -> Run:
     subject = Subject(B.DESIGN, options, TOPOLOGY, args.grains, GRAIN_SIZE)
     volumes, workdir = stack.enter_context(subject.volume_set(args.backend)).fresh()
-    engine = OverlayEngine(B.topology(TOPOLOGY, args.grains), volumes, workdir, options,
+    engine = OverlayWorld(B.topology(TOPOLOGY, args.grains), volumes, workdir, options,
                            self_check=False)  # fmt: skip
     clock, tick_s = Clock(), args.tick_ms / 1000
-    runner = OverlayRunner(engine, clock, interval_s=args.interval, extents_per_tick=args.link,
+    runner = OverlayRunner(engine.sites, clock, interval_s=args.interval,
+                           extents_per_tick=args.link,
                            merge_extents_per_tick=args.merge)  # fmt: skip
     while committed(runner)[0] < 1:  # point 1, the whole object, before the clock starts
         runner.tick()
@@ -78,7 +80,8 @@ def one_run(options: B.Options, args: argparse.Namespace, seed: int, stack: Exit
     runner.point_times[(0, first)] = clock.now
     for _ in range(args.ticks):
         for _ in range(args.writes):
-            runner.host_write(rng.randrange(engine.topology.grains), rng.randrange(1, 1 << 30))
+            grain = rng.randrange(engine.topology.grains)
+            engine.apply(HostWrite(grain, rng.randrange(1, 1 << 30)))
         runner.tick()
         clock.now += tick_s
         point, frozen_at = committed(runner)

@@ -62,6 +62,14 @@ LEFT_OUT = (
             "send only what the model enables, to an engine that keeps its invariants; tests "
             "send refused actions and break invariants on purpose "
             "(tests/test_engine_self_checks.py)"),
+    LeftOut(r"raise (MessageError|TypeError)\b",
+            "a malformed message (garbage, truncated, oversized, damaged, of another design or "
+            "version) or a message class that cannot be encoded: the property runs' link carries "
+            "only well-formed messages; tests/test_messages.py sends the others"),
+    LeftOut(r"class BlockVolume\b|def open_volume\b",
+            "opening a user's own regular file or block device as a volume: the product's "
+            "config (node/) does it; tests/test_volumes.py and tests/test_product_install.py "
+            "run it"),
     LeftOut(r"class (MemoryVolume|FileVolume)\b|return MemoryVolume\(",
             "the memory and file backends: the property runs use loop devices; "
             "tests/test_volumes.py and every memory-backed test run them"),

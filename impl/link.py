@@ -1,11 +1,11 @@
-"""The link between the local and the remote site.
+"""A site's link to a peer: the port its messages leave by, and the link's own events.
 
-The local site only ever talks to the remote through `Link`'s two messages, `mirror_write` and
-`commit`, with plain bytes and integers as arguments, so a TCP link can replace the in-process
-one without the sites noticing.  `LinkUnavailable` means the message did not reach a live remote
-(the link is down or the remote is down); the caller degrades (marks grains out of sync).
-A remote that crashes *while* handling a message raises `SiteCrashed` instead: the action in
-flight is abandoned, as the model says.
+A site sends its peer typed messages (impl/<design>/messages.py) through a `Link` and never
+touches the peer's volumes; what carries them — the harness's in-process link, which encodes and
+decodes every message, or a network transport — is given to the site.  `LinkUnavailable` means
+the message did not reach a live peer (the link or the peer is down): the sender degrades (marks
+grains out of sync).  A peer that crashes *while* handling a message raises its crash instead:
+the action in flight is abandoned, as the model says.
 """
 
 from __future__ import annotations
@@ -20,61 +20,28 @@ class LinkUnavailable(Exception):
     """The message could not be delivered."""
 
 
-class RemoteEndpoint(Protocol):
-    @property
-    def up(self) -> bool: ...
-    def mirror_write(self, start: int, data: bytes) -> None: ...
-    def commit(self, cycle: int) -> None: ...
-
-
 class Link(Protocol):
     @property
-    def up(self) -> bool: ...
-    def set_up(self, up: bool) -> None: ...
-    @property
-    def reaches(self) -> bool: ...
-    def mirror_write(self, start: int, data: bytes) -> None: ...
-    def commit(self, cycle: int) -> None: ...
-
-
-class InProcessLink:
-    """A link to a remote site object in this process; it can go down and come back."""
-
-    def __init__(self, remote: RemoteEndpoint) -> None:
-        self._remote = remote
-        self._up = True
-
-    @property
     def up(self) -> bool:
-        return self._up
-
-    def set_up(self, up: bool) -> None:
-        self._up = up
+        """The link itself is up (the peer may still be down)."""
+        ...
 
     @property
     def reaches(self) -> bool:
-        """A message sent now would be delivered: the link and the remote are up."""
-        return self._up and bool(self._remote.up)
+        """A message sent now would be delivered: the link and the peer are up."""
+        ...
 
-    def _deliverable(self) -> RemoteEndpoint:
-        if not self._up:
-            raise LinkUnavailable("the link is down")
-        if not self._remote.up:
-            raise LinkUnavailable("the remote site is down")
-        return self._remote
-
-    def mirror_write(self, start: int, data: bytes) -> None:
-        self._deliverable().mirror_write(start, data)
-
-    def commit(self, cycle: int) -> None:
-        self._deliverable().commit(cycle)
+    def send(self, message: object) -> None:
+        """Deliver one message and return once the peer applied it; LinkUnavailable when it
+        cannot be delivered."""
+        ...
 
 
 class LinkService(StateMachine):
     """A link's availability as the vocabulary's events: LinkDown and LinkUp.
 
-    `on_change(up)` tells whatever carries the messages (design A's in-process link); a link
-    that is only looked up (design B's, by name) needs none.
+    `on_change(up)` tells whatever carries the messages (the harness's in-process link of
+    design A); a link that is only looked up (design B's, by name) needs none.
     """
 
     up = State("up", initial=True)

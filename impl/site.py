@@ -1,7 +1,8 @@
 """What the sites of every design share: journal-backed metadata and durable writes.
 
 Every write goes through `_write` (one extent of one volume) or `_record` (one journal record),
-and each reports to the crash injector, so a crash can cut an action after any write.  Each is
+and each is reported to the site's write hook, a port the harness fills with its crash
+injector (a crash can cut an action after any write); a running product leaves it empty.  Each is
 followed by its device's flush unless the caller says the design does not need that write
 durable before the next one (`durable=False`: the model's write plan says where, and only the
 flush-order mutants use it).  A crashed site drops its in-memory metadata (`meta = None`);
@@ -10,13 +11,24 @@ flush-order mutants use it).  A crashed site drops its in-memory metadata (`meta
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pitmirror.impl.bitmap import GrainMap
-from pitmirror.impl.faults import CrashInjector
 from pitmirror.impl.journal import Journal, Metadata, apply_changes
 from pitmirror.impl.regions import Region
 from pitmirror.impl.volumes import Volume
+
+WriteHook = Callable[[str, str], None]
+"""told (site, what was written) after every durable write of a site"""
+
+
+def span(start: int, count: int) -> list[int]:
+    return list(range(start, start + count))
+
+
+def _no_hook(site: str, what: str) -> None:
+    pass
 
 
 class EngineRefused(Exception):
@@ -42,14 +54,14 @@ def require_extent(grains: GrainMap, start: int, count: int, what: str, held: bo
 
 
 class DurableSite:
-    """A site's metadata (journal-backed) and its durable writes, each reported to the crash
-    injector; subclasses add the volumes and the operations."""
+    """A site's metadata (journal-backed) and its durable writes, each reported to the write
+    hook; subclasses add the volumes and the operations."""
 
     site: str
 
-    def __init__(self, journal: Journal, injector: CrashInjector) -> None:
+    def __init__(self, journal: Journal, on_write: WriteHook | None = None) -> None:
         self.journal = journal
-        self.injector = injector
+        self.on_write = on_write or _no_hook
         self.meta: Metadata | None = None
         self.starts = 0
         """how many times the site started: work planned before a restart is planned again"""
@@ -94,7 +106,7 @@ class DurableSite:
         volume.write_grains(start, data)
         if durable:
             volume.flush()
-        self.injector.wrote(self.site, f"{volume.name}[{start}+{len(data) // volume.grain_size}]")
+        self.on_write(self.site, f"{volume.name}[{start}+{len(data) // volume.grain_size}]")
 
     def _flush(self, volume: Volume | Region) -> None:
         """A barrier on its own: every write to `volume` so far is durable (a write of the
@@ -107,6 +119,6 @@ class DurableSite:
         if durable:
             self.journal.sync()
         apply_changes(meta, changes)
-        self.injector.wrote(self.site, f"journal {sorted(changes)}")
+        self.on_write(self.site, f"journal {sorted(changes)}")
         if durable:  # a snapshot makes every record durable: only after a barrier
             self.journal.maybe_compact(meta)

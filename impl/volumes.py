@@ -29,6 +29,7 @@ import operator
 import os
 import shutil
 import signal
+import stat
 import struct
 import subprocess
 import sys
@@ -696,3 +697,59 @@ def create_volume(
     if not ok:
         raise VolumeError(f"cannot create loop volume {name!r}: {reason}")
     return LoopVolume(path, name, grain_count, grain_size)
+
+
+class BlockVolume(LoopVolume):
+    """An existing block device (a disk, a partition, a loop device someone attached), opened
+    with O_DIRECT; it is the user's: never created, detached or removed here."""
+
+    kind = "block"
+
+    def __init__(self, device: str, name: str, grain_size: int) -> None:
+        Volume.__init__(self, name, 1, grain_size)
+        self.path, self._device, self._buf, self.autoclear = Path(device), device, None, False
+        try:
+            self._fd = _open_direct(device)
+        except OSError as exc:
+            raise VolumeError(
+                f"{self._label()}: cannot open {device} with O_DIRECT: {_os_error_message(exc)}"
+            ) from exc
+        size = os.lseek(self._fd, 0, os.SEEK_END)
+        if size == 0 or size % grain_size:
+            os.close(self._fd)
+            raise VolumeError(
+                f"{self._label()}: {device} holds {size} bytes, not a whole number of "
+                f"{grain_size}-byte grains"
+            )
+        self.grain_count = size // grain_size
+
+    def _release(self) -> None:
+        try:
+            os.close(self._fd)
+        except OSError as exc:
+            raise VolumeError(f"{self._label()}: close failed: {_os_error_message(exc)}") from exc
+        finally:
+            self._fd = -1
+            if self._buf is not None:
+                self._buf.close()
+                self._buf = None
+
+
+def open_volume(path: Path | str, name: str, grain_size: int) -> Volume:
+    """An existing regular file or block device as a volume of `grain_size`-byte grains, its
+    grain count from its size; VolumeError when it is neither or not a whole number of grains."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise VolumeError(f"volume {name!r}: {path}: {_os_error_message(exc)}") from exc
+    if stat.S_ISBLK(mode):
+        return BlockVolume(str(path), name, grain_size)
+    if not stat.S_ISREG(mode):
+        raise VolumeError(f"volume {name!r}: {path} is neither a regular file nor a block device")
+    size = os.stat(path).st_size
+    if size == 0 or size % grain_size:
+        raise VolumeError(
+            f"volume {name!r}: {path} holds {size} bytes, not a whole number of "
+            f"{grain_size}-byte grains"
+        )
+    return FileVolume(path, name, size // grain_size, grain_size, create=False)

@@ -23,7 +23,7 @@ def pitmirror(*args: str, uid: int | None = None) -> subprocess.CompletedProcess
     """The command in a fresh interpreter; `uid` makes it believe it runs as that user."""
     pretend = f"import os; os.geteuid = lambda: {uid}\n" if uid is not None else ""
     return subprocess.run(
-        [sys.executable, "-c", f"{pretend}from pitmirror.harness.cli import main; main()", *args],
+        [sys.executable, "-c", f"{pretend}from pitmirror.node.cli import main; main()", *args],
         capture_output=True,
         text=True,
         timeout=600,
@@ -196,7 +196,7 @@ def test_a_deleted_working_directory_is_one_line_even_for_help(tmp_path: Path) -
     gone.mkdir()
     script = (
         f"import os; os.chdir({str(gone)!r}); os.rmdir({str(gone)!r})\n"
-        "from pitmirror.harness.cli import main; main()"
+        "from pitmirror.node.cli import main; main()"
     )
     run = subprocess.run([sys.executable, "-c", script, "--help"], capture_output=True,
                          text=True, timeout=60, check=False)  # fmt: skip
@@ -236,7 +236,7 @@ def test_sigterm_releases_the_loop_devices(tmp_path: Path, loop_backend: str) ->
     command = [
         sys.executable,
         "-c",
-        "from pitmirror.harness.cli import main; main()",
+        "from pitmirror.node.cli import main; main()",
         "check",
         "--examples",
         "100000",
@@ -259,7 +259,7 @@ def test_sigterm_releases_the_loop_devices(tmp_path: Path, loop_backend: str) ->
         if process.poll() is None:
             process.kill()
             process.wait()
-    assert process.returncode == 130, stderr
+    assert process.returncode == 143, stderr  # 128 + SIGTERM, the shell's convention
     assert stderr.endswith("pitmirror: interrupted; volumes released\n")
     assert not attached & pitmirror_loop_devices()
 
@@ -273,7 +273,7 @@ def test_a_killed_run_leaves_no_loop_device_and_cleanup_removes_its_folder(
     command = [
         sys.executable,
         "-c",
-        "from pitmirror.harness.cli import main; main()",
+        "from pitmirror.node.cli import main; main()",
         "check",
         "--examples",
         "100000",

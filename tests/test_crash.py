@@ -26,11 +26,11 @@ from pitmirror.harness.crash_states import (
 from pitmirror.harness.cyclic_flashcopy.crash import plan_mismatch
 from pitmirror.harness.designs import Subject
 from pitmirror.harness.freeze_overlay.crash import power_loss as b_power_loss
+from pitmirror.harness.freeze_overlay.world import OverlayWorld
 from pitmirror.harness.replay import replay
 from pitmirror.harness.traces import Trace, read_trace, trace_files
 from pitmirror.impl.bitmap import GrainMap
-from pitmirror.impl.cyclic_flashcopy.sites import lost_commit
-from pitmirror.impl.freeze_overlay.engine import OverlayEngine
+from pitmirror.impl.cyclic_flashcopy.remote import lost_commit
 from pitmirror.impl.freeze_overlay.layout import volume_layout
 from pitmirror.impl.freeze_overlay.metadata import CopyMeta, GroupMeta, lost_record
 from pitmirror.impl.iolog import DeviceWrite, Flush, IoLog, in_flight
@@ -268,7 +268,7 @@ def test_design_b_refuses_to_resume_after_a_lost_complete_mark(tmp_path: Path) -
     layout, _ = volume_layout(topology)
     volumes = {name: MemoryVolume(name, grains, 4096) for name, grains in layout.items()}
     try:
-        engine = OverlayEngine(topology, volumes, tmp_path, B.Options())
+        engine = OverlayWorld(topology, volumes, tmp_path, B.Options())
         engine.apply(CopyDelta("right", 0))
         journal = tmp_path / "right.journal"
         before_mark = journal.read_bytes()

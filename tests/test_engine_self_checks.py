@@ -8,21 +8,21 @@ from collections.abc import Callable
 
 import pytest
 
+from pitmirror.harness.cyclic_flashcopy.world import FlashCopyWorld
 from pitmirror.harness.designs import Subject
+from pitmirror.harness.freeze_overlay.world import OverlayWorld
 from pitmirror.impl.bitmap import GrainMap
-from pitmirror.impl.cyclic_flashcopy.engine import FlashCopyEngine
-from pitmirror.impl.freeze_overlay.engine import OverlayEngine
 from pitmirror.impl.site import EngineInvariantBroken
 from pitmirror.model import cyclic_flashcopy as A
 from pitmirror.model import freeze_overlay as B
 from pitmirror.model.actions import HostWrite
 
 
-def _design_a(break_it: Callable[[FlashCopyEngine], None], match: str) -> None:
+def _design_a(break_it: Callable[[FlashCopyWorld], None], match: str) -> None:
     subject = Subject(A.DESIGN, A.Options(), None, 4)
     with subject.volume_set("memory") as volume_set:
         volumes, workdir = volume_set.fresh()
-        engine = FlashCopyEngine(volumes, workdir, A.Options())
+        engine = FlashCopyWorld(volumes, workdir, A.Options())
         engine.apply(HostWrite(0, 1))
         break_it(engine)
         with pytest.raises(EngineInvariantBroken, match=match):
@@ -30,7 +30,7 @@ def _design_a(break_it: Callable[[FlashCopyEngine], None], match: str) -> None:
 
 
 def test_design_a_a_grain_both_to_copy_and_out_of_sync() -> None:
-    def both(engine: FlashCopyEngine) -> None:
+    def both(engine: FlashCopyWorld) -> None:
         assert engine.local.meta is not None
         engine.local.meta["out_of_sync"] = GrainMap(4, [2])  # grain 2 is still to copy
 
@@ -40,7 +40,7 @@ def test_design_a_a_grain_both_to_copy_and_out_of_sync() -> None:
 def test_design_a_a_site_down_behind_its_controller() -> None:
     subject = Subject(A.DESIGN, A.Options(), None, 4)
     with subject.volume_set("memory") as volume_set:
-        engine = FlashCopyEngine(*volume_set.fresh(), A.Options())
+        engine = FlashCopyWorld(*volume_set.fresh(), A.Options())
         engine.remote.crash()  # the site drops its state; its controller was not told
         with pytest.raises(EngineInvariantBroken, match="remote site's state and its controller"):
             engine.check_structure()
@@ -49,7 +49,7 @@ def test_design_a_a_site_down_behind_its_controller() -> None:
 def test_design_b_a_site_down_behind_its_service() -> None:
     subject = Subject(B.DESIGN, B.Options(), "single", 2)
     with subject.volume_set("memory") as volume_set:
-        engine = OverlayEngine(B.topology("single", 2), *volume_set.fresh(), B.Options())
+        engine = OverlayWorld(B.topology("single", 2), *volume_set.fresh(), B.Options())
         engine.sites["right"].crash()
         with pytest.raises(EngineInvariantBroken, match="the right site and its service disagree"):
             engine.check_structure()
@@ -58,7 +58,7 @@ def test_design_b_a_site_down_behind_its_service() -> None:
 def test_design_b_a_delta_read_from_the_base_that_is_not_frozen() -> None:
     subject = Subject(B.DESIGN, B.Options(), "single", 2)
     with subject.volume_set("memory") as volume_set:
-        engine = OverlayEngine(B.topology("single", 2), *volume_set.fresh(), B.Options())
+        engine = OverlayWorld(B.topology("single", 2), *volume_set.fresh(), B.Options())
         home = engine.sites["left"].meta
         assert home is not None
         home["object0.has_frozen"] = 0  # point 1's delta is the base, yet not frozen
@@ -70,7 +70,7 @@ def test_the_checks_can_be_switched_off_for_speed() -> None:
     subject = Subject(A.DESIGN, A.Options(), None, 4)
     with subject.volume_set("memory") as volume_set:
         volumes, workdir = volume_set.fresh()
-        engine = FlashCopyEngine(volumes, workdir, A.Options(), self_check=False)
+        engine = FlashCopyWorld(volumes, workdir, A.Options(), self_check=False)
         assert engine.local.meta is not None
         engine.local.meta["out_of_sync"] = GrainMap(4, [2])
         engine.apply(HostWrite(1, 2))  # nothing checks: the flag is what verify and tests keep on

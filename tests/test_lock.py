@@ -13,7 +13,9 @@ from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "requirements.lock"
-INSTALL_HINT = "install with: pip install -c requirements.lock '.[test]'"
+INSTALL_HINT = "install with: pip install -c requirements.lock '.[verify,test]'"
+EXTRAS = ("verify", "test")
+"""the extras the README's test command installs, and the lock resolves"""
 
 
 def locked() -> dict[str, Version]:
@@ -34,7 +36,8 @@ def locked() -> dict[str, Version]:
 def declared() -> list[Requirement]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     extras = project.get("optional-dependencies", {})
-    return [Requirement(text) for text in [*project["dependencies"], *extras.get("test", [])]]
+    listed = [text for extra in EXTRAS for text in extras.get(extra, [])]
+    return [Requirement(text) for text in [*project["dependencies"], *listed]]
 
 
 def test_lock_pins_every_dependency_within_pyproject_range() -> None:
@@ -60,11 +63,12 @@ def test_every_api_dependency_has_an_upper_bound() -> None:
 
 
 def test_installed_packages_are_the_locked_versions() -> None:
-    """Everything pitmirror[test] needs, transitively, is installed at the lock's version."""
+    """Everything pitmirror[verify,test] needs, transitively, is installed at the lock's
+    version."""
     pins = locked()
     problems = []
     seen: set[str] = set()
-    pending: list[tuple[str, frozenset[str]]] = [("pitmirror", frozenset({"test"}))]
+    pending: list[tuple[str, frozenset[str]]] = [("pitmirror", frozenset(EXTRAS))]
     while pending:
         name, extras = pending.pop()
         for text in metadata.requires(name) or []:

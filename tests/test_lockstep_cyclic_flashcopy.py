@@ -113,14 +113,14 @@ def test_the_engine_asserts_its_structure_where_it_breaks() -> None:
             lockstep = Lockstep(volumes, workdir, A.Options())
             engine = lockstep.engine
             engine.self_check = self_check
-            real_send: Callable[..., object] = engine.local_cycle.send
+            real_send: Callable[..., object] = engine.local.cycle.send
 
             def no_settle(
                 event: str, send: Callable[..., object] = real_send, **arguments: object
             ) -> object:
                 return None if event == "Settle" else send(event, **arguments)
 
-            engine.local_cycle.send = no_settle  # type: ignore[method-assign]
+            engine.local.cycle.send = no_settle  # type: ignore[method-assign]
             outcomes = run_actions(lockstep, [CopyGrain(0), CopyGrain(1)])
         if self_check:
             assert outcomes[-1].status == "diverged"

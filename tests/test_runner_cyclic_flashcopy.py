@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 
 from pitmirror.harness.cyclic_flashcopy.demo import run_demo
+from pitmirror.harness.cyclic_flashcopy.world import FlashCopyWorld
 from pitmirror.harness.designs import Subject
-from pitmirror.impl.cyclic_flashcopy.engine import FlashCopyEngine
 from pitmirror.impl.cyclic_flashcopy.runner import Runner
 from pitmirror.model.cyclic_flashcopy import DESIGN, Options
 
@@ -29,9 +29,15 @@ def test_the_demo_is_deterministic_given_clock_and_seed() -> None:
 def test_runner_copies_in_coalesced_extents_and_stamps_points() -> None:
     with Subject(DESIGN, Options(), None, 64).volume_set("memory") as volume_set:
         volumes, workdir = volume_set.fresh()
-        engine = FlashCopyEngine(volumes, workdir, Options())
+        engine = FlashCopyWorld(volumes, workdir, Options())
         ticks = fake_clock(1.0)
-        runner = Runner(engine, lambda: next(ticks), extents_per_tick=1, max_extent_grains=16)
+        runner = Runner(
+            engine.local,
+            engine.remote,
+            lambda: next(ticks),
+            extents_per_tick=1,
+            max_extent_grains=16,
+        )
         runner.tick()  # one extent of 16 grains in one event
         assert len(engine.local.map("copy_map")) == 64 - 16
         while not runner.tick():

@@ -5,9 +5,10 @@ from __future__ import annotations
 import itertools
 
 from pitmirror.harness.designs import Subject
-from pitmirror.impl.freeze_overlay.engine import OverlayEngine
+from pitmirror.harness.freeze_overlay.world import OverlayWorld
 from pitmirror.impl.freeze_overlay.runner import OverlayRunner
 from pitmirror.model import freeze_overlay as B
+from pitmirror.model.actions import HostWrite
 
 
 def fake_clock(step_s: float = 0.001) -> itertools.count[float]:
@@ -19,14 +20,14 @@ def test_overlay_runner_never_freezes_before_the_copy_completes() -> None:
     subject = Subject(B.DESIGN, B.Options(), "fan-out", 64)
     with subject.volume_set("memory") as volume_set:
         volumes, workdir = volume_set.fresh()
-        engine = OverlayEngine(B.topology("fan-out", 64), volumes, workdir, B.Options())
+        engine = OverlayWorld(B.topology("fan-out", 64), volumes, workdir, B.Options())
         clock = fake_clock(1.0).__next__
         freezes: list[tuple[int, int]] = []
-        runner = OverlayRunner(engine, clock, interval_s=5.0, extents_per_tick=8,
+        runner = OverlayRunner(engine.sites, clock, interval_s=5.0, extents_per_tick=8,
                                max_extent_grains=1,
                                on_point=lambda g, p: freezes.append((g, p)))  # fmt: skip
         for tick in range(200):
-            runner.host_write(tick % 64, tick + 1)
+            engine.apply(HostWrite(tick % 64, tick + 1))
             before = runner.status()[0]
             runner.tick()
             after = runner.status()[0]

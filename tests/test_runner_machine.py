@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from pitmirror.harness.check import Budget, run_check
+from pitmirror.harness.cyclic_flashcopy.world import FlashCopyWorld
 from pitmirror.harness.designs import Subject
 from pitmirror.harness.lockstep import StepOutcome
 from pitmirror.harness.machine import LockstepFailure
@@ -20,7 +21,6 @@ from pitmirror.harness.runner_machine import (
     build_runner_machine,
 )
 from pitmirror.harness.verify import property_runs
-from pitmirror.impl.cyclic_flashcopy.engine import FlashCopyEngine
 from pitmirror.impl.cyclic_flashcopy.runner import Runner
 from pitmirror.impl.site import SiteDown
 from pitmirror.model import cyclic_flashcopy as A
@@ -56,7 +56,7 @@ class HastyRunner(Runner):
     """The bug the runner machine found first: resync goes on after the remote went down."""
 
     def _may_go_on(self, make: type[CopyGrain] | type[ResyncGrain] | type[DrainTarget]) -> bool:
-        return self.engine.remote.up if make is DrainTarget else self.engine.local.up
+        return self.remote.up if make is DrainTarget else self.local.up
 
 
 def test_a_runner_doing_what_the_model_forbids_is_caught() -> None:
@@ -73,9 +73,9 @@ def test_a_runner_doing_what_the_model_forbids_is_caught() -> None:
                 raise LockstepFailure(outcomes[-1].detail)
 
         engine = lockstep.engine
-        assert isinstance(engine, FlashCopyEngine)
-        runner = HastyRunner(engine, lambda: 0.0, extents_per_tick=8, max_extent_grains=1,
-                             apply=apply)  # fmt: skip
+        assert isinstance(engine, FlashCopyWorld)
+        runner = HastyRunner(engine.local, engine.remote, lambda: 0.0, extents_per_tick=8,
+                             max_extent_grains=1, apply=apply)  # fmt: skip
         apply(LinkDown())
         runner.tick()  # every grain copied to I1 only: out of sync
         apply(LinkUp())
@@ -107,7 +107,7 @@ def test_a_runner_that_raises_fails_the_run_and_says_so() -> None:
     found: list[tuple[list[Action], StepOutcome]] = []
     with subject.volume_set("memory") as volume_set:
         machine = build_runner_machine(
-            RunnerSpec(_raising_runner, lambda state: {}, lambda state: {}),
+            RunnerSpec(_raising_runner, lambda state: {}, lambda state: {}, "raising"),
             lambda: subject.lockstep(*volume_set.fresh()),
             4,
             lambda actions, outcome: found.append((actions, outcome)),

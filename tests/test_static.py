@@ -1,4 +1,4 @@
-"""The code stays typed and lint-clean: mypy --strict on the four packages, ruff on all."""
+"""The code stays typed and lint-clean: mypy --strict on the five packages, ruff on all."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("model", "impl", "proofs", "harness")
+PACKAGES = ("model", "impl", "proofs", "node", "harness")
 
 
 def test_ruff_is_clean() -> None:
@@ -27,7 +27,7 @@ def test_mypy_is_clean_on_the_packages(tmp_path: Path) -> None:
     """mypy sees the checkout as the `pitmirror` package through a tree of links, so the
     result does not depend on how (or whether) the project was installed."""
     if shutil.which("mypy") is None and not _has_module("mypy"):
-        pytest.fail("mypy is part of the test extra: pip install '.[test]'")
+        pytest.fail("mypy is part of the test extra: pip install '.[verify,test]'")
     package = tmp_path / "pitmirror"
     package.mkdir()
     (package / "__init__.py").write_text((ROOT / "pitmirror_pkg" / "__init__.py").read_text())

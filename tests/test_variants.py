@@ -178,7 +178,7 @@ def test_the_stricter_order_is_safe_and_runs_on_the_engine(tmp_path: Path) -> No
 
 
 def pitmirror(*args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-c", "from pitmirror.harness.cli import main; main()", *args]
+    command = [sys.executable, "-c", "from pitmirror.node.cli import main; main()", *args]
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900,
                           check=False)  # fmt: skip
 

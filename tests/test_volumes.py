@@ -27,6 +27,7 @@ from pitmirror.impl.volumes import (
     VolumeError,
     create_volume,
     loop_available,
+    open_volume,
     signals_deferred,
 )
 
@@ -301,6 +302,49 @@ def test_file_enospc_becomes_volume_error(tmp_path: Path, monkeypatch: pytest.Mo
         with pytest.raises(VolumeError, match=r"'full'.*\[2, 4\).*no space left on device"):
             vol.write_grains(2, extent(2, 2))
         monkeypatch.undo()
+
+
+# -- a user's own file or device (the product's volumes) -------------------------------------
+
+
+def test_open_volume_takes_an_existing_file_and_leaves_it(tmp_path: Path) -> None:
+    path = tmp_path / "mine.img"
+    path.write_bytes(bytes(3 * GRAIN_SIZE_BYTES))
+    with open_volume(path, "mine", GRAIN_SIZE_BYTES) as vol:
+        assert (vol.kind, vol.grain_count) == ("file", 3)
+        vol.write_grains(2, pattern(2, "mine"))
+        vol.flush()
+    assert path.read_bytes()[2 * GRAIN_SIZE_BYTES :] == pattern(2, "mine")
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (lambda p: p.write_bytes(bytes(GRAIN_SIZE_BYTES + 512)), "not a whole number of"),
+        (lambda p: p.write_bytes(b""), "holds 0 bytes"),
+        (lambda p: p.mkdir(), "neither a regular file nor a block device"),
+        (lambda p: None, "No such file or directory"),
+    ],
+)
+def test_open_volume_refuses_what_is_no_volume(tmp_path: Path, make: object, words: str) -> None:
+    path = tmp_path / "bad.img"
+    make(path)  # type: ignore[operator]
+    with pytest.raises(VolumeError, match=words):
+        open_volume(path, "bad", GRAIN_SIZE_BYTES)
+
+
+def test_open_volume_takes_a_block_device_and_leaves_it(tmp_path: Path, loop_backend: str) -> None:
+    """A loop device someone else attached: opened with O_DIRECT, sized from the device, and
+    still attached after close."""
+    with LoopVolume(tmp_path / "theirs.img", "theirs", GRAIN_COUNT, GRAIN_SIZE_BYTES) as theirs:
+        with open_volume(theirs.device, "mine", GRAIN_SIZE_BYTES) as vol:
+            assert (vol.kind, vol.grain_count, vol.device) == ("block", GRAIN_COUNT, theirs.device)
+            vol.write_grains(1, pattern(1, "block"))
+            vol.flush()
+        assert theirs.read_grains(1) == pattern(1, "block")
+        assert loop_devices_under(tmp_path) == {theirs.device: str(tmp_path / "theirs.img")}
+        with pytest.raises(VolumeError, match="not a whole number of"):
+            open_volume(theirs.device, "odd", 3 * GRAIN_SIZE_BYTES)
 
 
 # -- loop backend ---------------------------------------------------------------------------

@@ -29,7 +29,9 @@ from pitmirror.harness.power_loss import (
     recover_journal,
 )
 from pitmirror.impl.bitmap import GrainMap
-from pitmirror.impl.cyclic_flashcopy.sites import LocalSite, RemoteSite, lost_commit
+from pitmirror.impl.cyclic_flashcopy.layout import SITE_VOLUMES
+from pitmirror.impl.cyclic_flashcopy.local import LocalSite
+from pitmirror.impl.cyclic_flashcopy.remote import RemoteSite, lost_commit
 from pitmirror.impl.iolog import DeviceWrite, Entry, Flush, IoLog
 from pitmirror.impl.journal import Journal, Metadata
 from pitmirror.impl.volumes import Volume
@@ -50,7 +52,6 @@ from pitmirror.model.actions import (
 from pitmirror.model.design import ModelState, WrongDesign
 from pitmirror.model.extents import some_run
 
-SITE_VOLUMES: dict[str, tuple[str, ...]] = {"local": ("source", "i1"), "remote": ("i2", "target")}
 LOCAL_FIELDS = ("copy_map", "future_map", "out_of_sync")
 REMOTE_FIELDS = ("received_map", "target_map")
 

@@ -19,9 +19,10 @@ import numpy.typing as npt
 from rich.table import Table
 
 from pitmirror.harness.backends import VolumeSet
+from pitmirror.harness.cyclic_flashcopy.world import FlashCopyWorld
 from pitmirror.harness.design import DemoReport, DemoRequest, StatusView
 from pitmirror.harness.digests import image_digest, seeds_digest
-from pitmirror.impl.cyclic_flashcopy.engine import FlashCopyEngine, volume_layout
+from pitmirror.impl.cyclic_flashcopy.layout import volume_layout
 from pitmirror.impl.cyclic_flashcopy.runner import Runner, RunnerStatus
 from pitmirror.impl.grains import grain_bytes
 from pitmirror.model.cyclic_flashcopy import Options
@@ -64,14 +65,15 @@ def run_demo(
     hot = max(1, grains // 5)
     with VolumeSet(backend, grains, grain_size, *volume_layout(grains)) as volume_set:
         volumes, workdir = volume_set.fresh()
-        engine = FlashCopyEngine(volumes, workdir, Options())
+        world = FlashCopyWorld(volumes, workdir, Options())
+        local, remote = world.local, world.remote
 
         def snapshot(cycle: int) -> None:
             images[cycle] = host.copy()
-            for old in [k for k in images if k < engine.remote.number("committed")]:
+            for old in [k for k in images if k < remote.number("committed")]:
                 del images[old]
 
-        runner = Runner(engine, clock, on_consistency_point=snapshot)
+        runner = Runner(local, remote, clock, on_consistency_point=snapshot)
         started = clock()
         writes = 0
         while clock() - started < seconds:
@@ -79,20 +81,20 @@ def run_demo(
                 # an 80/20 workload: most writes hit a hot fifth of the volume
                 grain = rng.randrange(hot) if rng.random() < 0.8 else rng.randrange(grains)
                 writes += 1
-                runner.host_write(grain, writes)
+                local.host_write(grain, grain_bytes(writes, grain, grain_size))
                 host[grain] = writes
             runner.tick()
             if on_status is not None:
                 on_status(runner.status(), writes)
-        last_point = engine.local.number("cycle") + 1
+        last_point = local.number("cycle") + 1
         for _ in range(MAX_QUIESCE_TICKS):
-            if engine.remote.number("committed") >= last_point:
+            if remote.number("committed") >= last_point:
                 break
             runner.tick()
         status = runner.status()
         if on_status is not None:
             on_status(status, writes)
-        recovered = engine.remote.recoverable_image()
+        recovered = remote.recoverable_image()
         source = volumes["source"].read_grains(0, grains)
         host_bytes = b"".join(grain_bytes(int(s), g, grain_size) for g, s in enumerate(host))
         return DemoResult(

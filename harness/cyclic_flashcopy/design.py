@@ -9,7 +9,7 @@ from pitmirror.harness.cyclic_flashcopy.machine import build_machine
 from pitmirror.harness.cyclic_flashcopy.runner import RUNNER
 from pitmirror.harness.design import Design, PropertyRun, Reached, VolumeLayout
 from pitmirror.harness.machine import MAX_EXTENT
-from pitmirror.impl.cyclic_flashcopy.engine import volume_layout
+from pitmirror.impl.cyclic_flashcopy.layout import volume_layout
 from pitmirror.model import cyclic_flashcopy as model
 from pitmirror.model.design import ModelState, WrongDesign
 from pitmirror.model.options import DesignOptions

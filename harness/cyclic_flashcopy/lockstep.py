@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pitmirror.harness.cyclic_flashcopy.world import FlashCopyWorld, Observation
 from pitmirror.harness.lockstep import LOCKSTEP_COMPACT_EVERY, LockstepBase
-from pitmirror.impl.cyclic_flashcopy.engine import FlashCopyEngine, Observation
 from pitmirror.impl.grains import CorruptGrain
 from pitmirror.impl.seeds import CachedSeeds, decode_seeds
 from pitmirror.impl.site import EngineRefused
@@ -60,14 +60,14 @@ class Lockstep(LockstepBase):
     """Design A's model and engine side by side, from their initial states."""
 
     refused = EngineRefused
-    engine: FlashCopyEngine
+    engine: FlashCopyWorld
 
     def __init__(
         self, volumes: dict[str, Volume], workdir: Path, options: design_a.Options
     ) -> None:
         grains = next(iter(volumes.values())).grain_count
         self.model: design_a.State = design_a.initial_state(design_a.Config(grains=grains), options)
-        self.engine = FlashCopyEngine(
+        self.engine = FlashCopyWorld(
             volumes,
             workdir,
             options,
@@ -77,7 +77,7 @@ class Lockstep(LockstepBase):
         self.index = 0
 
     def position(self) -> tuple[int, int, str]:
-        return self.model.cycle, self.model.committed, self.engine.local_cycle.current_state_value
+        return self.model.cycle, self.model.committed, self.engine.local.phase
 
     def divergence(self) -> str | None:
         return divergence(self.engine.observe(), self.model)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pitmirror.harness.cyclic_flashcopy.world import FlashCopyWorld
 from pitmirror.harness.runner_machine import Announce, RunnerHandle, RunnerSpec
-from pitmirror.impl.cyclic_flashcopy.engine import FlashCopyEngine
 from pitmirror.impl.cyclic_flashcopy.runner import Runner
 from pitmirror.model import cyclic_flashcopy as design_a
-from pitmirror.model.actions import Action
+from pitmirror.model.actions import Action, HostRead, HostWrite
 from pitmirror.model.design import WrongDesign
 
 WHERE = "remote"
@@ -21,13 +21,17 @@ def open_runner(
     apply: Callable[[Action], None],
     announce: Announce,
 ) -> RunnerHandle:
-    if not isinstance(engine, FlashCopyEngine):
+    if not isinstance(engine, FlashCopyWorld):
         raise WrongDesign(f"design A's runner was given {type(engine).__qualname__}")
-    runner = Runner(engine, clock, apply=apply,
+    runner = Runner(engine.local, engine.remote, clock, apply=apply,
                     on_consistency_point=lambda point: announce(WHERE, point))  # fmt: skip
 
+    # the host's reads and writes go to the local site's door, not through the runner
+    def host_write(grain: int, seed: int) -> None:
+        apply(HostWrite(grain, seed))
+
     def host_read(grain: int) -> None:
-        runner.host_read(grain)
+        apply(HostRead(grain))
 
     def tick(work: int, extent: int) -> None:
         runner.extents_per_tick, runner.max_extent_grains = work, extent
@@ -36,7 +40,7 @@ def open_runner(
     def committed() -> dict[str, int]:
         return {WHERE: runner.status().committed}
 
-    return RunnerHandle(runner.host_write, host_read, tick, committed)
+    return RunnerHandle(host_write, host_read, tick, committed)
 
 
 def _state(state: object) -> design_a.State:

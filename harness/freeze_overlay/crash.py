@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pitmirror.harness.freeze_overlay.lockstep import Lockstep
+from pitmirror.harness.freeze_overlay.world import OverlayWorld
 from pitmirror.harness.lockstep import Stepper
 from pitmirror.harness.power_loss import (
     PowerLoss,
@@ -29,7 +30,6 @@ from pitmirror.harness.power_loss import (
     judge_continuing,
     recover_journal,
 )
-from pitmirror.impl.freeze_overlay.engine import OverlayEngine
 from pitmirror.impl.freeze_overlay.metadata import lost_record
 from pitmirror.impl.iolog import DeviceWrite, Entry, Flush, IoLog
 from pitmirror.impl.journal import Journal, Metadata
@@ -71,14 +71,14 @@ class OverlayPowerLoss:
     def __init__(self, lockstep: Stepper) -> None:
         if not isinstance(lockstep, Lockstep):
             raise WrongDesign(f"design B was given {type(lockstep).__qualname__}")
-        engine: OverlayEngine = lockstep.engine
+        engine: OverlayWorld = lockstep.engine
         self.engine, self.topology = engine, engine.topology
         self.sites: tuple[str, ...] = self.topology.sites
         self.grain_size = engine.grain_size
         self.regions: dict[str, list[tuple[Region, int]]] = {}
         """each volume's regions, with the object whose grains each holds"""
         self.site_of: dict[str, str] = {}
-        for i, store in enumerate(engine.local_stores):
+        for i, store in engine.local_stores.items():
             for region in (store.base, *store.aux):
                 self._place(region, i, self.topology.objects[i].home)
         for (i, site), rstore in engine.remote_stores.items():

@@ -20,9 +20,10 @@ from rich.table import Table
 from pitmirror.harness.backends import VolumeSet
 from pitmirror.harness.design import DemoReport, DemoRequest, StatusView
 from pitmirror.harness.digests import seeds_digest
-from pitmirror.impl.freeze_overlay.engine import OverlayEngine
+from pitmirror.harness.freeze_overlay.world import OverlayWorld
 from pitmirror.impl.freeze_overlay.layout import volume_layout
 from pitmirror.impl.freeze_overlay.runner import GroupStatus, OverlayRunner
+from pitmirror.impl.grains import grain_bytes
 from pitmirror.model import freeze_overlay as B
 
 MAX_QUIESCE_TICKS = 100_000
@@ -78,19 +79,20 @@ def run_demo(
         images[(gi, 0)] = images[(gi, 1)] = [host[i].copy() for i in members]
     with VolumeSet(backend, grains, grain_size, *volume_layout(topo)) as volume_set:
         volumes, workdir = volume_set.fresh()
-        engine = OverlayEngine(topo, volumes, workdir, B.Options())
+        world = OverlayWorld(topo, volumes, workdir, B.Options())
 
         def snapshot(group: int, point: int) -> None:
             images[(group, point)] = [host[i].copy() for i in topo.group_objects(group)]
 
-        runner = OverlayRunner(engine, clock, interval_s, on_point=snapshot)
+        runner = OverlayRunner(world.sites, clock, interval_s, on_point=snapshot)
         started, writes = clock(), 0
         while clock() - started < seconds:
             for _ in range(writes_per_tick):
                 grain = rng.randrange(topo.grains)
                 writes += 1
-                runner.host_write(grain, writes)
                 _, obj, offset = topo.locate(grain)
+                home = world.sites[topo.objects[obj].home]
+                home.host_write(grain, grain_bytes(writes, grain, grain_size))
                 host[obj][offset] = writes
             runner.tick()
             if on_status is not None:
@@ -107,7 +109,7 @@ def run_demo(
         for s in runner.status():
             for remote, point in s.committed.items():
                 for position, obj in enumerate(topo.group_objects(s.group)):
-                    recovered = np.array(engine.recoverable(obj, remote), dtype=np.int64)
+                    recovered = np.array(world.recoverable(obj, remote), dtype=np.int64)
                     first = topo.first_grain(obj)
                     checks.append(CopyCheck(
                         group=s.group,

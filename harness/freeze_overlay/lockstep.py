@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pitmirror.harness.freeze_overlay.world import OverlayObservation, OverlayWorld
 from pitmirror.harness.lockstep import LOCKSTEP_COMPACT_EVERY, LockstepBase
-from pitmirror.impl.freeze_overlay.engine import OverlayEngine, OverlayObservation
 from pitmirror.impl.seeds import CachedSeeds
 from pitmirror.impl.site import EngineRefused
 from pitmirror.impl.volumes import Volume
@@ -17,7 +17,7 @@ from pitmirror.model.options import DesignOptions
 from pitmirror.model.spec import image_diff
 
 
-def divergence(observed: OverlayObservation, state: B.State, engine: OverlayEngine) -> str | None:
+def divergence(observed: OverlayObservation, state: B.State, engine: OverlayWorld) -> str | None:
     """The first place where the engine and the model disagree, in words."""
     topo = state.topology
     for i, (seen_obj, want_obj) in enumerate(zip(observed.objects, state.objects, strict=True)):
@@ -52,7 +52,7 @@ class Lockstep(LockstepBase):
     """Design B's model and engine side by side, from their initial states."""
 
     refused = EngineRefused
-    engine: OverlayEngine
+    engine: OverlayWorld
 
     def __init__(
         self,
@@ -62,7 +62,7 @@ class Lockstep(LockstepBase):
         options: B.Options,
     ) -> None:
         self.model: B.State = B.initial_state(B.Config(topology), options)
-        self.engine = OverlayEngine(
+        self.engine = OverlayWorld(
             topology,
             volumes,
             workdir,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pitmirror.harness.freeze_overlay.world import OverlayWorld
 from pitmirror.harness.runner_machine import Announce, RunnerHandle, RunnerSpec
-from pitmirror.impl.freeze_overlay.engine import OverlayEngine
 from pitmirror.impl.freeze_overlay.runner import OverlayRunner
 from pitmirror.model import freeze_overlay as B
-from pitmirror.model.actions import Action
+from pitmirror.model.actions import Action, HostRead, HostWrite
 from pitmirror.model.design import WrongDesign
 
 INTERVAL_S = 1.0
@@ -21,16 +21,21 @@ def open_runner(
     apply: Callable[[Action], None],
     announce: Announce,
 ) -> RunnerHandle:
-    if not isinstance(engine, OverlayEngine):
+    if not isinstance(engine, OverlayWorld):
         raise WrongDesign(f"design B's runner was given {type(engine).__qualname__}")
 
     def on_point(group: int, point: int) -> None:
         announce(f"group {group}", point)
 
-    runner = OverlayRunner(engine, clock, interval_s=INTERVAL_S, apply=apply, on_point=on_point)
+    runner = OverlayRunner(engine.sites, clock, interval_s=INTERVAL_S, apply=apply,
+                           on_point=on_point)  # fmt: skip
+
+    # the host's reads and writes go to the home site's door, not through the runner
+    def host_write(grain: int, seed: int) -> None:
+        apply(HostWrite(grain, seed))
 
     def host_read(grain: int) -> None:
-        runner.host_read(grain)
+        apply(HostRead(grain))
 
     def tick(work: int, extent: int) -> None:
         runner.extents_per_tick, runner.max_extent_grains = work, extent
@@ -42,7 +47,7 @@ def open_runner(
         return {f"group {s.group} at {site}": point
                 for s in runner.status() for site, point in s.committed.items()}  # fmt: skip
 
-    return RunnerHandle(runner.host_write, host_read, tick, committed)
+    return RunnerHandle(host_write, host_read, tick, committed)
 
 
 def _state(state: object) -> B.State:

@@ -1,10 +1,12 @@
 """Design A's cycle controllers: python-statemachine skeletons over the site objects.
 
-The machines hold only the phase; volumes, maps and journals live in the site object.  Events
-carry the vocabulary's names (`CopyGrain`, `CommitPoint`, `CrashSite`, ...) and do their work
-in their transitions' callbacks; guards are named predicates, and `Settle` moves the phase to
-whatever the maps now say, after any action.  The link's events are the shared `LinkService`.
-A refused event raises `TransitionNotAllowed`; an action that raises leaves the phase unchanged.
+A machine holds only the phase; its site (the machine's `model`) holds the volumes, maps and
+journal, and python-statemachine calls the site's own methods as the transitions' callbacks
+and guards, passing each event's arguments by name.  Events carry the vocabulary's names
+(`CopyGrain`, `CommitPoint`, `CrashSite`, ...) and the names of the messages the remote
+receives (`MirrorWrite`, `Commit`); `Settle` moves the local phase to whatever the maps now
+say, after any action.  A refused event raises `TransitionNotAllowed`; an action that raises
+leaves the phase unchanged.
 """
 
 from __future__ import annotations
@@ -12,8 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 from statemachine import State, StateMachine
-
-from pitmirror.impl.cyclic_flashcopy.sites import LocalSite, RemoteSite
 
 
 class LocalCycle(StateMachine):
@@ -25,18 +25,18 @@ class LocalCycle(StateMachine):
     down = State("down")
 
     HostWrite = (
-        copying.to.itself(internal=True, on="host_write")
-        | resyncing.to.itself(internal=True, on="host_write")
-        | ready.to.itself(internal=True, on="host_write")
+        copying.to.itself(internal=True, on="write_host_grain")
+        | resyncing.to.itself(internal=True, on="write_host_grain")
+        | ready.to.itself(internal=True, on="write_host_grain")
     )
     HostRead = (
-        copying.to.itself(internal=True, on="host_read")
-        | resyncing.to.itself(internal=True, on="host_read")
-        | ready.to.itself(internal=True, on="host_read")
+        copying.to.itself(internal=True, on="read_host_grain")
+        | resyncing.to.itself(internal=True, on="read_host_grain")
+        | ready.to.itself(internal=True, on="read_host_grain")
     )
-    CopyGrain = copying.to.itself(internal=True, on="copy_grain")
-    ResyncGrain = copying.to.itself(internal=True, cond="link_up", on="resync_grain") | (
-        resyncing.to.itself(internal=True, cond="link_up", on="resync_grain")
+    CopyGrain = copying.to.itself(internal=True, on="copy_extent")
+    ResyncGrain = copying.to.itself(internal=True, cond="link_up", on="resync_extent") | (
+        resyncing.to.itself(internal=True, cond="link_up", on="resync_extent")
     )
     CommitPoint = ready.to(copying, cond="link_up", on="commit") | copying.to.itself(
         internal=True, cond=["link_up", "may_commit_early", "in_sync"], on="commit"
@@ -51,63 +51,14 @@ class LocalCycle(StateMachine):
         | ready.to.itself(internal=True)
         | down.to.itself(internal=True)
     )
-    CrashSite = (
-        copying.to(down, unless="armed")
-        | resyncing.to(down, unless="armed")
-        | ready.to(down, unless="armed")
-        | copying.to.itself(internal=True, cond="armed", on="arm_crash")
-        | resyncing.to.itself(internal=True, cond="armed", on="arm_crash")
-        | ready.to.itself(internal=True, cond="armed", on="arm_crash")
-    )
-    Recover = down.to(copying, on="restart")
+    CrashSite = copying.to(down) | resyncing.to(down) | ready.to(down)
+    Recover = down.to(copying, on="start")
 
-    def __init__(self, site: LocalSite, **kwargs: Any) -> None:
-        self.site = site
-        self.last_read: tuple[int, bytes] | None = None
-        """the grain and bytes of the newest host read"""
-        super().__init__(**kwargs)
+    def __init__(self, site: Any, **kwargs: Any) -> None:
+        super().__init__(model=site, **kwargs)
 
     def on_enter_down(self) -> None:
-        self.site.crash()
-
-    def armed(self, after_writes: int = 0) -> bool:
-        """A crash after some writes of the next action is armed, not taken now."""
-        return after_writes > 0
-
-    def arm_crash(self, after_writes: int) -> None:
-        self.site.injector.arm(self.site.site, after_writes)
-
-    def link_up(self) -> bool:
-        return bool(self.site.link.up)
-
-    def copy_done(self) -> bool:
-        return not self.site.map("copy_map")
-
-    def in_sync(self) -> bool:
-        return not self.site.map("out_of_sync")
-
-    def may_commit_early(self) -> bool:
-        return not self.site.options.commit_after_drain
-
-    def host_write(self, grain: int, data: bytes) -> None:
-        self.site.host_write(grain, data)
-
-    def host_read(self, grain: int) -> None:
-        self.last_read = (grain, self.site.host_read(grain))
-
-    # `count` lets one event carry a coalesced extent: a transition costs about as much as
-    # copying one grain, so real-time work is batched per event.
-    def copy_grain(self, grain: int, count: int = 1) -> None:
-        self.site.copy_extent(grain, count)
-
-    def resync_grain(self, grain: int, count: int = 1) -> None:
-        self.site.resync_extent(grain, count)
-
-    def commit(self) -> None:
-        self.site.commit()
-
-    def restart(self) -> None:
-        self.site.start()
+        self.model.crash()
 
 
 class RemoteService(StateMachine):
@@ -116,27 +67,14 @@ class RemoteService(StateMachine):
     serving = State("serving", initial=True)
     down = State("down")
 
+    MirrorWrite = serving.to.itself(internal=True, on="mirror_write")
+    Commit = serving.to.itself(internal=True, on="commit")
     DrainTarget = serving.to.itself(internal=True, on="drain")
-    CrashSite = serving.to(down, unless="armed") | serving.to.itself(
-        internal=True, cond="armed", on="arm_crash"
-    )
-    Recover = down.to(serving, on="restart")
+    CrashSite = serving.to(down)
+    Recover = down.to(serving, on="start")
 
-    def __init__(self, site: RemoteSite, **kwargs: Any) -> None:
-        self.site = site
-        super().__init__(**kwargs)
+    def __init__(self, site: Any, **kwargs: Any) -> None:
+        super().__init__(model=site, **kwargs)
 
     def on_enter_down(self) -> None:
-        self.site.crash()
-
-    def armed(self, after_writes: int = 0) -> bool:
-        return after_writes > 0
-
-    def arm_crash(self, after_writes: int) -> None:
-        self.site.injector.arm(self.site.site, after_writes)
-
-    def drain(self, grain: int, count: int = 1) -> None:
-        self.site.drain(grain, count)
-
-    def restart(self) -> None:
-        self.site.start()
+        self.model.crash()

@@ -1,11 +1,12 @@
-"""The real-time runner: drives design A's engine with batched, coalesced background work.
+"""The real-time runner: drives design A's sites with batched, coalesced background work.
 
 Each `tick()` does a bounded amount of work through the vocabulary's own actions, one action
 per extent: commit if the point is ready, else copy (or resync) up to `extents_per_tick`
 extents of at most `max_extent_grains` grains, then drain as many extents of the target map.
-Every action goes through one door, `apply` (the engine's own unless the harness steps the
-model with each one, harness/runner_machine.py), so what the runner does is what the model
-checks.  The clock is injected: the runner never reads time itself, it stamps each consistency
+Every action goes through one door, `apply` (the sites' own unless the harness steps the model
+with each one, harness/runner_machine.py), so what the runner does is what the model checks.
+The host's reads and writes are the local site's door (`LocalSite.host_write`), not the
+runner's.  The clock is injected: the runner never reads time itself, it stamps each consistency
 point with `clock()` so callers can report the committed point's age (RPO).  No threads: a
 caller that wants concurrency runs ticks from its own loop or thread.
 """
@@ -15,16 +16,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pitmirror.impl.cyclic_flashcopy.engine import FlashCopyEngine
-from pitmirror.model.actions import (
-    Action,
-    CommitPoint,
-    CopyGrain,
-    DrainTarget,
-    HostRead,
-    HostWrite,
-    ResyncGrain,
-)
+from pitmirror.impl.cyclic_flashcopy.local import LocalSite
+from pitmirror.impl.cyclic_flashcopy.remote import RemoteSite
+from pitmirror.model.actions import Action, CommitPoint, CopyGrain, DrainTarget, ResyncGrain
 from pitmirror.model.extents import Extent
 
 
@@ -41,7 +35,8 @@ class RunnerStatus:
 
 @dataclass
 class Runner:
-    engine: FlashCopyEngine
+    local: LocalSite
+    remote: RemoteSite
     clock: Callable[[], float]
     extents_per_tick: int = 8
     max_extent_grains: int = 16
@@ -50,31 +45,24 @@ class Runner:
     point_times: dict[int, float] = field(default_factory=dict)
     commits: int = 0
     apply: Callable[[Action], None] | None = None
-    """the door every action goes through: the engine's `apply` unless given"""
+    """the door every action goes through: the site's own `apply` unless given"""
 
     def __post_init__(self) -> None:
         self.point_times.setdefault(0, self.clock())
-        self.point_times.setdefault(self.engine.local.number("cycle"), self.clock())
+        self.point_times.setdefault(self.local.number("cycle"), self.clock())
 
     def _apply(self, action: Action) -> None:
-        (self.apply or self.engine.apply)(action)
-
-    def host_write(self, grain: int, seed: int) -> None:
-        """The host's door: one acknowledged write of a seeded grain."""
-        self._apply(HostWrite(grain, seed))
-
-    def host_read(self, grain: int) -> bytes | None:
-        """The host's read of one grain; None when the local site is down."""
-        self._apply(HostRead(grain))
-        read = self.engine.local_cycle.last_read
-        return None if read is None else read[1]
+        if self.apply is not None:
+            self.apply(action)
+        else:
+            (self.remote if isinstance(action, DrainTarget) else self.local).apply(action)
 
     def tick(self) -> bool:
         """One bounded slice of background work; True when it committed a point."""
-        engine, local = self.engine, self.engine.local
-        mirror_up = engine.link.up and engine.remote.up
+        local = self.local
+        mirror_up = local.link.reaches
         committed = False
-        if local.up and engine.local_cycle.ready.is_active and mirror_up:
+        if local.up and local.cycle.ready.is_active and mirror_up:
             cycle = local.number("cycle")
             self._apply(CommitPoint())
             committed = local.up and local.number("cycle") > cycle  # a crash may cut it
@@ -86,9 +74,9 @@ class Runner:
             if not todo and mirror_up:
                 todo, make = local.map("out_of_sync").extents(self.max_extent_grains), ResyncGrain
             self._extents(make, todo)
-        if engine.remote.up:
+        if self.remote.up:
             self._extents(
-                DrainTarget, engine.remote.map("target_map").extents(self.max_extent_grains)
+                DrainTarget, self.remote.map("target_map").extents(self.max_extent_grains)
             )
         return committed
 
@@ -103,11 +91,9 @@ class Runner:
             self._apply(make(start, count))
 
     def _may_go_on(self, make: type[CopyGrain] | type[ResyncGrain] | type[DrainTarget]) -> bool:
-        engine = self.engine
         if make is DrainTarget:
-            return engine.remote.up
-        mirror_up = engine.link.up and engine.remote.up
-        return engine.local.up and (make is CopyGrain or mirror_up)
+            return self.remote.up
+        return self.local.up and (make is CopyGrain or self.local.link.reaches)
 
     def _stamp(self, cycle: int) -> None:
         self.point_times[cycle] = self.clock()
@@ -117,7 +103,7 @@ class Runner:
     def status(self) -> RunnerStatus:
         """What the runner reports; a site that is down is reported as its journal holds it
         (what a restart would see), not refused."""
-        local, remote = self.engine.local, self.engine.remote
+        local, remote = self.local, self.remote
         behind = (
             local.map("copy_map", durable=True)
             .union(local.map("future_map", durable=True))
@@ -129,7 +115,7 @@ class Runner:
             committed=committed,
             committed_at=self.point_times.get(committed, self.point_times[0]),
             grains_behind=len(behind),
-            bytes_behind=len(behind) * self.engine.grain_size,
-            phase=self.engine.local_cycle.current_state_value,
+            bytes_behind=len(behind) * local.grain_size,
+            phase=local.phase,
             commits=self.commits,
         )

@@ -74,10 +74,22 @@ def volume_layout(topo: Topology) -> tuple[dict[str, int], frozenset[str]]:
     return layout, frozenset(files)
 
 
+def site_volumes(topo: Topology, site: str) -> frozenset[str]:
+    """The volumes `site` owns: its objects' bases (or its shared disk) and auxiliary volumes,
+    and its copies of other sites' objects."""
+    layout, _ = volume_layout(topo)
+    homed = {o.name for o in topo.objects if o.home == site}
+    return frozenset(
+        name for name in layout if name.startswith(f"{site}.") or name.split(".")[0] in homed
+    )
+
+
 def build_stores(
-    topo: Topology, volumes: dict[str, Volume]
-) -> tuple[list[LocalStore], dict[tuple[int, str], RemoteStore]]:
-    locals_: list[LocalStore] = []
+    topo: Topology, volumes: dict[str, Volume], site: str | None = None
+) -> tuple[dict[int, LocalStore], dict[tuple[int, str], RemoteStore]]:
+    """The stores of every object and copy, or (`site`) of those one site holds, on
+    `volumes` (which need hold only those)."""
+    locals_: dict[int, LocalStore] = {}
     span_offsets: dict[int, int] = {}
     for members in _span_disks(topo).values():
         offset = GUARD_GRAINS
@@ -85,6 +97,8 @@ def build_stores(
             span_offsets[i] = offset
             offset += topo.objects[i].grains + GUARD_GRAINS
     for i, obj in enumerate(topo.objects):
+        if site is not None and obj.home != site:
+            continue
         if obj.kind == "span":
             base = Region(volumes[f"{obj.home}.disk"], span_offsets[i], obj.grains, obj.name)
         else:
@@ -94,13 +108,17 @@ def build_stores(
             Region(volumes[f"{obj.name}.aux{slot}"], 0, obj.grains, f"{obj.name}.aux{slot}")
             for slot in range(SLOTS)
         )
-        locals_.append(LocalStore(base, aux))
+        locals_[i] = LocalStore(base, aux)
     remotes: dict[tuple[int, str], RemoteStore] = {}
     device_offsets: dict[str, int] = {}
     index = 0
     for group in topo.groups:
         for obj in group.objects:
             for remote in group.remotes:
+                if site is not None and remote != site:
+                    if topo.fan_in:
+                        device_offsets[remote] = device_offsets.get(remote, 0) + obj.grains
+                    continue
                 deltas = tuple(
                     Region(volumes[name], 0, obj.grains, name)
                     for name in (f"{remote}.{obj.name}.delta{slot}" for slot in range(DELTA_SLOTS))

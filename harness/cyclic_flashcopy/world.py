@@ -1,0 +1,204 @@
+"""Design A's world for the harness: the two sites in one process, the in-process link between
+them, the crash injector, and the seed read-back that `observe()` compares with the model.
+
+Deterministic and steppable: `apply(action)` hands exactly one action of the vocabulary to the
+site whose action it is (or to the link's controller), whose controller event does the work;
+nothing runs in between.  A host write's seed becomes the grain's bytes here (the sites take
+bytes), and a host read's bytes become a seed again.  A crash after some writes is armed here,
+in the injector the sites report their writes to; a crash the injector raises is absorbed (the
+site goes down).  `observe()` reads everything back from the volumes (decoding grains through
+the injected `seeds` reader) and the sites' metadata — from the journal when a site is down —
+so the harness compares what is durable, not what a site believes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from statemachine.exceptions import TransitionNotAllowed
+
+from pitmirror.harness.world import InProcessLink
+from pitmirror.impl.cyclic_flashcopy.layout import VOLUME_NAMES
+from pitmirror.impl.cyclic_flashcopy.local import LocalSite
+from pitmirror.impl.cyclic_flashcopy.messages import MESSAGES
+from pitmirror.impl.cyclic_flashcopy.remote import RemoteSite, lost_commit
+from pitmirror.impl.faults import CrashInjector, SiteCrashed
+from pitmirror.impl.grains import decode_grain, grain_bytes
+from pitmirror.impl.journal import COMPACT_EVERY, Journal, JournalError
+from pitmirror.impl.link import LinkService
+from pitmirror.impl.seeds import SeedReader
+from pitmirror.impl.site import EngineRefused
+from pitmirror.impl.volumes import Volume
+from pitmirror.model.actions import (
+    Action,
+    CrashSite,
+    DrainTarget,
+    HostRead,
+    HostWrite,
+    LinkDown,
+    LinkUp,
+    Recover,
+    action_name,
+    describe,
+)
+from pitmirror.model.cyclic_flashcopy import Options
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What the sites' durable state says, in the model's field names."""
+
+    source: tuple[int, ...]
+    i1: tuple[int, ...]
+    i2: tuple[int, ...]
+    target: tuple[int, ...]
+    copy_map: frozenset[int]
+    future_map: frozenset[int]
+    out_of_sync: frozenset[int]
+    received_map: frozenset[int]
+    target_map: frozenset[int]
+    cycle: int
+    committed: int
+    link_up: bool
+    local_up: bool
+    remote_up: bool
+    recoverable: tuple[int, ...]
+    local_phase: str
+    remote_phase: str
+
+
+class FlashCopyWorld:
+    """Design A on four volumes named source, i1, i2, target; metadata under `workdir`."""
+
+    def __init__(
+        self,
+        volumes: dict[str, Volume],
+        workdir: Path,
+        options: Options,
+        self_check: bool = True,
+        seeds: SeedReader | None = None,
+        compact_every: int = COMPACT_EVERY,
+    ) -> None:
+        missing = [n for n in VOLUME_NAMES if n not in volumes]
+        if missing:
+            raise ValueError(f"missing volume(s): {', '.join(missing)}")
+        sizes = {(v.grain_count, v.grain_size) for v in volumes.values()}
+        if len(sizes) != 1:
+            raise ValueError("all four volumes must have the same grain count and grain size")
+        ((self.grain_count, self.grain_size),) = sizes
+        self.volumes = volumes
+        self.options = options
+        self.injector = CrashInjector()
+        n = self.grain_count
+        self.remote = RemoteSite(
+            volumes["i2"],
+            volumes["target"],
+            Journal(workdir, "remote", RemoteSite.initial_meta(n), compact_every),
+            options,
+            self.injector.wrote,
+        )
+        self.link = InProcessLink(MESSAGES, self.remote)
+        self.local = LocalSite(
+            volumes["source"],
+            volumes["i1"],
+            Journal(workdir, "local", LocalSite.initial_meta(n), compact_every),
+            options,
+            self.link,
+            self.injector.wrote,
+        )
+        self.link_service = LinkService(self.link.set_up)
+        self.self_check = self_check
+        """assert the structural invariants after every action (tests, verify); off: speed"""
+        self.seeds = seeds or SeedReader()
+        self._last_read: tuple[int, bytes] | None = None
+
+    def _site(self, name: str) -> LocalSite | RemoteSite:
+        return self.local if name == "local" else self.remote
+
+    def apply(self, action: Action) -> None:
+        """Hand one action to the site (or link) it belongs to; a crash it triggers is absorbed
+        (the site goes down)."""
+        self._last_read = None
+        try:
+            self._route(action)
+        except SiteCrashed as crash:
+            self._site(crash.site).apply(CrashSite(crash.site))
+        if self.local.up:
+            self.local.settle()
+        if isinstance(action, Recover) and self.local.up and self.remote.up:
+            self.check_journals_agree()
+        if self.self_check:
+            self.check_structure()
+
+    def _route(self, action: Action) -> None:
+        match action:
+            case HostWrite(grain=grain, data=seed):
+                self.local.host_write(grain, grain_bytes(seed, grain, self.grain_size))
+            case HostRead(grain=grain):
+                self._last_read = (grain, self.local.host_read(grain))
+            case LinkDown(link="") | LinkUp(link=""):  # design A has one, unnamed link
+                try:
+                    self.link_service.send(action_name(action))
+                except TransitionNotAllowed as refused:
+                    raise EngineRefused(f"the link refused {describe(action)}") from refused
+            case CrashSite(site="local" | "remote" as site, after_writes=after) if after:
+                if not self._site(site).up:
+                    raise EngineRefused(f"the {site} site is down: {describe(action)}")
+                self.injector.arm(site, after)
+            case DrainTarget() | CrashSite(site="remote") | Recover(site="remote"):
+                self.remote.apply(action)
+            case _:
+                self.local.apply(action)
+
+    def check_journals_agree(self) -> None:
+        """At a restart: JournalError when one site's journal lost a record the other site
+        already acted on (a power loss dropped a record that was never synced)."""
+        lost = lost_commit(self.local.number("cycle"), self.remote.number("committed"))
+        if lost:
+            raise JournalError(lost)
+
+    def check_structure(self) -> None:
+        """Each site's structural invariants (EngineInvariantBroken)."""
+        self.local.check_structure()
+        self.remote.check_structure()
+
+    def last_read(self) -> tuple[int, int] | None:
+        """The grain and decoded seed of the newest host read."""
+        read = self._last_read
+        return None if read is None else (read[0], decode_grain(read[1], read[0]))
+
+    def recoverable_seeds(self) -> tuple[int, ...]:
+        """The remote's failover read as grain seeds, read through the seed reader."""
+        image, i2 = list(self.seeds.read(self.remote.target)), self.seeds.read(self.remote.i2)
+        for g in self.remote.in_i2():
+            image[g] = i2[g]
+        return tuple(image)
+
+    def observe(self) -> Observation:
+        local, remote = self.local.durable_meta(), self.remote.durable_meta()
+
+        def grains(meta: dict[str, object], name: str) -> frozenset[int]:
+            value = meta[name]
+            return value.grains()  # type: ignore[attr-defined, no-any-return]
+
+        seeds = self.seeds.read
+        return Observation(
+            source=seeds(self.volumes["source"]),
+            i1=seeds(self.volumes["i1"]),
+            i2=seeds(self.volumes["i2"]),
+            target=seeds(self.volumes["target"]),
+            copy_map=grains(local, "copy_map"),  # type: ignore[arg-type]
+            future_map=grains(local, "future_map"),  # type: ignore[arg-type]
+            out_of_sync=grains(local, "out_of_sync"),  # type: ignore[arg-type]
+            received_map=grains(remote, "received_map"),  # type: ignore[arg-type]
+            target_map=grains(remote, "target_map"),  # type: ignore[arg-type]
+            cycle=int(local["cycle"]),  # type: ignore[arg-type]
+            committed=int(remote["committed"]),  # type: ignore[arg-type]
+            link_up=self.link.up,
+            local_up=self.local.up,
+            remote_up=self.remote.up,
+            recoverable=self.recoverable_seeds(),
+            local_phase=self.local.phase,
+            remote_phase=str(self.remote.service.current_state_value),
+        )

@@ -1,0 +1,305 @@
+"""Design B's world for the harness: every site of a topology in one process, each on its own
+volumes, the in-process links between them (one `LinkService` per link, both directions), the
+crash injector the sites report their writes to, and the seed read-back that `observe()`
+compares with the model.
+
+Deterministic and steppable: `apply(action)` hands exactly one action of the vocabulary to the
+site whose action it is (or to a link's controller), whose controller event does the work.  A
+host write's seed becomes the grain's bytes here (the sites take bytes).  `observe()` reads
+every volume back and rebuilds the model's view (deltas from their present maps and auxiliary
+volumes), taking a site's metadata from its journal when the site is down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from statemachine.exceptions import TransitionNotAllowed
+
+from pitmirror.harness.world import InProcessLink
+from pitmirror.impl.bitmap import GrainMap
+from pitmirror.impl.faults import CrashInjector
+from pitmirror.impl.freeze_overlay.controllers import GroupCycle
+from pitmirror.impl.freeze_overlay.layout import LocalStore, RemoteStore, site_volumes
+from pitmirror.impl.freeze_overlay.messages import MESSAGES
+from pitmirror.impl.freeze_overlay.metadata import CopyMeta, GroupMeta, ObjectMeta, lost_record
+from pitmirror.impl.freeze_overlay.site import OverlaySite, initial_meta, records
+from pitmirror.impl.grains import decode_grain, grain_bytes
+from pitmirror.impl.journal import COMPACT_EVERY, Journal, JournalError, Metadata
+from pitmirror.impl.link import LinkService
+from pitmirror.impl.regions import Region
+from pitmirror.impl.seeds import SeedReader
+from pitmirror.impl.site import EngineRefused
+from pitmirror.impl.volumes import Volume
+from pitmirror.model import freeze_overlay as model
+from pitmirror.model.actions import (
+    Action,
+    BreakMirror,
+    CopyDelta,
+    CrashSite,
+    DropLocalDelta,
+    DropRemoteDelta,
+    FreezeGroup,
+    FreezeMember,
+    HostRead,
+    HostWrite,
+    LinkDown,
+    LinkUp,
+    MarkComplete,
+    MergeLocal,
+    MergeRemote,
+    Recover,
+    action_name,
+    describe,
+)
+
+GrainReader = Callable[[Region, int], tuple[int, ...]]
+"""the seeds of a region's grains, given the object whose grains it holds"""
+
+
+@dataclass(frozen=True)
+class OverlayObservation:
+    objects: tuple[model.LocalObject, ...]
+    remotes: tuple[tuple[tuple[str, model.RemoteObject], ...], ...]
+    groups: tuple[GroupMeta, ...]
+    down_sites: frozenset[str]
+    down_links: frozenset[str]
+
+
+class OverlayWorld:
+    """Design B for one topology, on the volumes `volume_layout` names."""
+
+    def __init__(
+        self,
+        topology: model.Topology,
+        volumes: dict[str, Volume],
+        workdir: Path,
+        options: model.Options,
+        self_check: bool = True,
+        seeds: SeedReader | None = None,
+        compact_every: int = COMPACT_EVERY,
+    ) -> None:
+        self.topology, self.options = topology, options
+        self.self_check = self_check
+        """assert the structural invariants after every action (tests, verify); off: speed"""
+        self.seeds = seeds or SeedReader()
+        """how `observe` reads grains back: every grain, or a cache of what was not written"""
+        self.grain_size = next(iter(volumes.values())).grain_size
+        self.injector = CrashInjector()
+        self.group_records, self.object_records, self.copy_records = records(topology)
+        self.sites: dict[str, OverlaySite] = {}
+        self.links: dict[str, LinkService] = {}
+        wires: dict[str, dict[str, InProcessLink]] = {name: {} for name in topology.sites}
+        for name in topology.sites:
+            own = {v: volumes[v] for v in site_volumes(topology, name)}
+            journal = Journal(workdir, name, initial_meta(topology, name), compact_every)
+            self.sites[name] = OverlaySite(name, topology, own, journal, options, wires[name],
+                                           self.injector.wrote)  # fmt: skip
+        for link in topology.links:
+            a, b = link.split("-")
+            there, back = (
+                InProcessLink(MESSAGES, self.sites[b]),
+                InProcessLink(MESSAGES, self.sites[a]),
+            )
+            wires[a][b], wires[b][a] = there, back
+            self.links[link] = LinkService(_both(there, back))
+        self.local_stores: dict[int, LocalStore] = {}
+        self.remote_stores: dict[tuple[int, str], RemoteStore] = {}
+        for site in self.sites.values():
+            self.local_stores |= site.local_stores
+            self.remote_stores |= site.remote_stores
+        self._last_read: tuple[int, bytes] | None = None
+
+    # ---- what the harness reads of the sites -----------------------------------------------
+
+    def initial_meta(self, site: str) -> Metadata:
+        return initial_meta(self.topology, site)
+
+    def _group_home(self, group: int) -> OverlaySite:
+        return self.sites[self.topology.groups[group].home]
+
+    def _home(self, obj: int) -> OverlaySite:
+        return self.sites[self.topology.objects[obj].home]
+
+    @property
+    def cycles(self) -> list[GroupCycle]:
+        """Each group's cycle, at its home site."""
+        return [self._group_home(gi).cycles[gi] for gi in range(len(self.topology.groups))]
+
+    def group_meta(self, group: int) -> GroupMeta:
+        return self._group_home(group).group_meta(group)
+
+    def object_meta(self, obj: int) -> ObjectMeta:
+        return self._home(obj).object_meta(obj)
+
+    def copy_meta(self, obj: int, site: str) -> CopyMeta:
+        return self.sites[site].copy_meta(obj)
+
+    def has_merge_work(self, group: int) -> bool:
+        return self._group_home(group).has_merge_work(group)
+
+    def reachable(self, home: str, site: str) -> bool:
+        """Both sites up and the link between them up."""
+        return self.sites[home].reaches(site)
+
+    # ---- actions -----------------------------------------------------------------------------
+
+    def apply(self, action: Action) -> None:
+        self._last_read = None
+        self._route(action)
+        for site in self.sites.values():
+            site.settle()
+        if isinstance(action, Recover):
+            self.check_journals_agree(action.site)
+        if self.self_check:
+            self.check_structure()
+
+    def _route(self, action: Action) -> None:
+        topo = self.topology
+        match action:
+            case HostWrite(grain=grain, data=seed) if 0 <= grain < topo.grains:
+                home = self._home(topo.locate(grain)[1])
+                home.host_write(grain, grain_bytes(seed, grain, self.grain_size))
+            case HostRead(grain=grain) if 0 <= grain < topo.grains:
+                self._last_read = (grain, self._home(topo.locate(grain)[1]).host_read(grain))
+            case CopyDelta(grain=grain) | MergeLocal(grain=grain) if 0 <= grain < topo.grains:
+                self._home(topo.locate(grain)[1]).apply(action)
+            case FreezeMember(member=member) if 0 <= member < len(topo.objects):
+                self._home(member).apply(action)
+            case (
+                FreezeGroup(group=g)
+                | MarkComplete(group=g)
+                | DropLocalDelta(group=g)
+                | (BreakMirror(group=g))
+            ) if 0 <= g < len(topo.groups):
+                self._group_home(g).apply(action)
+            case LinkDown(link=link) | LinkUp(link=link) if link in self.links:
+                try:
+                    self.links[link].send(action_name(action))
+                except TransitionNotAllowed as refused:
+                    raise EngineRefused(f"the link refused {describe(action)}") from refused
+            case (
+                MergeRemote(site=site)
+                | DropRemoteDelta(site=site)
+                | CrashSite(site=site)
+                | (Recover(site=site))
+            ) if site in self.sites:
+                self.sites[site].apply(action)
+            case _:
+                raise EngineRefused(f"{describe(action)} is not an action of this topology")
+
+    def check_journals_agree(self, site: str) -> None:
+        """At a restart: JournalError when the restarted site's journal and another site's
+        disagree about a group they share in a way only a lost record explains (a power loss
+        dropped a record that was never synced)."""
+        for gi, group in enumerate(self.topology.groups):
+            if site != group.home and site not in group.remotes:
+                continue
+            group_meta = self.group_records[gi].read(self._group_home(gi).durable_meta())
+            for remote in group.remotes:
+                if site in (group.home, remote):
+                    meta = self.sites[remote].durable_meta()
+                    members = self.topology.group_objects(gi)
+                    copies = (self.copy_records[i].read(meta) for i in members)
+                    if lost := lost_record(group_meta, remote, copies):
+                        raise JournalError(lost)
+
+    def check_structure(self) -> None:
+        """Every site's structural invariants (EngineInvariantBroken)."""
+        for site in self.sites.values():
+            site.check_structure()
+
+    def last_read(self) -> tuple[int, int] | None:
+        """The grain and decoded seed of the newest host read."""
+        read = self._last_read
+        return None if read is None else (read[0], decode_grain(read[1], read[0]))
+
+    def last_read_bytes(self) -> tuple[int, bytes] | None:
+        """The grain and bytes of the newest host read (None: it was not served)."""
+        return self._last_read
+
+    # ---- observation -------------------------------------------------------------------------
+
+    def _decode(self, region: Region, obj: int) -> tuple[int, ...]:
+        return self.seeds.read(region, self.topology.first_grain(obj))
+
+    def local_object(self, obj: int, meta: Metadata, read: GrainReader) -> model.LocalObject:
+        """An object as its home site's metadata `meta` and the grains `read` gives make it:
+        the base, the frozen delta (from the base for point 1) and the active delta."""
+        object_meta, store = self.object_records[obj].read(meta), self.local_stores[obj]
+
+        def delta(region: Region, present: GrainMap) -> model.Delta:
+            values = read(region, obj)
+            return tuple((o, values[o]) for o in present)
+
+        frozen: model.Delta | None = None
+        if object_meta.has_frozen:
+            source = (store.base if object_meta.frozen_from_base
+                      else store.aux[object_meta.frozen_slot])  # fmt: skip
+            frozen = delta(source, object_meta.frozen)
+        merging: model.Delta | None = None
+        if object_meta.has_merging:
+            source = (store.base if object_meta.merging_from_base
+                      else store.aux[object_meta.merging_slot])  # fmt: skip
+            merging = delta(source, object_meta.merging)
+        active = delta(store.aux[object_meta.active_slot], object_meta.active)
+        return model.LocalObject(read(store.base, obj), frozen, active, merging)
+
+    def remote_object(
+        self, obj: int, site: str, meta: Metadata, read: GrainReader
+    ) -> model.RemoteObject:
+        """A remote copy as the remote's metadata `meta` and the grains `read` gives make it."""
+        copy, store = self.copy_records[obj].read(meta), self.remote_stores[(obj, site)]
+        values = read(store.deltas[copy.delta_slot], obj)
+        merging = read(store.deltas[copy.merging_slot], obj) if copy.merging else ()
+        return model.RemoteObject(
+            base=read(store.base, obj),
+            base_point=copy.base_point,
+            delta=tuple((o, values[o]) for o in copy.delta),
+            delta_point=copy.delta_point,
+            complete=copy.complete,
+            merging=tuple((o, merging[o]) for o in copy.merging),
+            merging_point=copy.merging_point,
+        )
+
+    def observe(self) -> OverlayObservation:
+        topo = self.topology
+        metas = {name: site.durable_meta() for name, site in self.sites.items()}
+        objects = tuple(
+            self.local_object(i, metas[obj.home], self._decode)
+            for i, obj in enumerate(topo.objects)
+        )
+        remotes = tuple(
+            tuple((site, self.remote_object(i, site, metas[site], self._decode))
+                  for site in group.remotes)
+            for gi, group in enumerate(topo.groups)
+            for i in topo.group_objects(gi)
+        )  # fmt: skip
+        groups = tuple(
+            self.group_records[gi].read(metas[group.home]) for gi, group in enumerate(topo.groups)
+        )
+        return OverlayObservation(
+            objects=objects,
+            remotes=remotes,
+            groups=groups,
+            down_sites=frozenset(n for n, s in self.sites.items() if not s.up),
+            down_links=frozenset(n for n, link in self.links.items() if not link.is_up),
+        )
+
+    def recoverable(self, obj: int, site: str) -> tuple[int, ...]:
+        """A failover read at `site`: the base copy, overlaid by the delta merging and by the
+        delta once complete."""
+        copy = self.remote_object(obj, site, self.sites[site].durable_meta(), self._decode)
+        return copy.recoverable
+
+
+def _both(*links: InProcessLink) -> Callable[[bool], None]:
+    """A link's LinkDown and LinkUp, told to both directions of it."""
+
+    def change(up: bool) -> None:
+        for link in links:
+            link.set_up(up)
+
+    return change

@@ -1,0 +1,254 @@
+"""Design A's local site: the source S and I1, the copy, future and out-of-sync maps and the
+cycle number.
+
+It changes only its own volumes and journal; the remote's I2 and T change only by the messages
+it sends through its link (impl/cyclic_flashcopy/messages.py).  Every action is an event of its
+controller (`LocalCycle`), which refuses what the phase does not allow.  The host's door takes
+and gives bytes (`host_write`, `host_read`); a write is acknowledged once it is durable.  The
+write order per action is the model's write plan (model/cyclic_flashcopy_rules.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from statemachine.exceptions import TransitionNotAllowed
+
+from pitmirror.impl.bitmap import GrainMap
+from pitmirror.impl.cyclic_flashcopy.controllers import LocalCycle
+from pitmirror.impl.cyclic_flashcopy.messages import Commit, MirrorWrite
+from pitmirror.impl.journal import Journal, Metadata
+from pitmirror.impl.link import Link, LinkUnavailable
+from pitmirror.impl.site import (
+    DurableSite,
+    EngineInvariantBroken,
+    EngineRefused,
+    WriteHook,
+    require_extent,
+    span,
+)
+from pitmirror.impl.volumes import Volume
+from pitmirror.model.actions import (
+    Action,
+    CommitPoint,
+    CopyGrain,
+    CrashSite,
+    Recover,
+    ResyncGrain,
+    Site,
+    action_name,
+    describe,
+)
+from pitmirror.model.cyclic_flashcopy import Options, next_copy_map
+
+LOCAL_VOLUMES = ("source", "i1")
+
+
+class LocalSite(DurableSite):
+    """S and I1, the copy, future and out-of-sync maps, and the cycle number."""
+
+    site: Site = "local"
+
+    def __init__(
+        self,
+        source: Volume,
+        i1: Volume,
+        journal: Journal,
+        options: Options,
+        link: Link,
+        on_write: WriteHook | None = None,
+    ) -> None:
+        super().__init__(journal, on_write)
+        self.source, self.i1, self.options, self.link = source, i1, options, link
+        self.grain_size, self.grain_count = source.grain_size, source.grain_count
+        self.start()
+        self.cycle = LocalCycle(self)
+
+    @staticmethod
+    def initial_meta(grain_count: int) -> Metadata:
+        return {
+            "cycle": 1,
+            "copy_map": GrainMap.full(grain_count),
+            "future_map": GrainMap(grain_count),
+            "out_of_sync": GrainMap(grain_count),
+        }
+
+    # ---- the door ----------------------------------------------------------------------------
+
+    def host_write(self, grain: int, data: bytes) -> None:
+        """The host writes one grain; returns once the write is durable (acknowledged)."""
+        if len(data) != self.grain_size or not 0 <= grain < self.source.grain_count:
+            raise EngineRefused(f"a host write of {len(data)} bytes at grain {grain}")
+        self._send("HostWrite", {"grain": grain, "data": data})
+
+    def host_read(self, grain: int) -> bytes:
+        """The host reads one grain: the source holds every acknowledged write."""
+        if not 0 <= grain < self.source.grain_count:
+            raise EngineRefused(f"a host read of grain {grain}")
+        data = self._send("HostRead", {"grain": grain})
+        assert isinstance(data, bytes)
+        return data
+
+    def apply(self, action: Action) -> None:
+        """CopyGrain, ResyncGrain, CommitPoint, CrashSite (now) or Recover; EngineRefused when
+        the controller does not allow it."""
+        match action:
+            case CopyGrain(grain=grain, count=count) | ResyncGrain(grain=grain, count=count):
+                self._send(action_name(action), {"grain": grain, "count": count})
+            case (
+                CommitPoint() | CrashSite(site=self.site, after_writes=0) | Recover(site=self.site)
+            ):
+                self._send(action_name(action), {})
+            case _:
+                raise EngineRefused(f"{describe(action)} is no action of the local site")
+
+    def settle(self) -> None:
+        """The phase moved to what the maps now say."""
+        self.cycle.send("Settle")
+
+    def _send(self, event: str, arguments: dict[str, Any]) -> object:
+        try:
+            result = self.cycle.send(event, **arguments)
+        except TransitionNotAllowed as refused:
+            raise EngineRefused(
+                f"the local site refused {event} in phase {self.cycle.current_state_value}"
+            ) from refused
+        self.settle()
+        return result
+
+    @property
+    def phase(self) -> str:
+        return str(self.cycle.current_state_value)
+
+    def check_structure(self) -> None:
+        """The invariants the site keeps by construction, checked where they would break:
+        raises EngineInvariantBroken.  Settle derives the phase from the maps, so after every
+        action the phase agrees with them; a grain is never both still to copy and out of sync
+        (a copy clears one bit before it may set the other)."""
+        if self.up:
+            copy_map, out_of_sync = self.map("copy_map"), self.map("out_of_sync")
+            both = copy_map.grains() & out_of_sync.grains()
+            if both:
+                raise EngineInvariantBroken(f"grains {sorted(both)} are to copy and out of sync")
+            expected = {
+                "copying": bool(copy_map),
+                "resyncing": not copy_map and bool(out_of_sync),
+                "ready": not copy_map and not out_of_sync,
+            }
+            if not expected.get(self.phase, True):
+                raise EngineInvariantBroken(
+                    f"local phase {self.phase} with {len(copy_map)} grains to copy and "
+                    f"{len(out_of_sync)} out of sync"
+                )
+        if self.up != (self.phase != "down"):
+            raise EngineInvariantBroken("the local site's state and its controller disagree")
+
+    # ---- guards ------------------------------------------------------------------------------
+
+    def link_up(self) -> bool:
+        return bool(self.link.up)
+
+    def copy_done(self) -> bool:
+        return not self.map("copy_map")
+
+    def in_sync(self) -> bool:
+        return not self.map("out_of_sync")
+
+    def may_commit_early(self) -> bool:
+        return not self.options.commit_after_drain
+
+    # ---- the work of each event --------------------------------------------------------------
+
+    def _copy(
+        self,
+        start: int,
+        count: int,
+        also: dict[str, Any] | None = None,
+        before_record: Callable[[], None] | None = None,
+    ) -> None:
+        data = self.source.read_grains(start, count)
+        self._write(self.i1, start, data, durable=self.options.flush_copy_data)
+        grains = span(start, count)
+        changes: dict[str, Any] = {"copy_map": {"remove": grains}}
+        try:
+            self.link.send(MirrorWrite(start, data))
+        except LinkUnavailable:
+            changes["out_of_sync"] = {"add": grains}
+        if before_record is not None:
+            before_record()
+        self._record({**changes, **(also or {})})
+
+    # `count` lets one event carry a coalesced extent: a transition costs about as much as
+    # copying one grain, so real-time work is batched per event.
+    def copy_extent(self, grain: int, count: int = 1) -> None:
+        """Background copy of grains of P_k (all in the copy map) to I1 and I2."""
+        require_extent(self.map("copy_map"), grain, count, "in the copy map")
+        if self.options.data_before_record:
+            self._copy(grain, count)
+        else:
+            self._copy_record_first(grain, count)
+
+    def _copy_record_first(self, start: int, count: int) -> None:
+        """The copy-bits-cleared-first mutant: the record that clears the copy bits is durable
+        before the data it stands for."""
+        grains = span(start, count)
+        mirrored = self.link.reaches
+        changes: dict[str, Any] = {"copy_map": {"remove": grains}}
+        if not mirrored:
+            changes["out_of_sync"] = {"add": grains}
+        self._record(changes)
+        data = self.source.read_grains(start, count)
+        self._write(self.i1, start, data)
+        if mirrored:
+            self.link.send(MirrorWrite(start, data))
+
+    def read_host_grain(self, grain: int) -> bytes:
+        return self.source.read_grains(grain)
+
+    def write_host_grain(self, grain: int, data: bytes) -> None:
+        cow = self.options.copy_on_write and grain in self.map("copy_map")
+        future = self.map("future_map")
+        source_write = (self.source, grain, data, self.options.flush_before_ack)
+        if not cow and grain in future:
+            self._write(*source_write)
+            return
+        track = {"future_map": {"add": [grain]}}
+
+        def write_source() -> None:
+            self._write(*source_write)
+
+        if cow and self.options.journal_before_source:
+            self._copy(grain, 1, also=track)
+            write_source()
+        elif cow:
+            # the unsafe order: the source changes before the record that tracks it
+            self._copy(grain, 1, also=track, before_record=write_source)
+        elif self.options.journal_before_source:
+            self._record(track)
+            write_source()
+        else:
+            write_source()
+            self._record(track)
+
+    def resync_extent(self, grain: int, count: int = 1) -> None:
+        """Mirror grains that were copied to I1 while the link was down."""
+        require_extent(self.map("out_of_sync"), grain, count, "out of sync")
+        self.link.send(MirrorWrite(grain, self.i1.read_grains(grain, count)))
+        self._record({"out_of_sync": {"remove": span(grain, count)}})
+
+    def commit(self) -> None:
+        """Commit point k at the remote, then start cycle k+1 (claim 2)."""
+        cycle = self.number("cycle")
+        self.link.send(Commit(cycle))
+        copy_map, future = self.map("copy_map"), self.map("future_map")
+        # the contract-checked rule of claims 5 and 6 (CrossHair checks next_copy_map)
+        grains = next_copy_map(copy_map.grains(), future.grains(), self.options.map_rule)
+        next_copy = GrainMap(len(copy_map.bits), grains)
+        self._record(
+            {
+                "cycle": cycle + 1,
+                "copy_map": {"assign": next_copy.to_hex()},
+                "future_map": {"assign": GrainMap(len(future.bits)).to_hex()},
+            }
+        )

@@ -1,0 +1,188 @@
+"""Design A's remote site: I2 and T, the received and target maps and the committed point.
+
+It changes only its own volumes and journal, and only when the local site's messages
+(impl/cyclic_flashcopy/messages.py) or its own background work (DrainTarget) say so; each is an
+event of its controller (`RemoteService`), refused while the site is down.  The write order per
+action is the model's write plan (model/cyclic_flashcopy_rules.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from statemachine.exceptions import TransitionNotAllowed
+
+from pitmirror.impl.bitmap import GrainMap
+from pitmirror.impl.cyclic_flashcopy.controllers import RemoteService
+from pitmirror.impl.cyclic_flashcopy.messages import MESSAGES, Commit, Message, MirrorWrite
+from pitmirror.impl.journal import Journal, Metadata
+from pitmirror.impl.site import (
+    DurableSite,
+    EngineInvariantBroken,
+    EngineRefused,
+    WriteHook,
+    require_extent,
+    span,
+)
+from pitmirror.impl.volumes import Volume
+from pitmirror.model.actions import (
+    Action,
+    CrashSite,
+    DrainTarget,
+    Recover,
+    Site,
+    action_name,
+    describe,
+)
+from pitmirror.model.cyclic_flashcopy import Options
+
+REMOTE_VOLUMES = ("i2", "target")
+
+
+def lost_commit(cycle: int, committed: int) -> str | None:
+    """What the two journals say was lost, if they disagree in a way no crash between whole
+    records can cause: the local site starts cycle k+1 only after the remote committed point k,
+    and the remote commits only the local site's current point, so committed <= cycle <=
+    committed + 1."""
+    if committed > cycle:
+        return (
+            f"the local journal lost records: the remote committed point {committed}, the "
+            f"local site is at cycle {cycle}"
+        )
+    if cycle > committed + 1:
+        return (
+            f"the remote journal lost the commit of point {cycle - 1}: the local site is at "
+            f"cycle {cycle}, the remote recovers point {committed}"
+        )
+    return None
+
+
+class RemoteSite(DurableSite):
+    """I2 and T, the target map and the committed point."""
+
+    site: Site = "remote"
+
+    def __init__(
+        self,
+        i2: Volume,
+        target: Volume,
+        journal: Journal,
+        options: Options,
+        on_write: WriteHook | None = None,
+    ) -> None:
+        super().__init__(journal, on_write)
+        self.i2, self.target, self.options = i2, target, options
+        self.grain_size, self.grain_count = i2.grain_size, i2.grain_count
+        self.start()
+        self.service = RemoteService(self)
+
+    @staticmethod
+    def initial_meta(grain_count: int) -> Metadata:
+        return {
+            "committed": 0,
+            "target_map": GrainMap(grain_count),
+            "received_map": GrainMap(grain_count),
+        }
+
+    # ---- the door: actions of the vocabulary and messages, each an event of the controller ---
+
+    def apply(self, action: Action) -> None:
+        """DrainTarget, CrashSite (now) or Recover; EngineRefused when the controller does not
+        allow it."""
+        match action:
+            case DrainTarget(grain=grain, count=count):
+                self._send("DrainTarget", {"grain": grain, "count": count})
+            case CrashSite(site=self.site, after_writes=0) | Recover(site=self.site):
+                self._send(action_name(action), {})
+            case _:
+                raise EngineRefused(f"{describe(action)} is no action of the remote site")
+
+    def receive(self, data: bytes) -> None:
+        """One message from the local site, as bytes (MessageError when they are not one)."""
+        message: Message = MESSAGES.decode(data)
+        match message:
+            case MirrorWrite(grain=grain, data=payload):
+                self._send("MirrorWrite", {"grain": grain, "data": payload})
+            case Commit(cycle=cycle):
+                self._send("Commit", {"cycle": cycle})
+
+    def _send(self, event: str, arguments: dict[str, Any]) -> None:
+        try:
+            self.service.send(event, **arguments)
+        except TransitionNotAllowed as refused:
+            raise EngineRefused(
+                f"the remote site refused {event} while {self.service.current_state_value}"
+            ) from refused
+
+    def check_structure(self) -> None:
+        if self.up != (self.service.current_state_value != "down"):
+            raise EngineInvariantBroken("the remote site's state and its controller disagree")
+
+    # ---- the work of each event --------------------------------------------------------------
+
+    def mirror_write(self, grain: int, data: bytes) -> None:
+        """Put `data` in I2 from grain `grain` without losing the committed image."""
+        start, count = grain, len(data) // self.i2.grain_size
+        if count < 1 or len(data) % self.i2.grain_size or start + count > self.i2.grain_count:
+            raise EngineRefused(f"a mirror write of {len(data)} bytes at grain {start}")
+        target_map = self.map("target_map")
+        changes: dict[str, Any] = {"received_map": {"add": span(start, count)}}
+        protected = np.flatnonzero(target_map.bits[start : start + count]) + start
+        protects = self.options.target_protection and (self.options.protect_extents or count == 1)
+        if protects and protected.size:
+            saved = self._saved_target(protected.tolist())
+            self._write(self.target, *saved, durable=self.options.flush_protection)
+            changes = {"target_map": {"remove": protected.tolist()}, **changes}
+        self._record(changes)
+        self._write(self.i2, start, data, durable=self.options.flush_copy_data)
+
+    def _saved_target(self, protected: list[int]) -> tuple[int, bytes]:
+        """One write that saves I2's committed value of every protected grain in T: over the
+        span from the first to the last, T's own bytes in between (rewritten unchanged)."""
+        first, last, size = protected[0], protected[-1], self.target.grain_size
+        merged = bytearray(self.target.read_grains(first, last - first + 1))
+        for g in protected:
+            merged[(g - first) * size : (g - first + 1) * size] = self.i2.read_grains(g)
+        return first, bytes(merged)
+
+    def commit(self, cycle: int) -> None:
+        """The commit of point `cycle`: the grains received become the target map, atomically."""
+        merged = self.map("target_map").union(self.map("received_map"))
+        self._record(
+            {
+                "committed": cycle,
+                "target_map": {"assign": merged.to_hex()},
+                "received_map": {"assign": GrainMap(len(merged.bits)).to_hex()},
+            },
+            durable=self.options.flush_commit,
+        )
+
+    def drain(self, grain: int, count: int = 1) -> None:
+        """Copy committed grains I2 -> T and clear their target bits."""
+        require_extent(self.map("target_map"), grain, count, "in the target map")
+        self._write(self.target, grain, self.i2.read_grains(grain, count))
+        if not self.options.drain_clears_its_extent:  # the mutant: the grain after it too
+            count = min(count + 1, self.target.grain_count - grain)
+        self._record({"target_map": {"remove": span(grain, count)}})
+
+    # ---- failover ----------------------------------------------------------------------------
+
+    def in_i2(self) -> GrainMap:
+        """Where a failover reads I2, not T: the durable target map."""
+        target_map = self.durable_meta()["target_map"]
+        assert isinstance(target_map, GrainMap)
+        return target_map
+
+    def recoverable_image(self) -> bytes:
+        """A failover read: T[g], or I2[g] while g is in the durable target map."""
+        size, target = self.target.grain_size, self.target.read_grains(0, self.target.grain_count)
+        pieces: list[bytes | memoryview] = []
+        end = 0  # of the target bytes taken so far, in grains
+        for first, count in self.in_i2().extents():
+            pieces += [memoryview(target)[end * size : first * size],
+                       self.i2.read_grains(first, count)]  # fmt: skip
+            end = first + count
+        if not pieces:
+            return target
+        return b"".join([*pieces, memoryview(target)[end * size :]])

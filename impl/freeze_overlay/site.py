@@ -1,0 +1,528 @@
+"""One site of design B: home to some groups' objects, remote to others', or both.
+
+A site owns only its own volumes (impl/freeze_overlay/layout.py: the bases and auxiliary
+volumes of the objects it is home to, the delta volumes and base copies of the copies it holds)
+and its journal, which holds every role it plays.  It changes another site only by sending it a
+message through the link to it (impl/freeze_overlay/messages.py: a delta extent, a complete
+mark).  Every action is an event of a controller — one `GroupCycle` per group it is home to, one
+`SiteService` for its remote work, the messages it receives and its crash and restart — and the
+controllers call the site's own methods as callbacks and guards (the site is their model).
+
+Every durable change is a grain write (then flush) or a journal record (fsynced) of this site,
+in the order a crash can only make harmless: data before the record that makes it visible,
+merges redone from complete deltas; each action's writes are the model's write plan
+(model/freeze_overlay_rules.py).  The host's door takes and gives bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from statemachine.exceptions import TransitionNotAllowed
+
+from pitmirror.impl.freeze_overlay.controllers import GroupCycle, SiteService
+from pitmirror.impl.freeze_overlay.layout import build_stores, site_volumes
+from pitmirror.impl.freeze_overlay.messages import MESSAGES, Complete, DeltaWrite, Message
+from pitmirror.impl.freeze_overlay.metadata import (
+    CopyMeta,
+    CopyRecord,
+    GroupMeta,
+    GroupRecord,
+    ObjectMeta,
+    ObjectRecord,
+)
+from pitmirror.impl.journal import Changes, Journal, Metadata
+from pitmirror.impl.link import Link, LinkUnavailable
+from pitmirror.impl.regions import Region
+from pitmirror.impl.site import (
+    DurableSite,
+    EngineInvariantBroken,
+    EngineRefused,
+    SiteDown,
+    WriteHook,
+    require_extent,
+)
+from pitmirror.impl.volumes import Volume
+from pitmirror.model import freeze_overlay as model
+from pitmirror.model.actions import (
+    Action,
+    BreakMirror,
+    CopyDelta,
+    CrashSite,
+    DropLocalDelta,
+    DropRemoteDelta,
+    FreezeGroup,
+    FreezeMember,
+    MarkComplete,
+    MergeLocal,
+    MergeRemote,
+    Recover,
+    action_name,
+    describe,
+)
+
+HOME_ACTIONS = (FreezeGroup, FreezeMember, CopyDelta, MarkComplete, MergeLocal, DropLocalDelta,
+                BreakMirror)  # fmt: skip
+"""the actions of a group's cycle at its home site (the host's reads and writes come through
+`host_write` and `host_read`)"""
+
+
+def records(topology: model.Topology) -> tuple[
+    list[GroupRecord], list[ObjectRecord], list[CopyRecord]
+]:  # fmt: skip
+    """Where each group, object and copy keeps its entries in its site's journal."""
+    groups = [
+        GroupRecord(gi, group.remotes, tuple(topology.group_objects(gi)))
+        for gi, group in enumerate(topology.groups)
+    ]
+    objects = [ObjectRecord(i, o.grains) for i, o in enumerate(topology.objects)]
+    copies = [CopyRecord(i, o.grains) for i, o in enumerate(topology.objects)]
+    return groups, objects, copies
+
+
+def initial_meta(topology: model.Topology, site: str) -> Metadata:
+    """What a new journal of `site` holds: its groups and objects as home, its copies as a
+    remote."""
+    groups, objects, copies = records(topology)
+    meta: Metadata = {}
+    for gi, group in enumerate(topology.groups):
+        members = topology.group_objects(gi)
+        if group.home == site:
+            meta |= groups[gi].initial()
+            for i in members:
+                meta |= objects[i].initial()
+        if site in group.remotes:
+            for i in members:
+                meta |= copies[i].initial()
+    return meta
+
+
+class OverlaySite(DurableSite):
+    """One site of a topology, on its own volumes, with a link to each peer it shares a group
+    with."""
+
+    def __init__(
+        self,
+        name: str,
+        topology: model.Topology,
+        volumes: Mapping[str, Volume],
+        journal: Journal,
+        options: model.Options,
+        links: Mapping[str, Link],
+        on_write: WriteHook | None = None,
+    ) -> None:
+        super().__init__(journal, on_write)
+        self.site, self.topology, self.options, self.links = name, topology, options, links
+        foreign = set(volumes) - site_volumes(topology, name)
+        if foreign:
+            raise ValueError(f"the {name} site was given other sites' volumes: {sorted(foreign)}")
+        self.local_stores, self.remote_stores = build_stores(topology, dict(volumes), name)
+        self.grain_size = next(iter(volumes.values())).grain_size
+        self.group_records, self.object_records, self.copy_records = records(topology)
+        self.homed = [gi for gi, g in enumerate(topology.groups) if g.home == name]
+        """the groups this site is home to"""
+        self.start()
+        self.cycles = {gi: GroupCycle(self, gi) for gi in self.homed}
+        self.service = SiteService(self)
+
+    # ---- metadata ----------------------------------------------------------------------------
+
+    def members(self, group: int) -> range:
+        return self.topology.group_objects(group)
+
+    def group_meta(self, group: int) -> GroupMeta:
+        return self.group_records[group].read(self.live_meta())
+
+    def object_meta(self, obj: int) -> ObjectMeta:
+        return self.object_records[obj].read(self.live_meta())
+
+    def copy_meta(self, obj: int) -> CopyMeta:
+        return self.copy_records[obj].read(self.live_meta())
+
+    def has_merge_work(self, group: int) -> bool:
+        """A delta waits to be merged into the bases: the frozen one, or (pipelined) the one
+        merging."""
+        metas = [self.object_meta(i) for i in self.members(group)]
+        if self.options.pipelined:
+            return any(meta.has_merging for meta in metas)
+        return any(meta.has_frozen for meta in metas)
+
+    def reaches(self, peer: str) -> bool:
+        """A message to `peer` would be delivered now (the link and the peer are up)."""
+        return self.up and self.links[peer].reaches
+
+    # ---- the door: actions, the host's reads and writes, messages ------------------------------
+
+    def apply(self, action: Action) -> None:
+        """An action of this site (EngineRefused when it is none, or its controller does not
+        allow it now)."""
+        match action:
+            case MergeRemote() | DropRemoteDelta() if action.site == self.site:
+                self._send(self.service, action_name(action), _arguments(action))
+            case CrashSite(site=self.site) | Recover(site=self.site):
+                self._send(self.service, action_name(action), _arguments(action))
+            case FreezeMember(member=member) if self.topology.objects[member].home == self.site:
+                group = self.topology.locate(self.topology.first_grain(member))[0]
+                self._group_event(group, action)
+            case CopyDelta(grain=grain) | MergeLocal(grain=grain) if self._home_of_grain(grain):
+                self._group_event(self.topology.locate(grain)[0], action)
+            case (
+                FreezeGroup(group=g)
+                | MarkComplete(group=g)
+                | DropLocalDelta(group=g)
+                | (BreakMirror(group=g))
+            ) if g in self.cycles:
+                self._group_event(g, action)
+            case _:
+                raise EngineRefused(f"{describe(action)} is no action of the {self.site} site")
+
+    def host_write(self, grain: int, data: bytes) -> None:
+        """The host writes one grain of an object this site is home to; returns once it is
+        durable (acknowledged)."""
+        if not self._home_of_grain(grain) or len(data) != self.grain_size:
+            raise EngineRefused(f"a host write of {len(data)} bytes at grain {grain}")
+        self._group_event(self.topology.locate(grain)[0], "HostWrite", grain=grain, data=data)
+
+    def host_read(self, grain: int) -> bytes:
+        """Claim 12's live read of one grain of an object this site is home to."""
+        if not self._home_of_grain(grain):
+            raise EngineRefused(f"a host read of grain {grain}")
+        data = self._group_event(self.topology.locate(grain)[0], "HostRead", grain=grain)
+        assert isinstance(data, bytes)
+        return data
+
+    def receive(self, data: bytes) -> None:
+        """One message from a group's home, as bytes (MessageError when they are not one)."""
+        message: Message = MESSAGES.decode(data)
+        match message:
+            case DeltaWrite(group=group, member=member, offset=offset, point=point, data=payload):
+                self._send(self.service, "DeltaWrite", {"group": group, "member": member,
+                           "offset": offset, "point": point, "data": payload})  # fmt: skip
+            case Complete(group=group, point=point):
+                self._send(self.service, "Complete", {"group": group, "point": point})
+
+    def settle(self) -> None:
+        """Each group's phase moved to what its metadata now says."""
+        if self.up:
+            for gi, cycle in self.cycles.items():
+                cycle.send("Settle", group=gi)
+
+    def phase(self, group: int) -> str:
+        return str(self.cycles[group].current_state_value)
+
+    def _home_of_grain(self, grain: int) -> bool:
+        topo = self.topology
+        return 0 <= grain < topo.grains and topo.objects[topo.locate(grain)[1]].home == self.site
+
+    def _group_event(self, group: int, action: Action | str, **arguments: Any) -> object:
+        if isinstance(action, str):
+            event = action
+        else:
+            event, arguments = action_name(action), _arguments(action)
+        if not self.up:
+            raise EngineRefused(f"the {self.site} site is down: {event} refused")
+        return self._send(self.cycles[group], event, {**arguments, "group": group})
+
+    def _send(self, machine: GroupCycle | SiteService, event: str,
+              arguments: dict[str, Any]) -> object:  # fmt: skip
+        try:
+            result = machine.send(event, **arguments)
+        except (TransitionNotAllowed, SiteDown, LinkUnavailable) as refused:
+            raise EngineRefused(f"the {self.site} site refused {event}: {refused}") from refused
+        self.settle()
+        return result
+
+    # ---- guards ------------------------------------------------------------------------------
+
+    def may_freeze(self, group: int) -> bool:
+        return not self.group_meta(group).broken
+
+    def may_merge_early(self) -> bool:
+        """Before the point is complete everywhere: pipelined, the previous point's delta
+        merges; in the drop-early mutant, the frozen delta."""
+        return self.options.pipelined or not self.options.drop_after_every_remote
+
+    def may_freeze_early(self, group: int) -> bool:
+        """The pipelined drop-early mutant freezes once any remote has the point."""
+        early = self.options.pipelined and not self.options.drop_after_every_remote
+        some_remote = bool(self.group_meta(group).completed_at)
+        return early and some_remote and not self.has_merge_work(group)
+
+    def complete_everywhere(self, group: int) -> bool:
+        remotes = self.topology.groups[group].remotes
+        return self.group_meta(group).completed_at == set(remotes)
+
+    def between_actions(self, after_writes: int = 0) -> bool:
+        """A design-B site fails between actions only (power loss inside one is explored on
+        the write log, harness/crash.py)."""
+        return after_writes == 0
+
+    # ---- grain content -----------------------------------------------------------------------
+
+    def _frozen_region(self, obj: int) -> Region:
+        store, meta = self.local_stores[obj], self.object_meta(obj)
+        return store.base if meta.frozen_from_base else store.aux[meta.frozen_slot]
+
+    def _merging_region(self, obj: int) -> Region:
+        store, meta = self.local_stores[obj], self.object_meta(obj)
+        return store.base if meta.merging_from_base else store.aux[meta.merging_slot]
+
+    def _extent(self, grain: int, count: int) -> tuple[int, int, int]:
+        """(group, object, offset) of an extent, refused before any write unless it lies in
+        one object."""
+        topo = self.topology
+        last = grain + count - 1
+        if count < 1 or last >= topo.grains or topo.locate(last)[1] != topo.locate(grain)[1]:
+            raise EngineRefused(f"grains [{grain}, {grain + count}) are not one object's")
+        return topo.locate(grain)
+
+    def _require_frozen(self, obj: int, offset: int, count: int) -> None:
+        meta = self.object_meta(obj)
+        if not meta.has_frozen:
+            raise EngineRefused(f"object {obj} has no frozen delta")
+        require_extent(meta.frozen, offset, count, "in the frozen delta")
+
+    # ---- the work of each event: home ----------------------------------------------------------
+
+    def write_host_grain(self, grain: int, data: bytes) -> None:
+        _, oi, off = self.topology.locate(grain)
+        meta, record = self.object_meta(oi), self.object_records[oi]
+        self._write(self.local_stores[oi].aux[meta.active_slot], off, data,
+                    self.options.flush_host_data)  # fmt: skip
+        if off not in meta.active:
+            self._record(record.add_active(off))
+
+    def read_host_grain(self, grain: int) -> bytes:
+        """The active delta if it holds the grain, else the frozen delta if it does, else the
+        delta merging if it does, else the base (the whole object is point 1's frozen delta,
+        from the base)."""
+        _, oi, off = self.topology.locate(grain)
+        meta, store = self.object_meta(oi), self.local_stores[oi]
+        in_active = off in meta.active
+        in_frozen = meta.has_frozen and off in meta.frozen
+        region = store.base
+        if in_active and (self.options.read_active_first or not in_frozen):
+            region = store.aux[meta.active_slot]
+        elif in_frozen:
+            region = self._frozen_region(oi)
+        elif meta.has_merging and off in meta.merging:
+            region = self._merging_region(oi)
+        return region.read_grains(off)
+
+    def freeze_group(self, group: int) -> None:
+        """One record: a new point, and the active deltas of the members frozen (all of them,
+        or only the first in the one-at-a-time mutant, the rest left to FreezeMember)."""
+        members = list(self.members(group))
+        frozen = members if self.options.freeze_group_at_once else members[:1]
+        changes = self.group_records[group].changes(
+            point=self.group_meta(group).point + 1,
+            completed_at=frozenset(),
+            unfrozen=frozenset(members) - set(frozen),
+        )
+        for i in frozen:
+            changes |= self.object_records[i].freeze(self.object_meta(i), self.options.pipelined)
+        self._record(changes)
+
+    def freeze_member(self, group: int, member: int) -> None:
+        unfrozen = self.group_meta(group).unfrozen - {member}
+        changes = self.group_records[group].changes(unfrozen=unfrozen)
+        changes |= self.object_records[member].freeze(self.object_meta(member),
+                                                      self.options.pipelined)  # fmt: skip
+        self._record(changes)
+
+    def copy_delta(self, site: str, grain: int, count: int = 1) -> None:
+        """One extent of the frozen delta, sent to remote `site` (which writes and records
+        it)."""
+        gi, oi, off = self._extent(grain, count)
+        self._require_frozen(oi, off, count)
+        if site not in self.topology.groups[gi].remotes:
+            raise EngineRefused(f"{site} is no remote of group {gi}")
+        data = self._frozen_region(oi).read_grains(off, count)
+        self.links[site].send(DeltaWrite(gi, oi, off, self.group_meta(gi).point, data))
+
+    def mark_complete(self, site: str, group: int) -> None:
+        """The commit at remote `site`: it marks every member's delta complete, then this site
+        records that it did."""
+        if site not in self.topology.groups[group].remotes:
+            raise EngineRefused(f"{site} is no remote of group {group}")
+        current = self.group_meta(group)
+        self.links[site].send(Complete(group, current.point))
+        completed = current.completed_at | {site}
+        self._record(self.group_records[group].changes(completed_at=completed))
+
+    def merge_local(self, grain: int, count: int = 1) -> None:
+        """One extent of the frozen delta (pipelined: of the delta merging) into the base."""
+        _, oi, off = self._extent(grain, count)
+        if self.options.pipelined:
+            meta = self.object_meta(oi)
+            if not meta.has_merging:
+                raise EngineRefused(f"object {oi} has no delta merging")
+            require_extent(meta.merging, off, count, "in the merging delta")
+            data = self._merging_region(oi).read_grains(off, count)
+        else:
+            self._require_frozen(oi, off, count)
+            data = self._frozen_region(oi).read_grains(off, count)
+        # lost before the drop, a merge is redone from the frozen delta: no flush of its own
+        self._write(self.local_stores[oi].base, off, data, self.options.flush_every_write)
+
+    def drop_local_delta(self, group: int) -> None:
+        """The merged bases flushed (unless every merge was), then one record."""
+        changes: Changes = {}
+        for i in self.members(group):
+            if self._drop_flushes_merges():
+                self._flush(self.local_stores[i].base)
+            record = self.object_records[i]
+            changes |= record.drop_merging() if self.options.pipelined else record.drop_frozen()
+        self._record(changes)
+
+    def break_mirror(self, group: int) -> None:
+        self._record(self.group_records[group].changes(broken=True))
+
+    def _drop_flushes_merges(self) -> bool:
+        """Whether a drop flushes the merged volumes first (the merges flushed none; the
+        drop-before-merge-flushed mutant leaves them unflushed under the drop)."""
+        return not self.options.flush_every_write and self.options.flush_merges_before_drop
+
+    # ---- the work of each event: remote --------------------------------------------------------
+
+    def _moves_aside(self, group: int, point: int) -> bool:
+        """Pipelined: whether this site's delta of the group is of an earlier point, to move
+        aside before it takes `point` (refused while the delta before it still merges)."""
+        if not self.options.pipelined:
+            return False
+        copies = [self.copy_meta(i) for i in self.members(group)]
+        if all(copy.delta_point in (None, point) for copy in copies):
+            return False
+        if any(copy.merging_point is not None for copy in copies):
+            raise EngineRefused(f"{self.site} still merges an older delta")
+        return True
+
+    def _move_aside(self, group: int, point: int, received: dict[int, range] | None = None
+                    ) -> Changes:  # fmt: skip
+        """The record's changes that move every member's delta aside, with the grains of the
+        current point each receives in the same record."""
+        changes = Changes()
+        for i in self.members(group):
+            offsets = (received or {}).get(i, range(0))
+            changes |= self.copy_records[i].moved_aside(self.copy_meta(i), offsets, point)
+        return changes
+
+    def receive_delta(self, group: int, member: int, offset: int, point: int,
+                      data: bytes) -> None:  # fmt: skip
+        """One extent of a member's frozen delta: one write and one record (pipelined, the
+        record moves an earlier point's delta aside first: the write went to the free
+        volume)."""
+        count = len(data) // self.grain_size
+        if (member, self.site) not in self.remote_stores or member not in self.members(group):
+            raise EngineRefused(f"{self.site} holds no copy of member {member} of group {group}")
+        aside = self._moves_aside(group, point)
+        copy = self.copy_meta(member)
+        if copy.delta_point == point:
+            require_extent(copy.delta, offset, count, f"still to copy to {self.site}", held=False)
+        slot = copy.merging_slot if aside else copy.delta_slot
+        store = self.remote_stores[(member, self.site)]
+        self._write(store.deltas[slot], offset, data, self.options.flush_copy_data)
+        offsets = range(offset, offset + count)
+        if aside:
+            self._record(self._move_aside(group, point, {member: offsets}))
+        else:
+            self._record(self.copy_records[member].received(offsets, point))
+
+    def receive_complete(self, group: int, point: int) -> None:
+        """One record marks every member's delta of `point` complete (moving an earlier
+        point's delta aside first, pipelined, when no grain of this point came)."""
+        if self.site not in self.topology.groups[group].remotes:
+            raise EngineRefused(f"{self.site} is no remote of group {group}")
+        moves = self._moves_aside(group, point)
+        changes = self._move_aside(group, point) if moves else Changes()
+        for i in self.members(group):
+            changes |= self.copy_records[i].complete(point)
+        self._record(changes, self.options.flush_complete)
+
+    def merge_remote(self, grain: int, count: int = 1) -> None:
+        """One extent of the complete delta (pipelined: of the delta merging aside) into the
+        base copy."""
+        _, oi, off = self._extent(grain, count)
+        if (oi, self.site) not in self.remote_stores:
+            raise EngineRefused(f"{self.site} holds no copy of object {oi}")
+        copy, store = self.copy_meta(oi), self.remote_stores[(oi, self.site)]
+        if self.options.pipelined:
+            if copy.merging_point is None:
+                raise EngineRefused(f"{self.site} has no delta merging")
+            require_extent(copy.merging, off, count, f"in {self.site}'s merging delta")
+            source = store.deltas[copy.merging_slot]
+        else:
+            require_extent(copy.delta, off, count, f"in {self.site}'s delta")
+            source = store.deltas[copy.delta_slot]
+        # lost before the drop, a merge is redone from the complete delta: no flush of its own
+        self._write(store.base, off, source.read_grains(off, count), self.options.flush_every_write)
+
+    def drop_remote_delta(self, group: int) -> None:
+        """The merged base copies flushed (unless every merge was), then one record."""
+        if self.site not in self.topology.groups[group].remotes:
+            raise EngineRefused(f"{self.site} is no remote of group {group}")
+        changes: Changes = {}
+        for i in self.members(group):
+            copy = self.copy_meta(i)
+            if self.options.pipelined and copy.merging_point is None:
+                raise EngineRefused(f"{self.site} has no delta merging")
+            if self._drop_flushes_merges():
+                self._flush(self.remote_stores[(i, self.site)].base)
+            record = self.copy_records[i]
+            changes |= record.merged_aside(copy) if self.options.pipelined else record.merged(copy)
+        self._record(changes)
+
+    # ---- structure ---------------------------------------------------------------------------
+
+    def check_structure(self) -> None:
+        """The invariants the site keeps by construction, checked where they would break:
+        raises EngineInvariantBroken.  Settle derives each group's phase from its metadata;
+        every member still to freeze is a member; the frozen delta read from the base is a
+        frozen delta; a complete copy is the delta of a point; the service agrees with the
+        site."""
+        if self.up != (self.service.current_state_value == "serving"):
+            raise EngineInvariantBroken(f"the {self.site} site and its service disagree")
+        if not self.up:
+            return
+        for gi in self.homed:
+            self._check_group(gi)
+        for gi, spec in enumerate(self.topology.groups):
+            if self.site not in spec.remotes:
+                continue
+            for i in self.members(gi):
+                copy = self.copy_meta(i)
+                if copy.complete and copy.delta_point is None:
+                    raise EngineInvariantBroken(f"{self.site}: a complete copy of no point")
+                if copy.merging and copy.merging_point is None:
+                    raise EngineInvariantBroken(f"{self.site}: a merging delta of no point")
+
+    def _check_group(self, gi: int) -> None:
+        phase, group = self.phase(gi), self.group_meta(gi)
+        everywhere = group.completed_at == set(self.topology.groups[gi].remotes)
+        work = self.has_merge_work(gi)
+        agrees = {"copying": not everywhere, "merging": everywhere and work, "idle": everywhere}
+        if not agrees[phase]:
+            raise EngineInvariantBroken(
+                f"group {gi} is {phase} with completed_at {sorted(group.completed_at)}"
+                f" and {'a' if work else 'no'} delta to merge"
+            )
+        if not group.unfrozen <= set(self.members(gi)):
+            raise EngineInvariantBroken(f"group {gi} waits to freeze non-members")
+        for i in self.members(gi):
+            meta = self.object_meta(i)
+            if meta.frozen_from_base and not meta.has_frozen:
+                raise EngineInvariantBroken(f"object {i}: a base-backed delta is not frozen")
+            if meta.merging_from_base and not meta.has_merging:
+                raise EngineInvariantBroken(f"object {i}: a base-backed delta is not merging")
+            slots = {meta.active_slot, meta.frozen_slot, meta.merging_slot}
+            if len(slots) != len(self.local_stores[i].aux):
+                raise EngineInvariantBroken(f"object {i}: two deltas share a volume")
+
+
+def _arguments(action: Action) -> dict[str, Any]:
+    """An action's fields as its event's arguments."""
+    return {name: getattr(action, name) for name in action.__dataclass_fields__}
+
+
+__all__ = ["OverlaySite", "initial_meta", "records"]

@@ -1,0 +1,126 @@
+"""One site of a mirror, described by a TOML file, and built from it.
+
+```toml
+design = "cyclic-flashcopy"     # design A
+site = "local"                  # local (S, I1) or remote (I2, T)
+state_dir = "/var/lib/pitmirror/pair0"   # the site's journal
+grain_size = 65536              # bytes; the same at both sites
+map_rule = "merge"              # optional: merge (claim 6) or update (claim 5)
+
+[volumes]                       # the site's own volumes: regular files or block devices
+source = "/dev/vdb"
+i1 = "/srv/pitmirror/i1.img"
+```
+
+A site is built from its own volumes and journal only (node/designs.py says which volumes each
+design's sites own); its link to the peer is given to it.  Every mistake in the file is one
+`ConfigError` naming the key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pitmirror.impl.volumes import Volume, open_volume
+from pitmirror.node.designs import DESIGNS
+from pitmirror.node.site import NoPeer, RunningSite
+
+KEYS = ("design", "site", "state_dir", "grain_size", "volumes")
+
+
+class ConfigError(ValueError):
+    """A site's config file that cannot be used, in words."""
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    design: str
+    site: str
+    state_dir: Path
+    grain_size: int
+    volumes: dict[str, Path]
+    settings: dict[str, Any] = field(default_factory=dict)
+    """the design's own settings, each checked against its allowed values"""
+
+
+def _require(table: dict[str, Any], key: str, kind: type, where: Path) -> Any:
+    if key not in table:
+        raise ConfigError(f"{where}: {key!r} is missing")
+    value = table[key]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise ConfigError(f"{where}: {key!r} must be a {kind.__name__}, got {value!r}")
+    return value
+
+
+def load_config(path: Path) -> SiteConfig:
+    """The config file at `path`, checked; ConfigError names the first problem."""
+    try:
+        table = tomllib.loads(path.read_text())
+    except OSError as err:
+        raise ConfigError(f"{path}: {err.strerror or err}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: not TOML: {err}") from None
+    name = _require(table, "design", str, path)
+    if name not in DESIGNS:
+        raise ConfigError(f"{path}: design {name!r} has no sites to run yet (known: "
+                          f"{', '.join(DESIGNS)})")  # fmt: skip
+    design = DESIGNS[name]
+    site = _require(table, "site", str, path)
+    if site not in design.sites:
+        raise ConfigError(f"{path}: site {site!r} is not one of {', '.join(design.sites)}")
+    grain_size = _require(table, "grain_size", int, path)
+    if grain_size <= 0 or grain_size % 512:
+        raise ConfigError(f"{path}: grain_size {grain_size} is not a positive multiple of 512")
+    settings: dict[str, Any] = {"site": site}
+    for key, allowed in design.settings.items():
+        value = table.get(key, allowed[0])
+        if value not in allowed:
+            raise ConfigError(f"{path}: {key} {value!r} is not one of {', '.join(allowed)}")
+        settings[key] = value
+    volumes = _require(table, "volumes", dict, path)
+    wanted, given = set(design.sites[site]), set(volumes)
+    if wanted != given:
+        missing, extra = sorted(wanted - given), sorted(given - wanted)
+        words = [f"missing {', '.join(missing)}"] * bool(missing)
+        words += [f"not this site's: {', '.join(extra)}"] * bool(extra)
+        raise ConfigError(f"{path}: the {site} site's volumes are "
+                          f"{', '.join(design.sites[site])}: {'; '.join(words)}")  # fmt: skip
+    for volume, where in volumes.items():
+        if not isinstance(where, str) or not where:
+            raise ConfigError(f"{path}: volume {volume!r} must be a path, got {where!r}")
+    unknown = set(table) - set(KEYS) - set(design.settings)
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
+    state_dir = Path(_require(table, "state_dir", str, path))
+    base = path.resolve().parent
+    return SiteConfig(
+        design=name,
+        site=site,
+        state_dir=state_dir if state_dir.is_absolute() else base / state_dir,
+        grain_size=grain_size,
+        volumes={n: (Path(p) if Path(p).is_absolute() else base / p) for n, p in volumes.items()},
+        settings=settings,
+    )
+
+
+@contextmanager
+def built_site(config: SiteConfig) -> Iterator[RunningSite]:
+    """The site the config describes, on its own volumes, recovered from its journal (a new
+    state folder starts a new journal); its volumes are closed on exit.  Until the network
+    transport exists its link reaches no peer: it runs alone."""
+    with ExitStack() as stack:
+        volumes: dict[str, Volume] = {}
+        for name, path in config.volumes.items():
+            volumes[name] = stack.enter_context(open_volume(path, name, config.grain_size))
+        counts = {v.grain_count for v in volumes.values()}
+        if len(counts) != 1:
+            sizes = ", ".join(f"{n}: {v.grain_count}" for n, v in volumes.items())
+            raise ConfigError(f"the site's volumes differ in size (grains: {sizes})")
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        build = DESIGNS[config.design].build
+        yield build(config.settings, volumes, counts.pop(), config.state_dir, NoPeer())

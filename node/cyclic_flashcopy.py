@@ -1,0 +1,34 @@
+"""Design A as the product runs it: which volumes each site owns, and one site built on them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pitmirror.impl.cyclic_flashcopy.layout import SITE_VOLUMES
+from pitmirror.impl.cyclic_flashcopy.local import LocalSite
+from pitmirror.impl.cyclic_flashcopy.remote import RemoteSite
+from pitmirror.impl.journal import Journal
+from pitmirror.impl.link import Link
+from pitmirror.impl.volumes import Volume
+from pitmirror.model.cyclic_flashcopy import Options
+from pitmirror.node.site import NodeDesign, RunningSite, SiteSettings
+
+
+def build(settings: SiteSettings, volumes: dict[str, Volume], grains: int, state_dir: Path,
+          link: Link) -> RunningSite:  # fmt: skip
+    options = Options(map_rule=settings.get("map_rule", "merge"))
+    if settings["site"] == "local":
+        journal = Journal(state_dir, "local", LocalSite.initial_meta(grains))
+        local = LocalSite(volumes["source"], volumes["i1"], journal, options, link)
+        return RunningSite(local, lambda: local.phase)
+    journal = Journal(state_dir, "remote", RemoteSite.initial_meta(grains))
+    remote = RemoteSite(volumes["i2"], volumes["target"], journal, options)
+    return RunningSite(remote, lambda: str(remote.service.current_state_value))
+
+
+NODE_DESIGN = NodeDesign(
+    name="cyclic-flashcopy",
+    sites=SITE_VOLUMES,
+    settings={"map_rule": ("merge", "update")},
+    build=build,
+)
