@@ -63,7 +63,7 @@ def main() -> None:
             volumes, workdir = volume_set.fresh()
             engine = OverlayWorld(B.topology("single", GRAINS), volumes, workdir, options,
                                    self_check=False)  # fmt: skip
-            runner = OverlayRunner(engine.sites, time.monotonic)
+            runner = OverlayRunner(engine.sites, time.monotonic, engine.apply)
             started = time.perf_counter()
             until_idle(runner, engine)
             print(f"{name}: point 1 (the whole object) in {time.perf_counter() - started:.1f} s")

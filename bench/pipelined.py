@@ -69,7 +69,7 @@ def one_run(options: B.Options, args: argparse.Namespace, seed: int, stack: Exit
     engine = OverlayWorld(B.topology(TOPOLOGY, args.grains), volumes, workdir, options,
                            self_check=False)  # fmt: skip
     clock, tick_s = Clock(), args.tick_ms / 1000
-    runner = OverlayRunner(engine.sites, clock, interval_s=args.interval,
+    runner = OverlayRunner(engine.sites, clock, engine.apply, interval_s=args.interval,
                            extents_per_tick=args.link,
                            merge_extents_per_tick=args.merge)  # fmt: skip
     while committed(runner)[0] < 1:  # point 1, the whole object, before the clock starts

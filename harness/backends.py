@@ -172,6 +172,16 @@ def leftovers(temp: Path | None = None) -> list[Leftover]:
     return found
 
 
+def disk_bytes(folder: Path) -> int:
+    """The disk space the files under `folder` take (their blocks, not their sizes: sparse
+    files count what they hold)."""
+    total = 0
+    for path in folder.rglob("*"):
+        with contextlib.suppress(OSError):
+            total += path.lstat().st_blocks * 512
+    return total
+
+
 def clean(leftover: Leftover) -> Leftover:
     """Detach what is still attached under the folder (loop devices are set to autoclear, so
     usually nothing), then remove it."""

@@ -24,7 +24,7 @@ from pitmirror.harness.machine import LockstepFailure
 from pitmirror.harness.replay import replay
 from pitmirror.harness.runner_machine import build_runner_machine
 from pitmirror.harness.shrink import shrink
-from pitmirror.harness.traces import Trace, write_trace
+from pitmirror.harness.traces import Trace, save_finding
 from pitmirror.model.actions import Action
 from pitmirror.model.design import ModelState
 from pitmirror.model.options import DesignOptions
@@ -102,6 +102,9 @@ class CountingStepper:
         self.counter[1] += 1
         return self.inner.apply(action)
 
+    def probe(self) -> StepOutcome:
+        return self.inner.probe()
+
     def finish(self) -> StepOutcome:
         return self.inner.finish()
 
@@ -153,14 +156,10 @@ def run_check(
             actions, outcome = shorter, confirmed.last
     trace = _trace(subject, actions, outcome, kind, runner)
     saved, save_error = None, None
-    if save_dir is not None:
+    if save_dir is not None:  # a found failure is never lost to an unwritable folder
         stamp = datetime.date.today().strftime("%y%m%d")
-        path = save_dir / f"{stamp}-{_slug(subject, outcome.predicate)}.jsonl"
-        try:
-            write_trace(path, trace)
-            saved = path
-        except OSError as err:  # a found failure is never lost to an unwritable folder
-            save_error = f"cannot write {path}: {err.strerror or err}"
+        finding = save_finding(trace, save_dir, f"{stamp}-{_slug(subject, outcome.predicate)}")
+        saved, save_error = finding.path, finding.error
     return CheckResult(subject, kind, devices, budget, counter[0], seconds, trace,
                        explain(outcome), saved, save_error, counter[1], runner)  # fmt: skip
 

@@ -20,6 +20,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,22 +176,38 @@ MUTANT_SHARE = 4
 options take, not to be caught (verify's own rows do that)"""
 
 
-def measure(examples: int, steps: int, backend: str, seed: int = 0) -> CoverageResult:
+PROGRESS = "pitmirror-coverage-progress"
+"""how the child's stderr marks a progress line: the mark, runs done, runs in all, the next"""
+Progress = Callable[[int, int, str], None]
+
+
+def measure(
+    examples: int, steps: int, backend: str, seed: int = 0, progress: Progress | None = None
+) -> CoverageResult:
     """Every property run and mutant search of `verify` at this budget (the runners' at
     RUNNER_BUDGET and RUNNER_SEEDS seeds, the mutants' at a MUTANT_SHARE of it), traced in a
-    child process."""
+    child process; `progress(done, total, label)` is told before each run."""
     with tempfile.TemporaryDirectory(prefix="pitmirror-coverage-") as folder:
         out = Path(folder) / "result.json"
         request = {"examples": examples, "steps": steps, "backend": backend, "seed": seed,
                    "out": str(out)}  # fmt: skip
-        child = subprocess.run(
+        other: list[str] = []
+        with subprocess.Popen(
             [sys.executable, "-m", "pitmirror.harness.coverage", json.dumps(request)],
-            capture_output=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
             text=True,
-            check=False,
-        )
+        ) as child:
+            assert child.stderr is not None
+            for line in child.stderr:
+                mark, _, rest = line.rstrip("\n").partition(" ")
+                if mark != PROGRESS:
+                    other.append(line.rstrip("\n"))
+                elif progress is not None:
+                    done, total, label = rest.split(" ", 2)
+                    progress(int(done), int(total), label)
         if child.returncode != 0 or not out.exists():
-            lines = (child.stderr or child.stdout).strip().splitlines() or ["no output"]
+            lines = [line for line in other if line.strip()] or ["no output"]
             raise CoverageFailed(f"the measuring run failed: {lines[-1]}")
         data = json.loads(out.read_text())
     data["missing_runner_branches"] = {
@@ -228,14 +245,27 @@ def _run_all(examples: int, steps: int, backend: str, seed: int) -> None:
     from pitmirror.harness.check import Budget, run_check
     from pitmirror.harness.verify import mutant_runs, property_runs
 
-    for _, run, subject in property_runs():
+    runs, mutants = property_runs(), mutant_runs()
+    total = sum(RUNNER_SEEDS if run.runner else 1 for _, run, _ in runs) + len(mutants)
+    done = 0
+
+    def tell(label: str) -> None:
+        nonlocal done
+        sys.stderr.write(f"{PROGRESS} {done} {total} {label}\n")
+        sys.stderr.flush()
+        done += 1
+
+    for label, run, subject in runs:
         if run.runner:
             for extra in range(RUNNER_SEEDS):
+                tell(f"{subject.design.short}: {label}, seed {seed + extra}")
                 run_check(subject, backend, Budget(*RUNNER_BUDGET, seed + extra), runner=True)
             continue
+        tell(f"{subject.design.short}: {label}")
         tried = Budget(min(examples, run.examples or examples), steps, seed)
         run_check(subject, backend, tried)
-    for _, subject in mutant_runs():
+    for name, subject in mutants:
+        tell(f"{subject.design.short}: mutant {name}")
         run_check(subject, backend, Budget(max(1, examples // MUTANT_SHARE), steps, seed))
 
 
@@ -267,7 +297,8 @@ def _count_left_out(source: Path, excluded: list[int], counts: dict[str, int]) -
     lines = source.read_text().splitlines()
     reason = None
     for number in sorted(excluded):
-        text = lines[number - 1]
+        # coverage.py may name the line after a stub that ends the file
+        text = lines[number - 1] if number <= len(lines) else ": ..."
         matched = next((i.reason for i in LEFT_OUT if re.search(i.pattern, text)), None)
         reason = STUBS if text.rstrip().endswith(": ...") else matched or reason or STUBS
         counts[reason] = counts.get(reason, 0) + 1

@@ -1,7 +1,7 @@
 """Power loss as real storage does it, explored over a trace: every crash state judged.
 
 The trace runs in lockstep (model and engine, as `replay` runs it) with a write log under the
-engine (impl/iolog.py).  After each action, for each site that was up: a crash point just after
+engine (harness/iolog.py).  After each action, for each site that was up: a crash point just after
 each of its writes in the action, and one after the action completed.  At each crash point the
 writes of that site no flush has covered yet are in flight, and every crash state of them
 (harness/crash_states.py: lost, torn, reordered) is built from the log, recovered by the
@@ -39,11 +39,11 @@ from pitmirror.harness.crash_states import (
     volume_patches,
 )
 from pitmirror.harness.designs import Subject, design_named, options_label
+from pitmirror.harness.grains import CorruptGrain, decode_grain
+from pitmirror.harness.iolog import DeviceWrite, IoLog, in_flight
 from pitmirror.harness.lockstep import explain
 from pitmirror.harness.power_loss import RECOVERS, PowerLoss, Recovered, Verdict
-from pitmirror.harness.traces import Trace, write_trace
-from pitmirror.impl.grains import CorruptGrain, decode_grain
-from pitmirror.impl.iolog import DeviceWrite, IoLog, in_flight
+from pitmirror.harness.traces import Saved, Trace, save_finding
 from pitmirror.impl.volumes import SECTOR_SIZE, Volume
 from pitmirror.model.actions import Action, describe
 from pitmirror.model.design import ActionNotEnabled, ModelState
@@ -488,10 +488,9 @@ def pinned_trace(report: CrashReport, context: str = "") -> Trace:
     )
 
 
-def save_violation(report: CrashReport, directory: Path) -> Path:
-    """`pinned_trace` written under `directory`; its path."""
+def save_violation(report: CrashReport, directory: Path) -> Saved:
+    """`pinned_trace` saved under `directory` (never over another finding)."""
     label = options_label(report.trace.resolved_options).replace("_", "-").replace("=", "-")
     place = f"{report.trace.topology}-" if report.trace.topology else ""
-    path = directory / f"{datetime.date.today():%y%m%d}-power-loss-{place}{label}.jsonl"
-    write_trace(path, pinned_trace(report))
-    return path
+    stem = f"{datetime.date.today():%y%m%d}-power-loss-{place}{label}"
+    return save_finding(pinned_trace(report), directory, stem)

@@ -21,7 +21,7 @@ import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from pitmirror.impl.iolog import Compacted, DeviceWrite, Entry
+from pitmirror.harness.iolog import Compacted, DeviceWrite, Entry
 from pitmirror.impl.volumes import SECTOR_SIZE
 
 

@@ -49,10 +49,18 @@ def mutant_name(options: DesignOptions) -> str | None:
 
 
 def options_label(options: DesignOptions) -> str:
-    """The mutant's catalogue name, or the changed fields (`map_rule=update`), or `safe`."""
+    """The mutant's catalogue name, or the changed fields (`map_rule=update`), or both (a
+    mutant in the stricter order: `complete-unflushed,pipelined=false`), or `safe`."""
     if name := mutant_name(options):
         return name
     changed = options.non_default()
+    model = design_of(options).model
+    for mutant, mutated in {**model.unsafe_options, **model.power_loss_options}.items():
+        fields = mutated.non_default()
+        if fields and fields.items() <= changed.items():
+            rest = {k: v for k, v in changed.items() if k not in fields}
+            words = [f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in rest.items()]
+            return ",".join([mutant, *words])
     variant = changed.pop("variant", "")
     words = [f"variant-{Path(variant).stem}"] if variant else []
     words += [f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in changed.items()]

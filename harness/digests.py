@@ -8,7 +8,7 @@ import hashlib
 import numpy as np
 import numpy.typing as npt
 
-from pitmirror.impl.grains import grain_bytes
+from pitmirror.harness.grains import grain_bytes
 
 
 def image_digest(chunks: list[bytes]) -> str:

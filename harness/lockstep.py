@@ -12,16 +12,20 @@ problem stops the run and is reported in words, naming the side that disagreed:
 - `diverged`: both ran it but the engine's state differs from the model's, or a host read
   returned other bytes than the model's read path;
 - `violation`: both agree, and a predicate of the spec fails (a design bug or a mutant).
+
+A property run also offers the engine, after every step, one action the model does not allow
+(`probe`, round robin over the design's probes): a site must refuse it (EngineRefused) and
+change nothing the model sees, or the run reports `diverged`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from pitmirror.impl.grains import CorruptGrain
-from pitmirror.impl.seeds import SeedReader
+from pitmirror.harness.grains import CorruptGrain
+from pitmirror.harness.seeds import SeedReader
 from pitmirror.impl.site import EngineInvariantBroken
 from pitmirror.model.actions import Action, HostRead, describe
 from pitmirror.model.design import ActionNotEnabled, ModelState
@@ -50,6 +54,14 @@ class StepOutcome:
         return self.status == "ok"
 
 
+MODEL_BOUNDS = ("the configured cycle bound", "the configured point bound")
+"""why the model disables an action when only its own exploration bound says so: an engine
+knows no such bound, and is not asked to refuse those"""
+
+Probes = Callable[[ModelState], list[Action]]
+"""a design's actions to offer whatever the model says: the model picks those it forbids"""
+
+
 class SteppableEngine(Protocol):
     seeds: SeedReader
 
@@ -68,6 +80,7 @@ class LockstepBase:
     refused: type[Exception]
     model: ModelState
     engine: SteppableEngine
+    probes: Probes | None = None
     index: int = 0
     full_every: int = 64
     """a full read-back of every grain every this many steps (1: after every step); before
@@ -124,6 +137,34 @@ class LockstepBase:
             return self._outcome(action, "diverged", wrong)
         return self.check(before, action)
 
+    def probe(self) -> StepOutcome:
+        """One action the model does not allow now, offered to the engine: it must refuse it
+        and change nothing the model sees (compared as after any step)."""
+        forbidden = [a for a in self._probes() if self._forbids(a)]
+        if not forbidden:
+            return self._outcome(None, "ok", "")
+        action = forbidden[self.index % len(forbidden)]
+        try:
+            self.engine.apply(action)
+        except self.refused:
+            outcome = self.check(self.model, action)
+            if outcome.ok:
+                return outcome
+            changed = f"refused, yet it changed the engine: {outcome.detail}"
+            return self._outcome(action, outcome.status, changed)
+        except EngineInvariantBroken as err:
+            return self._outcome(action, "diverged", f"an engine invariant broke: {err}")
+        why = self.model.why_disabled(action)
+        return self._outcome(action, "diverged",
+                             f"the engine accepted what the model forbids: {why}")  # fmt: skip
+
+    def _probes(self) -> list[Action]:
+        return [] if self.probes is None else self.probes(self.model)
+
+    def _forbids(self, action: Action) -> bool:
+        why = self.model.why_disabled(action)
+        return why is not None and not why.startswith(MODEL_BOUNDS)
+
     def finish(self) -> StepOutcome:
         """The end of a run: every grain read back from the devices and compared once more
         (what the cache skipped must not have changed)."""
@@ -157,6 +198,7 @@ class Stepper(Protocol):
 
     def check(self, before: ModelState | None, action: Action | None) -> StepOutcome: ...
     def apply(self, action: Action) -> StepOutcome: ...
+    def probe(self) -> StepOutcome: ...
     def finish(self) -> StepOutcome: ...
 
 

@@ -2,7 +2,8 @@
 
 Each rule of a design's machine builds one action of the vocabulary, applies it to model and
 engine in lockstep and fails with the lockstep's sentence when anything disagrees or a predicate
-breaks.  Rules draw only enabled actions, so every generated list is a valid trace.  Every
+breaks.  Rules draw only enabled actions, so every generated list is a valid trace; after each
+step the lockstep also offers the engine one action the model forbids, which it must refuse.  Every
 failing example is handed to `on_failure` as an action list; the last one is the minimised
 failure.
 """
@@ -91,6 +92,8 @@ class LockstepMachine(RuleBasedStateMachine):
         self.actions.append(action)
         self.stepping = True
         outcome = self.lockstep.apply(action)
+        if outcome.ok:
+            outcome = self.lockstep.probe()
         self.stepping = False
         self._verdict(outcome)
 

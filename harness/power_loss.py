@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from pitmirror.harness.iolog import Entry, IoLog
 from pitmirror.harness.lockstep import Stepper
-from pitmirror.impl.iolog import Entry, IoLog
 from pitmirror.impl.journal import Journal, JournalError, MemoryStore, Metadata
 from pitmirror.impl.volumes import Volume
 from pitmirror.model.actions import Action

@@ -18,7 +18,7 @@ from pitmirror.harness.crash import shrink as crash_shrink
 from pitmirror.harness.design import Reached
 from pitmirror.harness.designs import Subject, design_of
 from pitmirror.harness.shrink import shrink
-from pitmirror.harness.traces import Trace, write_trace
+from pitmirror.harness.traces import Trace, dump_trace, save_finding
 from pitmirror.model.options import DesignOptions
 from pitmirror.proofs.prover import ProofReport, prove
 
@@ -32,6 +32,8 @@ class ProveOutcome:
     """for a refuted design: the search for a reachable violation"""
     trace: Trace | None
     saved_to: Path | None
+    save_error: str | None = None
+    """why the trace could not be saved (then it is printed instead)"""
 
     @property
     def proved(self) -> bool:
@@ -67,6 +69,10 @@ class ProveOutcome:
                 "seconds": round(self.reached.seconds, 3),
             },
             "trace": str(self.saved_to) if self.saved_to else None,
+            "save_error": self.save_error,
+            "trace_lines": dump_trace(self.trace).splitlines()
+            if self.save_error and self.trace
+            else None,
         }
 
 
@@ -103,17 +109,18 @@ def prove_design(options: DesignOptions, save_dir: Path | None = None) -> ProveO
         violates=reached.violates,
         topology=subject.topology,
     )
-    return ProveOutcome(report, reached, trace, _save(trace, reached, subject, save_dir))
+    return ProveOutcome(report, reached, trace, *_save(trace, reached, subject, save_dir))
 
 
-def _save(trace: Trace, reached: Reached, subject: Subject, save_dir: Path | None) -> Path | None:
+def _save(
+    trace: Trace, reached: Reached, subject: Subject, save_dir: Path | None
+) -> tuple[Path | None, str | None]:
     if save_dir is None:
-        return None
+        return None, None
     stamp = datetime.date.today().strftime("%y%m%d")
     place = f"{subject.topology}-" if subject.topology else ""
-    saved = save_dir / f"{stamp}-{reached.tag}-{place}{subject.label()}.jsonl"
-    write_trace(saved, trace)
-    return saved
+    saved = save_finding(trace, save_dir, f"{stamp}-{reached.tag}-{place}{subject.label()}")
+    return saved.path, saved.error
 
 
 def _power_loss_outcome(
@@ -140,4 +147,4 @@ def _power_loss_outcome(
     if found.first is None:
         return ProveOutcome(report, reached, None, None)
     trace = pinned_trace(crash_shrink(found), context=path.why)
-    return ProveOutcome(report, reached, trace, _save(trace, reached, subject, save_dir))
+    return ProveOutcome(report, reached, trace, *_save(trace, reached, subject, save_dir))

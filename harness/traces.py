@@ -196,6 +196,8 @@ def parse_trace(text: str, name: str = "<trace>") -> Trace:
                 f"{trace.address_space}-grain volume"
             )
         trace.actions.append(action)
+    if not trace.actions:
+        raise TraceFormatError(f"{name}: the trace has a header and no actions: nothing to run")
     return trace
 
 
@@ -226,6 +228,59 @@ def write_trace(path: Path, trace: Trace) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(dump_trace(trace))
     tmp.replace(path)
+
+
+@dataclass(frozen=True)
+class Saved:
+    """Where a finding was saved, or why it could not be and its trace's text to print
+    instead (whole lines, never wrapped: it replays when copied to a file)."""
+
+    path: Path | None
+    error: str | None = None
+    text: str = ""
+
+
+def findings_dir(start: Path | None = None) -> Path:
+    """Where findings are saved unless told: `$PITMIRROR_FINDINGS`; else `traces/failures`
+    of the pitmirror checkout the command runs in (found from the working directory upward);
+    else `$XDG_STATE_HOME/pitmirror/findings` (~/.local/state/...).  Always absolute."""
+    if env := os.environ.get("PITMIRROR_FINDINGS"):
+        return Path(env).resolve()
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        project = folder / "pyproject.toml"
+        if (
+            (folder / "traces").is_dir()
+            and project.is_file()
+            and "pitmirror" in project.read_text()
+        ):
+            return folder / "traces" / UNCURATED
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state).resolve() / "pitmirror" / "findings"
+
+
+def save_finding(trace: Trace, directory: Path, stem: str) -> Saved:
+    """`trace` written atomically as `<stem>.jsonl` under `directory`, or `<stem>-2.jsonl`,
+    `-3`, ... when the name is taken: a finding never replaces another.  When the folder
+    cannot be written, the error and the trace's text."""
+    text = dump_trace(trace)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        tmp = directory / f".{stem}.{os.getpid()}.tmp"
+        tmp.write_text(text)
+        try:
+            for n in range(1, 10_000):
+                path = directory / (f"{stem}.jsonl" if n == 1 else f"{stem}-{n}.jsonl")
+                try:
+                    os.link(tmp, path)  # atomic, and fails rather than replace
+                    return Saved(path.resolve())
+                except FileExistsError:
+                    continue
+        finally:
+            tmp.unlink(missing_ok=True)
+        return Saved(None, f"cannot save under {directory}: 9,999 findings named {stem}", text)
+    except OSError as err:
+        return Saved(None, f"cannot save under {directory}: {err.strerror or err}", text)
 
 
 def trace_files(root: Path) -> list[Path]:

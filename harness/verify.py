@@ -28,7 +28,7 @@ from pitmirror.harness.coverage import (
     measure,
 )
 from pitmirror.harness.crash import DEFAULT_BOUNDS, explore
-from pitmirror.harness.design import PropertyRun
+from pitmirror.harness.design import Design, PropertyRun
 from pitmirror.harness.designs import DESIGNS, Subject
 from pitmirror.harness.prove import prove_design
 from pitmirror.harness.replay import replay
@@ -112,7 +112,7 @@ def verify(
     if not files:
         raise VolumeError(f"no trace files under {traces_dir}/ (run from the project root)")
     runs, mutants, refuted = property_runs(), mutant_runs(), refutation_runs()
-    total = len(runs) + len(DESIGNS) + len(files)
+    total = len(runs) + len(safe_configurations()) + len(files)
     total += 0 if quick else len(mutants) + len(refuted) + 1
     total += power_loss_count(traces_dir, quick)
 
@@ -268,24 +268,31 @@ def _coverage_row(backend: str, note: Note) -> Row:
                result.passed, detail=result.to_json())  # fmt: skip
 
 
-def _proof_rows(note: Note) -> list[Row]:
-    """The proof of every safe configuration a property run runs: the defaults, and each
-    other safe choice (design A's claim 5, design B's stricter order)."""
-    rows = []
+def safe_configurations() -> list[tuple[Design, DesignOptions]]:
+    """Every safe configuration a property run runs, each once: the defaults, and each other
+    safe choice (design A's claim 5, design B's stricter order)."""
+    found: list[tuple[Design, DesignOptions]] = []
     for design in DESIGNS.values():
         safe = [design.model.options({})]
         for run in design.property_runs:  # each configuration once, however many runs use it
             if run.options not in safe:
                 safe.append(run.options)
-        for options in safe:
-            choice = ", ".join(f"{k}={v}" for k, v in options.non_default().items())
-            note(f"proof, design {design.short}{f', {choice}' if choice else ''}")
-            proof = prove_design(options)
-            got = (f"proved, {len(proof.report.queries)} queries" if proof.proved
-                   else f"{len(proof.report.failures)} queries failed")  # fmt: skip
-            what = f"Z3 proof, safe design{f', {choice}' if choice else ''}"
-            rows.append(Row(design.short, what, "proved", got, "-", proof.report.seconds,
-                            proof.proved))  # fmt: skip
+        found += [(design, options) for options in safe]
+    return found
+
+
+def _proof_rows(note: Note) -> list[Row]:
+    """The proof of every safe configuration a property run runs."""
+    rows = []
+    for design, options in safe_configurations():
+        choice = ", ".join(f"{k}={v}" for k, v in options.non_default().items())
+        note(f"proof, design {design.short}{f', {choice}' if choice else ''}")
+        proof = prove_design(options)
+        got = (f"proved, {len(proof.report.queries)} queries" if proof.proved
+               else f"{len(proof.report.failures)} queries failed")  # fmt: skip
+        what = f"Z3 proof, safe design{f', {choice}' if choice else ''}"
+        rows.append(Row(design.short, what, "proved", got, "-", proof.report.seconds,
+                        proof.proved))  # fmt: skip
     return rows
 
 

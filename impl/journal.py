@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pitmirror.impl.bitmap import GrainMap
-from pitmirror.impl.iolog import IoLog
+from pitmirror.impl.taps import IoTap
 
 Metadata = dict[str, int | GrainMap]
 Changes = dict[str, Any]
@@ -220,7 +220,7 @@ class Journal:
         self._seq = 0
         self._size = 0
         self._since_snapshot = 0
-        self.io_log: IoLog | None = None
+        self.io_log: IoTap | None = None
         self.cut_torn_tail = True
         """recovery cuts a torn tail off the log (False: the journal-keeps-torn-tail mutant,
         whose next append lands after the garbage and is lost at the next replay)"""

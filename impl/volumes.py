@@ -40,7 +40,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Final, Self, SupportsIndex, cast
 
-from pitmirror.impl.iolog import IoLog
+from pitmirror.impl.taps import IoTap
 
 __all__ = [
     "FileVolume",
@@ -117,10 +117,10 @@ class Volume(abc.ABC):
         self._closed = False
         self.write_listeners: list[Callable[[int, int], None]] = []
         """called with (first grain, count) after every write or zeroing: what a cache of the
-        volume's contents (the harness's read-back, impl/seeds.py) must forget"""
-        self.io_log: IoLog | None = None
+        volume's contents (the harness's read-back, harness/seeds.py) must forget"""
+        self.io_log: IoTap | None = None
         """where every write (with the bytes it replaced) and flush is recorded, if attached:
-        the crash explorer's write log (impl/iolog.py)"""
+        the crash explorer's write log (harness/iolog.py)"""
 
     # -- public API -------------------------------------------------------------------
 

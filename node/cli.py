@@ -32,6 +32,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
     no_args_is_help=True,
+    # click's own help: wrapped at the terminal's width, flags without types, brackets as typed
+    rich_markup_mode=None,
     help="Cycle-based block-volume mirroring with a checked point-in-time promise.",
 )
 out = Console()

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pitmirror.harness.grains import CorruptGrain, decode_grain, grain_bytes
 from pitmirror.impl.bitmap import GrainMap
-from pitmirror.impl.grains import CorruptGrain, decode_grain, grain_bytes
 from pitmirror.impl.journal import FileStore, Journal, JournalError, MemoryStore, apply_changes
 
 

@@ -27,13 +27,13 @@ from pitmirror.harness.cyclic_flashcopy.crash import plan_mismatch
 from pitmirror.harness.designs import Subject
 from pitmirror.harness.freeze_overlay.crash import power_loss as b_power_loss
 from pitmirror.harness.freeze_overlay.world import OverlayWorld
+from pitmirror.harness.iolog import DeviceWrite, Flush, IoLog, in_flight
 from pitmirror.harness.replay import replay
 from pitmirror.harness.traces import Trace, read_trace, trace_files
 from pitmirror.impl.bitmap import GrainMap
 from pitmirror.impl.cyclic_flashcopy.remote import lost_commit
 from pitmirror.impl.freeze_overlay.layout import volume_layout
 from pitmirror.impl.freeze_overlay.metadata import CopyMeta, GroupMeta, lost_record
-from pitmirror.impl.iolog import DeviceWrite, Flush, IoLog, in_flight
 from pitmirror.impl.journal import JournalError
 from pitmirror.impl.volumes import MemoryVolume
 from pitmirror.model import cyclic_flashcopy as A
@@ -191,7 +191,9 @@ def test_a_power_loss_mutant_is_caught_only_by_power_loss(
     shortest = shrink(report)
     assert shortest.first is not None and shortest.first.predicate == caught
     assert len(shortest.trace.actions) <= len(trace.actions)
-    saved = read_trace(save_violation(shortest, tmp_path))
+    found = save_violation(shortest, tmp_path)
+    assert found.path is not None
+    saved = read_trace(found.path)
     assert saved.power_loss is not None and saved.violates == caught
     again = explore(saved, Bounds(), "memory")
     assert again.states == 1 and again.first is not None

@@ -13,8 +13,10 @@ from pitmirror.harness.check import Budget, run_check
 from pitmirror.harness.cyclic_flashcopy.lockstep import Lockstep
 from pitmirror.harness.designs import Subject
 from pitmirror.harness.lockstep import run_actions
+from pitmirror.impl.site import EngineRefused
 from pitmirror.model import cyclic_flashcopy as A
 from pitmirror.model.actions import (
+    Action,
     CommitPoint,
     CopyGrain,
     CrashSite,
@@ -130,3 +132,32 @@ def test_the_engine_asserts_its_structure_where_it_breaks() -> None:
             )
         else:
             assert outcomes[-1].ok
+
+
+def test_an_engine_that_accepts_what_the_model_forbids_is_caught() -> None:
+    """The lockstep offers a forbidden action after every step: a site that takes it, or
+    refuses it only after writing, is reported in words."""
+    with Subject(A.DESIGN, A.Options(), None, 2).volume_set("memory") as volume_set:
+        lockstep = Lockstep(*volume_set.fresh(), A.Options())
+        lockstep.probes = lambda state: [Recover("local")]  # the local site is up
+        assert lockstep.probe().ok  # the site refuses it, and nothing changed
+        world, real_apply = lockstep.engine, lockstep.engine.apply
+
+        def lax(action: Action) -> None:
+            if not isinstance(action, Recover):
+                real_apply(action)
+
+        world.apply = lax  # type: ignore[method-assign]
+        accepted = lockstep.probe()
+        assert accepted.status == "diverged" and accepted.detail == (
+            "the engine accepted what the model forbids: the local site is up"
+        )
+
+        def writes_then_refuses(action: Action) -> None:
+            world.volumes["i1"].write_grains(0, bytes(4096 - 7) + b"garbage")
+            raise EngineRefused("too late")
+
+        world.apply = writes_then_refuses  # type: ignore[method-assign]
+        written = lockstep.probe()
+        assert written.status == "diverged"
+        assert written.detail.startswith("refused, yet it changed the engine: ")

@@ -10,9 +10,9 @@ import pytest
 from pitmirror.harness.check import Budget, run_check
 from pitmirror.harness.designs import Subject
 from pitmirror.harness.freeze_overlay.machine import PROGRESS
+from pitmirror.harness.grains import grain_bytes
 from pitmirror.harness.lockstep import run_actions
 from pitmirror.impl.freeze_overlay.layout import volume_layout
-from pitmirror.impl.grains import grain_bytes
 from pitmirror.impl.volumes import FileVolume, LoopVolume
 from pitmirror.model import freeze_overlay as B
 from pitmirror.model.actions import Action, CopyDelta, HostRead, HostWrite, MarkComplete

@@ -35,6 +35,7 @@ def test_runner_copies_in_coalesced_extents_and_stamps_points() -> None:
             engine.local,
             engine.remote,
             lambda: next(ticks),
+            engine.apply,
             extents_per_tick=1,
             max_extent_grains=16,
         )

@@ -23,8 +23,8 @@ def test_overlay_runner_never_freezes_before_the_copy_completes() -> None:
         engine = OverlayWorld(B.topology("fan-out", 64), volumes, workdir, B.Options())
         clock = fake_clock(1.0).__next__
         freezes: list[tuple[int, int]] = []
-        runner = OverlayRunner(engine.sites, clock, interval_s=5.0, extents_per_tick=8,
-                               max_extent_grains=1,
+        runner = OverlayRunner(engine.sites, clock, engine.apply, interval_s=5.0,
+                               extents_per_tick=8, max_extent_grains=1,
                                on_point=lambda g, p: freezes.append((g, p)))  # fmt: skip
         for tick in range(200):
             engine.apply(HostWrite(tick % 64, tick + 1))

@@ -74,8 +74,8 @@ def test_a_runner_doing_what_the_model_forbids_is_caught() -> None:
 
         engine = lockstep.engine
         assert isinstance(engine, FlashCopyWorld)
-        runner = HastyRunner(engine.local, engine.remote, lambda: 0.0, extents_per_tick=8,
-                             max_extent_grains=1, apply=apply)  # fmt: skip
+        runner = HastyRunner(engine.local, engine.remote, lambda: 0.0, apply,
+                             extents_per_tick=8, max_extent_grains=1)  # fmt: skip
         apply(LinkDown())
         runner.tick()  # every grain copied to I1 only: out of sync
         apply(LinkUp())

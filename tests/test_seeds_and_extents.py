@@ -1,4 +1,4 @@
-"""The harness's cached read-back (impl/seeds.py) and extent actions in design A's model,
+"""The harness's cached read-back (harness/seeds.py) and extent actions in design A's model,
 engine and traces."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import pytest
 
 from pitmirror.harness.cyclic_flashcopy.lockstep import Lockstep
 from pitmirror.harness.designs import Subject
+from pitmirror.harness.grains import CorruptGrain, grain_bytes
 from pitmirror.harness.lockstep import run_actions
-from pitmirror.impl.grains import CorruptGrain, grain_bytes
+from pitmirror.harness.seeds import CachedSeeds, SeedReader
 from pitmirror.impl.regions import Region
-from pitmirror.impl.seeds import CachedSeeds, SeedReader
 from pitmirror.impl.site import EngineRefused
 from pitmirror.impl.volumes import MemoryVolume
 from pitmirror.model import cyclic_flashcopy as A

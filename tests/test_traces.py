@@ -59,6 +59,7 @@ HEADER = (
     ("text", "message"),
     [
         ("", "the trace is empty"),
+        (HEADER, "a header and no actions"),
         ("{not json", ":1: not JSON"),
         ('{"trace": 1}', "the header lacks design"),
         (HEADER.replace("cyclic-flashcopy", "nope"), "unknown design"),

@@ -11,19 +11,21 @@ import typer
 from pitmirror.harness.check import Budget, CheckResult, CheckSetupError, run_check
 from pitmirror.harness.cli.app import (
     DEFAULT_DESIGN,
+    DESIGN_NAMES,
     BackendOpt,
-    DesignOpt,
+    DesignName,
     JsonOpt,
     TopologyOpt,
     app,
     clean_errors,
+    design_for,
     fail,
     make_subject,
     out,
     parse_options,
     print_json,
 )
-from pitmirror.harness.traces import dump_trace
+from pitmirror.harness.traces import dump_trace, findings_dir
 
 
 def check_json(result: CheckResult) -> dict[str, Any]:
@@ -79,9 +81,19 @@ def check_cmd(
         str, typer.Option(help="Hypothesis backend: hypothesis, or crosshair (plugin needed).")
     ] = "hypothesis",
     save_dir: Annotated[
-        Path, typer.Option(help="Where a failing minimal trace is written.")
-    ] = Path("traces/failures"),
-    design: DesignOpt = DEFAULT_DESIGN,
+        Path | None,
+        typer.Option(
+            help="Where a failing minimal trace is written [default: traces/failures of this "
+            "checkout, else $PITMIRROR_FINDINGS or ~/.local/state/pitmirror/findings]."
+        ),
+    ] = None,
+    design: Annotated[
+        DesignName | None,
+        typer.Option(
+            help=f"{DESIGN_NAMES}; without it, the design of the mutant named by -o, "
+            f"else {DEFAULT_DESIGN}."
+        ),  # fmt: skip
+    ] = None,
     topology: TopologyOpt = None,
     grains: Annotated[
         int | None,
@@ -109,11 +121,12 @@ def check_cmd(
 
     Exit 0 when nothing failed within the budget, 1 with a minimal trace saved otherwise.
     """
+    design = design_for(design, option or [])
     options = parse_options(option or [], design)
     subject = make_subject(options, topology, grains)
     budget = Budget(examples=examples, steps=steps, seed=None if random_run else seed)
     try:
-        result = run_check(subject, backend, budget, save_dir=save_dir,
+        result = run_check(subject, backend, budget, save_dir=save_dir or findings_dir(),
                            hypothesis_backend=hypothesis_backend, runner=runner,
                            full_every=full_every)  # fmt: skip
     except CheckSetupError as e:
@@ -137,7 +150,8 @@ def check_cmd(
                 out.print(f"minimal trace: {result.saved_to} (pitmirror replay {result.saved_to})")
             elif result.failure is not None:
                 out.print("minimal trace (save these lines to a .jsonl file to replay it):")
-                out.print(dump_trace(result.failure), end="", highlight=False, markup=False)
+                sys.stdout.flush()
+                sys.stdout.write(dump_trace(result.failure))  # whole lines: they replay
     if result.save_error:
         sys.stderr.write(f"pitmirror: {result.save_error}\n")
     raise typer.Exit(0 if result.passed else 1)

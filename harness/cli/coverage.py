@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -34,9 +35,17 @@ def coverage_cmd(
     report the lines of impl/ they execute: at least 95 % of the lines that count, and every
     line and branch of the runners.  Lines left out are listed with the reason.  Exit 1 below
     the threshold."""
+    budget = describe_budget(examples, steps)
     try:
-        with out.status(f"measuring ({describe_budget(examples, steps)})"):
-            result = measure(examples, steps, backend)
+        if out.is_terminal and not as_json:
+            with out.status(f"measuring ({budget})") as status:
+
+                def show_run(done: int, total: int, label: str) -> None:
+                    status.update(f"measuring ({budget}): run {done + 1} of {total}, {label}")
+
+                result = measure(examples, steps, backend, progress=show_run)
+        else:
+            result = measure(examples, steps, backend, progress=_progress_line)
     except CoverageFailed as err:
         fail(str(err))
     if as_json:
@@ -44,6 +53,10 @@ def coverage_cmd(
         raise typer.Exit(0 if result.passed else 1)
     show(result)
     raise typer.Exit(0 if result.passed else 1)
+
+
+def _progress_line(done: int, total: int, label: str) -> None:
+    sys.stderr.write(f"pitmirror coverage: [{done + 1}/{total}] {label}\n")
 
 
 def show(result: CoverageResult) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,10 +28,10 @@ from pitmirror.harness.crash import (
     shrink,
 )
 from pitmirror.harness.crash_states import Bounds
-from pitmirror.harness.traces import Trace, read_trace
+from pitmirror.harness.traces import Saved, Trace, findings_dir, read_trace
 
 
-def crash_json(report: CrashReport, shortest: CrashReport, saved: Path | None) -> dict[str, Any]:
+def crash_json(report: CrashReport, shortest: CrashReport, saved: Saved) -> dict[str, Any]:
     """`report`'s counts; the first violation as the shortest trace found shows it."""
     first = shortest.first
     return {
@@ -56,7 +57,9 @@ def crash_json(report: CrashReport, shortest: CrashReport, saved: Path | None) -
             "power_loss": first.pinned(),
             "steps": len(shortest.trace.actions[: first.point.step]),
         },
-        "saved_trace": str(saved) if saved else None,
+        "saved_trace": str(saved.path) if saved.path else None,
+        "save_error": saved.error,
+        "trace_lines": saved.text.splitlines() if saved.error else None,
     }
 
 
@@ -103,7 +106,11 @@ def crash_cmd(
     trace_file: Annotated[Path, typer.Argument(metavar="TRACE", help="A trace file.")],
     option: Annotated[
         list[str] | None,
-        typer.Option("--option", "-o", help="Run the trace with a mutant or field=value."),
+        typer.Option(
+            "--option",
+            "-o",
+            help="Add a mutant or field=value to the trace's own options.",
+        ),
     ] = None,
     backend: BackendOpt = "auto",
     exhaustive_writes: Annotated[
@@ -124,8 +131,12 @@ def crash_cmd(
     seed: Annotated[int, typer.Option(help="Seed of the drawn crash states.")] = 0,
     save_dir: Annotated[
         Path | None,
-        typer.Option(help="Where the first violating crash state is saved as a trace."),
-    ] = Path("traces/failures"),
+        typer.Option(
+            help="Where the first violating crash state is saved as a trace [default: "
+            "traces/failures of this checkout, else $PITMIRROR_FINDINGS or "
+            "~/.local/state/pitmirror/findings]."
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Explore every crash state a power loss can leave at every write of TRACE — unflushed
@@ -139,7 +150,7 @@ def crash_cmd(
     if option:
         trace = _with_options(trace, option)
     bounds = Bounds(exhaustive_writes, max_states, samples, tear_sectors, tear_samples, seed)
-    run_crash(trace_file, trace, bounds, backend, save_dir, as_json)
+    run_crash(trace_file, trace, bounds, backend, save_dir or findings_dir(), as_json)
 
 
 def run_crash(
@@ -156,18 +167,26 @@ def run_crash(
     shortest = report
     if report.first is not None and trace.power_loss is None:
         shortest = shrink(report)
-    saved = None
+    saved = Saved(None)
     if shortest.first is not None and save_dir is not None and trace.power_loss is None:
         saved = save_violation(shortest, save_dir)
+    if saved.error is not None:
+        sys.stderr.write(f"pitmirror: {saved.error}\n")
     if as_json:
         print_json(crash_json(report, shortest, saved))
     else:
-        print_report(path, report, shortest, saved)
+        print_report(path, report, shortest, saved.path)
+        if saved.error is not None:
+            out.print("the pinned trace (save these lines to a .jsonl file to replay it):")
+            sys.stdout.flush()
+            sys.stdout.write(saved.text)  # whole lines: they replay
     raise typer.Exit(0 if report.clean else 1)
 
 
 def _with_options(trace: Trace, names: list[str]) -> Trace:
-    options = parse_options(names, trace.design)
+    """The trace under its own options and `names` added to them (a mutant of the design the
+    trace was recorded under: its stricter order, its map rule)."""
+    options = parse_options(names, trace.design, base=trace.resolved_options)
     return dataclasses.replace(trace, options=options, expect="pass", violates=None)
 
 

@@ -37,8 +37,11 @@ def demo_cmd(
     design: DesignOpt = DEFAULT_DESIGN,
     topology: TopologyOpt = None,
     interval: Annotated[
-        float, typer.Option(min=0.0, help="Design B: seconds between freezes (at least the copy).")
-    ] = 0.0,
+        float | None,
+        typer.Option(
+            min=0.0, help="Design B: seconds between freezes (at least the copy) [default: 0]."
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Mirror under a random write workload with a live view; check the target by digest.
@@ -53,8 +56,11 @@ def demo_cmd(
     if topology is not None and topology not in chosen.model.topologies:
         known = ", ".join(chosen.model.topologies) or "none"
         fail(f"unknown topology {topology!r} for {chosen.name} (known: {known})")
+    if interval is not None and not chosen.model.topologies:
+        fail(f"--interval is design B's (freeze-overlay); {chosen.name} commits a point as "
+             "soon as its copy is done")  # fmt: skip
     request = DemoRequest(backend, grains, grain_size, seconds, seed,
-                          topology or chosen.default_topology, interval)  # fmt: skip
+                          topology or chosen.default_topology, interval or 0.0)  # fmt: skip
     if as_json or not out.is_terminal:
         latest: list[StatusView] = []
 

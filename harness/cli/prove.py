@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,6 +23,7 @@ from pitmirror.harness.cli.app import (
 from pitmirror.harness.designs import DESIGNS, options_label
 from pitmirror.harness.prove import prove_design, steps
 from pitmirror.harness.replay import MODEL_ONLY, EngineVerdict, on_engine
+from pitmirror.harness.traces import dump_trace, findings_dir
 from pitmirror.model.variants import VariantError, load
 
 
@@ -41,8 +43,13 @@ def prove_cmd(
         typer.Option("--option", "-o", help="A mutant name or field=value; repeatable."),
     ] = None,
     save_dir: Annotated[
-        Path, typer.Option(help="Where a counterexample trace of a refuted design is written.")
-    ] = Path("traces/failures"),
+        Path | None,
+        typer.Option(
+            help="Where a counterexample trace of a refuted design is written [default: "
+            "traces/failures of this checkout, else $PITMIRROR_FINDINGS or "
+            "~/.local/state/pitmirror/findings]."
+        ),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Only failures and the summary.")
     ] = False,
@@ -72,7 +79,8 @@ def prove_cmd(
         owners += [variant_design(n.partition("=")[2]) for n in names
                    if n.startswith("variant=")]  # fmt: skip
         designs = owners or designs
-    outcomes = [prove_design(parse_options(names, d), save_dir) for d in designs]
+    folder = save_dir or findings_dir()
+    outcomes = [prove_design(parse_options(names, d), folder) for d in designs]
     engine = [on_engine(o.trace, backend) if o.trace is not None else None for o in outcomes]
     if as_json:
         print_json({
@@ -114,4 +122,9 @@ def prove_cmd(
             out.print(f"on the engine ({replayed.backend} volumes): {replayed.verdict()}")
         if outcome.saved_to is not None:
             out.print(f"reproduce it: pitmirror replay {outcome.saved_to}")
+        elif outcome.save_error is not None and outcome.trace is not None:
+            sys.stderr.write(f"pitmirror: {outcome.save_error}\n")
+            out.print("the trace (save these lines to a .jsonl file to replay it):")
+            sys.stdout.flush()
+            sys.stdout.write(dump_trace(outcome.trace))  # whole lines: they replay
     raise typer.Exit(0 if all(o.proved for o in outcomes) else 1)

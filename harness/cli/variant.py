@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+
 from rich.table import Table
 
 from pitmirror.harness.cli.app import out
 from pitmirror.harness.prove import steps
 from pitmirror.harness.replay import on_engine
+from pitmirror.harness.traces import dump_trace
 from pitmirror.harness.variant import Side, VariantReport, on_model
 from pitmirror.model.actions import describe
 
@@ -61,6 +64,11 @@ def print_report(report: VariantReport, backend: str) -> None:
             out.print(f"  on the engine ({backend}): {on_engine(proof.trace, backend).verdict()}")
         if proof.saved_to is not None:
             out.print(f"  reproduce it: pitmirror replay {proof.saved_to}", highlight=False)
+        elif proof.save_error is not None:
+            sys.stderr.write(f"pitmirror: {proof.save_error}\n")
+            out.print("  the trace (save these lines to a .jsonl file to replay it):")
+            sys.stdout.flush()
+            sys.stdout.write(dump_trace(proof.trace))  # whole lines: they replay
     elif reached is not None:
         out.print(f"{reached.method}: no violation within its bounds")
     out.print(comparison(report))

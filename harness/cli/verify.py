@@ -30,6 +30,7 @@ from pitmirror.harness.cli.app import (
 )
 from pitmirror.harness.cli.variant import print_report
 from pitmirror.harness.designs import UnknownDesign
+from pitmirror.harness.traces import findings_dir
 from pitmirror.harness.variant import LOCKSTEP_EXAMPLES, check_variant
 from pitmirror.model.variants import VariantError
 
@@ -115,8 +116,13 @@ def verify_cmd(
         ),
     ] = None,
     save_dir: Annotated[
-        Path, typer.Option(help="With --variant: where the trace of a violation is written.")
-    ] = Path("traces/failures"),
+        Path | None,
+        typer.Option(
+            help="With --variant: where the trace of a violation is written [default: "
+            "traces/failures of this checkout, else $PITMIRROR_FINDINGS or "
+            "~/.local/state/pitmirror/findings]."
+        ),
+    ] = None,
     worlds: Annotated[
         int | None,
         typer.Option(min=1, help="With --variant: explore only the first N small worlds."),
@@ -133,7 +139,8 @@ def verify_cmd(
     errors = Console(stderr=True)
     if variant is not None:
         tried = Budget(examples=examples or LOCKSTEP_EXAMPLES, steps=steps)
-        _verify_variant(variant, traces, backend, save_dir, tried, worlds, as_json, errors)
+        folder = save_dir or findings_dir()
+        _verify_variant(variant, traces, backend, folder, tried, worlds, as_json, errors)
     budget = Budget(examples=examples or 200, steps=steps)
     if as_json or not errors.is_terminal:
         done = [0]

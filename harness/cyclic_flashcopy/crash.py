@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pitmirror.harness.cyclic_flashcopy.lockstep import Lockstep
+from pitmirror.harness.iolog import DeviceWrite, Entry, Flush, IoLog
 from pitmirror.harness.lockstep import Stepper
 from pitmirror.harness.power_loss import (
     PowerLoss,
@@ -32,7 +33,6 @@ from pitmirror.impl.bitmap import GrainMap
 from pitmirror.impl.cyclic_flashcopy.layout import SITE_VOLUMES
 from pitmirror.impl.cyclic_flashcopy.local import LocalSite
 from pitmirror.impl.cyclic_flashcopy.remote import RemoteSite, lost_commit
-from pitmirror.impl.iolog import DeviceWrite, Entry, Flush, IoLog
 from pitmirror.impl.journal import Journal, Metadata
 from pitmirror.impl.volumes import Volume
 from pitmirror.model import cyclic_flashcopy as design_a

@@ -22,9 +22,9 @@ from pitmirror.harness.backends import VolumeSet
 from pitmirror.harness.cyclic_flashcopy.world import FlashCopyWorld
 from pitmirror.harness.design import DemoReport, DemoRequest, StatusView
 from pitmirror.harness.digests import image_digest, seeds_digest
+from pitmirror.harness.grains import grain_bytes
 from pitmirror.impl.cyclic_flashcopy.layout import volume_layout
 from pitmirror.impl.cyclic_flashcopy.runner import Runner, RunnerStatus
-from pitmirror.impl.grains import grain_bytes
 from pitmirror.model.cyclic_flashcopy import Options
 
 MAX_QUIESCE_TICKS = 1_000_000
@@ -73,7 +73,7 @@ def run_demo(
             for old in [k for k in images if k < remote.number("committed")]:
                 del images[old]
 
-        runner = Runner(local, remote, clock, on_consistency_point=snapshot)
+        runner = Runner(local, remote, clock, world.apply, on_consistency_point=snapshot)
         started = clock()
         writes = 0
         while clock() - started < seconds:

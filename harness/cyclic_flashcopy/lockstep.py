@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pitmirror.harness.cyclic_flashcopy.probes import probes
 from pitmirror.harness.cyclic_flashcopy.world import FlashCopyWorld, Observation
+from pitmirror.harness.grains import CorruptGrain
 from pitmirror.harness.lockstep import LOCKSTEP_COMPACT_EVERY, LockstepBase
-from pitmirror.impl.grains import CorruptGrain
-from pitmirror.impl.seeds import CachedSeeds, decode_seeds
+from pitmirror.harness.seeds import CachedSeeds, decode_seeds
 from pitmirror.impl.site import EngineRefused
 from pitmirror.impl.volumes import Volume
 from pitmirror.model import cyclic_flashcopy as design_a
@@ -75,6 +76,7 @@ class Lockstep(LockstepBase):
             compact_every=LOCKSTEP_COMPACT_EVERY,
         )
         self.index = 0
+        self.probes = probes
 
     def position(self) -> tuple[int, int, str]:
         return self.model.cycle, self.model.committed, self.engine.local.phase

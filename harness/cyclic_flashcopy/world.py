@@ -18,16 +18,16 @@ from pathlib import Path
 
 from statemachine.exceptions import TransitionNotAllowed
 
+from pitmirror.harness.faults import CrashInjector, SiteCrashed
+from pitmirror.harness.grains import decode_grain, grain_bytes
+from pitmirror.harness.seeds import SeedReader
 from pitmirror.harness.world import InProcessLink
 from pitmirror.impl.cyclic_flashcopy.layout import VOLUME_NAMES
 from pitmirror.impl.cyclic_flashcopy.local import LocalSite
 from pitmirror.impl.cyclic_flashcopy.messages import MESSAGES
 from pitmirror.impl.cyclic_flashcopy.remote import RemoteSite, lost_commit
-from pitmirror.impl.faults import CrashInjector, SiteCrashed
-from pitmirror.impl.grains import decode_grain, grain_bytes
 from pitmirror.impl.journal import COMPACT_EVERY, Journal, JournalError
 from pitmirror.impl.link import LinkService
-from pitmirror.impl.seeds import SeedReader
 from pitmirror.impl.site import EngineRefused
 from pitmirror.impl.volumes import Volume
 from pitmirror.model.actions import (
@@ -132,6 +132,8 @@ class FlashCopyWorld:
             self.check_structure()
 
     def _route(self, action: Action) -> None:
+        if isinstance(action, CrashSite) and self.injector.armed:
+            raise EngineRefused(f"a crash is already armed: {describe(action)}")
         match action:
             case HostWrite(grain=grain, data=seed):
                 self.local.host_write(grain, grain_bytes(seed, grain, self.grain_size))

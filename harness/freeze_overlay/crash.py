@@ -22,6 +22,7 @@ from typing import Any
 
 from pitmirror.harness.freeze_overlay.lockstep import Lockstep
 from pitmirror.harness.freeze_overlay.world import OverlayWorld
+from pitmirror.harness.iolog import DeviceWrite, Entry, Flush, IoLog
 from pitmirror.harness.lockstep import Stepper
 from pitmirror.harness.power_loss import (
     PowerLoss,
@@ -30,11 +31,10 @@ from pitmirror.harness.power_loss import (
     judge_continuing,
     recover_journal,
 )
+from pitmirror.harness.seeds import decode_seeds
 from pitmirror.impl.freeze_overlay.metadata import lost_record
-from pitmirror.impl.iolog import DeviceWrite, Entry, Flush, IoLog
 from pitmirror.impl.journal import Journal, Metadata
 from pitmirror.impl.regions import Region
-from pitmirror.impl.seeds import decode_seeds
 from pitmirror.impl.volumes import Volume
 from pitmirror.model import freeze_overlay as model
 from pitmirror.model.actions import Action, HostWrite, LinkUp, Recover

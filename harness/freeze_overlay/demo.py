@@ -21,9 +21,9 @@ from pitmirror.harness.backends import VolumeSet
 from pitmirror.harness.design import DemoReport, DemoRequest, StatusView
 from pitmirror.harness.digests import seeds_digest
 from pitmirror.harness.freeze_overlay.world import OverlayWorld
+from pitmirror.harness.grains import grain_bytes
 from pitmirror.impl.freeze_overlay.layout import volume_layout
 from pitmirror.impl.freeze_overlay.runner import GroupStatus, OverlayRunner
-from pitmirror.impl.grains import grain_bytes
 from pitmirror.model import freeze_overlay as B
 
 MAX_QUIESCE_TICKS = 100_000
@@ -84,7 +84,7 @@ def run_demo(
         def snapshot(group: int, point: int) -> None:
             images[(group, point)] = [host[i].copy() for i in topo.group_objects(group)]
 
-        runner = OverlayRunner(world.sites, clock, interval_s, on_point=snapshot)
+        runner = OverlayRunner(world.sites, clock, world.apply, interval_s, on_point=snapshot)
         started, writes = clock(), 0
         while clock() - started < seconds:
             for _ in range(writes_per_tick):

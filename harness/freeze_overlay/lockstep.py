@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pitmirror.harness.freeze_overlay.probes import probes
 from pitmirror.harness.freeze_overlay.world import OverlayObservation, OverlayWorld
 from pitmirror.harness.lockstep import LOCKSTEP_COMPACT_EVERY, LockstepBase
-from pitmirror.impl.seeds import CachedSeeds
+from pitmirror.harness.seeds import CachedSeeds
 from pitmirror.impl.site import EngineRefused
 from pitmirror.impl.volumes import Volume
 from pitmirror.model import freeze_overlay as B
@@ -71,6 +72,7 @@ class Lockstep(LockstepBase):
             compact_every=LOCKSTEP_COMPACT_EVERY,
         )
         self.index = 0
+        self.probes = probes
 
     def position(self) -> tuple[int, int, str]:
         state, topo = self.model, self.model.topology

@@ -18,19 +18,19 @@ from pathlib import Path
 
 from statemachine.exceptions import TransitionNotAllowed
 
+from pitmirror.harness.faults import CrashInjector
+from pitmirror.harness.grains import decode_grain, grain_bytes
+from pitmirror.harness.seeds import SeedReader
 from pitmirror.harness.world import InProcessLink
 from pitmirror.impl.bitmap import GrainMap
-from pitmirror.impl.faults import CrashInjector
 from pitmirror.impl.freeze_overlay.controllers import GroupCycle
 from pitmirror.impl.freeze_overlay.layout import LocalStore, RemoteStore, site_volumes
 from pitmirror.impl.freeze_overlay.messages import MESSAGES
 from pitmirror.impl.freeze_overlay.metadata import CopyMeta, GroupMeta, ObjectMeta, lost_record
 from pitmirror.impl.freeze_overlay.site import OverlaySite, initial_meta, records
-from pitmirror.impl.grains import decode_grain, grain_bytes
 from pitmirror.impl.journal import COMPACT_EVERY, Journal, JournalError, Metadata
 from pitmirror.impl.link import LinkService
 from pitmirror.impl.regions import Region
-from pitmirror.impl.seeds import SeedReader
 from pitmirror.impl.site import EngineRefused
 from pitmirror.impl.volumes import Volume
 from pitmirror.model import freeze_overlay as model

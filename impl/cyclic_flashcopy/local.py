@@ -114,6 +114,8 @@ class LocalSite(DurableSite):
             raise EngineRefused(
                 f"the local site refused {event} in phase {self.cycle.current_state_value}"
             ) from refused
+        except LinkUnavailable as unreachable:  # a resync or commit sends before it records
+            raise EngineRefused(f"the local site refused {event}: {unreachable}") from unreachable
         self.settle()
         return result
 

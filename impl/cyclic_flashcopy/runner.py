@@ -3,8 +3,9 @@
 Each `tick()` does a bounded amount of work through the vocabulary's own actions, one action
 per extent: commit if the point is ready, else copy (or resync) up to `extents_per_tick`
 extents of at most `max_extent_grains` grains, then drain as many extents of the target map.
-Every action goes through one door, `apply` (the sites' own unless the harness steps the model
-with each one, harness/runner_machine.py), so what the runner does is what the model checks.
+Every action goes through one door, `apply`, which the caller gives (the harness's lockstep
+steps the model with each one, harness/runner_machine.py), so what the runner does is what the
+model checks.
 The host's reads and writes are the local site's door (`LocalSite.host_write`), not the
 runner's.  The clock is injected: the runner never reads time itself, it stamps each consistency
 point with `clock()` so callers can report the committed point's age (RPO).  No threads: a
@@ -38,24 +39,22 @@ class Runner:
     local: LocalSite
     remote: RemoteSite
     clock: Callable[[], float]
+    apply: Callable[[Action], None]
+    """the door every action goes through: the sites' (a daemon's, the harness's world), or the
+    harness's lockstep, which steps the model with each one"""
     extents_per_tick: int = 8
     max_extent_grains: int = 16
     on_consistency_point: Callable[[int], None] = lambda cycle: None
     """called with the new point's number at each commit"""
     point_times: dict[int, float] = field(default_factory=dict)
     commits: int = 0
-    apply: Callable[[Action], None] | None = None
-    """the door every action goes through: the site's own `apply` unless given"""
 
     def __post_init__(self) -> None:
         self.point_times.setdefault(0, self.clock())
         self.point_times.setdefault(self.local.number("cycle"), self.clock())
 
     def _apply(self, action: Action) -> None:
-        if self.apply is not None:
-            self.apply(action)
-        else:
-            (self.remote if isinstance(action, DrainTarget) else self.local).apply(action)
+        self.apply(action)
 
     def tick(self) -> bool:
         """One bounded slice of background work; True when it committed a point."""

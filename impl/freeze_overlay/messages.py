@@ -27,10 +27,12 @@ class DeltaWrite:
 
 @dataclass(frozen=True)
 class Complete:
-    """Every member's delta of point `point` of group `group` has arrived: mark it complete."""
+    """Every member's delta of point `point` of group `group` has arrived — `grains` grains
+    in all, which the remote checks against what it received — : mark it complete."""
 
     group: int
     point: int
+    grains: int
 
 
 Message = DeltaWrite | Complete

@@ -8,12 +8,13 @@ than the copy (claim 18) — then copy up to `extents_per_tick` extents of at mo
 locally, extent by extent (pipelined, the merges are of the previous point's deltas, moved
 aside, while the current one is copied).  A design-B site or link fails only between actions
 (a crash is an action of its own), so what the tick checked before it starts holds to its
-end.  Every action goes through one door, `apply` (the sites' own unless the harness steps the
-model with each one, harness/runner_machine.py).  The clock is injected; the runner stamps
-every point with it, for the committed point's age.  It drives every site of the topology it is
-given, reading each one's metadata: two sites in two processes will each run their own part
-(the home's cycle, the remote's merges) and learn the other's state from its messages.  The
-host's reads and writes are a site's door (`OverlaySite.host_write`), not the runner's.
+end.  Every action goes through one door, `apply`, which the caller gives (the harness's
+lockstep steps the model with each one, harness/runner_machine.py).  The clock is injected;
+the runner stamps every point with it, for the committed point's age.  It drives every site of
+the topology it is given, reading each one's metadata: two sites in two processes will each
+run their own part (the home's cycle, the remote's merges) and learn the other's state from
+its messages.  The host's reads and writes are a site's door (`OverlaySite.host_write`), not
+the runner's.
 """
 
 from __future__ import annotations
@@ -59,6 +60,9 @@ class GroupStatus:
 class OverlayRunner:
     sites: Mapping[str, OverlaySite]
     clock: Callable[[], float]
+    apply: Callable[[Action], None]
+    """the door every action goes through: the sites' (a daemon's, the harness's world), or the
+    harness's lockstep, which steps the model with each one"""
     interval_s: float = 0.0
     extents_per_tick: int = 8
     max_extent_grains: int = 16
@@ -66,8 +70,6 @@ class OverlayRunner:
     """called with (group, point) at each freeze"""
     point_times: dict[tuple[int, int], float] = field(default_factory=dict)
     commits: int = 0
-    apply: Callable[[Action], None] | None = None
-    """the door every action goes through: the sites' own `apply` unless given"""
     merge_extents_per_tick: int = 64
     """at most this many merge extents per site in a tick, its groups' merges at home and as a
     remote together (the disks' pace, as `extents_per_tick` is the link's)"""
@@ -88,19 +90,7 @@ class OverlayRunner:
             self.point_times[(gi, 1)] = now
 
     def _apply(self, action: Action) -> None:
-        if self.apply is not None:
-            self.apply(action)
-        elif isinstance(action, MergeRemote | DropRemoteDelta):
-            self.sites[action.site].apply(action)
-        else:
-            self._home(action).apply(action)
-
-    def _home(self, action: Action) -> OverlaySite:
-        topo = self.topology
-        if isinstance(action, CopyDelta | MergeLocal):
-            return self.sites[topo.objects[topo.locate(action.grain)[1]].home]
-        assert isinstance(action, FreezeGroup | MarkComplete | DropLocalDelta)
-        return self.sites[topo.groups[action.group].home]
+        self.apply(action)
 
     def _group_home(self, group: int) -> OverlaySite:
         return self.sites[self.topology.groups[group].home]

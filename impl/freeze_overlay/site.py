@@ -21,6 +21,7 @@ from typing import Any
 
 from statemachine.exceptions import TransitionNotAllowed
 
+from pitmirror.impl.bitmap import GrainMap
 from pitmirror.impl.freeze_overlay.controllers import GroupCycle, SiteService
 from pitmirror.impl.freeze_overlay.layout import build_stores, site_volumes
 from pitmirror.impl.freeze_overlay.messages import MESSAGES, Complete, DeltaWrite, Message
@@ -199,8 +200,9 @@ class OverlaySite(DurableSite):
             case DeltaWrite(group=group, member=member, offset=offset, point=point, data=payload):
                 self._send(self.service, "DeltaWrite", {"group": group, "member": member,
                            "offset": offset, "point": point, "data": payload})  # fmt: skip
-            case Complete(group=group, point=point):
-                self._send(self.service, "Complete", {"group": group, "point": point})
+            case Complete(group=group, point=point, grains=grains):
+                self._send(self.service, "Complete", {"group": group, "point": point,
+                                                      "grains": grains})  # fmt: skip
 
     def settle(self) -> None:
         """Each group's phase moved to what its metadata now says."""
@@ -325,6 +327,8 @@ class OverlaySite(DurableSite):
         self._record(changes)
 
     def freeze_member(self, group: int, member: int) -> None:
+        if member not in self.group_meta(group).unfrozen:
+            raise EngineRefused(f"member {member} is not waiting to freeze")
         unfrozen = self.group_meta(group).unfrozen - {member}
         changes = self.group_records[group].changes(unfrozen=unfrozen)
         changes |= self.object_records[member].freeze(self.object_meta(member),
@@ -336,20 +340,30 @@ class OverlaySite(DurableSite):
         it)."""
         gi, oi, off = self._extent(grain, count)
         self._require_frozen(oi, off, count)
-        if site not in self.topology.groups[gi].remotes:
-            raise EngineRefused(f"{site} is no remote of group {gi}")
+        self._require_point_to_send(gi, site)
         data = self._frozen_region(oi).read_grains(off, count)
         self.links[site].send(DeltaWrite(gi, oi, off, self.group_meta(gi).point, data))
 
     def mark_complete(self, site: str, group: int) -> None:
         """The commit at remote `site`: it marks every member's delta complete, then this site
         records that it did."""
+        self._require_point_to_send(group, site)
+        current = self.group_meta(group)
+        grains = sum(len(self.object_meta(i).frozen) for i in self.members(group))
+        self.links[site].send(Complete(group, current.point, grains))
+        completed = current.completed_at | {site}
+        self._record(self.group_records[group].changes(completed_at=completed))
+
+    def _require_point_to_send(self, group: int, site: str) -> None:
+        """Remote `site` may still be sent the group's current point: it is a remote of the
+        group, the freeze is over and the point is not complete there yet."""
         if site not in self.topology.groups[group].remotes:
             raise EngineRefused(f"{site} is no remote of group {group}")
         current = self.group_meta(group)
-        self.links[site].send(Complete(group, current.point))
-        completed = current.completed_at | {site}
-        self._record(self.group_records[group].changes(completed_at=completed))
+        if current.unfrozen:
+            raise EngineRefused("the freeze is still in progress")
+        if site in current.completed_at:
+            raise EngineRefused(f"point {current.point} is already complete at {site}")
 
     def merge_local(self, grain: int, count: int = 1) -> None:
         """One extent of the frozen delta (pipelined: of the delta merging) into the base."""
@@ -367,7 +381,17 @@ class OverlaySite(DurableSite):
         self._write(self.local_stores[oi].base, off, data, self.options.flush_every_write)
 
     def drop_local_delta(self, group: int) -> None:
-        """The merged bases flushed (unless every merge was), then one record."""
+        """The merged bases flushed (unless every merge was), then one record; refused unless
+        a delta is there to drop and every grain of it is merged."""
+        if not self.has_merge_work(group):
+            pipelined = self.options.pipelined
+            raise EngineRefused(f"there is no {'delta merging' if pipelined else 'frozen delta'}")
+        for i in self.members(group):
+            meta, store = self.object_meta(i), self.local_stores[i]
+            if self.options.pipelined and meta.has_merging and not meta.merging_from_base:
+                _require_merged(store.base, self._merging_region(i), meta.merging, "merging")
+            elif not self.options.pipelined and meta.has_frozen and not meta.frozen_from_base:
+                _require_merged(store.base, self._frozen_region(i), meta.frozen, "frozen")
         changes: Changes = {}
         for i in self.members(group):
             if self._drop_flushes_merges():
@@ -377,6 +401,8 @@ class OverlaySite(DurableSite):
         self._record(changes)
 
     def break_mirror(self, group: int) -> None:
+        if self.group_meta(group).broken:
+            raise EngineRefused("mirroring is already broken")
         self._record(self.group_records[group].changes(broken=True))
 
     def _drop_flushes_merges(self) -> bool:
@@ -418,6 +444,10 @@ class OverlaySite(DurableSite):
             raise EngineRefused(f"{self.site} holds no copy of member {member} of group {group}")
         aside = self._moves_aside(group, point)
         copy = self.copy_meta(member)
+        if copy.delta_point == point and copy.complete:
+            raise EngineRefused(f"point {point} is already complete at {self.site}")
+        if not aside and copy.delta_point not in (None, point):
+            raise EngineRefused(f"{self.site} still holds the delta of point {copy.delta_point}")
         if copy.delta_point == point:
             require_extent(copy.delta, offset, count, f"still to copy to {self.site}", held=False)
         slot = copy.merging_slot if aside else copy.delta_slot
@@ -429,12 +459,24 @@ class OverlaySite(DurableSite):
         else:
             self._record(self.copy_records[member].received(offsets, point))
 
-    def receive_complete(self, group: int, point: int) -> None:
+    def receive_complete(self, group: int, point: int, grains: int) -> None:
         """One record marks every member's delta of `point` complete (moving an earlier
-        point's delta aside first, pipelined, when no grain of this point came)."""
+        point's delta aside first, pipelined, when no grain of this point came); refused
+        unless all `grains` grains of the point arrived."""
         if self.site not in self.topology.groups[group].remotes:
             raise EngineRefused(f"{self.site} is no remote of group {group}")
+        copies = [self.copy_meta(i) for i in self.members(group)]
         moves = self._moves_aside(group, point)
+        if not moves and any(c.delta_point not in (None, point) for c in copies):
+            raise EngineRefused(f"{self.site} still holds an older delta")
+        received = sum(len(c.delta) for c in copies if c.delta_point == point)
+        if received != grains:
+            raise EngineRefused(
+                f"the frozen delta is not fully copied to {self.site} ({received} of {grains} "
+                "grains)"
+            )
+        if any(c.complete and c.delta_point == point for c in copies):
+            raise EngineRefused(f"point {point} is already complete at {self.site}")
         changes = self._move_aside(group, point) if moves else Changes()
         for i in self.members(group):
             changes |= self.copy_records[i].complete(point)
@@ -454,6 +496,8 @@ class OverlaySite(DurableSite):
             source = store.deltas[copy.merging_slot]
         else:
             require_extent(copy.delta, off, count, f"in {self.site}'s delta")
+            if self.options.merge_after_complete and not copy.complete:
+                raise EngineRefused(f"{self.site}'s delta is not marked complete")
             source = store.deltas[copy.delta_slot]
         # lost before the drop, a merge is redone from the complete delta: no flush of its own
         self._write(store.base, off, source.read_grains(off, count), self.options.flush_every_write)
@@ -464,9 +508,16 @@ class OverlaySite(DurableSite):
             raise EngineRefused(f"{self.site} is no remote of group {group}")
         changes: Changes = {}
         for i in self.members(group):
-            copy = self.copy_meta(i)
+            copy, store = self.copy_meta(i), self.remote_stores[(i, self.site)]
             if self.options.pipelined and copy.merging_point is None:
                 raise EngineRefused(f"{self.site} has no delta merging")
+            if not self.options.pipelined and not copy.complete:
+                raise EngineRefused(f"{self.site}'s delta is not complete")
+            pending = copy.merging if self.options.pipelined else copy.delta
+            slot = copy.merging_slot if self.options.pipelined else copy.delta_slot
+            _require_merged(store.base, store.deltas[slot], pending, f"{self.site}'s")
+        for i in self.members(group):
+            copy = self.copy_meta(i)
             if self._drop_flushes_merges():
                 self._flush(self.remote_stores[(i, self.site)].base)
             record = self.copy_records[i]
@@ -518,6 +569,14 @@ class OverlaySite(DurableSite):
             slots = {meta.active_slot, meta.frozen_slot, meta.merging_slot}
             if len(slots) != len(self.local_stores[i].aux):
                 raise EngineInvariantBroken(f"object {i}: two deltas share a volume")
+
+
+def _require_merged(base: Region, delta: Region, grains: GrainMap, which: str) -> None:
+    """Every grain of the delta is in the base: read both, extent by extent (a drop must not
+    lose a merge that was never done)."""
+    for start, count in grains.extents():
+        if base.read_grains(start, count) != delta.read_grains(start, count):
+            raise EngineRefused(f"the {which} delta is not merged into the base")
 
 
 def _arguments(action: Action) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from pitmirror.impl.grains import decode_grain
+from pitmirror.harness.grains import decode_grain
 from pitmirror.impl.regions import Region
 from pitmirror.impl.volumes import Volume
 from pitmirror.model.extents import runs
