@@ -405,7 +405,7 @@ def test_crash_of_a_design_b_mutant_names_the_lost_record(tmp_path: Path) -> Non
     assert run.returncode == 1, run.stderr
     assert "the right journal lost its complete mark of point 1" in run.stdout
     # the trace's own stricter order, and the mutant added to it
-    (saved,) = tmp_path.glob("*-power-loss-single-complete-unflushed,pipelined=false.jsonl")
+    (saved,) = tmp_path.glob("*-power-loss-single-complete-unflushed,pipelined-false.jsonl")
     again = pitmirror("crash", str(saved), "--backend", "memory", "--json")
     assert again.returncode == 1 and json.loads(again.stdout)["crash_states"] == 1
 
