@@ -19,6 +19,7 @@ from pitmirror.harness.coverage import (
     measure,
     runner_paths,
 )
+from pitmirror.node.cli import out
 
 
 @pytest.mark.slow
@@ -51,7 +52,10 @@ def test_a_measuring_run_that_cannot_run_says_why() -> None:
         measure(1, 1, "nosuch")
 
 
-def test_the_report_names_the_gaps_and_what_is_left_out(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_report_names_the_gaps_and_what_is_left_out(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(out, "width", 200)  # whatever COLUMNS the run has: one line a row
     result = CoverageResult(
         lines=200, executed=180, runner_branches=10, runner_branches_taken=9,
         missing={"volumes.py": [3, 4, 5, 9], "cyclic_flashcopy/runner.py": [88]},
