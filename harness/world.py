@@ -28,7 +28,6 @@ class InProcessLink:
         self.vocabulary = vocabulary
         self._peer = peer
         self._up = True
-        self.sent_bytes = 0
         self.tap: Callable[[bytes], None] | None = None
         """told every message's bytes as they leave (tests)"""
 
@@ -49,7 +48,6 @@ class InProcessLink:
         if not self._peer.up:
             raise LinkUnavailable("the peer site is down")
         data = self.vocabulary.encode(message)
-        self.sent_bytes += len(data)
         if self.tap is not None:
             self.tap(data)
         self._peer.receive(data)

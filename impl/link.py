@@ -40,8 +40,8 @@ class Link(Protocol):
 class LinkService(StateMachine):
     """A link's availability as the vocabulary's events: LinkDown and LinkUp.
 
-    `on_change(up)` tells whatever carries the messages (the harness's in-process link of
-    design A); a link that is only looked up (design B's, by name) needs none.
+    `on_change(up)` tells whatever carries the messages (the harness's in-process links, both
+    directions of one link), so that a message sent while it is down is not delivered.
     """
 
     up = State("up", initial=True)

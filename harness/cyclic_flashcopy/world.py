@@ -124,8 +124,8 @@ class FlashCopyWorld:
             self._route(action)
         except SiteCrashed as crash:
             self._site(crash.site).apply(CrashSite(crash.site))
-        if self.local.up:
-            self.local.settle()
+            if self.local.up:  # the cut action may have recorded before the crash
+                self.local.settle()
         if isinstance(action, Recover) and self.local.up and self.remote.up:
             self.check_journals_agree()
         if self.self_check:

@@ -26,7 +26,7 @@ from pitmirror.impl.bitmap import GrainMap
 from pitmirror.impl.freeze_overlay.controllers import GroupCycle
 from pitmirror.impl.freeze_overlay.layout import LocalStore, RemoteStore, site_volumes
 from pitmirror.impl.freeze_overlay.messages import MESSAGES
-from pitmirror.impl.freeze_overlay.metadata import CopyMeta, GroupMeta, ObjectMeta, lost_record
+from pitmirror.impl.freeze_overlay.metadata import GroupMeta, lost_record
 from pitmirror.impl.freeze_overlay.site import OverlaySite, initial_meta, records
 from pitmirror.impl.journal import COMPACT_EVERY, Journal, JournalError, Metadata
 from pitmirror.impl.link import LinkService
@@ -128,29 +128,11 @@ class OverlayWorld:
         """Each group's cycle, at its home site."""
         return [self._group_home(gi).cycles[gi] for gi in range(len(self.topology.groups))]
 
-    def group_meta(self, group: int) -> GroupMeta:
-        return self._group_home(group).group_meta(group)
-
-    def object_meta(self, obj: int) -> ObjectMeta:
-        return self._home(obj).object_meta(obj)
-
-    def copy_meta(self, obj: int, site: str) -> CopyMeta:
-        return self.sites[site].copy_meta(obj)
-
-    def has_merge_work(self, group: int) -> bool:
-        return self._group_home(group).has_merge_work(group)
-
-    def reachable(self, home: str, site: str) -> bool:
-        """Both sites up and the link between them up."""
-        return self.sites[home].reaches(site)
-
     # ---- actions -----------------------------------------------------------------------------
 
     def apply(self, action: Action) -> None:
         self._last_read = None
-        self._route(action)
-        for site in self.sites.values():
-            site.settle()
+        self._route(action)  # each site settles its own groups' phases after its own events
         if isinstance(action, Recover):
             self.check_journals_agree(action.site)
         if self.self_check:
@@ -215,10 +197,6 @@ class OverlayWorld:
         """The grain and decoded seed of the newest host read."""
         read = self._last_read
         return None if read is None else (read[0], decode_grain(read[1], read[0]))
-
-    def last_read_bytes(self) -> tuple[int, bytes] | None:
-        """The grain and bytes of the newest host read (None: it was not served)."""
-        return self._last_read
 
     # ---- observation -------------------------------------------------------------------------
 

@@ -61,7 +61,7 @@ class LocalSite(DurableSite):
     ) -> None:
         super().__init__(journal, on_write)
         self.source, self.i1, self.options, self.link = source, i1, options, link
-        self.grain_size, self.grain_count = source.grain_size, source.grain_count
+        self.grain_size = source.grain_size
         self.start()
         self.cycle = LocalCycle(self)
 

@@ -73,7 +73,6 @@ class RemoteSite(DurableSite):
     ) -> None:
         super().__init__(journal, on_write)
         self.i2, self.target, self.options = i2, target, options
-        self.grain_size, self.grain_count = i2.grain_size, i2.grain_count
         self.start()
         self.service = RemoteService(self)
 

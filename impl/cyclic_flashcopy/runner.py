@@ -53,9 +53,6 @@ class Runner:
         self.point_times.setdefault(0, self.clock())
         self.point_times.setdefault(self.local.number("cycle"), self.clock())
 
-    def _apply(self, action: Action) -> None:
-        self.apply(action)
-
     def tick(self) -> bool:
         """One bounded slice of background work; True when it committed a point."""
         local = self.local
@@ -63,7 +60,7 @@ class Runner:
         committed = False
         if local.up and local.cycle.ready.is_active and mirror_up:
             cycle = local.number("cycle")
-            self._apply(CommitPoint())
+            self.apply(CommitPoint())
             committed = local.up and local.number("cycle") > cycle  # a crash may cut it
             if committed:
                 self._stamp(cycle + 1)
@@ -87,7 +84,7 @@ class Runner:
         for start, count in todo[: self.extents_per_tick]:
             if not self._may_go_on(make):
                 break
-            self._apply(make(start, count))
+            self.apply(make(start, count))
 
     def _may_go_on(self, make: type[CopyGrain] | type[ResyncGrain] | type[DrainTarget]) -> bool:
         if make is DrainTarget:

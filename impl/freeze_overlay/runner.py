@@ -89,9 +89,6 @@ class OverlayRunner:
             self.point_times[(gi, 0)] = now
             self.point_times[(gi, 1)] = now
 
-    def _apply(self, action: Action) -> None:
-        self.apply(action)
-
     def _group_home(self, group: int) -> OverlaySite:
         return self.sites[self.topology.groups[group].home]
 
@@ -125,7 +122,7 @@ class OverlayRunner:
         if phase == "idle":
             last = self.point_times.get((gi, group.point), 0.0)
             if not group.broken and self.clock() - last >= self.interval_s:
-                self._apply(FreezeGroup(gi))
+                self.apply(FreezeGroup(gi))
                 self.point_times[(gi, group.point + 1)] = self.clock()
                 self.on_point(gi, group.point + 1)
             return
@@ -142,10 +139,10 @@ class OverlayRunner:
                 unsent = self.object_meta(obj).frozen.difference(sent)
                 extents = unsent.extents(self.max_extent_grains)[:budget]
                 for offset, count in extents:
-                    self._apply(CopyDelta(remote, first + offset, count))
+                    self.apply(CopyDelta(remote, first + offset, count))
                 budget -= len(extents)
             if budget:
-                self._apply(MarkComplete(remote, gi))
+                self.apply(MarkComplete(remote, gi))
                 self.commits += 1
         self._merge_remotes(gi)
         if not home.up or not home.has_merge_work(gi):
@@ -174,10 +171,10 @@ class OverlayRunner:
         now = todo[: self._disk.setdefault(site, self.merge_extents_per_tick)]
         self._disk[site] -= len(now)
         for action in now:
-            self._apply(action)
+            self.apply(action)
         del todo[: len(now)]
         if not todo:
-            self._apply(drop)
+            self.apply(drop)
             del self._merges[(gi, site)]
 
     def _merge_remotes(self, gi: int) -> None:

@@ -63,11 +63,6 @@ from pitmirror.model.actions import (
     describe,
 )
 
-HOME_ACTIONS = (FreezeGroup, FreezeMember, CopyDelta, MarkComplete, MergeLocal, DropLocalDelta,
-                BreakMirror)  # fmt: skip
-"""the actions of a group's cycle at its home site (the host's reads and writes come through
-`host_write` and `host_read`)"""
-
 
 def records(topology: model.Topology) -> tuple[
     list[GroupRecord], list[ObjectRecord], list[CopyRecord]
