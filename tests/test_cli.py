@@ -19,6 +19,16 @@ from pitmirror.harness.verify import Row
 TRACES = Path(__file__).resolve().parent.parent / "traces"
 
 
+@pytest.fixture(autouse=True)
+def private_tmpdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each command runs with a temp folder of its own: what another run left under /tmp (a
+    killed run on the same machine, a concurrent test) must not add a note to the stderr these
+    tests read line by line."""
+    private = tmp_path / "tmp"
+    private.mkdir()
+    monkeypatch.setenv("TMPDIR", str(private))
+
+
 def pitmirror(*args: str, uid: int | None = None) -> subprocess.CompletedProcess[str]:
     """The command in a fresh interpreter; `uid` makes it believe it runs as that user."""
     pretend = f"import os; os.geteuid = lambda: {uid}\n" if uid is not None else ""
