@@ -18,6 +18,7 @@ from pitmirror.impl.bitmap import GrainMap
 from pitmirror.impl.journal import Journal, Metadata, apply_changes
 from pitmirror.impl.regions import Region
 from pitmirror.impl.volumes import Volume
+from pitmirror.model.actions import Action
 
 WriteHook = Callable[[str, str], None]
 """told (site, what was written) after every durable write of a site"""
@@ -122,3 +123,9 @@ class DurableSite:
         self.on_write(self.site, f"journal {sorted(changes)}")
         if durable:  # a snapshot makes every record durable: only after a barrier
             self.journal.maybe_compact(meta)
+
+
+def event_arguments(action: Action) -> dict[str, Any]:
+    """An action's fields as its controller event's arguments (python-statemachine hands
+    each callback the ones it names)."""
+    return {name: getattr(action, name) for name in action.__dataclass_fields__}

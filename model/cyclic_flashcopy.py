@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -60,6 +60,7 @@ from pitmirror.model.algebra import Case, Concrete, first_false, unchanged
 from pitmirror.model.algebra import Write as AlgebraWrite
 from pitmirror.model.algebra import the_case as case_that_applies
 from pitmirror.model.cyclic_flashcopy_rules import Options as Options
+from pitmirror.model.cyclic_flashcopy_vocabulary import VOCABULARY
 from pitmirror.model.design import ActionNotEnabled, DesignModel, WrongDesign
 from pitmirror.model.extents import some_run, sub_extents
 from pitmirror.model.options import DesignOptions
@@ -244,28 +245,32 @@ def _put(state: State, after: rules.PairView) -> State:
 
 def bind(action: Action) -> tuple[str, dict[str, Any]] | None:
     """The rule an action runs and its parameters (None: not an action of design A)."""
-    match action:
-        case HostWrite(grain=g, data=data):
-            return "HostWrite", {"grain": g, "data": data}
-        case HostRead(grain=g):
-            return "HostRead", {"grain": g}
-        case CopyGrain(grain=g, count=n):
-            return "CopyGrain", {"extent": range(g, g + n)}
-        case ResyncGrain(grain=g, count=n):
-            return "ResyncGrain", {"extent": range(g, g + n)}
-        case DrainTarget(grain=g, count=n):
-            return "DrainTarget", {"extent": range(g, g + n), "after": g + n}
-        case CommitPoint():
-            return "CommitPoint", {}
-        case LinkDown():
-            return "LinkDown", {}
-        case LinkUp():
-            return "LinkUp", {}
-        case CrashSite(site=site):
-            return f"CrashSite({site})", {}
-        case Recover(site=site):
-            return f"Recover({site})", {}
-    return None
+    entry = VOCABULARY.entry(action)
+    return None if entry is None else BINDERS[entry.binds](action, entry.name)
+
+
+def _bind_grain(action: Any, name: str) -> tuple[str, dict[str, Any]]:
+    data = {"data": action.data} if hasattr(action, "data") else {}
+    return name, {"grain": action.grain, **data}
+
+
+def _bind_extent(action: Any, name: str) -> tuple[str, dict[str, Any]]:
+    return name, {"extent": range(action.grain, action.grain + action.count)}
+
+
+def _bind_drain(action: Any, name: str) -> tuple[str, dict[str, Any]]:
+    end = action.grain + action.count
+    return name, {"extent": range(action.grain, end), "after": end}
+
+
+BINDERS: dict[str, Callable[[Any, str], tuple[str, dict[str, Any]]]] = {
+    "grain": _bind_grain,
+    "extent": _bind_extent,
+    "drain": _bind_drain,
+    "none": lambda action, name: (name, {}),
+    "site": lambda action, name: (f"{name}({action.site})", {}),
+}
+"""How an action's fields become its rule's parameters, by the vocabulary's `binds`."""
 
 
 def the_case(state: State, action: Action, seen: rules.PairView | None = None) -> Case:
@@ -370,23 +375,7 @@ def _crash(state: State, site: Site) -> State:
     return _with(state, **{flag: False, "armed_crash": None})
 
 
-_MAPS = ("copy_map", "future_map", "out_of_sync", "received_map", "target_map")
-_CUT = ("armed_crash", "local_up", "remote_up")  # an armed crash may cut the action's plan
-MODIFIES: dict[str, frozenset[str]] = {
-    name: frozenset(fields)
-    for name, fields in (
-        ("HostWrite", ("source", "i1", "i2", "target", "acked", *_MAPS, *_CUT)),
-        ("HostRead", ()),
-        ("CopyGrain", ("i1", "i2", "target", *_MAPS, *_CUT)),
-        ("ResyncGrain", ("i2", "target", *_MAPS, *_CUT)),
-        ("CommitPoint", ("committed", "cycle", "images", *_MAPS, *_CUT)),
-        ("DrainTarget", ("target", "target_map", "armed_crash", "remote_up")),
-        ("LinkDown", ("link_up",)),
-        ("LinkUp", ("link_up",)),
-        ("CrashSite", ("armed_crash", "local_up", "remote_up")),
-        ("Recover", ("local_up", "remote_up")),
-    )
-}
+MODIFIES: dict[str, frozenset[str]] = VOCABULARY.modifies()
 """What each action may change, field by field of `State` (the tests check every step)."""
 
 

@@ -59,21 +59,16 @@ from pitmirror.model import freeze_overlay_rules as rules
 from pitmirror.model import spec, variants
 from pitmirror.model.actions import (
     Action,
-    BreakMirror,
     CopyDelta,
-    CrashSite,
     DropLocalDelta,
     DropRemoteDelta,
     FreezeGroup,
     FreezeMember,
-    HostRead,
-    HostWrite,
     LinkDown,
     LinkUp,
     MarkComplete,
     MergeLocal,
     MergeRemote,
-    Recover,
     action_name,
 )
 from pitmirror.model.algebra import NONE, Concrete, applied, first_false, the_case
@@ -84,6 +79,7 @@ from pitmirror.model.algebra import delta_update as delta_update
 from pitmirror.model.design import ActionNotEnabled, DesignModel, WrongDesign
 from pitmirror.model.extents import runs, sub_extents
 from pitmirror.model.freeze_overlay_rules import Options as Options
+from pitmirror.model.freeze_overlay_vocabulary import VOCABULARY
 from pitmirror.model.options import DesignOptions
 
 DESIGN = rules.DESIGN
@@ -617,44 +613,74 @@ def bind(state: State, action: Action) -> Bound | str:
 def _bind(topo: Topology, action: Action) -> Bound | str:
     if reason := _out_of_range(topo, action):
         return reason
-    name = action_name(action)
-    match action:
-        case HostWrite(grain=g, data=v):
-            gi, params = _grain_params(topo, g)
-            return Bound(gi, name, {**params, "data": v})
-        case HostRead(grain=g):
-            gi, params = _grain_params(topo, g)
-            return Bound(gi, name, params)
-        case FreezeGroup(group=gi):
-            return Bound(gi, name, {"first": 0})
-        case FreezeMember(member=m):
-            gi = next(i for i in range(len(topo.groups)) if m in topo.group_objects(i))
-            return Bound(gi, name, {"member": m - topo.group_objects(gi).start})
-        case CopyDelta(site=site, grain=g, count=n) | MergeRemote(site=site, grain=g, count=n):
-            gi, params = _grain_params(topo, g, n)
-            remote = _remote(topo, gi, site)
-            if isinstance(remote, str):
-                return remote
-            return Bound(gi, name, {"remote": remote, **params})
-        case MergeLocal(grain=g, count=n):
-            gi, params = _grain_params(topo, g, n)
-            return Bound(gi, name, params)
-        case MarkComplete(site=site, group=gi) | DropRemoteDelta(site=site, group=gi):
-            remote = _remote(topo, gi, site)
-            return remote if isinstance(remote, str) else Bound(gi, name, {"remote": remote})
-        case DropLocalDelta(group=gi) | BreakMirror(group=gi):
-            return Bound(gi, name, {})
-        case LinkDown(link=link) | LinkUp(link=link):
-            gi, r = next((gi, r) for gi, group in enumerate(topo.groups)
-                         for r, remote in enumerate(group.remotes)
-                         if link_name(group.home, remote) == link)  # fmt: skip
-            return Bound(gi, name, {"remote": r})
-        case CrashSite(after_writes=n) if n:
-            return "design B crashes between actions: after_writes must be 0"
-        case CrashSite(site=site) | Recover(site=site):
-            gi, part, params = _site(topo, site)
-            return Bound(gi, f"{name}({part})", params)
-    return f"{name} is not an action of design B"
+    entry = VOCABULARY.entry(action)
+    if entry is None:
+        return f"{action_name(action)} is not an action of design B"
+    return BINDERS[entry.binds](topo, action, entry.name)
+
+
+def _bind_grain(topo: Topology, action: Any, name: str) -> Bound | str:
+    gi, params = _grain_params(topo, action.grain)
+    data = {"data": action.data} if hasattr(action, "data") else {}
+    return Bound(gi, name, {**params, **data})
+
+
+def _bind_extent(topo: Topology, action: Any, name: str) -> Bound | str:
+    gi, params = _grain_params(topo, action.grain, action.count)
+    return Bound(gi, name, params)
+
+
+def _bind_remote_extent(topo: Topology, action: Any, name: str) -> Bound | str:
+    gi, params = _grain_params(topo, action.grain, action.count)
+    remote = _remote(topo, gi, action.site)
+    return remote if isinstance(remote, str) else Bound(gi, name, {"remote": remote, **params})
+
+
+def _bind_group(topo: Topology, action: Any, name: str) -> Bound | str:
+    return Bound(action.group, name, {})
+
+
+def _bind_freeze(topo: Topology, action: Any, name: str) -> Bound | str:
+    return Bound(action.group, name, {"first": 0})
+
+
+def _bind_remote_group(topo: Topology, action: Any, name: str) -> Bound | str:
+    remote = _remote(topo, action.group, action.site)
+    return remote if isinstance(remote, str) else Bound(action.group, name, {"remote": remote})
+
+
+def _bind_member(topo: Topology, action: Any, name: str) -> Bound | str:
+    gi = next(i for i in range(len(topo.groups)) if action.member in topo.group_objects(i))
+    return Bound(gi, name, {"member": action.member - topo.group_objects(gi).start})
+
+
+def _bind_link(topo: Topology, action: Any, name: str) -> Bound | str:
+    gi, r = next((gi, r) for gi, group in enumerate(topo.groups)
+                 for r, remote in enumerate(group.remotes)
+                 if link_name(group.home, remote) == action.link)  # fmt: skip
+    return Bound(gi, name, {"remote": r})
+
+
+def _bind_site(topo: Topology, action: Any, name: str) -> Bound | str:
+    if getattr(action, "after_writes", 0):
+        return "design B crashes between actions: after_writes must be 0"
+    gi, part, params = _site(topo, action.site)
+    return Bound(gi, f"{name}({part})", params)
+
+
+Binder = Callable[[Topology, Any, str], "Bound | str"]
+BINDERS: dict[str, Binder] = {
+    "grain": _bind_grain,
+    "extent": _bind_extent,
+    "remote-extent": _bind_remote_extent,
+    "group": _bind_group,
+    "freeze": _bind_freeze,
+    "remote-group": _bind_remote_group,
+    "member": _bind_member,
+    "link": _bind_link,
+    "site": _bind_site,
+}
+"""How an action's fields become its rule's parameters, by the vocabulary's `binds`."""
 
 
 def why_disabled(state: State, action: Action) -> str | None:
@@ -673,7 +699,7 @@ def why_disabled(state: State, action: Action) -> str | None:
 
 
 ExtentAction = CopyDelta | MergeRemote | MergeLocal
-EXTENT_KINDS: tuple[type[ExtentAction], ...] = (CopyDelta, MergeRemote, MergeLocal)
+EXTENT_KINDS: tuple[type[ExtentAction], ...] = VOCABULARY.extent_kinds
 
 
 @dataclass(frozen=True)
@@ -688,12 +714,11 @@ class ExtentSource:
     grains: frozenset[int]
 
     def action(self, grain: int, count: int = 1) -> ExtentAction:
-        if self.kind is MergeLocal:
-            return MergeLocal(grain, count)
-        assert self.site is not None
-        if self.kind is CopyDelta:
-            return CopyDelta(self.site, grain, count)
-        return MergeRemote(self.site, grain, count)
+        kind: Any = self.kind  # the vocabulary's binder says which fields it has
+        action: ExtentAction = (
+            kind(grain, count) if self.site is None else kind(self.site, grain, count)
+        )
+        return action
 
 
 def local_merge_source(state: State, obj: LocalObject) -> Delta:
@@ -753,34 +778,42 @@ def enabled_actions(state: State) -> Iterator[Action]:
 def candidates_of(state: State, kind: type[Action]) -> list[Action]:
     """Every action of one kind in the topology, enabled or not (HostWrite data from
     `config.values`; extent actions over one grain)."""
+    entry = VOCABULARY.by_kind.get(kind)
+    return [] if entry is None else list(CANDIDATES[entry.binds](state, kind))
+
+
+def _grain_candidates(state: State, kind: Any) -> Iterable[Action]:
+    grains = range(state.topology.grains)
+    if any(f.name == "data" for f in dataclasses.fields(kind)):
+        return (kind(g, v) for g in grains for v in state.config.values)
+    return map(kind, grains)
+
+
+def _remote_extent_candidates(state: State, kind: Any) -> Iterable[Action]:
     topo = state.topology
-    grains, groups = range(topo.grains), range(len(topo.groups))
-    sites, links = topo.sites, topo.links
-    by_kind: dict[type[Action], Callable[[], Iterable[Action]]] = {
-        HostWrite: lambda: (HostWrite(g, v) for g in grains for v in state.config.values),
-        HostRead: lambda: map(HostRead, grains),
-        FreezeGroup: lambda: map(FreezeGroup, groups),
-        FreezeMember: lambda: map(FreezeMember, range(len(topo.objects))),
-        CopyDelta: lambda: (CopyDelta(s, g) for s in sites for g in grains),
-        MarkComplete: lambda: (MarkComplete(s, i) for s in sites for i in groups),
-        MergeRemote: lambda: (MergeRemote(s, g) for s in sites for g in grains),
-        DropRemoteDelta: lambda: (DropRemoteDelta(s, i) for s in sites for i in groups),
-        MergeLocal: lambda: map(MergeLocal, grains),
-        DropLocalDelta: lambda: map(DropLocalDelta, groups),
-        BreakMirror: lambda: map(BreakMirror, groups),
-        LinkDown: lambda: map(LinkDown, links),
-        LinkUp: lambda: map(LinkUp, links),
-        CrashSite: lambda: map(CrashSite, sites),
-        Recover: lambda: map(Recover, sites),
-    }
-    return list(by_kind[kind]()) if kind in by_kind else []
+    return (kind(s, g) for s in topo.sites for g in range(topo.grains))
 
 
-KINDS: tuple[type[Action], ...] = (
-    HostWrite, HostRead, FreezeGroup, FreezeMember, CopyDelta, MarkComplete, MergeRemote,
-    DropRemoteDelta, MergeLocal, DropLocalDelta, BreakMirror, LinkDown, LinkUp, CrashSite,
-    Recover,
-)  # fmt: skip
+def _remote_group_candidates(state: State, kind: Any) -> Iterable[Action]:
+    topo = state.topology
+    return (kind(s, i) for s in topo.sites for i in range(len(topo.groups)))
+
+
+CANDIDATES: dict[str, Callable[[State, Any], Iterable[Action]]] = {
+    "grain": _grain_candidates,
+    "extent": lambda state, kind: map(kind, range(state.topology.grains)),
+    "remote-extent": _remote_extent_candidates,
+    "group": lambda state, kind: map(kind, range(len(state.topology.groups))),
+    "freeze": lambda state, kind: map(kind, range(len(state.topology.groups))),
+    "remote-group": _remote_group_candidates,
+    "member": lambda state, kind: map(kind, range(len(state.topology.objects))),
+    "link": lambda state, kind: map(kind, state.topology.links),
+    "site": lambda state, kind: map(kind, state.topology.sites),
+}
+"""Every action of a kind in the topology, by the vocabulary's `binds` (as `BINDERS`)."""
+
+
+KINDS: tuple[type[Action], ...] = VOCABULARY.kinds
 """design B's action kinds"""
 
 
@@ -794,32 +827,15 @@ def candidate_actions(state: State, extents: bool = True) -> list[Action]:
         for oi, obj in enumerate(topo.objects):
             first = topo.first_grain(oi)
             longer = [(g, n) for g, n in sub_extents(range(first, first + obj.grains)) if n > 1]
-            found += [CopyDelta(s, g, n) for s in topo.sites for g, n in longer]
-            found += [MergeRemote(s, g, n) for s in topo.sites for g, n in longer]
-            found += [MergeLocal(g, n) for g, n in longer]
+            for entry in VOCABULARY.of_kinds(EXTENT_KINDS):
+                if entry.binds == "remote-extent":
+                    found += [entry.kind(s, g, n) for s in topo.sites for g, n in longer]
+                else:
+                    found += [entry.kind(g, n) for g, n in longer]
     return found
 
 
-MODIFIES: dict[str, frozenset[str]] = {
-    name: frozenset(fields)
-    for name, fields in (
-        ("HostWrite", ("objects", "acked")),  # the active delta of the grain's object
-        ("HostRead", ()),  # nothing: the harness compares the bytes read
-        ("FreezeGroup", ("objects", "groups")),  # members' frozen/active deltas; point, images
-        ("FreezeMember", ("objects", "groups")),  # one member's deltas; unfrozen
-        ("CopyDelta", ("remotes",)),  # one remote copy's delta and its point
-        ("MarkComplete", ("remotes", "groups")),  # that remote's copies; completed_at
-        ("MergeRemote", ("remotes",)),  # one remote copy's base
-        ("DropRemoteDelta", ("remotes",)),  # that remote's copies of the group
-        ("MergeLocal", ("objects",)),  # one object's base
-        ("DropLocalDelta", ("objects",)),  # the members' frozen deltas
-        ("BreakMirror", ("groups",)),
-        ("LinkDown", ("down_links",)),
-        ("LinkUp", ("down_links",)),
-        ("CrashSite", ("down_sites",)),
-        ("Recover", ("down_sites",)),
-    )
-}
+MODIFIES: dict[str, frozenset[str]] = VOCABULARY.modifies()
 """What each action may change, field by field of `State` (the tests check every step)."""
 
 

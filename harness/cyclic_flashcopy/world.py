@@ -33,16 +33,13 @@ from pitmirror.impl.volumes import Volume
 from pitmirror.model.actions import (
     Action,
     CrashSite,
-    DrainTarget,
     HostRead,
     HostWrite,
-    LinkDown,
-    LinkUp,
     Recover,
-    action_name,
     describe,
 )
 from pitmirror.model.cyclic_flashcopy import Options
+from pitmirror.model.cyclic_flashcopy_vocabulary import VOCABULARY, handling_site
 
 
 @dataclass(frozen=True)
@@ -132,26 +129,33 @@ class FlashCopyWorld:
             self.check_structure()
 
     def _route(self, action: Action) -> None:
+        """To the site the vocabulary names (model/cyclic_flashcopy_vocabulary.py), to the
+        link's controller, or, for a crash after more writes, to the crash injector."""
         if isinstance(action, CrashSite) and self.injector.armed:
             raise EngineRefused(f"a crash is already armed: {describe(action)}")
+        entry = VOCABULARY.entry(action)
+        if entry is not None and entry.handler == "link":
+            if getattr(action, "link", "") != "":  # design A has one, unnamed link
+                raise EngineRefused(f"design A has one link: {describe(action)}")
+            try:
+                self.link_service.send(entry.name)
+            except TransitionNotAllowed as refused:
+                raise EngineRefused(f"the link refused {describe(action)}") from refused
+            return
+        site = handling_site(action)
+        if entry is None or site is None:
+            raise EngineRefused(f"{describe(action)} is not an action of design A")
         match action:
             case HostWrite(grain=grain, data=seed):
                 self.local.host_write(grain, grain_bytes(seed, grain, self.grain_size))
             case HostRead(grain=grain):
                 self._last_read = (grain, self.local.host_read(grain))
-            case LinkDown(link="") | LinkUp(link=""):  # design A has one, unnamed link
-                try:
-                    self.link_service.send(action_name(action))
-                except TransitionNotAllowed as refused:
-                    raise EngineRefused(f"the link refused {describe(action)}") from refused
-            case CrashSite(site="local" | "remote" as site, after_writes=after) if after:
+            case CrashSite(after_writes=after) if after:
                 if not self._site(site).up:
                     raise EngineRefused(f"the {site} site is down: {describe(action)}")
                 self.injector.arm(site, after)
-            case DrainTarget() | CrashSite(site="remote") | Recover(site="remote"):
-                self.remote.apply(action)
             case _:
-                self.local.apply(action)
+                self._site(site).apply(action)
 
     def check_journals_agree(self) -> None:
         """At a restart: JournalError when one site's journal lost a record the other site

@@ -16,22 +16,21 @@ from pitmirror.harness.machine import MAX_DATA_SEED, FailureHandler, LockstepMac
 from pitmirror.model import freeze_overlay as B
 from pitmirror.model.actions import (
     Action,
-    BreakMirror,
     CopyDelta,
-    CrashSite,
     DropLocalDelta,
     DropRemoteDelta,
     FreezeGroup,
     FreezeMember,
     HostRead,
     HostWrite,
-    LinkDown,
     LinkUp,
     MarkComplete,
     MergeLocal,
     MergeRemote,
     Recover,
 )
+from pitmirror.model.freeze_overlay_vocabulary import VOCABULARY
+from pitmirror.model.vocabulary import Entry, Origin
 
 # The order in which `advance` moves a cycle on: finish what is started before starting more;
 # when nothing else moves, a site that is down recovers and a link that is down comes back
@@ -50,6 +49,8 @@ WRITE_ODDS = 4
 BREAK_ODDS = 50
 """BreakMirror fires on one draw in this many: a broken group stops cycling, and the rest of
 the example would test little"""
+ODDS: dict[Origin, int] = {"fault": FAULT_ODDS, "command": BREAK_ODDS}
+"""one draw in how many a kind of each origin fires (the cycle's own work: every draw)"""
 
 
 def _enabled_of(state: B.State, kind: type[Action]) -> list[Any]:
@@ -135,76 +136,38 @@ def build_machine(
             if B.why_disabled(self.model, HostRead(grain)) is None:
                 self._do(HostRead(grain))
 
-        @precondition(lambda self: bool(self.enabled(FreezeGroup)))
-        @rule(data=st.data())
-        def freeze_group(self, data: st.DataObject) -> None:
-            self._draw(FreezeGroup, data)
-
-        @precondition(lambda self: bool(self.enabled(FreezeMember)))
-        @rule(data=st.data())
-        def freeze_member(self, data: st.DataObject) -> None:
-            self._draw(FreezeMember, data)
-
-        @precondition(lambda self: bool(self.enabled(CopyDelta)))
-        @rule(data=st.data())
-        def copy_delta(self, data: st.DataObject) -> None:
-            self._draw(CopyDelta, data)
-
-        @precondition(lambda self: bool(self.enabled(MarkComplete)))
-        @rule(data=st.data())
-        def mark_complete(self, data: st.DataObject) -> None:
-            self._draw(MarkComplete, data)
-
-        @precondition(lambda self: bool(self.enabled(MergeRemote)))
-        @rule(data=st.data())
-        def merge_remote(self, data: st.DataObject) -> None:
-            self._draw(MergeRemote, data)
-
-        @precondition(lambda self: bool(self.enabled(DropRemoteDelta)))
-        @rule(data=st.data())
-        def drop_remote_delta(self, data: st.DataObject) -> None:
-            self._draw(DropRemoteDelta, data)
-
-        @precondition(lambda self: bool(self.enabled(MergeLocal)))
-        @rule(data=st.data())
-        def merge_local(self, data: st.DataObject) -> None:
-            self._draw(MergeLocal, data)
-
-        @precondition(lambda self: bool(self.enabled(DropLocalDelta)))
-        @rule(data=st.data())
-        def drop_local_delta(self, data: st.DataObject) -> None:
-            self._draw(DropLocalDelta, data)
-
-        @precondition(lambda self: bool(self.enabled(BreakMirror)))
-        @rule(data=st.data(), roll=st.integers(0, BREAK_ODDS - 1))
-        def break_mirror(self, data: st.DataObject, roll: int) -> None:
-            self._rarely(BreakMirror, data, roll)
-
-        @precondition(lambda self: bool(self.enabled(LinkDown)))
-        @rule(data=st.data(), roll=st.integers(0, FAULT_ODDS - 1))
-        def link_down(self, data: st.DataObject, roll: int) -> None:
-            self._rarely(LinkDown, data, roll)
-
-        @precondition(lambda self: bool(self.enabled(LinkUp)))
-        @rule(data=st.data(), roll=st.integers(0, FAULT_ODDS - 1))
-        def link_up(self, data: st.DataObject, roll: int) -> None:
-            self._rarely(LinkUp, data, roll)
-
-        @precondition(lambda self: bool(self.enabled(CrashSite)))
-        @rule(data=st.data(), roll=st.integers(0, FAULT_ODDS - 1))
-        def crash_site(self, data: st.DataObject, roll: int) -> None:
-            self._rarely(CrashSite, data, roll)
-
-        @precondition(lambda self: bool(self.enabled(Recover)))
-        @rule(data=st.data(), roll=st.integers(0, FAULT_ODDS - 1))
-        def recover(self, data: st.DataObject, roll: int) -> None:
-            self._rarely(Recover, data, roll)
-
         @rule(data=st.data())
         def advance(self, data: st.DataObject) -> None:
             """Not an action: the next step of the cycle, so that examples reach commits and
             merges (the action rules alone wander)."""
             self._advance(data)
 
+    for entry in VOCABULARY.of_origin("cycle", "fault", "command"):
+        setattr(OverlayMachine, entry.rule_name, _action_rule(entry, OverlayMachine))
     OverlayMachine.__name__ = "OverlayMachine"
     return OverlayMachine
+
+
+def _action_rule(entry: Entry, machine: type) -> Callable[..., None]:
+    """The Hypothesis rule of one kind of the vocabulary (the host's two are written out
+    above): it draws one of the kind's enabled actions; a fault or a command only on one
+    draw in its odds, the cycle moving on on the others."""
+    kind = entry.kind
+    odds = ODDS.get(entry.origin)
+
+    def draw(self: Any, data: st.DataObject) -> None:
+        self._draw(kind, data)
+
+    def rarely(self: Any, data: st.DataObject, roll: int) -> None:
+        self._rarely(kind, data, roll)
+
+    function: Callable[..., None] = draw if odds is None else rarely
+    # the name Hypothesis sorts, switches (swarm testing) and prints the rule by
+    function.__name__ = entry.rule_name
+    function.__qualname__ = f"{machine.__qualname__}.{entry.rule_name}"
+    if odds is None:
+        action_rule = rule(data=st.data())(function)
+    else:
+        action_rule = rule(data=st.data(), roll=st.integers(0, odds - 1))(function)
+    enabled: Callable[[Any], bool] = lambda self: bool(self.enabled(kind))  # noqa: E731
+    return precondition(enabled)(action_rule)

@@ -36,24 +36,12 @@ from pitmirror.impl.volumes import Volume
 from pitmirror.model import freeze_overlay as model
 from pitmirror.model.actions import (
     Action,
-    BreakMirror,
-    CopyDelta,
-    CrashSite,
-    DropLocalDelta,
-    DropRemoteDelta,
-    FreezeGroup,
-    FreezeMember,
     HostRead,
     HostWrite,
-    LinkDown,
-    LinkUp,
-    MarkComplete,
-    MergeLocal,
-    MergeRemote,
     Recover,
-    action_name,
     describe,
 )
+from pitmirror.model.freeze_overlay_vocabulary import VOCABULARY, handling_site
 
 GrainReader = Callable[[Region, int], tuple[int, ...]]
 """the seeds of a region's grains, given the object whose grains it holds"""
@@ -120,9 +108,6 @@ class OverlayWorld:
     def _group_home(self, group: int) -> OverlaySite:
         return self.sites[self.topology.groups[group].home]
 
-    def _home(self, obj: int) -> OverlaySite:
-        return self.sites[self.topology.objects[obj].home]
-
     @property
     def cycles(self) -> list[GroupCycle]:
         """Each group's cycle, at its home site."""
@@ -139,38 +124,28 @@ class OverlayWorld:
             self.check_structure()
 
     def _route(self, action: Action) -> None:
-        topo = self.topology
-        match action:
-            case HostWrite(grain=grain, data=seed) if 0 <= grain < topo.grains:
-                home = self._home(topo.locate(grain)[1])
-                home.host_write(grain, grain_bytes(seed, grain, self.grain_size))
-            case HostRead(grain=grain) if 0 <= grain < topo.grains:
-                self._last_read = (grain, self._home(topo.locate(grain)[1]).host_read(grain))
-            case CopyDelta(grain=grain) | MergeLocal(grain=grain) if 0 <= grain < topo.grains:
-                self._home(topo.locate(grain)[1]).apply(action)
-            case FreezeMember(member=member) if 0 <= member < len(topo.objects):
-                self._home(member).apply(action)
-            case (
-                FreezeGroup(group=g)
-                | MarkComplete(group=g)
-                | DropLocalDelta(group=g)
-                | (BreakMirror(group=g))
-            ) if 0 <= g < len(topo.groups):
-                self._group_home(g).apply(action)
-            case LinkDown(link=link) | LinkUp(link=link) if link in self.links:
-                try:
-                    self.links[link].send(action_name(action))
-                except TransitionNotAllowed as refused:
-                    raise EngineRefused(f"the link refused {describe(action)}") from refused
-            case (
-                MergeRemote(site=site)
-                | DropRemoteDelta(site=site)
-                | CrashSite(site=site)
-                | (Recover(site=site))
-            ) if site in self.sites:
-                self.sites[site].apply(action)
-            case _:
+        """To the site the vocabulary names (model/freeze_overlay_vocabulary.py), or to the
+        link's controller."""
+        entry = VOCABULARY.entry(action)
+        if entry is not None and entry.handler == "link":
+            link = getattr(action, "link", "")
+            if link not in self.links:
                 raise EngineRefused(f"{describe(action)} is not an action of this topology")
+            try:
+                self.links[link].send(entry.name)
+            except TransitionNotAllowed as refused:
+                raise EngineRefused(f"the link refused {describe(action)}") from refused
+            return
+        site = handling_site(self.topology, action)
+        if entry is None or site is None:
+            raise EngineRefused(f"{describe(action)} is not an action of this topology")
+        match action:
+            case HostWrite(grain=grain, data=seed):
+                self.sites[site].host_write(grain, grain_bytes(seed, grain, self.grain_size))
+            case HostRead(grain=grain):
+                self._last_read = (grain, self.sites[site].host_read(grain))
+            case _:
+                self.sites[site].apply(action)
 
     def check_journals_agree(self, site: str) -> None:
         """At a restart: JournalError when the restarted site's journal and another site's

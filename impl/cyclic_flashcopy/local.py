@@ -25,22 +25,19 @@ from pitmirror.impl.site import (
     EngineInvariantBroken,
     EngineRefused,
     WriteHook,
+    event_arguments,
     require_extent,
     span,
 )
 from pitmirror.impl.volumes import Volume
 from pitmirror.model.actions import (
     Action,
-    CommitPoint,
-    CopyGrain,
-    CrashSite,
-    Recover,
-    ResyncGrain,
     Site,
     action_name,
     describe,
 )
 from pitmirror.model.cyclic_flashcopy import Options, next_copy_map
+from pitmirror.model.cyclic_flashcopy_vocabulary import VOCABULARY, handling_site
 
 LOCAL_VOLUMES = ("source", "i1")
 
@@ -91,17 +88,14 @@ class LocalSite(DurableSite):
         return data
 
     def apply(self, action: Action) -> None:
-        """CopyGrain, ResyncGrain, CommitPoint, CrashSite (now) or Recover; EngineRefused when
-        the controller does not allow it."""
-        match action:
-            case CopyGrain(grain=grain, count=count) | ResyncGrain(grain=grain, count=count):
-                self._send(action_name(action), {"grain": grain, "count": count})
-            case (
-                CommitPoint() | CrashSite(site=self.site, after_writes=0) | Recover(site=self.site)
-            ):
-                self._send(action_name(action), {})
-            case _:
-                raise EngineRefused(f"{describe(action)} is no action of the local site")
+        """An action the vocabulary routes to the local site (model/cyclic_flashcopy_vocabulary.py:
+        CopyGrain, ResyncGrain, CommitPoint, CrashSite now, Recover); EngineRefused when it is
+        another's or the controller does not allow it now."""
+        entry = VOCABULARY.entry(action)
+        now = not getattr(action, "after_writes", 0)  # a later crash is the world's to arm
+        if entry is None or entry.origin == "host" or handling_site(action) != self.site or not now:
+            raise EngineRefused(f"{describe(action)} is no action of the local site")
+        self._send(action_name(action), event_arguments(action))
 
     def settle(self) -> None:
         """The phase moved to what the maps now say."""

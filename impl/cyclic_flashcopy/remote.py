@@ -22,20 +22,19 @@ from pitmirror.impl.site import (
     EngineInvariantBroken,
     EngineRefused,
     WriteHook,
+    event_arguments,
     require_extent,
     span,
 )
 from pitmirror.impl.volumes import Volume
 from pitmirror.model.actions import (
     Action,
-    CrashSite,
-    DrainTarget,
-    Recover,
     Site,
     action_name,
     describe,
 )
 from pitmirror.model.cyclic_flashcopy import Options
+from pitmirror.model.cyclic_flashcopy_vocabulary import VOCABULARY, handling_site
 
 REMOTE_VOLUMES = ("i2", "target")
 
@@ -87,15 +86,13 @@ class RemoteSite(DurableSite):
     # ---- the door: actions of the vocabulary and messages, each an event of the controller ---
 
     def apply(self, action: Action) -> None:
-        """DrainTarget, CrashSite (now) or Recover; EngineRefused when the controller does not
-        allow it."""
-        match action:
-            case DrainTarget(grain=grain, count=count):
-                self._send("DrainTarget", {"grain": grain, "count": count})
-            case CrashSite(site=self.site, after_writes=0) | Recover(site=self.site):
-                self._send(action_name(action), {})
-            case _:
-                raise EngineRefused(f"{describe(action)} is no action of the remote site")
+        """An action the vocabulary routes to the remote site (DrainTarget, CrashSite now,
+        Recover); EngineRefused when it is another's or the controller does not allow it now."""
+        entry = VOCABULARY.entry(action)
+        now = not getattr(action, "after_writes", 0)  # a later crash is the world's to arm
+        if entry is None or entry.origin == "host" or handling_site(action) != self.site or not now:
+            raise EngineRefused(f"{describe(action)} is no action of the remote site")
+        self._send(action_name(action), event_arguments(action))
 
     def receive(self, data: bytes) -> None:
         """One message from the local site, as bytes (MessageError when they are not one)."""

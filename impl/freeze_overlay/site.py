@@ -42,26 +42,13 @@ from pitmirror.impl.site import (
     EngineRefused,
     SiteDown,
     WriteHook,
+    event_arguments,
     require_extent,
 )
 from pitmirror.impl.volumes import Volume
 from pitmirror.model import freeze_overlay as model
-from pitmirror.model.actions import (
-    Action,
-    BreakMirror,
-    CopyDelta,
-    CrashSite,
-    DropLocalDelta,
-    DropRemoteDelta,
-    FreezeGroup,
-    FreezeMember,
-    MarkComplete,
-    MergeLocal,
-    MergeRemote,
-    Recover,
-    action_name,
-    describe,
-)
+from pitmirror.model.actions import Action, action_name, describe
+from pitmirror.model.freeze_overlay_vocabulary import VOCABULARY, group_of, handling_site
 
 
 def records(topology: model.Topology) -> tuple[
@@ -151,27 +138,19 @@ class OverlaySite(DurableSite):
     # ---- the door: actions, the host's reads and writes, messages ------------------------------
 
     def apply(self, action: Action) -> None:
-        """An action of this site (EngineRefused when it is none, or its controller does not
-        allow it now)."""
-        match action:
-            case MergeRemote() | DropRemoteDelta() if action.site == self.site:
-                self._send(self.service, action_name(action), _arguments(action))
-            case CrashSite(site=self.site) | Recover(site=self.site):
-                self._send(self.service, action_name(action), _arguments(action))
-            case FreezeMember(member=member) if self.topology.objects[member].home == self.site:
-                group = self.topology.locate(self.topology.first_grain(member))[0]
-                self._group_event(group, action)
-            case CopyDelta(grain=grain) | MergeLocal(grain=grain) if self._home_of_grain(grain):
-                self._group_event(self.topology.locate(grain)[0], action)
-            case (
-                FreezeGroup(group=g)
-                | MarkComplete(group=g)
-                | DropLocalDelta(group=g)
-                | (BreakMirror(group=g))
-            ) if g in self.cycles:
-                self._group_event(g, action)
-            case _:
-                raise EngineRefused(f"{describe(action)} is no action of the {self.site} site")
+        """An action this site takes, as the vocabulary routes it
+        (model/freeze_overlay_vocabulary.py); EngineRefused when it is another site's, or its
+        controller does not allow it now."""
+        entry = VOCABULARY.entry(action)
+        handled_here = handling_site(self.topology, action) == self.site
+        if entry is None or entry.origin == "host" or not handled_here:
+            raise EngineRefused(f"{describe(action)} is no action of the {self.site} site")
+        if entry.handler == "named":  # its work as a remote, its crash and its restart
+            self._send(self.service, entry.name, event_arguments(action))
+        else:
+            group = group_of(self.topology, action)
+            assert group is not None  # a home-handled action of this topology has a group
+            self._group_event(group, action)
 
     def host_write(self, grain: int, data: bytes) -> None:
         """The host writes one grain of an object this site is home to; returns once it is
@@ -216,7 +195,7 @@ class OverlaySite(DurableSite):
         if isinstance(action, str):
             event = action
         else:
-            event, arguments = action_name(action), _arguments(action)
+            event, arguments = action_name(action), event_arguments(action)
         if not self.up:
             raise EngineRefused(f"the {self.site} site is down: {event} refused")
         return self._send(self.cycles[group], event, {**arguments, "group": group})
@@ -572,11 +551,6 @@ def _require_merged(base: Region, delta: Region, grains: GrainMap, which: str) -
     for start, count in grains.extents():
         if base.read_grains(start, count) != delta.read_grains(start, count):
             raise EngineRefused(f"the {which} delta is not merged into the base")
-
-
-def _arguments(action: Action) -> dict[str, Any]:
-    """An action's fields as its event's arguments."""
-    return {name: getattr(action, name) for name in action.__dataclass_fields__}
 
 
 __all__ = ["OverlaySite", "initial_meta", "records"]

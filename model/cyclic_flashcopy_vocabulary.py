@@ -1,0 +1,58 @@
+"""Design A's actions, once (model/vocabulary.py says what each column feeds).
+
+Binders (model/cyclic_flashcopy.py `BINDERS`): `grain` one grain (with the host's data for a
+write), `extent` an extent of grains, `drain` an extent and the grain after it, `none` no
+parameter, `site` the site the action names.  Handlers: `local` (S and I1), `remote` (I2 and
+T), `named` the site the action names, `link` the world's one link.
+"""
+
+from __future__ import annotations
+
+from pitmirror.model.actions import (
+    SITES,
+    Action,
+    CommitPoint,
+    CopyGrain,
+    CrashSite,
+    DrainTarget,
+    HostRead,
+    HostWrite,
+    LinkDown,
+    LinkUp,
+    Recover,
+    ResyncGrain,
+)
+from pitmirror.model.vocabulary import Entry, Vocabulary
+
+MAPS = ("copy_map", "future_map", "out_of_sync", "received_map", "target_map")
+CUT = ("armed_crash", "local_up", "remote_up")
+"""an armed crash may cut an action's plan: the site goes down and the crash is spent"""
+
+VOCABULARY = Vocabulary(
+    (
+        Entry(HostWrite, "grain", "local", "host",
+              ("source", "i1", "i2", "target", "acked", *MAPS, *CUT)),
+        Entry(HostRead, "grain", "local", "host", ()),
+        Entry(CopyGrain, "extent", "local", "cycle", ("i1", "i2", "target", *MAPS, *CUT)),
+        Entry(ResyncGrain, "extent", "local", "cycle", ("i2", "target", *MAPS, *CUT)),
+        Entry(CommitPoint, "none", "local", "cycle",
+              ("committed", "cycle", "images", *MAPS, *CUT)),
+        Entry(DrainTarget, "drain", "remote", "cycle",
+              ("target", "target_map", "armed_crash", "remote_up")),
+        Entry(LinkDown, "none", "link", "fault", ("link_up",)),
+        Entry(LinkUp, "none", "link", "fault", ("link_up",)),
+        Entry(CrashSite, "site", "named", "fault", ("armed_crash", "local_up", "remote_up")),
+        Entry(Recover, "site", "named", "fault", ("local_up", "remote_up")),
+    )
+)  # fmt: skip
+
+
+def handling_site(action: Action) -> str | None:
+    """The site whose door takes `action` (None: the link's, or not an action of design A)."""
+    entry = VOCABULARY.entry(action)
+    if entry is None or entry.handler == "link":
+        return None
+    if entry.handler == "named":
+        site = getattr(action, "site", None)
+        return site if site in SITES else None
+    return entry.handler
