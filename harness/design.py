@@ -18,7 +18,7 @@ from rich.table import Table
 
 from pitmirror.harness.lockstep import Stepper
 from pitmirror.harness.machine import FailureHandler
-from pitmirror.harness.power_loss import PowerLossFactory
+from pitmirror.harness.power_loss_design import PowerLossFactory
 from pitmirror.harness.runner_machine import RunnerSpec
 from pitmirror.impl.volumes import Volume
 from pitmirror.model.actions import Action
@@ -80,7 +80,7 @@ class Reached:
     tag: str
     """the method in a file name: bmc, bfs"""
     power_lost: bool = False
-    """the last action is cut by a power loss: the trace replays through `pitmirror crash`"""
+    """the last action is cut by a power loss: the trace replays through `pitmirror power-loss`"""
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,7 @@ class Design:
     given the conjuncts of the invariant the proof found broken, which a search may aim at"""
     demo: DemoRunner
     power_loss: PowerLossFactory
-    """power-loss exploration of the design's engine (harness/crash.py)"""
+    """power-loss exploration of the design's engine (harness/power_loss.py)"""
     small_worlds: Callable[[DesignOptions], list[tuple[str, ModelState]]]
     """small configurations explored to their end to compare a design change with the
     unchanged design (harness/variant.py): a label and the initial state under the options"""

@@ -5,7 +5,7 @@ injector keeps their names and raises `SiteCrashed` right after the n-th write o
 site.  Writes issued before are all on the media here (a crash between whole writes); the
 action in flight is abandoned by whoever catches the exception.  Power loss as real storage
 does it — unflushed writes lost, reordered or torn — is built from the write log under the
-volumes and journals (harness/iolog.py) by the crash explorer (harness/crash.py).
+volumes and journals (harness/iolog.py) by the power-loss explorer (harness/power_loss.py).
 """
 
 from __future__ import annotations

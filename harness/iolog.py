@@ -2,10 +2,10 @@
 site's metadata journal — with its byte offset, its bytes and the bytes it replaced, and every
 flush, in the order they were issued.
 
-The crash explorer (harness/crash.py) reads it to build the states real storage can be left in
-after a power loss: what a completed flush covered is on the media; of the writes issued since,
-any subset in any order, each possibly torn.  Logging reads each range before it is written
-(the pre-image), so it costs one read per write and is off unless a log is attached.
+The power-loss explorer (harness/power_loss.py) reads it to build the states real storage can
+be left in after a power loss: what a completed flush covered is on the media; of the writes
+issued since, any subset in any order, each possibly torn.  Logging reads each range before it
+is written (the pre-image), so it costs one read per write and is off unless a log is attached.
 """
 
 from __future__ import annotations

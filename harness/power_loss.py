@@ -1,144 +1,496 @@
-"""What a design supplies to power-loss exploration (harness/crash.py), bound to the engine of
-one lockstep: its sites and their devices, its engine's recovery, and its model's judgement.
+"""Power loss as real storage does it, explored over a trace: every crash state judged.
+
+The trace runs in lockstep (model and engine, as `replay` runs it) with a write log under the
+engine (harness/iolog.py).  After each action, for each site that was up: a crash point just after
+each of its writes in the action, and one after the action completed.  At each crash point the
+writes of that site no flush has covered yet are in flight, and every crash state of them
+(harness/power_loss_states.py: lost, torn, reordered) is built from the log, recovered by the
+engine's recovery code and judged by the model (harness/cyclic_flashcopy/power_loss.py).  The
+engine's flushes are checked against the model's write plan first: a write the model says must
+be durable before the next is followed by its device's flush, and no other write is.
+
+The first violating crash state is reported in words — which writes were lost, torn or
+reordered — and can be saved as a trace that pins it (`power_loss` in the header), which
+`pitmirror power-loss` replays to the same verdict.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+import dataclasses
+import datetime
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
 
-from pitmirror.harness.iolog import Entry, IoLog
-from pitmirror.harness.lockstep import Stepper
-from pitmirror.impl.journal import Journal, JournalError, MemoryStore, Metadata
-from pitmirror.impl.volumes import Volume
-from pitmirror.model.actions import Action
+from pitmirror.harness.designs import Subject, design_named, options_label
+from pitmirror.harness.grains import CorruptGrain, decode_grain
+from pitmirror.harness.iolog import DeviceWrite, IoLog, in_flight
+from pitmirror.harness.lockstep import explain
+from pitmirror.harness.power_loss_design import RECOVERS, PowerLoss, Recovered, Verdict
+from pitmirror.harness.power_loss_states import (
+    LOST,
+    WHOLE,
+    Bounds,
+    CrashState,
+    Fate,
+    JournalBytes,
+    crash_states,
+    is_journal,
+    journal_at,
+    touched,
+    volume_patches,
+)
+from pitmirror.harness.traces import Saved, Trace, save_finding
+from pitmirror.impl.volumes import SECTOR_SIZE, Volume
+from pitmirror.model.actions import Action, describe
 from pitmirror.model.design import ActionNotEnabled, ModelState
-
-RECOVERS = "inv_recovers"
-"""every state a power loss leaves recovers: the journals replay and the sites resume"""
 
 
 @dataclass(frozen=True)
-class Verdict:
-    predicate: str | None
+class CrashPointId:
+    """Where the power went: `site`, just after its `after_writes`-th write of step `step`
+    (None: just after the step completed)."""
+
+    step: int
+    site: str
+    after_writes: int | None
+
+    def words(self, action: Action) -> str:
+        when = (
+            "after the step completed"
+            if self.after_writes is None
+            else f"just after its write {self.after_writes} of the step"
+        )
+        return f"the {self.site} site loses power at step {self.step} {describe(action)}, {when}"
+
+
+@dataclass(frozen=True)
+class PowerLossViolation:
+    point: CrashPointId
+    action: Action
+    state: CrashState
+    writes: tuple[tuple[DeviceWrite, int, Fate], ...]
+    """each write in flight, the step that issued it, and what of it reached the media"""
+    predicate: str
     why: str
 
+    def words(self, grain_size: int) -> list[str]:
+        lines = [self.point.words(self.action) + "."]
+        if not self.writes:
+            lines.append("No write was in flight: the media held every write issued.")
+        for write, step, fate in self.writes:
+            if fate.kind != WHOLE:
+                issued = f"{describe_write(write, grain_size)} (step {step})"
+                lines.append(f"{issued}: {fate.describe(write)}")
+        if whole := sum(fate.kind == WHOLE for _, _, fate in self.writes):
+            lines.append(f"{_count(whole, 'other write')} in flight reached the media whole.")
+        if self.state.reordered():
+            lines.append("Overlapping writes reached the media out of issue order.")
+        lines.append(self.why)
+        return lines
+
+    def pinned(self) -> dict[str, Any]:
+        """The header field of a trace that replays this crash state."""
+        position = {index: k for k, (index, _) in enumerate(self.state.fates)}
+        return {
+            "step": self.point.step,
+            "site": self.point.site,
+            "after_writes": self.point.after_writes,
+            "fates": [
+                {"kind": fate.kind, "sectors": sorted(fate.sectors), "prefix": fate.prefix}
+                for _, fate in self.state.fates
+            ],
+            "order": [position[index] for index in self.state.order],
+        }
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def describe_write(write: DeviceWrite, grain_size: int) -> str:
+    if is_journal(write.device):
+        return f"a {len(write.data)}-byte append to the {write.device.split('.')[0]} journal"
+    first, count = write.offset // grain_size, len(write.data) // grain_size
+    grains = f"grain {first}" if count == 1 else f"grains {first}..{first + count - 1}"
+    return f"the write of {write.device} {grains}"
+
+
+@dataclass
+class CrashReport:
+    trace: Trace
+    backend: str
+    bounds: Bounds
+    steps: int = 0
+    points: int = 0
+    exhaustive_points: int = 0
+    states: int = 0
+    distinct: int = 0
+    violations: int = 0
+    seconds: float = 0.0
+    first: PowerLossViolation | None = None
+    problem: str | None = None
+    """the trace itself failed under lockstep, or the engine's flushes are not the model's"""
+    by_predicate: dict[str, int] = field(default_factory=dict)
+
     @property
-    def ok(self) -> bool:
-        return self.predicate is None
+    def states_per_second(self) -> float:
+        return self.states / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def clean(self) -> bool:
+        return self.problem is None and self.violations == 0
 
 
-OK = Verdict(None, "")
-
-Recovered = dict[str, Any] | str
-"""the model's fields of a site as its recovered journal holds them, or why it cannot start"""
-
-
-class PowerLoss(Protocol):
-    sites: tuple[str, ...]
-
-    def attach(self, log: IoLog | None) -> None:
-        """Put the write log under every volume and journal of the engine (None: take it
-        away)."""
-        ...
-
-    def may_lose_power(self, before: ModelState, site: str) -> bool:
-        """`site` is running and the step is not already cut by a crash the trace armed."""
-        ...
-
-    def volumes(self, site: str) -> dict[str, Volume]: ...
-    def journal(self, site: str) -> Journal: ...
-
-    def plan_mismatch(
-        self, before: ModelState, action: Action, entries: Sequence[Entry]
-    ) -> str | None:
-        """Where the engine's writes and flushes for `action` differ from the model's write
-        plan, in words."""
-        ...
-
-    def cut(self, before: ModelState, action: Action, site: str, nth: int | None) -> ModelState:
-        """The model's state when `site` loses power just after its `nth` write of `action`
-        (None: after the action completed); ActionNotEnabled when no crash can cut there."""
-        ...
-
-    def recover(self, site: str, log: bytes, snapshot: bytes | None) -> Recovered:
-        """What the engine's recovery makes of these journal files."""
-        ...
-
-    def resumes(self, site: str, fields: dict[str, Any], cut: ModelState) -> str | None:
-        """Why the recovered site and the others cannot go on together, if they cannot."""
-        ...
-
-    def image(self, cut: ModelState, volume: str) -> tuple[int, ...]:
-        """A volume's grains at the crash point, as the model has them or the media holds
-        them (every grain a write in flight touched is patched over it)."""
-        ...
-
-    def grain_number(self, volume: str, index: int) -> int:
-        """The grain a volume's grain `index` holds the seed of (its content is encoded with
-        it)."""
-        ...
-
-    def lift(
-        self,
-        cut: ModelState,
-        site: str,
-        fields: dict[str, Any],
-        images: dict[str, tuple[int, ...]],
-        action: Action,
-        completed: bool,
-    ) -> ModelState:
-        """The crash point's model state with `site`'s half as its media recovered it."""
-        ...
-
-    def judge(self, before: ModelState, lifted: ModelState) -> Verdict:
-        """The model's judgement of a recovered state and of where it leads."""
-        ...
+Pinned = dict[str, Any]
+"""a trace's `power_loss` header field: the one crash state to replay"""
+Progress = Callable[[int, int], None]
+"""called with (steps explored, steps in the trace)"""
 
 
-PowerLossFactory = Callable[[Stepper], PowerLoss]
+class TornContent:
+    """Grain contents no seed wrote (a torn write mixes two), named by negative numbers so the
+    model can carry them like seeds: the same bytes, the same number."""
+
+    def __init__(self) -> None:
+        self.names: dict[bytes, int] = {}
+
+    def seed(self, data: bytes, grain: int) -> int:
+        try:
+            return decode_grain(data, grain)
+        except CorruptGrain:
+            return self.names.setdefault(data, -1 - len(self.names))
 
 
-def recover_journal(site: str, log: bytes, snapshot: bytes | None, initial: Metadata) -> Recovered:
-    """A site's metadata as a restart rebuilds it from these journal files (`Journal.load`, a
-    torn tail cut off), or why the site cannot start.  Then the next record the site appends
-    must survive a replay of its own."""
-    journal = Journal(MemoryStore(site, log, snapshot), site, initial)
-    try:
-        meta = journal.load()
-        recovered = journal.seq
-        journal.append({})
-        journal.sync()
-        again = journal.replay()
-    except JournalError as err:
-        return f"the {site} site cannot start: {err}"
-    if again.seq != recovered + 1:
-        return (
-            f"the {site} journal lost record {recovered + 1}, appended after recovery: the "
-            "torn tail it was written after was left in the log"
+@dataclass(frozen=True)
+class _AtPoint:
+    """What every crash state of one crash point shares."""
+
+    point: CrashPointId
+    action: Action
+    before: ModelState
+    cut: ModelState
+    at: int
+    """the log entry the power went after"""
+    first: int
+    """no write before this log entry is in flight"""
+    journal_now: JournalBytes
+    sectors_now: dict[str, dict[int, bytes]]
+    images: dict[str, tuple[int, ...]]
+    """each volume of the site as the crash point holds it, before the in-flight writes"""
+
+    @property
+    def completed(self) -> bool:
+        return self.point.after_writes is None
+
+
+class _Explorer:
+    """One trace's exploration on one set of volumes."""
+
+    def __init__(self, power: PowerLoss, log: IoLog, report: CrashReport) -> None:
+        self.power, self.log, self.report = power, log, report
+        self.grain_size = report.trace.grain_size
+        self.torn = TornContent()
+        self.step_of: list[int] = []
+        """the step that issued each entry of the log"""
+        self.recovered: dict[tuple[str, bytes, bool, bytes | None], Recovered] = {}
+        self.verdicts: dict[ModelState, Verdict] = {}
+        self.stop_at_first = False
+        self.remember = True
+        """judge a recovered state once (False: every crash state afresh, bench/power_loss.py's
+        baseline)"""
+
+    def devices(self, site: str) -> frozenset[str]:
+        return frozenset(self.power.volumes(site)) | {self.power.journal(site).device}
+
+    def sectors_now(self, volume: Volume, first: int) -> dict[int, bytes]:
+        sectors: dict[int, bytes] = {}
+        for offset, length in touched(self.log.entries, first, volume.name):
+            data = volume.read_grains(offset // self.grain_size, length // self.grain_size)
+            for at in range(0, length, SECTOR_SIZE):
+                sectors[offset + at] = data[at : at + SECTOR_SIZE]
+        return sectors
+
+    def crash_points(self, start: int, site: str) -> Iterator[tuple[int | None, int]]:
+        """(the site's n-th write of the step, its log index) for each write of the site
+        from log entry `start` on, then (None, the last entry): after the step completed."""
+        devices = self.devices(site)
+        n = 0
+        for index in range(start, len(self.log)):
+            entry = self.log.entries[index]
+            if isinstance(entry, DeviceWrite) and entry.device in devices:
+                n += 1
+                yield n, index
+        yield None, len(self.log) - 1
+
+    def explore_step(
+        self, step: int, action: Action, before: ModelState, start: int, pinned: Pinned | None
+    ) -> None:
+        for site in self.power.sites:
+            if not self.power.may_lose_power(before, site):
+                continue
+            if pinned is not None and pinned["site"] != site:
+                continue
+            for nth, at in list(self.crash_points(start, site)):
+                if pinned is not None and pinned["after_writes"] != nth:
+                    continue
+                try:
+                    cut = self.power.cut(before, action, site, nth)
+                except ActionNotEnabled:
+                    continue
+                self.explore_point(self.at_point(CrashPointId(step, site, nth), action, before,
+                                                 cut, at), pinned)  # fmt: skip
+                if self.report.first is not None and pinned is None and self.stop_at_first:
+                    return
+
+    def at_point(
+        self, point: CrashPointId, action: Action, before: ModelState, cut: ModelState, at: int
+    ) -> _AtPoint:
+        site = point.site
+        first = min([*in_flight(self.log.entries, self.devices(site), at), at + 1])
+        store = self.power.journal(site).store
+        journal_now = JournalBytes(store.read_log(), store.read_snapshot())
+        volumes = self.power.volumes(site)
+        sectors_now = {name: self.sectors_now(v, first) for name, v in volumes.items()}
+        images = {name: self.power.image(cut, name) for name in volumes}
+        return _AtPoint(point, action, before, cut, at, first, journal_now, sectors_now, images)
+
+    def explore_point(self, here: _AtPoint, pinned: Pinned | None) -> None:
+        entries = self.log.entries
+        flight = in_flight(entries, self.devices(here.point.site), here.at)
+        exhaustive, _, states = crash_states(entries, flight, self.report.bounds)
+        if pinned is not None:
+            states, exhaustive = iter([_pinned_state(pinned, flight)]), False
+        self.report.points += 1
+        self.report.exhaustive_points += exhaustive
+        for state in states:
+            self.report.states += 1
+            verdict = self.judge(here, state)
+            if verdict.ok:
+                continue
+            self.report.violations += 1
+            predicate = verdict.predicate or ""
+            self.report.by_predicate[predicate] = self.report.by_predicate.get(predicate, 0) + 1
+            if self.report.first is None:
+                if pinned is None:
+                    state, verdict = simplest(state, verdict, partial(self.judge, here))
+                writes = tuple((entry, self.step_of[i], fate) for i, fate in state.fates
+                               if isinstance(entry := entries[i], DeviceWrite))  # fmt: skip
+                self.report.first = PowerLossViolation(
+                    here.point, here.action, state, writes, verdict.predicate or "", verdict.why
+                )
+
+    def judge(self, here: _AtPoint, state: CrashState) -> Verdict:
+        """Build the crash state's media, recover it with the engine's code, judge it with
+        the model."""
+        entries, site = self.log.entries, here.point.site
+        journal = self.power.journal(site).device
+        files = journal_at(here.journal_now, entries, here.first, journal, here.at, state)
+        # Recovery reads whole lines only: a torn tail (no newline) is never parsed, so every
+        # tear of one append recovers alike and is judged once.
+        whole = files.log.rfind(b"\n") + 1
+        key = (site, files.log[:whole], len(files.log) > whole, files.snapshot)
+        fields = self.recovered.get(key) if self.remember else None
+        if fields is None:
+            fields = self.recovered[key] = self.power.recover(site, files.log, files.snapshot)
+        if isinstance(fields, str):
+            return Verdict(RECOVERS, fields)
+        if why := self.power.resumes(site, fields, here.cut):
+            return Verdict(RECOVERS, why)
+        images: dict[str, tuple[int, ...]] = {}
+        per_grain = self.grain_size // SECTOR_SIZE
+        for name, now in here.sectors_now.items():
+            if not now:
+                images[name] = here.images[name]
+                continue
+            image = list(here.images[name])
+            sectors = volume_patches(now, entries, here.first, name, here.at, state)
+            for g in {offset // self.grain_size for offset in sectors}:
+                base = g * self.grain_size
+                data = b"".join(sectors[base + k * SECTOR_SIZE] for k in range(per_grain))
+                image[g] = self.torn.seed(data, self.power.grain_number(name, g))
+            images[name] = tuple(image)
+        lifted = self.power.lift(
+            here.cut, site, fields, canonical(images), here.action, here.completed
         )
-    return meta
+        verdict = self.verdicts.get(lifted) if self.remember else None
+        if verdict is None:
+            verdict = self.verdicts[lifted] = self.power.judge(here.before, lifted)
+            self.report.distinct += 1
+        return verdict
 
 
-def judge_continuing(
-    before: ModelState, lifted: ModelState, continuation: Iterable[tuple[str, ModelState]]
-) -> Verdict:
-    """The spec's predicates on a recovered state (against the state before the step), then
-    on every step of its continuation (each named, with the state after it); a continuation
-    the model does not allow is a loss of progress."""
-    found = lifted.violations(before)
-    if found:
-        name, why = next(iter(found.items()))
-        return Verdict(name, f"{name} broken after recovery: {why}")
-    previous = lifted
-    try:
-        for step, state in continuation:
-            found = state.violations(previous)
-            if found:
-                name, why = next(iter(found.items()))
-                return Verdict(name, f"{name} broken later, at {step}: {why}")
-            previous = state
-    except ActionNotEnabled as err:
-        return Verdict("inv_progress", f"the recovered state cannot go on: {err}")
-    return OK
+def canonical(images: dict[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]]:
+    """Torn contents renamed -1, -2, ... in order of first appearance: the model compares
+    values only for equality, so states that differ only in those names are judged once."""
+    names: dict[int, int] = {}
+    for name in sorted(images):
+        for value in images[name]:
+            if value < 0 and value not in names:
+                names[value] = -1 - len(names)
+    if all(k == v for k, v in names.items()):
+        return images
+    return {k: tuple(names.get(v, v) for v in image) for k, image in images.items()}
+
+
+def simplest(
+    state: CrashState,
+    verdict: Verdict,
+    verdict_of: Callable[[CrashState], Verdict],
+) -> tuple[CrashState, Verdict]:
+    """A violating crash state made as plain as it stays violating: writes in issue order,
+    then each write whole if that still breaks a predicate, else lost; a tear only where
+    neither does."""
+    if state.reordered():
+        plain = CrashState(state.fates, tuple(sorted(state.order)))
+        if not (found := verdict_of(plain)).ok:
+            state, verdict = plain, found
+    for position in range(len(state.fates)):
+        index, fate = state.fates[position]
+        for simpler in (Fate(WHOLE), Fate(LOST)):
+            if fate == simpler:
+                break
+            fates = (*state.fates[:position], (index, simpler), *state.fates[position + 1 :])
+            candidate = CrashState(fates, state.order)
+            if not (found := verdict_of(candidate)).ok:
+                state, verdict = candidate, found
+                break
+    return state, verdict
+
+
+def _pinned_state(pinned: Pinned, flight: list[int]) -> CrashState:
+    fates = pinned["fates"]
+    if len(fates) != len(flight):
+        raise ValueError(
+            f"the trace pins {len(fates)} writes in flight; the run has {len(flight)} there"
+        )
+    built = tuple(
+        (index, Fate(f["kind"], frozenset(f["sectors"]), f["prefix"]))
+        for index, f in zip(flight, fates, strict=True)
+    )
+    return CrashState(built, tuple(flight[k] for k in pinned["order"]))
+
+
+DEFAULT_BOUNDS = Bounds()
+
+
+def explore(
+    trace: Trace,
+    bounds: Bounds = DEFAULT_BOUNDS,
+    backend: str = "memory",
+    progress: Progress | None = None,
+    stop_at_first: bool = False,
+    remember: bool = True,
+) -> CrashReport:
+    """Every crash state of every step of `trace`, judged (see the module docstring);
+    `remember`: judge each distinct recovered state once."""
+    design = design_named(trace.design)
+    subject = Subject(
+        trace.design, trace.resolved_options, trace.topology, trace.grains, trace.grain_size
+    )
+    pinned = trace.power_loss
+    report = CrashReport(trace, backend, bounds)
+    began = time.perf_counter()
+    with subject.volume_set(backend) as volume_set:
+        volumes, workdir = volume_set.fresh()
+        lockstep = subject.lockstep(volumes, workdir)
+        report.backend = volume_set.kind
+        power = design.power_loss(lockstep)
+        log = IoLog()
+        power.attach(log)
+        explorer = _Explorer(power, log, report)
+        explorer.stop_at_first, explorer.remember = stop_at_first, remember
+        try:
+            first_check = lockstep.check(None, None)
+            if not first_check.ok:
+                report.problem = explain(first_check)
+            for step, action in enumerate(trace.actions, 1):
+                if report.problem or (stop_at_first and report.first):
+                    break
+                before, start = lockstep.model, len(log)
+                outcome = lockstep.apply(action)
+                if not outcome.ok:
+                    report.problem = f"the trace fails under lockstep: {explain(outcome)}"
+                    break
+                if wrong := power.plan_mismatch(before, action, log.entries[start:]):
+                    report.problem = f"step {step} {describe(action)}: {wrong}"
+                    break
+                report.steps = step
+                explorer.step_of += [step] * (len(log) - len(explorer.step_of))
+                if pinned is None or pinned["step"] == step:
+                    explorer.explore_step(step, action, before, start, pinned)
+                if progress is not None:
+                    progress(step, len(trace.actions))
+        finally:
+            power.attach(None)
+    if pinned is not None and report.problem is None and report.points == 0:
+        raise ValueError(
+            f"the trace pins a power loss at step {pinned['step']} of the {pinned['site']} "
+            f"site after its write {pinned['after_writes']}, which the run does not reach"
+        )
+    report.seconds = time.perf_counter() - began
+    return report
+
+
+def shrink(report: CrashReport, progress: Progress | None = None) -> CrashReport:
+    """The report of the shortest action list found (one action dropped at a time, on memory
+    volumes, until no drop keeps a violation of the same predicate), its first violation
+    confirmed on the report's backend.  A trace that pins a crash state is left as it is."""
+    found, trace = report.first, report.trace
+    if found is None or trace.power_loss is not None:
+        return report
+    actions = trace.actions[: found.point.step]
+    # a candidate that shows no violation is explored whole: fewer draws keep that cheap, and
+    # a violation found with fewer draws is as real
+    quick = dataclasses.replace(
+        report.bounds,
+        samples=min(report.bounds.samples, 200),
+        max_states=min(report.bounds.max_states, 2000),
+    )
+    shrinking = True
+    while shrinking:
+        shrinking = False
+        for drop in range(len(actions) - 1, -1, -1):
+            candidate = dataclasses.replace(trace, actions=actions[:drop] + actions[drop + 1 :])
+            tried = explore(candidate, quick, "memory", stop_at_first=True)
+            if tried.problem is None and tried.first and tried.first.predicate == found.predicate:
+                actions = candidate.actions[: tried.first.point.step]
+                shrinking = True
+                if progress is not None:
+                    progress(len(actions), len(trace.actions))
+                break
+    shorter = dataclasses.replace(trace, actions=actions)
+    confirmed = explore(shorter, report.bounds, report.backend, stop_at_first=True)
+    return confirmed if confirmed.first and confirmed.first.predicate == found.predicate else report
+
+
+def pinned_trace(report: CrashReport, context: str = "") -> Trace:
+    """The first violating crash state as a trace that replays it: the steps up to the one the
+    power went in, and the crash state pinned in the header; `context` opens its `why`."""
+    found = report.first
+    assert found is not None
+    trace = report.trace
+    why = f"power loss: {found.point.words(found.action)}; {found.why}"
+    return Trace(
+        design=trace.design,
+        grains=trace.grains,
+        grain_size=trace.grain_size,
+        why=f"{context}. {why}" if context else why,
+        actions=trace.actions[: found.point.step],
+        options=trace.options,
+        expect="violation",
+        violates=found.predicate,
+        topology=trace.topology,
+        power_loss=found.pinned(),
+    )
+
+
+def save_violation(report: CrashReport, directory: Path) -> Saved:
+    """`pinned_trace` saved under `directory` (never over another finding)."""
+    label = options_label(report.trace.resolved_options).replace("_", "-").replace("=", "-")
+    place = f"{report.trace.topology}-" if report.trace.topology else ""
+    stem = f"{datetime.date.today():%y%m%d}-power-loss-{place}{label}"
+    return save_finding(pinned_trace(report), directory, stem)

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pitmirror.harness.crash import DEFAULT_BOUNDS, explore, pinned_trace
-from pitmirror.harness.crash import shrink as crash_shrink
 from pitmirror.harness.design import Reached
 from pitmirror.harness.designs import Subject, design_of
+from pitmirror.harness.power_loss import DEFAULT_BOUNDS, explore, pinned_trace
+from pitmirror.harness.power_loss import shrink as crash_shrink
 from pitmirror.harness.shrink import shrink
 from pitmirror.harness.traces import Trace, dump_trace, save_finding
 from pitmirror.model.options import DesignOptions
@@ -127,7 +127,7 @@ def _power_loss_outcome(
     report: ProofReport, reached: Reached, subject: Subject, save_dir: Path | None
 ) -> ProveOutcome:
     """The path ends in a power loss, whose crash state an action list does not hold: the
-    crash explorer finds it on the engine, shrinks the path and pins the crash state."""
+    power-loss explorer finds it on the engine, shrinks the path and pins the crash state."""
     assert reached.actions is not None
     failing = report.failures[0]
     path = Trace(

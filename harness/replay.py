@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pitmirror.harness.crash import DEFAULT_BOUNDS, explore
 from pitmirror.harness.designs import Subject
 from pitmirror.harness.lockstep import StepOutcome, explain, run_actions
+from pitmirror.harness.power_loss import DEFAULT_BOUNDS, explore
 from pitmirror.harness.traces import Trace
 from pitmirror.model.actions import Action
 from pitmirror.model.design import ActionNotEnabled, ModelState

@@ -45,7 +45,7 @@ class Trace:
     topology: str | None = None
     """where the design has topologies: its name; `grains` is then per object"""
     power_loss: dict[str, Any] | None = None
-    """a crash state to replay (`pitmirror crash`): the step and site the power went at, just
+    """a crash state to replay (`pitmirror power-loss`): the step and site the power went at, just
     after which write of the site (null: after the step), the fate of each write in flight and
     the order they reached the media in"""
 

@@ -27,9 +27,9 @@ from pitmirror.harness.coverage import (
     describe_budget,
     measure,
 )
-from pitmirror.harness.crash import DEFAULT_BOUNDS, explore
 from pitmirror.harness.design import Design, PropertyRun
 from pitmirror.harness.designs import DESIGNS, Subject
+from pitmirror.harness.power_loss import DEFAULT_BOUNDS, explore
 from pitmirror.harness.prove import prove_design
 from pitmirror.harness.replay import replay
 from pitmirror.harness.traces import Trace, read_trace, trace_files

@@ -15,8 +15,8 @@ never a silent roll-back to an older state.
 
 Compaction writes a snapshot (temp file, fsync, rename, fsync of the directory) and then
 truncates the log; a crash between the two only replays records the snapshot already holds,
-which `seq` skips.  A snapshot is replaced atomically; the crash explorer treats a compaction as
-one durable step.
+which `seq` skips.  A snapshot is replaced atomically; the power-loss explorer treats a
+compaction as one durable step.
 """
 
 from __future__ import annotations

@@ -120,7 +120,7 @@ class Volume(abc.ABC):
         volume's contents (the harness's read-back, harness/seeds.py) must forget"""
         self.io_log: IoTap | None = None
         """where every write (with the bytes it replaced) and flush is recorded, if attached:
-        the crash explorer's write log (harness/iolog.py)"""
+        the power-loss explorer's write log (harness/iolog.py)"""
 
     # -- public API -------------------------------------------------------------------
 

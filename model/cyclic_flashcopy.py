@@ -22,7 +22,7 @@ A crash here falls between whole writes, each on the media.
 Barriers: each write of a plan says whether it must be durable before the next (`durable`);
 the engine flushes exactly there.  The safe design needs every one; each flush-order mutant
 (`POWER_LOSS_OPTIONS`) drops one.  Power loss as real storage does it — writes no flush covered
-yet lost, reordered or torn — is explored over the engine by harness/crash.py (each recovered
+yet lost, reordered or torn — is explored over the engine by harness/power_loss.py (each recovered
 state judged by this model) and covered by the Z3 proof (proofs/cyclic_flashcopy.py), which
 derives every cut from the same plans.
 
@@ -88,7 +88,7 @@ POWER_LOSS_OPTIONS: dict[str, Options] = {
 }
 """Mutants only a power loss shows, dropping writes no flush covered yet: a crash between
 whole, flushed writes (the lockstep harness's) cannot tell them from the safe design.  The
-crash explorer (harness/crash.py) catches them."""
+power-loss explorer (harness/power_loss.py) catches them."""
 
 
 @dataclass(frozen=True)

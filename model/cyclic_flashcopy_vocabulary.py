@@ -22,13 +22,13 @@ from pitmirror.model.actions import (
     Recover,
     ResyncGrain,
 )
-from pitmirror.model.vocabulary import Entry, Vocabulary
+from pitmirror.model.vocabulary import ActionTable, Entry
 
 MAPS = ("copy_map", "future_map", "out_of_sync", "received_map", "target_map")
 CUT = ("armed_crash", "local_up", "remote_up")
 """an armed crash may cut an action's plan: the site goes down and the crash is spent"""
 
-VOCABULARY = Vocabulary(
+VOCABULARY = ActionTable(
     (
         Entry(HostWrite, "grain", "local", "host",
               ("source", "i1", "i2", "target", "acked", *MAPS, *CUT)),

@@ -70,7 +70,7 @@ class DesignModel(Protocol):
     @property
     def power_loss_options(self) -> Mapping[str, DesignOptions]:
         """Mutants that only a power loss (unflushed writes lost, torn or reordered) shows:
-        the crash explorer must catch them, by name."""
+        the power-loss explorer must catch them, by name."""
         ...
 
     @property

@@ -37,7 +37,7 @@ middle of a merge is a crash between two MergeRemote actions; recovery redoes th
 Power loss: each action's *write plan* (`write_plan`) lists the engine's durable writes in
 order, per site, and says which must be durable before the next (`durable`); the engine
 flushes exactly there.  An action's effect on a site's half of the state (`site_half`) is
-visible once the site's last write of the plan is on the media; harness/crash.py explores
+visible once the site's last write of the plan is on the media; harness/power_loss.py explores
 every crash state of those writes over the engine, and the model judges each recovered state.
 The safe design needs every flush; each mutant in `POWER_LOSS_OPTIONS` drops one.
 
@@ -255,7 +255,7 @@ POWER_LOSS_OPTIONS: dict[str, Options] = {
     "complete-unflushed": Options(flush_complete=False),
     "drop-before-merge-flushed": Options(flush_merges_before_drop=False),
 }
-"""Mutants only a power loss shows (writes no flush covered yet lost): harness/crash.py
+"""Mutants only a power loss shows (writes no flush covered yet lost): harness/power_loss.py
 catches them over the engine."""
 # the topology each mutant needs to show itself
 MUTANT_TOPOLOGY = {
@@ -962,7 +962,7 @@ def cut_short(before: State, action: Action, site: str, nth: int) -> State:
     """The state when `site` loses power just after its `nth` write of `action`: every other
     site's half as the action leaves it if that site's writes all came before, as it was if
     they all come after; `site`'s own half as the action leaves it (what its media kept is the
-    crash explorer's to say).  ActionNotEnabled when the site has no such write."""
+    power-loss explorer's to say).  ActionNotEnabled when the site has no such write."""
     plan = [entry for entry in write_plan(before, action) if not isinstance(entry, Barrier)]
     mine = [i for i, write in enumerate(plan) if write.site == site]
     if not 1 <= nth <= len(mine):

@@ -21,7 +21,7 @@ Each action is a guard and a write plan (model/algebra.py's `PlannedRule`): its 
 order the engine issues them, each at the home or the action's remote, a data write into a
 volume or a delta's slots, or a journal record whose content an update of the view says
 (`journal`).  The model applies them in order; the proof derives from them every way a power
-loss can cut the action; the crash explorer holds the engine's writes to them.
+loss can cut the action; the power-loss explorer holds the engine's writes to them.
 
 `SCHEMA` says what each field is (indexed by member, remote or point; a volume, a delta, an
 integer or a Boolean) for the interpretations that must build states from nothing.

@@ -30,12 +30,12 @@ from pitmirror.model.actions import (
     MergeRemote,
     Recover,
 )
-from pitmirror.model.vocabulary import Entry, Vocabulary
+from pitmirror.model.vocabulary import ActionTable, Entry
 
 if TYPE_CHECKING:
     from pitmirror.model.freeze_overlay import Topology
 
-VOCABULARY = Vocabulary(
+VOCABULARY = ActionTable(
     (
         Entry(HostWrite, "grain", "home", "host", ("objects", "acked")),  # the active delta
         Entry(HostRead, "grain", "home", "host", ()),  # the harness compares the bytes read

@@ -60,7 +60,7 @@ def snake_case(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-class Vocabulary:
+class ActionTable:
     """A design's table, looked up by kind."""
 
     def __init__(self, entries: Sequence[Entry]) -> None:

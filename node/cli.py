@@ -43,8 +43,8 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document instead.")]
-VERIFICATION_COMMANDS = ("verify", "prove", "check", "replay", "crash", "coverage", "demo",
-                         "cleanup")  # fmt: skip
+VERIFICATION_COMMANDS = ("verify", "prove", "check", "replay", "power-loss", "crash", "coverage",
+                         "demo", "cleanup")  # fmt: skip
 VERIFICATION_LIBRARIES = frozenset({"hypothesis", "z3", "coverage", "crosshair"})
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from pitmirror.impl.cyclic_flashcopy.layout import SITE_VOLUMES
-from pitmirror.impl.cyclic_flashcopy.local import LocalSite
-from pitmirror.impl.cyclic_flashcopy.remote import RemoteSite
+from pitmirror.impl.cyclic_flashcopy.local import FlashCopyLocalSite
+from pitmirror.impl.cyclic_flashcopy.remote import FlashCopyRemoteSite
 from pitmirror.impl.journal import Journal
 from pitmirror.impl.link import Link
 from pitmirror.impl.volumes import Volume
@@ -18,11 +18,11 @@ def build(settings: SiteSettings, volumes: dict[str, Volume], grains: int, state
           link: Link) -> RunningSite:  # fmt: skip
     options = Options(map_rule=settings.get("map_rule", "merge"))
     if settings["site"] == "local":
-        journal = Journal(state_dir, "local", LocalSite.initial_meta(grains))
-        local = LocalSite(volumes["source"], volumes["i1"], journal, options, link)
+        journal = Journal(state_dir, "local", FlashCopyLocalSite.initial_meta(grains))
+        local = FlashCopyLocalSite(volumes["source"], volumes["i1"], journal, options, link)
         return RunningSite(local, lambda: local.phase)
-    journal = Journal(state_dir, "remote", RemoteSite.initial_meta(grains))
-    remote = RemoteSite(volumes["i2"], volumes["target"], journal, options)
+    journal = Journal(state_dir, "remote", FlashCopyRemoteSite.initial_meta(grains))
+    remote = FlashCopyRemoteSite(volumes["i2"], volumes["target"], journal, options)
     return RunningSite(remote, lambda: str(remote.service.current_state_value))
 
 

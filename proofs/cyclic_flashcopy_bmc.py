@@ -221,6 +221,6 @@ def find_violation(
             return BmcResult(depth, actions, time.monotonic() - started, variant.power_lost)
         solver.pop()
         # a power loss only as the last step of a path: the search stays small, and what
-        # follows it is the crash explorer's to find (it goes on to the next commit)
+        # follows it is the power-loss explorer's to find (it goes on to the next commit)
         add(*[z3.Not(b) for b, _, v in step if v.power_lost])
     return BmcResult(max_depth, None, time.monotonic() - started)

@@ -27,8 +27,8 @@ invariant admits what the safe design's cuts leave: a remote complete before the
 Written by hand (`power_loss_cuts`), for the flush-order mutant only: a drop recorded while the
 merges of *earlier* actions are still in flight (without the drop's barrier), one member's
 merge lost, whole or torn.  No single action's plan shows a write of another action in flight;
-the crash explorer (harness/crash.py) follows such writes on the engine, and the safe design
-flushes the merges before the drop, so its proof has no hand-written part.
+the power-loss explorer (harness/power_loss.py) follows such writes on the engine, and the safe
+design flushes the merges before the drop, so its proof has no hand-written part.
 """
 
 from __future__ import annotations

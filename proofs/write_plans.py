@@ -20,7 +20,7 @@ cut the model makes, and those real ones besides.  A plan that flushes every wri
 next leaves nothing in flight between actions, so the proof covers power loss at every write;
 a plan that drops a flush leaves a write in flight after its action, which the "completes, then
 power lost" outcome shows.  Writes left in flight across more than one action are not
-followed here (the crash explorer, harness/crash.py, follows them on the engine).
+followed here (the power-loss explorer, harness/power_loss.py, follows them on the engine).
 """
 
 from __future__ import annotations

@@ -34,8 +34,8 @@ VERIFICATION_LIBRARIES = {"hypothesis", "z3", "coverage", "crosshair"}
 """what only the verify extra installs: the product and the engine run without them"""
 WITHOUT_VERIFICATION = ("model", "impl", "node")
 SITE_MODULES = {
-    "impl/cyclic_flashcopy/local.py": ("LocalSite", ("source", "i1")),
-    "impl/cyclic_flashcopy/remote.py": ("RemoteSite", ("i2", "target")),
+    "impl/cyclic_flashcopy/local.py": ("FlashCopyLocalSite", ("source", "i1")),
+    "impl/cyclic_flashcopy/remote.py": ("FlashCopyRemoteSite", ("i2", "target")),
     "impl/freeze_overlay/site.py": ("OverlaySite", ("volumes",)),
 }
 """each site's module, its class and the volumes it is given (design B's site is given a
@@ -153,7 +153,11 @@ def test_every_layer_has_each_design_under_its_own_name() -> None:
         ("harness/check.py", "from hypothesis import given", False),
         ("harness/cli/app.py", "from pitmirror.node.cli import app", False),
         ("node/cyclic_flashcopy.py", "from pitmirror.impl.cyclic_flashcopy import local", False),
-        ("node/config.py", "from pitmirror.impl.cyclic_flashcopy.local import LocalSite", True),
+        (
+            "node/config.py",
+            "from pitmirror.impl.cyclic_flashcopy.local import FlashCopyLocalSite",
+            True,
+        ),
     ],
 )
 def test_the_check_flags_what_it_must(where: str, source: str, flagged: bool) -> None:
@@ -215,7 +219,7 @@ def test_the_site_check_flags_what_it_must() -> None:
     assert not site_problems(local, source)
     reaching = source.replace(
         "from pitmirror.impl.cyclic_flashcopy.messages",
-        "from pitmirror.impl.cyclic_flashcopy.remote import RemoteSite\n"
+        "from pitmirror.impl.cyclic_flashcopy.remote import FlashCopyRemoteSite\n"
         "from pitmirror.impl.cyclic_flashcopy.messages",
     )
     assert any("only by messages" in p for p in site_problems(local, reaching))

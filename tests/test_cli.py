@@ -384,17 +384,27 @@ def test_coverage_with_a_bad_backend_is_one_line_and_exit_2() -> None:
     )
 
 
-def test_crash_of_a_safe_trace_exits_0_with_its_counts(loop_backend: str) -> None:
-    run = pitmirror("crash", str(TRACES / "cyclic-flashcopy/261121-plain-cycle.jsonl"), "--json")
+def test_crash_is_the_hidden_former_name_of_power_loss() -> None:
+    listed = [line.split()[0] for line in pitmirror("--help").stdout.splitlines()
+              if line.startswith("  ") and line.split()]  # fmt: skip
+    assert "power-loss" in listed and "crash" not in listed
+    former = pitmirror("crash", "--help")
+    assert former.returncode == 0 and "former name of `power-loss`" in former.stdout
+
+
+def test_power_loss_of_a_safe_trace_exits_0_with_its_counts(loop_backend: str) -> None:
+    run = pitmirror(
+        "power-loss", str(TRACES / "cyclic-flashcopy/261121-plain-cycle.jsonl"), "--json"
+    )
     assert run.returncode == 0, run.stderr
     doc = json.loads(run.stdout)
     assert doc["backend"] == "loop" and doc["clean"] and doc["violations"] == 0
     assert doc["crash_states"] > doc["crash_points"] > 0 and doc["states_per_second"] > 0
 
 
-def test_crash_of_a_mutant_exits_1_and_saves_a_trace_that_replays(tmp_path: Path) -> None:
+def test_power_loss_of_a_mutant_exits_1_and_saves_a_trace_that_replays(tmp_path: Path) -> None:
     trace = str(TRACES / "cyclic-flashcopy/261121-plain-cycle.jsonl")
-    run = pitmirror("crash", trace, "-o", "ack-before-flush", "--backend", "memory",
+    run = pitmirror("power-loss", trace, "-o", "ack-before-flush", "--backend", "memory",
                     "--save-dir", str(tmp_path))  # fmt: skip
     assert run.returncode == 1, run.stderr
     assert "First violating crash state (the trace shrunk to 1 of its steps)" in run.stdout
@@ -405,25 +415,25 @@ def test_crash_of_a_mutant_exits_1_and_saves_a_trace_that_replays(tmp_path: Path
     assert json.loads(again.stdout)["first_violation"]["predicate"] == "inv_no_ack_lost"
 
 
-def test_crash_of_a_design_b_mutant_names_the_lost_record(tmp_path: Path) -> None:
+def test_power_loss_of_a_design_b_mutant_names_the_lost_record(tmp_path: Path) -> None:
     trace = str(TRACES / "freeze-overlay/261121-single-cycles.jsonl")
-    run = pitmirror("crash", trace, "--backend", "memory", "--json")
+    run = pitmirror("power-loss", trace, "--backend", "memory", "--json")
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["violations"] == 0
-    run = pitmirror("crash", trace, "-o", "complete-unflushed", "--backend", "memory",
+    run = pitmirror("power-loss", trace, "-o", "complete-unflushed", "--backend", "memory",
                     "--save-dir", str(tmp_path))  # fmt: skip
     assert run.returncode == 1, run.stderr
     assert "the right journal lost its complete mark of point 1" in run.stdout
     # the trace's own stricter order, and the mutant added to it
     (saved,) = tmp_path.glob("*-power-loss-single-complete-unflushed,pipelined-false.jsonl")
-    again = pitmirror("crash", str(saved), "--backend", "memory", "--json")
+    again = pitmirror("power-loss", str(saved), "--backend", "memory", "--json")
     assert again.returncode == 1 and json.loads(again.stdout)["crash_states"] == 1
 
 
-def test_crash_of_a_bad_pin_is_one_line_and_exit_2(tmp_path: Path) -> None:
+def test_power_loss_of_a_bad_pin_is_one_line_and_exit_2(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     lines = (TRACES / "cyclic-flashcopy/261121-plain-cycle.jsonl").read_text().splitlines()
     header = json.loads(lines[0]) | {"power_loss": {"step": 1, "site": "local"}}
     bad.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
-    run = pitmirror("crash", str(bad), "--backend", "memory")
+    run = pitmirror("power-loss", str(bad), "--backend", "memory")
     assert run.returncode == 2 and "power_loss must hold" in run.stderr

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pitmirror.harness.crash import explore
+from pitmirror.harness.power_loss import explore
 from pitmirror.harness.prove import prove_design
 from pitmirror.harness.traces import read_trace
 from pitmirror.model import freeze_overlay as M
@@ -79,7 +79,7 @@ def test_a_power_loss_mutant_is_refuted_and_its_crash_state_pinned(
     name: str, tmp_path: Path
 ) -> None:
     """The proof knows durability: the mutant's unflushed write, cut by a power loss, breaks
-    the invariant; the search reaches it and the crash explorer pins the crash state."""
+    the invariant; the search reaches it and the power-loss explorer pins the crash state."""
     assert set(POWER_LOSS_BREAKS) == set(M.POWER_LOSS_OPTIONS)
     outcome = prove_design(M.POWER_LOSS_OPTIONS[name], tmp_path)
     assert not outcome.proved

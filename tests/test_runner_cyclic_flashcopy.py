@@ -7,7 +7,7 @@ import itertools
 from pitmirror.harness.cyclic_flashcopy.demo import run_demo
 from pitmirror.harness.cyclic_flashcopy.world import FlashCopyWorld
 from pitmirror.harness.designs import Subject
-from pitmirror.impl.cyclic_flashcopy.runner import Runner
+from pitmirror.impl.cyclic_flashcopy.runner import FlashCopyRunner
 from pitmirror.model.cyclic_flashcopy import DESIGN, Options
 
 
@@ -31,7 +31,7 @@ def test_runner_copies_in_coalesced_extents_and_stamps_points() -> None:
         volumes, workdir = volume_set.fresh()
         engine = FlashCopyWorld(volumes, workdir, Options())
         ticks = fake_clock(1.0)
-        runner = Runner(
+        runner = FlashCopyRunner(
             engine.local,
             engine.remote,
             lambda: next(ticks),

@@ -21,7 +21,7 @@ from pitmirror.harness.runner_machine import (
     build_runner_machine,
 )
 from pitmirror.harness.verify import property_runs
-from pitmirror.impl.cyclic_flashcopy.runner import Runner
+from pitmirror.impl.cyclic_flashcopy.runner import FlashCopyRunner
 from pitmirror.impl.site import SiteDown
 from pitmirror.model import cyclic_flashcopy as A
 from pitmirror.model import freeze_overlay as B
@@ -52,7 +52,7 @@ def test_design_b_runner_agrees_with_the_model(topology: str) -> None:
     assert result.passed, result.failure_detail
 
 
-class HastyRunner(Runner):
+class HastyRunner(FlashCopyRunner):
     """The bug the runner machine found first: resync goes on after the remote went down."""
 
     def _may_go_on(self, make: type[CopyGrain] | type[ResyncGrain] | type[DrainTarget]) -> bool:

@@ -21,7 +21,7 @@ from pitmirror.model import freeze_overlay as B
 from pitmirror.model import freeze_overlay_rules as b_rules
 from pitmirror.model import freeze_overlay_vocabulary as b_vocabulary
 from pitmirror.model.actions import ACTION_TYPES, HostWrite, LinkDown, LinkUp
-from pitmirror.model.vocabulary import Vocabulary
+from pitmirror.model.vocabulary import ActionTable
 
 A_VOCABULARY, B_VOCABULARY = a_vocabulary.VOCABULARY, b_vocabulary.VOCABULARY
 CONTROLLERS: dict[str, dict[str, tuple[Any, ...]]] = {
@@ -32,7 +32,7 @@ CONTROLLERS: dict[str, dict[str, tuple[Any, ...]]] = {
     },
     "freeze-overlay": {"home": (GroupCycle,), "named": (SiteService,)},
 }
-DESIGNS: dict[str, Vocabulary] = {"cyclic-flashcopy": A_VOCABULARY, "freeze-overlay": B_VOCABULARY}
+DESIGNS: dict[str, ActionTable] = {"cyclic-flashcopy": A_VOCABULARY, "freeze-overlay": B_VOCABULARY}
 
 
 def events(controller: Any) -> set[str]:

@@ -10,8 +10,8 @@ import coverage  # noqa: F401
 import hypothesis  # noqa: F401
 import z3  # noqa: F401
 
-from pitmirror.harness.cli import check, cleanup, crash, demo, prove, replay, verify
+from pitmirror.harness.cli import check, cleanup, demo, power_loss, prove, replay, verify
 from pitmirror.harness.cli import coverage as coverage_command
 
-COMMANDS = (check, cleanup, coverage_command, crash, demo, prove, replay, verify)
+COMMANDS = (check, cleanup, coverage_command, demo, power_loss, prove, replay, verify)
 """each module registers its command on the app as it is imported"""

@@ -17,9 +17,9 @@ from pitmirror.harness.cli.app import (
     out,
     print_json,
 )
-from pitmirror.harness.cli.crash import run_crash
-from pitmirror.harness.crash_states import Bounds
+from pitmirror.harness.cli.power_loss import run_crash
 from pitmirror.harness.lockstep import explain
+from pitmirror.harness.power_loss_states import Bounds
 from pitmirror.harness.replay import MODEL_ONLY, ReplayResult, replay
 from pitmirror.harness.traces import read_trace
 from pitmirror.model.actions import describe
@@ -62,7 +62,7 @@ def replay_cmd(
     Exit 0 when every step agrees and every predicate holds, 1 at the first violation or
     divergence (explained in words), 2 when the trace cannot be read or is not a run of the
     model (an action its guard does not allow).  A trace that pins a power-loss crash state
-    (saved by `pitmirror crash`) replays that crash state, as `pitmirror crash` does.
+    (saved by `pitmirror power-loss`) replays that crash state, as `pitmirror power-loss` does.
     """
     recorded = read_trace(trace)
     if recorded.power_loss is not None:  # the crash state it pins is what replays

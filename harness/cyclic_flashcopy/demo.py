@@ -24,7 +24,7 @@ from pitmirror.harness.design import DemoReport, DemoRequest, StatusView
 from pitmirror.harness.digests import image_digest, seeds_digest
 from pitmirror.harness.grains import grain_bytes
 from pitmirror.impl.cyclic_flashcopy.layout import volume_layout
-from pitmirror.impl.cyclic_flashcopy.runner import Runner, RunnerStatus
+from pitmirror.impl.cyclic_flashcopy.runner import FlashCopyRunner, FlashCopyStatus
 from pitmirror.model.cyclic_flashcopy import Options
 
 MAX_QUIESCE_TICKS = 1_000_000
@@ -57,7 +57,7 @@ def run_demo(
     seed: int,
     clock: Callable[[], float],
     writes_per_tick: int = 4,
-    on_status: Callable[[RunnerStatus, int], None] | None = None,
+    on_status: Callable[[FlashCopyStatus, int], None] | None = None,
 ) -> DemoResult:
     rng = random.Random(seed)
     host = np.zeros(grains, dtype=np.int64)
@@ -73,7 +73,7 @@ def run_demo(
             for old in [k for k in images if k < remote.number("committed")]:
                 del images[old]
 
-        runner = Runner(local, remote, clock, world.apply, on_consistency_point=snapshot)
+        runner = FlashCopyRunner(local, remote, clock, world.apply, on_consistency_point=snapshot)
         started = clock()
         writes = 0
         while clock() - started < seconds:
@@ -112,7 +112,7 @@ def run_demo(
         )
 
 
-def status_table(status: RunnerStatus, writes: int, now: float) -> Table:
+def status_table(status: FlashCopyStatus, writes: int, now: float) -> Table:
     table = Table(title="pitmirror demo — design A (cyclic incremental FlashCopy)")
     columns = ("cycle", "committed", "age of committed point", "grains behind", "MiB behind",
                "commits", "host writes", "phase")  # fmt: skip
@@ -137,7 +137,7 @@ def demo(request: DemoRequest, show: Callable[[StatusView], None]) -> DemoReport
         raise ValueError("--topology is for designs with topologies (freeze-overlay)")
     clock = time.monotonic
 
-    def on_status(status: RunnerStatus, writes: int) -> None:
+    def on_status(status: FlashCopyStatus, writes: int) -> None:
         now = clock()
         show(lambda: status_table(status, writes, now))
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pitmirror.harness.cyclic_flashcopy.crash import power_loss
 from pitmirror.harness.cyclic_flashcopy.demo import demo
 from pitmirror.harness.cyclic_flashcopy.lockstep import open_lockstep
 from pitmirror.harness.cyclic_flashcopy.machine import build_machine
+from pitmirror.harness.cyclic_flashcopy.power_loss import power_loss
 from pitmirror.harness.cyclic_flashcopy.runner import RUNNER
 from pitmirror.harness.design import Design, PropertyRun, Reached, VolumeLayout
 from pitmirror.harness.machine import MAX_EXTENT

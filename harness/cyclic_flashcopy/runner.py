@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from pitmirror.harness.cyclic_flashcopy.world import FlashCopyWorld
 from pitmirror.harness.runner_machine import Announce, RunnerHandle, RunnerSpec
-from pitmirror.impl.cyclic_flashcopy.runner import Runner
+from pitmirror.impl.cyclic_flashcopy.runner import FlashCopyRunner
 from pitmirror.model import cyclic_flashcopy as design_a
 from pitmirror.model.actions import Action, HostRead, HostWrite
 from pitmirror.model.design import WrongDesign
@@ -23,7 +23,7 @@ def open_runner(
 ) -> RunnerHandle:
     if not isinstance(engine, FlashCopyWorld):
         raise WrongDesign(f"design A's runner was given {type(engine).__qualname__}")
-    runner = Runner(engine.local, engine.remote, clock, apply=apply,
+    runner = FlashCopyRunner(engine.local, engine.remote, clock, apply=apply,
                     on_consistency_point=lambda point: announce(WHERE, point))  # fmt: skip
 
     # the host's reads and writes go to the local site's door, not through the runner
@@ -51,7 +51,7 @@ def _state(state: object) -> design_a.State:
 
 RUNNER = RunnerSpec(
     open=open_runner,
-    module=Runner.__module__,
+    module=FlashCopyRunner.__module__,
     committed=lambda state: {WHERE: _state(state).committed},
     newest=lambda state: {WHERE: _state(state).cycle},
 )

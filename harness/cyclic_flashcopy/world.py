@@ -23,9 +23,9 @@ from pitmirror.harness.grains import decode_grain, grain_bytes
 from pitmirror.harness.seeds import SeedReader
 from pitmirror.harness.world import InProcessLink
 from pitmirror.impl.cyclic_flashcopy.layout import VOLUME_NAMES
-from pitmirror.impl.cyclic_flashcopy.local import LocalSite
+from pitmirror.impl.cyclic_flashcopy.local import FlashCopyLocalSite
 from pitmirror.impl.cyclic_flashcopy.messages import MESSAGES
-from pitmirror.impl.cyclic_flashcopy.remote import RemoteSite, lost_commit
+from pitmirror.impl.cyclic_flashcopy.remote import FlashCopyRemoteSite, lost_commit
 from pitmirror.impl.journal import COMPACT_EVERY, Journal, JournalError
 from pitmirror.impl.link import LinkService
 from pitmirror.impl.site import EngineRefused
@@ -88,18 +88,18 @@ class FlashCopyWorld:
         self.options = options
         self.injector = CrashInjector()
         n = self.grain_count
-        self.remote = RemoteSite(
+        self.remote = FlashCopyRemoteSite(
             volumes["i2"],
             volumes["target"],
-            Journal(workdir, "remote", RemoteSite.initial_meta(n), compact_every),
+            Journal(workdir, "remote", FlashCopyRemoteSite.initial_meta(n), compact_every),
             options,
             self.injector.wrote,
         )
         self.link = InProcessLink(MESSAGES, self.remote)
-        self.local = LocalSite(
+        self.local = FlashCopyLocalSite(
             volumes["source"],
             volumes["i1"],
-            Journal(workdir, "local", LocalSite.initial_meta(n), compact_every),
+            Journal(workdir, "local", FlashCopyLocalSite.initial_meta(n), compact_every),
             options,
             self.link,
             self.injector.wrote,
@@ -110,7 +110,7 @@ class FlashCopyWorld:
         self.seeds = seeds or SeedReader()
         self._last_read: tuple[int, bytes] | None = None
 
-    def _site(self, name: str) -> LocalSite | RemoteSite:
+    def _site(self, name: str) -> FlashCopyLocalSite | FlashCopyRemoteSite:
         return self.local if name == "local" else self.remote
 
     def apply(self, action: Action) -> None:

@@ -7,14 +7,14 @@ import time
 from collections import deque
 from collections.abc import Iterator
 
-from pitmirror.harness.crash_states import Bounds
 from pitmirror.harness.design import Design, PropertyRun, Reached, VolumeLayout
-from pitmirror.harness.freeze_overlay.crash import power_loss
 from pitmirror.harness.freeze_overlay.demo import demo
 from pitmirror.harness.freeze_overlay.lockstep import open_lockstep
 from pitmirror.harness.freeze_overlay.machine import build_machine
+from pitmirror.harness.freeze_overlay.power_loss import power_loss
 from pitmirror.harness.freeze_overlay.runner import RUNNER
 from pitmirror.harness.machine import MAX_EXTENT
+from pitmirror.harness.power_loss_states import Bounds
 from pitmirror.impl.freeze_overlay.layout import volume_layout
 from pitmirror.model import freeze_overlay as model
 from pitmirror.model.actions import Action, DropLocalDelta, DropRemoteDelta
@@ -75,9 +75,9 @@ def reach_violation(options: DesignOptions, broken: frozenset[str] = frozenset()
 
 
 POWER_LOSS_CANDIDATES = 400
-"""paths to an unflushed write that the crash explorer tries, shortest first"""
+"""paths to an unflushed write that the power-loss explorer tries, shortest first"""
 POWER_LOSS_SEARCH = (
-    "breadth-first search of the model to an unflushed write, then the crash explorer"
+    "breadth-first search of the model to an unflushed write, then the power-loss explorer"
 )
 
 
@@ -125,10 +125,10 @@ def _loss_shows(state: model.State, action: Action) -> bool:
 
 
 def reach_power_loss(options: model.Options) -> Reached:
-    """The shortest path to an unflushed write whose power loss the crash explorer finds
+    """The shortest path to an unflushed write whose power loss the power-loss explorer finds
     violating on the engine (memory volumes); the trace pins it (harness/prove.py)."""
     # both import the registry of designs, which holds this one
-    from pitmirror.harness.crash import explore
+    from pitmirror.harness.power_loss import explore
     from pitmirror.harness.traces import Trace
 
     started, name = time.monotonic(), "single"

@@ -42,7 +42,7 @@ from pitmirror.model.cyclic_flashcopy_vocabulary import VOCABULARY, handling_sit
 LOCAL_VOLUMES = ("source", "i1")
 
 
-class LocalSite(DurableSite):
+class FlashCopyLocalSite(DurableSite):
     """S and I1, the copy, future and out-of-sync maps, and the cycle number."""
 
     site: Site = "local"

@@ -57,7 +57,7 @@ def lost_commit(cycle: int, committed: int) -> str | None:
     return None
 
 
-class RemoteSite(DurableSite):
+class FlashCopyRemoteSite(DurableSite):
     """I2 and T, the target map and the committed point."""
 
     site: Site = "remote"

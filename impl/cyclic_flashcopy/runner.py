@@ -6,7 +6,7 @@ extents of at most `max_extent_grains` grains, then drain as many extents of the
 Every action goes through one door, `apply`, which the caller gives (the harness's lockstep
 steps the model with each one, harness/runner_machine.py), so what the runner does is what the
 model checks.
-The host's reads and writes are the local site's door (`LocalSite.host_write`), not the
+The host's reads and writes are the local site's door (`FlashCopyLocalSite.host_write`), not the
 runner's.  The clock is injected: the runner never reads time itself, it stamps each consistency
 point with `clock()` so callers can report the committed point's age (RPO).  No threads: a
 caller that wants concurrency runs ticks from its own loop or thread.
@@ -17,14 +17,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pitmirror.impl.cyclic_flashcopy.local import LocalSite
-from pitmirror.impl.cyclic_flashcopy.remote import RemoteSite
+from pitmirror.impl.cyclic_flashcopy.local import FlashCopyLocalSite
+from pitmirror.impl.cyclic_flashcopy.remote import FlashCopyRemoteSite
 from pitmirror.model.actions import Action, CommitPoint, CopyGrain, DrainTarget, ResyncGrain
 from pitmirror.model.extents import Extent
 
 
 @dataclass
-class RunnerStatus:
+class FlashCopyStatus:
     cycle: int
     committed: int
     committed_at: float
@@ -35,9 +35,9 @@ class RunnerStatus:
 
 
 @dataclass
-class Runner:
-    local: LocalSite
-    remote: RemoteSite
+class FlashCopyRunner:
+    local: FlashCopyLocalSite
+    remote: FlashCopyRemoteSite
     clock: Callable[[], float]
     apply: Callable[[Action], None]
     """the door every action goes through: the sites' (a daemon's, the harness's world), or the
@@ -96,7 +96,7 @@ class Runner:
         self.commits += 1
         self.on_consistency_point(cycle)
 
-    def status(self) -> RunnerStatus:
+    def status(self) -> FlashCopyStatus:
         """What the runner reports; a site that is down is reported as its journal holds it
         (what a restart would see), not refused."""
         local, remote = self.local, self.remote
@@ -106,7 +106,7 @@ class Runner:
             .union(local.map("out_of_sync", durable=True))
         )
         committed = remote.number("committed", durable=True)
-        return RunnerStatus(
+        return FlashCopyStatus(
             cycle=local.number("cycle", durable=True),
             committed=committed,
             committed_at=self.point_times.get(committed, self.point_times[0]),

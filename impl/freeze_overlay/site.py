@@ -231,7 +231,7 @@ class OverlaySite(DurableSite):
 
     def between_actions(self, after_writes: int = 0) -> bool:
         """A design-B site fails between actions only (power loss inside one is explored on
-        the write log, harness/crash.py)."""
+        the write log, harness/power_loss.py)."""
         return after_writes == 0
 
     # ---- grain content -----------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""`pitmirror crash`: every power-loss crash state of a trace, recovered and judged."""
+"""`pitmirror power-loss`: every crash state a power loss can leave at every write of a trace,
+recovered and judged."""
 
 from __future__ import annotations
 
@@ -21,13 +22,13 @@ from pitmirror.harness.cli.app import (
     parse_options,
     print_json,
 )
-from pitmirror.harness.crash import (
+from pitmirror.harness.power_loss import (
     CrashReport,
     explore,
     save_violation,
     shrink,
 )
-from pitmirror.harness.crash_states import Bounds
+from pitmirror.harness.power_loss_states import Bounds
 from pitmirror.harness.traces import Saved, Trace, findings_dir, read_trace
 
 
@@ -100,9 +101,9 @@ def print_report(
         out.print("[green]every crash state recovers to a state the model allows[/]")
 
 
-@app.command("crash")
+@app.command("power-loss")
 @clean_errors
-def crash_cmd(
+def power_loss_cmd(
     trace_file: Annotated[Path, typer.Argument(metavar="TRACE", help="A trace file.")],
     option: Annotated[
         list[str] | None,
@@ -196,3 +197,6 @@ def _with_progress(trace: Trace, bounds: Bounds, backend: str) -> CrashReport:
     with Progress(*columns, console=out, transient=True) as bar:
         task = bar.add_task("steps", total=len(trace.actions))
         return explore(trace, bounds, backend, lambda done, total: bar.update(task, completed=done))
+
+
+app.command("crash", hidden=True, help="The former name of `power-loss`.")(power_loss_cmd)

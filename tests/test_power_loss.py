@@ -9,8 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from pitmirror.harness.crash import explore, save_violation, shrink
-from pitmirror.harness.crash_states import (
+from pitmirror.harness.cyclic_flashcopy.power_loss import plan_mismatch
+from pitmirror.harness.designs import Subject
+from pitmirror.harness.freeze_overlay.power_loss import power_loss as b_power_loss
+from pitmirror.harness.freeze_overlay.world import OverlayWorld
+from pitmirror.harness.iolog import DeviceWrite, Flush, IoLog, in_flight
+from pitmirror.harness.power_loss import explore, save_violation, shrink
+from pitmirror.harness.power_loss_states import (
     LOST,
     WHOLE,
     ZEROS,
@@ -23,11 +28,6 @@ from pitmirror.harness.crash_states import (
     journal_at,
     volume_patches,
 )
-from pitmirror.harness.cyclic_flashcopy.crash import plan_mismatch
-from pitmirror.harness.designs import Subject
-from pitmirror.harness.freeze_overlay.crash import power_loss as b_power_loss
-from pitmirror.harness.freeze_overlay.world import OverlayWorld
-from pitmirror.harness.iolog import DeviceWrite, Flush, IoLog, in_flight
 from pitmirror.harness.replay import replay
 from pitmirror.harness.traces import Trace, read_trace, trace_files
 from pitmirror.impl.bitmap import GrainMap

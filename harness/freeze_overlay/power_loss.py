@@ -24,7 +24,7 @@ from pitmirror.harness.freeze_overlay.lockstep import Lockstep
 from pitmirror.harness.freeze_overlay.world import OverlayWorld
 from pitmirror.harness.iolog import DeviceWrite, Entry, Flush, IoLog
 from pitmirror.harness.lockstep import Stepper
-from pitmirror.harness.power_loss import (
+from pitmirror.harness.power_loss_design import (
     PowerLoss,
     Recovered,
     Verdict,

@@ -10,7 +10,7 @@ The enumeration is exhaustive while the crash point has at most `exhaustive_writ
 flight and the product of their fates is at most `max_states`; beyond that it draws `samples`
 crash states from a seeded generator.  A volume write of up to `tear_sectors` sectors is torn
 into every subset of its sectors; a longer one into every prefix and `tear_samples` drawn
-subsets.  Every bound is an option of `pitmirror crash`.
+subsets.  Every bound is an option of `pitmirror power-loss`.
 """
 
 from __future__ import annotations

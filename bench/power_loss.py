@@ -1,12 +1,12 @@
 """Benchmark: power-loss exploration's crash states per second, judging each distinct recovered
-state once (as `pitmirror crash` does) against judging every crash state afresh.
+state once (as `pitmirror power-loss` does) against judging every crash state afresh.
 
 Explores every crash state of every write of a design's curated traces (`traces/<design>/`)
 on memory volumes, alternating the two settings, and prints each one's crash states per second
 (median over the runs) and the ratio.  Same traces, bounds and volumes for both: only the memo
 of recovered states differs.  The aim is at least 10,000 crash states/s.
 
-    python bench/crash.py [--runs 3] [--backend memory] [--design cyclic-flashcopy]
+    python bench/power_loss.py [--runs 3] [--backend memory] [--design cyclic-flashcopy]
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import argparse
 import statistics
 from pathlib import Path
 
-from pitmirror.harness.crash import explore
+from pitmirror.harness.power_loss import explore
 from pitmirror.harness.traces import read_trace, trace_files
 
 TRACES = Path(__file__).resolve().parent.parent / "traces"

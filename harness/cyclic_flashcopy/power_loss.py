@@ -22,7 +22,7 @@ from typing import Any
 from pitmirror.harness.cyclic_flashcopy.lockstep import Lockstep
 from pitmirror.harness.iolog import DeviceWrite, Entry, Flush, IoLog
 from pitmirror.harness.lockstep import Stepper
-from pitmirror.harness.power_loss import (
+from pitmirror.harness.power_loss_design import (
     PowerLoss,
     Recovered,
     Verdict,
@@ -31,8 +31,8 @@ from pitmirror.harness.power_loss import (
 )
 from pitmirror.impl.bitmap import GrainMap
 from pitmirror.impl.cyclic_flashcopy.layout import SITE_VOLUMES
-from pitmirror.impl.cyclic_flashcopy.local import LocalSite
-from pitmirror.impl.cyclic_flashcopy.remote import RemoteSite, lost_commit
+from pitmirror.impl.cyclic_flashcopy.local import FlashCopyLocalSite
+from pitmirror.impl.cyclic_flashcopy.remote import FlashCopyRemoteSite, lost_commit
 from pitmirror.impl.journal import Journal, Metadata
 from pitmirror.impl.volumes import Volume
 from pitmirror.model import cyclic_flashcopy as design_a
@@ -178,7 +178,7 @@ class FlashCopyPowerLoss:
         return state.step(CrashSite(site, nth)).step(action)
 
     def recover(self, site: str, log: bytes, snapshot: bytes | None) -> Recovered:
-        initial = (LocalSite if site == "local" else RemoteSite).initial_meta(
+        initial = (FlashCopyLocalSite if site == "local" else FlashCopyRemoteSite).initial_meta(
             self.engine.grain_count
         )
         meta = recover_journal(site, log, snapshot, initial)
