@@ -101,6 +101,12 @@ class DurableSite:
         assert isinstance(value, int)
         return value
 
+    def keeps(self, barrier: str) -> bool:
+        """Whether the site flushes at the named barrier of its write order: always.  (The
+        harness's power-loss mutants are subclasses that drop one, harness/<design>/mutants.py;
+        naming each barrier where it is kept says what it protects.)"""
+        return True
+
     def _write(
         self, volume: Volume | Region, start: int, data: bytes, durable: bool = True
     ) -> None:

@@ -227,3 +227,33 @@ def test_the_site_check_flags_what_it_must() -> None:
         "        i1: Volume,\n", "        i1: Volume,\n        target: Volume,\n"
     )
     assert any("volume 'target'" in p for p in site_problems(local, holding))
+
+
+def options_read(source: str) -> set[str]:
+    """The fields read as `<...>.options.<field>` in a module's source."""
+    return {
+        node.attr
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Attribute)
+        and node.value.attr == "options"
+    }
+
+
+def test_the_product_reads_no_mutant_option() -> None:
+    """The engine and the product read only their designs' own choices; a catalogue mutant's
+    switch is read by the harness's subclasses (harness/<design>/mutants.py) alone."""
+    from pitmirror.harness.cyclic_flashcopy import mutants as a_mutants
+    from pitmirror.harness.freeze_overlay import mutants as b_mutants
+
+    choices = a_mutants.DESIGN_CHOICES | b_mutants.DESIGN_CHOICES
+    for layer in ("impl", "node"):
+        for path in sorted((ROOT / layer).rglob("*.py")):
+            read = options_read(path.read_text())
+            assert read <= choices, f"{path.relative_to(ROOT)} reads {sorted(read - choices)}"
+    assert options_read("self.options.copy_on_write and x.options.pipelined") == {
+        "copy_on_write",
+        "pipelined",
+    }
+    mutant_fields = options_read((ROOT / "harness/freeze_overlay/mutants.py").read_text())
+    assert "read_active_first" in mutant_fields

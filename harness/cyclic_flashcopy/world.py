@@ -18,6 +18,7 @@ from pathlib import Path
 
 from statemachine.exceptions import TransitionNotAllowed
 
+from pitmirror.harness.cyclic_flashcopy.mutants import MutantLocalSite, MutantRemoteSite, is_mutant
 from pitmirror.harness.faults import CrashInjector, SiteCrashed
 from pitmirror.harness.grains import decode_grain, grain_bytes
 from pitmirror.harness.seeds import SeedReader
@@ -88,7 +89,11 @@ class FlashCopyWorld:
         self.options = options
         self.injector = CrashInjector()
         n = self.grain_count
-        self.remote = FlashCopyRemoteSite(
+        # the safe design runs the product's own sites; a mutant, the harness's subclasses
+        mutant = is_mutant(options)
+        remote_site = MutantRemoteSite if mutant else FlashCopyRemoteSite
+        local_site = MutantLocalSite if mutant else FlashCopyLocalSite
+        self.remote: FlashCopyRemoteSite = remote_site(
             volumes["i2"],
             volumes["target"],
             Journal(workdir, "remote", FlashCopyRemoteSite.initial_meta(n), compact_every),
@@ -96,7 +101,7 @@ class FlashCopyWorld:
             self.injector.wrote,
         )
         self.link = InProcessLink(MESSAGES, self.remote)
-        self.local = FlashCopyLocalSite(
+        self.local: FlashCopyLocalSite = local_site(
             volumes["source"],
             volumes["i1"],
             Journal(workdir, "local", FlashCopyLocalSite.initial_meta(n), compact_every),

@@ -19,6 +19,7 @@ from pathlib import Path
 from statemachine.exceptions import TransitionNotAllowed
 
 from pitmirror.harness.faults import CrashInjector
+from pitmirror.harness.freeze_overlay.mutants import MutantOverlaySite, is_mutant
 from pitmirror.harness.grains import decode_grain, grain_bytes
 from pitmirror.harness.seeds import SeedReader
 from pitmirror.harness.world import InProcessLink
@@ -80,11 +81,13 @@ class OverlayWorld:
         self.sites: dict[str, OverlaySite] = {}
         self.links: dict[str, LinkService] = {}
         wires: dict[str, dict[str, InProcessLink]] = {name: {} for name in topology.sites}
+        # the safe design runs the product's own sites; a mutant, the harness's subclass
+        site_class = MutantOverlaySite if is_mutant(options) else OverlaySite
         for name in topology.sites:
             own = {v: volumes[v] for v in site_volumes(topology, name)}
             journal = Journal(workdir, name, initial_meta(topology, name), compact_every)
-            self.sites[name] = OverlaySite(name, topology, own, journal, options, wires[name],
-                                           self.injector.wrote)  # fmt: skip
+            self.sites[name] = site_class(name, topology, own, journal, options, wires[name],
+                                          self.injector.wrote)  # fmt: skip
         for link in topology.links:
             a, b = link.split("-")
             there, back = (

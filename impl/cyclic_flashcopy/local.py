@@ -10,7 +10,6 @@ write order per action is the model's write plan (model/cyclic_flashcopy_rules.p
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from statemachine.exceptions import TransitionNotAllowed
@@ -152,80 +151,56 @@ class FlashCopyLocalSite(DurableSite):
         return not self.map("out_of_sync")
 
     def may_commit_early(self) -> bool:
-        return not self.options.commit_after_drain
+        """Claim 1 commits "in response to completion" of the copy: never before."""
+        return False
 
     # ---- the work of each event --------------------------------------------------------------
 
-    def _copy(
-        self,
-        start: int,
-        count: int,
-        also: dict[str, Any] | None = None,
-        before_record: Callable[[], None] | None = None,
-    ) -> None:
+    def _copy(self, start: int, count: int, also: dict[str, Any] | None = None) -> None:
+        """The grains to I1 and (when the link reaches it) I2, both durable, then one record
+        that clears their copy bits (and marks them out of sync if I2 was not reached)."""
+        data, grains = self._copy_data(start, count)
+        self._record({**self._copied(grains, data), **(also or {})})
+
+    def _copy_data(self, start: int, count: int) -> tuple[bytes, list[int]]:
         data = self.source.read_grains(start, count)
-        self._write(self.i1, start, data, durable=self.options.flush_copy_data)
-        grains = span(start, count)
+        self._write(self.i1, start, data, durable=self.keeps("copy data"))
+        return data, span(start, count)
+
+    def _copied(self, grains: list[int], data: bytes) -> dict[str, Any]:
+        """The copy's data sent to I2; the record's changes for the grains copied."""
         changes: dict[str, Any] = {"copy_map": {"remove": grains}}
         try:
-            self.link.send(MirrorWrite(start, data))
+            self.link.send(MirrorWrite(grains[0], data))
         except LinkUnavailable:
             changes["out_of_sync"] = {"add": grains}
-        if before_record is not None:
-            before_record()
-        self._record({**changes, **(also or {})})
+        return changes
 
     # `count` lets one event carry a coalesced extent: a transition costs about as much as
     # copying one grain, so real-time work is batched per event.
     def copy_extent(self, grain: int, count: int = 1) -> None:
         """Background copy of grains of P_k (all in the copy map) to I1 and I2."""
         require_extent(self.map("copy_map"), grain, count, "in the copy map")
-        if self.options.data_before_record:
-            self._copy(grain, count)
-        else:
-            self._copy_record_first(grain, count)
-
-    def _copy_record_first(self, start: int, count: int) -> None:
-        """The copy-bits-cleared-first mutant: the record that clears the copy bits is durable
-        before the data it stands for."""
-        grains = span(start, count)
-        mirrored = self.link.reaches
-        changes: dict[str, Any] = {"copy_map": {"remove": grains}}
-        if not mirrored:
-            changes["out_of_sync"] = {"add": grains}
-        self._record(changes)
-        data = self.source.read_grains(start, count)
-        self._write(self.i1, start, data)
-        if mirrored:
-            self.link.send(MirrorWrite(start, data))
+        self._copy(grain, count)
 
     def read_host_grain(self, grain: int) -> bytes:
         return self.source.read_grains(grain)
 
     def write_host_grain(self, grain: int, data: bytes) -> None:
-        cow = self.options.copy_on_write and grain in self.map("copy_map")
-        future = self.map("future_map")
-        source_write = (self.source, grain, data, self.options.flush_before_ack)
-        if not cow and grain in future:
-            self._write(*source_write)
+        """Copy on write (claims 3, 16): a grain still to copy is copied first; the future bit
+        is durable before the source grain changes; the source grain is durable before the
+        host is told."""
+        cow = grain in self.map("copy_map")
+        durable = self.keeps("host data before ack")
+        if not cow and grain in self.map("future_map"):
+            self._write(self.source, grain, data, durable)
             return
         track = {"future_map": {"add": [grain]}}
-
-        def write_source() -> None:
-            self._write(*source_write)
-
-        if cow and self.options.journal_before_source:
+        if cow:
             self._copy(grain, 1, also=track)
-            write_source()
-        elif cow:
-            # the unsafe order: the source changes before the record that tracks it
-            self._copy(grain, 1, also=track, before_record=write_source)
-        elif self.options.journal_before_source:
-            self._record(track)
-            write_source()
         else:
-            write_source()
             self._record(track)
+        self._write(self.source, grain, data, durable)
 
     def resync_extent(self, grain: int, count: int = 1) -> None:
         """Mirror grains that were copied to I1 while the link was down."""

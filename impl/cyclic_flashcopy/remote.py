@@ -125,13 +125,16 @@ class FlashCopyRemoteSite(DurableSite):
         target_map = self.map("target_map")
         changes: dict[str, Any] = {"received_map": {"add": span(start, count)}}
         protected = np.flatnonzero(target_map.bits[start : start + count]) + start
-        protects = self.options.target_protection and (self.options.protect_extents or count == 1)
-        if protects and protected.size:
+        if self.protects(count) and protected.size:
             saved = self._saved_target(protected.tolist())
-            self._write(self.target, *saved, durable=self.options.flush_protection)
+            self._write(self.target, *saved, durable=self.keeps("protection"))
             changes = {"target_map": {"remove": protected.tolist()}, **changes}
         self._record(changes)
-        self._write(self.i2, start, data, durable=self.options.flush_copy_data)
+        self._write(self.i2, start, data, durable=self.keeps("copy data"))
+
+    def protects(self, count: int) -> bool:
+        """Target protection (DESIGN A.6) over every grain of a mirror write of `count`."""
+        return True
 
     def _saved_target(self, protected: list[int]) -> tuple[int, bytes]:
         """One write that saves I2's committed value of every protected grain in T: over the
@@ -151,16 +154,18 @@ class FlashCopyRemoteSite(DurableSite):
                 "target_map": {"assign": merged.to_hex()},
                 "received_map": {"assign": GrainMap(len(merged.bits)).to_hex()},
             },
-            durable=self.options.flush_commit,
+            durable=self.keeps("commit"),
         )
 
     def drain(self, grain: int, count: int = 1) -> None:
         """Copy committed grains I2 -> T and clear their target bits."""
         require_extent(self.map("target_map"), grain, count, "in the target map")
         self._write(self.target, grain, self.i2.read_grains(grain, count))
-        if not self.options.drain_clears_its_extent:  # the mutant: the grain after it too
-            count = min(count + 1, self.target.grain_count - grain)
-        self._record({"target_map": {"remove": span(grain, count)}})
+        self._record({"target_map": {"remove": self.drained(grain, count)}})
+
+    def drained(self, grain: int, count: int) -> list[int]:
+        """The grains a drain of `count` grains from `grain` takes out of the target map."""
+        return span(grain, count)
 
     # ---- failover ----------------------------------------------------------------------------
 

@@ -216,14 +216,12 @@ class OverlaySite(DurableSite):
 
     def may_merge_early(self) -> bool:
         """Before the point is complete everywhere: pipelined, the previous point's delta
-        merges; in the drop-early mutant, the frozen delta."""
-        return self.options.pipelined or not self.options.drop_after_every_remote
+        merges (the stricter order merges the frozen delta once every remote has it)."""
+        return self.options.pipelined
 
     def may_freeze_early(self, group: int) -> bool:
-        """The pipelined drop-early mutant freezes once any remote has the point."""
-        early = self.options.pipelined and not self.options.drop_after_every_remote
-        some_remote = bool(self.group_meta(group).completed_at)
-        return early and some_remote and not self.has_merge_work(group)
+        """The next freeze waits for the point to be complete at every remote (fan-out)."""
+        return False
 
     def complete_everywhere(self, group: int) -> bool:
         remotes = self.topology.groups[group].remotes
@@ -265,7 +263,7 @@ class OverlaySite(DurableSite):
         _, oi, off = self.topology.locate(grain)
         meta, record = self.object_meta(oi), self.object_records[oi]
         self._write(self.local_stores[oi].aux[meta.active_slot], off, data,
-                    self.options.flush_host_data)  # fmt: skip
+                    self.keeps("host data"))  # fmt: skip
         if off not in meta.active:
             self._record(record.add_active(off))
 
@@ -275,22 +273,22 @@ class OverlaySite(DurableSite):
         from the base)."""
         _, oi, off = self.topology.locate(grain)
         meta, store = self.object_meta(oi), self.local_stores[oi]
-        in_active = off in meta.active
-        in_frozen = meta.has_frozen and off in meta.frozen
         region = store.base
-        if in_active and (self.options.read_active_first or not in_frozen):
+        if off in meta.active:
             region = store.aux[meta.active_slot]
-        elif in_frozen:
+        elif meta.has_frozen and off in meta.frozen:
             region = self._frozen_region(oi)
         elif meta.has_merging and off in meta.merging:
             region = self._merging_region(oi)
         return region.read_grains(off)
 
     def freeze_group(self, group: int) -> None:
-        """One record: a new point, and the active deltas of the members frozen (all of them,
-        or only the first in the one-at-a-time mutant, the rest left to FreezeMember)."""
+        """One record: a new point, and the active deltas of every member frozen at once."""
+        self._freeze(group, list(self.members(group)))
+
+    def _freeze(self, group: int, frozen: list[int]) -> None:
+        """The record of a freeze of `frozen`, the rest of the members left to FreezeMember."""
         members = list(self.members(group))
-        frozen = members if self.options.freeze_group_at_once else members[:1]
         changes = self.group_records[group].changes(
             point=self.group_meta(group).point + 1,
             completed_at=frozenset(),
@@ -380,9 +378,8 @@ class OverlaySite(DurableSite):
         self._record(self.group_records[group].changes(broken=True))
 
     def _drop_flushes_merges(self) -> bool:
-        """Whether a drop flushes the merged volumes first (the merges flushed none; the
-        drop-before-merge-flushed mutant leaves them unflushed under the drop)."""
-        return not self.options.flush_every_write and self.options.flush_merges_before_drop
+        """Whether a drop flushes the merged volumes first: when the merges flushed none."""
+        return not self.options.flush_every_write and self.keeps("merges before drop")
 
     # ---- the work of each event: remote --------------------------------------------------------
 
@@ -426,7 +423,7 @@ class OverlaySite(DurableSite):
             require_extent(copy.delta, offset, count, f"still to copy to {self.site}", held=False)
         slot = copy.merging_slot if aside else copy.delta_slot
         store = self.remote_stores[(member, self.site)]
-        self._write(store.deltas[slot], offset, data, self.options.flush_copy_data)
+        self._write(store.deltas[slot], offset, data, self.keeps("copy data"))
         offsets = range(offset, offset + count)
         if aside:
             self._record(self._move_aside(group, point, {member: offsets}))
@@ -454,7 +451,7 @@ class OverlaySite(DurableSite):
         changes = self._move_aside(group, point) if moves else Changes()
         for i in self.members(group):
             changes |= self.copy_records[i].complete(point)
-        self._record(changes, self.options.flush_complete)
+        self._record(changes, self.keeps("complete"))
 
     def merge_remote(self, grain: int, count: int = 1) -> None:
         """One extent of the complete delta (pipelined: of the delta merging aside) into the
@@ -470,7 +467,7 @@ class OverlaySite(DurableSite):
             source = store.deltas[copy.merging_slot]
         else:
             require_extent(copy.delta, off, count, f"in {self.site}'s delta")
-            if self.options.merge_after_complete and not copy.complete:
+            if not copy.complete:
                 raise EngineRefused(f"{self.site}'s delta is not marked complete")
             source = store.deltas[copy.delta_slot]
         # lost before the drop, a merge is redone from the complete delta: no flush of its own

@@ -1,0 +1,93 @@
+"""Design A's catalogue mutants as the engine runs them: subclasses of the product's sites that
+the world builds when the options ask for a mutant (the safe design runs the product's own
+classes).  Each override is the unsafe order or rule of one option of model/cyclic_flashcopy_
+rules.py `Options`, and nothing else; a dropped barrier is the site's `keeps` saying no."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pitmirror.impl.cyclic_flashcopy.local import FlashCopyLocalSite
+from pitmirror.impl.cyclic_flashcopy.messages import MirrorWrite
+from pitmirror.impl.cyclic_flashcopy.remote import FlashCopyRemoteSite
+from pitmirror.impl.site import require_extent, span
+from pitmirror.model.cyclic_flashcopy import Options
+
+BARRIERS = {
+    "copy data": "flush_copy_data",
+    "protection": "flush_protection",
+    "host data before ack": "flush_before_ack",
+    "commit": "flush_commit",
+}
+"""each barrier the sites name, by the option that drops it"""
+DESIGN_CHOICES = frozenset({"map_rule", "variant"})
+"""options that are the product's own choices (claims 5 and 6), or the model's alone"""
+
+
+def is_mutant(options: Options) -> bool:
+    """The options switch some engine behaviour off the safe design."""
+    return bool(set(options.non_default()) - DESIGN_CHOICES)
+
+
+class MutantLocalSite(FlashCopyLocalSite):
+    def keeps(self, barrier: str) -> bool:
+        return bool(getattr(self.options, BARRIERS[barrier]))
+
+    def may_commit_early(self) -> bool:
+        return not self.options.commit_after_drain
+
+    def copy_extent(self, grain: int, count: int = 1) -> None:
+        if self.options.data_before_record:
+            super().copy_extent(grain, count)
+            return
+        # copy-bits-cleared-first: the record that clears the copy bits is durable before the
+        # data it stands for
+        require_extent(self.map("copy_map"), grain, count, "in the copy map")
+        grains = span(grain, count)
+        mirrored = self.link.reaches
+        changes: dict[str, Any] = {"copy_map": {"remove": grains}}
+        if not mirrored:
+            changes["out_of_sync"] = {"add": grains}
+        self._record(changes)
+        data = self.source.read_grains(grain, count)
+        self._write(self.i1, grain, data)
+        if mirrored:
+            self.link.send(MirrorWrite(grain, data))
+
+    def write_host_grain(self, grain: int, data: bytes) -> None:
+        options = self.options
+        if options.copy_on_write and options.journal_before_source:
+            super().write_host_grain(grain, data)
+            return
+        cow = options.copy_on_write and grain in self.map("copy_map")
+        durable = self.keeps("host data before ack")
+        if not cow and grain in self.map("future_map"):
+            self._write(self.source, grain, data, durable)
+            return
+        track = {"future_map": {"add": [grain]}}
+        if cow:  # source-before-journal: the source changes before the record that tracks it
+            copied, grains = self._copy_data(grain, 1)
+            changes = self._copied(grains, copied)
+            self._write(self.source, grain, data, durable)
+            self._record({**changes, **track})
+        elif options.journal_before_source:  # no-copy-on-write
+            self._record(track)
+            self._write(self.source, grain, data, durable)
+        else:
+            self._write(self.source, grain, data, durable)
+            self._record(track)
+
+
+class MutantRemoteSite(FlashCopyRemoteSite):
+    def keeps(self, barrier: str) -> bool:
+        return bool(getattr(self.options, BARRIERS[barrier]))
+
+    def protects(self, count: int) -> bool:
+        options = self.options
+        return options.target_protection and (options.protect_extents or count == 1)
+
+    def drained(self, grain: int, count: int) -> list[int]:
+        if self.options.drain_clears_its_extent:
+            return super().drained(grain, count)
+        # drain-clears-past-its-end: the grain after the extent too
+        return span(grain, min(count + 1, self.target.grain_count - grain))
