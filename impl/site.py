@@ -89,18 +89,6 @@ class DurableSite:
             raise SiteDown(f"the {self.site} site is down")
         return self.meta
 
-    def map(self, name: str, durable: bool = False) -> GrainMap:
-        """A grain map of the running site (SiteDown when it is not), or (`durable`) as its
-        journal holds it, up or down."""
-        value = (self.durable_meta() if durable else self.live_meta())[name]
-        assert isinstance(value, GrainMap)
-        return value
-
-    def number(self, name: str, durable: bool = False) -> int:
-        value = (self.durable_meta() if durable else self.live_meta())[name]
-        assert isinstance(value, int)
-        return value
-
     def keeps(self, barrier: str) -> bool:
         """Whether the site flushes at the named barrier of its write order: always.  (The
         harness's power-loss mutants are subclasses that drop one, harness/<design>/mutants.py;

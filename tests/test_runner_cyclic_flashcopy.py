@@ -40,7 +40,7 @@ def test_runner_copies_in_coalesced_extents_and_stamps_points() -> None:
             max_extent_grains=16,
         )
         runner.tick()  # one extent of 16 grains in one event
-        assert len(engine.local.map("copy_map")) == 64 - 16
+        assert len(engine.local.local_meta().copy_map) == 64 - 16
         while not runner.tick():
             pass
         status = runner.status()

@@ -70,7 +70,7 @@ def run_demo(
 
         def snapshot(cycle: int) -> None:
             images[cycle] = host.copy()
-            for old in [k for k in images if k < remote.number("committed")]:
+            for old in [k for k in images if k < remote.remote_meta().committed]:
                 del images[old]
 
         runner = FlashCopyRunner(local, remote, clock, world.apply, on_consistency_point=snapshot)
@@ -86,9 +86,9 @@ def run_demo(
             runner.tick()
             if on_status is not None:
                 on_status(runner.status(), writes)
-        last_point = local.number("cycle") + 1
+        last_point = local.local_meta().cycle + 1
         for _ in range(MAX_QUIESCE_TICKS):
-            if remote.number("committed") >= last_point:
+            if remote.remote_meta().committed >= last_point:
                 break
             runner.tick()
         status = runner.status()

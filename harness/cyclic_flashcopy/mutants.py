@@ -5,10 +5,9 @@ rules.py `Options`, and nothing else; a dropped barrier is the site's `keeps` sa
 
 from __future__ import annotations
 
-from typing import Any
-
 from pitmirror.impl.cyclic_flashcopy.local import FlashCopyLocalSite
 from pitmirror.impl.cyclic_flashcopy.messages import MirrorWrite
+from pitmirror.impl.cyclic_flashcopy.metadata import LocalMeta
 from pitmirror.impl.cyclic_flashcopy.remote import FlashCopyRemoteSite
 from pitmirror.impl.site import require_extent, span
 from pitmirror.model.cyclic_flashcopy import Options
@@ -42,13 +41,10 @@ class MutantLocalSite(FlashCopyLocalSite):
             return
         # copy-bits-cleared-first: the record that clears the copy bits is durable before the
         # data it stands for
-        require_extent(self.map("copy_map"), grain, count, "in the copy map")
+        require_extent(self.local_meta().copy_map, grain, count, "in the copy map")
         grains = span(grain, count)
         mirrored = self.link.reaches
-        changes: dict[str, Any] = {"copy_map": {"remove": grains}}
-        if not mirrored:
-            changes["out_of_sync"] = {"add": grains}
-        self._record(changes)
+        self._record(LocalMeta.copied(grains, mirrored))
         data = self.source.read_grains(grain, count)
         self._write(self.i1, grain, data)
         if mirrored:
@@ -59,12 +55,13 @@ class MutantLocalSite(FlashCopyLocalSite):
         if options.copy_on_write and options.journal_before_source:
             super().write_host_grain(grain, data)
             return
-        cow = options.copy_on_write and grain in self.map("copy_map")
+        meta = self.local_meta()
+        cow = options.copy_on_write and grain in meta.copy_map
         durable = self.keeps("host data before ack")
-        if not cow and grain in self.map("future_map"):
+        if not cow and grain in meta.future_map:
             self._write(self.source, grain, data, durable)
             return
-        track = {"future_map": {"add": [grain]}}
+        track = LocalMeta.tracked(grain)
         if cow:  # source-before-journal: the source changes before the record that tracks it
             copied, grains = self._copy_data(grain, 1)
             changes = self._copied(grains, copied)

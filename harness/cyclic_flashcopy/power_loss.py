@@ -32,6 +32,7 @@ from pitmirror.harness.power_loss_design import (
 from pitmirror.impl.bitmap import GrainMap
 from pitmirror.impl.cyclic_flashcopy.layout import SITE_VOLUMES
 from pitmirror.impl.cyclic_flashcopy.local import FlashCopyLocalSite
+from pitmirror.impl.cyclic_flashcopy.metadata import LocalMeta, RemoteMeta
 from pitmirror.impl.cyclic_flashcopy.remote import FlashCopyRemoteSite, lost_commit
 from pitmirror.impl.journal import Journal, Metadata
 from pitmirror.impl.volumes import Volume
@@ -52,9 +53,6 @@ from pitmirror.model.actions import (
 from pitmirror.model.design import ModelState, WrongDesign
 from pitmirror.model.extents import some_run
 
-LOCAL_FIELDS = ("copy_map", "future_map", "out_of_sync")
-REMOTE_FIELDS = ("received_map", "target_map")
-
 
 def _state(state: ModelState) -> design_a.State:
     if not isinstance(state, design_a.State):
@@ -62,16 +60,12 @@ def _state(state: ModelState) -> design_a.State:
     return state
 
 
-def _grains(value: Any) -> frozenset[int]:
-    assert isinstance(value, GrainMap)
-    return value.grains()
-
-
 def recovered_fields(site: str, meta: Metadata) -> dict[str, Any]:
-    """The model's fields of `site` that its recovered journal holds."""
-    if site == "local":
-        return {name: _grains(meta[name]) for name in LOCAL_FIELDS} | {"cycle": meta["cycle"]}
-    return {name: _grains(meta[name]) for name in REMOTE_FIELDS} | {"committed": meta["committed"]}
+    """The model's fields of `site` that its recovered journal holds (the journal's keys are
+    the model's field names)."""
+    typed = LocalMeta.read(meta) if site == "local" else RemoteMeta.read(meta)
+    fields = {f.name: getattr(typed, f.name) for f in dataclasses.fields(typed)}
+    return {k: v.grains() if isinstance(v, GrainMap) else v for k, v in fields.items()}
 
 
 def continuation(state: design_a.State) -> Iterator[tuple[Action, design_a.State]]:

@@ -165,7 +165,7 @@ class FlashCopyWorld:
     def check_journals_agree(self) -> None:
         """At a restart: JournalError when one site's journal lost a record the other site
         already acted on (a power loss dropped a record that was never synced)."""
-        lost = lost_commit(self.local.number("cycle"), self.remote.number("committed"))
+        lost = lost_commit(self.local.local_meta().cycle, self.remote.remote_meta().committed)
         if lost:
             raise JournalError(lost)
 
@@ -187,25 +187,21 @@ class FlashCopyWorld:
         return tuple(image)
 
     def observe(self) -> Observation:
-        local, remote = self.local.durable_meta(), self.remote.durable_meta()
-
-        def grains(meta: dict[str, object], name: str) -> frozenset[int]:
-            value = meta[name]
-            return value.grains()  # type: ignore[attr-defined, no-any-return]
-
+        local = self.local.local_meta(durable=True)
+        remote = self.remote.remote_meta(durable=True)
         seeds = self.seeds.read
         return Observation(
             source=seeds(self.volumes["source"]),
             i1=seeds(self.volumes["i1"]),
             i2=seeds(self.volumes["i2"]),
             target=seeds(self.volumes["target"]),
-            copy_map=grains(local, "copy_map"),  # type: ignore[arg-type]
-            future_map=grains(local, "future_map"),  # type: ignore[arg-type]
-            out_of_sync=grains(local, "out_of_sync"),  # type: ignore[arg-type]
-            received_map=grains(remote, "received_map"),  # type: ignore[arg-type]
-            target_map=grains(remote, "target_map"),  # type: ignore[arg-type]
-            cycle=int(local["cycle"]),  # type: ignore[arg-type]
-            committed=int(remote["committed"]),  # type: ignore[arg-type]
+            copy_map=local.copy_map.grains(),
+            future_map=local.future_map.grains(),
+            out_of_sync=local.out_of_sync.grains(),
+            received_map=remote.received_map.grains(),
+            target_map=remote.target_map.grains(),
+            cycle=local.cycle,
+            committed=remote.committed,
             link_up=self.link.up,
             local_up=self.local.up,
             remote_up=self.remote.up,

@@ -17,7 +17,8 @@ from statemachine.exceptions import TransitionNotAllowed
 from pitmirror.impl.bitmap import GrainMap
 from pitmirror.impl.cyclic_flashcopy.controllers import LocalCycle
 from pitmirror.impl.cyclic_flashcopy.messages import Commit, MirrorWrite
-from pitmirror.impl.journal import Journal, Metadata
+from pitmirror.impl.cyclic_flashcopy.metadata import LocalMeta
+from pitmirror.impl.journal import Changes, Journal, Metadata
 from pitmirror.impl.link import Link, LinkUnavailable
 from pitmirror.impl.site import (
     DurableSite,
@@ -63,12 +64,12 @@ class FlashCopyLocalSite(DurableSite):
 
     @staticmethod
     def initial_meta(grain_count: int) -> Metadata:
-        return {
-            "cycle": 1,
-            "copy_map": GrainMap.full(grain_count),
-            "future_map": GrainMap(grain_count),
-            "out_of_sync": GrainMap(grain_count),
-        }
+        return LocalMeta.initial(grain_count)
+
+    def local_meta(self, durable: bool = False) -> LocalMeta:
+        """The running site's metadata (SiteDown when it is not), or (`durable`) as its
+        journal holds it, up or down."""
+        return LocalMeta.read(self.durable_meta() if durable else self.live_meta())
 
     # ---- the door ----------------------------------------------------------------------------
 
@@ -122,7 +123,8 @@ class FlashCopyLocalSite(DurableSite):
         action the phase agrees with them; a grain is never both still to copy and out of sync
         (a copy clears one bit before it may set the other)."""
         if self.up:
-            copy_map, out_of_sync = self.map("copy_map"), self.map("out_of_sync")
+            meta = self.local_meta()
+            copy_map, out_of_sync = meta.copy_map, meta.out_of_sync
             both = copy_map.grains() & out_of_sync.grains()
             if both:
                 raise EngineInvariantBroken(f"grains {sorted(both)} are to copy and out of sync")
@@ -145,10 +147,10 @@ class FlashCopyLocalSite(DurableSite):
         return bool(self.link.up)
 
     def copy_done(self) -> bool:
-        return not self.map("copy_map")
+        return not self.local_meta().copy_map
 
     def in_sync(self) -> bool:
-        return not self.map("out_of_sync")
+        return not self.local_meta().out_of_sync
 
     def may_commit_early(self) -> bool:
         """Claim 1 commits "in response to completion" of the copy: never before."""
@@ -156,7 +158,7 @@ class FlashCopyLocalSite(DurableSite):
 
     # ---- the work of each event --------------------------------------------------------------
 
-    def _copy(self, start: int, count: int, also: dict[str, Any] | None = None) -> None:
+    def _copy(self, start: int, count: int, also: Changes | None = None) -> None:
         """The grains to I1 and (when the link reaches it) I2, both durable, then one record
         that clears their copy bits (and marks them out of sync if I2 was not reached)."""
         data, grains = self._copy_data(start, count)
@@ -167,20 +169,19 @@ class FlashCopyLocalSite(DurableSite):
         self._write(self.i1, start, data, durable=self.keeps("copy data"))
         return data, span(start, count)
 
-    def _copied(self, grains: list[int], data: bytes) -> dict[str, Any]:
+    def _copied(self, grains: list[int], data: bytes) -> Changes:
         """The copy's data sent to I2; the record's changes for the grains copied."""
-        changes: dict[str, Any] = {"copy_map": {"remove": grains}}
         try:
             self.link.send(MirrorWrite(grains[0], data))
         except LinkUnavailable:
-            changes["out_of_sync"] = {"add": grains}
-        return changes
+            return LocalMeta.copied(grains, mirrored=False)
+        return LocalMeta.copied(grains, mirrored=True)
 
     # `count` lets one event carry a coalesced extent: a transition costs about as much as
     # copying one grain, so real-time work is batched per event.
     def copy_extent(self, grain: int, count: int = 1) -> None:
         """Background copy of grains of P_k (all in the copy map) to I1 and I2."""
-        require_extent(self.map("copy_map"), grain, count, "in the copy map")
+        require_extent(self.local_meta().copy_map, grain, count, "in the copy map")
         self._copy(grain, count)
 
     def read_host_grain(self, grain: int) -> bytes:
@@ -190,12 +191,13 @@ class FlashCopyLocalSite(DurableSite):
         """Copy on write (claims 3, 16): a grain still to copy is copied first; the future bit
         is durable before the source grain changes; the source grain is durable before the
         host is told."""
-        cow = grain in self.map("copy_map")
+        meta = self.local_meta()
+        cow = grain in meta.copy_map
         durable = self.keeps("host data before ack")
-        if not cow and grain in self.map("future_map"):
+        if not cow and grain in meta.future_map:
             self._write(self.source, grain, data, durable)
             return
-        track = {"future_map": {"add": [grain]}}
+        track = LocalMeta.tracked(grain)
         if cow:
             self._copy(grain, 1, also=track)
         else:
@@ -204,22 +206,17 @@ class FlashCopyLocalSite(DurableSite):
 
     def resync_extent(self, grain: int, count: int = 1) -> None:
         """Mirror grains that were copied to I1 while the link was down."""
-        require_extent(self.map("out_of_sync"), grain, count, "out of sync")
+        require_extent(self.local_meta().out_of_sync, grain, count, "out of sync")
         self.link.send(MirrorWrite(grain, self.i1.read_grains(grain, count)))
-        self._record({"out_of_sync": {"remove": span(grain, count)}})
+        self._record(LocalMeta.resynced(span(grain, count)))
 
     def commit(self) -> None:
         """Commit point k at the remote, then start cycle k+1 (claim 2)."""
-        cycle = self.number("cycle")
-        self.link.send(Commit(cycle))
-        copy_map, future = self.map("copy_map"), self.map("future_map")
+        meta = self.local_meta()
+        self.link.send(Commit(meta.cycle))
         # the contract-checked rule of claims 5 and 6 (CrossHair checks next_copy_map)
-        grains = next_copy_map(copy_map.grains(), future.grains(), self.options.map_rule)
-        next_copy = GrainMap(len(copy_map.bits), grains)
-        self._record(
-            {
-                "cycle": cycle + 1,
-                "copy_map": {"assign": next_copy.to_hex()},
-                "future_map": {"assign": GrainMap(len(future.bits)).to_hex()},
-            }
+        grains = next_copy_map(
+            meta.copy_map.grains(), meta.future_map.grains(), self.options.map_rule
         )
+        next_copy = GrainMap(len(meta.copy_map.bits), grains)
+        self._record(LocalMeta.next_cycle(meta.cycle + 1, next_copy))

@@ -16,6 +16,7 @@ from statemachine.exceptions import TransitionNotAllowed
 from pitmirror.impl.bitmap import GrainMap
 from pitmirror.impl.cyclic_flashcopy.controllers import RemoteService
 from pitmirror.impl.cyclic_flashcopy.messages import MESSAGES, Commit, Message, MirrorWrite
+from pitmirror.impl.cyclic_flashcopy.metadata import RemoteMeta
 from pitmirror.impl.journal import Journal, Metadata
 from pitmirror.impl.site import (
     DurableSite,
@@ -77,11 +78,12 @@ class FlashCopyRemoteSite(DurableSite):
 
     @staticmethod
     def initial_meta(grain_count: int) -> Metadata:
-        return {
-            "committed": 0,
-            "target_map": GrainMap(grain_count),
-            "received_map": GrainMap(grain_count),
-        }
+        return RemoteMeta.initial(grain_count)
+
+    def remote_meta(self, durable: bool = False) -> RemoteMeta:
+        """The running site's metadata (SiteDown when it is not), or (`durable`) as its
+        journal holds it, up or down."""
+        return RemoteMeta.read(self.durable_meta() if durable else self.live_meta())
 
     # ---- the door: actions of the vocabulary and messages, each an event of the controller ---
 
@@ -122,14 +124,13 @@ class FlashCopyRemoteSite(DurableSite):
         start, count = grain, len(data) // self.i2.grain_size
         if count < 1 or len(data) % self.i2.grain_size or start + count > self.i2.grain_count:
             raise EngineRefused(f"a mirror write of {len(data)} bytes at grain {start}")
-        target_map = self.map("target_map")
-        changes: dict[str, Any] = {"received_map": {"add": span(start, count)}}
-        protected = np.flatnonzero(target_map.bits[start : start + count]) + start
-        if self.protects(count) and protected.size:
-            saved = self._saved_target(protected.tolist())
+        target_map = self.remote_meta().target_map
+        needed = np.flatnonzero(target_map.bits[start : start + count]) + start
+        protected = needed.tolist() if self.protects(count) else []
+        if protected:
+            saved = self._saved_target(protected)
             self._write(self.target, *saved, durable=self.keeps("protection"))
-            changes = {"target_map": {"remove": protected.tolist()}, **changes}
-        self._record(changes)
+        self._record(RemoteMeta.received(span(start, count), protected))
         self._write(self.i2, start, data, durable=self.keeps("copy data"))
 
     def protects(self, count: int) -> bool:
@@ -147,21 +148,15 @@ class FlashCopyRemoteSite(DurableSite):
 
     def commit(self, cycle: int) -> None:
         """The commit of point `cycle`: the grains received become the target map, atomically."""
-        merged = self.map("target_map").union(self.map("received_map"))
-        self._record(
-            {
-                "committed": cycle,
-                "target_map": {"assign": merged.to_hex()},
-                "received_map": {"assign": GrainMap(len(merged.bits)).to_hex()},
-            },
-            durable=self.keeps("commit"),
-        )
+        meta = self.remote_meta()
+        merged = meta.target_map.union(meta.received_map)
+        self._record(RemoteMeta.committed_point(cycle, merged), durable=self.keeps("commit"))
 
     def drain(self, grain: int, count: int = 1) -> None:
         """Copy committed grains I2 -> T and clear their target bits."""
-        require_extent(self.map("target_map"), grain, count, "in the target map")
+        require_extent(self.remote_meta().target_map, grain, count, "in the target map")
         self._write(self.target, grain, self.i2.read_grains(grain, count))
-        self._record({"target_map": {"remove": self.drained(grain, count)}})
+        self._record(RemoteMeta.drained(self.drained(grain, count)))
 
     def drained(self, grain: int, count: int) -> list[int]:
         """The grains a drain of `count` grains from `grain` takes out of the target map."""
@@ -171,9 +166,7 @@ class FlashCopyRemoteSite(DurableSite):
 
     def in_i2(self) -> GrainMap:
         """Where a failover reads I2, not T: the durable target map."""
-        target_map = self.durable_meta()["target_map"]
-        assert isinstance(target_map, GrainMap)
-        return target_map
+        return self.remote_meta(durable=True).target_map
 
     def recoverable_image(self) -> bytes:
         """A failover read: T[g], or I2[g] while g is in the durable target map."""

@@ -51,7 +51,7 @@ class FlashCopyRunner:
 
     def __post_init__(self) -> None:
         self.point_times.setdefault(0, self.clock())
-        self.point_times.setdefault(self.local.number("cycle"), self.clock())
+        self.point_times.setdefault(self.local.local_meta().cycle, self.clock())
 
     def tick(self) -> bool:
         """One bounded slice of background work; True when it committed a point."""
@@ -59,21 +59,21 @@ class FlashCopyRunner:
         mirror_up = local.link.reaches
         committed = False
         if local.up and local.cycle.ready.is_active and mirror_up:
-            cycle = local.number("cycle")
+            cycle = local.local_meta().cycle
             self.apply(CommitPoint())
-            committed = local.up and local.number("cycle") > cycle  # a crash may cut it
+            committed = local.up and local.local_meta().cycle > cycle  # a crash may cut it
             if committed:
                 self._stamp(cycle + 1)
         elif local.up:
-            todo = local.map("copy_map").extents(self.max_extent_grains)
+            todo = local.local_meta().copy_map.extents(self.max_extent_grains)
             make: type[CopyGrain] | type[ResyncGrain] = CopyGrain
             if not todo and mirror_up:
-                todo, make = local.map("out_of_sync").extents(self.max_extent_grains), ResyncGrain
+                out_of_sync = local.local_meta().out_of_sync
+                todo, make = out_of_sync.extents(self.max_extent_grains), ResyncGrain
             self._extents(make, todo)
         if self.remote.up:
-            self._extents(
-                DrainTarget, self.remote.map("target_map").extents(self.max_extent_grains)
-            )
+            target_map = self.remote.remote_meta().target_map
+            self._extents(DrainTarget, target_map.extents(self.max_extent_grains))
         return committed
 
     def _extents(
@@ -100,14 +100,11 @@ class FlashCopyRunner:
         """What the runner reports; a site that is down is reported as its journal holds it
         (what a restart would see), not refused."""
         local, remote = self.local, self.remote
-        behind = (
-            local.map("copy_map", durable=True)
-            .union(local.map("future_map", durable=True))
-            .union(local.map("out_of_sync", durable=True))
-        )
-        committed = remote.number("committed", durable=True)
+        local_meta = local.local_meta(durable=True)
+        behind = local_meta.copy_map.union(local_meta.future_map).union(local_meta.out_of_sync)
+        committed = remote.remote_meta(durable=True).committed
         return FlashCopyStatus(
-            cycle=local.number("cycle", durable=True),
+            cycle=local_meta.cycle,
             committed=committed,
             committed_at=self.point_times.get(committed, self.point_times[0]),
             grains_behind=len(behind),

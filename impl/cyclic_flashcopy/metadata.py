@@ -1,0 +1,129 @@
+"""Design A's journal metadata, typed: what each site records.
+
+The local site records the cycle it is in (point k being mirrored), the copy map (grains of
+P_k still to copy to I1 and I2), the future map (grains the host changed since the point, the
+next copy's candidates) and the out-of-sync map (grains copied to I1 while the link was down).
+The remote site records the newest committed point, the received map (grains of the point
+being mirrored that reached I2) and the target map (grains whose committed value is in I2 and
+not yet in T).
+
+Each site's record spells its journal keys in one place (the fields of `LocalMeta` and
+`RemoteMeta` are the keys), reads a typed snapshot from a site's metadata, and builds the
+changes of one journal record from typed values (as design B's impl/freeze_overlay/metadata.py
+does).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from pitmirror.impl.bitmap import GrainMap
+from pitmirror.impl.journal import Changes, Metadata
+
+
+def _read(cls: type[Any], meta: Metadata) -> Any:
+    values = {}
+    for field in dataclasses.fields(cls):
+        value = meta[field.name]
+        expected = GrainMap if field.type in ("GrainMap", GrainMap) else int
+        assert isinstance(value, expected), field.name
+        values[field.name] = value
+    return cls(**values)
+
+
+@dataclass(frozen=True)
+class LocalMeta:
+    cycle: int
+    copy_map: GrainMap
+    future_map: GrainMap
+    out_of_sync: GrainMap
+
+    @staticmethod
+    def initial(grain_count: int) -> Metadata:
+        """Cycle 1: every grain of P_1 (the whole source) still to copy."""
+        return {
+            "cycle": 1,
+            "copy_map": GrainMap.full(grain_count),
+            "future_map": GrainMap(grain_count),
+            "out_of_sync": GrainMap(grain_count),
+        }
+
+    @staticmethod
+    def read(meta: Metadata) -> LocalMeta:
+        found: LocalMeta = _read(LocalMeta, meta)
+        return found
+
+    # ---- the changes of one record ------------------------------------------------------------
+
+    @staticmethod
+    def copied(grains: list[int], mirrored: bool) -> Changes:
+        """The copy bits of `grains` cleared; out of sync as well when I2 was not reached."""
+        changes: dict[str, Any] = {"copy_map": {"remove": grains}}
+        if not mirrored:
+            changes["out_of_sync"] = {"add": grains}
+        return changes
+
+    @staticmethod
+    def tracked(grain: int) -> Changes:
+        """The host changed `grain` since the point: a candidate of the next copy."""
+        return {"future_map": {"add": [grain]}}
+
+    @staticmethod
+    def resynced(grains: Iterable[int]) -> Changes:
+        return {"out_of_sync": {"remove": list(grains)}}
+
+    @staticmethod
+    def next_cycle(cycle: int, copy_map: GrainMap) -> Changes:
+        """Cycle `cycle` starts with `copy_map` to copy and an empty future map."""
+        return {
+            "cycle": cycle,
+            "copy_map": {"assign": copy_map.to_hex()},
+            "future_map": {"assign": GrainMap(len(copy_map.bits)).to_hex()},
+        }
+
+
+@dataclass(frozen=True)
+class RemoteMeta:
+    committed: int
+    target_map: GrainMap
+    received_map: GrainMap
+
+    @staticmethod
+    def initial(grain_count: int) -> Metadata:
+        """Point 0 (all zeros) committed; T holds it."""
+        return {
+            "committed": 0,
+            "target_map": GrainMap(grain_count),
+            "received_map": GrainMap(grain_count),
+        }
+
+    @staticmethod
+    def read(meta: Metadata) -> RemoteMeta:
+        found: RemoteMeta = _read(RemoteMeta, meta)
+        return found
+
+    # ---- the changes of one record ------------------------------------------------------------
+
+    @staticmethod
+    def received(grains: list[int], protected: list[int]) -> Changes:
+        """`grains` reached I2; the committed values of `protected` are now T's alone."""
+        changes: dict[str, Any] = {"received_map": {"add": grains}}
+        if protected:
+            changes = {"target_map": {"remove": protected}, **changes}
+        return changes
+
+    @staticmethod
+    def committed_point(cycle: int, target_map: GrainMap) -> Changes:
+        """Point `cycle` committed: what I2 received becomes the target map, atomically."""
+        return {
+            "committed": cycle,
+            "target_map": {"assign": target_map.to_hex()},
+            "received_map": {"assign": GrainMap(len(target_map.bits)).to_hex()},
+        }
+
+    @staticmethod
+    def drained(grains: list[int]) -> Changes:
+        return {"target_map": {"remove": grains}}
