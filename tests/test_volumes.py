@@ -148,6 +148,21 @@ def test_zero_resets_every_grain(volume: Volume) -> None:
     assert volume.read_grains(0, 7) == bytes(7 * GRAIN_SIZE_BYTES)
 
 
+def test_zeroing_a_loop_volume_leaves_its_backing_file_sparse(
+    loop_backend: str, tmp_path: Path
+) -> None:
+    """A killed run leaves its folder behind: zeroed volumes must take no disk (BLKZEROOUT
+    made the loop driver allocate every block; a discard punches them out)."""
+    with create_volume("loop", tmp_path, "vol", 256, GRAIN_SIZE_BYTES) as vol:
+        assert isinstance(vol, LoopVolume)
+        vol.write_grains(0, extent(0, 256))
+        vol.flush()
+        assert vol.path.stat().st_blocks * 512 >= vol.size_bytes
+        vol.zero()
+        assert vol.path.stat().st_blocks * 512 < vol.size_bytes // 16
+        assert vol.read_grains(0, 256) == bytes(vol.size_bytes)
+
+
 @pytest.mark.parametrize(
     ("start", "count", "bad_range"),
     [(-1, 1, "[-1, 0)"), (GRAIN_COUNT, 1, "[8, 9)"), (GRAIN_COUNT - 1, 2, "[7, 9)")],
