@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,11 +125,14 @@ def run_check(
     hypothesis_backend: str = "hypothesis",
     runner: bool = False,
     full_every: int | None = None,
+    progress: Callable[[int, int, bool], None] | None = None,
 ) -> CheckResult:
     """Property-check `subject` (bare options: their design, as `Subject.of` places them):
     one action at a time, or (`runner`) through the design's real-time runner.  `full_every`:
     a full read-back of every grain every this many steps (the lockstep's default unless
-    given; 1 compares every grain after every step)."""
+    given; 1 compares every grain after every step).  `progress` is told (examples begun,
+    the budget's examples, whether a failure was found and is being shrunk) as each example
+    begins."""
     if not isinstance(subject, Subject):
         subject = Subject.of(subject)
     budget = budget or Budget()
@@ -140,7 +144,7 @@ def run_check(
         found: list[tuple[list[Action], StepOutcome]] = []
         kind, devices = _search(
             subject, backend, budget, hypothesis_backend, hypothesis_shrinks, found, counter,
-            runner, full_every,
+            runner, full_every, progress,
         )  # fmt: skip
         if not found or found[-1][1].status == "violation":
             break
@@ -174,6 +178,7 @@ def _search(
     counter: list[int],
     runner: bool = False,
     full_every: int | None = None,
+    progress: Callable[[int, int, bool], None] | None = None,
 ) -> tuple[str, list[str]]:
     """One Hypothesis run on a fresh volume set; failures land in `found`."""
     phases = [Phase.explicit, Phase.reuse, Phase.generate]
@@ -204,6 +209,8 @@ def _search(
         def open_lockstep() -> Stepper:
             volumes, workdir = volume_set.fresh()
             counter[0] += 1
+            if progress is not None:
+                progress(counter[0], budget.examples, bool(found))
             lockstep = CountingStepper(subject.lockstep(volumes, workdir), counter)
             if full_every is not None:
                 lockstep.full_every = full_every

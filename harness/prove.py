@@ -9,6 +9,7 @@ folder is given) that replays as a violation.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,12 +81,24 @@ def steps(n: int) -> str:
     return f"{n} step" if n == 1 else f"{n} steps"
 
 
-def prove_design(options: DesignOptions, save_dir: Path | None = None) -> ProveOutcome:
-    """The proof of the options' design; if refuted, a reachable violation as a trace."""
+def prove_design(
+    options: DesignOptions,
+    save_dir: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ProveOutcome:
+    """The proof of the options' design; if refuted, a reachable violation as a trace.
+    `progress` is told what is under way, in words."""
     design = design_of(options)
-    report = prove(design.encoding, options)
+    tell = progress or (lambda what: None)
+    short = design.short
+
+    def asking(asked: int, total: int) -> None:
+        tell(f"design {short}: query {asked + 1} of {total}")
+
+    report = prove(design.encoding, options, asking)
     if report.proved:
         return ProveOutcome(report, None, None, None)
+    tell(f"design {short}: refuted; searching for a reachable violation")
     reached = design.reach_violation(options, frozenset(q.conjunct for q in report.failures))
     if reached.actions is None or reached.violates is None:
         return ProveOutcome(report, reached, None, None)

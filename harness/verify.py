@@ -104,8 +104,10 @@ def verify(
     backend: str,
     progress: Callable[[str, int], None] | None = None,
     quick: bool = False,
+    detail: Callable[[str], None] | None = None,
 ) -> list[Row]:
-    """Run every check; `progress(label, total)` is called before each one.  `quick`: the
+    """Run every check; `progress(label, total)` is called before each one, `detail(text)`
+    with the state of a long one (the coverage row's runs).  `quick`: the
     safe design's property runs at QUICK_BUDGET, its proofs and every trace; the mutant rows
     are listed as skipped."""
     files = trace_files(traces_dir) if traces_dir.is_dir() else []
@@ -127,7 +129,7 @@ def verify(
                         True, skipped=True))  # fmt: skip
     else:
         rows += _mutant_rows(mutants, budget, backend, note)
-        rows.append(_coverage_row(backend, note))
+        rows.append(_coverage_row(backend, note, detail or (lambda text: None)))
     rows += _proof_rows(note)
     if quick:
         rows += [_skipped(subject, f"Z3 proof refutes mutant {name}", "refuted")
@@ -252,11 +254,15 @@ COVERAGE_WHAT = (f"coverage of impl/ by the property runs "
 COVERAGE_EXPECTED = f"≥ {LINE_THRESHOLD:.0f} % of lines, every runner branch"
 
 
-def _coverage_row(backend: str, note: Note) -> Row:
+def _coverage_row(backend: str, note: Note, detail: Note) -> Row:
     note(COVERAGE_WHAT)
     started = time.monotonic()
+
+    def run_begins(done: int, total: int, label: str) -> None:
+        detail(f"coverage: run {done + 1} of {total}, {label}")
+
     try:
-        result = measure(*COVERAGE_BUDGET, backend)
+        result = measure(*COVERAGE_BUDGET, backend, progress=run_begins)
     except CoverageFailed as err:
         return Row("A+B", COVERAGE_WHAT, COVERAGE_EXPECTED, str(err), backend,
                    time.monotonic() - started, False)  # fmt: skip

@@ -10,6 +10,7 @@ and a counterexample, before and after).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import z3
@@ -110,9 +111,20 @@ def _ask(solver: z3.Solver, obligation: Obligation) -> Query:
     return query
 
 
-def prove(encoding: Encoding, options: DesignOptions) -> ProofReport:
+Progress = Callable[[int, int], None]
+"""told (queries asked so far, queries in all) before each query"""
+
+
+def prove(
+    encoding: Encoding, options: DesignOptions, progress: Progress | None = None
+) -> ProofReport:
     """Ask every obligation of `encoding` under `options`; explain each that is not proved."""
     started = time.monotonic()
     solver = z3.Solver()
-    queries = [_ask(solver, obligation) for obligation in encoding.obligations(options)]
+    obligations = list(encoding.obligations(options))
+    queries = []
+    for asked, obligation in enumerate(obligations):
+        if progress is not None:
+            progress(asked, len(obligations))
+        queries.append(_ask(solver, obligation))
     return ProofReport(encoding.design, options, queries, time.monotonic() - started)

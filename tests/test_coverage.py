@@ -73,3 +73,21 @@ def test_the_report_names_the_gaps_and_what_is_left_out(
     assert "90.0 % of 200 lines of impl/, 9/10 runner branches" in printed and "FAIL" in printed
     assert "impl/volumes.py: lines 3-5, 9" in printed
     assert result.to_json()["left_out"][0]["lines"] == 12
+
+
+def test_verify_tells_each_run_of_its_coverage_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The coverage row takes minutes: verify's progress shows which run it is at."""
+    from pitmirror.harness import verify
+
+    def fake_measure(examples: int, steps: int, backend: str, seed: int = 0,
+                     progress: object = None) -> CoverageResult:  # fmt: skip
+        assert callable(progress)
+        for done, label in enumerate(("A safe", "B safe")):
+            progress(done, 2, label)
+        return CoverageResult(lines=10, executed=10, runner_branches=1, runner_branches_taken=1)
+
+    monkeypatch.setattr(verify, "measure", fake_measure)
+    noted: list[str] = []
+    row = verify._coverage_row("memory", lambda text: None, noted.append)
+    assert row.passed
+    assert noted == ["coverage: run 1 of 2, A safe", "coverage: run 2 of 2, B safe"]

@@ -161,3 +161,12 @@ def test_an_engine_that_accepts_what_the_model_forbids_is_caught() -> None:
         written = lockstep.probe()
         assert written.status == "diverged"
         assert written.detail.startswith("refused, yet it changed the engine: ")
+
+
+def test_a_check_tells_each_example_as_it_begins() -> None:
+    told: list[tuple[int, int, bool]] = []
+    budget = Budget(examples=5, steps=10)
+    result = run_check(A.Options(), "memory", budget, progress=lambda *t: told.append(t))
+    assert result.passed
+    assert [begun for begun, _, _ in told] == list(range(1, result.examples_run + 1))
+    assert {(total, shrinking) for _, total, shrinking in told} == {(5, False)}

@@ -85,3 +85,21 @@ def test_an_explanation_of_an_unknown_is_dropped_when_asking_again_proves_it() -
                             focus=(conjunct, z3.Not(conjunct)))  # fmt: skip
     [query] = prover.prove(OneQuery(obligation), NoOptions()).queries
     assert (query.verdict, query.counterexample) == ("ok", [])
+
+
+@dataclass(frozen=True)
+class ThreeQueries:
+    design: str = "test"
+
+    def obligations(self, options: DesignOptions) -> Iterator[Obligation]:
+        for name in ("A", "B", "C"):
+            fact = z3.Bool(name)
+            yield Obligation(name, "inv_1", (fact, z3.Not(fact)))
+
+
+def test_the_prover_tells_each_query_before_it_asks_it() -> None:
+    told: list[tuple[int, int]] = []
+    report = prover.prove(
+        ThreeQueries(), NoOptions(), lambda asked, total: told.append((asked, total))
+    )
+    assert told == [(0, 3), (1, 3), (2, 3)] and len(report.queries) == 3 and report.proved

@@ -126,9 +126,25 @@ def check_cmd(
     subject = make_subject(options, topology, grains)
     budget = Budget(examples=examples, steps=steps, seed=None if random_run else seed)
     try:
-        result = run_check(subject, backend, budget, save_dir=save_dir or findings_dir(),
-                           hypothesis_backend=hypothesis_backend, runner=runner,
-                           full_every=full_every)  # fmt: skip
+        if out.is_terminal and not as_json:
+            with out.status(f"{subject.title()}: starting") as status:
+
+                def show(begun: int, budget_examples: int, shrinking: bool) -> None:
+                    extra = begun - budget_examples
+                    what = f"example {begun} of {budget_examples}"
+                    if shrinking:
+                        what = f"a failure found; shrinking it (example {begun})"
+                    elif extra > 0:
+                        what = f"example {begun} ({extra} in place of discarded ones)"
+                    status.update(f"{subject.title()}: {what}")
+
+                result = run_check(subject, backend, budget, save_dir=save_dir or findings_dir(),
+                                   hypothesis_backend=hypothesis_backend, runner=runner,
+                                   full_every=full_every, progress=show)  # fmt: skip
+        else:
+            result = run_check(subject, backend, budget, save_dir=save_dir or findings_dir(),
+                               hypothesis_backend=hypothesis_backend, runner=runner,
+                               full_every=full_every)  # fmt: skip
     except CheckSetupError as e:
         fail(str(e))
     if as_json:

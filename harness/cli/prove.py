@@ -80,7 +80,12 @@ def prove_cmd(
                    if n.startswith("variant=")]  # fmt: skip
         designs = owners or designs
     folder = save_dir or findings_dir()
-    outcomes = [prove_design(parse_options(names, d), folder) for d in designs]
+    if out.is_terminal and not as_json:
+        with out.status("proving") as status:
+            outcomes = [prove_design(parse_options(names, d), folder, status.update)
+                        for d in designs]  # fmt: skip
+    else:
+        outcomes = [prove_design(parse_options(names, d), folder) for d in designs]
     engine = [on_engine(o.trace, backend) if o.trace is not None else None for o in outcomes]
     if as_json:
         print_json({

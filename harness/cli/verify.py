@@ -145,10 +145,18 @@ def verify_cmd(
     if as_json or not errors.is_terminal:
         done = [0]
 
+        totals = [0]
+
         def line(label: str, total: int) -> None:
+            totals[0] = total
             progress_lines(label, total, done)
 
-        rows = verify_mod.verify(traces, budget, backend, progress=line, quick=quick)
+        def detail_line(text: str) -> None:
+            sys.stderr.write(f"pitmirror verify [{done[0]}/{totals[0]}] {text}\n")
+            sys.stderr.flush()
+
+        rows = verify_mod.verify(traces, budget, backend, progress=line, quick=quick,
+                                 detail=detail_line)  # fmt: skip
     else:
         with Progress(
             TextColumn("{task.description}"),
@@ -167,7 +175,11 @@ def verify_cmd(
                     bar.advance(task)
                 bar.update(task, description=label)
 
-            rows = verify_mod.verify(traces, budget, backend, progress=advance, quick=quick)
+            def detail(text: str) -> None:
+                bar.update(task, description=text)
+
+            rows = verify_mod.verify(traces, budget, backend, progress=advance, quick=quick,
+                                     detail=detail)  # fmt: skip
     passed = all(r.passed for r in rows)
     if as_json:
         print_json({"passed": passed, "quick": quick, "rows": [r.__dict__ for r in rows]})
