@@ -106,3 +106,17 @@ def test_the_hypothesis_machine_has_one_rule_per_kind(
 
 def test_design_b_advance_moves_every_kind_of_the_cycle_on() -> None:
     assert {e.kind for e in B_VOCABULARY.of_origin("cycle")} <= set(PROGRESS)
+
+
+@pytest.mark.parametrize("design", DESIGNS)
+def test_the_lockstep_probes_every_kind_of_the_vocabulary(design: str) -> None:
+    """A site must refuse every kind of action the model forbids: each kind is offered."""
+    if design == "cyclic-flashcopy":
+        from pitmirror.harness.cyclic_flashcopy.probes import probes
+
+        state: Any = A.initial_state(A.Config(grains=4))
+    else:
+        from pitmirror.harness.freeze_overlay.probes import probes
+
+        state = B.initial_state(B.Config(topology=B.topology("fan-in", 2)))
+    assert {type(a) for a in probes(state)} >= set(DESIGNS[design].kinds)
