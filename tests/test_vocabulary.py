@@ -20,7 +20,7 @@ from pitmirror.model import cyclic_flashcopy_vocabulary as a_vocabulary
 from pitmirror.model import freeze_overlay as B
 from pitmirror.model import freeze_overlay_rules as b_rules
 from pitmirror.model import freeze_overlay_vocabulary as b_vocabulary
-from pitmirror.model.actions import ACTION_TYPES, HostWrite, LinkDown, LinkUp
+from pitmirror.model.actions import ACTION_TYPES, FreezeGroup, HostWrite, LinkDown, LinkUp
 from pitmirror.model.vocabulary import ActionTable
 
 A_VOCABULARY, B_VOCABULARY = a_vocabulary.VOCABULARY, b_vocabulary.VOCABULARY
@@ -120,3 +120,10 @@ def test_the_lockstep_probes_every_kind_of_the_vocabulary(design: str) -> None:
 
         state = B.initial_state(B.Config(topology=B.topology("fan-in", 2)))
     assert {type(a) for a in probes(state)} >= set(DESIGNS[design].kinds)
+
+
+def test_design_b_progress_takes_every_kind_of_background_work() -> None:
+    """`inv_progress` runs the cycle's background work in BACKGROUND's order: a new kind of
+    cycle work must be placed there (the freeze starts the next point, it is no background)."""
+    cycle = {e.kind for e in B_VOCABULARY.of_origin("cycle")}
+    assert set(B.BACKGROUND) == cycle - {FreezeGroup}
