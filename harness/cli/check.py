@@ -56,7 +56,12 @@ def check_json(result: CheckResult) -> dict[str, Any]:
 def check_cmd(
     option: Annotated[
         list[str] | None,
-        typer.Option("--option", "-o", help="A mutant name or field=value; repeatable."),
+        typer.Option(
+            "--option",
+            "-o",
+            metavar="MUTANT|FIELD=VALUE",
+            help="A mutant name or field=value; repeatable.",
+        ),
     ] = None,
     examples: Annotated[
         int,

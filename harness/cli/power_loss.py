@@ -110,6 +110,7 @@ def power_loss_cmd(
         typer.Option(
             "--option",
             "-o",
+            metavar="MUTANT|FIELD=VALUE",
             help="Add a mutant or field=value to the trace's own options.",
         ),
     ] = None,

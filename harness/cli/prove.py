@@ -40,7 +40,12 @@ def prove_cmd(
     design: Annotated[str, typer.Option(help=f"all, or {DESIGN_NAMES}.")] = "all",
     option: Annotated[
         list[str] | None,
-        typer.Option("--option", "-o", help="A mutant name or field=value; repeatable."),
+        typer.Option(
+            "--option",
+            "-o",
+            metavar="MUTANT|FIELD=VALUE",
+            help="A mutant name or field=value; repeatable.",
+        ),
     ] = None,
     save_dir: Annotated[
         Path | None,
