@@ -105,3 +105,24 @@ def test_an_extent_trace_is_format_2_and_reads_back() -> None:
     assert text.splitlines()[0].startswith('{"trace": 2') and '"count": 8' in text
     assert '{"action": "CopyGrain", "grain": 3}' in text  # one grain: the old line
     assert parse_trace(text).actions == trace.actions
+
+
+def test_the_shrinker_does_two_actions_as_one_where_the_model_allows() -> None:
+    """Found by `check -o drain-clears-past-its-end`: ten actions, of which a host write and
+    a copy of an extent are one copy of a longer extent; dropping actions alone kept ten."""
+    from pitmirror.harness.shrink import shrink
+    from pitmirror.model import cyclic_flashcopy as A
+    from pitmirror.model.actions import CommitPoint, CopyGrain, DrainTarget, HostWrite
+
+    actions = [
+        *(HostWrite(g, 1) for g in (2, 1, 3, 0)),
+        CommitPoint(),
+        HostWrite(2, 1),
+        CopyGrain(0, 2),
+        HostWrite(3, 1),
+        CommitPoint(),
+        DrainTarget(0),
+    ]
+    initial = A.initial_state(A.Config(grains=4), A.UNSAFE_OPTIONS["drain-clears-past-its-end"])
+    shorter = shrink(actions, initial, "inv_target_is_committed_image")
+    assert len(shorter) <= 8 and CopyGrain(0, 4) in shorter
