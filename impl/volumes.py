@@ -628,21 +628,23 @@ class LoopVolume(Volume):
     def _zero(self) -> None:
         """Holes punched in our own backing file: zeros that take no disk (a killed run leaves
         a sparse folder behind, not the volumes' full size)."""
-        try:
-            fcntl.ioctl(self._fd, _BLKDISCARD, struct.pack("=QQ", 0, self.size_bytes))
-        except OSError as exc:
-            if exc.errno not in (errno.EOPNOTSUPP, errno.ENOTTY, errno.EINVAL):
-                raise
+        if not self._whole_range(_BLKDISCARD):
             self._zero_out()
         os.fsync(self._fd)
 
     def _zero_out(self) -> None:
+        if not self._whole_range(_BLKZEROOUT):
+            self._zero_by_writing()
+
+    def _whole_range(self, request: int) -> bool:
+        """The device did `request` over the whole volume; False when it does not support it."""
         try:
-            fcntl.ioctl(self._fd, _BLKZEROOUT, struct.pack("=QQ", 0, self.size_bytes))
+            fcntl.ioctl(self._fd, request, struct.pack("=QQ", 0, self.size_bytes))
         except OSError as exc:
             if exc.errno not in (errno.EOPNOTSUPP, errno.ENOTTY, errno.EINVAL):
                 raise
-            self._zero_by_writing()
+            return False
+        return True
 
     def _zero_by_writing(self) -> None:
         chunk = max(self.grain_size, _ZERO_CHUNK // self.grain_size * self.grain_size)

@@ -250,7 +250,7 @@ def bind(action: Action) -> tuple[str, dict[str, Any]] | None:
 
 
 def _bind_grain(action: Any, name: str) -> tuple[str, dict[str, Any]]:
-    data = {"data": action.data} if hasattr(action, "data") else {}
+    data = {"data": action.data} if "data" in action.__dataclass_fields__ else {}
     return name, {"grain": action.grain, **data}
 
 

@@ -47,6 +47,14 @@ VOCABULARY = ActionTable(
 )  # fmt: skip
 
 
+def takes(site: str, action: Action) -> bool:
+    """`site`'s door takes `action`: the table routes it there, it is not the host's, and a
+    crash is now (a crash after more writes is the world's to arm)."""
+    entry = VOCABULARY.entry(action)
+    now = not getattr(action, "after_writes", 0)
+    return entry is not None and entry.origin != "host" and handling_site(action) == site and now
+
+
 def handling_site(action: Action) -> str | None:
     """The site whose door takes `action` (None: the link's, or not an action of design A)."""
     entry = VOCABULARY.entry(action)

@@ -621,7 +621,7 @@ def _bind(topo: Topology, action: Action) -> Bound | str:
 
 def _bind_grain(topo: Topology, action: Any, name: str) -> Bound | str:
     gi, params = _grain_params(topo, action.grain)
-    data = {"data": action.data} if hasattr(action, "data") else {}
+    data = {"data": action.data} if "data" in action.__dataclass_fields__ else {}
     return Bound(gi, name, {**params, **data})
 
 
@@ -784,7 +784,7 @@ def candidates_of(state: State, kind: type[Action]) -> list[Action]:
 
 def _grain_candidates(state: State, kind: Any) -> Iterable[Action]:
     grains = range(state.topology.grains)
-    if any(f.name == "data" for f in dataclasses.fields(kind)):
+    if "data" in kind.__dataclass_fields__:
         return (kind(g, v) for g in grains for v in state.config.values)
     return map(kind, grains)
 

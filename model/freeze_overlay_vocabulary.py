@@ -80,10 +80,5 @@ def handling_site(topo: Topology, action: Action) -> str | None:
     if entry.handler == "named":
         site = getattr(action, "site", None)
         return site if site in topo.sites else None
-    grain, member = getattr(action, "grain", None), getattr(action, "member", None)
-    if grain is not None:
-        return topo.objects[topo.locate(grain)[1]].home if 0 <= grain < topo.grains else None
-    if member is not None:
-        return topo.objects[member].home if 0 <= member < len(topo.objects) else None
-    group = group_of(topo, action)
+    group = group_of(topo, action)  # a group's objects are all at its home
     return None if group is None else topo.groups[group].home

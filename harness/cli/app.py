@@ -41,6 +41,17 @@ TopologyOpt = Annotated[
         + "."
     ),
 ]
+MUTANT_OR_FIELD = "MUTANT|FIELD=VALUE"
+"""how `-o` shows its value in help"""
+MutantOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--option",
+        "-o",
+        metavar=MUTANT_OR_FIELD,
+        help="A mutant name or field=value; repeatable.",
+    ),
+]
 BackendOpt = Annotated[
     Literal["auto", "loop", "file", "memory"],
     typer.Option(

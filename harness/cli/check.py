@@ -15,6 +15,7 @@ from pitmirror.harness.cli.app import (
     BackendOpt,
     DesignName,
     JsonOpt,
+    MutantOpt,
     TopologyOpt,
     app,
     clean_errors,
@@ -54,15 +55,7 @@ def check_json(result: CheckResult) -> dict[str, Any]:
 @app.command("check")
 @clean_errors
 def check_cmd(
-    option: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--option",
-            "-o",
-            metavar="MUTANT|FIELD=VALUE",
-            help="A mutant name or field=value; repeatable.",
-        ),
-    ] = None,
+    option: MutantOpt = None,
     examples: Annotated[
         int,
         typer.Option(

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from pitmirror.harness.cli.app import (
+    MUTANT_OR_FIELD,
     BackendOpt,
     JsonOpt,
     app,
@@ -110,7 +111,7 @@ def power_loss_cmd(
         typer.Option(
             "--option",
             "-o",
-            metavar="MUTANT|FIELD=VALUE",
+            metavar=MUTANT_OR_FIELD,
             help="Add a mutant or field=value to the trace's own options.",
         ),
     ] = None,

@@ -12,6 +12,7 @@ from pitmirror.harness.cli.app import (
     DESIGN_NAMES,
     BackendOpt,
     JsonOpt,
+    MutantOpt,
     app,
     clean_errors,
     fail,
@@ -38,15 +39,7 @@ def engine_json(replayed: EngineVerdict | None) -> dict[str, Any] | None:
 @clean_errors
 def prove_cmd(
     design: Annotated[str, typer.Option(help=f"all, or {DESIGN_NAMES}.")] = "all",
-    option: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--option",
-            "-o",
-            metavar="MUTANT|FIELD=VALUE",
-            help="A mutant name or field=value; repeatable.",
-        ),
-    ] = None,
+    option: MutantOpt = None,
     save_dir: Annotated[
         Path | None,
         typer.Option(

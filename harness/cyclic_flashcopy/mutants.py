@@ -5,6 +5,8 @@ rules.py `Options`, and nothing else; a dropped barrier is the site's `keeps` sa
 
 from __future__ import annotations
 
+from pitmirror.harness.mutants import DroppedBarriers
+from pitmirror.harness.mutants import is_mutant as mutated
 from pitmirror.impl.cyclic_flashcopy.local import FlashCopyLocalSite
 from pitmirror.impl.cyclic_flashcopy.messages import MirrorWrite
 from pitmirror.impl.cyclic_flashcopy.metadata import LocalMeta
@@ -24,13 +26,11 @@ DESIGN_CHOICES = frozenset({"map_rule", "variant"})
 
 
 def is_mutant(options: Options) -> bool:
-    """The options switch some engine behaviour off the safe design."""
-    return bool(set(options.non_default()) - DESIGN_CHOICES)
+    return mutated(options, DESIGN_CHOICES)
 
 
-class MutantLocalSite(FlashCopyLocalSite):
-    def keeps(self, barrier: str) -> bool:
-        return bool(getattr(self.options, BARRIERS[barrier]))
+class MutantLocalSite(DroppedBarriers, FlashCopyLocalSite):
+    barriers = BARRIERS
 
     def may_commit_early(self) -> bool:
         return not self.options.commit_after_drain
@@ -75,9 +75,8 @@ class MutantLocalSite(FlashCopyLocalSite):
             self._record(track)
 
 
-class MutantRemoteSite(FlashCopyRemoteSite):
-    def keeps(self, barrier: str) -> bool:
-        return bool(getattr(self.options, BARRIERS[barrier]))
+class MutantRemoteSite(DroppedBarriers, FlashCopyRemoteSite):
+    barriers = BARRIERS
 
     def protects(self, count: int) -> bool:
         options = self.options

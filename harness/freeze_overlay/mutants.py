@@ -6,6 +6,8 @@ model/freeze_overlay_rules.py `Options`, and nothing else; a dropped barrier is 
 
 from __future__ import annotations
 
+from pitmirror.harness.mutants import DroppedBarriers
+from pitmirror.harness.mutants import is_mutant as mutated
 from pitmirror.impl.freeze_overlay.site import OverlaySite
 from pitmirror.impl.site import EngineRefused, require_extent
 from pitmirror.model.freeze_overlay import Options
@@ -23,13 +25,11 @@ the model's alone"""
 
 
 def is_mutant(options: Options) -> bool:
-    """The options switch some engine behaviour off the safe design."""
-    return bool(set(options.non_default()) - DESIGN_CHOICES)
+    return mutated(options, DESIGN_CHOICES)
 
 
-class MutantOverlaySite(OverlaySite):
-    def keeps(self, barrier: str) -> bool:
-        return bool(getattr(self.options, BARRIERS[barrier]))
+class MutantOverlaySite(DroppedBarriers, OverlaySite):
+    barriers = BARRIERS
 
     def may_merge_early(self) -> bool:
         """drop-before-every-remote, in the stricter order: the frozen delta merges (and is

@@ -37,7 +37,7 @@ from pitmirror.model.actions import (
     describe,
 )
 from pitmirror.model.cyclic_flashcopy import Options, next_copy_map
-from pitmirror.model.cyclic_flashcopy_vocabulary import VOCABULARY, handling_site
+from pitmirror.model.cyclic_flashcopy_vocabulary import takes
 
 LOCAL_VOLUMES = ("source", "i1")
 
@@ -91,9 +91,7 @@ class FlashCopyLocalSite(DurableSite):
         """An action the vocabulary routes to the local site (model/cyclic_flashcopy_vocabulary.py:
         CopyGrain, ResyncGrain, CommitPoint, CrashSite now, Recover); EngineRefused when it is
         another's or the controller does not allow it now."""
-        entry = VOCABULARY.entry(action)
-        now = not getattr(action, "after_writes", 0)  # a later crash is the world's to arm
-        if entry is None or entry.origin == "host" or handling_site(action) != self.site or not now:
+        if not takes(self.site, action):
             raise EngineRefused(f"{describe(action)} is no action of the local site")
         self._send(action_name(action), event_arguments(action))
 

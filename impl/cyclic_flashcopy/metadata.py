@@ -18,24 +18,29 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from pitmirror.impl.bitmap import GrainMap
 from pitmirror.impl.journal import Changes, Metadata
 
 
-def _read(cls: type[Any], meta: Metadata) -> Any:
-    values = {}
-    for field in dataclasses.fields(cls):
-        value = meta[field.name]
-        expected = GrainMap if field.type in ("GrainMap", GrainMap) else int
-        assert isinstance(value, expected), field.name
-        values[field.name] = value
-    return cls(**values)
+class _Record:
+    """A site's record: its fields are its journal keys."""
+
+    @classmethod
+    def read(cls, meta: Metadata) -> Self:
+        """The typed snapshot of a site's metadata."""
+        values = {}
+        for field in dataclasses.fields(cls):  # type: ignore[arg-type]
+            value = meta[field.name]
+            expected = GrainMap if field.type in ("GrainMap", GrainMap) else int
+            assert isinstance(value, expected), field.name
+            values[field.name] = value
+        return cls(**values)
 
 
 @dataclass(frozen=True)
-class LocalMeta:
+class LocalMeta(_Record):
     cycle: int
     copy_map: GrainMap
     future_map: GrainMap
@@ -50,11 +55,6 @@ class LocalMeta:
             "future_map": GrainMap(grain_count),
             "out_of_sync": GrainMap(grain_count),
         }
-
-    @staticmethod
-    def read(meta: Metadata) -> LocalMeta:
-        found: LocalMeta = _read(LocalMeta, meta)
-        return found
 
     # ---- the changes of one record ------------------------------------------------------------
 
@@ -86,7 +86,7 @@ class LocalMeta:
 
 
 @dataclass(frozen=True)
-class RemoteMeta:
+class RemoteMeta(_Record):
     committed: int
     target_map: GrainMap
     received_map: GrainMap
@@ -99,11 +99,6 @@ class RemoteMeta:
             "target_map": GrainMap(grain_count),
             "received_map": GrainMap(grain_count),
         }
-
-    @staticmethod
-    def read(meta: Metadata) -> RemoteMeta:
-        found: RemoteMeta = _read(RemoteMeta, meta)
-        return found
 
     # ---- the changes of one record ------------------------------------------------------------
 

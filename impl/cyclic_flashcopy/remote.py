@@ -35,7 +35,7 @@ from pitmirror.model.actions import (
     describe,
 )
 from pitmirror.model.cyclic_flashcopy import Options
-from pitmirror.model.cyclic_flashcopy_vocabulary import VOCABULARY, handling_site
+from pitmirror.model.cyclic_flashcopy_vocabulary import takes
 
 REMOTE_VOLUMES = ("i2", "target")
 
@@ -90,9 +90,7 @@ class FlashCopyRemoteSite(DurableSite):
     def apply(self, action: Action) -> None:
         """An action the vocabulary routes to the remote site (DrainTarget, CrashSite now,
         Recover); EngineRefused when it is another's or the controller does not allow it now."""
-        entry = VOCABULARY.entry(action)
-        now = not getattr(action, "after_writes", 0)  # a later crash is the world's to arm
-        if entry is None or entry.origin == "host" or handling_site(action) != self.site or not now:
+        if not takes(self.site, action):
             raise EngineRefused(f"{describe(action)} is no action of the remote site")
         self._send(action_name(action), event_arguments(action))
 
