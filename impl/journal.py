@@ -1,17 +1,18 @@
 """A site's metadata journal: maps, cycle and committed point, made durable record by record.
 
-Each record is one line `{"seq": n, "changes": {...}, "crc": c}` appended to the log; `sync()` is
-the barrier that makes the appends so far durable.  Changes name fields: an integer field takes
+Each record is one line `{"seq": n, "synced": m, "changes": {...}, "crc": c}` appended to the
+log; `sync()` is the barrier that makes the appends so far durable, and `synced` says which
+records were durable when this one was appended.  Changes name fields: an integer field takes
 its new value, a map field takes `{"add": [...]}`, `{"remove": [...]}` or `{"assign": "<hex
 bitmap>"}` (together: assign, then add, then remove).  Replay applies the snapshot, then every
 later record.
 
 Power loss (the fault model of DESIGN.md): an append not yet synced may be lost or stop at any
-byte.  The design syncs every record before the next one depends on it, so at most the last
-line can be torn: recovery (`load`) cuts a torn or corrupt tail off the log, so the next append
-starts on a clean line.  Anything else is damage a power loss cannot cause and is an error that
-names what is lost — a corrupt record with valid ones after it, a gap in the sequence numbers —
-never a silent roll-back to an older state.
+byte, and of several unsynced appends any may survive.  Recovery (`load`) cuts such a tail off
+the log, so the next append starts on a clean line.  Damage that a power loss cannot cause is an
+error that names what is lost, never a silent roll-back to an older state: a record that does
+not parse (whichever byte is hit, its line end too) with a valid record after it that was
+appended once the damaged one was durable, or a gap in the sequence numbers.
 
 Compaction writes a snapshot (temp file, fsync, rename, fsync of the directory) and then
 truncates the log; a crash between the two only replays records the snapshot already holds,
@@ -55,23 +56,56 @@ def apply_changes(meta: Metadata, changes: Changes) -> None:
             raise JournalError(f"record changes unknown field {name!r}")
 
 
-def record_line(seq: int, changes: Changes) -> bytes:
-    body = json.dumps({"seq": seq, "changes": changes}, sort_keys=True)
-    crc = zlib.crc32(body.encode())
-    return (
-        json.dumps({"seq": seq, "changes": changes, "crc": crc}, sort_keys=True) + "\n"
-    ).encode()
+RECORD_START = b'{"changes": '
+"""how every record line begins (its keys sorted): where replay looks for whole records behind
+a damaged one"""
 
 
-def _parse(raw: bytes) -> tuple[int, Changes] | None:
+def record_line(seq: int, changes: Changes, synced: int | None = None) -> bytes:
+    """One record; `synced` is the newest record durable when it is appended (by default the
+    one before it)."""
+    body = {"seq": seq, "changes": changes, "synced": seq - 1 if synced is None else synced}
+    crc = zlib.crc32(json.dumps(body, sort_keys=True).encode())
+    return (json.dumps({**body, "crc": crc}, sort_keys=True) + "\n").encode()
+
+
+@dataclass(frozen=True)
+class _Record:
+    seq: int
+    synced: int
+    changes: Changes
+
+
+def _parse(raw: bytes) -> _Record | None:
+    if not raw.startswith(RECORD_START) or not raw.endswith(b"\n"):
+        return None  # torn, or not where a record begins
     try:
         obj = json.loads(raw)
-        body = json.dumps({"seq": obj["seq"], "changes": obj["changes"]}, sort_keys=True)
-        if zlib.crc32(body.encode()) != obj["crc"]:
+        seq = int(obj["seq"])
+        # a journal written before records said what was durable synced each one
+        synced = int(obj.get("synced", seq - 1))
+        body = {"seq": obj["seq"], "changes": obj["changes"]}
+        if "synced" in obj:
+            body["synced"] = obj["synced"]
+        if zlib.crc32(json.dumps(body, sort_keys=True).encode()) != obj["crc"]:
             return None  # a torn or damaged record
-        return int(obj["seq"]), dict(obj["changes"])
-    except (ValueError, KeyError, TypeError):  # a torn or damaged record
+        return _Record(seq, synced, dict(obj["changes"]))
+    except (ValueError, KeyError, TypeError, AttributeError):  # a torn or damaged record
         return None
+
+
+def _records_in(raw: bytes) -> list[_Record]:
+    """Every whole, valid record that begins anywhere in `raw` (behind a damaged record, a
+    record can begin inside its line: a damaged line end glues two lines into one)."""
+    found, at = [], raw.find(RECORD_START)
+    while at >= 0:
+        end = raw.find(b"\n", at)
+        if end < 0:
+            break
+        if (record := _parse(raw[at : end + 1])) is not None:
+            found.append(record)
+        at = raw.find(RECORD_START, at + 1)
+    return found
 
 
 def _records(first: int, last: int) -> str:
@@ -218,6 +252,7 @@ class Journal:
             k: (v.copy() if isinstance(v, GrainMap) else v) for k, v in initial.items()
         }
         self._seq = 0
+        self._synced = 0
         self._size = 0
         self._since_snapshot = 0
         self.io_log: IoTap | None = None
@@ -245,33 +280,33 @@ class Journal:
             for name, value in snap["meta"].items():
                 apply_changes(meta, {name: {"assign": value} if isinstance(value, str) else value})
         raw = self.store.read_log()
-        lines = raw.splitlines(keepends=True)
         offset, records = 0, 0
-        for index, line in enumerate(lines):
-            parsed = _parse(line) if line.endswith(b"\n") else None
-            if parsed is None:
-                if index == len(lines) - 1:
-                    break  # torn tail: the power loss hit this append
-                raise JournalError(self._damaged(seq, lines[index + 1 :]))
-            record_seq, changes = parsed
-            if record_seq > seq:
-                if record_seq != seq + 1:
+        for line in raw.splitlines(keepends=True):
+            record = _parse(line)
+            if record is None:
+                self._check_tail(seq, raw[offset:])
+                break  # a tail the power loss hit: unsynced appends, lost or torn
+            if record.seq > seq:
+                if record.seq != seq + 1:
                     raise JournalError(
-                        f"{self.store.where}: {_records(seq + 1, record_seq - 1)} lost: missing "
-                        f"(record {record_seq} follows record {seq})"
+                        f"{self.store.where}: {_records(seq + 1, record.seq - 1)} lost: missing "
+                        f"(record {record.seq} follows record {seq})"
                     )
-                apply_changes(meta, changes)
-                seq = record_seq
+                apply_changes(meta, record.changes)
+                seq = record.seq
             offset += len(line)
             records += 1
         return Replayed(meta, seq, records, offset, raw[offset:])
 
-    def _damaged(self, seq: int, after: list[bytes]) -> str:
-        later = [parsed[0] for parsed in map(_parse, after) if parsed is not None]
-        return (
-            f"{self.store.where}: the record after record {seq} is corrupt and valid records "
-            f"follow it: {_records(seq + 1, max(later, default=seq + 1))} cannot be trusted"
-        )
+    def _check_tail(self, seq: int, tail: bytes) -> None:
+        """A power loss damages only appends that were not yet durable: a valid record in the
+        tail appended once record seq + 1 was durable proves the damage is something else."""
+        after = [r.seq for r in _records_in(tail[1:]) if r.synced > seq]
+        if after:
+            raise JournalError(
+                f"{self.store.where}: the record after record {seq} is corrupt and valid records "
+                f"follow it: {_records(seq + 1, max(after))} cannot be trusted"
+            )
 
     def load(self) -> Metadata:
         """Recovery: replay, then cut a torn tail off so the next append starts clean."""
@@ -281,14 +316,14 @@ class Journal:
             self._size = replayed.good_bytes
         else:
             self._size = replayed.good_bytes + len(replayed.torn_tail)
-        self._seq = replayed.seq
+        self._seq = self._synced = replayed.seq
         self._since_snapshot = replayed.records
         return replayed.meta
 
     def append(self, changes: Changes) -> None:
         """Append one record; it is durable after the next `sync()`."""
         self._seq += 1
-        line = record_line(self._seq, changes)
+        line = record_line(self._seq, changes, self._synced)
         self.store.append(line)
         if self.io_log is not None:
             self.io_log.wrote(self.device, self._size, line, b"")
@@ -297,6 +332,7 @@ class Journal:
 
     def sync(self) -> None:
         self.store.sync()
+        self._synced = self._seq
         if self.io_log is not None:
             self.io_log.flushed(self.device)
 

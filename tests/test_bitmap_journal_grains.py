@@ -72,9 +72,9 @@ def _log(j: Journal) -> Path:
 def _two_records(tmp_path: Path) -> tuple[Journal, list[bytes]]:
     j = _journal(tmp_path)
     j.load()
-    j.append({"cycle": 2})
-    j.append({"cycle": 3})
-    j.sync()
+    for cycle in (2, 3):
+        j.append({"cycle": cycle})
+        j.sync()
     return j, _log(j).read_bytes().splitlines(keepends=True)
 
 
@@ -102,7 +102,8 @@ def test_a_tail_of_zeros_from_a_torn_sector_is_cut_off(tmp_path: Path) -> None:
 
 
 def test_a_kept_torn_tail_loses_the_next_append(tmp_path: Path) -> None:
-    """The journal-keeps-torn-tail mutant: what cutting the tail off prevents."""
+    """The journal-keeps-torn-tail mutant: what cutting the tail off prevents (the append
+    behind the garbage was made when the torn record was not durable: it is cut as a tail)."""
     j, lines = _two_records(tmp_path)
     _log(j).write_bytes(lines[0] + lines[1][:7])
     again = _journal(tmp_path)
@@ -131,6 +132,75 @@ def test_a_corrupt_middle_record_names_what_is_lost(tmp_path: Path) -> None:
         _journal(tmp_path).load()
     _log(j).write_bytes(lines[0][:10] + b"\n" + lines[1])
     with pytest.raises(JournalError, match=r"after record 0 is corrupt .* records 1\.\.2 cannot"):
+        _journal(tmp_path).load()
+
+
+DAMAGES = {
+    "bit flip": lambda byte: byte ^ 0xFF,
+    "line end": lambda byte: ord("\n"),
+    "zero": lambda byte: 0,
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_damage_to_any_byte_of_a_synced_record_is_an_error(tmp_path: Path, damage: str) -> None:
+    """Whatever byte of a durable record is hit (its line end too, which glues it to the next
+    one), valid records behind it make it damage a power loss cannot cause: an error naming
+    them, never a torn tail cut off with synced records in it.  A hit in the last record is a
+    torn tail: the site recovers the record before it."""
+    j = _journal(tmp_path)
+    j.load()
+    for cycle in (2, 3, 4, 5):
+        j.append({"cycle": cycle, "copy_map": {"add": [cycle]}})
+        j.sync()
+    log = _log(j).read_bytes()
+    last = log.rstrip(b"\n").rfind(b"\n") + 1
+    first_line_end = log.find(b"\n")
+    for at in range(len(log)):
+        damaged = bytearray(log)
+        damaged[at] = DAMAGES[damage](log[at])
+        if damaged == log:
+            continue
+        _log(j).write_bytes(damaged)
+        if at >= last:
+            assert _journal(tmp_path).replay().meta["cycle"] == 4, at
+            continue
+        hit = 1 if at <= first_line_end else 1 + log[:at].count(b"\n")
+        with pytest.raises(JournalError, match=rf"after record {hit - 1} is corrupt .*"
+                                               r"records \d\.\.4 cannot be trusted"):  # fmt: skip
+            _journal(tmp_path).replay()
+
+
+def test_unsynced_appends_may_survive_a_torn_one_before_them(tmp_path: Path) -> None:
+    """Two appends with no barrier between: a power loss may tear the first and keep the
+    second, so both are a tail to cut, not damage."""
+    j = _journal(tmp_path)
+    j.load()
+    j.append({"cycle": 2})
+    j.sync()
+    j.append({"cycle": 3})
+    j.append({"cycle": 4})
+    lines = _log(j).read_bytes().splitlines(keepends=True)
+    _log(j).write_bytes(lines[0] + lines[1][:12] + lines[2])
+    again = _journal(tmp_path)
+    assert again.load()["cycle"] == 2
+    assert _log(j).read_bytes() == lines[0]
+
+
+def test_records_written_before_they_said_what_was_synced_replay(tmp_path: Path) -> None:
+    import json
+    import zlib
+
+    def old_record(seq: int, changes: dict[str, int]) -> bytes:
+        crc = zlib.crc32(json.dumps({"seq": seq, "changes": changes}, sort_keys=True).encode())
+        line = json.dumps({"seq": seq, "changes": changes, "crc": crc}, sort_keys=True)
+        return line.encode() + b"\n"
+
+    j = _journal(tmp_path)
+    _log(j).write_bytes(old_record(1, {"cycle": 2}) + old_record(2, {"cycle": 3}))
+    assert _journal(tmp_path).load()["cycle"] == 3
+    _log(j).write_bytes(old_record(1, {"cycle": 2})[:-1] + b"x" + old_record(2, {"cycle": 3}))
+    with pytest.raises(JournalError, match=r"records 1\.\.2 cannot be trusted"):
         _journal(tmp_path).load()
 
 
