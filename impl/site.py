@@ -32,6 +32,11 @@ def _no_hook(site: str, what: str) -> None:
     pass
 
 
+def no_clock() -> float:
+    """The time of a site that runs without a clock (the harness's worlds): always 0."""
+    return 0.0
+
+
 class EngineRefused(Exception):
     """The engine's controller refused an action (its phase or guard did not allow it)."""
 

@@ -92,7 +92,7 @@ def _forged(kind: int, payload: bytes, design: int = ord("A"), version: int = 1)
         (_forged(0, b"", version=2), "message version 2"),
         (_forged(0, b"", design=ord("B")), "of design 'B', not of A"),
         (_forged(7, b""), "unknown message type 7"),
-        (_forged(1, struct.pack("<Q", 3) + b"x"), "1 bytes left over after a Commit"),
+        (_forged(1, struct.pack("<QQ", 3, 0) + b"x"), "1 bytes left over after a Commit"),
         (_forged(0, struct.pack("<QI", 3, 99) + b"abc"), "MirrorWrite.data runs 96 bytes past"),
         (b"NOTPITM" + bytes(16), "bad magic"),
     ],

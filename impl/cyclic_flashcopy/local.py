@@ -10,6 +10,7 @@ write order per action is the model's write plan (model/cyclic_flashcopy_rules.p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from statemachine.exceptions import TransitionNotAllowed
@@ -17,7 +18,7 @@ from statemachine.exceptions import TransitionNotAllowed
 from pitmirror.impl.bitmap import GrainMap
 from pitmirror.impl.cyclic_flashcopy.controllers import LocalCycle
 from pitmirror.impl.cyclic_flashcopy.messages import Commit, MirrorWrite
-from pitmirror.impl.cyclic_flashcopy.metadata import LocalMeta
+from pitmirror.impl.cyclic_flashcopy.metadata import TAKEN_AT, LocalMeta, recorded_time
 from pitmirror.impl.journal import Changes, Journal, Metadata
 from pitmirror.impl.link import Link, LinkUnavailable
 from pitmirror.impl.site import (
@@ -26,6 +27,7 @@ from pitmirror.impl.site import (
     EngineRefused,
     WriteHook,
     event_arguments,
+    no_clock,
     require_extent,
     span,
 )
@@ -55,9 +57,13 @@ class FlashCopyLocalSite(DurableSite):
         options: Options,
         link: Link,
         on_write: WriteHook | None = None,
+        clock: Callable[[], float] = no_clock,
     ) -> None:
         super().__init__(journal, on_write)
         self.source, self.i1, self.options, self.link = source, i1, options, link
+        self.clock = clock
+        """when a point is taken, in seconds since the epoch: the product's wall clock; the
+        harness's worlds run without one (every point at time 0)"""
         self.grain_size = source.grain_size
         self.start()
         self.cycle = LocalCycle(self)
@@ -211,10 +217,12 @@ class FlashCopyLocalSite(DurableSite):
     def commit(self) -> None:
         """Commit point k at the remote, then start cycle k+1 (claim 2)."""
         meta = self.local_meta()
-        self.link.send(Commit(meta.cycle))
+        taken_at = recorded_time(self.live_meta(), TAKEN_AT)
+        self.link.send(Commit(meta.cycle, taken_at))
         # the contract-checked rule of claims 5 and 6 (CrossHair checks next_copy_map)
         grains = next_copy_map(
             meta.copy_map.grains(), meta.future_map.grains(), self.options.map_rule
         )
         next_copy = GrainMap(len(meta.copy_map.bits), grains)
-        self._record(LocalMeta.next_cycle(meta.cycle + 1, next_copy))
+        now = int(self.clock() * 1_000_000)
+        self._record(LocalMeta.next_cycle(meta.cycle + 1, next_copy, now))

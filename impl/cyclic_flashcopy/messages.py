@@ -23,9 +23,12 @@ class MirrorWrite:
 
 @dataclass(frozen=True)
 class Commit:
-    """Point `cycle` is complete in I2: commit it."""
+    """Point `cycle` is complete in I2: commit it.  `taken_at` is when the point was taken (the
+    source's time it stands for, microseconds since the epoch; 0 when it is the mirror's first
+    point or the sites run without a clock)."""
 
     cycle: int
+    taken_at: int = 0
 
 
 Message = MirrorWrite | Commit

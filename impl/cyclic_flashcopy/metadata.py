@@ -23,6 +23,18 @@ from typing import Any, Self
 from pitmirror.impl.bitmap import GrainMap
 from pitmirror.impl.journal import Changes, Metadata
 
+TAKEN_AT = "taken_at"
+"""the local site's record of when its current point was taken (microseconds since the epoch;
+0: the mirror's first point, or no clock).  Not a field of the model: the time a point stands
+for is the product's report, not part of what the proof or the harness judge."""
+COMMITTED_AT = "committed_at"
+"""the remote site's record of the source time its committed point stands for"""
+
+
+def recorded_time(meta: Metadata, key: str) -> int:
+    value = meta.get(key, 0)
+    return value if isinstance(value, int) else 0
+
 
 class _Record:
     """A site's record: its fields are its journal keys."""
@@ -51,6 +63,7 @@ class LocalMeta(_Record):
         """Cycle 1: every grain of P_1 (the whole source) still to copy."""
         return {
             "cycle": 1,
+            TAKEN_AT: 0,
             "copy_map": GrainMap.full(grain_count),
             "future_map": GrainMap(grain_count),
             "out_of_sync": GrainMap(grain_count),
@@ -76,10 +89,12 @@ class LocalMeta(_Record):
         return {"out_of_sync": {"remove": list(grains)}}
 
     @staticmethod
-    def next_cycle(cycle: int, copy_map: GrainMap) -> Changes:
-        """Cycle `cycle` starts with `copy_map` to copy and an empty future map."""
+    def next_cycle(cycle: int, copy_map: GrainMap, taken_at: int) -> Changes:
+        """Cycle `cycle` starts with `copy_map` to copy and an empty future map: its point is
+        the source at `taken_at`."""
         return {
             "cycle": cycle,
+            TAKEN_AT: taken_at,
             "copy_map": {"assign": copy_map.to_hex()},
             "future_map": {"assign": GrainMap(len(copy_map.bits)).to_hex()},
         }
@@ -96,6 +111,7 @@ class RemoteMeta(_Record):
         """Point 0 (all zeros) committed; T holds it."""
         return {
             "committed": 0,
+            COMMITTED_AT: 0,
             "target_map": GrainMap(grain_count),
             "received_map": GrainMap(grain_count),
         }
@@ -111,10 +127,12 @@ class RemoteMeta(_Record):
         return changes
 
     @staticmethod
-    def committed_point(cycle: int, target_map: GrainMap) -> Changes:
-        """Point `cycle` committed: what I2 received becomes the target map, atomically."""
+    def committed_point(cycle: int, target_map: GrainMap, taken_at: int) -> Changes:
+        """Point `cycle` committed: what I2 received becomes the target map, atomically; the
+        point is the source at `taken_at`."""
         return {
             "committed": cycle,
+            COMMITTED_AT: taken_at,
             "target_map": {"assign": target_map.to_hex()},
             "received_map": {"assign": GrainMap(len(target_map.bits)).to_hex()},
         }

@@ -100,8 +100,8 @@ class FlashCopyRemoteSite(DurableSite):
         match message:
             case MirrorWrite(grain=grain, data=payload):
                 self._send("MirrorWrite", {"grain": grain, "data": payload})
-            case Commit(cycle=cycle):
-                self._send("Commit", {"cycle": cycle})
+            case Commit(cycle=cycle, taken_at=taken_at):
+                self._send("Commit", {"cycle": cycle, "taken_at": taken_at})
 
     def _send(self, event: str, arguments: dict[str, Any]) -> None:
         try:
@@ -144,11 +144,12 @@ class FlashCopyRemoteSite(DurableSite):
             merged[(g - first) * size : (g - first + 1) * size] = self.i2.read_grains(g)
         return first, bytes(merged)
 
-    def commit(self, cycle: int) -> None:
+    def commit(self, cycle: int, taken_at: int = 0) -> None:
         """The commit of point `cycle`: the grains received become the target map, atomically."""
         meta = self.remote_meta()
         merged = meta.target_map.union(meta.received_map)
-        self._record(RemoteMeta.committed_point(cycle, merged), durable=self.keeps("commit"))
+        self._record(RemoteMeta.committed_point(cycle, merged, taken_at),
+                     durable=self.keeps("commit"))  # fmt: skip
 
     def drain(self, grain: int, count: int = 1) -> None:
         """Copy committed grains I2 -> T and clear their target bits."""

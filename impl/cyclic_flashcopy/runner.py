@@ -1,8 +1,9 @@
 """The real-time runner: drives design A's sites with batched, coalesced background work.
 
-Each `tick()` does a bounded amount of work through the vocabulary's own actions, one action
-per extent: commit if the point is ready, else copy (or resync) up to `extents_per_tick`
-extents of at most `max_extent_grains` grains, then drain as many extents of the target map.
+It has one half per site, so each daemon runs its own: `CopyRunner` at the local site (commit
+if the point is ready, else copy or resync up to `extents_per_tick` extents of at most
+`max_extent_grains` grains) and `DrainRunner` at the remote (drain as many extents of the
+target map).  `FlashCopyRunner` runs both in one process, a tick of each per `tick()`.
 Every action goes through one door, `apply`, which the caller gives (the harness's lockstep
 steps the model with each one, harness/runner_machine.py), so what the runner does is what the
 model checks.
@@ -34,8 +35,99 @@ class FlashCopyStatus:
     commits: int
 
 
+Make = type[CopyGrain] | type[ResyncGrain] | type[DrainTarget]
+
+
+def _extents(apply: Callable[[Action], None], make: Make, todo: list[Extent], limit: int,
+             may_go_on: Callable[[], bool]) -> int:  # fmt: skip
+    """Up to `limit` extents of one kind, until a crash cuts one (an armed crash fires inside
+    an action: the site may be down after any extent); how many were applied."""
+    done = 0
+    for start, count in todo[:limit]:
+        if not may_go_on():
+            break
+        apply(make(start, count))
+        done += 1
+    return done
+
+
+@dataclass
+class CopyRunner:
+    """The local site's half: commit when the point is ready, else copy or resync."""
+
+    local: FlashCopyLocalSite
+    clock: Callable[[], float]
+    apply: Callable[[Action], None]
+    extents_per_tick: int = 8
+    max_extent_grains: int = 16
+    on_consistency_point: Callable[[int], None] = lambda cycle: None
+    point_times: dict[int, float] = field(default_factory=dict)
+    commits: int = 0
+
+    def __post_init__(self) -> None:
+        self.point_times.setdefault(0, self.clock())
+        self.point_times.setdefault(self.local.local_meta().cycle, self.clock())
+
+    def tick(self) -> bool:
+        """One bounded slice of the local site's work; True when it committed a point."""
+        local = self.local
+        if not local.up:
+            return False
+        if local.cycle.ready.is_active and local.link.reaches:
+            cycle = local.local_meta().cycle
+            self.apply(CommitPoint())
+            committed = local.up and local.local_meta().cycle > cycle  # a crash may cut it
+            if committed:
+                self.point_times[cycle + 1] = self.clock()
+                self.commits += 1
+                self.on_consistency_point(cycle + 1)
+            return committed
+        todo = local.local_meta().copy_map.extents(self.max_extent_grains)
+        make: Make = CopyGrain
+        if not todo and local.link.reaches:
+            todo, make = local.local_meta().out_of_sync.extents(self.max_extent_grains), ResyncGrain
+        _extents(self.apply, make, todo, self.extents_per_tick, lambda: self.may_go_on(make))
+        return False
+
+    def may_go_on(self, make: Make) -> bool:
+        """Another extent after the last: a crash or a link loss may have cut the tick."""
+        return self.local.up and (make is CopyGrain or self.local.link.reaches)
+
+    def idle(self) -> bool:
+        """Nothing to do until the host writes or the link comes back."""
+        local = self.local
+        if not local.up:
+            return True
+        meta = local.local_meta()
+        if meta.copy_map:
+            return False
+        if not local.link.reaches:
+            return True
+        return not meta.out_of_sync and not (local.cycle.ready.is_active and meta.future_map)
+
+
+@dataclass
+class DrainRunner:
+    """The remote site's half: drain committed grains from I2 into T."""
+
+    remote: FlashCopyRemoteSite
+    apply: Callable[[Action], None]
+    extents_per_tick: int = 8
+    max_extent_grains: int = 16
+
+    def tick(self) -> int:
+        """Up to `extents_per_tick` drains; how many were applied."""
+        if not self.remote.up:
+            return 0
+        todo = self.remote.remote_meta().target_map.extents(self.max_extent_grains)
+        return _extents(self.apply, DrainTarget, todo, self.extents_per_tick,
+                        lambda: self.remote.up)  # fmt: skip
+
+
 @dataclass
 class FlashCopyRunner:
+    """Both halves in one process (the demo, the harness's runner machine)."""
+
     local: FlashCopyLocalSite
     remote: FlashCopyRemoteSite
     clock: Callable[[], float]
@@ -46,69 +138,40 @@ class FlashCopyRunner:
     max_extent_grains: int = 16
     on_consistency_point: Callable[[int], None] = lambda cycle: None
     """called with the new point's number at each commit"""
-    point_times: dict[int, float] = field(default_factory=dict)
-    commits: int = 0
 
     def __post_init__(self) -> None:
-        self.point_times.setdefault(0, self.clock())
-        self.point_times.setdefault(self.local.local_meta().cycle, self.clock())
+        self.copier = CopyRunner(self.local, self.clock, self.apply,
+                                 on_consistency_point=self.on_consistency_point)  # fmt: skip
+        self.drainer = DrainRunner(self.remote, self.apply)
+
+    @property
+    def point_times(self) -> dict[int, float]:
+        return self.copier.point_times
 
     def tick(self) -> bool:
         """One bounded slice of background work; True when it committed a point."""
-        local = self.local
-        mirror_up = local.link.reaches
-        committed = False
-        if local.up and local.cycle.ready.is_active and mirror_up:
-            cycle = local.local_meta().cycle
-            self.apply(CommitPoint())
-            committed = local.up and local.local_meta().cycle > cycle  # a crash may cut it
-            if committed:
-                self._stamp(cycle + 1)
-        elif local.up:
-            todo = local.local_meta().copy_map.extents(self.max_extent_grains)
-            make: type[CopyGrain] | type[ResyncGrain] = CopyGrain
-            if not todo and mirror_up:
-                out_of_sync = local.local_meta().out_of_sync
-                todo, make = out_of_sync.extents(self.max_extent_grains), ResyncGrain
-            self._extents(make, todo)
-        if self.remote.up:
-            target_map = self.remote.remote_meta().target_map
-            self._extents(DrainTarget, target_map.extents(self.max_extent_grains))
+        for half in (self.copier, self.drainer):
+            half.extents_per_tick, half.max_extent_grains = (self.extents_per_tick,
+                                                             self.max_extent_grains)  # fmt: skip
+        committed = self.copier.tick()
+        self.drainer.tick()
         return committed
-
-    def _extents(
-        self, make: type[CopyGrain] | type[ResyncGrain] | type[DrainTarget], todo: list[Extent]
-    ) -> None:
-        """Up to `extents_per_tick` extents of one kind, until a crash cuts one (an armed
-        crash fires inside an action: the sites it needs may be down after any extent)."""
-        for start, count in todo[: self.extents_per_tick]:
-            if not self._may_go_on(make):
-                break
-            self.apply(make(start, count))
-
-    def _may_go_on(self, make: type[CopyGrain] | type[ResyncGrain] | type[DrainTarget]) -> bool:
-        if make is DrainTarget:
-            return self.remote.up
-        return self.local.up and (make is CopyGrain or self.local.link.reaches)
-
-    def _stamp(self, cycle: int) -> None:
-        self.point_times[cycle] = self.clock()
-        self.commits += 1
-        self.on_consistency_point(cycle)
 
     def status(self) -> FlashCopyStatus:
         """What the runner reports; a site that is down is reported as its journal holds it
-        (what a restart would see), not refused."""
-        local, remote = self.local, self.remote
-        local_meta = local.local_meta(durable=True)
+        (what a restart would see), not refused.  Behind: every grain whose value at the target
+        T is not the source's yet — still to copy or mirror at the local site, or received or
+        committed at the remote and not yet drained into T."""
+        local_meta = self.local.local_meta(durable=True)
+        remote_meta = self.remote.remote_meta(durable=True)
         behind = local_meta.copy_map.union(local_meta.future_map).union(local_meta.out_of_sync)
-        committed = remote.remote_meta(durable=True).committed
+        behind = behind.union(remote_meta.target_map).union(remote_meta.received_map)
         return FlashCopyStatus(
             cycle=local_meta.cycle,
-            committed=committed,
-            committed_at=self.point_times.get(committed, self.point_times[0]),
+            committed=remote_meta.committed,
+            committed_at=self.point_times.get(remote_meta.committed, self.point_times[0]),
             grains_behind=len(behind),
-            bytes_behind=len(behind) * local.grain_size,
-            phase=local.phase,
-            commits=self.commits,
+            bytes_behind=len(behind) * self.local.grain_size,
+            phase=self.local.phase,
+            commits=self.copier.commits,
         )
