@@ -112,7 +112,7 @@ commands, pyproject.toml): the product never imports them by name"""
 def register_commands() -> None:
     """The product's commands, then those of every installed plugin module; when one needs a
     library the verify extra brings and it is missing, each verification command says so."""
-    from pitmirror.node import inspect  # noqa: F401
+    from pitmirror.node import inspect, serve  # noqa: F401
 
     for entry in metadata.entry_points(group=COMMANDS_GROUP):
         try:

@@ -10,6 +10,25 @@ map_rule = "merge"              # optional: merge (claim 6) or update (claim 5)
 [volumes]                       # the site's own volumes: regular files or block devices
 source = "/dev/vdb"
 i1 = "/srv/pitmirror/i1.img"
+
+# what `pitmirror serve` needs besides (inspect does without):
+mirror = "pair0"                # the mirror's name: both sites say the same
+secret_file = "pair0.secret"    # the secret both sites hold (at least 16 bytes)
+
+[link]
+peer = "192.0.2.2:7788"         # the local site connects to the remote; the remote says
+                                # listen = "0.0.0.0:7788"
+heartbeat_seconds = 1.0         # optional
+dead_seconds = 5.0              # optional: no frame for this long, the link is down
+
+[cycle]                         # optional
+idle_seconds = 0.05             # how long a site with nothing to do waits before looking again
+extents_per_tick = 8
+max_extent_grains = 16
+
+[status]                        # optional
+socket = "control.sock"         # default: in the state folder
+metrics = "127.0.0.1:9477"      # Prometheus metrics on this address (none unless given)
 ```
 
 A site is built from its own volumes and journal only (node/designs.py says which volumes each
@@ -22,15 +41,23 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from pitmirror.impl.link import Link
+from pitmirror.impl.site import no_clock
 from pitmirror.impl.volumes import Volume, open_volume
 from pitmirror.node.designs import DESIGNS
-from pitmirror.node.site import NoPeer, RunningSite
+from pitmirror.node.site import Clock, NoPeer, RunningSite
 
-KEYS = ("design", "site", "state_dir", "grain_size", "volumes")
+KEYS = ("design", "site", "state_dir", "grain_size", "volumes", "mirror", "secret_file", "link",
+        "cycle", "status")  # fmt: skip
+TABLES: dict[str, dict[str, type]] = {
+    "link": {"listen": str, "peer": str, "heartbeat_seconds": float, "dead_seconds": float},
+    "cycle": {"idle_seconds": float, "extents_per_tick": int, "max_extent_grains": int},
+    "status": {"socket": str, "metrics": str},
+}
 
 
 class ConfigError(ValueError):
@@ -46,6 +73,26 @@ class SiteConfig:
     volumes: dict[str, Path]
     settings: dict[str, Any] = field(default_factory=dict)
     """the design's own settings, each checked against its allowed values"""
+    mirror: str | None = None
+    secret_file: Path | None = None
+    tables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """the optional tables (link, cycle, status), their values checked for type"""
+    where: Path = Path("?")
+    """the file it was read from"""
+
+    def address(self, key: str) -> tuple[str, int] | None:
+        """A `host:port` of the link or status table, or None when it is not given."""
+        table = "status" if key == "metrics" else "link"
+        text = self.tables.get(table, {}).get(key)
+        if text is None:
+            return None
+        host, _, port = str(text).rpartition(":")
+        if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+            raise ConfigError(f"{self.where}: {table}.{key} {text!r} is not host:port")
+        return host.strip("[]"), int(port)
+
+    def number(self, table: str, key: str, default: float) -> float:
+        return float(self.tables.get(table, {}).get(key, default))
 
 
 def _require(table: dict[str, Any], key: str, kind: type, where: Path) -> Any:
@@ -98,6 +145,27 @@ def load_config(path: Path) -> SiteConfig:
         raise ConfigError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
     state_dir = Path(_require(table, "state_dir", str, path))
     base = path.resolve().parent
+    tables: dict[str, dict[str, Any]] = {}
+    for table_name, keys in TABLES.items():
+        given = table.get(table_name, {})
+        if not isinstance(given, dict):
+            raise ConfigError(f"{path}: {table_name!r} must be a table")
+        for key, value in given.items():
+            kind = keys.get(key)
+            if kind is None:
+                raise ConfigError(f"{path}: unknown key {table_name}.{key}")
+            if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float
+                                                         else kind):  # fmt: skip
+                raise ConfigError(
+                    f"{path}: {table_name}.{key} must be a {kind.__name__}, got {value!r}"
+                )
+            if isinstance(value, int | float) and value <= 0:
+                raise ConfigError(f"{path}: {table_name}.{key} must be positive, got {value!r}")
+        tables[table_name] = dict(given)
+    mirror, secret = table.get("mirror"), table.get("secret_file")
+    for key, value in (("mirror", mirror), ("secret_file", secret)):
+        if value is not None and (not isinstance(value, str) or not value):
+            raise ConfigError(f"{path}: {key!r} must be a non-empty string, got {value!r}")
     return SiteConfig(
         design=name,
         site=site,
@@ -105,14 +173,19 @@ def load_config(path: Path) -> SiteConfig:
         grain_size=grain_size,
         volumes={n: (Path(p) if Path(p).is_absolute() else base / p) for n, p in volumes.items()},
         settings=settings,
+        mirror=mirror,
+        secret_file=None if secret is None else base / secret,
+        tables=tables,
+        where=path,
     )
 
 
 @contextmanager
-def built_site(config: SiteConfig) -> Iterator[RunningSite]:
+def built_site(config: SiteConfig, link: Link | None = None, clock: Clock = no_clock
+               ) -> Iterator[RunningSite]:  # fmt: skip
     """The site the config describes, on its own volumes, recovered from its journal (a new
-    state folder starts a new journal); its volumes are closed on exit.  Until the network
-    transport exists its link reaches no peer: it runs alone."""
+    state folder starts a new journal); its volumes are closed on exit.  Without a link it
+    reaches no peer (inspect, and the sites that never send)."""
     with ExitStack() as stack:
         volumes: dict[str, Volume] = {}
         for name, path in config.volumes.items():
@@ -123,4 +196,7 @@ def built_site(config: SiteConfig) -> Iterator[RunningSite]:
             raise ConfigError(f"the site's volumes differ in size (grains: {sizes})")
         config.state_dir.mkdir(parents=True, exist_ok=True)
         build = DESIGNS[config.design].build
-        yield build(config.settings, volumes, counts.pop(), config.state_dir, NoPeer())
+        grains = counts.pop()
+        running = build(config.settings, volumes, grains, config.state_dir, link or NoPeer(),
+                        clock)  # fmt: skip
+        yield replace(running, geometry={"grain_size": config.grain_size, "grains": grains})

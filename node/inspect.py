@@ -1,5 +1,8 @@
 """`pitmirror inspect --config FILE`: one site as its volumes and journal hold it.
 
+It takes the state folder's lock, as a daemon does: recovery cuts a torn tail off the journal,
+and the tail of a running daemon's journal may be an append in progress.
+
 The site is built from its config exactly as it would run (volumes opened, journal recovered,
 a torn tail cut off), then read: its design, site, phase, cycle and committed point, and how
 many grains each of its maps holds.  Nothing is written but a journal's first record when its
@@ -17,6 +20,7 @@ from rich.table import Table
 from pitmirror.impl.bitmap import GrainMap
 from pitmirror.node.cli import JsonOpt, app, clean_errors, fail, out, print_json
 from pitmirror.node.config import ConfigError, built_site, load_config
+from pitmirror.node.daemon import DaemonError, state_lock
 
 ConfigOpt = Annotated[Path, typer.Option("--config", help="The site's TOML config file.")]
 
@@ -27,11 +31,14 @@ def inspect(config: ConfigOpt, json: JsonOpt = False) -> None:
     """Build one site from its config and show its durable state."""
     try:
         settings = load_config(config)
-        with built_site(settings) as running:
+        with (
+            state_lock(settings.state_dir, "use pitmirror status"),
+            built_site(settings) as running,
+        ):
             meta = running.site.durable_meta()
             phase = running.phase()
             grains = next(v.bits.size for v in meta.values() if isinstance(v, GrainMap))
-    except ConfigError as err:
+    except (ConfigError, DaemonError) as err:
         fail(str(err))
     numbers = {k: v for k, v in meta.items() if isinstance(v, int)}
     maps = {k: len(v) for k, v in meta.items() if isinstance(v, GrainMap)}

@@ -30,6 +30,7 @@ import contextlib
 import logging
 import os
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -205,9 +206,9 @@ def _session_end(err: BaseException) -> str:
 # ---- the listener ----------------------------------------------------------------------------
 
 
-Apply = Callable[[bytes], Awaitable[None]]
-"""hand one message to the site; returns once it is applied (durable), MessageRefused when the
-site refused it"""
+Apply = Callable[[bytes], Awaitable[dict[str, Any] | None]]
+"""hand one message to the site; returns once it is applied (durable), with what the site tells
+the sender (carried by the acknowledgement), or MessageRefused when the site refused it"""
 Judge = Callable[[dict[str, Any]], str | None]
 """the design's own check of the peer's HELLO: why not to mirror with it, or None"""
 
@@ -217,6 +218,7 @@ class LinkStats:
     up: bool = False
     peer: str | None = None
     since: float = 0.0
+    """when `up` last changed (seconds since the epoch)"""
     sent_bytes: int = 0
     received_bytes: int = 0
     frames_applied: int = 0
@@ -319,7 +321,7 @@ class PeerServer:
             if frame.seq != applied + 1:
                 raise FrameError(f"frame {frame.seq} follows frame {applied}: frames are missing")
             try:
-                await self.apply(frame.payload)
+                reply = await self.apply(frame.payload)
             except MessageRefused as refused:
                 self.sessions[session] = frame.seq
                 await connection.send(control(FrameType.REFUSED, {"reason": str(refused)},
@@ -327,14 +329,16 @@ class PeerServer:
                 continue
             self.sessions[session] = frame.seq
             self.stats.frames_applied += 1
-            await connection.send(Frame(FrameType.ACK, frame.seq, self.identity.epoch))
+            ack = Frame(FrameType.ACK, frame.seq, self.identity.epoch)
+            if reply is not None:
+                ack = control(FrameType.ACK, reply, self.identity.epoch, frame.seq)
+            await connection.send(ack)
 
     def _sent(self, count: int) -> None:
         self.stats.sent_bytes += count
 
     def _mark(self, up: bool, peer: str | None) -> None:
-        loop = asyncio.get_running_loop()
-        self.stats.up, self.stats.peer, self.stats.since = up, peer, loop.time()
+        self.stats.up, self.stats.peer, self.stats.since = up, peer, time.time()
         self.stats.changes += 1
 
 
@@ -359,6 +363,8 @@ class PeerLink:
     judge: Judge
     hello_extra: Callable[[], dict[str, Any]]
     timeouts: Timeouts = field(default_factory=Timeouts)
+    on_reply: Callable[[dict[str, Any]], None] = lambda reply: None
+    """told what the peer's site said with an acknowledgement"""
     session: int = field(default_factory=lambda: secrets.randbits(63))
     stats: LinkStats = field(default_factory=LinkStats)
     loop: asyncio.AbstractEventLoop | None = None
@@ -480,6 +486,8 @@ class PeerLink:
             frame = await connection.receive()
             self.stats.received_bytes += len(frame.payload) + 32
             if frame.type is FrameType.ACK:
+                if frame.payload:
+                    self.on_reply(frame.control())
                 self._acknowledge(frame.seq)
             elif frame.type is FrameType.REFUSED:
                 reason = _field(frame.control(), "reason", str)
@@ -511,8 +519,7 @@ class PeerLink:
         self.stats.sent_bytes += count
 
     def _mark(self, up: bool, peer: str | None) -> None:
-        loop = asyncio.get_running_loop()
-        self.stats.up, self.stats.peer, self.stats.since = up, peer, loop.time()
+        self.stats.up, self.stats.peer, self.stats.since = up, peer, time.time()
         self.stats.changes += 1
 
 

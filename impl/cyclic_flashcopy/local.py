@@ -225,4 +225,4 @@ class FlashCopyLocalSite(DurableSite):
         )
         next_copy = GrainMap(len(meta.copy_map.bits), grains)
         now = int(self.clock() * 1_000_000)
-        self._record(LocalMeta.next_cycle(meta.cycle + 1, next_copy, now))
+        self._record(LocalMeta.next_cycle(meta.cycle + 1, next_copy, now, taken_at))

@@ -28,7 +28,7 @@ TAKEN_AT = "taken_at"
 0: the mirror's first point, or no clock).  Not a field of the model: the time a point stands
 for is the product's report, not part of what the proof or the harness judge."""
 COMMITTED_AT = "committed_at"
-"""the remote site's record of the source time its committed point stands for"""
+"""the source time the committed point stands for, as each site records it"""
 
 
 def recorded_time(meta: Metadata, key: str) -> int:
@@ -64,6 +64,7 @@ class LocalMeta(_Record):
         return {
             "cycle": 1,
             TAKEN_AT: 0,
+            COMMITTED_AT: 0,
             "copy_map": GrainMap.full(grain_count),
             "future_map": GrainMap(grain_count),
             "out_of_sync": GrainMap(grain_count),
@@ -89,12 +90,13 @@ class LocalMeta(_Record):
         return {"out_of_sync": {"remove": list(grains)}}
 
     @staticmethod
-    def next_cycle(cycle: int, copy_map: GrainMap, taken_at: int) -> Changes:
+    def next_cycle(cycle: int, copy_map: GrainMap, taken_at: int, committed_at: int) -> Changes:
         """Cycle `cycle` starts with `copy_map` to copy and an empty future map: its point is
-        the source at `taken_at`."""
+        the source at `taken_at`; the point before it, now committed, at `committed_at`."""
         return {
             "cycle": cycle,
             TAKEN_AT: taken_at,
+            COMMITTED_AT: committed_at,
             "copy_map": {"assign": copy_map.to_hex()},
             "future_map": {"assign": GrainMap(len(copy_map.bits)).to_hex()},
         }

@@ -1,0 +1,183 @@
+"""Design A's sites as daemons run them: the local site connects and runs the copy half of the
+runner, the remote site listens, applies what arrives and drains.
+
+Everything here runs on the daemon's engine thread (node/daemon.py), one call at a time, except
+`judge`, which reads only what the last engine call published.  A report is read from the
+journal's state and the volumes: status says what the site holds, not what it meant to do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pitmirror.impl.bitmap import GrainMap
+from pitmirror.impl.cyclic_flashcopy.local import FlashCopyLocalSite
+from pitmirror.impl.cyclic_flashcopy.messages import MESSAGES, Commit, MirrorWrite
+from pitmirror.impl.cyclic_flashcopy.metadata import COMMITTED_AT, recorded_time
+from pitmirror.impl.cyclic_flashcopy.remote import FlashCopyRemoteSite, lost_commit
+from pitmirror.impl.cyclic_flashcopy.runner import CopyRunner, DrainRunner
+from pitmirror.impl.site import EngineRefused
+from pitmirror.node.digest import ImageDigest
+from pitmirror.node.served import Cycle, Served, point
+from pitmirror.node.site import Clock
+from pitmirror.node.transport import MessageRefused
+
+EMPTY_POINT_SECONDS = 1.0
+
+
+class LocalServed(Served):
+    role = "connector"
+
+    def __init__(self, site: FlashCopyLocalSite, clock: Clock, cycle: Cycle) -> None:
+        self.site, self.clock = site, clock
+        self._last_commit = clock()
+        self.runner = CopyRunner(site, clock, site.apply, cycle.extents_per_tick,
+                                 cycle.max_extent_grains)  # fmt: skip
+        self.peer: dict[str, Any] = {}
+        """the remote's committed point as its last HELLO said"""
+        self._cycle, self._total = 0, 0
+        self._published_cycle = site.local_meta().cycle
+
+    def tick(self) -> bool:
+        if self._resting():
+            return False
+        if self.runner.tick():
+            self._last_commit = self.clock()
+        self._published_cycle = self.site.local_meta(durable=True).cycle
+        return not self.runner.idle()
+
+    def _resting(self) -> bool:
+        """A point with nothing in it is committed at most once a second: it only moves the
+        committed point's source time (the RPO) forward."""
+        site = self.site
+        if not site.up or not site.cycle.ready.is_active or site.local_meta().future_map:
+            return False
+        return self._total == 0 and self.clock() - self._last_commit < EMPTY_POINT_SECONDS
+
+    def hello(self) -> dict[str, Any]:
+        return {"cycle": self._published_cycle}
+
+    def judge(self, peer: dict[str, Any]) -> str | None:
+        committed = peer.get("committed")
+        if not isinstance(committed, dict) or not isinstance(committed.get("number"), int):
+            return "the remote's HELLO names no committed point"
+        self.peer = committed
+        return lost_commit(self._published_cycle, committed["number"])
+
+    def report(self) -> dict[str, Any]:
+        meta = self.site.local_meta(durable=True)
+        behind = meta.copy_map.union(meta.future_map).union(meta.out_of_sync)
+        remaining = len(meta.copy_map.union(meta.out_of_sync))
+        if meta.cycle != self._cycle:
+            self._cycle, self._total = meta.cycle, remaining
+        self._total = max(self._total, remaining)
+        size = self.site.grain_size
+        number = meta.cycle - 1
+        digest = self.peer.get("digest") if self.peer.get("number") == number else None
+        raw = self.site.durable_meta()
+        return {
+            "role": "primary",
+            "committed_point": point(number, recorded_time(raw, COMMITTED_AT), digest),
+            "out_of_sync": {"grains": len(behind), "bytes": len(behind) * size},
+            "cycle": {
+                "number": meta.cycle,
+                "phase": self.site.phase,
+                "bytes_done": (self._total - remaining) * size,
+                "bytes_total": self._total * size,
+            },  # fmt: skip
+        }
+
+    def receive(self, payload: bytes) -> dict[str, Any] | None:
+        raise MessageRefused("the local site receives no messages")
+
+    def replied(self, reply: dict[str, Any]) -> None:
+        committed = reply.get("committed")
+        if isinstance(committed, dict):
+            self.peer = committed
+
+    def host_write(self, grain: int, data: bytes) -> int:
+        size = self.site.grain_size
+        if not data or len(data) % size:
+            raise EngineRefused(f"{len(data)} bytes are not whole grains of {size} bytes")
+        for i in range(len(data) // size):
+            self.site.host_write(grain + i, data[i * size : (i + 1) * size])
+        return self.site.local_meta().cycle
+
+
+class RemoteServed(Served):
+    role = "listener"
+
+    def __init__(self, site: FlashCopyRemoteSite, cycle: Cycle) -> None:
+        self.site = site
+        self.runner = DrainRunner(site, site.apply, cycle.extents_per_tick,
+                                  cycle.max_extent_grains)  # fmt: skip
+        size, grains = site.target.grain_size, site.target.grain_count
+        self.digests = ImageDigest(self.image_grains, grains, size)
+        for start, count in site.remote_meta().received_map.extents(256):
+            self.digests.stage(start, site.i2.read_grains(start, count))
+        self._published: dict[str, Any] = {}
+        self._publish()
+
+    def image_grains(self, start: int, count: int) -> bytes:
+        """Grains of the committed image: T's, or I2's where the durable target map says the
+        committed value is still there."""
+        data = bytearray(self.site.target.read_grains(start, count))
+        in_i2: GrainMap = self.site.in_i2()
+        size = self.site.target.grain_size
+        for grain in in_i2.grains():
+            if start <= grain < start + count:
+                at = (grain - start) * size
+                data[at : at + size] = self.site.i2.read_grains(grain)
+        return bytes(data)
+
+    def _publish(self) -> None:
+        raw = self.site.durable_meta()
+        number = self.site.remote_meta(durable=True).committed
+        self._published = point(number, recorded_time(raw, COMMITTED_AT), self.digests.digest)
+
+    def tick(self) -> bool:
+        drained = self.runner.tick()
+        return drained > 0 and bool(self.site.remote_meta().target_map)
+
+    def receive(self, payload: bytes) -> dict[str, Any] | None:
+        message = MESSAGES.decode(payload)
+        try:
+            self.site.receive(payload)
+        except EngineRefused as refused:
+            raise MessageRefused(str(refused)) from None
+        if isinstance(message, MirrorWrite):
+            self.digests.stage(message.grain, message.data)
+            return None
+        assert isinstance(message, Commit)
+        self.digests.commit()
+        self._publish()
+        return {"committed": self._published}
+
+    def hello(self) -> dict[str, Any]:
+        return {"committed": self._published}
+
+    def host_write(self, grain: int, data: bytes) -> int:
+        raise EngineRefused("the remote site has no host door: the host writes at the local site")
+
+    def judge(self, peer: dict[str, Any]) -> str | None:
+        cycle = peer.get("cycle")
+        if not isinstance(cycle, int):
+            return "the local site's HELLO names no cycle"
+        return lost_commit(cycle, self._published["number"])
+
+    def report(self) -> dict[str, Any]:
+        meta = self.site.remote_meta(durable=True)
+        behind = meta.target_map.union(meta.received_map)
+        size = self.site.target.grain_size
+        return {
+            "role": "secondary",
+            "committed_point": self._published,
+            "out_of_sync": {"grains": len(behind), "bytes": len(behind) * size},
+            "cycle": {
+                "number": meta.committed + 1,
+                "phase": "draining" if meta.target_map else "receiving",
+                "bytes_done": len(meta.received_map) * size,
+                "bytes_total": None,
+                "to_drain_bytes": len(meta.target_map) * size,
+            },  # fmt: skip
+        }

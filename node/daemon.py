@@ -1,0 +1,344 @@
+"""`pitmirror serve`: one site of a mirror as a daemon — its engine, its link, its status.
+
+The site is the product's own object (node/config.py builds it exactly as `inspect` does), run
+on one engine thread: every engine call — a tick of the runner's half, a message from the peer,
+a status report — goes through that thread, one at a time, so the engine stays the synchronous,
+steppable thing the harness checks.  The event loop around it carries the link
+(node/transport.py), the control socket (node/control.py) and the metrics.
+
+The state folder holds the site's journal, `node.json` (the mirror's name, the epoch, when the
+mirror was created) and the lock that refuses a second daemon on the same folder.  A restart,
+after a clean stop or a SIGKILL at any instant, recovers the site from its journal and resumes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pitmirror.impl.link import LinkUnavailable
+from pitmirror.impl.site import EngineRefused
+from pitmirror.impl.wire import MessageError
+from pitmirror.node.config import ConfigError, SiteConfig, built_site
+from pitmirror.node.control import ControlServer
+from pitmirror.node.designs import DESIGNS
+from pitmirror.node.frames import FrameError
+from pitmirror.node.served import Cycle, Served
+from pitmirror.node.transport import Identity, LinkStats, PeerLink, PeerServer, Timeouts
+
+log = logging.getLogger("pitmirror")
+SCHEMA_VERSION = 1
+T = TypeVar("T")
+
+
+class DaemonError(Exception):
+    """The daemon cannot start or had to stop: the reason in words."""
+
+
+@dataclass(frozen=True)
+class NodeState:
+    """node.json: what the site's folder says of the mirror beyond the journal."""
+
+    mirror: str
+    epoch: int
+    created: float
+
+    @staticmethod
+    def load_or_create(config: SiteConfig, mirror: str) -> NodeState:
+        path = config.state_dir / "node.json"
+        if path.exists():
+            try:
+                raw = json.loads(path.read_text())
+                state = NodeState(str(raw["mirror"]), int(raw["epoch"]), float(raw["created"]))
+            except (ValueError, KeyError, TypeError) as err:
+                raise DaemonError(f"{path} is damaged: {err}") from None
+            if state.mirror != mirror:
+                raise DaemonError(f"{config.state_dir} holds mirror {state.mirror!r}; the "
+                                  f"config says {mirror!r}")  # fmt: skip
+            return state
+        state = NodeState(mirror, 1, time.time())
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"mirror": mirror, "epoch": 1, "created": state.created}))
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        directory = os.open(config.state_dir, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+        return state
+
+
+@contextlib.contextmanager
+def state_lock(state_dir: Path, instead: str = "") -> Iterator[None]:
+    """One daemon (or inspect) per state folder: a second one is refused, naming the first."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / "daemon.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise DaemonError(f"another pitmirror daemon (pid {holder}) serves {state_dir}"
+                              + (f": {instead}" if instead else "")) from None  # fmt: skip
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # the lock goes with the descriptor, also when the process is killed
+
+
+class DeferredLink:
+    """The site's link port, filled once the daemon has made the transport (the transport needs
+    the site's geometry, which the site's volumes give)."""
+
+    def __init__(self) -> None:
+        self.target: PeerLink | None = None
+
+    @property
+    def up(self) -> bool:
+        return self.target is not None and self.target.up
+
+    @property
+    def reaches(self) -> bool:
+        return self.target is not None and self.target.reaches
+
+    def send(self, message: object) -> None:
+        if self.target is None:
+            raise LinkUnavailable("the link is not running yet")
+        self.target.send(message)
+
+
+class Daemon:
+    def __init__(self, config: SiteConfig, secret: bytes) -> None:
+        if config.mirror is None:
+            raise ConfigError(f"{config.where}: 'mirror' is missing (serve needs the mirror's "
+                              "name, the same at both sites)")  # fmt: skip
+        self.config, self.secret = config, secret
+        self.design = DESIGNS[config.design]
+        self.peer_site = self.design.peers[config.site]
+        self.connects = config.site in self.design.connects
+        key = "peer" if self.connects else "listen"
+        address = config.address(key)
+        if address is None:
+            raise ConfigError(f"{config.where}: link.{key} is missing (the {config.site} site "
+                              f"{'connects to' if self.connects else 'listens for'} the "
+                              f"{self.peer_site} site)")  # fmt: skip
+        self.address = address
+        self.metrics_address = config.address("metrics")
+        self.cycle = Cycle(config.number("cycle", "idle_seconds", Cycle.idle_seconds),
+                           int(config.number("cycle", "extents_per_tick", Cycle.extents_per_tick)),
+                           int(config.number("cycle", "max_extent_grains",
+                                             Cycle.max_extent_grains)))  # fmt: skip
+        heartbeat = config.number("link", "heartbeat_seconds", Timeouts.heartbeat)
+        dead = config.number("link", "dead_seconds", Timeouts.dead)
+        self.timeouts = Timeouts(heartbeat=heartbeat, dead=dead, delivery=3 * dead)
+        socket = config.tables.get("status", {}).get("socket", "control.sock")
+        self.socket = Path(socket) if Path(socket).is_absolute() else config.state_dir / socket
+        self.engine = ThreadPoolExecutor(1, thread_name_prefix="engine")
+        self.report: dict[str, Any] = {}
+        self.hello: dict[str, Any] = {}
+        self.stats = LinkStats()
+        self.listening: tuple[str, int] | None = None
+        self._rate = (0.0, 0, 0.0)  # (when, bytes, bytes per second)
+        self._refusals: set[str] = set()
+
+    # ---- the engine thread ---------------------------------------------------------------------
+
+    async def _engine(self, call: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.engine, call, *args)
+
+    def _publish(self, served: Served) -> None:
+        self.hello = served.hello()
+        self.report = served.report()
+
+    def _tick(self, served: Served) -> bool:
+        try:
+            busy = served.tick()
+        except EngineRefused as refused:  # the link went down between a check and a send
+            if str(refused) not in self._refusals:
+                log.info("%s", refused)
+                self._refusals.add(str(refused))
+            busy = False
+        self._publish(served)
+        return busy
+
+    def _receive(self, served: Served, payload: bytes) -> dict[str, Any] | None:
+        try:
+            return served.receive(payload)
+        except MessageError as err:  # the frame's checksum held: a peer that sends garbage
+            raise FrameError(f"a message that is no message: {err}") from None
+        finally:
+            self._publish(served)
+
+    # ---- the loop ------------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        config = self.config
+        assert config.mirror is not None
+        with state_lock(config.state_dir):
+            node = NodeState.load_or_create(config, config.mirror)
+            self.node = node
+            link = DeferredLink()
+            with built_site(config, link, time.time) as running:
+                served: Served = await self._engine(self.design.serve, running, time.time,
+                                                    self.cycle)  # fmt: skip
+                await self._engine(self._publish, served)
+                identity = Identity(config.mirror, self.design.name, config.site, self.peer_site,
+                                    node.epoch, dict(running.geometry),
+                                    self.design.vocabulary.design)  # fmt: skip
+                await self._serve(served, identity, link, stop)
+        log.info("stopped")
+
+    async def _serve(self, served: Served, identity: Identity, link: DeferredLink,
+                     stop: asyncio.Event) -> None:  # fmt: skip
+        tasks: list[asyncio.Task[None]] = []
+        control = ControlServer(
+            self.socket, self.document, {"write": lambda request: self._host_write(served, request)}
+        )
+        peer: PeerLink | None = None
+        server: PeerServer | None = None
+        metrics = None
+        try:
+            if self.connects:
+                peer = PeerLink(identity, self.secret, self.design.vocabulary, self.address,
+                                judge=served.judge, hello_extra=lambda: self.hello,
+                                timeouts=self.timeouts, on_reply=served.replied)  # fmt: skip
+                self.stats = peer.stats
+                link.target = peer
+                tasks.append(asyncio.create_task(peer.run()))
+            else:
+
+                async def apply(payload: bytes) -> dict[str, Any] | None:
+                    reply: dict[str, Any] | None = await self._engine(self._receive, served,
+                                                                      payload)  # fmt: skip
+                    await control.changed()
+                    return reply
+
+                server = PeerServer(identity, self.secret, apply, judge=served.judge,
+                                    hello_extra=lambda: self.hello,
+                                    timeouts=self.timeouts)  # fmt: skip
+                self.stats = server.stats
+                port = await server.start(*self.address)
+                self.listening = (self.address[0], port)
+            await control.start()
+            if self.metrics_address is not None:
+                from pitmirror.node.metrics import serve_metrics
+
+                metrics = serve_metrics(self.metrics_address, self.document)
+            log.info("serving the %s site of mirror %s (design %s, epoch %d): %s %s:%d; status "
+                     "on %s", identity.site, identity.mirror, identity.design, identity.epoch,
+                     "connecting to" if self.connects else "listening on",
+                     *(self.listening or self.address), self.socket)  # fmt: skip
+            tasks.append(asyncio.create_task(self._work(served, control)))
+            tasks.append(asyncio.create_task(self._sample(control)))
+            done = asyncio.create_task(stop.wait())
+            await asyncio.wait([done, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            for task in tasks:
+                if task.done() and task.exception() is not None:
+                    raise DaemonError(f"the engine stopped: {task.exception()}")
+            log.info("stopping")
+        finally:
+            if peer is not None:
+                await peer.stop()
+            if server is not None:
+                await server.stop()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await control.stop()
+            if metrics is not None:
+                metrics.shutdown()
+            self.engine.shutdown(wait=True)  # the engine call in progress ends whole
+
+    async def _host_write(self, served: Served, request: dict[str, Any]) -> dict[str, Any]:
+        grain, data = request.get("grain"), request.get("data")
+        if not isinstance(grain, int) or not isinstance(data, str):
+            return {"error": "a write names a grain and base64 data"}
+        try:
+            cycle = await self._engine(served.host_write, grain, base64.b64decode(data))
+        except (EngineRefused, ValueError) as err:
+            return {"error": str(err)}
+        return {"ok": True, "cycle": cycle}
+
+    async def _work(self, served: Served, control: ControlServer) -> None:
+        was_up = False
+        while True:
+            busy = await self._engine(self._tick, served)
+            await control.changed()
+            if busy or self.stats.up != was_up:
+                was_up = self.stats.up
+                await asyncio.sleep(0)
+                continue
+            await asyncio.sleep(self.cycle.idle_seconds)
+
+    async def _sample(self, control: ControlServer) -> None:
+        """Link bytes per second, over the last second; a link change is a status change."""
+        changes = self.stats.changes
+        while True:
+            await asyncio.sleep(1.0)
+            now, total = time.monotonic(), self.stats.sent_bytes + self.stats.received_bytes
+            when, before, _ = self._rate
+            rate = (total - before) / (now - when) if when else 0.0
+            self._rate = (now, total, rate)
+            if self.stats.changes != changes:
+                changes = self.stats.changes
+                await control.changed()
+
+    # ---- status --------------------------------------------------------------------------------
+
+    def document(self) -> dict[str, Any]:
+        """The status document (schema 1), from what the engine last reported and the link."""
+        report, stats, now = self.report, self.stats, time.time()
+        committed = dict(report.get("committed_point", {}))
+        if committed.get("number", 0) >= 1 and committed.get("source_time") is None:
+            committed["source_time"] = self.node.created  # point 1 is the mirror's start
+        source_time = committed.get("source_time")
+        if self.connects:
+            connection = "connected" if stats.up else "connecting"
+        else:
+            connection = "connected" if stats.up else "waiting"
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "time": now,
+            "mirror": self.config.mirror,
+            "design": self.design.name,
+            "site": self.config.site,
+            "pid": os.getpid(),
+            "role": report.get("role"),
+            "epoch": self.node.epoch,
+            "state_dir": str(self.config.state_dir),
+            "volumes": {name: str(path) for name, path in self.config.volumes.items()},
+            "peer": {
+                "site": self.peer_site,
+                "connection": connection,
+                "address": stats.peer or "{}:{}".format(*(self.listening or self.address)),
+                "since": stats.since or None,
+                "last_error": stats.last_error,
+            },  # fmt: skip
+            "committed_point": committed,
+            "rpo_seconds": None if source_time is None else max(0.0, now - source_time),
+            "out_of_sync": report.get("out_of_sync"),
+            "cycle": report.get("cycle"),
+            "link": {
+                "up": stats.up,
+                "bytes_per_second": round(self._rate[2], 1),
+                "sent_bytes": stats.sent_bytes,
+                "received_bytes": stats.received_bytes,
+                "frames_applied": stats.frames_applied,
+                "duplicates": stats.duplicates,
+            },  # fmt: skip
+        }

@@ -1,0 +1,160 @@
+"""`pitmirror serve --config FILE` and `pitmirror status`: the daemon and what it says.
+
+`serve` runs one site until SIGTERM or Ctrl-C (a clean stop: the link closed with CLOSE, the
+engine's call in progress finished, exit 0), logging one line per event on stderr.  `status`
+asks the running daemon over its control socket: one screen in the manner of `drbdsetup
+status`, `--json` for machines, `--watch` for one JSON line per change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import signal
+import sys
+import time
+from json import dumps
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from pitmirror.node.cli import JsonOpt, app, clean_errors, fail, print_json
+from pitmirror.node.config import ConfigError, SiteConfig, load_config
+from pitmirror.node.control import ControlError, request, request_status, watch_status
+from pitmirror.node.daemon import Daemon, DaemonError
+from pitmirror.node.transport import read_secret
+
+ConfigOpt = Annotated[Path, typer.Option("--config", help="The site's TOML config file.")]
+
+
+@app.command("serve")
+@clean_errors
+def serve(config: ConfigOpt) -> None:
+    """Run one site of a mirror as a daemon, until SIGTERM or Ctrl-C."""
+    try:
+        settings = load_config(config)
+        if settings.secret_file is None:
+            raise ConfigError(f"{config}: 'secret_file' is missing (the secret both sites hold)")
+        try:
+            secret = read_secret(settings.secret_file)
+        except OSError as err:
+            raise ConfigError(f"{settings.secret_file}: {err.strerror or err}") from None
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+        daemon = Daemon(settings, secret)
+    except ConfigError as err:
+        fail(str(err))
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr,
+        format=f"%(asctime)s pitmirror[{settings.site}] %(levelname)s: %(message)s",
+    )  # fmt: skip
+    try:
+        asyncio.run(_until_stopped(daemon))
+    except (DaemonError, ConfigError) as err:
+        fail(str(err))
+
+
+async def _until_stopped(daemon: Daemon) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        loop.add_signal_handler(signum, stop.set)
+    await daemon.run(stop)
+
+
+def _socket(config: Path | None, socket: Path | None) -> Path:
+    if socket is not None:
+        return socket
+    if config is None:
+        fail("say which daemon: --config FILE (its site's config) or --socket PATH")
+    try:
+        settings: SiteConfig = load_config(config)
+    except ConfigError as err:
+        fail(str(err))
+    given = settings.tables.get("status", {}).get("socket", "control.sock")
+    return Path(given) if Path(given).is_absolute() else settings.state_dir / given
+
+
+@app.command("status")
+@clean_errors
+def status(
+    config: Annotated[Path | None, typer.Option("--config", help="The site's config.")] = None,
+    socket: Annotated[Path | None, typer.Option("--socket", help="The daemon's control "
+                                                "socket (default: from the config).")] = None,
+    json: JsonOpt = False,
+    watch: Annotated[bool, typer.Option("--watch", help="One JSON line now and at every "
+                                        "change, until the daemon stops.")] = False,
+) -> None:  # fmt: skip
+    """Show what a running daemon's site holds: role, peer, committed point, RPO, lag."""
+    path = _socket(config, socket)
+    try:
+        if watch:
+            for doc in watch_status(path):
+                sys.stdout.write(dumps(doc, sort_keys=True) + "\n")
+                sys.stdout.flush()
+            return
+        doc = request_status(path)
+    except ControlError as err:
+        fail(str(err))
+    if json:
+        print_json(doc)
+    else:
+        sys.stdout.write(human(doc))
+
+
+def _size(count: float | None) -> str:
+    if count is None:
+        return "?"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(count) < 1024 or unit == "TiB":
+            return f"{count:.1f} {unit}" if unit != "B" else f"{int(count)} B"
+        count /= 1024
+    return "?"
+
+
+def _when(seconds: float | None) -> str:
+    return "-" if seconds is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
+
+
+def human(doc: dict[str, Any]) -> str:
+    """One screen, in the manner of `drbdsetup status`."""
+    peer, point, link = doc["peer"], doc["committed_point"], doc["link"]
+    cycle, lag = doc.get("cycle") or {}, doc.get("out_of_sync") or {}
+    rpo = doc.get("rpo_seconds")
+    lines = [
+        f"{doc['mirror']} site:{doc['site']} design:{doc['design']} role:{doc['role']} "
+        f"epoch:{doc['epoch']} pid:{doc['pid']}",
+        "  volumes: " + "  ".join(f"{n} {p}" for n, p in doc["volumes"].items()),
+        f"  {peer['site']} connection:{peer['connection']} {peer['address']}"
+        + (f" since {_when(peer['since'])}" if peer.get("since") else "")
+        + (f" ({peer['last_error']})" if peer.get("last_error") and not link["up"] else ""),
+        f"  committed point {point.get('number')}  source time {_when(point.get('source_time'))}"
+        + (f"  RPO {rpo:.1f} s" if rpo is not None else "")
+        + (f"  digest {point['digest'][:16]}…" if point.get("digest") else ""),
+        f"  cycle {cycle.get('number')} {cycle.get('phase')}  "
+        f"{_size(cycle.get('bytes_done'))} / {_size(cycle.get('bytes_total'))}",
+        f"  out-of-sync: {_size(lag.get('bytes'))} ({lag.get('grains')} grains)",
+        f"  link: {'up' if link['up'] else 'down'}  {_size(link['bytes_per_second'])}/s  "
+        f"sent {_size(link['sent_bytes'])}  received {_size(link['received_bytes'])}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+@app.command("write")
+@clean_errors
+def write(
+    config: ConfigOpt,
+    grain: Annotated[int, typer.Option("--grain", min=0, help="The first grain written.")],
+    data: Annotated[Path, typer.Option("--from", help="A file of whole grains to write.")],
+) -> None:
+    """Write whole grains through a running local site's host door (until the block frontend
+    exists, the way to change a mirrored volume without going behind the engine's back)."""
+    path = _socket(config, None)
+    try:
+        answer = request(path, {"op": "write", "grain": grain,
+                                "data": base64.b64encode(data.read_bytes()).decode()})  # fmt: skip
+    except ControlError as err:
+        fail(str(err))
+    sys.stdout.write(f"written from grain {grain}, in cycle {answer['cycle']}\n")

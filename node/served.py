@@ -1,0 +1,61 @@
+"""What a daemon asks of the site it serves, whatever the design (node/daemon.py drives it).
+
+Every method runs on the daemon's engine thread, one call at a time, except `judge`, which the
+link calls during a handshake and which reads only what the last engine call published.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class Cycle:
+    """The cycle settings of a config's [cycle] table."""
+
+    idle_seconds: float = 0.05
+    extents_per_tick: int = 8
+    max_extent_grains: int = 16
+
+
+class Served:
+    role: ClassVar[str]
+    """"connector" (it sends the site messages) or "listener" (it receives them)"""
+
+    def tick(self) -> bool:
+        """One bounded slice of background work; True when more is waiting now."""
+        raise NotImplementedError
+
+    def receive(self, payload: bytes) -> dict[str, Any] | None:
+        """One message from the peer, applied (durable) before this returns, and what to tell
+        the sender with the acknowledgement; MessageRefused when the site refused it,
+        MessageError when the bytes are no message."""
+        raise NotImplementedError
+
+    def replied(self, reply: dict[str, Any]) -> None:
+        """What the peer's site said with an acknowledgement (the loop's thread calls this)."""
+
+    def hello(self) -> dict[str, Any]:
+        """The design's part of this site's HELLO."""
+        raise NotImplementedError
+
+    def judge(self, peer: dict[str, Any]) -> str | None:
+        """Why not to mirror with a peer whose HELLO says this, or None."""
+        raise NotImplementedError
+
+    def report(self) -> dict[str, Any]:
+        """The site's part of the status document, read from its journal's state."""
+        raise NotImplementedError
+
+    def host_write(self, grain: int, data: bytes) -> int:
+        """Whole grains from `grain` through the site's host door, each durable before this
+        returns; the cycle they fall in.  EngineRefused where the site has no host door."""
+        raise NotImplementedError
+
+
+def point(number: int, committed_at_us: int, digest: str | None) -> dict[str, Any]:
+    """A committed point as status shows it; its source time None when not recorded (the
+    mirror's first point: the daemon says when the mirror was created)."""
+    return {"number": number, "source_time": committed_at_us / 1e6 if committed_at_us else None,
+            "digest": digest}  # fmt: skip

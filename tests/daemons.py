@@ -1,0 +1,153 @@
+"""Two `pitmirror serve` processes on file volumes, for the tests: configs, start and stop, waits on
+the status stream (never a fixed sleep), and the digests of what the volumes hold."""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pitmirror.node.config import built_site, load_config
+from pitmirror.node.control import request, request_status, watch_status
+from pitmirror.node.digest import digest_of
+
+GRAIN = 65536
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Pair:
+    """A mirror's two site folders: configs, volumes, state."""
+
+    root: Path
+    grains: int
+    port: int
+    listen_host: str = "127.0.0.1"
+    peer_host: str = "127.0.0.1"
+
+    def __post_init__(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "secret").write_text(base64.b64encode(os.urandom(24)).decode() + "\n")
+        for name in ("source", "i1", "i2", "target"):
+            with open(self.root / f"{name}.img", "wb") as f:
+                f.truncate(self.grains * GRAIN)
+        with open(self.root / "source.img", "r+b") as f:
+            f.write(os.urandom(self.grains * GRAIN))
+        peer, listen = f"{self.peer_host}:{self.port}", f"{self.listen_host}:{self.port}"
+        sites = {
+            "local": ('source = "source.img"\ni1 = "i1.img"', f'peer = "{peer}"'),
+            "remote": ('i2 = "i2.img"\ntarget = "target.img"', f'listen = "{listen}"'),
+        }
+        for site, (volumes, link) in sites.items():
+            self.config(site).write_text(
+                f'design = "cyclic-flashcopy"\nsite = "{site}"\nstate_dir = "state-{site}"\n'
+                f'grain_size = {GRAIN}\nmirror = "pair0"\nsecret_file = "secret"\n'
+                f"[volumes]\n{volumes}\n[link]\n{link}\nheartbeat_seconds = 0.2\n"
+                "dead_seconds = 1.0\n[cycle]\nidle_seconds = 0.02\n"
+            )
+
+    def config(self, site: str) -> Path:
+        return self.root / f"{site}.toml"
+
+    def socket(self, site: str) -> Path:
+        return self.root / f"state-{site}" / "control.sock"
+
+    def status(self, site: str) -> dict[str, Any]:
+        return request_status(self.socket(site))
+
+    def write(self, grain: int, data: bytes) -> int:
+        """Whole grains through the local site's host door; the cycle they fall in."""
+        body = {"op": "write", "grain": grain, "data": base64.b64encode(data).decode()}
+        answer = request(self.socket("local"), body)
+        return int(answer["cycle"])
+
+    def source_digest(self) -> str:
+        return digest_of((self.root / "source.img").read_bytes(), GRAIN)
+
+    def target_digest(self) -> str:
+        """The committed image the remote's volumes and journal hold (what a failover reads),
+        read with the daemon stopped."""
+        with built_site(load_config(self.config("remote"))) as running:
+            image = running.site.recoverable_image()  # type: ignore[attr-defined]
+        return digest_of(image, GRAIN)
+
+    def wait(self, site: str, until: Callable[[dict[str, Any]], bool], seconds: float = 30.0,
+             what: str = "") -> dict[str, Any]:  # fmt: skip
+        """The first status of `site` that satisfies `until`, from its change stream."""
+        deadline = time.monotonic() + seconds
+        last: dict[str, Any] = {}
+        try:
+            for doc in watch_status(self.socket(site), quiet=seconds):
+                last = doc
+                if until(doc):
+                    return doc
+                if time.monotonic() > deadline:
+                    break
+        except TimeoutError:
+            pass
+        raise AssertionError(f"the {site} site's status never showed {what or until}: {last}")
+
+
+class Daemon:
+    def __init__(self, pair: Pair, site: str, wrap: list[str] | None = None) -> None:
+        self.pair, self.site = pair, site
+        self.log = pair.root / f"{site}.log"
+        command = [sys.executable, "-c", "from pitmirror.node.cli import main; main()", "serve",
+                   "--config", str(pair.config(site))]  # fmt: skip
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen([*(wrap or []), *command], stderr=log,
+                                            stdout=subprocess.DEVNULL)  # fmt: skip
+        deadline = time.monotonic() + 30
+        while not pair.socket(site).exists() or not self._answers():
+            if self.process.poll() is not None:
+                raise AssertionError(f"{site} daemon exited {self.process.returncode}: "
+                                     f"{self.log.read_text()}")  # fmt: skip
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{site} daemon never answered: {self.log.read_text()}")
+            time.sleep(0.05)
+
+    def _answers(self) -> bool:
+        try:
+            self.pair.status(self.site)
+        except Exception:
+            return False
+        return True
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                return self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        return self.process.wait(30)
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait(30)
+
+
+@contextmanager
+def running(pair: Pair, *sites: str) -> Iterator[dict[str, Daemon]]:
+    daemons: dict[str, Daemon] = {}
+    try:
+        for site in sites:
+            daemons[site] = Daemon(pair, site)
+        yield daemons
+    finally:
+        for daemon in daemons.values():
+            daemon.stop()

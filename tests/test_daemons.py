@@ -1,0 +1,188 @@
+"""Two `pitmirror serve` processes mirror over loopback TCP: what status says is checked against
+what the volumes and journals hold, through a kill -9 and restart of either site, a stalled peer
+and a stranger on the port."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from daemons import GRAIN, Daemon, Pair, free_port, running
+
+FIELDS = {"schema_version", "mirror", "design", "site", "role", "epoch", "peer",
+          "committed_point", "rpo_seconds", "out_of_sync", "cycle", "link"}  # fmt: skip
+
+
+def pitmirror(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-c", "from pitmirror.node.cli import main; main()", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+
+def inspect(pair: Pair, site: str) -> dict[str, Any]:
+    run = pitmirror("inspect", "--config", str(pair.config(site)), "--json")
+    assert run.returncode == 0, run.stderr
+    doc: dict[str, Any] = json.loads(run.stdout)
+    return doc
+
+
+def committed_past(cycle: int) -> Any:
+    """The committed point holds every write made in `cycle`: point cycle + 1 (taken when
+    cycle + 1 began) or a later one."""
+    return lambda doc: doc["committed_point"]["number"] >= cycle + 1
+
+
+def workload(pair: Pair, writes: int, seed: int) -> int:
+    """Random whole-grain writes through the host door; the cycle of the last."""
+    rng = __import__("random").Random(seed)
+    cycle = 0
+    for _ in range(writes):
+        grain = rng.randrange(pair.grains - 2)
+        cycle = pair.write(grain, os.urandom(GRAIN * rng.randint(1, 2)))
+    return cycle
+
+
+def test_two_daemons_mirror_and_status_says_what_the_volumes_hold(tmp_path: Path) -> None:
+    pair = Pair(tmp_path, grains=64, port=free_port())
+    with running(pair, "remote", "local") as daemons:
+        pair.wait("local", lambda d: d["peer"]["connection"] == "connected", what="connected")
+        cycle = workload(pair, 40, seed=1)
+        remote = pair.wait("remote", committed_past(cycle), what=f"point {cycle + 1}")
+        local = pair.wait("local", lambda d: d["committed_point"]["number"] >=
+                          remote["committed_point"]["number"])  # fmt: skip
+        cli = pitmirror("status", "--config", str(pair.config("remote")), "--json")
+        assert cli.returncode == 0, cli.stderr
+        human = pitmirror("status", "--config", str(pair.config("local")))
+        assert "role:primary" in human.stdout and "connection:connected" in human.stdout
+        for code in [d.stop() for d in daemons.values()]:
+            assert code == 0  # SIGTERM is a clean stop
+    doc = json.loads(cli.stdout)
+    assert set(doc) >= FIELDS and doc["schema_version"] == 1
+    assert (doc["site"], doc["role"], doc["epoch"], doc["design"]) == (
+        "remote",
+        "secondary",
+        1,
+        "cyclic-flashcopy",
+    )
+    assert local["role"] == "primary" and local["peer"]["connection"] == "connected"
+    point = remote["committed_point"]
+    # the digest status reported is the committed image's, which is the source's: no write
+    # came after the point
+    assert point["digest"] == pair.target_digest() == pair.source_digest()
+    assert point["source_time"] is not None and remote["rpo_seconds"] >= 0
+    # the figures are the journals' after the stop
+    remote_journal, local_journal = inspect(pair, "remote"), inspect(pair, "local")
+    assert remote_journal["numbers"]["committed"] >= point["number"]
+    assert local_journal["numbers"]["cycle"] >= point["number"] + 1
+    assert local["cycle"]["number"] <= local_journal["numbers"]["cycle"]
+    assert local["out_of_sync"]["grains"] == 0 == sum(local_journal["maps"].values())
+    assert "pitmirror[remote] INFO: stopped" in (tmp_path / "remote.log").read_text()
+
+
+def test_out_of_sync_counts_what_the_target_does_not_hold(tmp_path: Path) -> None:
+    """With the remote down, writes pile up at the local site: status counts them as the
+    journal does, and the remote's restart drains them into a committed image."""
+    pair = Pair(tmp_path, grains=64, port=free_port())
+    with running(pair, "remote", "local") as daemons:
+        pair.wait("remote", committed_past(1), what="the first point")
+        daemons["remote"].kill()
+        pair.wait("local", lambda d: not d["link"]["up"], what="the link down")
+        written = {3, 4, 5, 20, 40}
+        for grain in sorted(written):
+            pair.write(grain, os.urandom(GRAIN))
+        local = pair.wait("local", lambda d: d["out_of_sync"]["grains"] == len(written),
+                          what="5 grains out of sync")  # fmt: skip
+        assert local["out_of_sync"]["bytes"] == len(written) * GRAIN
+        assert local["peer"]["connection"] == "connecting"
+        daemons["local"].stop()
+        maps = inspect(pair, "local")["maps"]
+        assert maps["future_map"] + maps["out_of_sync"] + maps["copy_map"] >= len(written)
+        daemons["local"] = Daemon(pair, "local")
+        daemons["remote"] = Daemon(pair, "remote")
+        cycle = pair.write(50, os.urandom(GRAIN))
+        pair.wait("remote", committed_past(cycle), what=f"point {cycle + 1}")
+        pair.wait("local", lambda d: d["out_of_sync"]["grains"] == 0, what="in sync")
+        for d in daemons.values():
+            assert d.stop() == 0
+    assert pair.target_digest() == pair.source_digest()
+
+
+def test_kill_9_of_either_site_and_restart_resume_from_the_journals(tmp_path: Path) -> None:
+    pair = Pair(tmp_path, grains=128, port=free_port())
+    with running(pair, "remote", "local") as daemons:
+        for round_, victim in enumerate(("remote", "local", "remote")):
+            workload(pair, 10, seed=round_)
+            daemons[victim].kill()  # at whatever instant the work had reached
+            daemons[victim] = Daemon(pair, victim)
+            pair.wait("local", lambda d: d["link"]["up"], what="the link up again")
+        cycle = workload(pair, 10, seed=9)
+        remote = pair.wait("remote", committed_past(cycle), what=f"point {cycle + 1}")
+        for d in daemons.values():
+            assert d.stop() == 0
+    assert remote["committed_point"]["digest"] == pair.target_digest() == pair.source_digest()
+
+
+def test_a_stalled_peer_is_declared_down_and_the_link_resumes(tmp_path: Path) -> None:
+    pair = Pair(tmp_path, grains=64, port=free_port())
+    with running(pair, "remote", "local") as daemons:
+        pair.wait("local", committed_past(1), what="the first point")
+        os.kill(daemons["remote"].process.pid, signal.SIGSTOP)
+        try:
+            pair.wait("local", lambda d: not d["link"]["up"], what="the link down")
+            pair.write(7, os.urandom(GRAIN))
+        finally:
+            os.kill(daemons["remote"].process.pid, signal.SIGCONT)
+        cycle = pair.write(8, os.urandom(GRAIN))
+        remote = pair.wait("remote", committed_past(cycle), what=f"point {cycle + 1}")
+        for d in daemons.values():
+            assert d.stop() == 0
+    assert remote["committed_point"]["digest"] == pair.target_digest() == pair.source_digest()
+    assert "no frame from the peer within the timeout" in (tmp_path / "local.log").read_text()
+
+
+def test_a_stranger_on_the_port_gets_nothing_and_the_mirror_goes_on(tmp_path: Path) -> None:
+    pair = Pair(tmp_path, grains=64, port=free_port())
+    with running(pair, "remote", "local") as daemons:
+        pair.wait("local", lambda d: d["link"]["up"], what="the link up")
+        with socket.create_connection(("127.0.0.1", pair.port), timeout=5) as stranger:
+            stranger.sendall(b"GET / HTTP/1.1\r\nHost: pitmirror\r\n\r\n" + b"\0" * 64)
+            stranger.shutdown(socket.SHUT_WR)
+            answer = stranger.recv(1024)
+        assert not answer.startswith(b"HTTP") and b"committed" not in answer
+        cycle = pair.write(1, os.urandom(GRAIN))
+        pair.wait("remote", committed_past(cycle), what=f"point {cycle + 1}")
+        for d in daemons.values():
+            assert d.stop() == 0
+    log = (tmp_path / "remote.log").read_text()
+    assert "refused a connection from 127.0.0.1" in log and "bad banner" in log
+
+
+def test_a_second_daemon_on_the_same_state_is_refused(tmp_path: Path) -> None:
+    pair = Pair(tmp_path, grains=16, port=free_port())
+    with running(pair, "remote") as daemons:
+        again = pitmirror("serve", "--config", str(pair.config("remote")))
+        assert again.returncode == 2
+        pid = daemons["remote"].process.pid
+        assert f"another pitmirror daemon (pid {pid}) serves" in again.stderr
+        assert len(again.stderr.strip().splitlines()) == 1
+        busy = pitmirror("inspect", "--config", str(pair.config("remote")))
+        assert busy.returncode == 2 and "use pitmirror status" in busy.stderr
+
+
+def test_serve_without_a_secret_or_an_address_says_which(tmp_path: Path) -> None:
+    pair = Pair(tmp_path, grains=16, port=free_port())
+    config = pair.config("local")
+    config.write_text(config.read_text().replace('secret_file = "secret"\n', ""))
+    run = pitmirror("serve", "--config", str(config))
+    assert run.returncode == 2 and "'secret_file' is missing" in run.stderr
+    (tmp_path / "secret").write_text("short\n")
+    remote = pair.config("remote")
+    run = pitmirror("serve", "--config", str(remote))
+    assert run.returncode == 2 and "at least 16 are needed" in run.stderr
+    status = pitmirror("status", "--config", str(remote))
+    assert status.returncode == 2 and "is it running?" in status.stderr
