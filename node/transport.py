@@ -14,9 +14,10 @@ resend and is only acknowledged again; a gap, a stale epoch, a bad checksum or g
 connection with one log line, and the daemon keeps serving.  Acknowledgements are cumulative and
 are sent once the site applied the message (its writes durable).  After a reconnect the listener
 states the last sequence it applied and the connector resends from there; when the listener is
-a new incarnation (it restarted), the frames in flight are reported undelivered — what the site
-applied is in its journal, and the engine's messages are idempotent (a mirror write rewrites the
-same grains, a commit is keyed by its cycle).  Heartbeats both ways; no frame within the timeout
+a new incarnation (it restarted), or does not take the connection back at the first attempt, the
+frames in flight are reported undelivered and a new session begins — what the site applied is in
+its journal, and the engine's messages are idempotent (a mirror write rewrites the same grains,
+a commit is keyed by its cycle).  Heartbeats both ways; no frame within the timeout
 is a dead link.  A clean stop sends CLOSE.
 
 The engine is synchronous and runs in one thread of its own; `PeerLink.send` is its port
@@ -427,6 +428,11 @@ class PeerLink:
                 self._connection = None
                 self._mark(False, None)
                 delay = self.timeouts.retry
+            elif self._pending:
+                # the peer did not take the connection back: whatever was in flight is
+                # reported now rather than after the delivery timeout
+                self._abandon(f"the {self.identity.peer_site} site did not answer a reconnect "
+                              f"({reason})")  # fmt: skip
             if self._stopping:
                 break
             if reason != self.stats.last_error:  # one line per new reason, not per retry
@@ -480,6 +486,13 @@ class PeerLink:
             self._settle_all(LinkUnavailable(f"the {self.identity.peer_site} site restarted"))
         self._incarnation = incarnation
         self._acknowledge(applied)
+
+    def _abandon(self, reason: str) -> None:
+        """Report every frame in flight undelivered, and never send them: a new session, so the
+        listener does not wait for them (any it applied, it applied once; the engine's messages
+        are idempotent)."""
+        self._settle_all(LinkUnavailable(reason))
+        self.session = secrets.randbits(63)
 
     async def _acknowledgements(self, connection: Connection) -> None:
         while True:

@@ -38,6 +38,8 @@ class Pair:
     port: int
     listen_host: str = "127.0.0.1"
     peer_host: str = "127.0.0.1"
+    metrics: dict[str, int] | None = None
+    """a metrics port per site that serves metrics"""
 
     def __post_init__(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -58,7 +60,9 @@ class Pair:
                 f'grain_size = {GRAIN}\nmirror = "pair0"\nsecret_file = "secret"\n'
                 f"[volumes]\n{volumes}\n[link]\n{link}\nheartbeat_seconds = 0.2\n"
                 "dead_seconds = 1.0\n[cycle]\nidle_seconds = 0.02\n"
-            )
+                + (f'[status]\nmetrics = "127.0.0.1:{self.metrics[site]}"\n'
+                   if self.metrics and site in self.metrics else "")
+            )  # fmt: skip
 
     def config(self, site: str) -> Path:
         return self.root / f"{site}.toml"

@@ -10,10 +10,12 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 from daemons import GRAIN, Daemon, Pair, free_port, running
+from prometheus_client.parser import text_string_to_metric_families
 
 FIELDS = {"schema_version", "mirror", "design", "site", "role", "epoch", "peer",
           "committed_point", "rpo_seconds", "out_of_sync", "cycle", "link"}  # fmt: skip
@@ -160,6 +162,36 @@ def test_a_stranger_on_the_port_gets_nothing_and_the_mirror_goes_on(tmp_path: Pa
             assert d.stop() == 0
     log = (tmp_path / "remote.log").read_text()
     assert "refused a connection from 127.0.0.1" in log and "bad banner" in log
+
+
+def _scrape(port: int) -> dict[str, float]:
+    """Each pitmirror sample by name (the role's by name:role), parsed as Prometheus does."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    values = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            role = sample.labels.get("role")
+            values[sample.name + (f":{role}" if role else "")] = sample.value
+    return values
+
+
+def test_metrics_say_what_status_says(tmp_path: Path) -> None:
+    ports = {"local": free_port(), "remote": free_port()}
+    pair = Pair(tmp_path, grains=32, port=free_port(), metrics=ports)
+    with running(pair, "remote", "local") as daemons:
+        cycle = pair.write(3, os.urandom(GRAIN))
+        pair.wait("remote", committed_past(cycle), what=f"point {cycle + 1}")
+        daemons["local"].stop()
+        remote = pair.wait("remote", lambda d: not d["link"]["up"], what="the link down")
+        metrics = _scrape(ports["remote"])
+    point = remote["committed_point"]
+    assert metrics["pitmirror_committed_point"] == point["number"]
+    assert metrics["pitmirror_committed_point_timestamp_seconds"] == point["source_time"]
+    assert metrics["pitmirror_out_of_sync_bytes"] == remote["out_of_sync"]["bytes"]
+    assert metrics["pitmirror_link_up"] == 0.0 and metrics["pitmirror_epoch"] == 1
+    assert metrics["pitmirror_role:secondary"] == 1
+    assert metrics["pitmirror_link_received_bytes_total"] >= 32 * GRAIN
 
 
 def test_a_second_daemon_on_the_same_state_is_refused(tmp_path: Path) -> None:
