@@ -67,6 +67,17 @@ def _zero_written(volume: Volume, written: list[tuple[int, int]]) -> None:
         volume.write_grains(first, bytes(count * volume.grain_size))
 
 
+TENANTS: list[Callable[[], None]] = []
+"""how to stop whatever runs on a volume set's volumes outside this process (the two-process
+lockstep's child daemon, its link and proxy): each set stops them before it hands its volumes
+out again and before it releases them"""
+
+
+def evict_tenants() -> None:
+    while TENANTS:
+        TENANTS.pop()()
+
+
 class VolumeSet:
     """Named volumes of one backend in a private temporary directory: `layout` names them
     (name: grain count, as a design's `volume_layout` gives it), and the names in `files` are
@@ -100,6 +111,7 @@ class VolumeSet:
 
     def fresh(self) -> tuple[dict[str, Volume], Path]:
         """All volumes zeroed and an empty metadata directory."""
+        evict_tenants()
         for name, volume in self.volumes.items():
             volume.write_listeners.clear()  # the previous run's read-back caches stop listening
             written = self._written.setdefault(name, [])
@@ -120,6 +132,7 @@ class VolumeSet:
     def close(self) -> None:
         errors: list[str] = []
         with signals_deferred():  # every volume is released, even if a signal comes meanwhile
+            evict_tenants()
             for volume in self.volumes.values():
                 try:
                     volume.close()

@@ -114,6 +114,8 @@ def _slug(subject: Subject, predicate: str | None) -> str:
     label = subject.label() if predicate else f"{subject.label()}-divergence"
     if subject.topology:
         label = f"{subject.topology}-{label}"
+    if subject.transport:
+        label = f"tcp-{label}"
     return re.sub(r"[^a-z0-9-]+", "-", label.lower()).strip("-")
 
 
@@ -243,9 +245,24 @@ def _trace(
     subject: Subject, actions: list[Action], outcome: StepOutcome, kind: str, runner: bool
 ) -> Trace:
     label = subject.label()
+    transport_mutant = subject.transport is not None and ":" in subject.transport
     mutant = subject.mutant() is not None
-    what = f"mutant {label}" if mutant else f"options {label}"
+    what = f"mutant {label}" if mutant or transport_mutant else f"options {label}"
     where = f" on the {subject.topology} topology" if subject.topology else ""
+    where += " over TCP" if subject.transport else ""
+    if transport_mutant:  # the model is the safe design's: the engine diverges from it
+        return Trace(
+            design=subject.design_name,
+            grains=subject.grains,
+            grain_size=subject.grain_size,
+            why=f"transport {what}{where}, found by pitmirror check on {kind} volumes: "
+            f"{explain(outcome)}",
+            actions=actions,
+            options=subject.options,
+            expect="divergence",
+            topology=subject.topology,
+            transport=subject.transport,
+        )
     return Trace(
         design=subject.design_name,
         grains=subject.grains,
@@ -259,4 +276,5 @@ def _trace(
         expect="violation" if mutant and outcome.status == "violation" else "pass",
         violates=outcome.predicate if mutant else None,
         topology=subject.topology,
+        transport=subject.transport,
     )

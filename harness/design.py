@@ -38,6 +38,7 @@ class LockstepFactory(Protocol):
         grains: int,
         volumes: dict[str, Volume],
         workdir: Path,
+        transport: str | None = None,
     ) -> Stepper: ...
 
 
@@ -62,6 +63,8 @@ class PropertyRun:
     """through the design's runner (harness/runner_machine.py), not one action at a time"""
     examples: int | None = None
     """None: verify's budget; large volumes take fewer"""
+    transport: str | None = None
+    """tcp: the remote site in a child process over TCP (harness/transport_mutants.py)"""
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from pitmirror.harness.cyclic_flashcopy.design import DESIGN as CYCLIC_FLASHCOPY
 from pitmirror.harness.design import Design
 from pitmirror.harness.freeze_overlay.design import DESIGN as FREEZE_OVERLAY
 from pitmirror.harness.lockstep import Stepper
+from pitmirror.harness.transport_mutants import TRANSPORTS, transport_mutant
 from pitmirror.impl.volumes import Volume
 from pitmirror.model.design import ModelState
 from pitmirror.model.options import DesignOptions
@@ -77,9 +78,15 @@ class Subject:
     topology: str | None = None
     grains: int = 4
     grain_size: int = 4096
+    transport: str | None = None
+    """None: the sites in one process; tcp or tcp:<transport mutant>: the remote site in a
+    child process over TCP (harness/transport_mutants.py)"""
 
     def __post_init__(self) -> None:
         design = self.design  # an unknown name fails here, once
+        if self.transport is not None and self.transport not in TRANSPORTS:
+            raise ValueError(f"unknown transport {self.transport!r} (known: "
+                             f"{', '.join(TRANSPORTS)})")  # fmt: skip
         if design.model.topologies and self.topology not in design.model.topologies:
             known = ", ".join(design.model.topologies)
             raise ValueError(f"unknown topology {self.topology!r} (known: {known})")
@@ -112,16 +119,19 @@ class Subject:
         return VolumeSet(backend, self.grains, self.grain_size, layout, files)
 
     def lockstep(self, volumes: dict[str, Volume], workdir: Path) -> Stepper:
-        return self.design.lockstep(self.options, self.topology, self.grains, volumes, workdir)
+        return self.design.lockstep(self.options, self.topology, self.grains, volumes, workdir,
+                                    self.transport)  # fmt: skip
 
     def mutant(self) -> str | None:
         """The catalogue name of these options, if they are a catalogued mutant."""
         return mutant_name(self.options)
 
     def label(self) -> str:
-        """The mutant's catalogue name, or the changed fields, or `safe`."""
-        return options_label(self.options)
+        """The mutant's catalogue name (a transport mutant's too), or the changed fields, or
+        `safe`."""
+        return transport_mutant(self.transport) or options_label(self.options)
 
     def title(self) -> str:
         where = f" on {self.topology}" if self.topology else ""
-        return f"design {self.design.short}{where}, {self.label()}"
+        over = " over TCP" if self.transport else ""
+        return f"design {self.design.short}{where}{over}, {self.label()}"

@@ -56,6 +56,11 @@ class FaultProxy:
         self.drops: dict[tuple[Direction, FrameType], int] = {}
         """frames of a type still to drop in a direction"""
         self.dropped: list[tuple[Direction, FrameType]] = []
+        self.cut_every: dict[tuple[Direction, FrameType], int] = {}
+        """cut the connection inside every n-th frame of a type in a direction (half of it
+        passes): a fault the transport must hide, by a resend applied once"""
+        self.seen: dict[tuple[Direction, FrameType], int] = {}
+        self.cuts_inside = 0
         self.connections = 0
         self._pairs: set[_Pair] = set()
         self._loop = asyncio.new_event_loop()
@@ -92,6 +97,7 @@ class FaultProxy:
 
     def cut(self) -> None:
         """LinkDown: every connection closed now, new ones closed on arrival."""
+
         def cut() -> None:
             self.is_cut = True
             self._close_all()
@@ -171,6 +177,13 @@ class FaultProxy:
                     self.drops[key] -= 1
                     self.dropped.append(key)
                     continue
+                self.seen[key] = self.seen.get(key, 0) + 1
+                every = self.cut_every.get(key)
+                if every and self.seen[key] % every == 0:
+                    self.cuts_inside += 1
+                    await self._forward(sink, frame[: len(frame) // 2], pair, direction)
+                    pair.close()
+                    raise _Cut()
             await self._forward(sink, frame, pair, direction)
 
     async def _forward(self, sink: asyncio.StreamWriter, data: bytes, pair: _Pair,

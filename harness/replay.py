@@ -39,6 +39,8 @@ class ReplayResult:
     def as_expected(self) -> bool:
         if self.trace.expect == "pass":
             return self.clean
+        if self.trace.expect == "divergence":
+            return self.last.status == "diverged"
         return self.violated == self.trace.violates
 
     def verdict(self) -> str:
@@ -54,9 +56,8 @@ MODEL_ONLY = "model only"
 def replay(trace: Trace, backend: str = "auto") -> ReplayResult:
     """The trace in lockstep on the backend's volumes; on the model alone when the trace's
     options name a variant whose changed rules the engine does not implement."""
-    subject = Subject(
-        trace.design, trace.resolved_options, trace.topology, trace.grains, trace.grain_size
-    )
+    subject = Subject(trace.design, trace.resolved_options, trace.topology, trace.grains,
+                      trace.grain_size, trace.transport)  # fmt: skip
     if changed_rules(trace.resolved_options):
         return ReplayResult(trace, model_alone(subject.initial(), trace.actions), MODEL_ONLY, [])
     with subject.volume_set(backend) as volume_set:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pitmirror.harness.designs import DESIGNS, design_named
+from pitmirror.harness.transport_mutants import TRANSPORTS, transport_mutant
 from pitmirror.model.actions import Action, TraceFormatError, action_from_json, action_to_json
 from pitmirror.model.options import DesignOptions
 
@@ -23,12 +24,14 @@ TRACE_VERSION = 2
 """2: background actions may carry `count` (extents).  Format 1 had no extents and reads as it
 always did; a format-1 trace with a `count` is refused."""
 READABLE_VERSIONS = (1, 2)
-EXPECTS = ("pass", "violation")
+EXPECTS = ("pass", "violation", "divergence")
+"""divergence: a transport mutant's trace, where the engine over the network parts from the
+model (the model itself is the safe design's)"""
 MAX_GRAINS = 1 << 20
 MAX_TRACE_BYTES = 64 << 20
 UNCURATED = "failures"
 _REQUIRED = ("trace", "design", "grains", "grain_size", "why", "expect")
-_OPTIONAL = ("options", "violates", "topology", "power_loss")
+_OPTIONAL = ("options", "violates", "topology", "power_loss", "transport")
 FATE_KINDS = ("lost", "whole", "zeros", "sectors", "prefix")
 
 
@@ -44,6 +47,8 @@ class Trace:
     violates: str | None = None
     topology: str | None = None
     """where the design has topologies: its name; `grains` is then per object"""
+    transport: str | None = None
+    """tcp or tcp:<transport mutant>: the remote site in a child process over TCP"""
     power_loss: dict[str, Any] | None = None
     """a crash state to replay (`pitmirror power-loss`): the step and site the power went at, just
     after which write of the site (null: after the step), the fate of each write in flight and
@@ -79,6 +84,8 @@ class Trace:
             head["topology"] = self.topology
         if self.power_loss is not None:
             head["power_loss"] = self.power_loss
+        if self.transport is not None:
+            head["transport"] = self.transport
         return head
 
 
@@ -124,6 +131,13 @@ def _header(obj: Any, where: str) -> Trace:
     power_loss = obj.get("power_loss")
     if power_loss is not None:
         _check_power_loss(power_loss, where)
+    transport = obj.get("transport")
+    if transport is not None and transport not in TRANSPORTS:
+        raise TraceFormatError(f"{where}: unknown transport {transport!r} (known: "
+                               f"{', '.join(TRANSPORTS)})")  # fmt: skip
+    if (obj["expect"] == "divergence") != (transport_mutant(transport) is not None):
+        raise TraceFormatError(f"{where}: a transport mutant's trace, and only one, expects a "
+                               "divergence")  # fmt: skip
     return Trace(
         design=obj["design"],
         grains=obj["grains"],
@@ -135,6 +149,7 @@ def _header(obj: Any, where: str) -> Trace:
         violates=obj.get("violates"),
         topology=topology,
         power_loss=power_loss,
+        transport=transport,
     )
 
 

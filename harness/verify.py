@@ -33,10 +33,13 @@ from pitmirror.harness.power_loss import DEFAULT_BOUNDS, explore
 from pitmirror.harness.prove import prove_design
 from pitmirror.harness.replay import replay
 from pitmirror.harness.traces import Trace, read_trace, trace_files
+from pitmirror.harness.transport_mutants import TRANSPORT_MUTANTS
 from pitmirror.impl.volumes import VolumeError
 from pitmirror.model.actions import TraceFormatError
 from pitmirror.model.options import DesignOptions
 
+TCP_DESIGN = "cyclic-flashcopy"
+"""the design whose sites run over TCP so far"""
 MUTANT_EXAMPLES_SCALE = 3
 """a mutant search runs this many times the budget's examples: bench/search_strength.py
 catches every mutant within check's default budget in 20 of 20 seeds; the margin keeps one
@@ -64,7 +67,8 @@ def mutant_budget(budget: Budget) -> Budget:
 def property_runs() -> list[tuple[str, PropertyRun, Subject]]:
     return [
         (run.label, run,
-         Subject(design.name, run.options, run.topology, run.grains or design.default_grains))
+         Subject(design.name, run.options, run.topology, run.grains or design.default_grains,
+                 transport=run.transport))
         for design in DESIGNS.values()
         for run in design.property_runs
     ]  # fmt: skip
@@ -76,6 +80,14 @@ def mutant_runs() -> list[tuple[str, Subject]]:
         for design in DESIGNS.values()
         for name, options in design.model.unsafe_options.items()
     ]
+
+
+def transport_mutant_runs() -> list[tuple[str, Subject]]:
+    """The transport mutants, over TCP with design A (which the proof has nothing to say
+    about: the model is the safe design's; the engine over the network must part from it)."""
+    return [(f"{name} (transport)", Subject(TCP_DESIGN, DESIGNS[TCP_DESIGN].model.options({}),
+                                            transport=f"tcp:{name}"))
+            for name in TRANSPORT_MUTANTS]  # fmt: skip
 
 
 def refutation_runs() -> list[tuple[str, Subject]]:
@@ -113,7 +125,8 @@ def verify(
     files = trace_files(traces_dir) if traces_dir.is_dir() else []
     if not files:
         raise VolumeError(f"no trace files under {traces_dir}/ (run from the project root)")
-    runs, mutants, refuted = property_runs(), mutant_runs(), refutation_runs()
+    runs, refuted = property_runs(), refutation_runs()
+    mutants = mutant_runs() + transport_mutant_runs()
     total = len(runs) + len(safe_configurations()) + len(files)
     total += 0 if quick else len(mutants) + len(refuted) + 1
     total += power_loss_count(traces_dir, quick)
@@ -204,6 +217,13 @@ def _power_loss_mutant_row(
                time.monotonic() - started, False)  # fmt: skip
 
 
+def _needs_files(subject: Subject, backend: str) -> str | None:
+    """Why a run over TCP cannot use the backend: the remote's process opens the volumes."""
+    if subject.transport is not None and resolve_backend(backend) == "memory":
+        return "skipped: over TCP the remote's process opens the volumes (loop or file)"
+    return None
+
+
 def _skipped(subject: Subject, what: str, expected: str) -> Row:
     return Row(subject.design.short, what, expected, "skipped (--quick)", "-", 0.0, True,
                skipped=True)  # fmt: skip
@@ -215,6 +235,10 @@ def _property_rows(
     rows = []
     for what, run, subject in runs:
         note(what)
+        if (skip := _needs_files(subject, backend)) is not None:
+            rows.append(Row(subject.design.short, what, "no failure", skip, "-", 0.0, True,
+                            skipped=True))  # fmt: skip
+            continue
         examples = min(budget.examples, run.examples or budget.examples)
         tried = Budget(examples, budget.steps, budget.seed)
         result = run_check(subject, backend, tried, runner=run.runner)
@@ -232,12 +256,17 @@ def _mutant_rows(
     for name, subject in mutants:
         where = f" ({subject.topology})" if subject.topology else ""
         note(f"mutant {name}{where}")
+        if (skip := _needs_files(subject, backend)) is not None:
+            rows.append(Row(subject.design.short, f"mutant {name}{where}", "caught", skip, "-",
+                            0.0, True, skipped=True))  # fmt: skip
+            continue
         tried = mutant_budget(budget)
         result = run_check(subject, backend, tried)
         failure = result.failure
-        caught = failure is not None and failure.expect == "violation"
+        caught = failure is not None and failure.expect in ("violation", "divergence")
         if failure is not None and caught:
-            got = f"{failure.violates} in {len(failure.actions)} actions"
+            broke = failure.violates or "a divergence"
+            got = f"{broke} in {len(failure.actions)} actions"
         elif result.passed:
             got = (f"not caught in {result.examples_run} examples of up to {tried.steps} actions"
                    " (a budget below the default may be too small to reach it)")  # fmt: skip
@@ -342,12 +371,23 @@ def _trace_rows(traces_dir: Path, files: list[Path], backend: str, note: Note) -
         if trace.power_loss is not None:
             rows.append(_pinned_row(trace, label, backend, started))
             continue
+        expected = {"pass": "pass", "divergence": "divergence"}.get(
+            trace.expect, f"violation {trace.violates}"
+        )
+        if trace.transport is not None and resolve_backend(backend) == "memory":
+            rows.append(Row(DESIGNS[trace.design].short, label, expected,
+                            "skipped: over TCP the remote's process opens the volumes (loop or "
+                            "file)", "-", 0.0, True, skipped=True))  # fmt: skip
+            continue
         replayed = replay(trace, backend)
-        expected = "pass" if trace.expect == "pass" else f"violation {trace.violates}"
         if replayed.clean:
             got = "pass"
+        elif replayed.violated:
+            got = f"violation {replayed.violated}"
+        elif trace.expect == "divergence" and replayed.as_expected:
+            got = f"divergence: {replayed.verdict()}"
         else:
-            got = f"violation {replayed.violated}" if replayed.violated else replayed.verdict()
+            got = replayed.verdict()
         rows.append(Row(DESIGNS[trace.design].short, label, expected, got,
                         _volumes(replayed.backend, replayed.devices),
                         time.monotonic() - started, replayed.as_expected))  # fmt: skip

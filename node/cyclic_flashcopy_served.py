@@ -44,7 +44,19 @@ class LocalServed(Served):
         if self.runner.tick():
             self._last_commit = self.clock()
         self._published_cycle = self.site.local_meta(durable=True).cycle
-        return not self.runner.idle()
+        return not self._idle()
+
+    def _idle(self) -> bool:
+        """Nothing to do until the host writes or the link comes back."""
+        site = self.site
+        if not site.up:
+            return True
+        meta = site.local_meta()
+        if meta.copy_map:
+            return False
+        if not site.link.reaches:
+            return True
+        return not meta.out_of_sync and not (site.cycle.ready.is_active and meta.future_map)
 
     def _resting(self) -> bool:
         """A point with nothing in it is committed at most once a second: it only moves the

@@ -31,7 +31,7 @@ from pitmirror.impl.link import LinkUnavailable
 from pitmirror.impl.site import EngineRefused
 from pitmirror.impl.wire import MessageError
 from pitmirror.node.config import ConfigError, SiteConfig, built_site
-from pitmirror.node.control import ControlServer
+from pitmirror.node.control import ControlServer, Handler
 from pitmirror.node.designs import DESIGNS
 from pitmirror.node.frames import FrameError
 from pitmirror.node.served import Cycle, Served
@@ -123,6 +123,20 @@ class DeferredLink:
 
 
 class Daemon:
+    """One site served.  A subclass may step the site instead of running its work in the
+    background (`background`), see the site when it is built (`prepare`), answer more control
+    requests (`handlers`) and listen with another server class: the harness's two-process
+    lockstep does, with the daemon's own code otherwise."""
+
+    background: bool = True
+    server_class: type[PeerServer] = PeerServer
+
+    def prepare(self, running: Any, served: Served) -> None:
+        """The site is built and recovered; nothing has run yet."""
+
+    def handlers(self, served: Served) -> dict[str, Handler]:
+        return {"write": lambda request: self._host_write(served, request)}
+
     def __init__(self, config: SiteConfig, secret: bytes) -> None:
         if config.mirror is None:
             raise ConfigError(f"{config.where}: 'mirror' is missing (serve needs the mirror's "
@@ -158,7 +172,8 @@ class Daemon:
 
     # ---- the engine thread ---------------------------------------------------------------------
 
-    async def _engine(self, call: Any, *args: Any) -> Any:
+    async def on_engine(self, call: Any, *args: Any) -> Any:
+        """`call(*args)` on the engine thread, after whatever it is doing."""
         return await asyncio.get_running_loop().run_in_executor(self.engine, call, *args)
 
     def _publish(self, served: Served) -> None:
@@ -194,9 +209,10 @@ class Daemon:
             self.node = node
             link = DeferredLink()
             with built_site(config, link, time.time) as running:
-                served: Served = await self._engine(self.design.serve, running, time.time,
+                served: Served = await self.on_engine(self.design.serve, running, time.time,
                                                     self.cycle)  # fmt: skip
-                await self._engine(self._publish, served)
+                await self.on_engine(self._publish, served)
+                self.prepare(running, served)
                 identity = Identity(config.mirror, self.design.name, config.site, self.peer_site,
                                     node.epoch, dict(running.geometry),
                                     self.design.vocabulary.design)  # fmt: skip
@@ -206,9 +222,7 @@ class Daemon:
     async def _serve(self, served: Served, identity: Identity, link: DeferredLink,
                      stop: asyncio.Event) -> None:  # fmt: skip
         tasks: list[asyncio.Task[None]] = []
-        control = ControlServer(
-            self.socket, self.document, {"write": lambda request: self._host_write(served, request)}
-        )
+        control = ControlServer(self.socket, self.document, self.handlers(served))
         peer: PeerLink | None = None
         server: PeerServer | None = None
         metrics = None
@@ -223,12 +237,12 @@ class Daemon:
             else:
 
                 async def apply(payload: bytes) -> dict[str, Any] | None:
-                    reply: dict[str, Any] | None = await self._engine(self._receive, served,
+                    reply: dict[str, Any] | None = await self.on_engine(self._receive, served,
                                                                       payload)  # fmt: skip
                     await control.changed()
                     return reply
 
-                server = PeerServer(identity, self.secret, apply, judge=served.judge,
+                server = self.server_class(identity, self.secret, apply, judge=served.judge,
                                     hello_extra=lambda: self.hello,
                                     timeouts=self.timeouts)  # fmt: skip
                 self.stats = server.stats
@@ -243,7 +257,8 @@ class Daemon:
                      "on %s", identity.site, identity.mirror, identity.design, identity.epoch,
                      "connecting to" if self.connects else "listening on",
                      *(self.listening or self.address), self.socket)  # fmt: skip
-            tasks.append(asyncio.create_task(self._work(served, control)))
+            if self.background:
+                tasks.append(asyncio.create_task(self._work(served, control)))
             tasks.append(asyncio.create_task(self._sample(control)))
             done = asyncio.create_task(stop.wait())
             await asyncio.wait([done, *tasks], return_when=asyncio.FIRST_COMPLETED)
@@ -269,7 +284,7 @@ class Daemon:
         if not isinstance(grain, int) or not isinstance(data, str):
             return {"error": "a write names a grain and base64 data"}
         try:
-            cycle = await self._engine(served.host_write, grain, base64.b64decode(data))
+            cycle = await self.on_engine(served.host_write, grain, base64.b64decode(data))
         except (EngineRefused, ValueError) as err:
             return {"error": str(err)}
         return {"ok": True, "cycle": cycle}
@@ -277,7 +292,7 @@ class Daemon:
     async def _work(self, served: Served, control: ControlServer) -> None:
         was_up = False
         while True:
-            busy = await self._engine(self._tick, served)
+            busy = await self.on_engine(self._tick, served)
             await control.changed()
             if busy or self.stats.up != was_up:
                 was_up = self.stats.up

@@ -54,6 +54,7 @@ from pitmirror.node.frames import (
 )
 
 log = logging.getLogger("pitmirror")
+log.addHandler(logging.NullHandler())  # a daemon configures its own; a library user, theirs
 
 
 class Refused(Exception):
@@ -272,7 +273,7 @@ class PeerServer:
                     raise Refused(reason)
                 session = _field(hello, "session", int)
                 base = _field(hello, "next_seq", int) - 1
-                applied = self.sessions.setdefault(session, base)
+                applied = self.resume_point(session, base)
                 mine = self.identity.hello(incarnation=self.incarnation, applied=applied,
                                            **self.hello_extra())  # fmt: skip
                 await connection.send(control(FrameType.HELLO, mine))
@@ -314,26 +315,39 @@ class PeerServer:
             if frame.epoch != self.identity.epoch:
                 raise FrameError(f"a frame of epoch {frame.epoch}; the mirror is at epoch "
                                  f"{self.identity.epoch} (a stale peer is fenced off)")  # fmt: skip
-            applied = self.sessions[session]
-            if frame.seq <= applied:
-                self.stats.duplicates += 1
-                await connection.send(Frame(FrameType.ACK, applied, self.identity.epoch))
-                continue
-            if frame.seq != applied + 1:
-                raise FrameError(f"frame {frame.seq} follows frame {applied}: frames are missing")
-            try:
-                reply = await self.apply(frame.payload)
-            except MessageRefused as refused:
-                self.sessions[session] = frame.seq
-                await connection.send(control(FrameType.REFUSED, {"reason": str(refused)},
-                                              self.identity.epoch, frame.seq))  # fmt: skip
-                continue
+            await self.on_data(connection, session, frame)
+
+    def resume_point(self, session: int, base: int) -> int:
+        """The last frame of the connector's session applied here (a session this listener does
+        not know starts after `base`, the connector's last frame before its next)."""
+        return self.sessions.setdefault(session, base)
+
+    async def on_data(self, connection: Connection, session: int, frame: Frame) -> None:
+        """A data frame: applied at most once, in order, then acknowledged."""
+        applied = self.sessions[session]
+        if frame.seq <= applied:
+            self.stats.duplicates += 1
+            await connection.send(Frame(FrameType.ACK, applied, self.identity.epoch))
+            return
+        if frame.seq != applied + 1:
+            raise FrameError(f"frame {frame.seq} follows frame {applied}: frames are missing")
+        try:
+            reply = await self.apply(frame.payload)
+        except MessageRefused as refused:
             self.sessions[session] = frame.seq
-            self.stats.frames_applied += 1
-            ack = Frame(FrameType.ACK, frame.seq, self.identity.epoch)
-            if reply is not None:
-                ack = control(FrameType.ACK, reply, self.identity.epoch, frame.seq)
-            await connection.send(ack)
+            await connection.send(control(FrameType.REFUSED, {"reason": str(refused)},
+                                          self.identity.epoch, frame.seq))  # fmt: skip
+            return
+        self.sessions[session] = frame.seq
+        self.stats.frames_applied += 1
+        await self.acknowledge(connection, frame.seq, reply)
+
+    async def acknowledge(self, connection: Connection, seq: int,
+                          reply: dict[str, Any] | None = None) -> None:  # fmt: skip
+        ack = Frame(FrameType.ACK, seq, self.identity.epoch)
+        if reply is not None:
+            ack = control(FrameType.ACK, reply, self.identity.epoch, seq)
+        await connection.send(ack)
 
     def _sent(self, count: int) -> None:
         self.stats.sent_bytes += count

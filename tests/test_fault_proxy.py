@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from test_transport import Receiver, _send, connected, listening, until
+from test_transport import Receiver, connected, listening, send_from_engine, until
 
 from pitmirror.harness.fault_proxy import FaultProxy
 from pitmirror.impl.cyclic_flashcopy.messages import Commit, MirrorWrite
@@ -25,10 +25,10 @@ def test_a_cut_takes_the_link_down_and_a_restore_brings_it_back() -> None:
                     proxy.cut()
                     await until(lambda: not link.up)
                     with pytest.raises(LinkUnavailable):
-                        await _send(link, Commit(1))
+                        await send_from_engine(link, Commit(1))
                     proxy.restore()
                     await until(lambda: link.up)
-                    await _send(link, Commit(2))
+                    await send_from_engine(link, Commit(2))
         assert receiver.applied == [Commit(2)]
 
     asyncio.run(main())
@@ -43,8 +43,8 @@ def test_a_frame_cut_at_any_byte_is_resent_and_applied_once(at: int) -> None:
                 async with connected(proxy.port) as link:
                     await until(lambda: link.up)
                     proxy.cut_after("up", at)  # inside the data frame's header or payload
-                    await _send(link, MirrorWrite(3, b"x" * 4096))
-                    await _send(link, Commit(1))
+                    await send_from_engine(link, MirrorWrite(3, b"x" * 4096))
+                    await send_from_engine(link, Commit(1))
         assert receiver.applied == [MirrorWrite(3, b"x" * 4096), Commit(1)]
 
     asyncio.run(main())
@@ -58,8 +58,8 @@ def test_an_acknowledgement_lost_with_its_connection_is_not_applied_twice() -> N
                 async with connected(proxy.port) as link:
                     await until(lambda: link.up)
                     proxy.cut_after("down", 10)  # the receiver applied it; its ack is cut
-                    await _send(link, MirrorWrite(1, b"y" * 4096))
-                    await _send(link, Commit(1))
+                    await send_from_engine(link, MirrorWrite(1, b"y" * 4096))
+                    await send_from_engine(link, Commit(1))
         assert receiver.applied == [MirrorWrite(1, b"y" * 4096), Commit(1)]
 
     asyncio.run(main())
@@ -73,7 +73,7 @@ def test_a_dropped_frame_is_resent_after_a_reset() -> None:
                 async with connected(proxy.port) as link:
                     await until(lambda: link.up)
                     proxy.drop(FrameType.DATA)
-                    sending = asyncio.create_task(_send(link, Commit(7)))
+                    sending = asyncio.create_task(send_from_engine(link, Commit(7)))
                     await until(lambda: proxy.dropped == [("up", FrameType.DATA)])
                     assert receiver.applied == []
                     proxy.reset()

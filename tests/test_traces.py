@@ -9,6 +9,7 @@ import pytest
 
 from pitmirror.harness.replay import on_engine, replay
 from pitmirror.harness.traces import Trace, dump_trace, parse_trace, read_trace, trace_files
+from pitmirror.harness.transport_mutants import TRANSPORT_MUTANTS
 from pitmirror.model.actions import CommitPoint, CopyGrain, CrashSite, HostWrite, TraceFormatError
 
 TRACES = Path(__file__).resolve().parent.parent / "traces"
@@ -18,7 +19,11 @@ FILES = trace_files(TRACES)
 def test_the_trace_folder_is_not_empty() -> None:
     assert len(FILES) >= 8, f"expected the recorded traces under {TRACES}"
     mutants = [read_trace(p) for p in FILES if p.parent.name == "mutants"]
-    assert {t.expect for t in mutants} == {"violation"}
+    assert {t.expect for t in mutants if t.transport is None} == {"violation"}
+    transport = {t.transport for t in mutants if t.expect == "divergence"}
+    assert transport == {
+        f"tcp:{name}" for name in TRANSPORT_MUTANTS
+    }  # each transport mutant's trace
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
@@ -73,6 +78,12 @@ HEADER = (
         (HEADER.replace('"pass"', '"violation"'), "must name the predicate"),
         (HEADER.replace('"why"', '"options": {"warp": 1}, "why"'), "unknown option(s): warp"),
         (HEADER.replace('"trace": 1', '"trace": 3'), "trace format 3 is not 1 or 2"),
+        (HEADER.replace('"why"', '"transport": "udp", "why"'), "unknown transport 'udp'"),
+        (HEADER.replace('"pass"', '"divergence"'), "and only one, expects a divergence"),
+        (
+            HEADER.replace('"why"', '"transport": "tcp:acknowledge-before-applying", "why"'),
+            "and only one, expects a divergence",
+        ),
         (HEADER + '\n{"action": "CopyGrain", "grain": 0, "count": 2}', "needs trace format 2"),
         (
             HEADER.replace('"trace": 1', '"trace": 2')

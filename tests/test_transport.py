@@ -91,7 +91,7 @@ async def until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
             await asyncio.sleep(0.01)
 
 
-async def _send(link: PeerLink, message: object) -> None:
+async def send_from_engine(link: PeerLink, message: object) -> None:
     """The engine's call, from a thread of its own as in the daemon."""
     await asyncio.to_thread(link.send, message)
 
@@ -102,8 +102,8 @@ def test_messages_arrive_in_order_and_are_acknowledged() -> None:
         async with listening(receiver) as (server, port), connected(port) as link:
             await until(lambda: link.up and server.stats.up)
             for grain in range(5):
-                await _send(link, MirrorWrite(grain, bytes([grain]) * 4096))
-            await _send(link, Commit(1, 123))
+                await send_from_engine(link, MirrorWrite(grain, bytes([grain]) * 4096))
+            await send_from_engine(link, Commit(1, 123))
         assert receiver.applied == [*(MirrorWrite(g, bytes([g]) * 4096) for g in range(5)),
                                     Commit(1, 123)]  # fmt: skip
         assert server.stats.frames_applied == 6 and link.stats.sent_bytes > 5 * 4096
@@ -115,7 +115,7 @@ def test_a_send_while_the_link_is_down_is_undelivered() -> None:
     async def main() -> None:
         async with connected(1) as link:  # nobody listens on port 1
             with pytest.raises(LinkUnavailable, match="down"):
-                await _send(link, Commit(1))
+                await send_from_engine(link, Commit(1))
 
     asyncio.run(main())
 
@@ -125,7 +125,7 @@ def test_a_refused_message_is_reported_to_the_sender() -> None:
         async with listening(Receiver(refuse=True)) as (_, port), connected(port) as link:
             await until(lambda: link.up)
             with pytest.raises(LinkUnavailable, match="refused it: the remote site is down"):
-                await _send(link, Commit(1))
+                await send_from_engine(link, Commit(1))
 
     asyncio.run(main())
 
@@ -146,7 +146,7 @@ def test_a_peer_of_another_state_is_refused_with_the_reason(
             await until(lambda: link.stats.last_error is not None)
             assert not link.up and not server.stats.up
             with pytest.raises(LinkUnavailable):
-                await _send(link, Commit(1))
+                await send_from_engine(link, Commit(1))
         assert receiver.applied == []
 
     with caplog.at_level(logging.INFO, logger="pitmirror"):
@@ -163,7 +163,7 @@ def test_a_peer_without_the_secret_gets_nothing(caplog: pytest.LogCaptureFixture
                 assert "secret" in (link.stats.last_error or "") and not server.stats.up
             async with connected(port) as good:  # and the listener still serves
                 await until(lambda: good.up)
-                await _send(good, Commit(1))
+                await send_from_engine(good, Commit(1))
         assert receiver.applied == [Commit(1)]
 
     with caplog.at_level(logging.INFO, logger="pitmirror"):
@@ -236,7 +236,7 @@ def test_bad_bytes_close_the_connection_and_write_nothing(
             assert receiver.applied == [] and server.sessions.get(77, 0) == 0
             async with connected(port) as good:  # the listener keeps serving
                 await until(lambda: good.up)
-                await _send(good, Commit(1))
+                await send_from_engine(good, Commit(1))
             assert receiver.applied == [Commit(1)]
 
     with caplog.at_level(logging.INFO, logger="pitmirror"):
@@ -291,7 +291,7 @@ def test_a_message_in_flight_when_the_listener_restarts_is_undelivered() -> None
         port = await server.start("127.0.0.1", 0)
         async with connected(port) as link:
             await until(lambda: link.up)
-            sending = asyncio.create_task(_send(link, Commit(1)))
+            sending = asyncio.create_task(send_from_engine(link, Commit(1)))
             await asyncio.sleep(0.2)
             await server.stop()
             stalled.set()
@@ -304,7 +304,7 @@ def test_a_message_in_flight_when_the_listener_restarts_is_undelivered() -> None
                 with pytest.raises(LinkUnavailable, match="restarted|did not answer a reconnect"):
                     await sending
                 await until(lambda: link.up)
-                await _send(link, Commit(2))
+                await send_from_engine(link, Commit(2))
                 assert again.applied == [Commit(2)]
             finally:
                 await restarted.stop()
@@ -326,7 +326,7 @@ def test_a_message_in_flight_when_the_peer_goes_away_is_reported_at_once() -> No
         port = await server.start("127.0.0.1", 0)
         async with connected(port) as link:
             await until(lambda: link.up)
-            sending = asyncio.create_task(_send(link, Commit(1)))
+            sending = asyncio.create_task(send_from_engine(link, Commit(1)))
             await asyncio.sleep(0.1)
             started = asyncio.get_running_loop().time()
             await server.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from functools import wraps
 from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
@@ -141,10 +142,11 @@ def parse_options(
         fail(str(e))
 
 
-def make_subject(options: DesignOptions, topology: str | None, grains: int | None) -> Subject:
+def make_subject(options: DesignOptions, topology: str | None, grains: int | None,
+                 transport: str | None = None) -> Subject:  # fmt: skip
     """Without a topology, a design that has them runs the one its mutant shows itself on."""
     try:
-        return Subject.of(options, topology, grains)
+        return replace(Subject.of(options, topology, grains), transport=transport)
     except ValueError as e:
         fail(str(e))
 

@@ -27,6 +27,7 @@ from pitmirror.harness.cli.app import (
     print_json,
 )
 from pitmirror.harness.traces import dump_trace, findings_dir
+from pitmirror.harness.transport_mutants import TRANSPORTS
 
 
 def check_json(result: CheckResult) -> dict[str, Any]:
@@ -113,6 +114,14 @@ def check_cmd(
             "step); in between only the grains written since are read.",
         ),
     ] = None,
+    transport: Annotated[
+        str | None,
+        typer.Option(
+            help="tcp: the remote site in a child process (the product's daemon) over TCP, "
+            "through a fault proxy; tcp:NAME: with a transport mutant's listener "
+            f"({', '.join(name.partition(':')[2] for name in TRANSPORTS[1:])}).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Property run: Hypothesis drives model and engine in lockstep on real volumes.
@@ -121,7 +130,7 @@ def check_cmd(
     """
     design = design_for(design, option or [])
     options = parse_options(option or [], design)
-    subject = make_subject(options, topology, grains)
+    subject = make_subject(options, topology, grains, transport)
     budget = Budget(examples=examples, steps=steps, seed=None if random_run else seed)
     try:
         if out.is_terminal and not as_json:

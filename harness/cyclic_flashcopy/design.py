@@ -24,6 +24,8 @@ RUNNER_GRAINS = 16
 """extents of several grains, and host writes that meet the copy and the drain often"""
 DRAWN = "host writes and reads, extents, crashes, link faults"
 """what a property run draws, as its verify row says"""
+TCP_EXAMPLES = 25
+"""each example starts a child process: fewer examples, each as long"""
 BMC_GRAINS = 2  # a violation needs at most two grains (one written, one copied); BMC is fast
 
 
@@ -82,6 +84,13 @@ DESIGN = Design(
             model.Options(),
             grains=RUNNER_GRAINS,
             runner=True,
+        ),
+        PropertyRun(
+            f"property run over TCP: the remote a child process (the product's daemon), a fault "
+            f"proxy cutting inside frames; {DRAWN}",
+            model.Options(),
+            examples=TCP_EXAMPLES,
+            transport="tcp",
         ),
     ),  # fmt: skip
     encoding=ENCODING,

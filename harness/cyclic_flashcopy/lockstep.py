@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pitmirror.harness.cyclic_flashcopy.mutants import is_mutant
 from pitmirror.harness.cyclic_flashcopy.probes import probes
+from pitmirror.harness.cyclic_flashcopy.tcp_world import FlashCopyTcpWorld, TcpPlan, tcp_plan
 from pitmirror.harness.cyclic_flashcopy.world import FlashCopyWorld, Observation
 from pitmirror.harness.grains import CorruptGrain
 from pitmirror.harness.lockstep import LOCKSTEP_COMPACT_EVERY, LockstepBase
@@ -58,23 +60,35 @@ def divergence(observed: Observation, model: design_a.State) -> str | None:
 
 
 class Lockstep(LockstepBase):
-    """Design A's model and engine side by side, from their initial states."""
+    """Design A's model and engine side by side, from their initial states; with a TCP plan,
+    the remote site in a child process over the network (harness/cyclic_flashcopy/tcp_world.py)."""
 
     refused = EngineRefused
-    engine: FlashCopyWorld
+    engine: FlashCopyWorld | FlashCopyTcpWorld
 
     def __init__(
-        self, volumes: dict[str, Volume], workdir: Path, options: design_a.Options
+        self,
+        volumes: dict[str, Volume],
+        workdir: Path,
+        options: design_a.Options,
+        tcp: TcpPlan | None = None,
     ) -> None:
         grains = next(iter(volumes.values())).grain_count
         self.model: design_a.State = design_a.initial_state(design_a.Config(grains=grains), options)
-        self.engine = FlashCopyWorld(
-            volumes,
-            workdir,
-            options,
-            seeds=CachedSeeds(list(volumes.values()), zeroed=True),
-            compact_every=LOCKSTEP_COMPACT_EVERY,
-        )
+        if tcp is not None:
+            if is_mutant(options):
+                raise ValueError("design A's mutants run in one process; over TCP, the safe "
+                                 "design and the transport mutants")  # fmt: skip
+            self.engine = FlashCopyTcpWorld(volumes, workdir, options, tcp,
+                                            compact_every=LOCKSTEP_COMPACT_EVERY)  # fmt: skip
+        else:
+            self.engine = FlashCopyWorld(
+                volumes,
+                workdir,
+                options,
+                seeds=CachedSeeds(list(volumes.values()), zeroed=True),
+                compact_every=LOCKSTEP_COMPACT_EVERY,
+            )
         self.index = 0
         self.probes = probes
 
@@ -106,7 +120,8 @@ def open_lockstep(
     grains: int,
     volumes: dict[str, Volume],
     workdir: Path,
+    transport: str | None = None,
 ) -> Lockstep:
     if not isinstance(options, design_a.Options):
         raise WrongDesign(f"design A's lockstep was given {type(options).__qualname__}")
-    return Lockstep(volumes, workdir, options)
+    return Lockstep(volumes, workdir, options, tcp_plan(transport))

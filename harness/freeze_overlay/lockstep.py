@@ -92,9 +92,12 @@ def open_lockstep(
     grains: int,
     volumes: dict[str, Volume],
     workdir: Path,
+    transport: str | None = None,
 ) -> Lockstep:
     if not isinstance(options, B.Options):
         raise WrongDesign(f"design B's lockstep was given {type(options).__qualname__}")
+    if transport is not None:
+        raise ValueError("design B runs in one process for now; over TCP, design A")
     if topology is None:
         raise ValueError(f"design B needs a topology ({', '.join(B.TOPOLOGIES)})")
     return Lockstep(B.topology(topology, grains), volumes, workdir, options)

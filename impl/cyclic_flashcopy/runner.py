@@ -93,18 +93,6 @@ class CopyRunner:
         """Another extent after the last: a crash or a link loss may have cut the tick."""
         return self.local.up and (make is CopyGrain or self.local.link.reaches)
 
-    def idle(self) -> bool:
-        """Nothing to do until the host writes or the link comes back."""
-        local = self.local
-        if not local.up:
-            return True
-        meta = local.local_meta()
-        if meta.copy_map:
-            return False
-        if not local.link.reaches:
-            return True
-        return not meta.out_of_sync and not (local.cycle.ready.is_active and meta.future_map)
-
 
 @dataclass
 class DrainRunner:

@@ -1,0 +1,96 @@
+"""The remote site of the two-process lockstep: the product's daemon, stepped by the harness.
+
+`python -m pitmirror.harness.cyclic_flashcopy.remote_process --config FILE [--mutant NAME]` runs
+the daemon's own code (node/daemon.py: the same site, engine thread, link and control socket as
+`pitmirror serve`) with three differences, all the harness's: the site does no background work —
+each of its actions (DrainTarget) arrives as an `apply` request, so the model steps with it; a
+crash after n writes is armed by an `arm` request and is a SIGKILL the process sends itself
+right after its n-th durable write (what `CrashSite(site, n)` means); and a transport mutant's
+listener replaces the product's (harness/cyclic_flashcopy/transport_mutants.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from pitmirror.harness.cyclic_flashcopy.transport_mutants import LISTENERS
+from pitmirror.impl.site import EngineRefused
+from pitmirror.model.actions import TraceFormatError, action_from_json
+from pitmirror.node.config import load_config
+from pitmirror.node.control import Handler
+from pitmirror.node.daemon import Daemon
+from pitmirror.node.served import Served
+from pitmirror.node.transport import read_secret
+
+
+class SteppedDaemon(Daemon):
+    background = False
+
+    def __init__(self, config: Any, secret: bytes, mutant: str | None) -> None:
+        super().__init__(config, secret)
+        if mutant is not None:
+            self.server_class = LISTENERS[mutant]
+        self.crash_after: int | None = None
+        self.site: Any = None
+
+    def prepare(self, running: Any, served: Served) -> None:
+        self.site = running.site
+        self.site.on_write = self._wrote
+
+    def _wrote(self, site: str, what: str) -> None:
+        if self.crash_after is not None:
+            self.crash_after -= 1
+            if self.crash_after == 0:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    def handlers(self, served: Served) -> dict[str, Handler]:
+        async def apply(request: dict[str, Any]) -> dict[str, Any]:
+            try:
+                action = action_from_json(request.get("action"))
+            except TraceFormatError as err:
+                return {"error": str(err)}
+            try:
+                await self.on_engine(self.site.apply, action)
+            except EngineRefused as refused:
+                return {"refused": str(refused)}
+            await self.on_engine(self._publish, served)
+            return {"ok": True}
+
+        async def arm(request: dict[str, Any]) -> dict[str, Any]:
+            after = request.get("after")
+            if not isinstance(after, int) or after < 1:
+                return {"error": "arm names a positive number of writes"}
+            self.crash_after = after
+            return {"ok": True}
+
+        return {**super().handlers(served), "apply": apply, "arm": arm}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="pitmirror.harness.cyclic_flashcopy.remote_process")
+    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--mutant", choices=sorted(LISTENERS), default=None)
+    args = parser.parse_args()
+    config = load_config(args.config)
+    assert config.secret_file is not None
+    form = "%(asctime)s remote[stepped] %(levelname)s: %(message)s"
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format=form)
+    daemon = SteppedDaemon(config, read_secret(config.secret_file), args.mutant)
+
+    async def until_stopped() -> None:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await daemon.run(stop)
+
+    asyncio.run(until_stopped())
+
+
+if __name__ == "__main__":
+    main()
