@@ -4,7 +4,8 @@ One JSON request per line — `{"op": "status"}` gets one JSON document back, `{
 gets the current document and then one line per change until the client hangs up, and
 `{"op": "write", "grain": g, "data": "<base64>"}` writes whole grains through the site's host
 door (the local site's; until the block frontend exists, the one way to write to a mirrored
-volume without going behind the engine's back).  The socket
+volume without going behind the engine's back); `{"op": "pause"}` holds the site's background
+work (copies, commits, drains: what `pitmirror pause` does) until `{"op": "resume"}`.  The socket
 is the operator's door on this host (mode 0600: root's, as the volumes are), never the network's.
 """
 

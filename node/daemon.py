@@ -135,7 +135,16 @@ class Daemon:
         """The site is built and recovered; nothing has run yet."""
 
     def handlers(self, served: Served) -> dict[str, Handler]:
-        return {"write": lambda request: self._host_write(served, request)}
+        async def pause(request: dict[str, Any]) -> dict[str, Any]:
+            self.paused = True
+            return {"ok": True}
+
+        async def resume(request: dict[str, Any]) -> dict[str, Any]:
+            self.paused = False
+            return {"ok": True}
+
+        return {"write": lambda request: self._host_write(served, request), "pause": pause,
+                "resume": resume}  # fmt: skip
 
     def __init__(self, config: SiteConfig, secret: bytes) -> None:
         if config.mirror is None:
@@ -169,6 +178,9 @@ class Daemon:
         self.listening: tuple[str, int] | None = None
         self._rate = (0.0, 0, 0.0)  # (when, bytes, bytes per second)
         self._refusals: set[str] = set()
+        self.paused = False
+        """the site's background work (copies, commits, drains) held; messages and host writes
+        still served"""
 
     # ---- the engine thread ---------------------------------------------------------------------
 
@@ -287,11 +299,16 @@ class Daemon:
             cycle = await self.on_engine(served.host_write, grain, base64.b64decode(data))
         except (EngineRefused, ValueError) as err:
             return {"error": str(err)}
+        finally:
+            await self.on_engine(self._publish, served)
         return {"ok": True, "cycle": cycle}
 
     async def _work(self, served: Served, control: ControlServer) -> None:
         was_up = False
         while True:
+            if self.paused:
+                await asyncio.sleep(self.cycle.idle_seconds)
+                continue
             busy = await self.on_engine(self._tick, served)
             await control.changed()
             if busy or self.stats.up != was_up:
@@ -334,6 +351,7 @@ class Daemon:
             "site": self.config.site,
             "pid": os.getpid(),
             "role": report.get("role"),
+            "paused": self.paused,
             "epoch": self.node.epoch,
             "state_dir": str(self.config.state_dir),
             "volumes": {name: str(path) for name, path in self.config.volumes.items()},

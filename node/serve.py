@@ -125,7 +125,7 @@ def human(doc: dict[str, Any]) -> str:
     rpo = doc.get("rpo_seconds")
     lines = [
         f"{doc['mirror']} site:{doc['site']} design:{doc['design']} role:{doc['role']} "
-        f"epoch:{doc['epoch']} pid:{doc['pid']}",
+        f"epoch:{doc['epoch']} pid:{doc['pid']}" + (" paused" if doc.get("paused") else ""),
         "  volumes: " + "  ".join(f"{n} {p}" for n, p in doc["volumes"].items()),
         f"  {peer['site']} connection:{peer['connection']} {peer['address']}"
         + (f" since {_when(peer['since'])}" if peer.get("since") else "")
@@ -158,3 +158,25 @@ def write(
     except ControlError as err:
         fail(str(err))
     sys.stdout.write(f"written from grain {grain}, in cycle {answer['cycle']}\n")
+
+
+def _hold(config: Path, op: str) -> None:
+    try:
+        request(_socket(config, None), {"op": op})
+    except ControlError as err:
+        fail(str(err))
+
+
+@app.command("pause")
+@clean_errors
+def pause(config: ConfigOpt) -> None:
+    """Hold a running site's background work (copies, commits, drains) until resume; host
+    writes and the peer's messages are still served, and status says paused."""
+    _hold(config, "pause")
+
+
+@app.command("resume")
+@clean_errors
+def resume(config: ConfigOpt) -> None:
+    """Let a paused site's background work go on."""
+    _hold(config, "resume")

@@ -131,7 +131,8 @@ class Connection:
     async def receive(self) -> Frame:
         """The next frame other than a heartbeat; a dead link raises TimeoutError."""
         while True:
-            frame = await asyncio.wait_for(read_frame(self.reader), self.timeouts.dead)
+            async with asyncio.timeout(self.timeouts.dead):  # no task per frame, as wait_for makes
+                frame = await read_frame(self.reader)
             if frame.type is not FrameType.HEARTBEAT:
                 return frame
 
@@ -420,7 +421,8 @@ class PeerLink:
         with contextlib.suppress(OSError):  # a broken connection resends after the reconnect
             await connection.send(Frame(FrameType.DATA, seq, self.identity.epoch, payload))
         try:
-            await asyncio.wait_for(asyncio.shield(pending.done), self.timeouts.delivery)
+            async with asyncio.timeout(self.timeouts.delivery):
+                await asyncio.shield(pending.done)
         except TimeoutError:
             raise LinkUnavailable(f"frame {seq} was not acknowledged within "
                                   f"{self.timeouts.delivery:g} s") from None  # fmt: skip

@@ -40,6 +40,8 @@ class Pair:
     peer_host: str = "127.0.0.1"
     metrics: dict[str, int] | None = None
     """a metrics port per site that serves metrics"""
+    source_random: bool = True
+    """the source starts with random bytes (else zeros)"""
 
     def __post_init__(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -47,8 +49,9 @@ class Pair:
         for name in ("source", "i1", "i2", "target"):
             with open(self.root / f"{name}.img", "wb") as f:
                 f.truncate(self.grains * GRAIN)
-        with open(self.root / "source.img", "r+b") as f:
-            f.write(os.urandom(self.grains * GRAIN))
+        if self.source_random:
+            with open(self.root / "source.img", "r+b") as f:
+                f.write(os.urandom(self.grains * GRAIN))
         peer, listen = f"{self.peer_host}:{self.port}", f"{self.listen_host}:{self.port}"
         sites = {
             "local": ('source = "source.img"\ni1 = "i1.img"', f'peer = "{peer}"'),
@@ -72,6 +75,9 @@ class Pair:
 
     def status(self, site: str) -> dict[str, Any]:
         return request_status(self.socket(site))
+
+    def control(self, site: str, body: dict[str, Any]) -> dict[str, Any]:
+        return request(self.socket(site), body)
 
     def write(self, grain: int, data: bytes) -> int:
         """Whole grains through the local site's host door; the cycle they fall in."""

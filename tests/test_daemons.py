@@ -194,6 +194,29 @@ def test_metrics_say_what_status_says(tmp_path: Path) -> None:
     assert metrics["pitmirror_link_received_bytes_total"] >= 32 * GRAIN
 
 
+def test_a_paused_site_holds_its_work_and_resumes(tmp_path: Path) -> None:
+    pair = Pair(tmp_path, grains=32, port=free_port())
+    with running(pair, "remote", "local") as daemons:
+        before = pair.wait("remote", committed_past(1), what="the first point")
+        paused = pitmirror("pause", "--config", str(pair.config("local")))
+        assert paused.returncode == 0, paused.stderr
+        cycle = pair.write(4, os.urandom(GRAIN))
+        local = pair.wait("local", lambda d: d["out_of_sync"]["grains"] >= 1, what="behind")
+        assert (
+            local["paused"]
+            and "paused"
+            in pitmirror("status", "--config", str(pair.config("local"))).stdout.splitlines()[0]
+        )
+        held = pair.status("local")["committed_point"]["number"]
+        assert pair.status("local")["cycle"]["number"] == cycle  # nothing committed meanwhile
+        assert held <= cycle - 1 and held >= before["committed_point"]["number"]
+        assert pitmirror("resume", "--config", str(pair.config("local"))).returncode == 0
+        remote = pair.wait("remote", committed_past(cycle), what=f"point {cycle + 1}")
+        for d in daemons.values():
+            assert d.stop() == 0
+    assert remote["committed_point"]["digest"] == pair.target_digest() == pair.source_digest()
+
+
 def test_a_second_daemon_on_the_same_state_is_refused(tmp_path: Path) -> None:
     pair = Pair(tmp_path, grains=16, port=free_port())
     with running(pair, "remote") as daemons:
