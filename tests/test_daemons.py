@@ -217,6 +217,43 @@ def test_a_paused_site_holds_its_work_and_resumes(tmp_path: Path) -> None:
     assert remote["committed_point"]["digest"] == pair.target_digest() == pair.source_digest()
 
 
+def test_the_write_and_watch_commands(tmp_path: Path) -> None:
+    """`pitmirror write` puts a file's grains through the host door; `status --watch` prints a
+    JSON line now and one at each change (here: the write's point committing)."""
+    pair = Pair(tmp_path, grains=16, port=free_port())
+    data = tmp_path / "two-grains.bin"
+    data.write_bytes(os.urandom(2 * GRAIN))
+    with running(pair, "remote", "local") as daemons:
+        pair.wait("remote", committed_past(1), what="the first point")
+        command = [sys.executable, "-c", "from pitmirror.node.cli import main; main()", "status",
+                   "--config", str(pair.config("remote")), "--watch"]  # fmt: skip
+        watcher = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        try:
+            assert watcher.stdout is not None
+            first = json.loads(watcher.stdout.readline())
+            wrote = pitmirror("write", "--config", str(pair.config("local")), "--grain", "3",
+                              "--from", str(data))  # fmt: skip
+            assert wrote.returncode == 0, wrote.stderr
+            cycle = int(wrote.stdout.split("in cycle ")[1])
+            while (doc := json.loads(watcher.stdout.readline()))["committed_point"][
+                "number"
+            ] < cycle + 1:
+                pass
+        finally:
+            watcher.terminate()
+            watcher.wait(10)
+        assert first["site"] == "remote" and doc["committed_point"]["number"] >= cycle + 1
+        bad = pitmirror("write", "--config", str(pair.config("remote")), "--grain", "0",
+                        "--from", str(data))  # fmt: skip
+        assert bad.returncode == 2 and "no host door" in bad.stderr
+        for d in daemons.values():
+            assert d.stop() == 0
+    with open(tmp_path / "source.img", "rb") as source:
+        source.seek(3 * GRAIN)
+        assert source.read(2 * GRAIN) == data.read_bytes()
+    assert pair.target_digest() == pair.source_digest()
+
+
 def test_a_second_daemon_on_the_same_state_is_refused(tmp_path: Path) -> None:
     pair = Pair(tmp_path, grains=16, port=free_port())
     with running(pair, "remote") as daemons:
