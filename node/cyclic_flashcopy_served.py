@@ -56,7 +56,9 @@ class LocalServed(Served):
             return False
         if not site.link.reaches:
             return True
-        return not meta.out_of_sync and not (site.cycle.ready.is_active and meta.future_map)
+        if meta.out_of_sync:
+            return False
+        return not site.cycle.ready.is_active or self._resting()  # a point to commit
 
     def _resting(self) -> bool:
         """A point with nothing in it is committed at most once a second: it only moves the
