@@ -26,6 +26,7 @@ from pitmirror.harness.replay import replay
 from pitmirror.harness.runner_machine import build_runner_machine
 from pitmirror.harness.shrink import shrink
 from pitmirror.harness.traces import Trace, save_finding
+from pitmirror.harness.transport_mutants import transport_mutant as transport_mutant_of
 from pitmirror.model.actions import Action
 from pitmirror.model.design import ModelState
 from pitmirror.model.options import DesignOptions
@@ -245,24 +246,16 @@ def _trace(
     subject: Subject, actions: list[Action], outcome: StepOutcome, kind: str, runner: bool
 ) -> Trace:
     label = subject.label()
-    transport_mutant = subject.transport is not None and ":" in subject.transport
     mutant = subject.mutant() is not None
+    transport_mutant = transport_mutant_of(subject.transport) is not None
     what = f"mutant {label}" if mutant or transport_mutant else f"options {label}"
+    what = f"transport {what}" if transport_mutant else what
     where = f" on the {subject.topology} topology" if subject.topology else ""
     where += " over TCP" if subject.transport else ""
-    if transport_mutant:  # the model is the safe design's: the engine diverges from it
-        return Trace(
-            design=subject.design_name,
-            grains=subject.grains,
-            grain_size=subject.grain_size,
-            why=f"transport {what}{where}, found by pitmirror check on {kind} volumes: "
-            f"{explain(outcome)}",
-            actions=actions,
-            options=subject.options,
-            expect="divergence",
-            topology=subject.topology,
-            transport=subject.transport,
-        )
+    # only a catalogued mutant is expected to break; on any other options a violation is a
+    # bug, and its trace must fail until the bug is fixed.  A transport mutant runs the safe
+    # design's model: the engine over the network parts from it.
+    expect = "violation" if mutant and outcome.status == "violation" else "pass"
     return Trace(
         design=subject.design_name,
         grains=subject.grains,
@@ -271,9 +264,7 @@ def _trace(
         f"volumes: {explain(outcome)}",
         actions=actions,
         options=subject.options,
-        # only a catalogued mutant is expected to break; on any other options a violation is
-        # a bug, and its trace must fail until the bug is fixed
-        expect="violation" if mutant and outcome.status == "violation" else "pass",
+        expect="divergence" if transport_mutant else expect,
         violates=outcome.predicate if mutant else None,
         topology=subject.topology,
         transport=subject.transport,

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from pitmirror.impl.link import LinkUnavailable
 from pitmirror.impl.site import EngineRefused
@@ -39,7 +39,6 @@ from pitmirror.node.transport import Identity, LinkStats, PeerLink, PeerServer, 
 
 log = logging.getLogger("pitmirror")
 SCHEMA_VERSION = 1
-T = TypeVar("T")
 
 
 class DaemonError(Exception):

@@ -29,10 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from statemachine.exceptions import TransitionNotAllowed
-
 from pitmirror.harness.backends import TENANTS
-from pitmirror.harness.cyclic_flashcopy.world import Observation
+from pitmirror.harness.cyclic_flashcopy.world import Observation, observe, route
 from pitmirror.harness.fault_proxy import FaultProxy
 from pitmirror.harness.faults import CrashInjector, SiteCrashed
 from pitmirror.harness.grains import decode_grain, grain_bytes
@@ -55,7 +53,6 @@ from pitmirror.model.actions import (
     describe,
 )
 from pitmirror.model.cyclic_flashcopy import Options
-from pitmirror.model.cyclic_flashcopy_vocabulary import VOCABULARY, handling_site
 from pitmirror.node.control import ControlError, request
 from pitmirror.node.frames import FrameType
 from pitmirror.node.transport import Identity, PeerLink, Timeouts
@@ -320,16 +317,9 @@ class FlashCopyTcpWorld:
     def _route(self, action: Action) -> None:
         if isinstance(action, CrashSite) and (self.injector.armed or self.remote_armed):
             raise EngineRefused(f"a crash is already armed: {describe(action)}")
-        entry = VOCABULARY.entry(action)
-        if entry is not None and entry.handler == "link":
-            try:
-                self.link_service.send(entry.name)
-            except TransitionNotAllowed as refused:
-                raise EngineRefused(f"the link refused {describe(action)}") from refused
+        site = route(action, self.link_service)
+        if site is None:
             return
-        site = handling_site(action)
-        if entry is None or site is None:
-            raise EngineRefused(f"{describe(action)} is not an action of design A")
         match action:
             case HostWrite(grain=grain, data=seed):
                 self.local.host_write(grain, grain_bytes(seed, grain, self.grain_size))
@@ -380,36 +370,10 @@ class FlashCopyTcpWorld:
         read = self._last_read
         return None if read is None else (read[0], decode_grain(read[1], read[0]))
 
-    def recoverable_seeds(self) -> tuple[int, ...]:
-        image, i2 = list(self.seeds.read(self.remote.target)), self.seeds.read(self.remote.i2)
-        for g in self.remote.in_i2():
-            image[g] = i2[g]
-        return tuple(image)
-
     def observe(self) -> Observation:
-        local = self.local.local_meta(durable=True)
-        remote = self.remote.remote_meta(durable=True)
-        seeds = self.seeds.read
         alive = self.remote_alive
-        return Observation(
-            source=seeds(self.volumes["source"]),
-            i1=seeds(self.volumes["i1"]),
-            i2=seeds(self.volumes["i2"]),
-            target=seeds(self.volumes["target"]),
-            copy_map=local.copy_map.grains(),
-            future_map=local.future_map.grains(),
-            out_of_sync=local.out_of_sync.grains(),
-            received_map=remote.received_map.grains(),
-            target_map=remote.target_map.grains(),
-            cycle=local.cycle,
-            committed=remote.committed,
-            link_up=self.link_service.is_up,
-            local_up=self.local.up,
-            remote_up=alive,
-            recoverable=self.recoverable_seeds(),
-            local_phase=self.local.phase,
-            remote_phase="serving" if alive else "down",
-        )
+        return observe(self.local, self.remote, self.volumes, self.seeds,
+                       self.link_service.is_up, alive, "serving" if alive else "down")  # fmt: skip
 
 
 def _free_port() -> int:

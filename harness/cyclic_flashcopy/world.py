@@ -66,6 +66,24 @@ class Observation:
     remote_phase: str
 
 
+def route(action: Action, link_service: LinkService) -> str | None:
+    """The site an action is for (model/cyclic_flashcopy_vocabulary.py), or None when it was the
+    link's, done here; EngineRefused when design A has no such action."""
+    entry = VOCABULARY.entry(action)
+    if entry is not None and entry.handler == "link":
+        if getattr(action, "link", "") != "":  # design A has one, unnamed link
+            raise EngineRefused(f"design A has one link: {describe(action)}")
+        try:
+            link_service.send(entry.name)
+        except TransitionNotAllowed as refused:
+            raise EngineRefused(f"the link refused {describe(action)}") from refused
+        return None
+    site = handling_site(action)
+    if entry is None or site is None:
+        raise EngineRefused(f"{describe(action)} is not an action of design A")
+    return site
+
+
 class FlashCopyWorld:
     """Design A on four volumes named source, i1, i2, target; metadata under `workdir`."""
 
@@ -138,18 +156,9 @@ class FlashCopyWorld:
         link's controller, or, for a crash after more writes, to the crash injector."""
         if isinstance(action, CrashSite) and self.injector.armed:
             raise EngineRefused(f"a crash is already armed: {describe(action)}")
-        entry = VOCABULARY.entry(action)
-        if entry is not None and entry.handler == "link":
-            if getattr(action, "link", "") != "":  # design A has one, unnamed link
-                raise EngineRefused(f"design A has one link: {describe(action)}")
-            try:
-                self.link_service.send(entry.name)
-            except TransitionNotAllowed as refused:
-                raise EngineRefused(f"the link refused {describe(action)}") from refused
+        site = route(action, self.link_service)
+        if site is None:
             return
-        site = handling_site(action)
-        if entry is None or site is None:
-            raise EngineRefused(f"{describe(action)} is not an action of design A")
         match action:
             case HostWrite(grain=grain, data=seed):
                 self.local.host_write(grain, grain_bytes(seed, grain, self.grain_size))
@@ -179,33 +188,38 @@ class FlashCopyWorld:
         read = self._last_read
         return None if read is None else (read[0], decode_grain(read[1], read[0]))
 
-    def recoverable_seeds(self) -> tuple[int, ...]:
-        """The remote's failover read as grain seeds, read through the seed reader."""
-        image, i2 = list(self.seeds.read(self.remote.target)), self.seeds.read(self.remote.i2)
-        for g in self.remote.in_i2():
-            image[g] = i2[g]
-        return tuple(image)
-
     def observe(self) -> Observation:
-        local = self.local.local_meta(durable=True)
-        remote = self.remote.remote_meta(durable=True)
-        seeds = self.seeds.read
-        return Observation(
-            source=seeds(self.volumes["source"]),
-            i1=seeds(self.volumes["i1"]),
-            i2=seeds(self.volumes["i2"]),
-            target=seeds(self.volumes["target"]),
-            copy_map=local.copy_map.grains(),
-            future_map=local.future_map.grains(),
-            out_of_sync=local.out_of_sync.grains(),
-            received_map=remote.received_map.grains(),
-            target_map=remote.target_map.grains(),
-            cycle=local.cycle,
-            committed=remote.committed,
-            link_up=self.link.up,
-            local_up=self.local.up,
-            remote_up=self.remote.up,
-            recoverable=self.recoverable_seeds(),
-            local_phase=self.local.phase,
-            remote_phase=str(self.remote.service.current_state_value),
-        )
+        return observe(self.local, self.remote, self.volumes, self.seeds, self.link.up,
+                       self.remote.up, str(self.remote.service.current_state_value))  # fmt: skip
+
+
+def observe(local_site: FlashCopyLocalSite, remote_site: FlashCopyRemoteSite,
+            volumes: dict[str, Volume], seeds: SeedReader, link_up: bool, remote_up: bool,
+            remote_phase: str) -> Observation:  # fmt: skip
+    """What the sites' durable state says, in the model's field names (the remote read from its
+    journal and volumes, whether it runs in this process or not)."""
+    local = local_site.local_meta(durable=True)
+    remote = remote_site.remote_meta(durable=True)
+    read = seeds.read
+    image, i2 = list(read(remote_site.target)), read(remote_site.i2)
+    for g in remote_site.in_i2():  # the failover read, as grain seeds
+        image[g] = i2[g]
+    return Observation(
+        source=read(volumes["source"]),
+        i1=read(volumes["i1"]),
+        i2=i2,
+        target=read(volumes["target"]),
+        copy_map=local.copy_map.grains(),
+        future_map=local.future_map.grains(),
+        out_of_sync=local.out_of_sync.grains(),
+        received_map=remote.received_map.grains(),
+        target_map=remote.target_map.grains(),
+        cycle=local.cycle,
+        committed=remote.committed,
+        link_up=link_up,
+        local_up=local_site.up,
+        remote_up=remote_up,
+        recoverable=tuple(image),
+        local_phase=local_site.phase,
+        remote_phase=remote_phase,
+    )
