@@ -267,9 +267,13 @@ def check_variant(
         trace = read_trace(trace_path)
         if trace.design != design.name:
             continue
-        if trace.power_loss is not None or trace.resolved_options not in (unchanged, options):
-            other += 1  # a mutant's run, or a pinned crash state (the engine's media)
-            continue  # (a trace recorded under the variant's own options is its to keep)
+        if (trace.power_loss is not None or trace.expect == "divergence"
+                or trace.resolved_options not in (unchanged, options)):  # fmt: skip
+            # a mutant's run, a pinned crash state (the engine's media) or a transport
+            # mutant's divergence (the network's); a trace recorded under the variant's own
+            # options is its to keep
+            other += 1
+            continue
         progress(f"trace {trace_path.stem} on the variant's model")
         expected = "pass" if trace.expect == "pass" else f"violation {trace.violates}"
         outcomes.append(TraceOutcome(trace_path, expected, on_model(trace, options)))
@@ -281,8 +285,8 @@ def check_variant(
         lockstep, note = [], "the engine runs the variant's options in lockstep with the model"
         tried = budget or Budget(examples=LOCKSTEP_EXAMPLES)
         for run in design.property_runs:
-            if run.options != unchanged:
-                continue  # a run of another option value than the safe default
+            if run.options != unchanged or run.transport is not None:
+                continue  # a run of another option value than the safe default, or over TCP
             progress(f"lockstep: {run.label}")
             subject = Subject(design.name, options, run.topology,
                               run.grains or design.default_grains)  # fmt: skip
