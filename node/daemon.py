@@ -303,6 +303,11 @@ class Daemon:
         return {"ok": True, "cycle": cycle}
 
     async def _work(self, served: Served, control: ControlServer) -> None:
+        if self.connects:  # a copy made before the link is up goes to I1 only and is resent
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self.timeouts.handshake
+            while not self.stats.up and loop.time() < deadline:
+                await asyncio.sleep(0.01)
         was_up = False
         while True:
             if self.paused:
