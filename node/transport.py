@@ -459,6 +459,7 @@ class PeerLink:
 
     async def stop(self) -> None:
         self._stopping = True
+        self._settle_all(LinkUnavailable("the site is stopping"))  # the engine's call ends now
         if self._connection is not None:
             await self._connection.close("the site is stopping")
 

@@ -86,8 +86,7 @@ DESIGN = Design(
             runner=True,
         ),
         PropertyRun(
-            f"property run over TCP: the remote a child process (the product's daemon), a fault "
-            f"proxy cutting inside frames; {DRAWN}",
+            f"property run over TCP, the remote a child process: {DRAWN}",
             model.Options(),
             examples=TCP_EXAMPLES,
             transport="tcp",

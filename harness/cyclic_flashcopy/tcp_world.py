@@ -205,9 +205,13 @@ class FlashCopyTcpWorld:
             options, CrashAwareLink(self.peer, self._message_lost), self.injector.wrote,
         )  # fmt: skip
         self.link_service = LinkService(self._link_changed)
-        self._start_child()
-        self._running = asyncio.run_coroutine_threadsafe(self.peer.run(), self.loop.loop)
-        self._settle()
+        try:
+            self._start_child()
+            self._running = asyncio.run_coroutine_threadsafe(self.peer.run(), self.loop.loop)
+            self._settle()
+        except BaseException:
+            self.close()
+            raise
 
     # ---- the child ---------------------------------------------------------------------------
 
@@ -287,11 +291,16 @@ class FlashCopyTcpWorld:
             except subprocess.TimeoutExpired:
                 self.child.kill()
                 self.child.wait(15)
-        self.loop.call(self.peer.stop())
-        self._running.cancel()
-        self.loop.call(asyncio.sleep(0.01))  # the cancelled link task unwinds
-        self.loop.stop()
-        self.proxy.stop()
+        # what a failed start made so far: each part only if it was made
+        if (loop := getattr(self, "loop", None)) is not None:
+            if (peer := getattr(self, "peer", None)) is not None:
+                loop.call(peer.stop())
+            if (running := getattr(self, "_running", None)) is not None:
+                running.cancel()
+                loop.call(asyncio.sleep(0.01))  # the cancelled link task unwinds
+            loop.stop()
+        if (proxy := getattr(self, "proxy", None)) is not None:
+            proxy.stop()
 
     # ---- the world's door --------------------------------------------------------------------
 
