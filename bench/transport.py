@@ -37,6 +37,7 @@ from typing import Any
 
 from pitmirror.harness.backends import VolumeSet
 from pitmirror.harness.cyclic_flashcopy.world import FlashCopyWorld
+from pitmirror.harness.loop_thread import free_port
 from pitmirror.impl.cyclic_flashcopy.layout import volume_layout
 from pitmirror.impl.cyclic_flashcopy.messages import MESSAGES, MirrorWrite
 from pitmirror.impl.cyclic_flashcopy.runner import FlashCopyRunner
@@ -44,7 +45,7 @@ from pitmirror.model.cyclic_flashcopy import Options
 from pitmirror.node.transport import Identity, PeerLink, PeerServer, Timeouts
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from daemons import Daemon, Pair, free_port  # noqa: E402
+from daemons import Daemon, Pair  # noqa: E402
 
 PAYLOAD = 64 * 1024
 SECRET = b"bench secret of at least 16 bytes"

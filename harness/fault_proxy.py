@@ -16,11 +16,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import struct
-import threading
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
+from pitmirror.harness.loop_thread import LoopThread
 from pitmirror.node.frames import BANNER, FRAME_HEADER_BYTES, FRAME_MAGIC, FrameType
 
 Direction = Literal["up", "down"]
@@ -63,15 +63,13 @@ class FaultProxy:
         self.cuts_inside = 0
         self.connections = 0
         self._pairs: set[_Pair] = set()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="fault-proxy",
-                                        daemon=True)  # fmt: skip
+        self._loop: LoopThread | None = None
         self._server: asyncio.Server | None = None
 
     # ---- the harness's side (any thread but the proxy's) --------------------------------------
 
     def start(self) -> int:
-        self._thread.start()
+        self._loop = LoopThread("fault-proxy")
         self._server = self._call(asyncio.start_server(self._handle, self.host, 0))
         self.port = int(self._server.sockets[0].getsockname()[1])
         return self.port
@@ -82,11 +80,10 @@ class FaultProxy:
             if self._server is not None:
                 self._server.close()
 
-        if self._thread.is_alive():
+        if self._loop is not None:
             self._call(shut())
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(5)
-        self._loop.close()
+            self._loop.stop()
+            self._loop = None
 
     def __enter__(self) -> FaultProxy:
         self.start()
@@ -121,8 +118,13 @@ class FaultProxy:
         """Drop the next `count` frames of a type in a direction (the stream goes on)."""
         self._run(lambda: self.drops.__setitem__((direction, kind), count))
 
+    def cut_inside_every(self, every: int, kind: FrameType, direction: Direction) -> None:
+        """Cut the connection inside every `every`-th frame of a type in a direction (0: never)."""
+        self._run(lambda: self.cut_every.__setitem__((direction, kind), every))
+
     def _call(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(10)
+        assert self._loop is not None, "the proxy is not started"
+        return self._loop.call(coroutine, 10)
 
     def _run(self, change: Any) -> None:
         async def apply() -> None:

@@ -135,6 +135,21 @@ class JournalStore(Protocol):
         ...
 
 
+def replace_durably(path: Path, data: bytes) -> None:
+    """`path` holds `data`, old or new whole after any crash: a temp file made durable, renamed
+    over it, the rename made durable."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(data)
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
 class FileStore:
     """`<site>.journal` and `<site>.snapshot` in a directory."""
 
@@ -174,16 +189,7 @@ class FileStore:
         return self.snapshot_path.read_bytes() if self.snapshot_path.exists() else None
 
     def replace_snapshot(self, data: bytes) -> None:
-        tmp = self.snapshot_path.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, self.snapshot_path)
-        dir_fd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        replace_durably(self.snapshot_path, data)
         with open(self.log_path, "wb") as f:
             os.fsync(f.fileno())
 

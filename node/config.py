@@ -91,6 +91,12 @@ class SiteConfig:
             raise ConfigError(f"{self.where}: {table}.{key} {text!r} is not host:port")
         return host.strip("[]"), int(port)
 
+    @property
+    def control_socket(self) -> Path:
+        """The daemon's control socket: status.socket, in the state folder unless absolute."""
+        given = Path(self.tables.get("status", {}).get("socket", "control.sock"))
+        return given if given.is_absolute() else self.state_dir / given
+
     def number(self, table: str, key: str, default: float) -> float:
         return float(self.tables.get(table, {}).get(key, default))
 

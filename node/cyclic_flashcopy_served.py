@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pitmirror.impl.bitmap import GrainMap
+import numpy as np
+
 from pitmirror.impl.cyclic_flashcopy.local import FlashCopyLocalSite
 from pitmirror.impl.cyclic_flashcopy.messages import MESSAGES, Commit, MirrorWrite
 from pitmirror.impl.cyclic_flashcopy.metadata import COMMITTED_AT, recorded_time
@@ -34,16 +35,28 @@ class LocalServed(Served):
         self.runner = CopyRunner(site, clock, site.apply, cycle.extents_per_tick,
                                  cycle.max_extent_grains)  # fmt: skip
         self.peer: dict[str, Any] = {}
-        """the remote's committed point as its last HELLO said"""
+        """the remote's committed point as it last said it (its HELLO, a commit's
+        acknowledgement)"""
         self._cycle, self._total = 0, 0
+        """the cycle the progress is of, and the grains it had to copy or resync"""
         self._published_cycle = site.local_meta().cycle
+        self._progress()
+
+    def _progress(self) -> int:
+        """The grains of the current cycle still to copy or resync (and its total, kept)."""
+        meta = self.site.local_meta(durable=True)
+        remaining = len(meta.copy_map.union(meta.out_of_sync))
+        if meta.cycle != self._cycle:
+            self._cycle, self._total = meta.cycle, remaining
+        self._total = max(self._total, remaining)
+        return remaining
 
     def tick(self) -> bool:
         if self._resting():
             return False
         if self.runner.tick():
             self._last_commit = self.clock()
-        self._published_cycle = self.site.local_meta(durable=True).cycle
+        self._progress()
         return not self._idle()
 
     def _idle(self) -> bool:
@@ -69,6 +82,7 @@ class LocalServed(Served):
         return self._total == 0 and self.clock() - self._last_commit < EMPTY_POINT_SECONDS
 
     def hello(self) -> dict[str, Any]:
+        self._published_cycle = self.site.local_meta(durable=True).cycle  # what judge reads
         return {"cycle": self._published_cycle}
 
     def judge(self, peer: dict[str, Any]) -> str | None:
@@ -81,10 +95,7 @@ class LocalServed(Served):
     def report(self) -> dict[str, Any]:
         meta = self.site.local_meta(durable=True)
         behind = meta.copy_map.union(meta.future_map).union(meta.out_of_sync)
-        remaining = len(meta.copy_map.union(meta.out_of_sync))
-        if meta.cycle != self._cycle:
-            self._cycle, self._total = meta.cycle, remaining
-        self._total = max(self._total, remaining)
+        remaining = self._progress()
         size = self.site.grain_size
         number = meta.cycle - 1
         digest = self.peer.get("digest") if self.peer.get("number") == number else None
@@ -136,12 +147,9 @@ class RemoteServed(Served):
         """Grains of the committed image: T's, or I2's where the durable target map says the
         committed value is still there."""
         data = bytearray(self.site.target.read_grains(start, count))
-        in_i2: GrainMap = self.site.in_i2()
         size = self.site.target.grain_size
-        for grain in in_i2.grains():
-            if start <= grain < start + count:
-                at = (grain - start) * size
-                data[at : at + size] = self.site.i2.read_grains(grain)
+        for grain in np.flatnonzero(self.site.in_i2().bits[start : start + count]).tolist():
+            data[grain * size : (grain + 1) * size] = self.site.i2.read_grains(start + grain)
         return bytes(data)
 
     def _publish(self) -> None:

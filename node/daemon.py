@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import fcntl
 import json
 import logging
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pitmirror.impl.journal import replace_durably
 from pitmirror.impl.link import LinkUnavailable
 from pitmirror.impl.site import EngineRefused
 from pitmirror.impl.wire import MessageError
@@ -34,7 +36,9 @@ from pitmirror.node.config import ConfigError, SiteConfig, built_site
 from pitmirror.node.control import ControlServer, Handler
 from pitmirror.node.designs import DESIGNS
 from pitmirror.node.frames import FrameError
+from pitmirror.node.metrics import MetricsServer
 from pitmirror.node.served import Cycle, Served
+from pitmirror.node.site import RunningSite
 from pitmirror.node.transport import Identity, LinkStats, PeerLink, PeerServer, Timeouts
 
 log = logging.getLogger("pitmirror")
@@ -67,16 +71,7 @@ class NodeState:
                                   f"config says {mirror!r}")  # fmt: skip
             return state
         state = NodeState(mirror, 1, time.time())
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"mirror": mirror, "epoch": 1, "created": state.created}))
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        directory = os.open(config.state_dir, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        replace_durably(path, json.dumps(dataclasses.asdict(state)).encode())
         return state
 
 
@@ -130,7 +125,7 @@ class Daemon:
     background: bool = True
     server_class: type[PeerServer] = PeerServer
 
-    def prepare(self, running: Any, served: Served) -> None:
+    def prepare(self, running: RunningSite, served: Served) -> None:
         """The site is built and recovered; nothing has run yet."""
 
     def handlers(self, served: Served) -> dict[str, Handler]:
@@ -168,8 +163,7 @@ class Daemon:
         heartbeat = config.number("link", "heartbeat_seconds", Timeouts.heartbeat)
         dead = config.number("link", "dead_seconds", Timeouts.dead)
         self.timeouts = Timeouts(heartbeat=heartbeat, dead=dead, delivery=3 * dead)
-        socket = config.tables.get("status", {}).get("socket", "control.sock")
-        self.socket = Path(socket) if Path(socket).is_absolute() else config.state_dir / socket
+        self.socket = config.control_socket
         self.engine = ThreadPoolExecutor(1, thread_name_prefix="engine")
         self.report: dict[str, Any] = {}
         self.hello: dict[str, Any] = {}
@@ -236,7 +230,7 @@ class Daemon:
         control = ControlServer(self.socket, self.document, self.handlers(served))
         peer: PeerLink | None = None
         server: PeerServer | None = None
-        metrics = None
+        metrics: MetricsServer | None = None
         try:
             if self.connects:
                 peer = PeerLink(identity, self.secret, self.design.vocabulary, self.address,
@@ -261,9 +255,7 @@ class Daemon:
                 self.listening = (self.address[0], port)
             await control.start()
             if self.metrics_address is not None:
-                from pitmirror.node.metrics import serve_metrics
-
-                metrics = serve_metrics(self.metrics_address, self.document)
+                metrics = MetricsServer(self.metrics_address, self.document)
             log.info("serving the %s site of mirror %s (design %s, epoch %d): %s %s:%d; status "
                      "on %s", identity.site, identity.mirror, identity.design, identity.epoch,
                      "connecting to" if self.connects else "listening on",

@@ -36,8 +36,8 @@ FRAME = struct.Struct("<4sHHIQQ")
 FRAME_MAGIC = b"PMF1"
 CRC = struct.Struct("<I")
 FRAME_HEADER_BYTES = FRAME.size + CRC.size
-MAX_FRAME_PAYLOAD = HEADER_BYTES + MAX_PAYLOAD_BYTES + 64
-"""the largest frame accepted: one site message of the largest size, and room for the fields"""
+MAX_FRAME_PAYLOAD = HEADER_BYTES + MAX_PAYLOAD_BYTES
+"""the largest data frame accepted: one site message of the largest size"""
 MAX_CONTROL_PAYLOAD = 64 * 1024
 NONCE_BYTES = 32
 

@@ -69,7 +69,3 @@ class MetricsServer:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(5.0)
-
-
-def serve_metrics(address: tuple[str, int], document: Document) -> MetricsServer:
-    return MetricsServer(address, document)

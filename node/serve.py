@@ -21,7 +21,7 @@ from typing import Annotated, Any
 import typer
 
 from pitmirror.node.cli import JsonOpt, app, clean_errors, fail, print_json
-from pitmirror.node.config import ConfigError, SiteConfig, load_config
+from pitmirror.node.config import ConfigError, load_config
 from pitmirror.node.control import ControlError, request, request_status, watch_status
 from pitmirror.node.daemon import Daemon, DaemonError
 from pitmirror.node.transport import read_secret
@@ -70,11 +70,9 @@ def _socket(config: Path | None, socket: Path | None) -> Path:
     if config is None:
         fail("say which daemon: --config FILE (its site's config) or --socket PATH")
     try:
-        settings: SiteConfig = load_config(config)
+        return load_config(config).control_socket
     except ConfigError as err:
         fail(str(err))
-    given = settings.tables.get("status", {}).get("socket", "control.sock")
-    return Path(given) if Path(given).is_absolute() else settings.state_dir / given
 
 
 @app.command("status")

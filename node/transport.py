@@ -40,6 +40,7 @@ from pitmirror.impl.link import LinkUnavailable
 from pitmirror.impl.wire import Vocabulary
 from pitmirror.node.frames import (
     BANNER,
+    FRAME_HEADER_BYTES,
     NONCE_BYTES,
     PROTOCOL_MAX,
     PROTOCOL_MIN,
@@ -111,28 +112,48 @@ class Timeouts:
     retry_max: float = 5.0
 
 
+@dataclass
+class LinkStats:
+    up: bool = False
+    peer: str | None = None
+    since: float = 0.0
+    """when `up` last changed (seconds since the epoch)"""
+    sent_bytes: int = 0
+    received_bytes: int = 0
+    frames_applied: int = 0
+    duplicates: int = 0
+    last_error: str | None = None
+    changes: int = 0
+    """bumped at every change of `up`: the status stream's cue"""
+
+    def mark(self, up: bool, peer: str | None) -> None:
+        self.up, self.peer, self.since = up, peer, time.time()
+        self.changes += 1
+
+
 class Connection:
-    """One authenticated connection: its frames out (one writer at a time) and in."""
+    """One authenticated connection: its frames out (one writer at a time) and in, counted in
+    the link's stats."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 timeouts: Timeouts, on_bytes: Callable[[int], None]) -> None:  # fmt: skip
-        self.reader, self.writer, self.timeouts = reader, writer, timeouts
+                 timeouts: Timeouts, stats: LinkStats) -> None:  # fmt: skip
+        self.reader, self.writer, self.timeouts, self.stats = reader, writer, timeouts, stats
         self.peer = _address(writer)
         self._lock = asyncio.Lock()
-        self._on_bytes = on_bytes
 
     async def send(self, frame: Frame) -> None:
         data = frame.encode()
         async with self._lock:
             self.writer.write(data)
             await self.writer.drain()
-        self._on_bytes(len(data))
+        self.stats.sent_bytes += len(data)
 
     async def receive(self) -> Frame:
         """The next frame other than a heartbeat; a dead link raises TimeoutError."""
         while True:
             async with asyncio.timeout(self.timeouts.dead):  # no task per frame, as wait_for makes
                 frame = await read_frame(self.reader)
+            self.stats.received_bytes += FRAME_HEADER_BYTES + len(frame.payload)
             if frame.type is not FrameType.HEARTBEAT:
                 return frame
 
@@ -217,21 +238,6 @@ Judge = Callable[[dict[str, Any]], str | None]
 
 
 @dataclass
-class LinkStats:
-    up: bool = False
-    peer: str | None = None
-    since: float = 0.0
-    """when `up` last changed (seconds since the epoch)"""
-    sent_bytes: int = 0
-    received_bytes: int = 0
-    frames_applied: int = 0
-    duplicates: int = 0
-    last_error: str | None = None
-    changes: int = 0
-    """bumped at every change of `up`: the status stream's cue"""
-
-
-@dataclass
 class PeerServer:
     """The listening side: one connection at a time applies frames; a newer authenticated one
     replaces it."""
@@ -263,7 +269,7 @@ class PeerServer:
                 await asyncio.wait_for(self._server.wait_closed(), 2.0)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        connection = Connection(reader, writer, self.timeouts, self._sent)
+        connection = Connection(reader, writer, self.timeouts, self.stats)
         try:
             async with asyncio.timeout(self.timeouts.handshake):
                 await authenticate(reader, writer, self.secret, self.identity.letter, "listener")
@@ -287,7 +293,7 @@ class PeerServer:
                      self._active.peer)  # fmt: skip
             await self._active.close("replaced by a newer connection")
         self._active = connection
-        self._mark(True, connection.peer)
+        self.stats.mark(True, connection.peer)
         log.info("link up: %s site at %s (session %x, resuming after frame %d)",
                  self.identity.peer_site, connection.peer, session, applied)  # fmt: skip
         beats = asyncio.create_task(connection.heartbeats())
@@ -301,12 +307,11 @@ class PeerServer:
             await connection.close()
             if self._active is connection:
                 self._active = None
-                self._mark(False, None)
+                self.stats.mark(False, None)
 
     async def _serve(self, connection: Connection, session: int) -> None:
         while True:
             frame = await connection.receive()
-            self.stats.received_bytes += len(frame.payload) + 32
             if frame.type is FrameType.CLOSE:
                 log.info("the %s site closed the link: %s", self.identity.peer_site,
                          frame.control().get("reason", "no reason given"))  # fmt: skip
@@ -349,13 +354,6 @@ class PeerServer:
         if reply is not None:
             ack = control(FrameType.ACK, reply, self.identity.epoch, seq)
         await connection.send(ack)
-
-    def _sent(self, count: int) -> None:
-        self.stats.sent_bytes += count
-
-    def _mark(self, up: bool, peer: str | None) -> None:
-        self.stats.up, self.stats.peer, self.stats.since = up, peer, time.time()
-        self.stats.changes += 1
 
 
 # ---- the connector ---------------------------------------------------------------------------
@@ -402,7 +400,7 @@ class PeerLink:
 
     @property
     def reaches(self) -> bool:
-        return self._connection is not None
+        return self.up  # a peer that is down takes no connection
 
     def send(self, message: object) -> None:
         payload = self.vocabulary.encode(message)
@@ -442,7 +440,7 @@ class PeerLink:
                 reason = f"unexpected error: {err!r}"
             if self._connection is not None:
                 self._connection = None
-                self._mark(False, None)
+                self.stats.mark(False, None)
                 delay = self.timeouts.retry
             elif self._pending:
                 # the peer did not take the connection back: whatever was in flight is
@@ -467,7 +465,7 @@ class PeerLink:
         host, port = self.address
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port),
                                                 self.timeouts.handshake)  # fmt: skip
-        connection = Connection(reader, writer, self.timeouts, self._sent)
+        connection = Connection(reader, writer, self.timeouts, self.stats)
         try:
             async with asyncio.timeout(self.timeouts.handshake):
                 await authenticate(reader, writer, self.secret, self.identity.letter,
@@ -486,7 +484,7 @@ class PeerLink:
                                             pending.payload))  # fmt: skip
             self._connection = connection
             self.stats.last_error = None
-            self._mark(True, connection.peer)
+            self.stats.mark(True, connection.peer)
             log.info("link up: %s site at %s", self.identity.peer_site, connection.peer)
             beats = asyncio.create_task(connection.heartbeats())
             try:
@@ -514,7 +512,6 @@ class PeerLink:
     async def _acknowledgements(self, connection: Connection) -> None:
         while True:
             frame = await connection.receive()
-            self.stats.received_bytes += len(frame.payload) + 32
             if frame.type is FrameType.ACK:
                 if frame.payload:
                     self.on_reply(frame.control())
@@ -544,13 +541,6 @@ class PeerLink:
     def _settle_all(self, error: Exception) -> None:
         for seq in list(self._pending):
             self._settle(seq, error)
-
-    def _sent(self, count: int) -> None:
-        self.stats.sent_bytes += count
-
-    def _mark(self, up: bool, peer: str | None) -> None:
-        self.stats.up, self.stats.peer, self.stats.since = up, peer, time.time()
-        self.stats.changes += 1
 
 
 def read_secret(path: os.PathLike[str] | str) -> bytes:

@@ -14,8 +14,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from daemons import GRAIN, Daemon, Pair, free_port, running
+from daemons import GRAIN, Daemon, Pair, running
 from prometheus_client.parser import text_string_to_metric_families
+
+from pitmirror.harness.loop_thread import free_port
 
 FIELDS = {"schema_version", "mirror", "design", "site", "role", "epoch", "peer",
           "committed_point", "rpo_seconds", "out_of_sync", "cycle", "link"}  # fmt: skip

@@ -3,6 +3,8 @@ against what the site's journal and volumes say, step by step."""
 
 from __future__ import annotations
 
+import os
+
 from pitmirror.harness.backends import VolumeSet
 from pitmirror.harness.cyclic_flashcopy.world import FlashCopyWorld
 from pitmirror.impl.cyclic_flashcopy.layout import volume_layout
@@ -18,6 +20,7 @@ GRAINS, SIZE = 16, 4096
 def test_reports_say_what_the_journals_and_volumes_hold() -> None:
     with VolumeSet("memory", GRAINS, SIZE, *volume_layout(GRAINS)) as volume_set:
         volumes, workdir = volume_set.fresh()
+        volumes["source"].write_grains(0, os.urandom(GRAINS * SIZE))  # point 1: not zeros
         world = FlashCopyWorld(volumes, workdir, Options())
         local = LocalServed(world.local, lambda: 1000.0, Cycle(extents_per_tick=1,
                                                                  max_extent_grains=2))  # fmt: skip
@@ -48,6 +51,10 @@ def test_reports_say_what_the_journals_and_volumes_hold() -> None:
         assert point["source_time"] is None  # the mirror's first point: the daemon says when
         assert local.report()["committed_point"]["number"] == 1
         assert local.report()["committed_point"]["digest"] == point["digest"]
+        # a restart computes the digest from the volumes, I2 where the target map says so
+        assert world.remote.remote_meta().target_map
+        again = RemoteServed(world.remote, Cycle())
+        assert again.report()["committed_point"]["digest"] == point["digest"]
         while remote.tick():  # drains; the image, and so its digest, stays the point's
             assert remote.report()["committed_point"]["digest"] == point["digest"]
         assert remote.report()["out_of_sync"]["grains"] == 0

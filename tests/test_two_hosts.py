@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from daemons import GRAIN, Daemon, Pair, free_port
+from daemons import GRAIN, Daemon, Pair
+
+from pitmirror.harness.loop_thread import free_port
 
 
 def _ip(*args: str) -> None:

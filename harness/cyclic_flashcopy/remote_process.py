@@ -23,24 +23,25 @@ from typing import Any
 from pitmirror.harness.cyclic_flashcopy.transport_mutants import LISTENERS
 from pitmirror.impl.site import EngineRefused
 from pitmirror.model.actions import TraceFormatError, action_from_json
-from pitmirror.node.config import load_config
+from pitmirror.node.config import SiteConfig, load_config
 from pitmirror.node.control import Handler
 from pitmirror.node.daemon import Daemon
 from pitmirror.node.served import Served
+from pitmirror.node.site import RunningSite
 from pitmirror.node.transport import read_secret
 
 
 class SteppedDaemon(Daemon):
     background = False
 
-    def __init__(self, config: Any, secret: bytes, mutant: str | None) -> None:
+    def __init__(self, config: SiteConfig, secret: bytes, mutant: str | None) -> None:
         super().__init__(config, secret)
         if mutant is not None:
             self.server_class = LISTENERS[mutant]
         self.crash_after: int | None = None
         self.site: Any = None
 
-    def prepare(self, running: Any, served: Served) -> None:
+    def prepare(self, running: RunningSite, served: Served) -> None:
         self.site = running.site
         self.site.on_write = self._wrote
 

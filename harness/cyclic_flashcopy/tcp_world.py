@@ -22,9 +22,8 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,6 +33,7 @@ from pitmirror.harness.cyclic_flashcopy.world import Observation, observe, route
 from pitmirror.harness.fault_proxy import FaultProxy
 from pitmirror.harness.faults import CrashInjector, SiteCrashed
 from pitmirror.harness.grains import decode_grain, grain_bytes
+from pitmirror.harness.loop_thread import LoopThread, free_port
 from pitmirror.harness.seeds import SeedReader
 from pitmirror.harness.transport_mutants import TRANSPORTS, transport_mutant
 from pitmirror.impl.cyclic_flashcopy.local import FlashCopyLocalSite
@@ -85,25 +85,6 @@ def tcp_plan(transport: str | None) -> TcpPlan | None:
     if transport not in TRANSPORTS:
         raise ValueError(f"unknown transport {transport!r} (known: {', '.join(TRANSPORTS)})")
     return TcpPlan(mutant=transport_mutant(transport))
-
-
-class LoopThread:
-    """An event loop on a thread of its own: the link lives there; the engine (this process's
-    main thread, synchronous) calls into it."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="link", daemon=True)
-        self.thread.start()
-
-    def call(self, coroutine: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        if not self.thread.is_alive():
-            self.loop.close()
 
 
 class RemoteView(FlashCopyRemoteSite):
@@ -170,7 +151,7 @@ class FlashCopyTcpWorld:
         TENANTS.append(self.close)
         secret = base64.b64encode(os.urandom(24))
         (workdir / "secret").write_bytes(secret)
-        port = _free_port()
+        port = free_port()
         self.config = workdir / "remote.toml"
         self.config.write_text(
             f'design = "cyclic-flashcopy"\nsite = "remote"\nstate_dir = "{workdir}"\n'
@@ -185,9 +166,9 @@ class FlashCopyTcpWorld:
                                  options)  # fmt: skip
         self.proxy = FaultProxy(("127.0.0.1", port))
         self.proxy.start()
-        self.proxy.cut_every = {("up", FrameType.DATA): plan.cut_data_every,
-                                ("down", FrameType.ACK): plan.cut_ack_every}  # fmt: skip
-        self.loop = LoopThread()
+        self.proxy.cut_inside_every(plan.cut_data_every, FrameType.DATA, "up")
+        self.proxy.cut_inside_every(plan.cut_ack_every, FrameType.ACK, "down")
+        self.loop = LoopThread("link")
         geometry = {"grain_size": self.grain_size, "grains": n}
         identity = Identity(MIRROR, "cyclic-flashcopy", "local", "remote", 1, geometry,
                             MESSAGES.design)  # fmt: skip
@@ -383,11 +364,3 @@ class FlashCopyTcpWorld:
         alive = self.remote_alive
         return observe(self.local, self.remote, self.volumes, self.seeds,
                        self.link_service.is_up, alive, "serving" if alive else "down")  # fmt: skip
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

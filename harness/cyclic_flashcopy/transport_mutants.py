@@ -11,7 +11,7 @@ one of them tells a commit from data by the design's messages.)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pitmirror.impl.cyclic_flashcopy.messages import MESSAGES, Commit
 from pitmirror.node.frames import Frame
@@ -41,22 +41,21 @@ class CommitBeforeItsData(PeerServer):
     """Applies a commit when it arrives, ahead of the data frames it holds back: a commit is
     accepted before every frame of its cycle was applied."""
 
-    held: list[bytes] | None = None
+    held: list[bytes] = field(default_factory=list)
 
     async def on_data(self, connection: Connection, session: int, frame: Frame) -> None:
         if frame.seq <= self.sessions[session]:
             await self.acknowledge(connection, self.sessions[session])
             return
         self.sessions[session] = frame.seq
-        held = self.held if self.held is not None else []
         if not isinstance(MESSAGES.decode(frame.payload), Commit):
-            self.held = [*held, frame.payload]
+            self.held.append(frame.payload)
             await self.acknowledge(connection, frame.seq)
             return
         reply = await self.apply(frame.payload)
-        for payload in held:
+        for payload in self.held:
             await self.apply(payload)
-        self.held = []
+        self.held.clear()
         await self.acknowledge(connection, frame.seq, reply)
 
 
