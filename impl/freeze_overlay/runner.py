@@ -10,11 +10,12 @@ aside, while the current one is copied).  A design-B site or link fails only bet
 (a crash is an action of its own), so what the tick checked before it starts holds to its
 end.  Every action goes through one door, `apply`, which the caller gives (the harness's
 lockstep steps the model with each one, harness/runner_machine.py).  The clock is injected;
-the runner stamps every point with it, for the committed point's age.  It drives every site of
-the topology it is given, reading each one's metadata: two sites in two processes will each
-run their own part (the home's cycle, the remote's merges) and learn the other's state from
-its messages.  The host's reads and writes are a site's door (`OverlaySite.host_write`), not
-the runner's.
+the runner stamps every point with it, for the committed point's age.  It has one half per role
+of a site, so each daemon runs its own: `HomeRunner` for the groups a site is home to (what it
+knows of the remotes' copies is given to it: their metadata in one process, what they said in
+their messages in a daemon) and `CopyRunner` for the copies it holds as a remote;
+`OverlayRunner` runs every site's halves in one process.  The host's reads and writes are a
+site's door (`OverlaySite.host_write`), not the runner's.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from pitmirror.impl.bitmap import GrainMap
-from pitmirror.impl.freeze_overlay.metadata import CopyMeta, GroupMeta, ObjectMeta
+from pitmirror.impl.freeze_overlay.metadata import CopyMeta
 from pitmirror.impl.freeze_overlay.site import OverlaySite
 from pitmirror.model import freeze_overlay as model
 from pitmirror.model.actions import (
@@ -57,86 +58,107 @@ class GroupStatus:
 
 
 @dataclass
-class OverlayRunner:
-    sites: Mapping[str, OverlaySite]
+class MergePlan:
+    """Each group's and site's merges still to do, planned for one point and one start of the
+    site (a restart plans them again: merges lost with it are redone), and each site's merge
+    extents left in this tick: the disks' pace, as `extents_per_tick` is the link's."""
+
+    merge_extents_per_tick: int = 64
+    _disk: dict[str, int] = field(default_factory=dict)
+    _merges: dict[tuple[int, str], tuple[tuple[int, int], list[Action]]] = field(
+        default_factory=dict
+    )
+
+    def new_tick(self) -> None:
+        self._disk.clear()
+
+    def run(self, site: OverlaySite, group: int, point: int, apply: Callable[[Action], None],
+            merges: Callable[[], list[Action]], drop: Action) -> None:  # fmt: skip
+        """The next merges planned for the group's delta of `point` at `site`, as many as a
+        tick takes, and the drop once none is left."""
+        stamp, key = (point, site.starts), (group, site.site)
+        planned = self._merges.get(key)
+        if planned is None or planned[0] != stamp:
+            planned = (stamp, merges())
+            self._merges[key] = planned
+        todo = planned[1]
+        now = todo[: self._disk.setdefault(site.site, self.merge_extents_per_tick)]
+        self._disk[site.site] -= len(now)
+        for action in now:
+            apply(action)
+        del todo[: len(now)]
+        if not todo:
+            apply(drop)
+            del self._merges[key]
+
+
+RemoteCopies = Callable[[int, str], CopyMeta]
+"""a remote's copy of an object (object, remote site), as the home site knows it"""
+
+
+@dataclass
+class HomeRunner:
+    """A home site's half: its groups' freezes, copies, complete marks and local merges.  What
+    it knows of each remote's copies comes from `copies`: the remote site's metadata in one
+    process, what the remote said in its messages in a daemon (node/freeze_overlay_served.py)."""
+
+    site: OverlaySite
+    copies: RemoteCopies
     clock: Callable[[], float]
     apply: Callable[[Action], None]
-    """the door every action goes through: the sites' (a daemon's, the harness's world), or the
-    harness's lockstep, which steps the model with each one"""
     interval_s: float = 0.0
     extents_per_tick: int = 8
     max_extent_grains: int = 16
     on_point: Callable[[int, int], None] = lambda group, point: None
-    """called with (group, point) at each freeze"""
     point_times: dict[tuple[int, int], float] = field(default_factory=dict)
+    plan: MergePlan = field(default_factory=MergePlan)
     commits: int = 0
-    merge_extents_per_tick: int = 64
-    """at most this many merge extents per site in a tick, its groups' merges at home and as a
-    remote together (the disks' pace, as `extents_per_tick` is the link's)"""
-    _disk: dict[str, int] = field(default_factory=dict, init=False, repr=False)
-    """each site's merge extents left in this tick"""
-    _merges: dict[tuple[int, str], tuple[tuple[int, int], list[Action]]] = field(
-        default_factory=dict, init=False, repr=False
-    )
-    """each group's and site's merges still to do, planned for one point and one start of the
-    site (a restart plans them again: merges lost with it are redone)"""
 
     def __post_init__(self) -> None:
-        self.topology: model.Topology = next(iter(self.sites.values())).topology
-        self.options: model.Options = next(iter(self.sites.values())).options
-        now = self.clock()
-        for gi in range(len(self.topology.groups)):
-            self.point_times[(gi, 0)] = now
-            self.point_times[(gi, 1)] = now
+        self.topology, self.options = self.site.topology, self.site.options
+        new = [gi for gi in self.site.homed if (gi, 1) not in self.point_times]
+        if new:
+            now = self.clock()
+            for gi in new:
+                self.point_times[(gi, 0)] = self.point_times[(gi, 1)] = now
 
-    def _group_home(self, group: int) -> OverlaySite:
-        return self.sites[self.topology.groups[group].home]
+    def tick(self) -> None:
+        self.plan.new_tick()
+        for gi in self.site.homed:
+            if self.cycle(gi):
+                self.merge_local(gi)
 
-    def group_meta(self, group: int) -> GroupMeta:
-        return self._group_home(group).group_meta(group)
-
-    def object_meta(self, obj: int) -> ObjectMeta:
-        return self.sites[self.topology.objects[obj].home].object_meta(obj)
-
-    def copy_meta(self, obj: int, site: str) -> CopyMeta:
-        return self.sites[site].copy_meta(obj)
-
-    def _group_grains(self, group: int) -> list[tuple[int, int]]:
+    def members(self, group: int) -> list[tuple[int, int]]:
         """(object, global first grain) of each member."""
         topo = self.topology
         return [(i, topo.first_grain(i)) for i in topo.group_objects(group)]
 
-    def tick(self) -> None:
-        self._disk.clear()
-        for gi in range(len(self.topology.groups)):
-            self._tick_group(gi)
-
-    def _tick_group(self, gi: int) -> None:
-        spec = self.topology.groups[gi]
-        self._merge_remotes(gi)  # first: a remote takes the next point only once it dropped this
-        home = self.sites[spec.home]
+    def cycle(self, gi: int) -> bool:
+        """Freeze when the point is complete everywhere and the interval has passed, else copy
+        to and complete at each remote that can take the point; False when the group's work in
+        this tick ends there (nothing to copy, or a freeze)."""
+        home, spec = self.site, self.topology.groups[gi]
         if not home.up:
-            return
-        phase = home.phase(gi)
-        group = self.group_meta(gi)
-        if phase == "idle":
+            return False
+        group = home.group_meta(gi)
+        if home.phase(gi) == "idle":
             last = self.point_times.get((gi, group.point), 0.0)
             if not group.broken and self.clock() - last >= self.interval_s:
                 self.apply(FreezeGroup(gi))
                 self.point_times[(gi, group.point + 1)] = self.clock()
                 self.on_point(gi, group.point + 1)
-            return
+            return False
         budget = self.extents_per_tick
         for remote in spec.remotes:
             # a remote that has the point, cannot be reached, or still merges the one before
             done = remote in group.completed_at or not home.reaches(remote)
             if done or not self._takes_point(gi, remote, group.point):
                 continue
-            for obj, first in self._group_grains(gi):
-                copy = self.copy_meta(obj, remote)
+            for obj, first in self.members(gi):
+                copy = self.copies(obj, remote)
                 current = copy.delta_point == group.point
                 sent = copy.delta if current else GrainMap(len(copy.delta.bits))
-                unsent = self.object_meta(obj).frozen.difference(sent)
+                unsent = home.object_meta(obj).frozen.difference(sent)
                 extents = unsent.extents(self.max_extent_grains)[:budget]
                 for offset, count in extents:
                     self.apply(CopyDelta(remote, first + offset, count))
@@ -144,67 +166,26 @@ class OverlayRunner:
             if budget:
                 self.apply(MarkComplete(remote, gi))
                 self.commits += 1
-        self._merge_remotes(gi)
-        if not home.up or not home.has_merge_work(gi):
-            return
-        if self.options.pipelined or home.phase(gi) == "merging":
-            self._merge_local(gi)
+        return True
 
     def _takes_point(self, gi: int, remote: str, point: int) -> bool:
         """Whether the remote can take the group's current point: it holds no delta of an
         earlier one, or (pipelined) can move it aside, the one before merged away."""
-        copies = [self.copy_meta(obj, remote) for obj, _ in self._group_grains(gi)]
+        copies = [self.copies(obj, remote) for obj, _ in self.members(gi)]
         if all(copy.delta_point in (None, point) for copy in copies):
             return True
         return self.options.pipelined and all(c.merging_point is None for c in copies)
 
-    def _merge(self, gi: int, site: str, point: int, merges: Callable[[], list[Action]],
-               drop: Action) -> None:  # fmt: skip
-        """The next merges planned for the group's delta of `point` at `site`, as many as a
-        tick takes, and the drop once none is left."""
-        stamp = (point, self.sites[site].starts)
-        planned = self._merges.get((gi, site))
-        if planned is None or planned[0] != stamp:
-            planned = (stamp, merges())
-            self._merges[(gi, site)] = planned
-        todo = planned[1]
-        now = todo[: self._disk.setdefault(site, self.merge_extents_per_tick)]
-        self._disk[site] -= len(now)
-        for action in now:
-            self.apply(action)
-        del todo[: len(now)]
-        if not todo:
-            self.apply(drop)
-            del self._merges[(gi, site)]
-
-    def _merge_remotes(self, gi: int) -> None:
-        """Every remote that is up and holds a delta to merge — the group's point complete, or
-        pipelined the one before, moved aside — merges and drops it (a merge is redo-safe:
-        after a crash the whole delta is merged again)."""
-        spec = self.topology.groups[gi]
-        members = self._group_grains(gi)
+    def merge_local(self, gi: int) -> None:
+        """The frozen delta (pipelined: the one merging) into the bases, as the disks' pace
+        allows, then its drop."""
+        home = self.site
+        if not home.up or not home.has_merge_work(gi):
+            return
         pipelined = self.options.pipelined
-        for remote in spec.remotes:
-            if not self.sites[remote].up:
-                continue
-            copies = [self.copy_meta(obj, remote) for obj, _ in members]
-            if not all(c.merging_point is not None if pipelined else c.complete for c in copies):
-                continue
-
-            def merges(remote: str = remote, copies: list[CopyMeta] = copies) -> list[Action]:
-                actions: list[Action] = []
-                for (_, first), copy in zip(members, copies, strict=True):
-                    delta = copy.merging if pipelined else copy.delta
-                    extents = delta.extents(self.max_extent_grains)
-                    actions += [MergeRemote(remote, first + o, n) for o, n in extents]
-                return actions
-
-            point = min(c.merging_point or 0 if pipelined else c.delta_point or 0 for c in copies)
-            self._merge(gi, remote, point, merges, DropRemoteDelta(remote, gi))
-
-    def _merge_local(self, gi: int) -> None:
-        pipelined = self.options.pipelined
-        members = [(self.object_meta(obj), first) for obj, first in self._group_grains(gi)]
+        if not pipelined and home.phase(gi) != "merging":
+            return
+        members = [(home.object_meta(obj), first) for obj, first in self.members(gi)]
 
         def merges() -> list[Action]:
             actions: list[Action] = []
@@ -216,9 +197,113 @@ class OverlayRunner:
                     actions += [MergeLocal(first + o, n) for o, n in extents]
             return actions
 
-        point = self.group_meta(gi).point - (1 if pipelined else 0)
-        home = self.topology.groups[gi].home
-        self._merge(gi, home, point, merges, DropLocalDelta(gi))
+        point = home.group_meta(gi).point - (1 if pipelined else 0)
+        self.plan.run(home, gi, point, self.apply, merges, DropLocalDelta(gi))
+
+
+@dataclass
+class CopyRunner:
+    """A remote site's half: merge each complete delta (pipelined: the one merging aside) into
+    its base copies, then drop it (a merge is redo-safe: after a crash the whole delta is
+    merged again)."""
+
+    site: OverlaySite
+    apply: Callable[[Action], None]
+    max_extent_grains: int = 16
+    plan: MergePlan = field(default_factory=MergePlan)
+
+    def __post_init__(self) -> None:
+        topo = self.site.topology
+        self.groups = [gi for gi, g in enumerate(topo.groups) if self.site.site in g.remotes]
+        """the groups this site holds copies of"""
+
+    def tick(self) -> None:
+        self.plan.new_tick()
+        for gi in self.groups:
+            self.merge(gi)
+
+    def merge(self, gi: int) -> None:
+        site, topo = self.site, self.site.topology
+        if not site.up:
+            return
+        members = [(i, topo.first_grain(i)) for i in topo.group_objects(gi)]
+        pipelined = site.options.pipelined
+        copies = [site.copy_meta(obj) for obj, _ in members]
+        if not all(c.merging_point is not None if pipelined else c.complete for c in copies):
+            return
+
+        def merges() -> list[Action]:
+            actions: list[Action] = []
+            for (_, first), copy in zip(members, copies, strict=True):
+                delta = copy.merging if pipelined else copy.delta
+                extents = delta.extents(self.max_extent_grains)
+                actions += [MergeRemote(site.site, first + o, n) for o, n in extents]
+            return actions
+
+        point = min(c.merging_point or 0 if pipelined else c.delta_point or 0 for c in copies)
+        self.plan.run(site, gi, point, self.apply, merges, DropRemoteDelta(site.site, gi))
+
+
+@dataclass
+class OverlayRunner:
+    """Every site's halves in one process (the demo, the harness's runner machine), group by
+    group: the remotes' merges, the home's cycle, the remotes' merges again (a remote takes the
+    next point only once it dropped this one), the home's merges."""
+
+    sites: Mapping[str, OverlaySite]
+    clock: Callable[[], float]
+    apply: Callable[[Action], None]
+    """the door every action goes through: the sites' (a daemon's, the harness's world), or the
+    harness's lockstep, which steps the model with each one"""
+    interval_s: float = 0.0
+    extents_per_tick: int = 8
+    max_extent_grains: int = 16
+    on_point: Callable[[int, int], None] = lambda group, point: None
+    """called with (group, point) at each freeze"""
+    point_times: dict[tuple[int, int], float] = field(default_factory=dict)
+    merge_extents_per_tick: int = 64
+    """at most this many merge extents per site in a tick, its groups' merges at home and as a
+    remote together (the disks' pace, as `extents_per_tick` is the link's)"""
+
+    def __post_init__(self) -> None:
+        self.topology: model.Topology = next(iter(self.sites.values())).topology
+        self.plan = MergePlan()
+        now = self.clock()
+        for gi in range(len(self.topology.groups)):
+            self.point_times[(gi, 0)] = self.point_times[(gi, 1)] = now
+
+        def copies(obj: int, remote: str) -> CopyMeta:
+            return self.sites[remote].copy_meta(obj)
+
+        self.homes = {
+            name: HomeRunner(site, copies, self.clock, self.apply, on_point=self.on_point,
+                             point_times=self.point_times, plan=self.plan)
+            for name, site in self.sites.items() if site.homed
+        }  # fmt: skip
+        self.copiers = {name: CopyRunner(site, self.apply, plan=self.plan)
+                        for name, site in self.sites.items()}  # fmt: skip
+
+    @property
+    def commits(self) -> int:
+        return sum(home.commits for home in self.homes.values())
+
+    def tick(self) -> None:
+        self.plan.new_tick()
+        self.plan.merge_extents_per_tick = self.merge_extents_per_tick
+        for half in self.homes.values():
+            half.interval_s, half.extents_per_tick = self.interval_s, self.extents_per_tick
+            half.max_extent_grains = self.max_extent_grains
+        for half in self.copiers.values():
+            half.max_extent_grains = self.max_extent_grains
+        for gi, spec in enumerate(self.topology.groups):
+            home = self.homes[spec.home]
+            for remote in spec.remotes:
+                self.copiers[remote].merge(gi)
+            if not home.cycle(gi):
+                continue
+            for remote in spec.remotes:
+                self.copiers[remote].merge(gi)
+            home.merge_local(gi)
 
     def status(self) -> list[GroupStatus]:
         """What the runner reports; a site that is down is reported as its journal holds it
