@@ -62,10 +62,10 @@ async def _pitmirror_link(frames: int) -> float:
     async def apply(payload: bytes) -> None:
         return None
 
-    server = PeerServer(Identity(site="remote", peer_site="local", **identity), SECRET, apply,
+    server = PeerServer(Identity(site="remote", peers=("local",), **identity), SECRET, apply,
                         judge=lambda h: None, hello_extra=dict, timeouts=Timeouts())  # fmt: skip
     port = await server.start("127.0.0.1", 0)
-    link = PeerLink(Identity(site="local", peer_site="remote", **identity), SECRET, MESSAGES,
+    link = PeerLink(Identity(site="local", peers=("remote",), **identity), SECRET, MESSAGES,
                     ("127.0.0.1", port), judge=lambda h: None, hello_extra=dict)  # fmt: skip
     task = asyncio.create_task(link.run())
     while not link.up:

@@ -39,9 +39,9 @@ design's sites own); its link to the peer is given to it.  Every mistake in the 
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,19 +49,26 @@ from pitmirror.impl.link import Link
 from pitmirror.impl.site import no_clock
 from pitmirror.impl.volumes import Volume, open_volume
 from pitmirror.node.designs import DESIGNS
-from pitmirror.node.site import Clock, NoPeer, RunningSite
+from pitmirror.node.site import Clock, ConfigError, RunningSite
 
 KEYS = ("design", "site", "state_dir", "grain_size", "volumes", "mirror", "secret_file", "link",
         "cycle", "status")  # fmt: skip
 TABLES: dict[str, dict[str, type]] = {
-    "link": {"listen": str, "peer": str, "heartbeat_seconds": float, "dead_seconds": float},
-    "cycle": {"idle_seconds": float, "extents_per_tick": int, "max_extent_grains": int},
+    "link": {
+        "listen": str,
+        "peer": str,
+        "peers": dict,
+        "heartbeat_seconds": float,
+        "dead_seconds": float,
+    },  # fmt: skip
+    "cycle": {
+        "idle_seconds": float,
+        "extents_per_tick": int,
+        "max_extent_grains": int,
+        "interval_seconds": float,
+    },  # fmt: skip
     "status": {"socket": str, "metrics": str},
 }
-
-
-class ConfigError(ValueError):
-    """A site's config file that cannot be used, in words."""
 
 
 @dataclass(frozen=True)
@@ -84,11 +91,21 @@ class SiteConfig:
         """A `host:port` of the link or status table, or None when it is not given."""
         table = "status" if key == "metrics" else "link"
         text = self.tables.get(table, {}).get(key)
-        if text is None:
-            return None
+        return None if text is None else self._host_port(text, f"{table}.{key}")
+
+    def peer_address(self, site: str, only: bool) -> tuple[str, int] | None:
+        """Where the `site` this one connects to listens: link.peers.<site>, or link.peer when
+        it is the `only` one."""
+        link = self.tables.get("link", {})
+        text = link.get("peers", {}).get(site)
+        if text is not None:
+            return self._host_port(text, f"link.peers.{site}")
+        return self.address("peer") if only else None
+
+    def _host_port(self, text: object, key: str) -> tuple[str, int]:
         host, _, port = str(text).rpartition(":")
-        if not host or not port.isdigit() or not 0 <= int(port) < 65536:
-            raise ConfigError(f"{self.where}: {table}.{key} {text!r} is not host:port")
+        if not isinstance(text, str) or not host or not port.isdigit() or int(port) >= 65536:
+            raise ConfigError(f"{self.where}: {key} {text!r} is not host:port")
         return host.strip("[]"), int(port)
 
     @property
@@ -123,30 +140,23 @@ def load_config(path: Path) -> SiteConfig:
         raise ConfigError(f"{path}: design {name!r} has no sites to run yet (known: "
                           f"{', '.join(DESIGNS)})")  # fmt: skip
     design = DESIGNS[name]
-    site = _require(table, "site", str, path)
-    if site not in design.sites:
-        raise ConfigError(f"{path}: site {site!r} is not one of {', '.join(design.sites)}")
+    settings = design.settings(table, path)
+    site = settings["site"]
     grain_size = _require(table, "grain_size", int, path)
     if grain_size <= 0 or grain_size % 512:
         raise ConfigError(f"{path}: grain_size {grain_size} is not a positive multiple of 512")
-    settings: dict[str, Any] = {"site": site}
-    for key, allowed in design.settings.items():
-        value = table.get(key, allowed[0])
-        if value not in allowed:
-            raise ConfigError(f"{path}: {key} {value!r} is not one of {', '.join(allowed)}")
-        settings[key] = value
     volumes = _require(table, "volumes", dict, path)
-    wanted, given = set(design.sites[site]), set(volumes)
+    wanted, given = design.volumes(settings), set(volumes)
     if wanted != given:
         missing, extra = sorted(wanted - given), sorted(given - wanted)
         words = [f"missing {', '.join(missing)}"] * bool(missing)
         words += [f"not this site's: {', '.join(extra)}"] * bool(extra)
         raise ConfigError(f"{path}: the {site} site's volumes are "
-                          f"{', '.join(design.sites[site])}: {'; '.join(words)}")  # fmt: skip
+                          f"{', '.join(sorted(wanted))}: {'; '.join(words)}")  # fmt: skip
     for volume, where in volumes.items():
         if not isinstance(where, str) or not where:
             raise ConfigError(f"{path}: volume {volume!r} must be a path, got {where!r}")
-    unknown = set(table) - set(KEYS) - set(design.settings)
+    unknown = set(table) - set(KEYS) - design.keys
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
     state_dir = Path(_require(table, "state_dir", str, path))
@@ -168,6 +178,9 @@ def load_config(path: Path) -> SiteConfig:
             if isinstance(value, int | float) and value <= 0:
                 raise ConfigError(f"{path}: {table_name}.{key} must be positive, got {value!r}")
         tables[table_name] = dict(given)
+    for peer, address in tables["link"].get("peers", {}).items():
+        if not isinstance(address, str):
+            raise ConfigError(f"{path}: link.peers.{peer} must be a str, got {address!r}")
     mirror, secret = table.get("mirror"), table.get("secret_file")
     for key, value in (("mirror", mirror), ("secret_file", secret)):
         if value is not None and (not isinstance(value, str) or not value):
@@ -178,7 +191,7 @@ def load_config(path: Path) -> SiteConfig:
         state_dir=state_dir if state_dir.is_absolute() else base / state_dir,
         grain_size=grain_size,
         volumes={n: (Path(p) if Path(p).is_absolute() else base / p) for n, p in volumes.items()},
-        settings=settings,
+        settings=dict(settings),
         mirror=mirror,
         secret_file=None if secret is None else base / secret,
         tables=tables,
@@ -187,22 +200,15 @@ def load_config(path: Path) -> SiteConfig:
 
 
 @contextmanager
-def built_site(config: SiteConfig, link: Link | None = None, clock: Clock = no_clock
-               ) -> Iterator[RunningSite]:  # fmt: skip
+def built_site(config: SiteConfig, links: Mapping[str, Link] | None = None,
+               clock: Clock = no_clock) -> Iterator[RunningSite]:  # fmt: skip
     """The site the config describes, on its own volumes, recovered from its journal (a new
-    state folder starts a new journal); its volumes are closed on exit.  Without a link it
+    state folder starts a new journal); its volumes are closed on exit.  Without links it
     reaches no peer (inspect, and the sites that never send)."""
     with ExitStack() as stack:
         volumes: dict[str, Volume] = {}
         for name, path in config.volumes.items():
             volumes[name] = stack.enter_context(open_volume(path, name, config.grain_size))
-        counts = {v.grain_count for v in volumes.values()}
-        if len(counts) != 1:
-            sizes = ", ".join(f"{n}: {v.grain_count}" for n, v in volumes.items())
-            raise ConfigError(f"the site's volumes differ in size (grains: {sizes})")
         config.state_dir.mkdir(parents=True, exist_ok=True)
         build = DESIGNS[config.design].build
-        grains = counts.pop()
-        running = build(config.settings, volumes, grains, config.state_dir, link or NoPeer(),
-                        clock)  # fmt: skip
-        yield replace(running, geometry={"grain_size": config.grain_size, "grains": grains})
+        yield build(config.settings, volumes, config.state_dir, links or {}, clock)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from pitmirror.impl.cyclic_flashcopy.layout import SITE_VOLUMES
 from pitmirror.impl.cyclic_flashcopy.local import FlashCopyLocalSite
@@ -14,20 +16,47 @@ from pitmirror.impl.volumes import Volume
 from pitmirror.model.cyclic_flashcopy import Options
 from pitmirror.node.cyclic_flashcopy_served import LocalServed, RemoteServed
 from pitmirror.node.served import Cycle, Served
-from pitmirror.node.site import Clock, NodeDesign, RunningSite, SiteSettings
+from pitmirror.node.site import (
+    Clock,
+    ConfigError,
+    Links,
+    NodeDesign,
+    NoPeer,
+    RunningSite,
+    SiteSettings,
+    choose,
+    site_of,
+)
 
 
-def build(settings: SiteSettings, volumes: dict[str, Volume], grains: int, state_dir: Path,
-          link: Link, clock: Clock) -> RunningSite:  # fmt: skip
-    options = Options(map_rule=settings.get("map_rule", "merge"))
+def settings(table: Mapping[str, Any], where: Path) -> SiteSettings:
+    return {"site": site_of(table, tuple(SITE_VOLUMES), where),
+            "map_rule": choose(table, "map_rule", ("merge", "update"), where)}  # fmt: skip
+
+
+def links(settings: SiteSettings) -> Links:
+    if settings["site"] == "local":
+        return Links(listens_for=(), connects_to=("remote",))
+    return Links(listens_for=("local",), connects_to=())
+
+
+def build(settings: SiteSettings, volumes: dict[str, Volume], state_dir: Path,
+          links: Mapping[str, Link], clock: Clock) -> RunningSite:  # fmt: skip
+    counts = {v.grain_count for v in volumes.values()}
+    if len(counts) != 1:
+        sizes = ", ".join(f"{n}: {v.grain_count}" for n, v in volumes.items())
+        raise ConfigError(f"the site's volumes differ in size (grains: {sizes})")
+    grains = counts.pop()
+    geometry = {"grain_size": next(iter(volumes.values())).grain_size, "grains": grains}
+    options = Options(map_rule=settings["map_rule"])
     if settings["site"] == "local":
         journal = Journal(state_dir, "local", FlashCopyLocalSite.initial_meta(grains))
-        local = FlashCopyLocalSite(volumes["source"], volumes["i1"], journal, options, link,
-                                   clock=clock)  # fmt: skip
-        return RunningSite(local, lambda: local.phase)
+        local = FlashCopyLocalSite(volumes["source"], volumes["i1"], journal, options,
+                                   links.get("remote", NoPeer()), clock=clock)  # fmt: skip
+        return RunningSite(local, lambda: local.phase, geometry)
     journal = Journal(state_dir, "remote", FlashCopyRemoteSite.initial_meta(grains))
     remote = FlashCopyRemoteSite(volumes["i2"], volumes["target"], journal, options)
-    return RunningSite(remote, lambda: str(remote.service.current_state_value))
+    return RunningSite(remote, lambda: str(remote.service.current_state_value), geometry)
 
 
 def serve(running: RunningSite, clock: Clock, cycle: Cycle) -> Served:
@@ -40,11 +69,11 @@ def serve(running: RunningSite, clock: Clock, cycle: Cycle) -> Served:
 
 NODE_DESIGN = NodeDesign(
     name="cyclic-flashcopy",
-    sites=SITE_VOLUMES,
-    settings={"map_rule": ("merge", "update")},
+    keys=frozenset({"map_rule"}),
+    settings=settings,
+    volumes=lambda settings: frozenset(SITE_VOLUMES[settings["site"]]),
+    links=links,
     build=build,
     serve=serve,
-    peers={"local": "remote", "remote": "local"},
-    connects=frozenset({"local"}),
     vocabulary=MESSAGES,
 )

@@ -27,8 +27,6 @@ EMPTY_POINT_SECONDS = 1.0
 
 
 class LocalServed(Served):
-    role = "connector"
-
     def __init__(self, site: FlashCopyLocalSite, clock: Clock, cycle: Cycle) -> None:
         self.site, self.clock = site, clock
         self._last_commit = clock()
@@ -115,7 +113,7 @@ class LocalServed(Served):
     def receive(self, payload: bytes) -> dict[str, Any] | None:
         raise MessageRefused("the local site receives no messages")
 
-    def replied(self, reply: dict[str, Any]) -> None:
+    def replied(self, site: str, reply: dict[str, Any]) -> None:
         committed = reply.get("committed")
         if isinstance(committed, dict):
             self.peer = committed
@@ -130,8 +128,6 @@ class LocalServed(Served):
 
 
 class RemoteServed(Served):
-    role = "listener"
-
     def __init__(self, site: FlashCopyRemoteSite, cycle: Cycle) -> None:
         self.site = site
         self.runner = DrainRunner(site, site.apply, cycle.extents_per_tick,

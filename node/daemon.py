@@ -18,6 +18,7 @@ import base64
 import contextlib
 import dataclasses
 import fcntl
+import functools
 import json
 import logging
 import os
@@ -32,17 +33,17 @@ from pitmirror.impl.journal import replace_durably
 from pitmirror.impl.link import LinkUnavailable
 from pitmirror.impl.site import EngineRefused
 from pitmirror.impl.wire import MessageError
-from pitmirror.node.config import ConfigError, SiteConfig, built_site
+from pitmirror.node.config import SiteConfig, built_site
 from pitmirror.node.control import ControlServer, Handler
 from pitmirror.node.designs import DESIGNS
 from pitmirror.node.frames import FrameError
 from pitmirror.node.metrics import MetricsServer
 from pitmirror.node.served import Cycle, Served
-from pitmirror.node.site import RunningSite
+from pitmirror.node.site import ConfigError, RunningSite
 from pitmirror.node.transport import Identity, LinkStats, PeerLink, PeerServer, Timeouts
 
 log = logging.getLogger("pitmirror")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class DaemonError(Exception):
@@ -146,20 +147,30 @@ class Daemon:
                               "name, the same at both sites)")  # fmt: skip
         self.config, self.secret = config, secret
         self.design = DESIGNS[config.design]
-        self.peer_site = self.design.peers[config.site]
-        self.connects = config.site in self.design.connects
-        key = "peer" if self.connects else "listen"
-        address = config.address(key)
-        if address is None:
-            raise ConfigError(f"{config.where}: link.{key} is missing (the {config.site} site "
-                              f"{'connects to' if self.connects else 'listens for'} the "
-                              f"{self.peer_site} site)")  # fmt: skip
-        self.address = address
+        links = self.design.links(config.settings)
+        self.listens_for = links.listens_for
+        self.listen_address: tuple[str, int] | None = None
+        if links.listens_for:
+            self.listen_address = config.address("listen")
+            if self.listen_address is None:
+                raise ConfigError(f"{config.where}: link.listen is missing (the {config.site} "
+                                  f"site listens for the {' and '.join(links.listens_for)} "
+                                  f"site{'s' * (len(links.listens_for) > 1)})")  # fmt: skip
+        self.peer_addresses: dict[str, tuple[str, int]] = {}
+        for peer in links.connects_to:
+            address = config.peer_address(peer, only=len(links.connects_to) == 1)
+            if address is None:
+                key = "peer" if len(links.connects_to) == 1 else f"peers.{peer}"
+                raise ConfigError(f"{config.where}: link.{key} is missing (the {config.site} "
+                                  f"site connects to the {peer} site)")  # fmt: skip
+            self.peer_addresses[peer] = address
         self.metrics_address = config.address("metrics")
         self.cycle = Cycle(config.number("cycle", "idle_seconds", Cycle.idle_seconds),
                            int(config.number("cycle", "extents_per_tick", Cycle.extents_per_tick)),
                            int(config.number("cycle", "max_extent_grains",
-                                             Cycle.max_extent_grains)))  # fmt: skip
+                                             Cycle.max_extent_grains)),
+                           config.number("cycle", "interval_seconds",
+                                         Cycle.interval_seconds))  # fmt: skip
         heartbeat = config.number("link", "heartbeat_seconds", Timeouts.heartbeat)
         dead = config.number("link", "dead_seconds", Timeouts.dead)
         self.timeouts = Timeouts(heartbeat=heartbeat, dead=dead, delivery=3 * dead)
@@ -167,7 +178,11 @@ class Daemon:
         self.engine = ThreadPoolExecutor(1, thread_name_prefix="engine")
         self.report: dict[str, Any] = {}
         self.hello: dict[str, Any] = {}
-        self.stats = LinkStats()
+        self.links: dict[str, LinkStats] = {}
+        """each peer site's link, the ones this site connects to first"""
+        self.connectors: dict[str, PeerLink] = {}
+        self.server: PeerServer | None = None
+        self._reports: dict[str, dict[str, Any]] = {}
         self.listening: tuple[str, int] | None = None
         self._rate = (0.0, 0, 0.0)  # (when, bytes, bytes per second)
         self._refusals: set[str] = set()
@@ -184,6 +199,22 @@ class Daemon:
     def _publish(self, served: Served) -> None:
         self.hello = served.hello()
         self.report = served.report()
+        self._reports |= served.reports()
+
+    async def _report(self) -> None:
+        """What the site had to tell its connected peers, each in a REPORT."""
+        reports, self._reports = self._reports, {}
+        if self.server is not None:
+            for site, fields in reports.items():
+                await self.server.report(site, fields)
+
+    @property
+    def links_up(self) -> bool:
+        return bool(self.links) and all(stats.up for stats in self.links.values())
+
+    @property
+    def link_changes(self) -> int:
+        return sum(stats.changes for stats in self.links.values())
 
     def _tick(self, served: Served) -> bool:
         try:
@@ -212,54 +243,62 @@ class Daemon:
         with state_lock(config.state_dir):
             node = NodeState.load_or_create(config, config.mirror)
             self.node = node
-            link = DeferredLink()
-            with built_site(config, link, time.time) as running:
+            links = {peer: DeferredLink() for peer in self.peer_addresses}
+            with built_site(config, links, time.time) as running:
                 served: Served = await self.on_engine(self.design.serve, running, time.time,
                                                     self.cycle)  # fmt: skip
                 await self.on_engine(self._publish, served)
                 self.prepare(running, served)
-                identity = Identity(config.mirror, self.design.name, config.site, self.peer_site,
+                identity = Identity(config.mirror, self.design.name, config.site, (),
                                     node.epoch, dict(running.geometry),
                                     self.design.vocabulary.design)  # fmt: skip
-                await self._serve(served, identity, link, stop)
+                await self._serve(served, identity, links, stop)
         log.info("stopped")
 
-    async def _serve(self, served: Served, identity: Identity, link: DeferredLink,
+    async def _serve(self, served: Served, identity: Identity, links: dict[str, DeferredLink],
                      stop: asyncio.Event) -> None:  # fmt: skip
         tasks: list[asyncio.Task[None]] = []
         control = ControlServer(self.socket, self.document, self.handlers(served))
-        peer: PeerLink | None = None
-        server: PeerServer | None = None
         metrics: MetricsServer | None = None
         try:
-            if self.connects:
-                peer = PeerLink(identity, self.secret, self.design.vocabulary, self.address,
-                                judge=served.judge, hello_extra=lambda: self.hello,
-                                timeouts=self.timeouts, on_reply=served.replied)  # fmt: skip
-                self.stats = peer.stats
-                link.target = peer
+            for site, address in self.peer_addresses.items():
+                peer = PeerLink(dataclasses.replace(identity, peers=(site,)), self.secret,
+                                self.design.vocabulary, address, judge=served.judge,
+                                hello_extra=lambda: self.hello, timeouts=self.timeouts,
+                                on_reply=functools.partial(served.replied, site))  # fmt: skip
+                self.connectors[site] = links[site].target = peer
+                self.links[site] = peer.stats
                 tasks.append(asyncio.create_task(peer.run()))
-            else:
+            if self.listen_address is not None:
 
                 async def apply(payload: bytes) -> dict[str, Any] | None:
                     reply: dict[str, Any] | None = await self.on_engine(self._receive, served,
                                                                       payload)  # fmt: skip
+                    await self._report()
                     await control.changed()
                     return reply
 
-                server = self.server_class(identity, self.secret, apply, judge=served.judge,
-                                    hello_extra=lambda: self.hello,
-                                    timeouts=self.timeouts)  # fmt: skip
-                self.stats = server.stats
-                port = await server.start(*self.address)
-                self.listening = (self.address[0], port)
+                server = self.server = self.server_class(
+                    dataclasses.replace(identity, peers=self.listens_for),
+                    self.secret,
+                    apply,
+                    judge=served.judge,
+                    hello_extra=lambda: self.hello,
+                    timeouts=self.timeouts,
+                )
+                self.links |= server.links
+                port = await server.start(*self.listen_address)
+                self.listening = (self.listen_address[0], port)
             await control.start()
             if self.metrics_address is not None:
                 metrics = MetricsServer(self.metrics_address, self.document)
-            log.info("serving the %s site of mirror %s (design %s, epoch %d): %s %s:%d; status "
-                     "on %s", identity.site, identity.mirror, identity.design, identity.epoch,
-                     "connecting to" if self.connects else "listening on",
-                     *(self.listening or self.address), self.socket)  # fmt: skip
+            ways = [f"connecting to the {site} site at {host}:{port}"
+                    for site, (host, port) in self.peer_addresses.items()]  # fmt: skip
+            if self.listening is not None:
+                ways.append("listening on {}:{}".format(*self.listening))
+            log.info("serving the %s site of mirror %s (design %s, epoch %d): %s; status on %s",
+                     identity.site, identity.mirror, identity.design, identity.epoch,
+                     ", ".join(ways), self.socket)  # fmt: skip
             if self.background:
                 tasks.append(asyncio.create_task(self._work(served, control)))
             tasks.append(asyncio.create_task(self._sample(control)))
@@ -270,10 +309,10 @@ class Daemon:
                     raise DaemonError(f"the engine stopped: {task.exception()}")
             log.info("stopping")
         finally:
-            if peer is not None:
+            for peer in self.connectors.values():
                 await peer.stop()
-            if server is not None:
-                await server.stop()
+            if self.server is not None:
+                await self.server.stop()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -295,50 +334,53 @@ class Daemon:
         return {"ok": True, "cycle": cycle}
 
     async def _work(self, served: Served, control: ControlServer) -> None:
-        if self.connects:  # a copy made before the link is up goes to I1 only and is resent
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + self.timeouts.handshake
-            while not self.stats.up and loop.time() < deadline:
-                await asyncio.sleep(0.01)
-        was_up = False
+        # a site that sends waits a moment for its links: a copy made before one is up is made
+        # again (design A: it goes to I1 only and is resent)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeouts.handshake
+        while not all(peer.up for peer in self.connectors.values()) and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        changes = -1
         while True:
             if self.paused:
                 await asyncio.sleep(self.cycle.idle_seconds)
                 continue
             busy = await self.on_engine(self._tick, served)
+            await self._report()
             await control.changed()
-            if busy or self.stats.up != was_up:
-                was_up = self.stats.up
+            if busy or self.link_changes != changes:
+                changes = self.link_changes
                 await asyncio.sleep(0)
                 continue
             await asyncio.sleep(self.cycle.idle_seconds)
 
     async def _sample(self, control: ControlServer) -> None:
         """Link bytes per second, over the last second; a link change is a status change."""
-        changes = self.stats.changes
+        changes = self.link_changes
         while True:
             await asyncio.sleep(1.0)
-            now, total = time.monotonic(), self.stats.sent_bytes + self.stats.received_bytes
+            now = time.monotonic()
+            total = sum(s.sent_bytes + s.received_bytes for s in self.links.values())
             when, before, _ = self._rate
             rate = (total - before) / (now - when) if when else 0.0
             self._rate = (now, total, rate)
-            if self.stats.changes != changes:
-                changes = self.stats.changes
+            if self.link_changes != changes:
+                changes = self.link_changes
                 await control.changed()
 
     # ---- status --------------------------------------------------------------------------------
 
     def document(self) -> dict[str, Any]:
-        """The status document (schema 1), from what the engine last reported and the link."""
-        report, stats, now = self.report, self.stats, time.time()
-        committed = dict(report.get("committed_point", {}))
-        if committed.get("number", 0) >= 1 and committed.get("source_time") is None:
-            committed["source_time"] = self.node.created  # point 1 is the mirror's start
+        """The status document (schema 2), from what the engine last reported and the links."""
+        report, now = self.report, time.time()
+        committed = self._point(report.get("committed_point"))
         source_time = committed.get("source_time")
-        if self.connects:
-            connection = "connected" if stats.up else "connecting"
-        else:
-            connection = "connected" if stats.up else "waiting"
+        peers = [self._peer(site, stats) for site, stats in self.links.items()]
+        groups = report.get("groups")
+        if groups is not None:
+            for group in groups:
+                group["committed"] = {site: self._point(point)
+                                      for site, point in group["committed"].items()}  # fmt: skip
         return {
             "schema_version": SCHEMA_VERSION,
             "time": now,
@@ -351,23 +393,42 @@ class Daemon:
             "epoch": self.node.epoch,
             "state_dir": str(self.config.state_dir),
             "volumes": {name: str(path) for name, path in self.config.volumes.items()},
-            "peer": {
-                "site": self.peer_site,
-                "connection": connection,
-                "address": stats.peer or "{}:{}".format(*(self.listening or self.address)),
-                "since": stats.since or None,
-                "last_error": stats.last_error,
-            },  # fmt: skip
+            "peers": peers,
             "committed_point": committed,
             "rpo_seconds": None if source_time is None else max(0.0, now - source_time),
             "out_of_sync": report.get("out_of_sync"),
             "cycle": report.get("cycle"),
+            "groups": groups,
             "link": {
-                "up": stats.up,
+                "up": self.links_up,
                 "bytes_per_second": round(self._rate[2], 1),
-                "sent_bytes": stats.sent_bytes,
-                "received_bytes": stats.received_bytes,
-                "frames_applied": stats.frames_applied,
-                "duplicates": stats.duplicates,
+                **{
+                    key: sum(peer[key] for peer in peers)
+                    for key in ("sent_bytes", "received_bytes", "frames_applied", "duplicates")
+                },
             },  # fmt: skip
+        }
+
+    def _point(self, point: dict[str, Any] | None) -> dict[str, Any]:
+        """A committed point as status shows it: point 1 stands for the mirror's start."""
+        point = dict(point or {})
+        if point.get("number", 0) >= 1 and point.get("source_time") is None:
+            point["source_time"] = self.node.created
+        return point
+
+    def _peer(self, site: str, stats: LinkStats) -> dict[str, Any]:
+        connects = site in self.peer_addresses
+        connection = "connected" if stats.up else "connecting" if connects else "waiting"
+        address = self.peer_addresses[site] if connects else self.listening or ("?", 0)
+        return {
+            "site": site,
+            "direction": "connects" if connects else "listens",
+            "connection": connection,
+            "address": stats.peer or "{}:{}".format(*address),
+            "since": stats.since or None,
+            "last_error": stats.last_error,
+            "sent_bytes": stats.sent_bytes,
+            "received_bytes": stats.received_bytes,
+            "frames_applied": stats.frames_applied,
+            "duplicates": stats.duplicates,
         }

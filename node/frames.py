@@ -50,6 +50,7 @@ class FrameType(IntEnum):
     REFUSED = 5  # DATA frame `seq` reached the peer, which refused it (nothing written)
     HEARTBEAT = 6
     CLOSE = 7  # the sender stops: a clean shutdown, or the reason it refuses the connection
+    REPORT = 8  # the listener's site tells the connector's what changed without a message of its
 
 
 CONTROL_TYPES = frozenset(FrameType) - {FrameType.DATA}

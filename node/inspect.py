@@ -19,8 +19,9 @@ from rich.table import Table
 
 from pitmirror.impl.bitmap import GrainMap
 from pitmirror.node.cli import JsonOpt, app, clean_errors, fail, out, print_json
-from pitmirror.node.config import ConfigError, built_site, load_config
+from pitmirror.node.config import built_site, load_config
 from pitmirror.node.daemon import DaemonError, state_lock
+from pitmirror.node.site import ConfigError
 
 ConfigOpt = Annotated[Path, typer.Option("--config", help="The site's TOML config file.")]
 

@@ -21,9 +21,10 @@ from typing import Annotated, Any
 import typer
 
 from pitmirror.node.cli import JsonOpt, app, clean_errors, fail, print_json
-from pitmirror.node.config import ConfigError, load_config
+from pitmirror.node.config import load_config
 from pitmirror.node.control import ControlError, request, request_status, watch_status
 from pitmirror.node.daemon import Daemon, DaemonError
+from pitmirror.node.site import ConfigError
 from pitmirror.node.transport import read_secret
 
 ConfigOpt = Annotated[Path, typer.Option("--config", help="The site's TOML config file.")]
@@ -118,25 +119,40 @@ def _when(seconds: float | None) -> str:
 
 def human(doc: dict[str, Any]) -> str:
     """One screen, in the manner of `drbdsetup status`."""
-    peer, point, link = doc["peer"], doc["committed_point"], doc["link"]
+    point, link = doc["committed_point"], doc["link"]
     cycle, lag = doc.get("cycle") or {}, doc.get("out_of_sync") or {}
     rpo = doc.get("rpo_seconds")
     lines = [
         f"{doc['mirror']} site:{doc['site']} design:{doc['design']} role:{doc['role']} "
         f"epoch:{doc['epoch']} pid:{doc['pid']}" + (" paused" if doc.get("paused") else ""),
         "  volumes: " + "  ".join(f"{n} {p}" for n, p in doc["volumes"].items()),
-        f"  {peer['site']} connection:{peer['connection']} {peer['address']}"
-        + (f" since {_when(peer['since'])}" if peer.get("since") else "")
-        + (f" ({peer['last_error']})" if peer.get("last_error") and not link["up"] else ""),
+    ]
+    for peer in doc["peers"]:
+        lines.append(
+            f"  {peer['site']} connection:{peer['connection']} {peer['address']}"
+            + (f" since {_when(peer['since'])}" if peer.get("since") else "")
+            + (
+                f" ({peer['last_error']})"
+                if peer.get("last_error") and peer["connection"] != "connected"
+                else ""
+            )  # fmt: skip
+        )
+    lines += [
         f"  committed point {point.get('number')}  source time {_when(point.get('source_time'))}"
         + (f"  RPO {rpo:.1f} s" if rpo is not None else "")
         + (f"  digest {point['digest'][:16]}…" if point.get("digest") else ""),
         f"  cycle {cycle.get('number')} {cycle.get('phase')}  "
         f"{_size(cycle.get('bytes_done'))} / {_size(cycle.get('bytes_total'))}",
         f"  out-of-sync: {_size(lag.get('bytes'))} ({lag.get('grains')} grains)",
-        f"  link: {'up' if link['up'] else 'down'}  {_size(link['bytes_per_second'])}/s  "
-        f"sent {_size(link['sent_bytes'])}  received {_size(link['received_bytes'])}",
     ]
+    for group in doc.get("groups") or []:
+        points = "  ".join(f"{site}:{p.get('number')}" for site, p in group["committed"].items())
+        lines.append(f"  group {group['group']} ({', '.join(group['objects'])}) "
+                     f"{group['role']} {group['cycle']['phase']}  committed {points}")  # fmt: skip
+    lines.append(
+        f"  link: {'up' if link['up'] else 'down'}  {_size(link['bytes_per_second'])}/s  "
+        f"sent {_size(link['sent_bytes'])}  received {_size(link['received_bytes'])}"
+    )
     return "\n".join(lines) + "\n"
 
 

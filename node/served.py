@@ -7,7 +7,7 @@ link calls during a handshake and which reads only what the last engine call pub
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -17,12 +17,11 @@ class Cycle:
     idle_seconds: float = 0.05
     extents_per_tick: int = 8
     max_extent_grains: int = 16
+    interval_seconds: float = 0.0
+    """design B: at least this long from one point to the next"""
 
 
 class Served:
-    role: ClassVar[str]
-    """"connector" (it sends the site messages) or "listener" (it receives them)"""
-
     def tick(self) -> bool:
         """One bounded slice of background work; True when more is waiting now."""
         raise NotImplementedError
@@ -33,15 +32,22 @@ class Served:
         MessageError when the bytes are no message."""
         raise NotImplementedError
 
-    def replied(self, reply: dict[str, Any]) -> None:
-        """What the peer's site said with an acknowledgement (the loop's thread calls this)."""
+    def replied(self, site: str, reply: dict[str, Any]) -> None:
+        """What the peer `site` said with an acknowledgement or a report (the loop's thread
+        calls this)."""
+
+    def reports(self) -> dict[str, dict[str, Any]]:
+        """What to tell each peer that connects here of what changed since the last call, not
+        said in an acknowledgement (a REPORT each)."""
+        return {}
 
     def hello(self) -> dict[str, Any]:
         """The design's part of this site's HELLO."""
         raise NotImplementedError
 
     def judge(self, peer: dict[str, Any]) -> str | None:
-        """Why not to mirror with a peer whose HELLO says this, or None."""
+        """Why not to mirror with a peer whose HELLO says this (its "site" says which), or
+        None."""
         raise NotImplementedError
 
     def report(self) -> dict[str, Any]:

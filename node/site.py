@@ -1,5 +1,5 @@
-"""What the product knows of a design: the volumes each of its sites owns, the settings a site
-takes, and how one site is built on its volumes, journal and link."""
+"""What the product knows of a design: how a config names a site, its volumes and its peers, and
+how one site is built on its volumes, journal and links."""
 
 from __future__ import annotations
 
@@ -15,8 +15,12 @@ from pitmirror.impl.wire import Vocabulary
 from pitmirror.node.served import Cycle, Served
 
 SiteSettings = Mapping[str, Any]
-"""a site's config table, checked"""
+"""a site's design settings, checked (always its "site")"""
 Clock = Callable[[], float]
+
+
+class ConfigError(ValueError):
+    """A site's config file that cannot be used, in words."""
 
 
 @dataclass(frozen=True)
@@ -25,26 +29,34 @@ class RunningSite:
     phase: Callable[[], str]
     """the phase its controller is in"""
     geometry: Mapping[str, int] = field(default_factory=dict)
-    """grain_size and grains of its volumes (both sites' must agree)"""
+    """what both ends of a link must agree on: the grain size, the grains (design B: and its
+    topology's fingerprint)"""
+
+
+@dataclass(frozen=True)
+class Links:
+    listens_for: tuple[str, ...]
+    """the sites that send this one messages (it listens for their connections)"""
+    connects_to: tuple[str, ...]
+    """the sites this one sends messages to (it connects to each)"""
 
 
 @dataclass(frozen=True)
 class NodeDesign:
     name: str
-    sites: Mapping[str, tuple[str, ...]]
-    """each site's name and the volumes it owns"""
-    settings: Mapping[str, tuple[str, ...]]
-    """the optional settings a site of the design takes, each with its allowed values (the
-    first is the default)"""
-    build: Callable[[SiteSettings, dict[str, Volume], int, Path, Link, Clock], RunningSite]
-    """one site on its volumes (of `grains` grains), its journal in the state folder, its link
-    and its clock"""
+    keys: frozenset[str]
+    """the design's own keys at the top of a config"""
+    settings: Callable[[Mapping[str, Any], Path], SiteSettings]
+    """a config's site and design keys, checked (ConfigError naming the key)"""
+    volumes: Callable[[SiteSettings], frozenset[str]]
+    """the volumes the site owns"""
+    links: Callable[[SiteSettings], Links]
+    build: Callable[[SiteSettings, dict[str, Volume], Path, Mapping[str, Link], Clock],
+                    RunningSite]  # fmt: skip
+    """one site on its volumes, its journal in the state folder, its links (by peer site) and
+    its clock (ConfigError when the volumes do not fit the design)"""
     serve: Callable[[RunningSite, Clock, Cycle], Served]
     """the site as a daemon runs it"""
-    peers: Mapping[str, str]
-    """each site's peer"""
-    connects: frozenset[str]
-    """the sites that connect to their peer (the others listen)"""
     vocabulary: Vocabulary
 
 
@@ -56,3 +68,22 @@ class NoPeer:
 
     def send(self, message: object) -> None:
         raise LinkUnavailable("no peer is configured")
+
+
+def choose(table: Mapping[str, Any], key: str, allowed: tuple[str, ...], where: Path) -> str:
+    """A setting with a few allowed values (the first is the default)."""
+    value = table.get(key, allowed[0])
+    if value not in allowed:
+        raise ConfigError(f"{where}: {key} {value!r} is not one of {', '.join(allowed)}")
+    return str(value)
+
+
+def site_of(table: Mapping[str, Any], sites: tuple[str, ...], where: Path) -> str:
+    """The config's `site`, one of `sites`."""
+    site = table.get("site")
+    if not isinstance(site, str):
+        raise ConfigError(f"{where}: 'site' is missing" if site is None
+                          else f"{where}: 'site' must be a str, got {site!r}")  # fmt: skip
+    if site not in sites:
+        raise ConfigError(f"{where}: site {site!r} is not one of {', '.join(sites)}")
+    return site

@@ -5,8 +5,11 @@ connection goes through the same steps before any data: banners (magic, protocol
 design), a proof of the mirror's secret each way (frames.proof), then the state exchange — the
 connector's HELLO, judged by the listener, then the listener's, judged by the connector: mirror,
 design, sites, epoch, geometry, and what the design's own check says (design A: the journals'
-cycle and committed point agree).  A mismatch is refused with one log line on each side naming
-it; a peer that fails any step gets nothing and writes nothing.
+cycle and committed point agree; design B: the home's points and the remote's copies agree).
+A mismatch is refused with one log line on each side naming it; a peer that fails any step gets
+nothing and writes nothing.  A listener takes one connection per peer site (a design-B remote of
+several homes' groups); besides the acknowledgements, it may tell a connector's site what
+changed there without a message of the connector's (a REPORT: a remote dropped a delta).
 
 Data frames carry a sequence number of the connector's session and the mirror's epoch.  The
 listener applies them in order, each at most once: a frame at or below the last applied is a
@@ -74,7 +77,9 @@ class Identity:
     mirror: str
     design: str
     site: str
-    peer_site: str
+    peers: tuple[str, ...]
+    """the sites it takes a connection from or connects to (design B: a remote of several
+    homes' groups takes each one's)"""
     epoch: int
     geometry: dict[str, int]
     letter: str
@@ -86,10 +91,12 @@ class Identity:
 
     def mismatch(self, peer: dict[str, Any]) -> str | None:
         """Why the peer's HELLO is not this mirror's other site, or None."""
+        if peer.get("site") not in self.peers:
+            return (f"site: the peer says {peer.get('site')!r}, this site expects "
+                    f"{' or '.join(map(repr, self.peers))}")  # fmt: skip
         for key, mine, theirs in (
             ("mirror", self.mirror, peer.get("mirror")),
             ("design", self.design, peer.get("design")),
-            ("site", self.peer_site, peer.get("site")),
             ("epoch", self.epoch, peer.get("epoch")),
             ("geometry", self.geometry, peer.get("geometry")),
         ):
@@ -239,8 +246,8 @@ Judge = Callable[[dict[str, Any]], str | None]
 
 @dataclass
 class PeerServer:
-    """The listening side: one connection at a time applies frames; a newer authenticated one
-    replaces it."""
+    """The listening side: one connection per peer site applies frames; a newer authenticated
+    one from the same site replaces it."""
 
     identity: Identity
     secret: bytes
@@ -249,11 +256,21 @@ class PeerServer:
     hello_extra: Callable[[], dict[str, Any]]
     timeouts: Timeouts = field(default_factory=Timeouts)
     incarnation: int = field(default_factory=lambda: secrets.randbits(63))
-    stats: LinkStats = field(default_factory=LinkStats)
     sessions: dict[int, int] = field(default_factory=dict)
     """each connector session's last applied sequence number"""
-    _active: Connection | None = None
+    links: dict[str, LinkStats] = field(init=False)
+    """each peer site's link"""
+    _active: dict[str, Connection] = field(default_factory=dict)
     _server: asyncio.Server | None = None
+
+    def __post_init__(self) -> None:
+        self.links = {site: LinkStats() for site in self.identity.peers}
+
+    @property
+    def stats(self) -> LinkStats:
+        """The link of a listener with one peer site."""
+        (site,) = self.identity.peers
+        return self.links[site]
 
     async def start(self, host: str, port: int) -> int:
         """Listen; the port bound (port 0 picks one)."""
@@ -261,15 +278,24 @@ class PeerServer:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
-        if self._active is not None:
-            await self._active.close("the site is stopping")
+        for connection in list(self._active.values()):
+            await connection.close("the site is stopping")
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2.0)
 
+    async def report(self, site: str, fields: dict[str, Any]) -> None:
+        """Tell a connected peer site what changed here without a message of its (a REPORT);
+        nothing when it is not connected: its next HELLO says it."""
+        connection = self._active.get(site)
+        if connection is not None:
+            with contextlib.suppress(OSError):
+                await connection.send(control(FrameType.REPORT, fields, self.identity.epoch))
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        connection = Connection(reader, writer, self.timeouts, self.stats)
+        handshake = LinkStats()  # the peer's own link once it said who it is
+        connection = Connection(reader, writer, self.timeouts, handshake)
         try:
             async with asyncio.timeout(self.timeouts.handshake):
                 await authenticate(reader, writer, self.secret, self.identity.letter, "listener")
@@ -278,6 +304,7 @@ class PeerServer:
                 if reason is not None:
                     await connection.close(reason)
                     raise Refused(reason)
+                site = str(hello["site"])
                 session = _field(hello, "session", int)
                 base = _field(hello, "next_seq", int) - 1
                 applied = self.resume_point(session, base)
@@ -288,32 +315,35 @@ class PeerServer:
             log.warning("refused a connection from %s: %s", connection.peer, _session_end(err))
             await connection.close()
             return
-        if self._active is not None:
+        stats = connection.stats = self.links[site]
+        stats.sent_bytes += handshake.sent_bytes
+        stats.received_bytes += handshake.received_bytes
+        if (replaced := self._active.get(site)) is not None:
             log.info("a new connection from %s replaces the one from %s", connection.peer,
-                     self._active.peer)  # fmt: skip
-            await self._active.close("replaced by a newer connection")
-        self._active = connection
-        self.stats.mark(True, connection.peer)
-        log.info("link up: %s site at %s (session %x, resuming after frame %d)",
-                 self.identity.peer_site, connection.peer, session, applied)  # fmt: skip
+                     replaced.peer)  # fmt: skip
+            await replaced.close("replaced by a newer connection")
+        self._active[site] = connection
+        stats.mark(True, connection.peer)
+        log.info("link up: %s site at %s (session %x, resuming after frame %d)", site,
+                 connection.peer, session, applied)  # fmt: skip
         beats = asyncio.create_task(connection.heartbeats())
         try:
-            await self._serve(connection, session)
+            await self._serve(connection, site, session)
         except (FrameError, asyncio.IncompleteReadError, TimeoutError, OSError) as err:
-            self.stats.last_error = _session_end(err)
-            log.warning("closed the link from %s: %s", connection.peer, self.stats.last_error)
+            stats.last_error = _session_end(err)
+            log.warning("closed the link from %s: %s", connection.peer, stats.last_error)
         finally:
             beats.cancel()
             await connection.close()
-            if self._active is connection:
-                self._active = None
-                self.stats.mark(False, None)
+            if self._active.get(site) is connection:
+                del self._active[site]
+                stats.mark(False, None)
 
-    async def _serve(self, connection: Connection, session: int) -> None:
+    async def _serve(self, connection: Connection, site: str, session: int) -> None:
         while True:
             frame = await connection.receive()
             if frame.type is FrameType.CLOSE:
-                log.info("the %s site closed the link: %s", self.identity.peer_site,
+                log.info("the %s site closed the link: %s", site,
                          frame.control().get("reason", "no reason given"))  # fmt: skip
                 return
             if frame.type is not FrameType.DATA:
@@ -332,7 +362,7 @@ class PeerServer:
         """A data frame: applied at most once, in order, then acknowledged."""
         applied = self.sessions[session]
         if frame.seq <= applied:
-            self.stats.duplicates += 1
+            connection.stats.duplicates += 1
             await connection.send(Frame(FrameType.ACK, applied, self.identity.epoch))
             return
         if frame.seq != applied + 1:
@@ -345,7 +375,7 @@ class PeerServer:
                                           self.identity.epoch, frame.seq))  # fmt: skip
             return
         self.sessions[session] = frame.seq
-        self.stats.frames_applied += 1
+        connection.stats.frames_applied += 1
         await self.acknowledge(connection, frame.seq, reply)
 
     async def acknowledge(self, connection: Connection, seq: int,
@@ -378,10 +408,11 @@ class PeerLink:
     hello_extra: Callable[[], dict[str, Any]]
     timeouts: Timeouts = field(default_factory=Timeouts)
     on_reply: Callable[[dict[str, Any]], None] = lambda reply: None
-    """told what the peer's site said with an acknowledgement"""
+    """told what the peer's site said with an acknowledgement or a report"""
     session: int = field(default_factory=lambda: secrets.randbits(63))
     stats: LinkStats = field(default_factory=LinkStats)
     loop: asyncio.AbstractEventLoop | None = None
+    peer_site: str = field(init=False)
     _next_seq: int = 1
     _pending: dict[int, _Pending] = field(default_factory=dict)
     _connection: Connection | None = None
@@ -389,6 +420,7 @@ class PeerLink:
     _stopping: bool = False
 
     def __post_init__(self) -> None:
+        (self.peer_site,) = self.identity.peers
         with contextlib.suppress(RuntimeError):  # made outside a loop: `run` sets it
             self.loop = asyncio.get_running_loop()
 
@@ -413,7 +445,7 @@ class PeerLink:
     async def deliver(self, payload: bytes) -> None:
         connection = self._connection
         if connection is None:
-            raise LinkUnavailable(f"the link to the {self.identity.peer_site} site is down")
+            raise LinkUnavailable(f"the link to the {self.peer_site} site is down")
         seq, self._next_seq = self._next_seq, self._next_seq + 1
         pending = self._pending[seq] = _Pending(payload, asyncio.get_running_loop().create_future())
         with contextlib.suppress(OSError):  # a broken connection resends after the reconnect
@@ -445,7 +477,7 @@ class PeerLink:
             elif self._pending:
                 # the peer did not take the connection back: whatever was in flight is
                 # reported now rather than after the delivery timeout
-                self._abandon(f"the {self.identity.peer_site} site did not answer a reconnect "
+                self._abandon(f"the {self.peer_site} site did not answer a reconnect "
                               f"({reason})")  # fmt: skip
             if self._stopping:
                 break
@@ -485,7 +517,7 @@ class PeerLink:
             self._connection = connection
             self.stats.last_error = None
             self.stats.mark(True, connection.peer)
-            log.info("link up: %s site at %s", self.identity.peer_site, connection.peer)
+            log.info("link up: %s site at %s", self.peer_site, connection.peer)
             beats = asyncio.create_task(connection.heartbeats())
             try:
                 await self._acknowledgements(connection)
@@ -498,7 +530,7 @@ class PeerLink:
         """After a reconnect: what the listener applied is done; the rest is resent — unless
         the listener restarted, when whatever was in flight is reported undelivered."""
         if self._incarnation is not None and incarnation != self._incarnation:
-            self._settle_all(LinkUnavailable(f"the {self.identity.peer_site} site restarted"))
+            self._settle_all(LinkUnavailable(f"the {self.peer_site} site restarted"))
         self._incarnation = incarnation
         self._acknowledge(applied)
 
@@ -516,6 +548,8 @@ class PeerLink:
                 if frame.payload:
                     self.on_reply(frame.control())
                 self._acknowledge(frame.seq)
+            elif frame.type is FrameType.REPORT:
+                self.on_reply(frame.control())
             elif frame.type is FrameType.REFUSED:
                 reason = _field(frame.control(), "reason", str)
                 self._settle(frame.seq, LinkUnavailable(f"the peer refused it: {reason}"))

@@ -19,8 +19,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pitmirror.harness.loop_thread import free_port
 
-FIELDS = {"schema_version", "mirror", "design", "site", "role", "epoch", "peer",
-          "committed_point", "rpo_seconds", "out_of_sync", "cycle", "link"}  # fmt: skip
+FIELDS = {"schema_version", "mirror", "design", "site", "role", "epoch", "peers",
+          "committed_point", "rpo_seconds", "out_of_sync", "cycle", "groups", "link"}  # fmt: skip
 
 
 def pitmirror(*args: str) -> subprocess.CompletedProcess[str]:
@@ -54,7 +54,7 @@ def workload(pair: Pair, writes: int, seed: int) -> int:
 def test_two_daemons_mirror_and_status_says_what_the_volumes_hold(tmp_path: Path) -> None:
     pair = Pair(tmp_path, grains=64, port=free_port())
     with running(pair, "remote", "local") as daemons:
-        pair.wait("local", lambda d: d["peer"]["connection"] == "connected", what="connected")
+        pair.wait("local", lambda d: d["peers"][0]["connection"] == "connected", what="connected")
         cycle = workload(pair, 40, seed=1)
         remote = pair.wait("remote", committed_past(cycle), what=f"point {cycle + 1}")
         local = pair.wait("local", lambda d: d["committed_point"]["number"] >=
@@ -66,14 +66,14 @@ def test_two_daemons_mirror_and_status_says_what_the_volumes_hold(tmp_path: Path
         for code in [d.stop() for d in daemons.values()]:
             assert code == 0  # SIGTERM is a clean stop
     doc = json.loads(cli.stdout)
-    assert set(doc) >= FIELDS and doc["schema_version"] == 1
+    assert set(doc) >= FIELDS and doc["schema_version"] == 2
     assert (doc["site"], doc["role"], doc["epoch"], doc["design"]) == (
         "remote",
         "secondary",
         1,
         "cyclic-flashcopy",
     )
-    assert local["role"] == "primary" and local["peer"]["connection"] == "connected"
+    assert local["role"] == "primary" and local["peers"][0]["connection"] == "connected"
     point = remote["committed_point"]
     # the digest status reported is the committed image's, which is the source's: no write
     # came after the point
@@ -102,7 +102,7 @@ def test_out_of_sync_counts_what_the_target_does_not_hold(tmp_path: Path) -> Non
         local = pair.wait("local", lambda d: d["out_of_sync"]["grains"] == len(written),
                           what="5 grains out of sync")  # fmt: skip
         assert local["out_of_sync"]["bytes"] == len(written) * GRAIN
-        assert local["peer"]["connection"] == "connecting"
+        assert local["peers"][0]["connection"] == "connecting"
         daemons["local"].stop()
         maps = inspect(pair, "local")["maps"]
         assert maps["future_map"] + maps["out_of_sync"] + maps["copy_map"] >= len(written)

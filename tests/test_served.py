@@ -73,4 +73,4 @@ class _Wire:
         assert isinstance(message, MirrorWrite | Commit)
         reply = self.remote.receive(MESSAGES.encode(message))
         if reply is not None:
-            self.local.replied(reply)
+            self.local.replied("remote", reply)

@@ -42,7 +42,7 @@ FAST = Timeouts(handshake=2.0, heartbeat=0.1, dead=0.6, delivery=3.0, retry=0.05
 
 
 def _identity(site: str, peer: str, epoch: int = 1, grains: int = 64) -> Identity:
-    return Identity("pair0", "cyclic-flashcopy", site, peer, epoch,
+    return Identity("pair0", "cyclic-flashcopy", site, (peer,), epoch,
                     {"grain_size": 4096, "grains": grains}, "A")  # fmt: skip
 
 

@@ -75,7 +75,7 @@ def test_two_hosts_mirror_through_a_link_cut(hosts: Hosts, tmp_path: Path) -> No
     }
     try:
         local = pair.wait("local", lambda d: d["link"]["up"], what="the link up")
-        assert local["peer"]["address"] == f"{hosts.remote_ip}:{pair.port}"
+        assert local["peers"][0]["address"] == f"{hosts.remote_ip}:{pair.port}"
         pair.wait("remote", lambda d: d["committed_point"]["number"] >= 1, what="point 1")
         _ip("-n", hosts.local_ns, "link", "set", hosts.local_veth, "down")
         try:
@@ -95,4 +95,4 @@ def test_two_hosts_mirror_through_a_link_cut(hosts: Hosts, tmp_path: Path) -> No
         for daemon in daemons.values():
             daemon.stop()
     assert remote["committed_point"]["digest"] == pair.target_digest() == pair.source_digest()
-    assert remote["peer"]["address"].startswith(hosts.local_ip)
+    assert remote["peers"][0]["address"].startswith(hosts.local_ip)

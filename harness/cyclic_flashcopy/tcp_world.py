@@ -170,7 +170,7 @@ class FlashCopyTcpWorld:
         self.proxy.cut_inside_every(plan.cut_ack_every, FrameType.ACK, "down")
         self.loop = LoopThread("link")
         geometry = {"grain_size": self.grain_size, "grains": n}
-        identity = Identity(MIRROR, "cyclic-flashcopy", "local", "remote", 1, geometry,
+        identity = Identity(MIRROR, "cyclic-flashcopy", "local", ("remote",), 1, geometry,
                             MESSAGES.design)  # fmt: skip
         self.local: FlashCopyLocalSite
 

@@ -33,6 +33,9 @@ class Complete:
     group: int
     point: int
     grains: int
+    taken_at: int = 0
+    """when the home took the point (microseconds since the epoch; 0: the mirror's first point
+    or no clock): the committed point's source time, which the remote records with the mark"""
 
 
 Message = DeltaWrite | Complete

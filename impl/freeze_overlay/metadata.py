@@ -30,6 +30,13 @@ def _number(meta: Metadata, key: str) -> int:
     return value
 
 
+def _time(meta: Metadata, key: str) -> int:
+    """A recorded time; 0 in a journal written before times were recorded."""
+    value = meta.get(key, 0)
+    assert isinstance(value, int), key
+    return value
+
+
 def _bits(meta: Metadata, key: str) -> GrainMap:
     value = meta[key]
     assert isinstance(value, GrainMap), key
@@ -43,6 +50,10 @@ class GroupMeta:
     broken: bool
     unfrozen: frozenset[int]
     """members (indices in the topology) still to freeze: the one-at-a-time mutant only"""
+    taken_at: int = 0
+    """when the newest point was taken, in microseconds since the epoch (0: the mirror's first
+    point, or no clock).  Not a field of the model: the time a point stands for, which status
+    reports"""
 
 
 @dataclass(frozen=True)
@@ -62,6 +73,7 @@ class GroupRecord:
             self._key("completed"): GrainMap(len(self.remotes)),
             self._key("broken"): 0,
             self._key("unfrozen"): GrainMap(len(self.members)),
+            self._key("taken_at"): 0,
         }
 
     def read(self, meta: Metadata) -> GroupMeta:
@@ -72,6 +84,7 @@ class GroupRecord:
             completed_at=frozenset(self.remotes[k] for k in completed),
             broken=bool(_number(meta, self._key("broken"))),
             unfrozen=frozenset(self.members[p] for p in unfrozen),
+            taken_at=_time(meta, self._key("taken_at")),
         )
 
     def changes(
@@ -81,8 +94,11 @@ class GroupRecord:
         completed_at: frozenset[str] | None = None,
         broken: bool | None = None,
         unfrozen: frozenset[int] | None = None,
+        taken_at: int | None = None,
     ) -> Changes:
         out: dict[str, Any] = {}
+        if taken_at is not None:
+            out[self._key("taken_at")] = taken_at
         if point is not None:
             out[self._key("point")] = point
         if completed_at is not None:
@@ -205,6 +221,9 @@ class CopyMeta:
     merging: GrainMap
     merging_point: int | None
     """pipelined: the complete delta of an earlier point, merging aside in the other volume"""
+    committed_at: int = 0
+    """when the newest point complete here was taken at the home (microseconds since the
+    epoch; 0: none, or no clock): the committed point's source time.  Not a field of the model"""
 
     @property
     def merging_slot(self) -> int:
@@ -231,6 +250,7 @@ class CopyRecord:
             self._key("delta_slot"): 0,
             self._key("merging"): GrainMap(self.grains),
             self._key("merging_point"): NO_POINT,
+            self._key("committed_at"): 0,
         }
 
     def read(self, meta: Metadata) -> CopyMeta:
@@ -244,6 +264,7 @@ class CopyRecord:
             delta_slot=_number(meta, self._key("delta_slot")),
             merging=_bits(meta, self._key("merging")),
             merging_point=None if merging_point == NO_POINT else merging_point,
+            committed_at=_time(meta, self._key("committed_at")),
         )
 
     def received(self, offsets: range, point: int) -> Changes:
@@ -271,8 +292,9 @@ class CopyRecord:
             self._key("merging"): {"assign": GrainMap(self.grains).to_hex()},
         }
 
-    def complete(self, point: int) -> Changes:
-        return {self._key("complete"): 1, self._key("delta_point"): point}
+    def complete(self, point: int, taken_at: int = 0) -> Changes:
+        return {self._key("complete"): 1, self._key("delta_point"): point,
+                self._key("committed_at"): taken_at}  # fmt: skip
 
     def merged(self, current: CopyMeta) -> Changes:
         """The delta is in the base: the base now holds the delta's point, the delta is gone."""

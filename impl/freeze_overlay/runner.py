@@ -290,11 +290,12 @@ class OverlayRunner:
     def tick(self) -> None:
         self.plan.new_tick()
         self.plan.merge_extents_per_tick = self.merge_extents_per_tick
-        for half in self.homes.values():
-            half.interval_s, half.extents_per_tick = self.interval_s, self.extents_per_tick
-            half.max_extent_grains = self.max_extent_grains
-        for half in self.copiers.values():
-            half.max_extent_grains = self.max_extent_grains
+        for home_half in self.homes.values():
+            home_half.interval_s, home_half.extents_per_tick = (self.interval_s,
+                                                                self.extents_per_tick)  # fmt: skip
+            home_half.max_extent_grains = self.max_extent_grains
+        for copy_half in self.copiers.values():
+            copy_half.max_extent_grains = self.max_extent_grains
         for gi, spec in enumerate(self.topology.groups):
             home = self.homes[spec.home]
             for remote in spec.remotes:

@@ -16,7 +16,7 @@ merges redone from complete deltas; each action's writes are the model's write p
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from statemachine.exceptions import TransitionNotAllowed
@@ -43,6 +43,7 @@ from pitmirror.impl.site import (
     SiteDown,
     WriteHook,
     event_arguments,
+    no_clock,
     require_extent,
 )
 from pitmirror.impl.volumes import Volume
@@ -94,8 +95,12 @@ class OverlaySite(DurableSite):
         options: model.Options,
         links: Mapping[str, Link],
         on_write: WriteHook | None = None,
+        clock: Callable[[], float] = no_clock,
     ) -> None:
         super().__init__(journal, on_write)
+        self.clock = clock
+        """when a point is taken, in seconds since the epoch: the product's wall clock; the
+        harness's worlds run without one"""
         self.site, self.topology, self.options, self.links = name, topology, options, links
         foreign = set(volumes) - site_volumes(topology, name)
         if foreign:
@@ -174,9 +179,9 @@ class OverlaySite(DurableSite):
             case DeltaWrite(group=group, member=member, offset=offset, point=point, data=payload):
                 self._send(self.service, "DeltaWrite", {"group": group, "member": member,
                            "offset": offset, "point": point, "data": payload})  # fmt: skip
-            case Complete(group=group, point=point, grains=grains):
+            case Complete(group=group, point=point, grains=grains, taken_at=taken_at):
                 self._send(self.service, "Complete", {"group": group, "point": point,
-                                                      "grains": grains})  # fmt: skip
+                           "grains": grains, "taken_at": taken_at})  # fmt: skip
 
     def settle(self) -> None:
         """Each group's phase moved to what its metadata now says."""
@@ -293,6 +298,7 @@ class OverlaySite(DurableSite):
             point=self.group_meta(group).point + 1,
             completed_at=frozenset(),
             unfrozen=frozenset(members) - set(frozen),
+            taken_at=int(self.clock() * 1_000_000),
         )
         for i in frozen:
             changes |= self.object_records[i].freeze(self.object_meta(i), self.options.pipelined)
@@ -322,7 +328,7 @@ class OverlaySite(DurableSite):
         self._require_point_to_send(group, site)
         current = self.group_meta(group)
         grains = sum(len(self.object_meta(i).frozen) for i in self.members(group))
-        self.links[site].send(Complete(group, current.point, grains))
+        self.links[site].send(Complete(group, current.point, grains, current.taken_at))
         completed = current.completed_at | {site}
         self._record(self.group_records[group].changes(completed_at=completed))
 
@@ -430,7 +436,7 @@ class OverlaySite(DurableSite):
         else:
             self._record(self.copy_records[member].received(offsets, point))
 
-    def receive_complete(self, group: int, point: int, grains: int) -> None:
+    def receive_complete(self, group: int, point: int, grains: int, taken_at: int = 0) -> None:
         """One record marks every member's delta of `point` complete (moving an earlier
         point's delta aside first, pipelined, when no grain of this point came); refused
         unless all `grains` grains of the point arrived."""
@@ -450,7 +456,7 @@ class OverlaySite(DurableSite):
             raise EngineRefused(f"point {point} is already complete at {self.site}")
         changes = self._move_aside(group, point) if moves else Changes()
         for i in self.members(group):
-            changes |= self.copy_records[i].complete(point)
+            changes |= self.copy_records[i].complete(point, taken_at)
         self._record(changes, self.keeps("complete"))
 
     def merge_remote(self, grain: int, count: int = 1) -> None:
