@@ -54,6 +54,9 @@ class GroupMeta:
     """when the newest point was taken, in microseconds since the epoch (0: the mirror's first
     point, or no clock).  Not a field of the model: the time a point stands for, which status
     reports"""
+    previous_taken_at: int = 0
+    """when the point before it was taken (what a remote that has not completed the newest one
+    holds)"""
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,7 @@ class GroupRecord:
             self._key("broken"): 0,
             self._key("unfrozen"): GrainMap(len(self.members)),
             self._key("taken_at"): 0,
+            self._key("previous_taken_at"): 0,
         }
 
     def read(self, meta: Metadata) -> GroupMeta:
@@ -85,6 +89,7 @@ class GroupRecord:
             broken=bool(_number(meta, self._key("broken"))),
             unfrozen=frozenset(self.members[p] for p in unfrozen),
             taken_at=_time(meta, self._key("taken_at")),
+            previous_taken_at=_time(meta, self._key("previous_taken_at")),
         )
 
     def changes(
@@ -94,11 +99,12 @@ class GroupRecord:
         completed_at: frozenset[str] | None = None,
         broken: bool | None = None,
         unfrozen: frozenset[int] | None = None,
-        taken_at: int | None = None,
+        taken_at: tuple[int, int] | None = None,
     ) -> Changes:
+        """The changes of one record; `taken_at` is a new point's time and its predecessor's."""
         out: dict[str, Any] = {}
         if taken_at is not None:
-            out[self._key("taken_at")] = taken_at
+            out[self._key("taken_at")], out[self._key("previous_taken_at")] = taken_at
         if point is not None:
             out[self._key("point")] = point
         if completed_at is not None:

@@ -294,11 +294,12 @@ class OverlaySite(DurableSite):
     def _freeze(self, group: int, frozen: list[int]) -> None:
         """The record of a freeze of `frozen`, the rest of the members left to FreezeMember."""
         members = list(self.members(group))
+        current = self.group_meta(group)
         changes = self.group_records[group].changes(
-            point=self.group_meta(group).point + 1,
+            point=current.point + 1,
             completed_at=frozenset(),
             unfrozen=frozenset(members) - set(frozen),
-            taken_at=int(self.clock() * 1_000_000),
+            taken_at=(int(self.clock() * 1_000_000), current.taken_at),
         )
         for i in frozen:
             changes |= self.object_records[i].freeze(self.object_meta(i), self.options.pipelined)

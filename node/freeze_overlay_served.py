@@ -1,0 +1,430 @@
+"""Design B's sites as daemons run them: a site is home to some groups (it freezes them, copies
+each point to their remotes, completes it there and merges locally: `HomeRunner`) and a remote of
+others (it applies what their homes send, merges and drops: `CopyRunner`), in one daemon.
+
+A home knows a remote's copies only from what the remote says: its HELLO (every copy it holds,
+with the grains of the point it receives), the acknowledgement of each message (the copies of
+that group, the extent it applied), and a REPORT when its own work changed them (a drop).  What
+the home says in its HELLO — each group's point and the remotes that completed it — is what the
+remote checks its copies against (a lost record), as the home checks the remote's.
+
+Everything here runs on the daemon's engine thread, one call at a time, except `judge` and
+`replied`, which the link calls on its own thread: they read only what the last engine call
+published, and replace the views whole.  A report is read from the journal's state and the
+volumes: status says what the site holds, not what it meant to do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zlib
+from typing import Any
+
+import numpy as np
+
+from pitmirror.impl.bitmap import GrainMap
+from pitmirror.impl.freeze_overlay.messages import MESSAGES, Complete, DeltaWrite
+from pitmirror.impl.freeze_overlay.metadata import CopyMeta, GroupMeta, lost_record
+from pitmirror.impl.freeze_overlay.runner import CopyRunner, HomeRunner, MergePlan, committed_point
+from pitmirror.impl.freeze_overlay.site import OverlaySite
+from pitmirror.impl.site import EngineRefused
+from pitmirror.model.actions import Action
+from pitmirror.node.digest import ImageDigest
+from pitmirror.node.served import Cycle, Served, point
+from pitmirror.node.site import Clock
+from pitmirror.node.transport import MessageRefused
+
+EMPTY_POINT_SECONDS = 1.0
+"""a point with nothing in it is taken at most once a second: it only moves the committed
+point's source time (the RPO) forward"""
+
+
+# ---- a copy in words -------------------------------------------------------------------------
+
+
+def _packed(grains: GrainMap) -> bytes:
+    return zlib.compress(np.packbits(grains.bits.astype(bool)).tobytes())
+
+
+def _unpacked(data: bytes, count: int) -> GrainMap:
+    bits = np.unpackbits(np.frombuffer(zlib.decompress(data), dtype=np.uint8))[:count]
+    return GrainMap(count, np.flatnonzero(bits).tolist())
+
+
+def copy_words(copy: CopyMeta, grains: bool = False) -> dict[str, Any]:
+    """What a remote says of one copy; with `grains`, the grains of the point it receives."""
+    words: dict[str, Any] = {
+        "base": copy.base_point,
+        "point": -1 if copy.delta_point is None else copy.delta_point,
+        "complete": copy.complete,
+        "merging": -1 if copy.merging_point is None else copy.merging_point,
+        "at": copy.committed_at,
+        "slot": copy.delta_slot,
+    }
+    if grains:
+        words["grains"] = _packed(copy.delta)
+    return words
+
+
+def copy_heard(words: dict[str, Any], count: int, known: CopyMeta | None) -> CopyMeta:
+    """A copy as a remote's words say it; the grains of its point from the words, or kept from
+    what was known of the same point (or none, for a new one)."""
+    delta_point = None if words["point"] < 0 else int(words["point"])
+    if "grains" in words:
+        delta = _unpacked(words["grains"], count)
+    elif known is not None and known.delta_point == delta_point:
+        delta = known.delta
+    else:
+        delta = GrainMap(count)
+    return CopyMeta(
+        base_point=int(words["base"]),
+        delta_point=delta_point,
+        delta=delta,
+        complete=bool(words["complete"]),
+        delta_slot=int(words["slot"]),
+        merging=GrainMap(count),  # a home never needs it
+        merging_point=None if words["merging"] < 0 else int(words["merging"]),
+        committed_at=int(words["at"]),
+    )
+
+
+class OverlayServed(Served):
+    def __init__(self, site: OverlaySite, clock: Clock, cycle: Cycle) -> None:
+        self.site, self.clock, self.cycle = site, clock, cycle
+        topo = self.topology = site.topology
+        self.name, self.grain_size = site.site, site.grain_size
+        self.held = [gi for gi, g in enumerate(topo.groups) if self.name in g.remotes]
+        """the groups this site holds copies of"""
+        self.views: dict[str, dict[int, CopyMeta]] = {}
+        """each remote's copies (by object), as it last said"""
+        self.points_heard: dict[tuple[int, str], dict[str, Any]] = {}
+        """each group's committed point at each remote, as the remote said it (its digest)"""
+        self.applied = 0
+        plan = MergePlan()
+        self.home = HomeRunner(site, self._copy, clock, self._apply, cycle.interval_seconds,
+                               cycle.extents_per_tick, cycle.max_extent_grains,
+                               plan=plan)  # fmt: skip
+        for gi in site.homed:  # the interval counts from the recorded point, across restarts
+            self.home.point_times[(gi, site.group_meta(gi).point)] = (
+                site.group_meta(gi).taken_at / 1e6
+            )
+        self.copier = CopyRunner(site, self._apply, cycle.max_extent_grains, plan=plan)
+        self.digests = {gi: self._digest(gi) for gi in self.held}
+        self._said: dict[int, dict[str, Any]] = {}
+        """what this site last told each copy's home of it"""
+        self._refused: set[int] = set()
+        """groups a message of was refused: their home hears every grain again"""
+        self._grains: dict[int, tuple[tuple[int | None, int], bytes]] = {}
+        """each copy's packed grains, kept while its point and count stay"""
+        self._published_groups: dict[int, GroupMeta] = {}
+        self._published_copies: dict[int, CopyMeta] = {}
+        self._publish()
+
+    # ---- the runner's halves ----------------------------------------------------------------
+
+    def _apply(self, action: Action) -> None:
+        self.applied += 1
+        self.site.apply(action)
+
+    def _copy(self, obj: int, remote: str) -> CopyMeta:
+        """A remote's copy as it last said: before it said anything, it is taken to hold
+        nothing of the point (a copy to it waits for its link to be up, which is its HELLO)."""
+        known = self.views.get(remote, {}).get(obj)
+        if known is None:
+            raise EngineRefused(f"the {remote} site has not said what it holds yet")
+        return known
+
+    def tick(self) -> bool:
+        before = self.applied
+        self.home.plan.new_tick()
+        for gi in self.held:
+            self.copier.merge(gi)
+        for gi in self.site.homed:
+            self.home.interval_s = max(self.cycle.interval_seconds,
+                                       EMPTY_POINT_SECONDS if self._empty(gi) else 0.0)  # fmt: skip
+            if self.home.cycle(gi):
+                self.home.merge_local(gi)
+        return self.applied > before
+
+    def _empty(self, gi: int) -> bool:
+        return not any(self.site.object_meta(i).active for i in self.topology.group_objects(gi))
+
+    # ---- the committed image a remote holds ---------------------------------------------------
+
+    def _members(self, gi: int) -> range:
+        return self.topology.group_objects(gi)
+
+    def _group_first(self, gi: int) -> int:
+        return self.topology.first_grain(self._members(gi)[0])
+
+    def _digest(self, gi: int) -> ImageDigest:
+        grains = sum(self.topology.objects[i].grains for i in self._members(gi))
+        digest = ImageDigest(lambda start, count: image_grains(self.site, gi, start, count),
+                             grains, self.grain_size)  # fmt: skip
+        first = self._group_first(gi)
+        for i in self._members(gi):
+            copy = self.site.copy_meta(i)
+            if copy.delta_point is not None and not copy.complete:  # received, not committed
+                delta = self.site.remote_stores[(i, self.name)].deltas[copy.delta_slot]
+                base = self.topology.first_grain(i) - first
+                for offset, n in copy.delta.extents(256):
+                    digest.stage(base + offset, delta.read_grains(offset, n))
+        return digest
+
+    def _committed_here(self, gi: int) -> dict[str, Any]:
+        copies = [self.site.copy_meta(i) for i in self._members(gi)]
+        newest = min(copies, key=committed_point)
+        return point(committed_point(newest), newest.committed_at, self.digests[gi].digest)
+
+    # ---- messages -----------------------------------------------------------------------------
+
+    def receive(self, payload: bytes) -> dict[str, Any] | None:
+        message = MESSAGES.decode(payload)
+        try:
+            self.site.receive(payload)
+        except EngineRefused as refused:
+            self._refused.add(message.group)
+            raise MessageRefused(str(refused)) from None
+        gi = message.group
+        words: dict[str, Any] = {"group": gi, "copies": self._copies_words(gi)}
+        if isinstance(message, DeltaWrite):
+            base = self.topology.first_grain(message.member) - self._group_first(gi)
+            self.digests[gi].stage(base + message.offset, message.data)
+            count = len(message.data) // self.grain_size
+            words["received"] = [message.member, message.point, message.offset, count]
+        else:
+            assert isinstance(message, Complete)
+            self.digests[gi].commit()
+            words["committed"] = self._committed_here(gi)
+        return {"groups": [words]}
+
+    def _copies_words(self, gi: int, grains: bool = False) -> list[list[Any]]:
+        said = []
+        for i in self._members(gi):
+            words = copy_words(self.site.copy_meta(i))
+            self._said[i] = dict(words)
+            if grains:
+                words["grains"] = self._packed_grains(i)
+            said.append([i, words])
+        return said
+
+    def _packed_grains(self, obj: int) -> bytes:
+        copy = self.site.copy_meta(obj)
+        stamp = (copy.delta_point, len(copy.delta))
+        kept = self._grains.get(obj)
+        if kept is None or kept[0] != stamp:
+            kept = self._grains[obj] = (stamp, _packed(copy.delta))
+        return kept[1]
+
+    def reports(self) -> dict[str, dict[str, Any]]:
+        """The groups whose copies changed here since this site last said them (its drops),
+        or whose message it refused (then with every grain), to each group's home."""
+        out: dict[str, dict[str, Any]] = {}
+        if not self.site.up:
+            return out
+        for gi in self.held:
+            changed = any(copy_words(self.site.copy_meta(i)) != self._said.get(i)
+                          for i in self._members(gi))  # fmt: skip
+            if changed or gi in self._refused:
+                home = self.topology.groups[gi].home
+                words = {"group": gi, "copies": self._copies_words(gi, gi in self._refused),
+                         "committed": self._committed_here(gi)}  # fmt: skip
+                out.setdefault(home, {"groups": []})["groups"].append(words)
+        self._refused.clear()
+        return out
+
+    def replied(self, site: str, reply: dict[str, Any]) -> None:
+        """What remote `site` said of its copies (an acknowledgement, a report)."""
+        view = dict(self.views.get(site, {}))
+        for words in reply.get("groups", []):
+            self._heard(site, view, words)
+        self.views[site] = view
+
+    def _heard(self, site: str, view: dict[int, CopyMeta], words: dict[str, Any]) -> None:
+        gi = int(words["group"])
+        for obj, copy in words.get("copies", []):
+            view[obj] = copy_heard(copy, self.topology.objects[obj].grains, view.get(obj))
+        received = words.get("received")
+        if received is not None:
+            obj, at_point, offset, count = received
+            known = view[obj]
+            if known.delta_point == at_point:
+                extent = GrainMap(len(known.delta.bits), range(offset, offset + count))
+                view[obj] = dataclasses.replace(known, delta=known.delta.union(extent))
+        if "committed" in words:
+            self.points_heard[(gi, site)] = words["committed"]
+
+    # ---- the state exchange --------------------------------------------------------------------
+
+    def _publish(self) -> None:
+        """What `judge` reads: this site's groups and copies as its journal holds them."""
+        if not self.site.up:
+            return
+        self._published_groups = {gi: self.site.group_meta(gi) for gi in self.site.homed}
+        self._published_copies = {i: self.site.copy_meta(i) for gi in self.held
+                                  for i in self._members(gi)}  # fmt: skip
+
+    def hello(self) -> dict[str, Any]:
+        self._publish()
+        groups = [[gi, {"point": g.point, "completed": sorted(g.completed_at)}]
+                  for gi, g in self._published_groups.items()]  # fmt: skip
+        copies = [[i, copy_words(c) | {"grains": self._packed_grains(i)}]
+                  for i, c in self._published_copies.items()]  # fmt: skip
+        committed = [[gi, self._committed_here(gi)] for gi in self.held] if self.site.up else []
+        return {"groups": groups, "copies": copies, "committed": committed}
+
+    def judge(self, peer: dict[str, Any]) -> str | None:
+        """A peer home's groups against the copies here, and a peer remote's copies against the
+        groups homed here: a record one side acted on and the other lost is refused."""
+        site = peer.get("site")
+        try:
+            homes = {int(gi): words for gi, words in peer.get("groups", [])}
+            copies = {int(i): words for i, words in peer.get("copies", [])}
+        except (TypeError, ValueError):
+            return "the peer's HELLO is no design-B state"
+        for gi, words in homes.items():
+            if gi not in self.held or self.topology.groups[gi].home != site:
+                continue
+            group = GroupMeta(int(words["point"]), frozenset(words["completed"]), False,
+                              frozenset())  # fmt: skip
+            held = [self._published_copies[i] for i in self._members(gi)]
+            if lost := lost_record(group, self.name, held):
+                return lost
+        view: dict[int, CopyMeta] = {}
+        for gi, group in self._published_groups.items():
+            if site not in self.topology.groups[gi].remotes:
+                continue
+            if not all(i in copies for i in self._members(gi)):
+                return f"the {site} site's HELLO does not say what it holds of group {gi}"
+            for i in self._members(gi):
+                view[i] = copy_heard(copies[i], self.topology.objects[i].grains, None)
+            if lost := lost_record(group, str(site), [view[i] for i in self._members(gi)]):
+                return lost
+        if view:
+            self.views[str(site)] = view
+            for gi, words in peer.get("committed", []):
+                self.points_heard[(int(gi), str(site))] = words
+        return None
+
+    # ---- the host's door and status ------------------------------------------------------------
+
+    def host_write(self, grain: int, data: bytes) -> int:
+        size = self.grain_size
+        if not data or len(data) % size:
+            raise EngineRefused(f"{len(data)} bytes are not whole grains of {size} bytes")
+        for i in range(len(data) // size):
+            self.site.host_write(grain + i, data[i * size : (i + 1) * size])
+        return self.site.group_meta(self.topology.locate(grain)[0]).point
+
+    def report(self) -> dict[str, Any]:
+        groups = [self._home_report(gi) for gi in self.site.homed]
+        groups += [self._remote_report(gi) for gi in self.held]
+        groups.sort(key=lambda g: int(g["group"]))
+        roles = {g["role"] for g in groups}
+        points = [p for g in groups for p in g["committed"].values()]
+        oldest = min(points, key=lambda p: (p["number"], p["source_time"] or 0.0))
+        return {
+            "role": roles.pop() if len(roles) == 1 else "primary and secondary",
+            "committed_point": oldest,
+            "out_of_sync": {
+                key: sum(g["out_of_sync"][key] for g in groups) for key in ("grains", "bytes")
+            },  # fmt: skip
+            "cycle": groups[0]["cycle"],
+            "groups": groups,
+        }
+
+    def _durable_group(self, gi: int) -> GroupMeta:
+        return self.site.group_records[gi].read(self.site.durable_meta())
+
+    def _home_report(self, gi: int) -> dict[str, Any]:
+        spec, group = self.topology.groups[gi], self._durable_group(gi)
+        meta = self.site.durable_meta()
+        objects = [self.site.object_records[i].read(meta) for i in self._members(gi)]
+        everywhere = group.completed_at == set(spec.remotes)
+        behind = sum(len(o.active.union(o.frozen) if not everywhere else o.active)
+                     for o in objects)  # fmt: skip
+        frozen = sum(len(o.frozen) for o in objects)
+        committed, done = {}, 0
+        for remote in spec.remotes:
+            has = remote in group.completed_at
+            number = group.point if has else group.point - 1
+            at = group.taken_at if has else group.previous_taken_at
+            heard = self.points_heard.get((gi, remote), {})
+            committed[remote] = point(number, at, heard.get("digest")
+                                      if heard.get("number") == number else None)  # fmt: skip
+            view = self.views.get(remote, {})
+            for i, o in zip(self._members(gi), objects, strict=True):
+                copy = view.get(i)
+                if has:
+                    done += len(o.frozen)
+                elif copy is not None and copy.delta_point == group.point:
+                    done += len(o.frozen.grains() & copy.delta.grains())
+        size = self.grain_size
+        return {
+            "group": gi,
+            "objects": [self.topology.objects[i].name for i in self._members(gi)],
+            "home": spec.home,
+            "remotes": list(spec.remotes),
+            "role": "primary",
+            "committed": committed,
+            "out_of_sync": {"grains": behind, "bytes": behind * size},
+            "cycle": {
+                "number": group.point,
+                "phase": self.site.phase(gi) if self.site.up else "down",
+                "bytes_done": done * size,
+                "bytes_total": frozen * len(spec.remotes) * size,
+            },  # fmt: skip
+        }
+
+    def _remote_report(self, gi: int) -> dict[str, Any]:
+        spec, meta = self.topology.groups[gi], self.site.durable_meta()
+        copies = [self.site.copy_records[i].read(meta) for i in self._members(gi)]
+        receiving = [c for c in copies if c.delta_point is not None and not c.complete]
+        received = sum(len(c.delta) for c in receiving)
+        merging = any(c.merging_point is not None for c in copies)
+        newest = max(committed_point(c) for c in copies)
+        size = self.grain_size
+        return {
+            "group": gi,
+            "objects": [self.topology.objects[i].name for i in self._members(gi)],
+            "home": spec.home,
+            "remotes": list(spec.remotes),
+            "role": "secondary",
+            "committed": {self.name: self._committed_here(gi)},
+            "out_of_sync": {"grains": received, "bytes": received * size},
+            "cycle": {
+                "number": newest + 1,
+                "phase": "merging" if merging else "receiving",
+                "bytes_done": received * size,
+                "bytes_total": None,
+            },  # fmt: skip
+        }
+
+
+def image_grains(site: OverlaySite, group: int, start: int, count: int) -> bytes:
+    """Grains `start`.. of a group's committed image that a remote site's volumes and journal
+    hold (its members one after the other; what a failover reads): the base copy, overlaid by
+    the delta merging and by the delta once complete."""
+    topo, size = site.topology, site.grain_size
+    out = bytearray()
+    grain = topo.first_grain(topo.group_objects(group)[0]) + start
+    while count:
+        _, oi, offset = topo.locate(grain)
+        n = min(count, topo.objects[oi].grains - offset)
+        copy, store = site.copy_meta(oi), site.remote_stores[(oi, site.site)]
+        data = bytearray(store.base.read_grains(offset, n))
+        overlays = [(copy.merging, copy.merging_slot)] if copy.merging_point is not None else []
+        overlays += [(copy.delta, copy.delta_slot)] if copy.complete else []
+        for delta, slot in overlays:
+            for g in np.flatnonzero(delta.bits[offset : offset + n]).tolist():
+                data[g * size : (g + 1) * size] = store.deltas[slot].read_grains(offset + g)
+        out += data
+        grain, count = grain + n, count - n
+    return bytes(out)
+
+
+def recoverable_image(site: OverlaySite, group: int) -> bytes:
+    """A group's whole committed image at a remote site."""
+    topo = site.topology
+    return image_grains(site, group, 0, sum(topo.objects[i].grains
+                                            for i in topo.group_objects(group)))  # fmt: skip
