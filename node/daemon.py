@@ -132,6 +132,7 @@ class Daemon:
     def handlers(self, served: Served) -> dict[str, Handler]:
         async def pause(request: dict[str, Any]) -> dict[str, Any]:
             self.paused = True
+            await self.on_engine(self._publish, served)  # after the work in progress: held now
             return {"ok": True}
 
         async def resume(request: dict[str, Any]) -> dict[str, Any]:

@@ -161,3 +161,17 @@ NODE_DESIGN = NodeDesign(
     serve=serve,
     vocabulary=MESSAGES,
 )
+
+
+def groups_toml(topology: model.Topology) -> str:
+    """The [[groups]] tables of a config that describe `topology` (what a deployment tool, or
+    the harness, writes for every site)."""
+    lines = [f"fan_in = {'true' if topology.fan_in else 'false'}"]
+    for group in topology.groups:
+        objects = ", ".join(
+            f'{{ name = "{o.name}", home = "{o.home}", grains = {o.grains}, kind = "{o.kind}" }}'
+            for o in group.objects
+        )
+        remotes = ", ".join(f'"{r}"' for r in group.remotes)
+        lines += ["[[groups]]", f"remotes = [{remotes}]", f"objects = [{objects}]"]
+    return "\n".join(lines) + "\n"

@@ -394,7 +394,7 @@ class OverlayServed(Served):
             "out_of_sync": {"grains": received, "bytes": received * size},
             "cycle": {
                 "number": newest + 1,
-                "phase": "merging" if merging else "receiving",
+                "phase": "merging" if merging else "receiving" if receiving else "idle",
                 "bytes_done": received * size,
                 "bytes_total": None,
             },  # fmt: skip

@@ -15,9 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pitmirror.impl.freeze_overlay.layout import site_volumes, volume_layout
+from pitmirror.impl.freeze_overlay.site import OverlaySite
+from pitmirror.model import freeze_overlay as model
 from pitmirror.node.config import built_site, load_config
 from pitmirror.node.control import request, request_status, watch_status
 from pitmirror.node.digest import digest_of
+from pitmirror.node.freeze_overlay import groups_toml, links
+from pitmirror.node.freeze_overlay_served import recoverable_image
 
 GRAIN = 65536
 
@@ -106,7 +111,7 @@ class Pair:
 
 
 class Daemon:
-    def __init__(self, pair: Pair, site: str, wrap: list[str] | None = None) -> None:
+    def __init__(self, pair: Pair | Sites, site: str, wrap: list[str] | None = None) -> None:
         self.pair, self.site = pair, site
         self.log = pair.root / f"{site}.log"
         command = [sys.executable, "-c", "from pitmirror.node.cli import main; main()", "serve",
@@ -145,7 +150,7 @@ class Daemon:
 
 
 @contextmanager
-def running(pair: Pair, *sites: str) -> Iterator[dict[str, Daemon]]:
+def running(pair: Pair | Sites, *sites: str) -> Iterator[dict[str, Daemon]]:
     daemons: dict[str, Daemon] = {}
     try:
         for site in sites:
@@ -154,3 +159,77 @@ def running(pair: Pair, *sites: str) -> Iterator[dict[str, Daemon]]:
     finally:
         for daemon in daemons.values():
             daemon.stop()
+
+
+class Sites:
+    """A design-B mirror's site folders for a topology: every site's volumes (files the size the
+    layout gives), its config, and a shadow of what the test wrote to each group, from which
+    the source's image digest comes — not from the engine."""
+
+    def __init__(self, root: Path, topology: model.Topology, ports: dict[str, int],
+                 options: str = "") -> None:  # fmt: skip
+        self.root, self.topology = root, topology
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "secret").write_text(base64.b64encode(os.urandom(24)).decode() + "\n")
+        layout, _ = volume_layout(topology)
+        for name, grains in layout.items():
+            with open(root / f"{name}.img", "wb") as f:
+                f.truncate(grains * GRAIN)
+        self.shadow: dict[int, bytearray] = {}
+        for i, obj in enumerate(topology.objects):  # each object starts from random bytes
+            data = os.urandom(obj.grains * GRAIN)
+            base = f"{obj.name}.base" if obj.kind == "device" else f"{obj.name}.file"
+            assert obj.kind != "span", "the tests' topologies keep objects on their own volumes"
+            (root / f"{base}.img").write_bytes(data)
+            self.shadow[i] = bytearray(data)
+        listens = {s: links({"site": s, "topology": topology}) for s in topology.sites}
+        for site in topology.sites:
+            volumes = "\n".join(f'"{v}" = "{v}.img"' for v in sorted(site_volumes(topology, site)))
+            link = ["heartbeat_seconds = 0.2", "dead_seconds = 1.0"]
+            if listens[site].listens_for:
+                link.append(f'listen = "127.0.0.1:{ports[site]}"')
+            if listens[site].connects_to:
+                link.append("[link.peers]")
+                link += [f'{peer} = "127.0.0.1:{ports[peer]}"'
+                         for peer in listens[site].connects_to]  # fmt: skip
+            self.config(site).write_text(
+                f'design = "freeze-overlay"\nsite = "{site}"\nstate_dir = "state-{site}"\n'
+                f'grain_size = {GRAIN}\nmirror = "mirror-b"\nsecret_file = "secret"\n'
+                f"{groups_toml(topology)}[volumes]\n{volumes}\n[link]\n" + "\n".join(link)
+                + f"\n[cycle]\nidle_seconds = 0.02\n{options}"
+            )  # fmt: skip
+
+    def config(self, site: str) -> Path:
+        return self.root / f"{site}.toml"
+
+    def socket(self, site: str) -> Path:
+        return self.root / f"state-{site}" / "control.sock"
+
+    def status(self, site: str) -> dict[str, Any]:
+        return request_status(self.socket(site))
+
+    def control(self, site: str, body: dict[str, Any]) -> dict[str, Any]:
+        return request(self.socket(site), body)
+
+    def write(self, grain: int, data: bytes) -> int:
+        """Whole grains through the home's host door, kept in the shadow; the point they
+        follow (they are in the next one)."""
+        _, obj, offset = self.topology.locate(grain)
+        home = self.topology.objects[obj].home
+        body = {"op": "write", "grain": grain, "data": base64.b64encode(data).decode()}
+        answer = request(self.socket(home), body)
+        self.shadow[obj][offset * GRAIN : offset * GRAIN + len(data)] = data
+        return int(answer["cycle"])
+
+    def source_digest(self, group: int) -> str:
+        members = self.topology.group_objects(group)
+        return digest_of(b"".join(bytes(self.shadow[i]) for i in members), GRAIN)
+
+    def target_digest(self, site: str, group: int) -> str:
+        """The committed image of `group` that `site`'s volumes and journal hold (what a
+        failover reads), read with its daemon stopped."""
+        with built_site(load_config(self.config(site))) as running:
+            assert isinstance(running.site, OverlaySite)
+            return digest_of(recoverable_image(running.site, group), GRAIN)
+
+    wait = Pair.wait

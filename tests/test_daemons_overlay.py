@@ -1,0 +1,179 @@
+"""Design B's `pitmirror serve` processes mirror over loopback TCP, for one group to one remote,
+fan-out, fan-in and both ways: what status says is checked against what the test wrote (its
+shadow of every group) and what the remotes' volumes and journals hold, through a kill -9 and
+restart of either site."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from daemons import GRAIN, Sites, running
+
+from pitmirror.harness.loop_thread import free_port
+from pitmirror.model import freeze_overlay as model
+
+
+def _topology(name: str) -> model.Topology:
+    """The model's topologies on volumes of their own (fan-in: both homes' objects on one
+    device at the remote)."""
+    if name == "fan-in":
+        return model.Topology("fan-in", (
+            model.GroupSpec((model.ObjectSpec("a", "left", 24),), ("right",)),
+            model.GroupSpec((model.ObjectSpec("b", "third", 24),), ("right",)),
+        ), fan_in=True)  # fmt: skip
+    return model.topology(name, 24)
+
+
+def _sites(tmp_path: Path, name: str) -> Sites:
+    topology = _topology(name)
+    return Sites(tmp_path, topology, {site: free_port() for site in topology.sites})
+
+
+def committed_past(group: int, point: int, remotes: tuple[str, ...]) -> Any:
+    """A home's status whose group has every write made after `point` committed at every remote:
+    point + 1 or later."""
+
+    def done(doc: dict[str, Any]) -> bool:
+        entry = next(g for g in doc["groups"] if g["group"] == group)
+        return all(entry["committed"][r]["number"] >= point + 1 for r in remotes)
+
+    return done
+
+
+def workload(sites: Sites, group: int, writes: int, seed: int) -> int:
+    """Random whole-grain writes to a group's members; the point the last follows."""
+    rng = random.Random(seed)
+    topo = sites.topology
+    members = list(topo.group_objects(group))
+    point = 0
+    for _ in range(writes):
+        obj = rng.choice(members)
+        count = rng.randint(1, 3)
+        offset = rng.randrange(topo.objects[obj].grains - count + 1)
+        point = sites.write(topo.first_grain(obj) + offset, os.urandom(GRAIN * count))
+    return point
+
+
+def _idle(doc: dict[str, Any]) -> bool:
+    return all(g["cycle"]["phase"] == "idle" and g["out_of_sync"]["grains"] == 0
+               for g in doc["groups"] if g["role"] == "primary")  # fmt: skip
+
+
+def settle(sites: Sites) -> dict[str, dict[str, Any]]:
+    """Every home paused between two points, each committed everywhere: each site's last
+    status."""
+    topo = sites.topology
+    docs: dict[str, dict[str, Any]] = {}
+    for home in sorted({g.home for g in topo.groups}):
+        for _ in range(20):  # a point may be taken between the idle status and the pause
+            sites.wait(home, _idle, what="every group idle")
+            sites.control(home, {"op": "pause"})
+            docs[home] = sites.status(home)
+            if _idle(docs[home]):
+                break
+            sites.control(home, {"op": "resume"})
+        assert _idle(docs[home]), docs[home]
+    for gi, group in enumerate(topo.groups):
+        point = next(g for g in docs[group.home]["groups"] if g["group"] == gi)["cycle"]["number"]
+        for remote in group.remotes:
+            # (a remote that is a paused home too merges no more: its image is committed still)
+            docs[remote] = sites.wait(remote, lambda d, gi=gi, point=point, remote=remote: any(
+                g["group"] == gi and g["committed"][remote]["number"] == point
+                for g in d["groups"]), what=f"group {gi} point {point} at {remote}")  # fmt: skip
+    return docs
+
+
+def check_digests(sites: Sites, docs: dict[str, dict[str, Any]]) -> None:
+    """Every remote's committed image of every group is the source's, as the home's and the
+    remote's status say."""
+    for gi, group in enumerate(sites.topology.groups):
+        want = sites.source_digest(gi)
+        home = next(g for g in docs[group.home]["groups"] if g["group"] == gi)
+        for remote in group.remotes:
+            held = next(g for g in docs[remote]["groups"] if g["group"] == gi)
+            assert held["role"] == "secondary" and home["role"] == "primary"
+            assert held["committed"][remote]["digest"] == want
+            assert home["committed"][remote]["digest"] == want
+            assert home["committed"][remote]["number"] == held["committed"][remote]["number"]
+
+
+@pytest.mark.parametrize("name", ["single", "fan-out", "fan-in", "bidirectional"])
+def test_design_b_daemons_mirror_every_topology(tmp_path: Path, name: str) -> None:
+    sites = _sites(tmp_path, name)
+    topo = sites.topology
+    with running(sites, *topo.sites) as daemons:
+        for gi, group in enumerate(topo.groups):
+            point = workload(sites, gi, 12, seed=gi)
+            sites.wait(group.home, committed_past(gi, point, group.remotes),
+                       what=f"group {gi} past point {point}")  # fmt: skip
+        docs = settle(sites)
+        check_digests(sites, docs)
+        for doc in docs.values():
+            assert doc["design"] == "freeze-overlay" and doc["schema_version"] == 2
+            assert all(p["connection"] == "connected" for p in doc["peers"]), doc["peers"]
+            assert doc["link"]["up"] and doc["out_of_sync"]["grains"] == 0
+            assert doc["committed_point"]["source_time"] is not None
+        for code in [d.stop() for d in daemons.values()]:
+            assert code == 0
+    for gi, group in enumerate(topo.groups):
+        for remote in group.remotes:
+            assert sites.target_digest(remote, gi) == sites.source_digest(gi)
+
+
+def test_design_b_daemons_resume_after_kill_9_of_either_site(tmp_path: Path) -> None:
+    sites = _sites(tmp_path, "single")
+    with running(sites, "right", "left") as daemons:
+        for victim, seed in (("right", 1), ("left", 2), ("right", 3)):
+            point = workload(sites, 0, 10, seed=seed)
+            daemons[victim].kill()  # at whatever instant the copy is (every write was durable)
+            daemons[victim] = type(daemons[victim])(sites, victim)
+            sites.wait("left", committed_past(0, point, ("right",)), seconds=60,
+                       what=f"past point {point} after the {victim} site's kill -9")  # fmt: skip
+        docs = settle(sites)
+        check_digests(sites, docs)
+        left = docs["left"]
+        assert left["groups"][0]["committed"]["right"]["number"] > point
+        assert left["rpo_seconds"] is not None and left["rpo_seconds"] >= 0
+    assert sites.target_digest("right", 0) == sites.source_digest(0)
+
+
+def _serve(config: Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-c", "from pitmirror.node.cli import main; main()", "serve",
+               "--config", str(config)]  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.mark.parametrize(("edit", "said"), [
+    (lambda t: t.replace("[[groups]]", "[[groupz]]"), "'groups' is missing"),
+    (lambda t: t.replace('remotes = ["right"]', 'remotes = ["left"]'), "other sites than the home"),
+    (lambda t: t.replace('"vol.aux2" = "vol.aux2.img"\n', ""), "missing vol.aux2"),
+    (lambda t: t.replace('grains = 24', 'grains = 0'), "positive number of grains"),
+    (lambda t: t.replace('kind = "device"', 'kind = "tape"'), "kind 'tape'"),
+    (lambda t: t.replace("[link.peers]", "[link.peerz]"), "unknown key"),
+])  # fmt: skip
+def test_a_wrong_design_b_config_is_one_clear_error(tmp_path: Path, edit: Any, said: str) -> None:
+    sites = _sites(tmp_path, "single")
+    config = sites.config("left")
+    config.write_text(edit(config.read_text()))
+    run = _serve(config)
+    assert run.returncode == 2 and said in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_sites_that_describe_the_mirror_differently_never_mirror(tmp_path: Path) -> None:
+    """The handshake compares the topologies: a mismatch is one log line on each side."""
+    sites = _sites(tmp_path, "single")
+    left = sites.config("left")
+    left.write_text(left.read_text().replace("grains = 24", "grains = 20"))
+    with running(sites, "right", "left"):
+        doc = sites.wait("left", lambda d: d["peers"][0]["last_error"] is not None,
+                         what="the refusal")  # fmt: skip
+        assert "geometry" in doc["peers"][0]["last_error"]
+        assert doc["peers"][0]["connection"] == "connecting"
+    assert "geometry" in (tmp_path / "right.log").read_text()
