@@ -5,6 +5,8 @@ in it, and one site built on them.
 design = "freeze-overlay"       # design B
 site = "left"                   # one of the topology's sites
 fan_in = false                  # optional: a remote keeps every copy it holds on one device
+pipelined = true                # optional: false is the stricter order (safe, slower: a remote
+                                # merges a point before it takes the next); the same everywhere
 
 [[groups]]                      # every consistency group of the mirror, the same at every site
 remotes = ["right"]
@@ -100,16 +102,22 @@ def topology_of(table: Mapping[str, Any], where: Path) -> model.Topology:
     return model.Topology("config", tuple(specs), fan_in=fan_in)
 
 
-def fingerprint(topology: model.Topology) -> int:
-    """What both ends of a link compare, so two sites with different topologies never mirror."""
-    text = repr([(g.remotes, [(o.name, o.home, o.grains, o.kind) for o in g.objects])
-                 for g in topology.groups]) + repr(topology.fan_in)  # fmt: skip
+def fingerprint(topology: model.Topology, options: model.Options) -> int:
+    """What both ends of a link compare, so two sites that describe the mirror differently
+    (its topology, its order) never mirror."""
+    groups = [(g.remotes, [(o.name, o.home, o.grains, o.kind) for o in g.objects])
+              for g in topology.groups]  # fmt: skip
+    text = repr((groups, topology.fan_in, options.pipelined))
     return zlib.crc32(text.encode())
 
 
 def settings(table: Mapping[str, Any], where: Path) -> SiteSettings:
     topology = topology_of(table, where)
-    return {"site": site_of(table, topology.sites, where), "topology": topology}
+    pipelined = table.get("pipelined", True)
+    if not isinstance(pipelined, bool):
+        raise ConfigError(f"{where}: pipelined must be true or false")
+    return {"site": site_of(table, topology.sites, where), "topology": topology,
+            "options": model.Options(pipelined=pipelined)}  # fmt: skip
 
 
 def links(settings: SiteSettings) -> Links:
@@ -130,10 +138,11 @@ def build(settings: SiteSettings, volumes: dict[str, Volume], state_dir: Path,
         raise ConfigError(f"the {site} site's volumes are too small ({'; '.join(wrong)})")
     journal = Journal(state_dir, site, initial_meta(topology, site))
     peers = {peer: links.get(peer, NoPeer()) for peer in sorted(set(topology.sites) - {site})}
-    overlay = OverlaySite(site, topology, volumes, journal, model.Options(), peers, clock=clock)
+    overlay = OverlaySite(site, topology, volumes, journal, settings["options"], peers,
+                          clock=clock)  # fmt: skip
     grain_size = next(iter(volumes.values())).grain_size
     geometry = {"grain_size": grain_size, "grains": topology.grains,
-                "topology": fingerprint(topology)}  # fmt: skip
+                "topology": fingerprint(topology, settings["options"])}  # fmt: skip
     return RunningSite(overlay, lambda: phases(overlay), geometry)
 
 
@@ -153,7 +162,7 @@ def serve(running: RunningSite, clock: Clock, cycle: Cycle) -> Served:
 
 NODE_DESIGN = NodeDesign(
     name="freeze-overlay",
-    keys=frozenset({"groups", "fan_in"}),
+    keys=frozenset({"groups", "fan_in", "pipelined"}),
     settings=settings,
     volumes=lambda settings: site_volumes(settings["topology"], settings["site"]),
     links=links,
@@ -165,7 +174,7 @@ NODE_DESIGN = NodeDesign(
 
 def groups_toml(topology: model.Topology) -> str:
     """The [[groups]] tables of a config that describe `topology` (what a deployment tool, or
-    the harness, writes for every site)."""
+    the harness, writes for every site; after them, only tables)."""
     lines = [f"fan_in = {'true' if topology.fan_in else 'false'}"]
     for group in topology.groups:
         objects = ", ".join(

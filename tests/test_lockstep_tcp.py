@@ -10,10 +10,11 @@ import pytest
 
 from pitmirror.harness.check import Budget, run_check
 from pitmirror.harness.cyclic_flashcopy.lockstep import Lockstep
-from pitmirror.harness.cyclic_flashcopy.tcp_world import FlashCopyTcpWorld, TcpPlan
+from pitmirror.harness.cyclic_flashcopy.tcp_world import FlashCopyTcpWorld
 from pitmirror.harness.designs import Subject
 from pitmirror.harness.lockstep import run_actions
 from pitmirror.harness.traces import read_trace, trace_files
+from pitmirror.harness.transport_mutants import TcpPlan
 from pitmirror.model import cyclic_flashcopy as A
 
 TRACES = Path(__file__).resolve().parent.parent / "traces"
@@ -64,7 +65,7 @@ def test_design_mutants_stay_in_one_process() -> None:
 
 
 def test_every_transport_mutant_named_has_a_listener() -> None:
-    from pitmirror.harness.cyclic_flashcopy.transport_mutants import LISTENERS
+    from pitmirror.harness.transport_listeners import LISTENERS
     from pitmirror.harness.transport_mutants import TRANSPORT_MUTANTS
 
     assert tuple(LISTENERS) == TRANSPORT_MUTANTS

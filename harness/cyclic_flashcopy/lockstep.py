@@ -8,11 +8,12 @@ from pathlib import Path
 
 from pitmirror.harness.cyclic_flashcopy.mutants import is_mutant
 from pitmirror.harness.cyclic_flashcopy.probes import probes
-from pitmirror.harness.cyclic_flashcopy.tcp_world import FlashCopyTcpWorld, TcpPlan, tcp_plan
+from pitmirror.harness.cyclic_flashcopy.tcp_world import FlashCopyTcpWorld
 from pitmirror.harness.cyclic_flashcopy.world import FlashCopyWorld, Observation
 from pitmirror.harness.grains import CorruptGrain
 from pitmirror.harness.lockstep import LOCKSTEP_COMPACT_EVERY, LockstepBase
 from pitmirror.harness.seeds import CachedSeeds, decode_seeds
+from pitmirror.harness.transport_mutants import TcpPlan, tcp_plan
 from pitmirror.impl.site import EngineRefused
 from pitmirror.impl.volumes import Volume
 from pitmirror.model import cyclic_flashcopy as design_a

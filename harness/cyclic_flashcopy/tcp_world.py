@@ -1,5 +1,5 @@
 """Design A's world over TCP: the local site in the harness's process, the remote site a child
-process — the product's daemon, stepped (harness/cyclic_flashcopy/remote_process.py) — and the
+process — the product's daemon, stepped (harness/site_process.py) — and the
 fault proxy between them (harness/fault_proxy.py).
 
 The same actions as the in-process world (harness/cyclic_flashcopy/world.py), with the network
@@ -24,7 +24,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -35,13 +34,13 @@ from pitmirror.harness.faults import CrashInjector, SiteCrashed
 from pitmirror.harness.grains import decode_grain, grain_bytes
 from pitmirror.harness.loop_thread import LoopThread, free_port
 from pitmirror.harness.seeds import SeedReader
-from pitmirror.harness.transport_mutants import TRANSPORTS, transport_mutant
+from pitmirror.harness.transport_mutants import SETTLE_SECONDS, SITE_PROCESS, TcpPlan
 from pitmirror.impl.cyclic_flashcopy.local import FlashCopyLocalSite
 from pitmirror.impl.cyclic_flashcopy.messages import MESSAGES
 from pitmirror.impl.cyclic_flashcopy.remote import FlashCopyRemoteSite, lost_commit
 from pitmirror.impl.journal import COMPACT_EVERY, Journal, JournalError
 from pitmirror.impl.link import LinkService, LinkUnavailable
-from pitmirror.impl.site import DurableSite, EngineRefused
+from pitmirror.impl.site import DurableSite, EngineInvariantBroken, EngineRefused
 from pitmirror.impl.volumes import Volume
 from pitmirror.model.actions import (
     Action,
@@ -59,32 +58,8 @@ from pitmirror.node.transport import Identity, PeerLink, Timeouts
 
 T = TypeVar("T")
 MIRROR = "lockstep"
-REMOTE_PROCESS = "pitmirror.harness.cyclic_flashcopy.remote_process"
 TIMEOUTS = Timeouts(handshake=5.0, heartbeat=0.5, dead=5.0, delivery=10.0, retry=0.02,
                     retry_max=0.1)  # fmt: skip
-SETTLE_SECONDS = 20.0
-"""how long the link may take to come up or go down after a fault: past it, the world says so"""
-
-
-@dataclass(frozen=True)
-class TcpPlan:
-    """The transport faults the model does not see, and the listener under test."""
-
-    cut_data_every: int = 3
-    """the connection is cut inside every n-th data frame (0: never)"""
-    cut_ack_every: int = 4
-    """and inside every n-th acknowledgement, after the remote applied the frame"""
-    mutant: str | None = None
-    """a transport mutant's name (harness/transport_mutants.py), or the product's listener"""
-
-
-def tcp_plan(transport: str | None) -> TcpPlan | None:
-    """The plan a transport name stands for (None: in one process)."""
-    if transport is None:
-        return None
-    if transport not in TRANSPORTS:
-        raise ValueError(f"unknown transport {transport!r} (known: {', '.join(TRANSPORTS)})")
-    return TcpPlan(mutant=transport_mutant(transport))
 
 
 class RemoteView(FlashCopyRemoteSite):
@@ -214,7 +189,7 @@ class FlashCopyTcpWorld:
         return self._remote_died()
 
     def _start_child(self) -> None:
-        command = [sys.executable, "-m", REMOTE_PROCESS, "--config", str(self.config)]
+        command = [sys.executable, "-m", SITE_PROCESS, "--config", str(self.config)]
         if self.plan.mutant is not None:
             command += ["--mutant", self.plan.mutant]
         with open(self.workdir / "remote.log", "ab") as log:
@@ -347,6 +322,8 @@ class FlashCopyTcpWorld:
             raise
         if "refused" in answer:
             raise EngineRefused(str(answer["refused"]))
+        if "broken" in answer:
+            raise EngineInvariantBroken(str(answer["broken"]))
 
     def check_journals_agree(self) -> None:
         lost = lost_commit(self.local.local_meta().cycle, self.remote.remote_meta(True).committed)

@@ -158,6 +158,9 @@ STRICTER = model.Options(pipelined=False)
 """the order before the pipelined one: safe, and a user's choice, so verify runs it too"""
 
 DRAWN = "host writes, reads through the overlay, extents, crashes, link faults"
+TCP_EXAMPLES = 8
+"""every site a process: about six actions a second"""
+TCP_TOPOLOGIES = ("single", "fan-out", "fan-in", "bidirectional")
 """what a property run draws, as its verify row says"""
 
 
@@ -203,6 +206,16 @@ DESIGN = Design(
                 f"property run, stricter order (pipelined=false), {name}: {DRAWN}", STRICTER, name
             )
             for name in ("group", "fan-out")
+        ),
+        *(
+            PropertyRun(
+                f"property run over TCP, {name}, every site a child process: {DRAWN}",
+                model.Options(),
+                name,
+                examples=TCP_EXAMPLES,
+                transport="tcp",
+            )
+            for name in TCP_TOPOLOGIES
         ),
         PropertyRun(
             f"runner under lockstep, stricter order (pipelined=false), fan-out: writes, reads, "

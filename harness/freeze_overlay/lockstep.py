@@ -7,9 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from pitmirror.harness.freeze_overlay.probes import probes
-from pitmirror.harness.freeze_overlay.world import OverlayObservation, OverlayWorld
+from pitmirror.harness.freeze_overlay.tcp_world import OverlayTcpWorld
+from pitmirror.harness.freeze_overlay.world import OverlayObservation, OverlayObserver, OverlayWorld
 from pitmirror.harness.lockstep import LOCKSTEP_COMPACT_EVERY, LockstepBase
 from pitmirror.harness.seeds import CachedSeeds
+from pitmirror.harness.transport_mutants import TcpPlan, tcp_plan
 from pitmirror.impl.site import EngineRefused
 from pitmirror.impl.volumes import Volume
 from pitmirror.model import freeze_overlay as B
@@ -18,7 +20,8 @@ from pitmirror.model.options import DesignOptions
 from pitmirror.model.spec import image_diff
 
 
-def divergence(observed: OverlayObservation, state: B.State, engine: OverlayWorld) -> str | None:
+def divergence(observed: OverlayObservation, state: B.State, engine: OverlayObserver
+               ) -> str | None:  # fmt: skip
     """The first place where the engine and the model disagree, in words."""
     topo = state.topology
     for i, (seen_obj, want_obj) in enumerate(zip(observed.objects, state.objects, strict=True)):
@@ -50,10 +53,11 @@ def divergence(observed: OverlayObservation, state: B.State, engine: OverlayWorl
 
 
 class Lockstep(LockstepBase):
-    """Design B's model and engine side by side, from their initial states."""
+    """Design B's model and engine side by side, from their initial states; with a TCP plan,
+    every site in a child process over the network (harness/freeze_overlay/tcp_world.py)."""
 
     refused = EngineRefused
-    engine: OverlayWorld
+    engine: OverlayWorld | OverlayTcpWorld
 
     def __init__(
         self,
@@ -61,16 +65,20 @@ class Lockstep(LockstepBase):
         volumes: dict[str, Volume],
         workdir: Path,
         options: B.Options,
+        tcp: TcpPlan | None = None,
     ) -> None:
         self.model: B.State = B.initial_state(B.Config(topology), options)
-        self.engine = OverlayWorld(
-            topology,
-            volumes,
-            workdir,
-            options,
-            seeds=CachedSeeds(list(volumes.values()), zeroed=True),
-            compact_every=LOCKSTEP_COMPACT_EVERY,
-        )
+        if tcp is not None:
+            self.engine = OverlayTcpWorld(topology, volumes, workdir, options, tcp)
+        else:
+            self.engine = OverlayWorld(
+                topology,
+                volumes,
+                workdir,
+                options,
+                seeds=CachedSeeds(list(volumes.values()), zeroed=True),
+                compact_every=LOCKSTEP_COMPACT_EVERY,
+            )
         self.index = 0
         self.probes = probes
 
@@ -79,7 +87,7 @@ class Lockstep(LockstepBase):
         committed = min(
             B.committed(state, gi, r) for gi, g in enumerate(topo.groups) for r in g.remotes
         )
-        phases = ",".join(c.current_state_value for c in self.engine.cycles)
+        phases = ",".join(self.engine.phases())
         return max(g.point for g in state.groups), committed, phases
 
     def divergence(self) -> str | None:
@@ -96,8 +104,6 @@ def open_lockstep(
 ) -> Lockstep:
     if not isinstance(options, B.Options):
         raise WrongDesign(f"design B's lockstep was given {type(options).__qualname__}")
-    if transport is not None:
-        raise ValueError("design B runs in one process for now; over TCP, design A")
     if topology is None:
         raise ValueError(f"design B needs a topology ({', '.join(B.TOPOLOGIES)})")
-    return Lockstep(B.topology(topology, grains), volumes, workdir, options)
+    return Lockstep(B.topology(topology, grains), volumes, workdir, options, tcp_plan(transport))

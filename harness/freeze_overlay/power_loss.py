@@ -71,7 +71,9 @@ class OverlayPowerLoss:
     def __init__(self, lockstep: Stepper) -> None:
         if not isinstance(lockstep, Lockstep):
             raise WrongDesign(f"design B was given {type(lockstep).__qualname__}")
-        engine: OverlayWorld = lockstep.engine
+        engine = lockstep.engine
+        if not isinstance(engine, OverlayWorld):
+            raise WrongDesign("power-loss exploration runs the sites in one process")
         self.engine, self.topology = engine, engine.topology
         self.sites: tuple[str, ...] = self.topology.sites
         self.grain_size = engine.grain_size

@@ -57,98 +57,34 @@ class OverlayObservation:
     down_links: frozenset[str]
 
 
-class OverlayWorld:
-    """Design B for one topology, on the volumes `volume_layout` names."""
+class OverlayObserver:
+    """What the harness reads of design B's sites, wherever they run: their durable metadata
+    and volumes, as the model's view; a world gives each site's metadata and state."""
 
-    def __init__(
-        self,
-        topology: model.Topology,
-        volumes: dict[str, Volume],
-        workdir: Path,
-        options: model.Options,
-        self_check: bool = True,
-        seeds: SeedReader | None = None,
-        compact_every: int = COMPACT_EVERY,
-    ) -> None:
-        self.topology, self.options = topology, options
-        self.self_check = self_check
-        """assert the structural invariants after every action (tests, verify); off: speed"""
-        self.seeds = seeds or SeedReader()
-        """how `observe` reads grains back: every grain, or a cache of what was not written"""
-        self.grain_size = next(iter(volumes.values())).grain_size
-        self.injector = CrashInjector()
+    topology: model.Topology
+    seeds: SeedReader
+    grain_size: int
+    local_stores: dict[int, LocalStore]
+    remote_stores: dict[tuple[int, str], RemoteStore]
+    _last_read: tuple[int, bytes] | None
+
+    def _observer(self, topology: model.Topology, seeds: SeedReader) -> None:
+        self.topology, self.seeds = topology, seeds
         self.group_records, self.object_records, self.copy_records = records(topology)
-        self.sites: dict[str, OverlaySite] = {}
-        self.links: dict[str, LinkService] = {}
-        wires: dict[str, dict[str, InProcessLink]] = {name: {} for name in topology.sites}
-        # the safe design runs the product's own sites; a mutant, the harness's subclass
-        site_class = MutantOverlaySite if is_mutant(options) else OverlaySite
-        for name in topology.sites:
-            own = {v: volumes[v] for v in site_volumes(topology, name)}
-            journal = Journal(workdir, name, initial_meta(topology, name), compact_every)
-            self.sites[name] = site_class(name, topology, own, journal, options, wires[name],
-                                          self.injector.wrote)  # fmt: skip
-        for link in topology.links:
-            a, b = link.split("-")
-            there, back = (
-                InProcessLink(MESSAGES, self.sites[b]),
-                InProcessLink(MESSAGES, self.sites[a]),
-            )
-            wires[a][b], wires[b][a] = there, back
-            self.links[link] = LinkService(_both(there, back))
-        self.local_stores: dict[int, LocalStore] = {}
-        self.remote_stores: dict[tuple[int, str], RemoteStore] = {}
-        for site in self.sites.values():
-            self.local_stores |= site.local_stores
-            self.remote_stores |= site.remote_stores
-        self._last_read: tuple[int, bytes] | None = None
+        self.local_stores, self.remote_stores = {}, {}
+        self._last_read = None
 
-    # ---- what the harness reads of the sites -----------------------------------------------
+    def durable_meta(self, site: str) -> Metadata:
+        raise NotImplementedError
+
+    def down_sites(self) -> frozenset[str]:
+        raise NotImplementedError
+
+    def down_links(self) -> frozenset[str]:
+        raise NotImplementedError
 
     def initial_meta(self, site: str) -> Metadata:
         return initial_meta(self.topology, site)
-
-    def _group_home(self, group: int) -> OverlaySite:
-        return self.sites[self.topology.groups[group].home]
-
-    @property
-    def cycles(self) -> list[GroupCycle]:
-        """Each group's cycle, at its home site."""
-        return [self._group_home(gi).cycles[gi] for gi in range(len(self.topology.groups))]
-
-    # ---- actions -----------------------------------------------------------------------------
-
-    def apply(self, action: Action) -> None:
-        self._last_read = None
-        self._route(action)  # each site settles its own groups' phases after its own events
-        if isinstance(action, Recover):
-            self.check_journals_agree(action.site)
-        if self.self_check:
-            self.check_structure()
-
-    def _route(self, action: Action) -> None:
-        """To the site the vocabulary names (model/freeze_overlay_vocabulary.py), or to the
-        link's controller."""
-        entry = VOCABULARY.entry(action)
-        if entry is not None and entry.handler == "link":
-            link = getattr(action, "link", "")
-            if link not in self.links:
-                raise EngineRefused(f"{describe(action)} is not an action of this topology")
-            try:
-                self.links[link].send(entry.name)
-            except TransitionNotAllowed as refused:
-                raise EngineRefused(f"the link refused {describe(action)}") from refused
-            return
-        site = handling_site(self.topology, action)
-        if entry is None or site is None:
-            raise EngineRefused(f"{describe(action)} is not an action of this topology")
-        match action:
-            case HostWrite(grain=grain, data=seed):
-                self.sites[site].host_write(grain, grain_bytes(seed, grain, self.grain_size))
-            case HostRead(grain=grain):
-                self._last_read = (grain, self.sites[site].host_read(grain))
-            case _:
-                self.sites[site].apply(action)
 
     def check_journals_agree(self, site: str) -> None:
         """At a restart: JournalError when the restarted site's journal and another site's
@@ -157,19 +93,14 @@ class OverlayWorld:
         for gi, group in enumerate(self.topology.groups):
             if site != group.home and site not in group.remotes:
                 continue
-            group_meta = self.group_records[gi].read(self._group_home(gi).durable_meta())
+            group_meta = self.group_records[gi].read(self.durable_meta(group.home))
             for remote in group.remotes:
                 if site in (group.home, remote):
-                    meta = self.sites[remote].durable_meta()
+                    meta = self.durable_meta(remote)
                     members = self.topology.group_objects(gi)
                     copies = (self.copy_records[i].read(meta) for i in members)
                     if lost := lost_record(group_meta, remote, copies):
                         raise JournalError(lost)
-
-    def check_structure(self) -> None:
-        """Every site's structural invariants (EngineInvariantBroken)."""
-        for site in self.sites.values():
-            site.check_structure()
 
     def last_read(self) -> tuple[int, int] | None:
         """The grain and decoded seed of the newest host read."""
@@ -222,7 +153,7 @@ class OverlayWorld:
 
     def observe(self) -> OverlayObservation:
         topo = self.topology
-        metas = {name: site.durable_meta() for name, site in self.sites.items()}
+        metas = {name: self.durable_meta(name) for name in topo.sites}
         objects = tuple(
             self.local_object(i, metas[obj.home], self._decode)
             for i, obj in enumerate(topo.objects)
@@ -240,15 +171,118 @@ class OverlayWorld:
             objects=objects,
             remotes=remotes,
             groups=groups,
-            down_sites=frozenset(n for n, s in self.sites.items() if not s.up),
-            down_links=frozenset(n for n, link in self.links.items() if not link.is_up),
+            down_sites=self.down_sites(),
+            down_links=self.down_links(),
         )
 
     def recoverable(self, obj: int, site: str) -> tuple[int, ...]:
         """A failover read at `site`: the base copy, overlaid by the delta merging and by the
         delta once complete."""
-        copy = self.remote_object(obj, site, self.sites[site].durable_meta(), self._decode)
+        copy = self.remote_object(obj, site, self.durable_meta(site), self._decode)
         return copy.recoverable
+
+
+class OverlayWorld(OverlayObserver):
+    """Design B for one topology, on the volumes `volume_layout` names."""
+
+    def __init__(
+        self,
+        topology: model.Topology,
+        volumes: dict[str, Volume],
+        workdir: Path,
+        options: model.Options,
+        self_check: bool = True,
+        seeds: SeedReader | None = None,
+        compact_every: int = COMPACT_EVERY,
+    ) -> None:
+        self._observer(topology, seeds or SeedReader())
+        self.options = options
+        self.self_check = self_check
+        """assert the structural invariants after every action (tests, verify); off: speed"""
+        self.grain_size = next(iter(volumes.values())).grain_size
+        self.injector = CrashInjector()
+        self.sites: dict[str, OverlaySite] = {}
+        self.links: dict[str, LinkService] = {}
+        wires: dict[str, dict[str, InProcessLink]] = {name: {} for name in topology.sites}
+        # the safe design runs the product's own sites; a mutant, the harness's subclass
+        site_class = MutantOverlaySite if is_mutant(options) else OverlaySite
+        for name in topology.sites:
+            own = {v: volumes[v] for v in site_volumes(topology, name)}
+            journal = Journal(workdir, name, initial_meta(topology, name), compact_every)
+            self.sites[name] = site_class(name, topology, own, journal, options, wires[name],
+                                          self.injector.wrote)  # fmt: skip
+        for link in topology.links:
+            a, b = link.split("-")
+            there, back = (
+                InProcessLink(MESSAGES, self.sites[b]),
+                InProcessLink(MESSAGES, self.sites[a]),
+            )
+            wires[a][b], wires[b][a] = there, back
+            self.links[link] = LinkService(_both(there, back))
+        for site in self.sites.values():
+            self.local_stores |= site.local_stores
+            self.remote_stores |= site.remote_stores
+
+    # ---- what the harness reads of the sites -----------------------------------------------
+
+    def durable_meta(self, site: str) -> Metadata:
+        return self.sites[site].durable_meta()
+
+    def down_sites(self) -> frozenset[str]:
+        return frozenset(n for n, s in self.sites.items() if not s.up)
+
+    def down_links(self) -> frozenset[str]:
+        return frozenset(n for n, link in self.links.items() if not link.is_up)
+
+    def _group_home(self, group: int) -> OverlaySite:
+        return self.sites[self.topology.groups[group].home]
+
+    @property
+    def cycles(self) -> list[GroupCycle]:
+        """Each group's cycle, at its home site."""
+        return [self._group_home(gi).cycles[gi] for gi in range(len(self.topology.groups))]
+
+    def phases(self) -> list[str]:
+        return [str(cycle.current_state_value) for cycle in self.cycles]
+
+    # ---- actions -----------------------------------------------------------------------------
+
+    def apply(self, action: Action) -> None:
+        self._last_read = None
+        self._route(action)  # each site settles its own groups' phases after its own events
+        if isinstance(action, Recover):
+            self.check_journals_agree(action.site)
+        if self.self_check:
+            self.check_structure()
+
+    def _route(self, action: Action) -> None:
+        """To the site the vocabulary names (model/freeze_overlay_vocabulary.py), or to the
+        link's controller."""
+        entry = VOCABULARY.entry(action)
+        if entry is not None and entry.handler == "link":
+            link = getattr(action, "link", "")
+            if link not in self.links:
+                raise EngineRefused(f"{describe(action)} is not an action of this topology")
+            try:
+                self.links[link].send(entry.name)
+            except TransitionNotAllowed as refused:
+                raise EngineRefused(f"the link refused {describe(action)}") from refused
+            return
+        site = handling_site(self.topology, action)
+        if entry is None or site is None:
+            raise EngineRefused(f"{describe(action)} is not an action of this topology")
+        match action:
+            case HostWrite(grain=grain, data=seed):
+                self.sites[site].host_write(grain, grain_bytes(seed, grain, self.grain_size))
+            case HostRead(grain=grain):
+                self._last_read = (grain, self.sites[site].host_read(grain))
+            case _:
+                self.sites[site].apply(action)
+
+    def check_structure(self) -> None:
+        """Every site's structural invariants (EngineInvariantBroken)."""
+        for site in self.sites.values():
+            site.check_structure()
 
 
 def _both(*links: InProcessLink) -> Callable[[bool], None]:

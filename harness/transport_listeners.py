@@ -3,17 +3,19 @@
 The link promises that a frame is acknowledged only once the site applied it (durably), that
 frames are applied in order, and that a frame cut in flight is resent and applied once.  Each
 mutant is a subclass of the product's listener (node/transport.py) that breaks one of these;
-the two-process lockstep (harness/cyclic_flashcopy/tcp_world.py) must catch each with a
-replayable trace.  None of them is a design mutant: the model and the proof are the same; what
-is wrong is below them, where the harness runs the engine over a real network.  (Design A's:
-one of them tells a commit from data by the design's messages.)
+the two-process lockstep (harness/<design>/tcp_world.py) must catch each with a replayable
+trace.  None of them is a design mutant: the model and the proof are the same; what is wrong is
+below them, where the harness runs the engine over a real network.  One of them tells a commit
+from data by the design's messages (design A's Commit, design B's Complete).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pitmirror.impl.cyclic_flashcopy.messages import MESSAGES, Commit
+from pitmirror.impl.cyclic_flashcopy import messages as design_a
+from pitmirror.impl.freeze_overlay import messages as design_b
 from pitmirror.node.frames import Frame
 from pitmirror.node.transport import Connection, PeerServer
 
@@ -36,6 +38,15 @@ class AcknowledgeBeforeApplying(PeerServer):
         self.held = frame.payload
 
 
+COMMITS: dict[str, Callable[[bytes], bool]] = {
+    design_a.MESSAGES.design: lambda data: isinstance(design_a.MESSAGES.decode(data),
+                                                      design_a.Commit),
+    design_b.MESSAGES.design: lambda data: isinstance(design_b.MESSAGES.decode(data),
+                                                      design_b.Complete),
+}  # fmt: skip
+"""whether a message is the design's commit, by the design's letter on the wire"""
+
+
 @dataclass
 class CommitBeforeItsData(PeerServer):
     """Applies a commit when it arrives, ahead of the data frames it holds back: a commit is
@@ -48,7 +59,7 @@ class CommitBeforeItsData(PeerServer):
             await self.acknowledge(connection, self.sessions[session])
             return
         self.sessions[session] = frame.seq
-        if not isinstance(MESSAGES.decode(frame.payload), Commit):
+        if not COMMITS[self.identity.letter](frame.payload):
             self.held.append(frame.payload)
             await self.acknowledge(connection, frame.seq)
             return

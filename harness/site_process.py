@@ -1,0 +1,128 @@
+"""A site of the two-process lockstep: the product's daemon, stepped by the harness.
+
+`python -m pitmirror.harness.site_process --config FILE [--mutant NAME]` runs the daemon's own
+code (node/daemon.py: the same site, engine thread, links and control socket as `pitmirror
+serve`) with differences that are all the harness's: the site does no background work — each of
+its actions arrives as an `apply` request (a host read as `read`), so the model steps with it; a
+crash after n writes is armed by an `arm` request and is a SIGKILL the process sends itself
+right after its n-th durable write (what `CrashSite(site, n)` means); after each action the
+site's structural invariants are checked; and a transport mutant's listener replaces the
+product's (harness/transport_listeners.py).  Either design's sites run this way
+(harness/cyclic_flashcopy/tcp_world.py, harness/freeze_overlay/tcp_world.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from pitmirror.harness.transport_listeners import LISTENERS
+from pitmirror.impl.site import EngineInvariantBroken, EngineRefused
+from pitmirror.model.actions import TraceFormatError, action_from_json
+from pitmirror.node.config import SiteConfig, load_config
+from pitmirror.node.control import Handler
+from pitmirror.node.daemon import Daemon
+from pitmirror.node.served import Served
+from pitmirror.node.site import RunningSite
+from pitmirror.node.transport import read_secret
+
+
+class SteppedDaemon(Daemon):
+    background = False
+
+    def __init__(self, config: SiteConfig, secret: bytes, mutant: str | None) -> None:
+        super().__init__(config, secret)
+        if mutant is not None:
+            self.server_class = LISTENERS[mutant]
+        self.crash_after: int | None = None
+        self.site: Any = None
+
+    def prepare(self, running: RunningSite, served: Served) -> None:
+        self.site = running.site
+        self.site.on_write = self._wrote
+
+    def _wrote(self, site: str, what: str) -> None:
+        if self.crash_after is not None:
+            self.crash_after -= 1
+            if self.crash_after == 0:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    def _step(self, call: Any, *args: Any) -> Any:
+        """One engine call, then the site's invariants (EngineInvariantBroken)."""
+        result = call(*args)
+        self.site.check_structure()
+        return result
+
+    def handlers(self, served: Served) -> dict[str, Handler]:
+        async def step(call: Any, *args: Any) -> dict[str, Any]:
+            try:
+                result = await self.on_engine(self._step, call, *args)
+            except EngineRefused as refused:
+                return {"refused": str(refused)}
+            except EngineInvariantBroken as broken:
+                return {"broken": str(broken)}
+            finally:
+                await self.on_engine(self._publish, served)
+                await self._report()
+            if isinstance(result, bytes):
+                return {"ok": True, "data": base64.b64encode(result).decode()}
+            return {"ok": True}
+
+        async def apply(request: dict[str, Any]) -> dict[str, Any]:
+            try:
+                action = action_from_json(request.get("action"))
+            except TraceFormatError as err:
+                return {"error": str(err)}
+            return await step(self.site.apply, action)
+
+        async def read(request: dict[str, Any]) -> dict[str, Any]:
+            grain = request.get("grain")
+            if not isinstance(grain, int):
+                return {"error": "a read names a grain"}
+            return await step(self.site.host_read, grain)
+
+        async def write(request: dict[str, Any]) -> dict[str, Any]:
+            grain, data = request.get("grain"), request.get("data")
+            if not isinstance(grain, int) or not isinstance(data, str):
+                return {"error": "a write names a grain and base64 data"}
+            return await step(self.site.host_write, grain, base64.b64decode(data))
+
+        async def arm(request: dict[str, Any]) -> dict[str, Any]:
+            after = request.get("after")
+            if not isinstance(after, int) or after < 1:
+                return {"error": "arm names a positive number of writes"}
+            self.crash_after = after
+            return {"ok": True}
+
+        return {**super().handlers(served), "apply": apply, "read": read, "write": write,
+                "arm": arm}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="pitmirror.harness.site_process")
+    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--mutant", choices=sorted(LISTENERS), default=None)
+    args = parser.parse_args()
+    config = load_config(args.config)
+    assert config.secret_file is not None
+    form = f"%(asctime)s {config.site}[stepped] %(levelname)s: %(message)s"
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format=form)
+    daemon = SteppedDaemon(config, read_secret(config.secret_file), args.mutant)
+
+    async def until_stopped() -> None:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await daemon.run(stop)
+
+    asyncio.run(until_stopped())
+
+
+if __name__ == "__main__":
+    main()
