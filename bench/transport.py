@@ -7,12 +7,13 @@ applied), sent from a thread of their own as the engine sends them, against raw 
 the same frame sizes — one frame in flight answered by a 32-byte acknowledgement (the same
 shape, nothing else), and frames streamed without waiting (what the wire allows).
 
-Part 2, the next committed point after 1 % of a 2 GiB volume changed (design A, 64 KiB grains):
-the sites as two `pitmirror serve` processes over TCP on loopback, against the same engine in
-one process (FlashCopyRunner: both sites, the in-process link).  Each setup first mirrors the
-whole volume once (untimed); then per round the host writes 1 % of the grains at random while
-the local site is held (`pause`; in one process: no ticks), and the time from the release to
-the committed point that holds them is measured.
+Part 2, the next committed point after 1 % of a 2 GiB volume changed (64 KiB grains), for each
+design: the sites as two `pitmirror serve` processes over TCP on loopback, against the same
+engine in one process (design A: FlashCopyRunner; design B, one group to one remote:
+OverlayRunner; both sites, the in-process link).  Each setup first mirrors the whole volume once
+(untimed); then per round the host writes 1 % of the grains at random while the sending site is
+held (`pause`; in one process: no ticks), and the time from the release to the committed point
+that holds them is measured.
 
     python bench/transport.py [--runs 3] [--megabytes 256] [--grains 32768] [--volumes file]
 
@@ -37,15 +38,19 @@ from typing import Any
 
 from pitmirror.harness.backends import VolumeSet
 from pitmirror.harness.cyclic_flashcopy.world import FlashCopyWorld
+from pitmirror.harness.freeze_overlay.world import OverlayWorld
 from pitmirror.harness.loop_thread import free_port
 from pitmirror.impl.cyclic_flashcopy.layout import volume_layout
 from pitmirror.impl.cyclic_flashcopy.messages import MESSAGES, MirrorWrite
 from pitmirror.impl.cyclic_flashcopy.runner import FlashCopyRunner
+from pitmirror.impl.freeze_overlay import layout as overlay_layout
+from pitmirror.impl.freeze_overlay.runner import OverlayRunner
+from pitmirror.model import freeze_overlay as design_b
 from pitmirror.model.cyclic_flashcopy import Options
 from pitmirror.node.transport import Identity, PeerLink, PeerServer, Timeouts
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from daemons import Daemon, Pair  # noqa: E402
+from daemons import Daemon, Pair, Sites  # noqa: E402
 
 PAYLOAD = 64 * 1024
 SECRET = b"bench secret of at least 16 bytes"
@@ -170,6 +175,56 @@ def _two_processes(root: Path, grains: int, rounds: int, rng: random.Random) -> 
     return times
 
 
+def _b_one_process(root: Path, grains: int, rounds: int, rng: random.Random) -> list[float]:
+    topology = design_b.topology("single", grains)
+    layout, files = overlay_layout.volume_layout(topology)
+    times = []
+    with VolumeSet("file", grains, PAYLOAD, layout, files) as volume_set:
+        volumes, workdir = volume_set.fresh()
+        world = OverlayWorld(topology, volumes, workdir, design_b.Options(), self_check=False)
+        runner = OverlayRunner(world.sites, time.time, world.apply, extents_per_tick=8)
+        while runner.status()[0].committed["right"] < 1:
+            runner.tick()
+        for _ in range(rounds):
+            point = world.sites["left"].group_meta(0).point
+            for grain in rng.sample(range(grains), grains // 100):
+                world.sites["left"].host_write(grain, os.urandom(PAYLOAD))
+            started = time.perf_counter()
+            while runner.status()[0].committed["right"] < point + 1:
+                runner.tick()
+            times.append(time.perf_counter() - started)
+    return times
+
+
+def _b_two_processes(root: Path, grains: int, rounds: int, rng: random.Random) -> list[float]:
+    topology = design_b.topology("single", grains)
+    sites = Sites(root, topology, {"left": free_port(), "right": free_port()})
+    times = []
+
+    def committed() -> int:
+        number: int = sites.status("left")["groups"][0]["committed"]["right"]["number"]
+        return number
+
+    daemons = {site: Daemon(sites, site) for site in ("right", "left")}
+    try:
+        sites.wait("left", lambda d: d["groups"][0]["committed"]["right"]["number"] >= 1,
+                   seconds=600, what="the first full copy")  # fmt: skip
+        for _ in range(rounds):
+            sites.control("left", {"op": "pause"})
+            point = 0
+            for grain in rng.sample(range(grains), grains // 100):
+                point = sites.write(grain, os.urandom(PAYLOAD))
+            started = time.perf_counter()
+            sites.control("left", {"op": "resume"})
+            while committed() < point + 1:
+                time.sleep(0.002)
+            times.append(time.perf_counter() - started)
+    finally:
+        for daemon in daemons.values():
+            daemon.stop()
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
@@ -187,6 +242,8 @@ def main() -> None:
         root = Path(folder)
         one = _one_process(root / "one", args.grains, args.runs, rng)
         two = _two_processes(root / "two", args.grains, args.runs, rng)
+        b_one = _b_one_process(root / "b-one", args.grains, args.runs, rng)
+        b_two = _b_two_processes(root / "b-two", args.grains, args.runs, rng)
     medians = {name: statistics.median(v) for name, v in link.items()}
     base = medians["raw TCP, one frame in flight (baseline)"]
     doc = {
@@ -205,7 +262,14 @@ def main() -> None:
             "grains_changed": args.grains // 100,
             "volume_bytes": args.grains * PAYLOAD,
         },
-    }
+        "design_b_next_committed_point_seconds": {
+            "one process (baseline)": {"median": round(statistics.median(b_one), 3),
+                                       "runs": b_one},
+            "two processes over TCP": {"median": round(statistics.median(b_two), 3),
+                                       "runs": b_two},
+            "ratio": round(statistics.median(b_two) / statistics.median(b_one), 2),
+        },
+    }  # fmt: skip
     if args.json:
         print(json.dumps(doc, indent=2))
         return
@@ -218,11 +282,15 @@ def main() -> None:
         f"next committed point after {args.grains // 100} of {args.grains} grains changed "
         f"({args.grains * PAYLOAD >> 20} MiB volume), medians of {args.runs}:"
     )
-    print(f"  one process (baseline)   {point['one process (baseline)']['median']:8.3f} s")
-    print(
-        f"  two processes over TCP   {point['two processes over TCP']['median']:8.3f} s  "
-        f"{point['ratio']:.2f}x"
-    )
+    for design, key in (("A", "next_committed_point_seconds"),
+                        ("B", "design_b_next_committed_point_seconds")):  # fmt: skip
+        point = doc[key]
+        print(f"  design {design}, one process (baseline)   "
+              f"{point['one process (baseline)']['median']:8.3f} s")  # fmt: skip
+        print(
+            f"  design {design}, two processes over TCP   "
+            f"{point['two processes over TCP']['median']:8.3f} s  {point['ratio']:.2f}x"
+        )
 
 
 if __name__ == "__main__":

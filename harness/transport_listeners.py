@@ -11,11 +11,9 @@ from data by the design's messages (design A's Commit, design B's Complete).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pitmirror.impl.cyclic_flashcopy import messages as design_a
-from pitmirror.impl.freeze_overlay import messages as design_b
+from pitmirror.node.designs import DESIGNS
 from pitmirror.node.frames import Frame
 from pitmirror.node.transport import Connection, PeerServer
 
@@ -38,13 +36,10 @@ class AcknowledgeBeforeApplying(PeerServer):
         self.held = frame.payload
 
 
-COMMITS: dict[str, Callable[[bytes], bool]] = {
-    design_a.MESSAGES.design: lambda data: isinstance(design_a.MESSAGES.decode(data),
-                                                      design_a.Commit),
-    design_b.MESSAGES.design: lambda data: isinstance(design_b.MESSAGES.decode(data),
-                                                      design_b.Complete),
-}  # fmt: skip
-"""whether a message is the design's commit, by the design's letter on the wire"""
+def is_commit(design: str, payload: bytes) -> bool:
+    """Whether a message is the design's commit (design A's Commit, design B's Complete)."""
+    node = DESIGNS[design]
+    return isinstance(node.vocabulary.decode(payload), node.commit)
 
 
 @dataclass
@@ -59,7 +54,7 @@ class CommitBeforeItsData(PeerServer):
             await self.acknowledge(connection, self.sessions[session])
             return
         self.sessions[session] = frame.seq
-        if not COMMITS[self.identity.letter](frame.payload):
+        if not is_commit(self.identity.design, frame.payload):
             self.held.append(frame.payload)
             await self.acknowledge(connection, frame.seq)
             return

@@ -8,7 +8,7 @@ from typing import Any
 
 from pitmirror.impl.cyclic_flashcopy.layout import SITE_VOLUMES
 from pitmirror.impl.cyclic_flashcopy.local import FlashCopyLocalSite
-from pitmirror.impl.cyclic_flashcopy.messages import MESSAGES
+from pitmirror.impl.cyclic_flashcopy.messages import MESSAGES, Commit
 from pitmirror.impl.cyclic_flashcopy.remote import FlashCopyRemoteSite
 from pitmirror.impl.journal import Journal
 from pitmirror.impl.link import Link
@@ -76,4 +76,5 @@ NODE_DESIGN = NodeDesign(
     build=build,
     serve=serve,
     vocabulary=MESSAGES,
+    commit=Commit,
 )

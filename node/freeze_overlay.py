@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from pitmirror.impl.freeze_overlay.layout import site_volumes, volume_layout
-from pitmirror.impl.freeze_overlay.messages import MESSAGES
+from pitmirror.impl.freeze_overlay.messages import MESSAGES, Complete
 from pitmirror.impl.freeze_overlay.site import OverlaySite, initial_meta
 from pitmirror.impl.journal import Journal
 from pitmirror.impl.link import Link
@@ -140,6 +140,7 @@ def build(settings: SiteSettings, volumes: dict[str, Volume], state_dir: Path,
     peers = {peer: links.get(peer, NoPeer()) for peer in sorted(set(topology.sites) - {site})}
     overlay = OverlaySite(site, topology, volumes, journal, settings["options"], peers,
                           clock=clock)  # fmt: skip
+    overlay.settle()  # each group's phase from what its journal says
     grain_size = next(iter(volumes.values())).grain_size
     geometry = {"grain_size": grain_size, "grains": topology.grains,
                 "topology": fingerprint(topology, settings["options"])}  # fmt: skip
@@ -169,6 +170,7 @@ NODE_DESIGN = NodeDesign(
     build=build,
     serve=serve,
     vocabulary=MESSAGES,
+    commit=Complete,
 )
 
 

@@ -358,7 +358,7 @@ class OverlayServed(Served):
                 if has:
                     done += len(o.frozen)
                 elif copy is not None and copy.delta_point == group.point:
-                    done += len(o.frozen.grains() & copy.delta.grains())
+                    done += int(np.count_nonzero(o.frozen.bits & copy.delta.bits))
         size = self.grain_size
         return {
             "group": gi,

@@ -38,7 +38,7 @@ def inspect(config: ConfigOpt, json: JsonOpt = False) -> None:
         ):
             meta = running.site.durable_meta()
             phase = running.phase()
-            grains = next(v.bits.size for v in meta.values() if isinstance(v, GrainMap))
+            grains = running.geometry["grains"]
     except (ConfigError, DaemonError) as err:
         fail(str(err))
     numbers = {k: v for k, v in meta.items() if isinstance(v, int)}

@@ -58,6 +58,8 @@ class NodeDesign:
     serve: Callable[[RunningSite, Clock, Cycle], Served]
     """the site as a daemon runs it"""
     vocabulary: Vocabulary
+    commit: type
+    """the message that commits a point at the receiver (the others carry its data)"""
 
 
 class NoPeer:

@@ -167,7 +167,7 @@ class Sites:
     the source's image digest comes — not from the engine."""
 
     def __init__(self, root: Path, topology: model.Topology, ports: dict[str, int],
-                 options: str = "") -> None:  # fmt: skip
+                 hosts: dict[str, str] | None = None) -> None:  # fmt: skip
         self.root, self.topology = root, topology
         root.mkdir(parents=True, exist_ok=True)
         (root / "secret").write_text(base64.b64encode(os.urandom(24)).decode() + "\n")
@@ -183,20 +183,21 @@ class Sites:
             (root / f"{base}.img").write_bytes(data)
             self.shadow[i] = bytearray(data)
         listens = {s: links({"site": s, "topology": topology}) for s in topology.sites}
+        host = {site: (hosts or {}).get(site, "127.0.0.1") for site in topology.sites}
         for site in topology.sites:
             volumes = "\n".join(f'"{v}" = "{v}.img"' for v in sorted(site_volumes(topology, site)))
             link = ["heartbeat_seconds = 0.2", "dead_seconds = 1.0"]
             if listens[site].listens_for:
-                link.append(f'listen = "127.0.0.1:{ports[site]}"')
+                link.append(f'listen = "{host[site]}:{ports[site]}"')
             if listens[site].connects_to:
                 link.append("[link.peers]")
-                link += [f'{peer} = "127.0.0.1:{ports[peer]}"'
+                link += [f'{peer} = "{host[peer]}:{ports[peer]}"'
                          for peer in listens[site].connects_to]  # fmt: skip
             self.config(site).write_text(
                 f'design = "freeze-overlay"\nsite = "{site}"\nstate_dir = "state-{site}"\n'
                 f'grain_size = {GRAIN}\nmirror = "mirror-b"\nsecret_file = "secret"\n'
                 f"{groups_toml(topology)}[volumes]\n{volumes}\n[link]\n" + "\n".join(link)
-                + f"\n[cycle]\nidle_seconds = 0.02\n{options}"
+                + "\n[cycle]\nidle_seconds = 0.02\n"
             )  # fmt: skip
 
     def config(self, site: str) -> Path:
@@ -232,4 +233,36 @@ class Sites:
             assert isinstance(running.site, OverlaySite)
             return digest_of(recoverable_image(running.site, group), GRAIN)
 
+    def settle(self) -> dict[str, dict[str, Any]]:
+        """Every home paused between two points, each committed everywhere: each site's last
+        status."""
+        topo = self.topology
+        docs: dict[str, dict[str, Any]] = {}
+        for home in sorted({g.home for g in topo.groups}):
+            for _ in range(20):  # a point may be taken between the idle status and the pause
+                self.wait(home, _idle, what="every group idle")
+                self.control(home, {"op": "pause"})
+                docs[home] = self.status(home)
+                if _idle(docs[home]):
+                    break
+                self.control(home, {"op": "resume"})
+            assert _idle(docs[home]), docs[home]
+        for gi, group in enumerate(topo.groups):
+            entry = next(g for g in docs[group.home]["groups"] if g["group"] == gi)
+            point = entry["cycle"]["number"]
+            for remote in group.remotes:
+                # (a remote that is a paused home too merges no more: its image is committed still)
+                def there(d: dict[str, Any], gi: int = gi, point: int = point,
+                          remote: str = remote) -> bool:  # fmt: skip
+                    return any(g["group"] == gi and g["committed"][remote]["number"] == point
+                               for g in d["groups"])  # fmt: skip
+
+                docs[remote] = self.wait(remote, there, what=f"group {gi} at {remote}")
+        return docs
+
     wait = Pair.wait
+
+
+def _idle(doc: dict[str, Any]) -> bool:
+    return all(g["cycle"]["phase"] == "idle" and g["out_of_sync"]["grains"] == 0
+               for g in doc["groups"] if g["role"] == "primary")  # fmt: skip

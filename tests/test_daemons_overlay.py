@@ -60,35 +60,6 @@ def workload(sites: Sites, group: int, writes: int, seed: int) -> int:
     return point
 
 
-def _idle(doc: dict[str, Any]) -> bool:
-    return all(g["cycle"]["phase"] == "idle" and g["out_of_sync"]["grains"] == 0
-               for g in doc["groups"] if g["role"] == "primary")  # fmt: skip
-
-
-def settle(sites: Sites) -> dict[str, dict[str, Any]]:
-    """Every home paused between two points, each committed everywhere: each site's last
-    status."""
-    topo = sites.topology
-    docs: dict[str, dict[str, Any]] = {}
-    for home in sorted({g.home for g in topo.groups}):
-        for _ in range(20):  # a point may be taken between the idle status and the pause
-            sites.wait(home, _idle, what="every group idle")
-            sites.control(home, {"op": "pause"})
-            docs[home] = sites.status(home)
-            if _idle(docs[home]):
-                break
-            sites.control(home, {"op": "resume"})
-        assert _idle(docs[home]), docs[home]
-    for gi, group in enumerate(topo.groups):
-        point = next(g for g in docs[group.home]["groups"] if g["group"] == gi)["cycle"]["number"]
-        for remote in group.remotes:
-            # (a remote that is a paused home too merges no more: its image is committed still)
-            docs[remote] = sites.wait(remote, lambda d, gi=gi, point=point, remote=remote: any(
-                g["group"] == gi and g["committed"][remote]["number"] == point
-                for g in d["groups"]), what=f"group {gi} point {point} at {remote}")  # fmt: skip
-    return docs
-
-
 def check_digests(sites: Sites, docs: dict[str, dict[str, Any]]) -> None:
     """Every remote's committed image of every group is the source's, as the home's and the
     remote's status say."""
@@ -112,7 +83,7 @@ def test_design_b_daemons_mirror_every_topology(tmp_path: Path, name: str) -> No
             point = workload(sites, gi, 12, seed=gi)
             sites.wait(group.home, committed_past(gi, point, group.remotes),
                        what=f"group {gi} past point {point}")  # fmt: skip
-        docs = settle(sites)
+        docs = sites.settle()
         check_digests(sites, docs)
         for doc in docs.values():
             assert doc["design"] == "freeze-overlay" and doc["schema_version"] == 2
@@ -135,7 +106,7 @@ def test_design_b_daemons_resume_after_kill_9_of_either_site(tmp_path: Path) -> 
             daemons[victim] = type(daemons[victim])(sites, victim)
             sites.wait("left", committed_past(0, point, ("right",)), seconds=60,
                        what=f"past point {point} after the {victim} site's kill -9")  # fmt: skip
-        docs = settle(sites)
+        docs = sites.settle()
         check_digests(sites, docs)
         left = docs["left"]
         assert left["groups"][0]["committed"]["right"]["number"] > point

@@ -59,9 +59,7 @@ def test_a_property_run_over_tcp_finds_nothing_on_the_safe_design(
 
 
 @pytest.mark.parametrize("path", TRANSPORT_MUTANT_TRACES, ids=lambda p: p.stem)
-def test_each_transport_mutant_parts_from_the_model_over_tcp(
-    loop_backend: str, path: Path
-) -> None:
+def test_each_transport_mutant_parts_from_the_model_over_tcp(loop_backend: str, path: Path) -> None:
     trace = read_trace(path)
     assert trace.expect == "divergence" and trace.topology is not None
     subject = Subject(trace.design, trace.resolved_options, trace.topology, trace.grains,
