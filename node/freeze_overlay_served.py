@@ -127,8 +127,8 @@ class OverlayServed(Served):
         self.site.apply(action)
 
     def _copy(self, obj: int, remote: str) -> CopyMeta:
-        """A remote's copy as it last said: before it said anything, it is taken to hold
-        nothing of the point (a copy to it waits for its link to be up, which is its HELLO)."""
+        """A remote's copy as it last said; refused before it said anything (its link comes up
+        only with its HELLO, which says it)."""
         known = self.views.get(remote, {}).get(obj)
         if known is None:
             raise EngineRefused(f"the {remote} site has not said what it holds yet")
@@ -333,6 +333,11 @@ class OverlayServed(Served):
             "groups": groups,
         }
 
+    def _group_names(self, gi: int) -> dict[str, Any]:
+        spec = self.topology.groups[gi]
+        return {"group": gi, "objects": [self.topology.objects[i].name for i in self._members(gi)],
+                "home": spec.home, "remotes": list(spec.remotes)}  # fmt: skip
+
     def _durable_group(self, gi: int) -> GroupMeta:
         return self.site.group_records[gi].read(self.site.durable_meta())
 
@@ -361,10 +366,7 @@ class OverlayServed(Served):
                     done += int(np.count_nonzero(o.frozen.bits & copy.delta.bits))
         size = self.grain_size
         return {
-            "group": gi,
-            "objects": [self.topology.objects[i].name for i in self._members(gi)],
-            "home": spec.home,
-            "remotes": list(spec.remotes),
+            **self._group_names(gi),
             "role": "primary",
             "committed": committed,
             "out_of_sync": {"grains": behind, "bytes": behind * size},
@@ -377,7 +379,7 @@ class OverlayServed(Served):
         }
 
     def _remote_report(self, gi: int) -> dict[str, Any]:
-        spec, meta = self.topology.groups[gi], self.site.durable_meta()
+        meta = self.site.durable_meta()
         copies = [self.site.copy_records[i].read(meta) for i in self._members(gi)]
         receiving = [c for c in copies if c.delta_point is not None and not c.complete]
         received = sum(len(c.delta) for c in receiving)
@@ -385,10 +387,7 @@ class OverlayServed(Served):
         newest = max(committed_point(c) for c in copies)
         size = self.grain_size
         return {
-            "group": gi,
-            "objects": [self.topology.objects[i].name for i in self._members(gi)],
-            "home": spec.home,
-            "remotes": list(spec.remotes),
+            **self._group_names(gi),
             "role": "secondary",
             "committed": {self.name: self._committed_here(gi)},
             "out_of_sync": {"grains": received, "bytes": received * size},

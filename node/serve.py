@@ -163,8 +163,9 @@ def write(
     grain: Annotated[int, typer.Option("--grain", min=0, help="The first grain written.")],
     data: Annotated[Path, typer.Option("--from", help="A file of whole grains to write.")],
 ) -> None:
-    """Write whole grains through a running local site's host door (until the block frontend
-    exists, the way to change a mirrored volume without going behind the engine's back)."""
+    """Write whole grains through a running site's host door: design A's local site, a design-B
+    home (until the block frontend exists, the way to change a mirrored volume without going
+    behind the engine's back)."""
     path = _socket(config, None)
     try:
         answer = request(path, {"op": "write", "grain": grain,

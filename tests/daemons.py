@@ -27,8 +27,42 @@ from pitmirror.node.freeze_overlay_served import recoverable_image
 GRAIN = 65536
 
 
+class Folders:
+    """A mirror's site folders under `root`: each site's config, control socket and status."""
+
+    root: Path
+
+    def config(self, site: str) -> Path:
+        return self.root / f"{site}.toml"
+
+    def socket(self, site: str) -> Path:
+        return self.root / f"state-{site}" / "control.sock"
+
+    def status(self, site: str) -> dict[str, Any]:
+        return request_status(self.socket(site))
+
+    def control(self, site: str, body: dict[str, Any]) -> dict[str, Any]:
+        return request(self.socket(site), body)
+
+    def wait(self, site: str, until: Callable[[dict[str, Any]], bool], seconds: float = 30.0,
+             what: str = "") -> dict[str, Any]:  # fmt: skip
+        """The first status of `site` that satisfies `until`, from its change stream."""
+        deadline = time.monotonic() + seconds
+        last: dict[str, Any] = {}
+        try:
+            for doc in watch_status(self.socket(site), quiet=seconds):
+                last = doc
+                if until(doc):
+                    return doc
+                if time.monotonic() > deadline:
+                    break
+        except TimeoutError:
+            pass
+        raise AssertionError(f"the {site} site's status never showed {what or until}: {last}")
+
+
 @dataclass
-class Pair:
+class Pair(Folders):
     """A mirror's two site folders: configs, volumes, state."""
 
     root: Path
@@ -65,18 +99,6 @@ class Pair:
                    if self.metrics and site in self.metrics else "")
             )  # fmt: skip
 
-    def config(self, site: str) -> Path:
-        return self.root / f"{site}.toml"
-
-    def socket(self, site: str) -> Path:
-        return self.root / f"state-{site}" / "control.sock"
-
-    def status(self, site: str) -> dict[str, Any]:
-        return request_status(self.socket(site))
-
-    def control(self, site: str, body: dict[str, Any]) -> dict[str, Any]:
-        return request(self.socket(site), body)
-
     def write(self, grain: int, data: bytes) -> int:
         """Whole grains through the local site's host door; the cycle they fall in."""
         body = {"op": "write", "grain": grain, "data": base64.b64encode(data).decode()}
@@ -93,25 +115,9 @@ class Pair:
             image = running.site.recoverable_image()  # type: ignore[attr-defined]
         return digest_of(image, GRAIN)
 
-    def wait(self, site: str, until: Callable[[dict[str, Any]], bool], seconds: float = 30.0,
-             what: str = "") -> dict[str, Any]:  # fmt: skip
-        """The first status of `site` that satisfies `until`, from its change stream."""
-        deadline = time.monotonic() + seconds
-        last: dict[str, Any] = {}
-        try:
-            for doc in watch_status(self.socket(site), quiet=seconds):
-                last = doc
-                if until(doc):
-                    return doc
-                if time.monotonic() > deadline:
-                    break
-        except TimeoutError:
-            pass
-        raise AssertionError(f"the {site} site's status never showed {what or until}: {last}")
-
 
 class Daemon:
-    def __init__(self, pair: Pair | Sites, site: str, wrap: list[str] | None = None) -> None:
+    def __init__(self, pair: Folders, site: str, wrap: list[str] | None = None) -> None:
         self.pair, self.site = pair, site
         self.log = pair.root / f"{site}.log"
         command = [sys.executable, "-c", "from pitmirror.node.cli import main; main()", "serve",
@@ -150,7 +156,7 @@ class Daemon:
 
 
 @contextmanager
-def running(pair: Pair | Sites, *sites: str) -> Iterator[dict[str, Daemon]]:
+def running(pair: Folders, *sites: str) -> Iterator[dict[str, Daemon]]:
     daemons: dict[str, Daemon] = {}
     try:
         for site in sites:
@@ -161,7 +167,7 @@ def running(pair: Pair | Sites, *sites: str) -> Iterator[dict[str, Daemon]]:
             daemon.stop()
 
 
-class Sites:
+class Sites(Folders):
     """A design-B mirror's site folders for a topology: every site's volumes (files the size the
     layout gives), its config, and a shadow of what the test wrote to each group, from which
     the source's image digest comes — not from the engine."""
@@ -199,18 +205,6 @@ class Sites:
                 f"{groups_toml(topology)}[volumes]\n{volumes}\n[link]\n" + "\n".join(link)
                 + "\n[cycle]\nidle_seconds = 0.02\n"
             )  # fmt: skip
-
-    def config(self, site: str) -> Path:
-        return self.root / f"{site}.toml"
-
-    def socket(self, site: str) -> Path:
-        return self.root / f"state-{site}" / "control.sock"
-
-    def status(self, site: str) -> dict[str, Any]:
-        return request_status(self.socket(site))
-
-    def control(self, site: str, body: dict[str, Any]) -> dict[str, Any]:
-        return request(self.socket(site), body)
 
     def write(self, grain: int, data: bytes) -> int:
         """Whole grains through the home's host door, kept in the shadow; the point they
@@ -259,8 +253,6 @@ class Sites:
 
                 docs[remote] = self.wait(remote, there, what=f"group {gi} at {remote}")
         return docs
-
-    wait = Pair.wait
 
 
 def _idle(doc: dict[str, Any]) -> bool:

@@ -9,13 +9,17 @@ import os
 import random
 
 import numpy as np
+import pytest
 
 from pitmirror.harness.backends import VolumeSet
 from pitmirror.harness.freeze_overlay.world import OverlayWorld
 from pitmirror.impl.freeze_overlay.layout import volume_layout
 from pitmirror.impl.freeze_overlay.messages import MESSAGES, Complete, DeltaWrite
 from pitmirror.impl.freeze_overlay.runner import committed_point
+from pitmirror.impl.link import LinkUnavailable
+from pitmirror.impl.site import EngineRefused
 from pitmirror.model import freeze_overlay as B
+from pitmirror.model.actions import CopyDelta, MarkComplete
 from pitmirror.node.digest import digest_of
 from pitmirror.node.freeze_overlay_served import OverlayServed, recoverable_image
 from pitmirror.node.served import Cycle
@@ -104,3 +108,40 @@ def _check(home: OverlayServed, remote: OverlayServed, world: OverlayWorld) -> N
     else:
         done = 0
     assert entry["cycle"]["bytes_done"] == done * SIZE
+
+
+def test_a_complete_mark_the_home_did_not_hear_of_is_taken_again() -> None:
+    """The connection dies after the remote marked the point and before the home heard it: the
+    home marks again, the remote changes nothing, and the home records it (else it would wait
+    for ever)."""
+    topology = B.topology("single", GRAINS)
+    layout, files = volume_layout(topology)
+    with VolumeSet("memory", GRAINS, SIZE, layout, files) as volume_set:
+        volumes, workdir = volume_set.fresh()
+        world = OverlayWorld(topology, volumes, workdir, B.Options())
+        left, right = world.sites["left"], world.sites["right"]
+        for offset, count in left.object_meta(0).frozen.extents(4):
+            world.apply(CopyDelta("right", offset, count))
+        lost = _Lost(left.links["right"])
+        left.links["right"] = lost  # type: ignore[index]
+        with pytest.raises(EngineRefused):
+            world.apply(MarkComplete("right", 0))
+        assert right.copy_meta(0).complete and not left.group_meta(0).completed_at
+        before = right.journal.replay().meta
+        left.links["right"] = lost.link  # type: ignore[index]
+        world.apply(MarkComplete("right", 0))
+        assert left.group_meta(0).completed_at == {"right"}
+        assert right.journal.replay().meta == before
+
+
+class _Lost:
+    """A link whose message arrives but whose acknowledgement is lost."""
+
+    up = reaches = True
+
+    def __init__(self, link: object) -> None:
+        self.link = link
+
+    def send(self, message: object) -> None:
+        self.link.send(message)  # type: ignore[attr-defined]
+        raise LinkUnavailable("the acknowledgement was lost with the connection")

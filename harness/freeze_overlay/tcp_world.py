@@ -27,8 +27,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from statemachine.exceptions import TransitionNotAllowed
-
 from pitmirror.harness.backends import TENANTS
 from pitmirror.harness.fault_proxy import FaultProxy
 from pitmirror.harness.freeze_overlay.world import OverlayObserver
@@ -52,7 +50,6 @@ from pitmirror.model.actions import (
     action_to_json,
     describe,
 )
-from pitmirror.model.freeze_overlay_vocabulary import VOCABULARY, handling_site
 from pitmirror.node.control import ControlError, request, request_status
 from pitmirror.node.frames import FrameType
 from pitmirror.node.freeze_overlay import groups_toml
@@ -246,19 +243,9 @@ class OverlayTcpWorld(OverlayObserver):
             self.check_journals_agree(action.site)
 
     def _route(self, action: Action) -> None:
-        entry = VOCABULARY.entry(action)
-        if entry is not None and entry.handler == "link":
-            link = getattr(action, "link", "")
-            if link not in self.links:
-                raise EngineRefused(f"{describe(action)} is not an action of this topology")
-            try:
-                self.links[link].send(entry.name)
-            except TransitionNotAllowed as refused:
-                raise EngineRefused(f"the link refused {describe(action)}") from refused
+        site = self.route(action)
+        if site is None:
             return
-        site = handling_site(self.topology, action)
-        if entry is None or site is None:
-            raise EngineRefused(f"{describe(action)} is not an action of this topology")
         match action:
             case HostWrite(grain=grain, data=seed):
                 data = grain_bytes(seed, grain, self.grain_size)

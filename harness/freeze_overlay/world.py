@@ -62,6 +62,7 @@ class OverlayObserver:
     and volumes, as the model's view; a world gives each site's metadata and state."""
 
     topology: model.Topology
+    links: dict[str, LinkService]
     seeds: SeedReader
     grain_size: int
     local_stores: dict[int, LocalStore]
@@ -85,6 +86,25 @@ class OverlayObserver:
 
     def initial_meta(self, site: str) -> Metadata:
         return initial_meta(self.topology, site)
+
+    def route(self, action: Action) -> str | None:
+        """The site the vocabulary names for an action (model/freeze_overlay_vocabulary.py), or
+        None when it was a link's, done here by the link's controller; EngineRefused when the
+        topology has no such action."""
+        entry = VOCABULARY.entry(action)
+        if entry is not None and entry.handler == "link":
+            link = getattr(action, "link", "")
+            if link not in self.links:
+                raise EngineRefused(f"{describe(action)} is not an action of this topology")
+            try:
+                self.links[link].send(entry.name)
+            except TransitionNotAllowed as refused:
+                raise EngineRefused(f"the link refused {describe(action)}") from refused
+            return None
+        site = handling_site(self.topology, action)
+        if entry is None or site is None:
+            raise EngineRefused(f"{describe(action)} is not an action of this topology")
+        return site
 
     def check_journals_agree(self, site: str) -> None:
         """At a restart: JournalError when the restarted site's journal and another site's
@@ -258,19 +278,9 @@ class OverlayWorld(OverlayObserver):
     def _route(self, action: Action) -> None:
         """To the site the vocabulary names (model/freeze_overlay_vocabulary.py), or to the
         link's controller."""
-        entry = VOCABULARY.entry(action)
-        if entry is not None and entry.handler == "link":
-            link = getattr(action, "link", "")
-            if link not in self.links:
-                raise EngineRefused(f"{describe(action)} is not an action of this topology")
-            try:
-                self.links[link].send(entry.name)
-            except TransitionNotAllowed as refused:
-                raise EngineRefused(f"the link refused {describe(action)}") from refused
+        site = self.route(action)
+        if site is None:
             return
-        site = handling_site(self.topology, action)
-        if entry is None or site is None:
-            raise EngineRefused(f"{describe(action)} is not an action of this topology")
         match action:
             case HostWrite(grain=grain, data=seed):
                 self.sites[site].host_write(grain, grain_bytes(seed, grain, self.grain_size))

@@ -98,9 +98,10 @@ RemoteCopies = Callable[[int, str], CopyMeta]
 
 @dataclass
 class HomeRunner:
-    """A home site's half: its groups' freezes, copies, complete marks and local merges.  What
-    it knows of each remote's copies comes from `copies`: the remote site's metadata in one
-    process, what the remote said in its messages in a daemon (node/freeze_overlay_served.py)."""
+    """A home site's half, a group at a time: its freezes, copies and complete marks (`cycle`),
+    then its local merges (`merge_local`).  What it knows of each remote's copies comes from
+    `copies`: the remote site's metadata in one process, what the remote said in its messages
+    in a daemon (node/freeze_overlay_served.py, which ticks each half itself)."""
 
     site: OverlaySite
     copies: RemoteCopies
@@ -116,17 +117,6 @@ class HomeRunner:
 
     def __post_init__(self) -> None:
         self.topology, self.options = self.site.topology, self.site.options
-        new = [gi for gi in self.site.homed if (gi, 1) not in self.point_times]
-        if new:
-            now = self.clock()
-            for gi in new:
-                self.point_times[(gi, 0)] = self.point_times[(gi, 1)] = now
-
-    def tick(self) -> None:
-        self.plan.new_tick()
-        for gi in self.site.homed:
-            if self.cycle(gi):
-                self.merge_local(gi)
 
     def members(self, group: int) -> list[tuple[int, int]]:
         """(object, global first grain) of each member."""
@@ -203,24 +193,14 @@ class HomeRunner:
 
 @dataclass
 class CopyRunner:
-    """A remote site's half: merge each complete delta (pipelined: the one merging aside) into
-    its base copies, then drop it (a merge is redo-safe: after a crash the whole delta is
-    merged again)."""
+    """A remote site's half, a group at a time (`merge`): merge each complete delta
+    (pipelined: the one merging aside) into its base copies, then drop it (a merge is
+    redo-safe: after a crash the whole delta is merged again)."""
 
     site: OverlaySite
     apply: Callable[[Action], None]
     max_extent_grains: int = 16
     plan: MergePlan = field(default_factory=MergePlan)
-
-    def __post_init__(self) -> None:
-        topo = self.site.topology
-        self.groups = [gi for gi, g in enumerate(topo.groups) if self.site.site in g.remotes]
-        """the groups this site holds copies of"""
-
-    def tick(self) -> None:
-        self.plan.new_tick()
-        for gi in self.groups:
-            self.merge(gi)
 
     def merge(self, gi: int) -> None:
         site, topo = self.site, self.site.topology
@@ -282,10 +262,6 @@ class OverlayRunner:
         }  # fmt: skip
         self.copiers = {name: CopyRunner(site, self.apply, plan=self.plan)
                         for name, site in self.sites.items()}  # fmt: skip
-
-    @property
-    def commits(self) -> int:
-        return sum(home.commits for home in self.homes.values())
 
     def tick(self) -> None:
         self.plan.new_tick()

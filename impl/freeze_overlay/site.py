@@ -440,10 +440,15 @@ class OverlaySite(DurableSite):
     def receive_complete(self, group: int, point: int, grains: int, taken_at: int = 0) -> None:
         """One record marks every member's delta of `point` complete (moving an earlier
         point's delta aside first, pipelined, when no grain of this point came); refused
-        unless all `grains` grains of the point arrived."""
+        unless all `grains` grains of the point arrived.  A point already complete here is
+        taken again, and nothing changes."""
         if self.site not in self.topology.groups[group].remotes:
             raise EngineRefused(f"{self.site} is no remote of group {group}")
         copies = [self.copy_meta(i) for i in self.members(group)]
+        if all(c.complete and c.delta_point == point for c in copies):
+            # the home did not hear of this mark (its acknowledgement was lost with the
+            # connection) and marks again: the model's MarkComplete, which changes nothing here
+            return
         moves = self._moves_aside(group, point)
         if not moves and any(c.delta_point not in (None, point) for c in copies):
             raise EngineRefused(f"{self.site} still holds an older delta")
@@ -453,8 +458,6 @@ class OverlaySite(DurableSite):
                 f"the frozen delta is not fully copied to {self.site} ({received} of {grains} "
                 "grains)"
             )
-        if any(c.complete and c.delta_point == point for c in copies):
-            raise EngineRefused(f"point {point} is already complete at {self.site}")
         changes = self._move_aside(group, point) if moves else Changes()
         for i in self.members(group):
             changes |= self.copy_records[i].complete(point, taken_at)
