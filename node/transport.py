@@ -19,9 +19,10 @@ are sent once the site applied the message (its writes durable).  After a reconn
 states the last sequence it applied and the connector resends from there; when the listener is
 a new incarnation (it restarted), or does not take the connection back at the first attempt, the
 frames in flight are reported undelivered and a new session begins — what the site applied is in
-its journal, and the engine's messages are idempotent (a mirror write rewrites the same grains,
-a commit is keyed by its cycle).  Heartbeats both ways; no frame within the timeout
-is a dead link.  A clean stop sends CLOSE.
+its journal, and what is sent again is safe to apply again (design A: a mirror write rewrites
+the same grains, a commit is keyed by its cycle; design B: a complete mark the remote holds is
+taken again, and a delta extent it holds is not sent again — its HELLO says which).  Heartbeats
+both ways; no frame within the timeout is a dead link.  A clean stop sends CLOSE.
 
 The engine is synchronous and runs in one thread of its own; `PeerLink.send` is its port
 (impl/link.py) and blocks that thread until the message is applied, refused or undeliverable.
