@@ -15,7 +15,7 @@ OverlayRunner; both sites, the in-process link).  Each setup first mirrors the w
 held (`pause`; in one process: no ticks), and the time from the release to the committed point
 that holds them is measured.
 
-    python bench/transport.py [--runs 3] [--megabytes 256] [--grains 32768] [--volumes file]
+    python bench/transport.py [--runs 3] [--megabytes 256] [--grains 32768] [--design A|B|both]
 
 Medians of the runs; ratios against the baseline.  `--json` for machines.
 """
@@ -231,20 +231,26 @@ def main() -> None:
     parser.add_argument("--megabytes", type=int, default=256)
     parser.add_argument("--grains", type=int, default=32_768)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--design", choices=("A", "B", "both"), default="both",
+                        help="whose next committed point to measure (the link is measured "
+                             "only with both)")  # fmt: skip
     args = parser.parse_args()
     frames = args.megabytes * 1024 * 1024 // PAYLOAD
     link: dict[str, list[float]] = {name: [] for name in LINKS}
-    for _ in range(args.runs):  # alternating, so load from other jobs falls on all alike
-        for name, run in LINKS.items():
+    for _ in range(args.runs if args.design == "both" else 0):  # alternating: load from other
+        for name, run in LINKS.items():  # jobs falls on all alike
             link[name].append(args.megabytes / asyncio.run(run(frames)))
     rng = random.Random(0)
     with tempfile.TemporaryDirectory(prefix="pitmirror-bench-") as folder:
         root = Path(folder)
-        one = _one_process(root / "one", args.grains, args.runs, rng)
-        two = _two_processes(root / "two", args.grains, args.runs, rng)
-        b_one = _b_one_process(root / "b-one", args.grains, args.runs, rng)
-        b_two = _b_two_processes(root / "b-two", args.grains, args.runs, rng)
-    medians = {name: statistics.median(v) for name, v in link.items()}
+        one = two = b_one = b_two = [float("nan")]
+        if args.design in ("A", "both"):
+            one = _one_process(root / "one", args.grains, args.runs, rng)
+            two = _two_processes(root / "two", args.grains, args.runs, rng)
+        if args.design in ("B", "both"):
+            b_one = _b_one_process(root / "b-one", args.grains, args.runs, rng)
+            b_two = _b_two_processes(root / "b-two", args.grains, args.runs, rng)
+    medians = {name: statistics.median(v) if v else float("nan") for name, v in link.items()}
     base = medians["raw TCP, one frame in flight (baseline)"]
     doc = {
         "link_mib_per_second": {
@@ -274,9 +280,10 @@ def main() -> None:
         print(json.dumps(doc, indent=2))
         return
     size = f"{args.megabytes} MiB of {PAYLOAD // 1024} KiB frames"
-    print(f"link on loopback, {size}, medians of {args.runs}:")
-    for name, m in medians.items():
-        print(f"  {name:75s} {m:8.1f} MiB/s  {m / base:5.2f}x")
+    if args.design == "both":
+        print(f"link on loopback, {size}, medians of {args.runs}:")
+        for name, m in medians.items():
+            print(f"  {name:75s} {m:8.1f} MiB/s  {m / base:5.2f}x")
     point = doc["next_committed_point_seconds"]
     print(
         f"next committed point after {args.grains // 100} of {args.grains} grains changed "
@@ -284,6 +291,8 @@ def main() -> None:
     )
     for design, key in (("A", "next_committed_point_seconds"),
                         ("B", "design_b_next_committed_point_seconds")):  # fmt: skip
+        if args.design not in (design, "both"):
+            continue
         point = doc[key]
         print(f"  design {design}, one process (baseline)   "
               f"{point['one process (baseline)']['median']:8.3f} s")  # fmt: skip
