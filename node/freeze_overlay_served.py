@@ -90,7 +90,7 @@ def copy_heard(words: dict[str, Any], count: int, known: CopyMeta | None) -> Cop
 
 class OverlayServed(Served):
     def __init__(self, site: OverlaySite, clock: Clock, cycle: Cycle) -> None:
-        self.site, self.clock, self.cycle = site, clock, cycle
+        self.site, self.cycle = site, cycle
         topo = self.topology = site.topology
         self.name, self.grain_size = site.site, site.grain_size
         self.held = [gi for gi, g in enumerate(topo.groups) if self.name in g.remotes]

@@ -67,7 +67,6 @@ class OverlayTcpWorld(OverlayObserver):
         workdir: Path,
         options: model.Options,
         plan: TcpPlan = TcpPlan(),
-        self_check: bool = True,
     ) -> None:
         if options != model.Options(pipelined=options.pipelined):
             raise ValueError("design B's mutants run in one process; over TCP, the safe design "
@@ -78,7 +77,7 @@ class OverlayTcpWorld(OverlayObserver):
                                  f"{name} is {volume.device}")  # fmt: skip
             volume.zero()  # the children write them behind the volume set's bookkeeping
         self._observer(topology, SeedReader())
-        self.options, self.plan, self.self_check = options, plan, self_check
+        self.options, self.plan = options, plan
         self.workdir = workdir
         self.grain_size = next(iter(volumes.values())).grain_size
         self._stopped = False

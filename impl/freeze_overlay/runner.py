@@ -113,7 +113,6 @@ class HomeRunner:
     on_point: Callable[[int, int], None] = lambda group, point: None
     point_times: dict[tuple[int, int], float] = field(default_factory=dict)
     plan: MergePlan = field(default_factory=MergePlan)
-    commits: int = 0
 
     def __post_init__(self) -> None:
         self.topology, self.options = self.site.topology, self.site.options
@@ -155,7 +154,6 @@ class HomeRunner:
                 budget -= len(extents)
             if budget:
                 self.apply(MarkComplete(remote, gi))
-                self.commits += 1
         return True
 
     def _takes_point(self, gi: int, remote: str, point: int) -> bool:
