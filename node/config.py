@@ -29,6 +29,10 @@ max_extent_grains = 16
 [status]                        # optional
 socket = "control.sock"         # default: in the state folder
 metrics = "127.0.0.1:9477"      # Prometheus metrics on this address (none unless given)
+
+[frontend]                      # optional, at a site the host writes (root, /dev/fuse)
+mount = "frontend"              # each host volume a file here (in the state folder unless
+                                # absolute), attached to a loop device: the host's disk
 ```
 
 A site is built from its own volumes and journal only (node/designs.py says which volumes each
@@ -52,7 +56,7 @@ from pitmirror.node.designs import DESIGNS
 from pitmirror.node.site import Clock, ConfigError, RunningSite
 
 KEYS = ("design", "site", "state_dir", "grain_size", "volumes", "mirror", "secret_file", "link",
-        "cycle", "status")  # fmt: skip
+        "cycle", "status", "frontend")  # fmt: skip
 TABLES: dict[str, dict[str, type]] = {
     "link": {
         "listen": str,
@@ -68,6 +72,7 @@ TABLES: dict[str, dict[str, type]] = {
         "interval_seconds": float,
     },  # fmt: skip
     "status": {"socket": str, "metrics": str},
+    "frontend": {"mount": str},
 }
 
 
@@ -113,6 +118,15 @@ class SiteConfig:
         """The daemon's control socket: status.socket, in the state folder unless absolute."""
         given = Path(self.tables.get("status", {}).get("socket", "control.sock"))
         return given if given.is_absolute() else self.state_dir / given
+
+    @property
+    def frontend_mount(self) -> Path | None:
+        """Where the host's volumes are served as files (frontend.mount), or None: no
+        frontend."""
+        given = self.tables.get("frontend", {}).get("mount")
+        if given is None:
+            return None
+        return Path(given) if Path(given).is_absolute() else self.state_dir / given
 
     def number(self, table: str, key: str, default: float) -> float:
         return float(self.tables.get(table, {}).get(key, default))

@@ -19,7 +19,7 @@ from pitmirror.impl.cyclic_flashcopy.remote import FlashCopyRemoteSite, lost_com
 from pitmirror.impl.cyclic_flashcopy.runner import CopyRunner, DrainRunner
 from pitmirror.impl.site import EngineRefused
 from pitmirror.node.digest import ImageDigest
-from pitmirror.node.served import Cycle, Served, point
+from pitmirror.node.served import CommittedVolume, Cycle, Served, point
 from pitmirror.node.site import Clock
 from pitmirror.node.transport import MessageRefused
 
@@ -29,6 +29,7 @@ EMPTY_POINT_SECONDS = 1.0
 class LocalServed(Served):
     def __init__(self, site: FlashCopyLocalSite, clock: Clock, cycle: Cycle) -> None:
         self.site, self.clock = site, clock
+        self.grain_size = site.grain_size
         self._last_commit = clock()
         self.runner = CopyRunner(site, clock, site.apply, cycle.extents_per_tick,
                                  cycle.max_extent_grains)  # fmt: skip
@@ -126,10 +127,17 @@ class LocalServed(Served):
             self.site.host_write(grain + i, data[i * size : (i + 1) * size])
         return self.site.local_meta().cycle
 
+    def host_read(self, grain: int, count: int) -> bytes:
+        return b"".join(self.site.host_read(g) for g in range(grain, grain + count))
+
+    def host_volumes(self) -> dict[str, tuple[int, int]]:
+        return {"source": (0, self.site.source.grain_count)}
+
 
 class RemoteServed(Served):
     def __init__(self, site: FlashCopyRemoteSite, cycle: Cycle) -> None:
         self.site = site
+        self.grain_size = site.target.grain_size
         self.runner = DrainRunner(site, site.apply, cycle.extents_per_tick,
                                   cycle.max_extent_grains)  # fmt: skip
         size, grains = site.target.grain_size, site.target.grain_count
@@ -138,6 +146,11 @@ class RemoteServed(Served):
             self.digests.stage(start, site.i2.read_grains(start, count))
         self._published: dict[str, Any] = {}
         self._publish()
+
+    def committed_volumes(self) -> list[CommittedVolume]:
+        self._publish()
+        grains = self.site.target.grain_count
+        return [CommittedVolume("source", grains, dict(self._published), self.image_grains)]
 
     def image_grains(self, start: int, count: int) -> bytes:
         """Grains of the committed image: T's, or I2's where the durable target map says the

@@ -33,10 +33,12 @@ from pitmirror.impl.journal import replace_durably
 from pitmirror.impl.link import LinkUnavailable
 from pitmirror.impl.site import EngineRefused
 from pitmirror.impl.wire import MessageError
+from pitmirror.node.block_door import BlockDoor
 from pitmirror.node.config import SiteConfig, built_site
 from pitmirror.node.control import ControlServer, Handler
 from pitmirror.node.designs import DESIGNS
 from pitmirror.node.frames import FrameError
+from pitmirror.node.frontend import Frontend, FrontendError
 from pitmirror.node.metrics import MetricsServer
 from pitmirror.node.served import Cycle, Served
 from pitmirror.node.site import ConfigError, RunningSite
@@ -187,6 +189,8 @@ class Daemon:
         self.listening: tuple[str, int] | None = None
         self._rate = (0.0, 0, 0.0)  # (when, bytes, bytes per second)
         self._refusals: set[str] = set()
+        self.frontend: Frontend | None = None
+        """the host's block devices (frontend.mount), while they run"""
         self.paused = False
         """the site's background work (copies, commits, drains) held; messages and host writes
         still served"""
@@ -261,6 +265,7 @@ class Daemon:
         tasks: list[asyncio.Task[None]] = []
         control = ControlServer(self.socket, self.document, self.handlers(served))
         metrics: MetricsServer | None = None
+        host_devices = contextlib.AsyncExitStack()
         try:
             for site, address in self.peer_addresses.items():
                 peer = PeerLink(dataclasses.replace(identity, peers=(site,)), self.secret,
@@ -290,7 +295,16 @@ class Daemon:
                 self.links |= server.links
                 port = await server.start(*self.listen_address)
                 self.listening = (self.listen_address[0], port)
-            await control.start()
+            mount = self.config.frontend_mount
+            if mount is not None:
+                if not served.host_volumes():
+                    raise DaemonError(f"{self.config.where}: frontend.mount is for a site the "
+                                      f"host writes; the {identity.site} site holds copies "
+                                      "only")  # fmt: skip
+                self.frontend = await host_devices.enter_async_context(
+                    Frontend(BlockDoor(served), self.on_engine, mount,
+                             f"pitmirror-{identity.mirror}-{identity.site}"))  # fmt: skip
+            await control.start()  # status answers once the host has its devices
             if self.metrics_address is not None:
                 metrics = MetricsServer(self.metrics_address, self.document)
             ways = [f"connecting to the {site} site at {host}:{port}"
@@ -310,6 +324,11 @@ class Daemon:
                     raise DaemonError(f"the engine stopped: {task.exception()}")
             log.info("stopping")
         finally:
+            try:
+                # the host's devices first: their requests need the engine
+                await host_devices.aclose()
+            except FrontendError as err:
+                log.warning("%s", err)
             for peer in self.connectors.values():
                 await peer.stop()
             if self.server is not None:
@@ -400,6 +419,7 @@ class Daemon:
             "out_of_sync": report.get("out_of_sync"),
             "cycle": report.get("cycle"),
             "groups": groups,
+            "frontend": None if self.frontend is None else self.frontend.status(),
             "link": {
                 "up": self.links_up,
                 "bytes_per_second": round(self._rate[2], 1),

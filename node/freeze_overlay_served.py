@@ -30,7 +30,7 @@ from pitmirror.impl.freeze_overlay.site import OverlaySite
 from pitmirror.impl.site import EngineRefused
 from pitmirror.model.actions import Action
 from pitmirror.node.digest import ImageDigest
-from pitmirror.node.served import Cycle, Served, point
+from pitmirror.node.served import CommittedVolume, Cycle, Served, point
 from pitmirror.node.site import Clock
 from pitmirror.node.transport import MessageRefused
 
@@ -170,6 +170,20 @@ class OverlayServed(Served):
                 for offset, n in copy.delta.extents(256):
                     digest.stage(base + offset, delta.read_grains(offset, n))
         return digest
+
+    def committed_volumes(self) -> list[CommittedVolume]:
+        found = []
+        for gi in self.held:
+            first = self._group_first(gi)
+            here = self._committed_here(gi)
+            for oi in self._members(gi):
+                obj, start = self.topology.objects[oi], self.topology.first_grain(oi) - first
+
+                def read(at: int, count: int, gi: int = gi, start: int = start) -> bytes:
+                    return image_grains(self.site, gi, start + at, count)
+
+                found.append(CommittedVolume(obj.name, obj.grains, here, read))
+        return found
 
     def _committed_here(self, gi: int) -> dict[str, Any]:
         copies = [self.site.copy_meta(i) for i in self._members(gi)]
@@ -315,6 +329,14 @@ class OverlayServed(Served):
         for i in range(len(data) // size):
             self.site.host_write(grain + i, data[i * size : (i + 1) * size])
         return self.site.group_meta(self.topology.locate(grain)[0]).point
+
+    def host_read(self, grain: int, count: int) -> bytes:
+        return b"".join(self.site.host_read(g) for g in range(grain, grain + count))
+
+    def host_volumes(self) -> dict[str, tuple[int, int]]:
+        topo = self.topology
+        return {obj.name: (topo.first_grain(i), obj.grains)
+                for i, obj in enumerate(topo.objects) if obj.home == self.name}  # fmt: skip
 
     def report(self) -> dict[str, Any]:
         groups = [self._home_report(gi) for gi in self.site.homed]

@@ -1,4 +1,5 @@
-"""`pitmirror inspect --config FILE`: one site as its volumes and journal hold it.
+"""`pitmirror inspect --config FILE`: one site as its volumes and journal hold it; `pitmirror
+export`: the committed point it holds, as image files.
 
 It takes the state folder's lock, as a daemon does: recovery cuts a torn tail off the journal,
 and the tail of a running daemon's journal may be an append in progress.
@@ -11,8 +12,10 @@ state folder is new.
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -21,6 +24,8 @@ from pitmirror.impl.bitmap import GrainMap
 from pitmirror.node.cli import JsonOpt, app, clean_errors, fail, out, print_json
 from pitmirror.node.config import built_site, load_config
 from pitmirror.node.daemon import DaemonError, state_lock
+from pitmirror.node.designs import DESIGNS
+from pitmirror.node.served import CommittedVolume, Cycle
 from pitmirror.node.site import ConfigError
 
 ConfigOpt = Annotated[Path, typer.Option("--config", help="The site's TOML config file.")]
@@ -70,3 +75,59 @@ def inspect(config: ConfigOpt, json: JsonOpt = False) -> None:
     for name, count in maps.items():
         table.add_row(name, f"{count} grains")
     out.print(table)
+
+
+@app.command("export")
+@clean_errors
+def export(
+    config: ConfigOpt,
+    to: Annotated[Path, typer.Option("--to", help="A folder: one image file per volume.")],
+    json: JsonOpt = False,
+) -> None:
+    """Write the committed point a stopped site holds copies of, one image file per volume (what
+    a failover reads): attach one to a loop device elsewhere to recover from it."""
+    try:
+        settings = load_config(config)
+        with (
+            state_lock(settings.state_dir, "stop it first: export reads a quiet copy"),
+            built_site(settings) as running,
+        ):
+            served = DESIGNS[settings.design].serve(running, time.time, Cycle())
+            volumes = served.committed_volumes()
+            if not volumes:
+                raise ConfigError(f"the {settings.site} site holds no copy to export: export "
+                                  "where the mirror's copies are")  # fmt: skip
+            written = [_export(volume, settings.grain_size, to) for volume in volumes]
+    except (ConfigError, DaemonError) as err:
+        fail(str(err))
+    except OSError as err:
+        fail(f"{err.filename or to}: {err.strerror or err}")
+    if json:
+        print_json({"schema": 1, "site": settings.site, "volumes": written})
+        return
+    for item in written:
+        point = item["point"]
+        when = point["source_time"]
+        stamp = "the mirror's start" if when is None else time.strftime(
+            "%Y-%m-%d %H:%M:%S", time.localtime(when))  # fmt: skip
+        out.print(f"{item['name']}: point {point['number']} (source time {stamp}), "
+                  f"{item['bytes']} bytes -> {item['file']}")  # fmt: skip
+
+
+EXPORT_GRAINS = 256
+
+
+def _export(volume: CommittedVolume, grain_size: int, folder: Path) -> dict[str, Any]:
+    """One volume's committed image into `folder`, written to a temporary name and renamed once
+    whole and synced: a failed export never leaves a file that looks like an image."""
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"{volume.name}.img"
+    partial = folder / f".{volume.name}.img.partial"
+    with open(partial, "wb") as image:
+        for start in range(0, volume.grains, EXPORT_GRAINS):
+            image.write(volume.read(start, min(EXPORT_GRAINS, volume.grains - start)))
+        image.flush()
+        os.fsync(image.fileno())
+    os.replace(partial, final)
+    return {"name": volume.name, "file": str(final), "bytes": volume.grains * grain_size,
+            "point": volume.point}  # fmt: skip

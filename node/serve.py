@@ -24,6 +24,7 @@ from pitmirror.node.cli import JsonOpt, app, clean_errors, fail, print_json
 from pitmirror.node.config import load_config
 from pitmirror.node.control import ControlError, request, request_status, watch_status
 from pitmirror.node.daemon import Daemon, DaemonError
+from pitmirror.node.frontend import FrontendError
 from pitmirror.node.site import ConfigError
 from pitmirror.node.transport import read_secret
 
@@ -53,7 +54,7 @@ def serve(config: ConfigOpt) -> None:
     )  # fmt: skip
     try:
         asyncio.run(_until_stopped(daemon))
-    except (DaemonError, ConfigError) as err:
+    except (DaemonError, ConfigError, FrontendError) as err:
         fail(str(err))
 
 
@@ -145,6 +146,12 @@ def human(doc: dict[str, Any]) -> str:
         f"{_size(cycle.get('bytes_done'))} / {_size(cycle.get('bytes_total'))}",
         f"  out-of-sync: {_size(lag.get('bytes'))} ({lag.get('grains')} grains)",
     ]
+    frontend = doc.get("frontend")
+    if frontend:
+        devices = "  ".join(f"{v['name']} {v['device'] or '(detached)'}"
+                            for v in frontend["volumes"])  # fmt: skip
+        lines.append(f"  frontend: {devices}  written {_size(frontend['written_bytes'])} in "
+                     f"{frontend['writes']} writes, {frontend['flushes']} flushes")  # fmt: skip
     for group in doc.get("groups") or []:
         points = "  ".join(f"{site}:{p.get('number')}" for site, p in group["committed"].items())
         lines.append(f"  group {group['group']} ({', '.join(group['objects'])}) "
@@ -164,8 +171,8 @@ def write(
     data: Annotated[Path, typer.Option("--from", help="A file of whole grains to write.")],
 ) -> None:
     """Write whole grains through a running site's host door: design A's local site, a design-B
-    home (until the block frontend exists, the way to change a mirrored volume without going
-    behind the engine's back)."""
+    home (besides the block frontend, the way to change a mirrored volume without going behind
+    the engine's back)."""
     path = _socket(config, None)
     try:
         answer = request(path, {"op": "write", "grain": grain,

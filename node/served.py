@@ -6,8 +6,11 @@ link calls during a handshake and which reads only what the last engine call pub
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from pitmirror.impl.site import EngineRefused
 
 
 @dataclass(frozen=True)
@@ -21,7 +24,21 @@ class Cycle:
     """design B: at least this long from one point to the next"""
 
 
+@dataclass(frozen=True)
+class CommittedVolume:
+    """One volume of a committed point this site holds a copy of: what a failover reads."""
+
+    name: str
+    grains: int
+    point: dict[str, Any]
+    """the point as status shows it (number, source time, digest)"""
+    read: Callable[[int, int], bytes]
+    """grains `start`.. (`count` of them) of the committed image"""
+
+
 class Served:
+    grain_size: int
+
     def tick(self) -> bool:
         """One bounded slice of background work; True when more is waiting now."""
         raise NotImplementedError
@@ -58,6 +75,21 @@ class Served:
         """Whole grains from `grain` through the site's host door, each durable before this
         returns; the cycle they fall in.  EngineRefused where the site has no host door."""
         raise NotImplementedError
+
+    def host_read(self, grain: int, count: int) -> bytes:
+        """`count` whole grains from `grain` through the site's host door: the host's newest
+        view."""
+        raise EngineRefused("this site has no host door")
+
+    def committed_volumes(self) -> list[CommittedVolume]:
+        """Every volume this site holds a committed image of (none at a site that only
+        sends), read from its volumes and its durable journal."""
+        return []
+
+    def host_volumes(self) -> dict[str, tuple[int, int]]:
+        """The volumes the host writes at this site, by name: (first grain in the host door,
+        grain count).  None at a site that only holds copies."""
+        return {}
 
 
 def point(number: int, committed_at_us: int, digest: str | None) -> dict[str, Any]:

@@ -1,0 +1,105 @@
+"""The host's volumes as bytes: reads and writes of any offset and length, turned into the whole
+grains the engine's host doors take.
+
+A write that covers part of a grain reads the grain through the site's door (the host's newest
+view) and writes it back whole with the new bytes in place; a write over several grains is one
+call to the door, grain by grain in order.  Every call runs on the daemon's engine thread, one
+at a time, so no other write to the same grain comes between the read and the write back.
+The site's door acknowledges a grain once it is durable: a write that returns is on the media
+(the frontend behaves as a disk without a volatile cache, which a host's flush may rely on).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pitmirror.impl.site import EngineRefused
+from pitmirror.node.served import Served
+
+
+@dataclass(frozen=True)
+class HostVolume:
+    """A volume the host writes: its name, its first grain in the site's host door, its size."""
+
+    name: str
+    first: int
+    grains: int
+    grain_size: int
+
+    @property
+    def size(self) -> int:
+        return self.grains * self.grain_size
+
+
+class OutsideVolume(EngineRefused):
+    """A request past the volume's end (the host sees EINVAL, never a short read or write)."""
+
+
+@dataclass
+class DoorCounts:
+    reads: int = 0
+    writes: int = 0
+    read_bytes: int = 0
+    written_bytes: int = 0
+    partial_grains: int = 0
+    """grains a write covered only in part: each read and written back whole"""
+    flushes: int = 0
+
+
+class BlockDoor:
+    """Byte ranges of a site's host volumes over its grain door (engine thread only)."""
+
+    def __init__(self, served: Served) -> None:
+        self.served = served
+        size = served.grain_size
+        self.volumes = {name: HostVolume(name, first, grains, size)
+                        for name, (first, grains) in served.host_volumes().items()}  # fmt: skip
+        self.counts = DoorCounts()
+
+    def _grains(self, volume: HostVolume, offset: int, length: int) -> tuple[int, int]:
+        if offset < 0 or length < 0 or offset + length > volume.size:
+            raise OutsideVolume(f"{length} bytes at offset {offset} of {volume.name} "
+                                f"({volume.size} bytes)")  # fmt: skip
+        size = volume.grain_size
+        first = offset // size
+        return first, (offset + length + size - 1) // size - first
+
+    def read(self, name: str, offset: int, length: int) -> bytes:
+        volume = self.volumes[name]
+        first, count = self._grains(volume, offset, length)
+        if count == 0:
+            return b""
+        data = self.served.host_read(volume.first + first, count)
+        start = offset - first * volume.grain_size
+        self.counts.reads += 1
+        self.counts.read_bytes += length
+        return data[start : start + length]
+
+    def write(self, name: str, offset: int, data: bytes) -> int:
+        volume = self.volumes[name]
+        first, count = self._grains(volume, offset, len(data))
+        if count == 0:
+            return 0
+        size = volume.grain_size
+        start = offset - first * size
+        end = start + len(data)
+        head, tail = start % size != 0, end % size != 0
+        if head or tail:
+            whole = bytearray(count * size)
+            if head:
+                whole[:size] = self.served.host_read(volume.first + first, 1)
+            if tail and (count > 1 or not head):
+                last = volume.first + first + count - 1
+                whole[-size:] = self.served.host_read(last, 1)
+            whole[start:end] = data
+            self.counts.partial_grains += head + (tail and (count > 1 or not head))
+            data = bytes(whole)
+        self.served.host_write(volume.first + first, data)
+        self.counts.writes += 1
+        self.counts.written_bytes += end - start
+        return end - start
+
+    def flush(self) -> None:
+        """Every write that returned is durable already: a flush has nothing to wait for once
+        the writes before it (queued on the same thread) are done."""
+        self.counts.flushes += 1
