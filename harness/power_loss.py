@@ -218,12 +218,22 @@ class _Explorer:
         """(the site's n-th write of the step, its log index) for each write of the site
         from log entry `start` on, then (None, the last entry): after the step completed."""
         devices = self.devices(site)
-        n = 0
+        given = self.power.write_ends(site)
+        ends = None if given is None else set(given)
+        n, last = 0, None
         for index in range(start, len(self.log)):
             entry = self.log.entries[index]
             if isinstance(entry, DeviceWrite) and entry.device in devices:
+                last = index
+                if ends is None:
+                    n += 1
+                    yield n, index
+            if ends is not None and last is not None and index + 1 in ends:
+                # the plan's write ended here: its last device write is the crash point (the
+                # earlier ones of a batch are in flight there too)
                 n += 1
-                yield n, index
+                yield n, last
+                last = None
         yield None, len(self.log) - 1
 
     def explore_step(

@@ -43,6 +43,11 @@ class PowerLoss(Protocol):
         away)."""
         ...
 
+    def write_ends(self, site: str) -> Sequence[int] | None:
+        """Where in the log each write of a plan by `site` ended (the log's length when the
+        site's write hook heard of it), or None when each is one device write."""
+        ...
+
     def may_lose_power(self, before: ModelState, site: str) -> bool:
         """`site` is running and the step is not already cut by a crash the trace armed."""
         ...

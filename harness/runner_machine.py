@@ -60,7 +60,7 @@ class FakeClock:
 class RunnerHandle:
     """What the machine needs of a design's runner, bound to one engine."""
 
-    host_write: Callable[[int, int], None]
+    host_write: Callable[[int, int, bool], None]
     host_read: Callable[[int], None]
     tick: Callable[[int, int], None]
     """one tick with at most (work, extent) of background work"""
@@ -132,10 +132,14 @@ def build_runner_machine(
             assert self.lockstep is not None
             return self.lockstep.model.why_disabled(action) is None
 
-        @rule(grain=st.integers(0, grains - 1), data=st.integers(1, MAX_DATA_SEED))
-        def host_write(self, grain: int, data: int) -> None:
-            if self._allowed(HostWrite(grain, data)):
-                self._runner("a host write", lambda runner: runner.host_write(grain, data))
+        @rule(grain=st.integers(0, grains - 1), data=st.integers(1, MAX_DATA_SEED),
+              fua=st.booleans())  # fmt: skip
+        def host_write(self, grain: int, data: int, fua: bool) -> None:
+            """A host write, FUA or into the cache where the design has one (the runner
+            flushes the cache at a point)."""
+            if self._allowed(HostWrite(grain, data, fua)):
+                self._runner("a host write",
+                             lambda runner: runner.host_write(grain, data, fua))  # fmt: skip
 
         @rule(grain=st.integers(0, grains - 1))
         def host_read(self, grain: int) -> None:

@@ -108,6 +108,18 @@ class DurableSite:
             volume.flush()
         self.on_write(self.site, f"{volume.name}[{start}+{len(data) // volume.grain_size}]")
 
+    def _write_runs(self, volume: Volume | Region, writes: list[tuple[int, bytes]],
+                    durable: bool = True) -> None:  # fmt: skip
+        """Several extents of one volume as one write of the design's plan: no barrier between
+        them, one flush after the last (a crash counts one write, a power loss may keep any of
+        them)."""
+        for start, data in writes:
+            volume.write_grains(start, data)
+        if durable:
+            volume.flush()
+        grains = sum(len(data) for _, data in writes) // volume.grain_size
+        self.on_write(self.site, f"{volume.name}[{len(writes)} runs, {grains} grains]")
+
     def _flush(self, volume: Volume | Region) -> None:
         """A barrier on its own: every write to `volume` so far is durable (a write of the
         plan that needed no flush of its own is needed durable before the next)."""

@@ -26,10 +26,22 @@ class TraceFormatError(ValueError):
 
 @dataclass(frozen=True)
 class HostWrite:
-    """The host writes grain `grain` of the source; `data` seeds the grain's bytes."""
+    """The host writes grain `grain` of the source; `data` seeds the grain's bytes.
+
+    `fua` (force unit access, the default): the write is durable when it completes, as every
+    host write was before the write cache.  Without it the write completes into the site's
+    volatile cache: a read sees it, a power loss of the site may lose it, and a `HostFlush`
+    makes it durable."""
 
     grain: int
     data: int
+    fua: bool = True
+
+
+@dataclass(frozen=True)
+class HostFlush:
+    """The host's flush: it completes once every host write completed before it is durable
+    (the cached writes, copied on write where they need it, tracked, then written)."""
 
 
 @dataclass(frozen=True)
@@ -186,6 +198,7 @@ class BreakMirror:
 
 Action = (
     HostWrite
+    | HostFlush
     | HostRead
     | CopyGrain
     | ResyncGrain
@@ -210,6 +223,7 @@ ACTION_TYPES: dict[str, type[Any]] = {
     cls.__name__: cls
     for cls in (
         HostWrite,
+        HostFlush,
         HostRead,
         CopyGrain,
         ResyncGrain,
@@ -237,18 +251,21 @@ def action_name(action: Action) -> str:
 
 
 def action_to_json(action: Action) -> dict[str, Any]:
-    # an empty link name is design A's only link, a count of 1 a grain action: leave them out,
-    # as traces written before either existed do
-    fields = {
-        k: v
-        for k, v in dataclasses.asdict(action).items()
-        if not (k == "link" and not v) and not (k == "count" and v == 1)
-    }
+    # an empty link name is design A's only link, a count of 1 a grain action, a FUA write the
+    # host write of before the cache: leave them out, as traces written before them do
+    fields = {k: v for k, v in dataclasses.asdict(action).items() if not _default_left_out(k, v)}
     return {"action": action_name(action), **fields}
 
 
+def _default_left_out(key: str, value: Any) -> bool:
+    return (key == "link" and not value) or (key, value) in (("count", 1), ("fua", True))
+
+
 def _check_field(name: str, field: dataclasses.Field[Any], value: Any) -> None:
-    if field.type in ("int", int):
+    if field.type in ("bool", bool):
+        if not isinstance(value, bool):
+            raise TraceFormatError(f"{name}.{field.name} must be true or false, got {value!r}")
+    elif field.type in ("int", int):
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise TraceFormatError(
                 f"{name}.{field.name} must be a non-negative integer, got {value!r}"
@@ -295,5 +312,5 @@ def parse_action(obj: dict[str, Any]) -> Action:
 def describe(action: Action) -> str:
     """`HostWrite(grain=3, data=17)` — the form used in reports."""
     fields = dataclasses.asdict(action).items()
-    args = ", ".join(f"{k}={v}" for k, v in fields if not (k == "count" and v == 1))
+    args = ", ".join(f"{k}={v}" for k, v in fields if not _default_left_out(k, v) or k == "link")
     return f"{action_name(action)}({args})"

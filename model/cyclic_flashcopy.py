@@ -47,6 +47,7 @@ from pitmirror.model.actions import (
     CopyGrain,
     CrashSite,
     DrainTarget,
+    HostFlush,
     HostRead,
     HostWrite,
     LinkDown,
@@ -79,12 +80,15 @@ UNSAFE_OPTIONS: dict[str, Options] = {
     "protect-single-grains-only": Options(protect_extents=False),
     "copy-bits-cleared-first": Options(data_before_record=False),
     "drain-clears-past-its-end": Options(drain_clears_its_extent=False),
+    "point-before-flush": Options(point_after_flush=False),
+    "copy-reads-cache": Options(copy_reads_media=False),
 }
 POWER_LOSS_OPTIONS: dict[str, Options] = {
     "copy-data-unflushed": Options(flush_copy_data=False),
     "protect-unflushed": Options(flush_protection=False),
     "ack-before-flush": Options(flush_before_ack=False),
     "commit-unflushed": Options(flush_commit=False),
+    "flush-tracks-unsynced": Options(flush_tracks_durably=False),
 }
 """Mutants only a power loss shows, dropping writes no flush covered yet: a crash between
 whole, flushed writes (the lockstep harness's) cannot tell them from the safe design.  The
@@ -132,6 +136,10 @@ class State:
     """P_0 .. P_k: the source image at each consistency point (P_0: the empty target)"""
     acked: Image = ()
     """the host's view: the last acknowledged value of each grain"""
+    cache: Image = ()
+    """local, volatile: the values of the host's writes not flushed yet"""
+    cached: Grains = frozenset()
+    """local, volatile: the grains the cache holds a write of"""
 
     @property
     def mirror_ok(self) -> bool:
@@ -151,7 +159,12 @@ class State:
         return step(self, action)
 
     def read(self, grain: int) -> int:
-        return self.source[grain]
+        return self.cache[grain] if grain in self.cached else self.source[grain]
+
+    @property
+    def host_view(self) -> Image:
+        """What a host read returns, grain by grain: the cache over the source."""
+        return tuple(self.read(g) for g in range(self.config.grains))
 
     def violations(self, before: State | None) -> dict[str, str]:
         return check(before, self)
@@ -179,6 +192,8 @@ def initial_state(config: Config, options: Options | None = None) -> State:
         committed=0,
         images=(zeros, zeros),
         acked=zeros,
+        cache=zeros,
+        cached=frozenset(),
     )
 
 
@@ -250,8 +265,12 @@ def bind(action: Action) -> tuple[str, dict[str, Any]] | None:
 
 
 def _bind_grain(action: Any, name: str) -> tuple[str, dict[str, Any]]:
-    data = {"data": action.data} if "data" in action.__dataclass_fields__ else {}
-    return name, {"grain": action.grain, **data}
+    return name, {"grain": action.grain}
+
+
+def _bind_write(action: Any, name: str) -> tuple[str, dict[str, Any]]:
+    rule = name if action.fua else f"{name}(cached)"
+    return rule, {"grain": action.grain, "data": action.data}
 
 
 def _bind_extent(action: Any, name: str) -> tuple[str, dict[str, Any]]:
@@ -264,6 +283,7 @@ def _bind_drain(action: Any, name: str) -> tuple[str, dict[str, Any]]:
 
 
 BINDERS: dict[str, Callable[[Any, str], tuple[str, dict[str, Any]]]] = {
+    "write": _bind_write,
     "grain": _bind_grain,
     "extent": _bind_extent,
     "drain": _bind_drain,
@@ -352,7 +372,13 @@ def enabled_actions(state: State) -> Iterator[Action]:
     over every extent."""
     cfg = state.config
     candidates: list[Action] = [
-        *(HostWrite(g, v) for g in range(cfg.grains) for v in cfg.values),
+        *(
+            HostWrite(g, v, fua)
+            for g in range(cfg.grains)
+            for v in cfg.values
+            for fua in (True, False)
+        ),
+        HostFlush(),
         *(HostRead(g) for g in range(cfg.grains)),
         *(CopyGrain(g, n) for g, n in sub_extents(state.copy_map)),
         *(ResyncGrain(g, n) for g, n in sub_extents(state.out_of_sync)),
@@ -418,8 +444,8 @@ def recoverable_target(state: State) -> Image:
 
 def progress_bound(state: State) -> int:
     """Background steps a commit may take with writes paused: every grain copied or
-    resynced once, then the commit itself."""
-    return 2 * state.config.grains + 1
+    resynced once, the host's cache flushed, then the commit itself."""
+    return 2 * state.config.grains + 2
 
 
 def _committable(state: State) -> bool:
@@ -431,7 +457,10 @@ def _committable(state: State) -> bool:
 
 def _background(state: State) -> tuple[State, int] | None:
     """A copy or resync the state enables (a commit needs every one of them), over a whole
-    run of grains: a step costs one extent, so progress is cheap on large volumes."""
+    run of grains, or the flush of the host's cache: a step costs one extent, so progress is
+    cheap on large volumes."""
+    if state.cached and why_disabled(state, HostFlush()) is None:
+        return step(state, HostFlush()), 1
     for kind, grains in ((CopyGrain, state.copy_map), (ResyncGrain, state.out_of_sync)):
         if grains:
             action = kind(*some_run(grains))
@@ -459,7 +488,7 @@ def spec_view(state: State) -> spec.SpecView:
         images=tuple((image,) for image in state.images),
         connected=connected,
     )
-    return spec.SpecView((spec.Volume("source", state.source, state.acked),), (copy,))
+    return spec.SpecView((spec.Volume("source", state.host_view, state.acked),), (copy,))
 
 
 def check(before: State | None, after: State) -> dict[str, str]:

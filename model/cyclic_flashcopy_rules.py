@@ -22,7 +22,14 @@ Interpretive choices (DESIGN.md, design A):
   leaves the bit set and the copy is redone;
 - the commit is two records: the remote one (c := k, target_map |= received) *is* the commit;
   the local one starts cycle k+1.  A cut between them repeats the commit idempotently;
-- a host write a crash cuts is not acknowledged: the host sees what its grain durably holds.
+- a host write a crash cuts is not acknowledged: the host sees what its grain durably holds;
+- the host's write cache (`cache`, `cached`) is the local site's memory: a write without FUA
+  completes there, a read sees it, a crash or power loss of the local site loses it (the host's
+  view of those grains goes back to what the source holds).  `HostFlush` makes the cached
+  writes durable as one batch: one record tracks them all in the future map, then the source
+  takes them; a cached grain still to copy is copied first, by `CopyGrain` (the flush waits
+  for it), and a point is taken only with the cache empty, so a write is in the point whose
+  instant follows its completion.
 """
 
 from __future__ import annotations
@@ -45,6 +52,8 @@ SCHEMA: dict[str, tuple[str, ...]] = {
     "i2": ("image",),
     "target": ("image",),
     "acked": ("image",),
+    "cache": ("image",),
+    "cached": ("grains",),
     "images": ("point", "image"),
     "copy_map": ("grains",),
     "future_map": ("grains",),
@@ -93,6 +102,15 @@ class Options(DesignOptions):
     flush_commit: bool = True
     """Barrier: the remote's commit record is synced before the local site starts the next
     cycle."""
+    point_after_flush: bool = True
+    """A point is taken only with the host's cache empty (else a write cached before the point
+    is counted in the next one)."""
+    copy_reads_media: bool = True
+    """A copy reads the source's media, never the host's cache (the cache holds writes after
+    the point)."""
+    flush_tracks_durably: bool = True
+    """Barrier: a flush's record that tracks its grains in the future map is synced before the
+    source takes them."""
 
     variant: str = ""
     """A variant file (model/variants.py) whose rules replace these: "" for none."""
@@ -121,6 +139,10 @@ class PairView:
     i2: Any
     target: Any
     acked: Any
+    cache: Any
+    """local, volatile: the values of the host's writes not flushed yet"""
+    cached: Any
+    """local, volatile: the grains the cache holds a write of"""
     images: Any
     copy_map: Any
     """local: grains of P_k not yet in I1 (and, unless out of sync, I2)"""
@@ -164,6 +186,10 @@ class PairView:
     def mirror_ok(self, x: Algebra) -> Term:
         return x.and_(self.link_up, self.remote_up)
 
+    def host_view(self, x: Algebra) -> Term:
+        """What a host read returns: the cache's value of a cached grain, else the source's."""
+        return x.write(self.source, self.cached, self.cache)
+
     def recovered(self, x: Algebra, g: Term) -> Term:
         """What a failover reads at the remote site: I2[g] while g is in target_map, else
         T[g]."""
@@ -177,8 +203,8 @@ def initial(x: Algebra) -> PairView:
     """Cycle 1 has just frozen the all-zero source: every grain is to be copied."""
     zeros = x.zeros()
     return PairView(
-        source=zeros, i1=zeros, i2=zeros, target=zeros, acked=zeros,
-        images=x.history([zeros, zeros]),
+        source=zeros, i1=zeros, i2=zeros, target=zeros, acked=zeros, cache=zeros,
+        cached=x.no_grains, images=x.history([zeros, zeros]),
         copy_map=x.all_grains(), future_map=x.no_grains, out_of_sync=x.no_grains,
         received_map=x.no_grains, target_map=x.no_grains,
         cycle=1, committed=0, link_up=x.true, local_up=x.true, remote_up=x.true,
@@ -237,13 +263,15 @@ def copy_branches(x: Algebra, o: Options, s: PairView, extent: Term, where: str 
     """Copying S's values of the extent (grains of P_k) to I1 and, link permitting, to I2:
     per branch, the data writes and the local record that clears their copy bits (with the
     changes `also`)."""
-    to_i1 = volume_write(x, s, "i1", extent, s.source, o.flush_copy_data, where)
+    # the copy-reads-cache mutant copies what a host read returns: writes after the point
+    source = s.source if o.copy_reads_media else s.host_view(x)
+    to_i1 = volume_write(x, s, "i1", extent, source, o.flush_copy_data, where)
     copied = x.minus(s.copy_map, extent)
     branches: list[CopyBranch] = []
     mirrored = s.mirror_ok(x)
     if x.possible(mirrored):
         done = record("local", f"copy -= {where}", copy_map=copied, **also)
-        for label, when, writes in mirror_branches(x, o, s, extent, s.source, where):
+        for label, when, writes in mirror_branches(x, o, s, extent, source, where):
             branches.append((f"mirrored{',' + label if label else ''}",
                              x.and_(mirrored, when), [to_i1, *writes], done))  # fmt: skip
     if x.possible(x.not_(mirrored)):
@@ -280,17 +308,18 @@ def host_write_guard(x: Algebra, o: Options, s: PairView, grain: Term, data: Ter
 
 
 def host_write(x: Algebra, o: Options, s: PairView, grain: Term, data: Term) -> list[Case]:
-    """S[g] := v; a grain still to copy is copied first (copy-on-write, claims 3 and 16), and
-    a grain written first since P_k is tracked in the future map before S changes."""
+    """A FUA write: S[g] := v; a grain still to copy is copied first (copy-on-write, claims 3
+    and 16), and a grain written first since P_k is tracked in the future map before S
+    changes.  An older cached write of g is superseded."""
     g = grain
     written = {"source": x.store(s.source, g, data)}
     to_source = Write("local", "source[g]", written, o.flush_before_ack, x.just(g))
 
     def acknowledged(t: PairView) -> PairView:
-        return t.with_(acked=x.store(t.acked, g, data))
+        return t.with_(acked=x.store(t.acked, g, data), **uncached(x, t, x.just(g)))
 
-    def unacknowledged(t: PairView) -> PairView:  # the host sees what the grain holds
-        return t.with_(acked=x.store(t.acked, g, t.source[g]))
+    def unacknowledged(t: PairView) -> PairView:  # the host sees what a read of g returns
+        return t.with_(acked=x.store(t.acked, g, t.host_view(x)[g]))
 
     def ordered(journal: Write) -> list[Write]:
         return [journal, to_source] if o.journal_before_source else [to_source, journal]
@@ -313,6 +342,54 @@ def host_write(x: Algebra, o: Options, s: PairView, grain: Term, data: Term) -> 
     again = x.and_(x.not_(cow), x.in_set(s.future_map, g))
     if x.possible(again):
         cases.append(case("already tracked", again, [to_source]))
+    return cases
+
+
+def uncached(x: Algebra, t: PairView, grains: Term) -> dict[str, Term]:
+    """The cache without `grains` (their values zeros: a state is its cache's content)."""
+    return {"cached": x.minus(t.cached, grains), "cache": x.write(t.cache, grains, x.zeros())}
+
+
+def cached_write(x: Algebra, o: Options, s: PairView, grain: Term, data: Term) -> list[Case]:
+    """A write without FUA completes into the cache: nothing durable yet."""
+
+    def cached(t: PairView) -> PairView:
+        return t.with_(cache=x.store(t.cache, grain, data),
+                       cached=x.union(t.cached, x.just(grain)),
+                       acked=x.store(t.acked, grain, data))  # fmt: skip
+
+    return [Case("cached", x.true, (), cached)]
+
+
+def host_flush_guard(x: Algebra, o: Options, s: PairView) -> Clauses:
+    yield local_is_up(s)
+    if o.copy_on_write:  # the cached value of a grain still to copy would overwrite P_k's
+        yield Clause(x.no_grain_in(x.common(s.cached, s.copy_map)),
+                     "a cached grain is still to copy (the flush copies it first)")  # fmt: skip
+
+
+def host_flush(x: Algebra, o: Options, s: PairView) -> list[Case]:
+    """The cached grains as one batch: one record tracks those not tracked yet in the future
+    map, then one write puts them in the source; the cache is empty once the flush is done."""
+    batch = s.cached
+    to_source = volume_write(x, s, "source", batch, s.cache, o.flush_before_ack, "cached")
+    track = record("local", "future += cached", o.flush_tracks_durably,
+                   future_map=x.union(s.future_map, batch))  # fmt: skip
+
+    def flushed(t: PairView) -> PairView:
+        return t.with_(**uncached(x, t, batch))
+
+    untracked = x.and_(x.nonempty(batch), x.some_in(batch, lambda g: x.not_(
+        x.in_set(s.future_map, g))))  # fmt: skip
+    tracked = x.and_(x.nonempty(batch), x.not_(untracked))
+    cases: list[Case] = []
+    if x.possible(x.not_(x.nonempty(batch))):
+        cases.append(Case("nothing cached", x.not_(x.nonempty(batch)), ()))
+    if x.possible(untracked):
+        writes = [track, to_source] if o.journal_before_source else [to_source, track]
+        cases.append(Case("first writes since the point", untracked, tuple(writes), flushed))
+    if x.possible(tracked):
+        cases.append(Case("already tracked", tracked, (to_source,), flushed))
     return cases
 
 
@@ -357,6 +434,8 @@ def commit_point_guard(x: Algebra, o: Options, s: PairView) -> Clauses:
     yield Clause(x.no_grain_in(s.out_of_sync), "grains are still out of sync")
     if o.commit_after_drain:  # claim 1: "in response to completion" of the copy
         yield Clause(x.no_grain_in(s.copy_map), "the copy map is not empty")
+    if o.point_after_flush:
+        yield Clause(x.no_grain_in(s.cached), "the host's cache holds writes not flushed yet")
 
 
 def commit_point(x: Algebra, o: Options, s: PairView) -> list[Case]:
@@ -411,8 +490,12 @@ def site_up(s: PairView, site: str) -> Term:
 
 
 def down(x: Algebra, s: PairView, site: str) -> PairView:
-    """The state with `site` down (a crash, or a power loss at it)."""
-    return s.with_(**{f"{site}_up": x.false})
+    """The state with `site` down (a crash, or a power loss at it).  The local site's cache is
+    lost: the host's view of a cached grain is what the source holds."""
+    if site != "local":
+        return s.with_(**{f"{site}_up": x.false})
+    return s.with_(local_up=x.false, cached=x.no_grains, cache=x.zeros(),
+                   acked=x.write(s.acked, s.cached, s.source))  # fmt: skip
 
 
 def crash(site: str) -> PlannedRule:
@@ -437,6 +520,8 @@ def recover(site: str) -> PlannedRule:
 
 RULES: dict[str, PlannedRule] = {name: dataclasses.replace(rule, design=DESIGN) for name, rule in {
     "HostWrite": PlannedRule(("grain", "data"), host_write_guard, host_write),
+    "HostWrite(cached)": PlannedRule(("grain", "data"), host_write_guard, cached_write),
+    "HostFlush": PlannedRule((), host_flush_guard, host_flush),
     "HostRead": PlannedRule(("grain",), host_read_guard, nothing),
     "CopyGrain": PlannedRule(("extent",), copy_grain_guard, copy_grain),
     "ResyncGrain": PlannedRule(("extent",), resync_grain_guard, resync_grain),

@@ -1,9 +1,10 @@
 """Design A's actions, once (model/vocabulary.py says what each column feeds).
 
-Binders (model/cyclic_flashcopy.py `BINDERS`): `grain` one grain (with the host's data for a
-write), `extent` an extent of grains, `drain` an extent and the grain after it, `none` no
-parameter, `site` the site the action names.  Handlers: `local` (S and I1), `remote` (I2 and
-T), `named` the site the action names, `link` the world's one link.
+Binders (model/cyclic_flashcopy.py `BINDERS`): `write` the host's write (its grain and data; a write
+without FUA is the rule `HostWrite(cached)`), `grain` one grain, `extent` an extent of grains,
+`drain` an extent and the grain after it, `none` no parameter, `site` the site the action names.
+Handlers: `local` (S and I1), `remote` (I2 and T), `named` the site the action names, `link` the
+world's one link.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pitmirror.model.actions import (
     CopyGrain,
     CrashSite,
     DrainTarget,
+    HostFlush,
     HostRead,
     HostWrite,
     LinkDown,
@@ -25,13 +27,15 @@ from pitmirror.model.actions import (
 from pitmirror.model.vocabulary import ActionTable, Entry
 
 MAPS = ("copy_map", "future_map", "out_of_sync", "received_map", "target_map")
-CUT = ("armed_crash", "local_up", "remote_up")
-"""an armed crash may cut an action's plan: the site goes down and the crash is spent"""
+CUT = ("armed_crash", "local_up", "remote_up", "cache", "cached", "acked")
+"""an armed crash may cut an action's plan: the site goes down and the crash is spent (the local
+site's cache lost with it, and the host's view of those grains)"""
 
 VOCABULARY = ActionTable(
     (
-        Entry(HostWrite, "grain", "local", "host",
-              ("source", "i1", "i2", "target", "acked", *MAPS, *CUT)),
+        Entry(HostWrite, "write", "local", "host",
+              ("source", "i1", "i2", "target", "acked", "cache", *MAPS, *CUT)),
+        Entry(HostFlush, "none", "local", "host", ("source", "future_map", *CUT)),
         Entry(HostRead, "grain", "local", "host", ()),
         Entry(CopyGrain, "extent", "local", "cycle", ("i1", "i2", "target", *MAPS, *CUT)),
         Entry(ResyncGrain, "extent", "local", "cycle", ("i2", "target", *MAPS, *CUT)),
@@ -41,7 +45,7 @@ VOCABULARY = ActionTable(
               ("target", "target_map", "armed_crash", "remote_up")),
         Entry(LinkDown, "none", "link", "fault", ("link_up",)),
         Entry(LinkUp, "none", "link", "fault", ("link_up",)),
-        Entry(CrashSite, "site", "named", "fault", ("armed_crash", "local_up", "remote_up")),
+        Entry(CrashSite, "site", "named", "fault", CUT),
         Entry(Recover, "site", "named", "fault", ("local_up", "remote_up")),
     )
 )  # fmt: skip

@@ -616,6 +616,8 @@ def _bind(topo: Topology, action: Action) -> Bound | str:
     entry = VOCABULARY.entry(action)
     if entry is None:
         return f"{action_name(action)} is not an action of design B"
+    if not getattr(action, "fua", True):
+        return "design B has no write cache yet: every host write is FUA"
     return BINDERS[entry.binds](topo, action, entry.name)
 
 

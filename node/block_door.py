@@ -5,8 +5,11 @@ A write that covers part of a grain reads the grain through the site's door (the
 view) and writes it back whole with the new bytes in place; a write over several grains is one
 call to the door, grain by grain in order.  Every call runs on the daemon's engine thread, one
 at a time, so no other write to the same grain comes between the read and the write back.
-The site's door acknowledges a grain once it is durable: a write that returns is on the media
-(the frontend behaves as a disk without a volatile cache, which a host's flush may rely on).
+Where the site has a write cache (design A's local site), a write completes into it and the
+host's flush makes every write before it durable as one batch (group commit), as a disk with a
+volatile write cache does; the door also flushes on its own once the cache holds
+`MAX_CACHED_GRAINS`.  Elsewhere every write is durable when it returns (a disk without a
+cache).
 """
 
 from __future__ import annotations
@@ -31,6 +34,10 @@ class HostVolume:
         return self.grains * self.grain_size
 
 
+MAX_CACHED_GRAINS = 1024
+"""the write cache's bound: a host that never flushes does not fill the daemon's memory"""
+
+
 class OutsideVolume(EngineRefused):
     """A request past the volume's end (the host sees EINVAL, never a short read or write)."""
 
@@ -44,6 +51,8 @@ class DoorCounts:
     partial_grains: int = 0
     """grains a write covered only in part: each read and written back whole"""
     flushes: int = 0
+    writebacks: int = 0
+    """flushes the door made on its own, the cache full"""
 
 
 class BlockDoor:
@@ -94,12 +103,18 @@ class BlockDoor:
             whole[start:end] = data
             self.counts.partial_grains += head + (tail and (count > 1 or not head))
             data = bytes(whole)
-        self.served.host_write(volume.first + first, data)
+        served = self.served
+        served.host_write(volume.first + first, data, fua=not served.write_cache)
+        if served.cached_grains() >= MAX_CACHED_GRAINS:
+            self.flush()  # a disk writes its cache back when it must: never too soon
+            self.counts.flushes -= 1
+            self.counts.writebacks += 1
         self.counts.writes += 1
         self.counts.written_bytes += end - start
         return end - start
 
     def flush(self) -> None:
-        """Every write that returned is durable already: a flush has nothing to wait for once
-        the writes before it (queued on the same thread) are done."""
+        """Every write that returned before is durable once this returns (the writes before it
+        are done: they ran on the same thread)."""
+        self.served.host_flush()
         self.counts.flushes += 1

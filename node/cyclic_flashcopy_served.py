@@ -18,6 +18,8 @@ from pitmirror.impl.cyclic_flashcopy.metadata import COMMITTED_AT, recorded_time
 from pitmirror.impl.cyclic_flashcopy.remote import FlashCopyRemoteSite, lost_commit
 from pitmirror.impl.cyclic_flashcopy.runner import CopyRunner, DrainRunner
 from pitmirror.impl.site import EngineRefused
+from pitmirror.model.actions import CopyGrain
+from pitmirror.model.extents import runs
 from pitmirror.node.digest import ImageDigest
 from pitmirror.node.served import CommittedVolume, Cycle, Served, point
 from pitmirror.node.site import Clock
@@ -119,13 +121,26 @@ class LocalServed(Served):
         if isinstance(committed, dict):
             self.peer = committed
 
-    def host_write(self, grain: int, data: bytes) -> int:
+    write_cache = True
+
+    def host_write(self, grain: int, data: bytes, fua: bool = True) -> int:
         size = self.site.grain_size
         if not data or len(data) % size:
             raise EngineRefused(f"{len(data)} bytes are not whole grains of {size} bytes")
         for i in range(len(data) // size):
-            self.site.host_write(grain + i, data[i * size : (i + 1) * size])
+            self.site.host_write(grain + i, data[i * size : (i + 1) * size], fua)
         return self.site.local_meta().cycle
+
+    def host_flush(self) -> None:
+        """The cached grains still to copy are copied first (the flush waits for them), then
+        the batch is flushed."""
+        site = self.site
+        for start, count in runs(site.to_copy_before_flush(), self.runner.max_extent_grains):
+            site.apply(CopyGrain(start, count))
+        site.host_flush()
+
+    def cached_grains(self) -> int:
+        return len(self.site.cache)
 
     def host_read(self, grain: int, count: int) -> bytes:
         return b"".join(self.site.host_read(g) for g in range(grain, grain + count))
@@ -187,7 +202,7 @@ class RemoteServed(Served):
     def hello(self) -> dict[str, Any]:
         return {"committed": self._published}
 
-    def host_write(self, grain: int, data: bytes) -> int:
+    def host_write(self, grain: int, data: bytes, fua: bool = True) -> int:
         raise EngineRefused("the remote site has no host door: the host writes at the local site")
 
     def judge(self, peer: dict[str, Any]) -> str | None:

@@ -325,9 +325,11 @@ class Daemon:
             log.info("stopping")
         finally:
             try:
-                # the host's devices first: their requests need the engine
+                # the host's devices first: their requests need the engine; then what the
+                # host wrote is made durable, as a disk does at a clean power-off
                 await host_devices.aclose()
-            except FrontendError as err:
+                await self.on_engine(served.host_flush)
+            except (FrontendError, EngineRefused) as err:
                 log.warning("%s", err)
             for peer in self.connectors.values():
                 await peer.stop()

@@ -322,12 +322,12 @@ class OverlayServed(Served):
 
     # ---- the host's door and status ------------------------------------------------------------
 
-    def host_write(self, grain: int, data: bytes) -> int:
+    def host_write(self, grain: int, data: bytes, fua: bool = True) -> int:
         size = self.grain_size
         if not data or len(data) % size:
             raise EngineRefused(f"{len(data)} bytes are not whole grains of {size} bytes")
         for i in range(len(data) // size):
-            self.site.host_write(grain + i, data[i * size : (i + 1) * size])
+            self.site.host_write(grain + i, data[i * size : (i + 1) * size], fua)
         return self.site.group_meta(self.topology.locate(grain)[0]).point
 
     def host_read(self, grain: int, count: int) -> bytes:

@@ -297,4 +297,6 @@ class Frontend:
             "written_bytes": counts.written_bytes,
             "partial_grains": counts.partial_grains,
             "flushes": counts.flushes,
+            "writebacks": counts.writebacks,
+            "cached_grains": self.door.served.cached_grains(),
         }

@@ -38,6 +38,8 @@ class CommittedVolume:
 
 class Served:
     grain_size: int
+    write_cache: bool = False
+    """the site's host door has a volatile write cache (writes without FUA, flushes)"""
 
     def tick(self) -> bool:
         """One bounded slice of background work; True when more is waiting now."""
@@ -71,10 +73,18 @@ class Served:
         """The site's part of the status document, read from its journal's state."""
         raise NotImplementedError
 
-    def host_write(self, grain: int, data: bytes) -> int:
+    def host_write(self, grain: int, data: bytes, fua: bool = True) -> int:
         """Whole grains from `grain` through the site's host door, each durable before this
-        returns; the cycle they fall in.  EngineRefused where the site has no host door."""
+        returns (`fua`) or in the site's write cache; the cycle they fall in.  EngineRefused
+        where the site has no host door."""
         raise NotImplementedError
+
+    def host_flush(self) -> None:
+        """Every write cached before it durable once this returns."""
+
+    def cached_grains(self) -> int:
+        """How many grains the write cache holds."""
+        return 0
 
     def host_read(self, grain: int, count: int) -> bytes:
         """`count` whole grains from `grain` through the site's host door: the host's newest

@@ -34,7 +34,7 @@ from pitmirror.proofs.sorts import ZERO, Grain, Val
 X = Symbolic(Sort(Grain), Val, ZERO)
 """the algebra over grains of any number"""
 
-VOLUMES = ("source", "i1", "i2", "target", "acked", "pc", "pk")
+VOLUMES = ("source", "cache", "i1", "i2", "target", "acked", "pc", "pk")
 """the images a counterexample shows, grain by grain (P_c and P_k read from the history)"""
 MAPS = rules.MAPS
 
@@ -188,8 +188,8 @@ CONJUNCTS: list[Conjunct] = [
              lambda s: z3.Implies(s.committed == s.cycle, z3.And(
                  s.pc == s.pk, X.no_grain_in(s.copy_map), X.no_grain_in(s.out_of_sync),
                  X.no_grain_in(s.received_map)))),
-    _per_grain("inv_11_no_ack_lost", "the source holds every acknowledged write",
-               lambda s, x: s.source[x] == s.acked[x]),
+    _per_grain("inv_11_no_ack_lost", "a host read (the cache over the source) returns every "
+               "acknowledged write", lambda s, x: s.host_view(X)[x] == s.acked[x]),
 ]  # fmt: skip
 
 
@@ -198,8 +198,8 @@ def invariant(s: PairView) -> Any:
 
 
 def reads(s: PairView) -> Any:
-    """The host reads the source: every grain holds its newest acknowledged write."""
-    return _all(lambda x: s.source[x] == s.acked[x])
+    """The host reads the cache over the source: every grain its newest acknowledged write."""
+    return _all(lambda x: s.host_view(X)[x] == s.acked[x])
 
 
 def monotonic(pre: PairView, post: PairView) -> Any:

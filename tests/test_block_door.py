@@ -24,7 +24,8 @@ def test_writes_of_any_offset_and_length_read_back_and_reach_the_source(tmp_path
     config = load_config(pair.config("local"))
     rng = random.Random(7)
     with built_site(config) as running:
-        door = BlockDoor(DESIGNS[config.design].serve(running, time.time, Cycle()))
+        served = DESIGNS[config.design].serve(running, time.time, Cycle())
+        door = BlockDoor(served)
         assert set(door.volumes) == {"source"} and door.volumes["source"].size == len(shadow)
         cases = [
             (4096, 4096),  # inside one grain
@@ -49,6 +50,11 @@ def test_writes_of_any_offset_and_length_read_back_and_reach_the_source(tmp_path
             with pytest.raises(OutsideVolume):
                 door.read("source", offset, length)
         assert door.read("source", 10, 0) == b"" and door.write("source", 10, b"") == 0
+        # design A's local site caches: the writes are in its memory until the host's flush
+        assert served.cached_grains() > 0
+        assert (tmp_path / "source.img").read_bytes() != bytes(shadow)
+        door.flush()
+        assert served.cached_grains() == 0 and door.counts.flushes == 1
     # every write went through the engine to the source volume, durable
     assert (tmp_path / "source.img").read_bytes() == bytes(shadow)
 

@@ -26,6 +26,7 @@ from pitmirror.model.actions import (
     CopyGrain,
     CrashSite,
     DrainTarget,
+    HostFlush,
     HostRead,
     HostWrite,
     LinkDown,
@@ -72,9 +73,15 @@ def build_machine(
             return state
 
         @precondition(lambda self: self.model.local_up)
-        @rule(grain=st.integers(0, grains - 1), data=st.integers(1, MAX_DATA_SEED))
-        def host_write(self, grain: int, data: int) -> None:
-            self._do(HostWrite(grain, data))
+        @rule(grain=st.integers(0, grains - 1), data=st.integers(1, MAX_DATA_SEED),
+              fua=st.booleans())  # fmt: skip
+        def host_write(self, grain: int, data: int, fua: bool) -> None:
+            self._do(HostWrite(grain, data, fua))
+
+        @precondition(lambda self: design_a.why_disabled(self.model, HostFlush()) is None)
+        @rule()
+        def host_flush(self) -> None:
+            self._do(HostFlush())
 
         @precondition(lambda self: self.model.local_up)
         @rule(grain=st.integers(0, grains - 1))
@@ -139,6 +146,8 @@ def build_machine(
                     steps.append(LinkUp)
             if design_a.why_disabled(state, CommitPoint()) is None:
                 steps.append(CommitPoint)
+            if state.cached and design_a.why_disabled(state, HostFlush()) is None:
+                steps.append(HostFlush)
             for kind, grains_of in ((ResyncGrain, state.out_of_sync),
                                     (CopyGrain, state.copy_map),
                                     (DrainTarget, state.target_map)):  # fmt: skip
@@ -171,11 +180,12 @@ def build_machine(
 
         def _host_write(self, data: st.DataObject) -> HostWrite:
             """A host write, half the time to a grain still to copy (the write that copies on
-            write)."""
+            write, or that a flush waits for), FUA or into the cache."""
             anywhere = st.integers(0, grains - 1)
             copying = self.model.copy_map
             grain = st.one_of(member_of(copying), anywhere) if copying else anywhere
-            return HostWrite(data.draw(grain), data.draw(st.integers(1, MAX_DATA_SEED)))
+            return HostWrite(data.draw(grain), data.draw(st.integers(1, MAX_DATA_SEED)),
+                             data.draw(st.booleans()))  # fmt: skip
 
         def _next_work(self, data: st.DataObject) -> Action | None:
             """An action that writes, drawn from what the model enables: a host write or a

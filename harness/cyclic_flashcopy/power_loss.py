@@ -2,15 +2,15 @@
 code and judged by the model.
 
 Recovery is what `Recover` runs: the site's journal replayed by `Journal.load` (a torn tail cut
-off), then the check that the two journals agree (`lost_commit`).  The recovered metadata and
-the volumes' grains replace the crashed site's half of the model's state at the crash point
-(`lift`); the model's ghost (the points P_0..P_k, the acknowledged writes) follows what the
-recovered journal says.  The model then judges it: every predicate of the spec against the state
-before the action (no acknowledged write lost, the target a committed point's image, the
-committed point not gone back), and the continuation — every site up, the link up, background
-work to the next commit and every grain drained — must keep them all.  A continuation carries a
-recovered mistake (a copy bit cleared for data that never reached I1 or I2) into the next point,
-where the spec sees it.
+off), then the check that the two journals agree (`lost_commit`). The recovered metadata and the
+volumes' grains replace the crashed site's half of the model's state at the crash point (`lift`);
+the model's ghost (the points P_0..P_k, the acknowledged writes) follows what the recovered journal
+says, and the host's cache of a local site is lost. The model then judges it: every predicate of the
+spec against the state before the action (no acknowledged write lost, the target a committed point's
+image, the committed point not gone back), and the continuation — every site up, the link up,
+background work to the next commit and every grain drained — must keep them all. A continuation
+carries a recovered mistake (a copy bit cleared for data that never reached I1 or I2) into the next
+point, where the spec sees it.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from pitmirror.impl.cyclic_flashcopy.local import FlashCopyLocalSite
 from pitmirror.impl.cyclic_flashcopy.metadata import LocalMeta, RemoteMeta
 from pitmirror.impl.cyclic_flashcopy.remote import FlashCopyRemoteSite, lost_commit
 from pitmirror.impl.journal import Journal, Metadata
+from pitmirror.impl.site import WriteHook
 from pitmirror.impl.volumes import Volume
 from pitmirror.model import cyclic_flashcopy as design_a
 from pitmirror.model.actions import (
@@ -44,6 +45,7 @@ from pitmirror.model.actions import (
     CopyGrain,
     CrashSite,
     DrainTarget,
+    HostFlush,
     HostWrite,
     LinkUp,
     Recover,
@@ -69,8 +71,8 @@ def recovered_fields(site: str, meta: Metadata) -> dict[str, Any]:
 
 
 def continuation(state: design_a.State) -> Iterator[tuple[Action, design_a.State]]:
-    """Every site and the link up, background work to the next commit, every grain drained:
-    the steps the model takes, each with the state after it."""
+    """Every site and the link up, background work to the next two commits, every grain
+    drained: the steps the model takes, each with the state after it."""
     for site in SITES:
         if not state.site_up(site):
             state = state.step(Recover(site))
@@ -78,16 +80,19 @@ def continuation(state: design_a.State) -> Iterator[tuple[Action, design_a.State
     if not state.link_up:
         state = state.step(LinkUp())
         yield LinkUp(), state
-    for _ in range(design_a.progress_bound(state)):
-        if design_a.why_disabled(state, CommitPoint()) is None:
-            state = state.step(CommitPoint())
-            yield CommitPoint(), state
-            break
-        work = _background(state)
-        if work is None:
-            return
-        state = state.step(work)
-        yield work, state
+    # two commits: a write the recovered journal lost track of belongs to the point after the
+    # one in progress, which the second commit shows
+    for _ in range(2):
+        for _ in range(design_a.progress_bound(state)):
+            if design_a.why_disabled(state, CommitPoint()) is None:
+                state = state.step(CommitPoint())
+                yield CommitPoint(), state
+                break
+            work = _background(state)
+            if work is None:
+                return
+            state = state.step(work)
+            yield work, state
     while state.target_map and state.remote_up:
         drain = DrainTarget(*some_run(state.target_map))
         state = state.step(drain)
@@ -95,11 +100,12 @@ def continuation(state: design_a.State) -> Iterator[tuple[Action, design_a.State
 
 
 def _background(state: design_a.State) -> Action | None:
-    """The copy or resync of a whole run of grains the next commit waits for."""
+    """The copy or resync of a whole run of grains the next commit waits for, then the flush
+    of the host's cache."""
     for kind, grains in ((CopyGrain, state.copy_map), (ResyncGrain, state.out_of_sync)):
         if grains:
             return kind(*some_run(grains))
-    return None
+    return HostFlush() if state.cached else None
 
 
 def plan_mismatch(
@@ -115,19 +121,31 @@ def plan_mismatch(
             issued.append((entry, False))
         elif isinstance(entry, Flush) and issued and issued[-1][0].device == entry.device:
             issued[-1] = (issued[-1][0], True)
-    if len(plan) != len(issued):
-        return f"the engine issued {len(issued)} writes for it, the model's plan {len(plan)}"
-    for n, (planned, (write, flushed)) in enumerate(zip(plan, issued, strict=True), 1):
-        issued_as = f"{write.device} at byte {write.offset}, {len(write.data)} bytes"
-        where: tuple[str, int, int] = (f"{planned.site}.journal", write.offset, len(write.data))
+    at = 0
+    for n, planned in enumerate(plan, 1):
+        if at >= len(issued):
+            return f"the engine issued {len(issued)} writes for it, the model's plan {len(plan)}"
+        write, flushed = issued[at]
+        device, start, end = write.device, write.offset, write.offset + len(write.data)
+        where: tuple[str, int, int] = (f"{planned.site}.journal", start, end - start)
         if isinstance(planned, design_a.VolumeWrite):
             size = len(planned.data) * grain_size
             where = (planned.volume, planned.start * grain_size, size)
-        if where != (write.device, write.offset, len(write.data)):
+            # a batch of runs is one write of the plan: no flush between them, one after
+            while (not flushed and at + 1 < len(issued) and issued[at + 1][0].device == device
+                   and end < where[1] + where[2]):  # fmt: skip
+                at += 1
+                write, flushed = issued[at]
+                end = write.offset + len(write.data)
+        at += 1
+        issued_as = f"{device} at byte {start}, {end - start} bytes"
+        if where != (device, start, end - start):
             return f"write {n} is {issued_as}; the model's plan has {where}"
         if flushed != planned.durable:
             said, needs = ("flushed", "not yet") if flushed else ("left unflushed", "durable")
             return f"write {n} ({issued_as}) was {said}; the model's plan needs it {needs}"
+    if at != len(issued):
+        return f"the engine issued more writes for it than the model's plan's {len(plan)}"
     return None
 
 
@@ -140,12 +158,35 @@ class FlashCopyPowerLoss:
         if not isinstance(lockstep, Lockstep):
             raise WrongDesign(f"design A was given {type(lockstep).__qualname__}")
         self.engine = lockstep.engine
+        self._hooks: dict[str, WriteHook] = {}
+        self.ends: dict[str, list[int]] = {}
+        """per site, where in the log each write of a plan ended (a flush's batch of runs is
+        one write of the plan, several device writes)"""
 
     def attach(self, log: IoLog | None) -> None:
         for volume in self.engine.volumes.values():
             volume.io_log = log
         for site in SITES:
             self.journal(site).io_log = log
+        self.ends = {site: list[int]() for site in SITES}
+        for engine_site in (self.engine.local, self.engine.remote):
+            hook = self._hooks.pop(engine_site.site, engine_site.on_write)
+            engine_site.on_write = hook
+            if log is not None:
+                self._hooks[engine_site.site] = hook
+                engine_site.on_write = self._marking(log, hook)
+
+    def _marking(self, log: IoLog, hook: WriteHook) -> WriteHook:
+        """The site's write hook, telling first where in the log each write of a plan ends."""
+
+        def marked(site: str, what: str) -> None:
+            self.ends[site].append(len(log))
+            hook(site, what)
+
+        return marked
+
+    def write_ends(self, site: str) -> Sequence[int]:
+        return self.ends[site]
 
     def may_lose_power(self, before: ModelState, site: str) -> bool:
         state = _state(before)
@@ -211,12 +252,17 @@ class FlashCopyPowerLoss:
         never acknowledged is what its grain holds now."""
         state = _state(cut)
         cycle = fields.get("cycle", state.cycle)
-        acked = state.acked
-        if isinstance(action, HostWrite) and not completed and site == "local":
-            g = action.grain
-            acked = acked[:g] + (images["source"][g],) + acked[g + 1 :]
+        acked = list(state.acked)
         changes: dict[str, Any] = {**fields, **images, f"{site}_up": True}
-        changes |= {"armed_crash": None, "images": state.images[: cycle + 1], "acked": acked}
+        if site == "local":  # the host's cache is lost with the site's memory
+            lost = set(state.cached)
+            if isinstance(action, HostWrite) and not completed:
+                lost.add(action.grain)
+            for g in lost:
+                acked[g] = images["source"][g]
+            changes |= {"cached": frozenset(), "cache": (0,) * len(acked)}
+        changes |= {"armed_crash": None, "images": state.images[: cycle + 1],
+                    "acked": tuple(acked)}  # fmt: skip
         return dataclasses.replace(state, **changes)
 
     def judge(self, before: ModelState, lifted: ModelState) -> Verdict:

@@ -13,6 +13,7 @@ from pitmirror.model.actions import (
     CrashSite,
     DrainTarget,
     FreezeGroup,
+    HostFlush,
     HostRead,
     HostWrite,
     LinkDown,
@@ -28,9 +29,16 @@ def probes(state: ModelState) -> list[Action]:
         raise WrongDesign(f"design A's probes were given {type(state).__qualname__}")
     last = state.config.grains - 1
     grains = sorted({0, min(1, last), last})
-    found: list[Action] = [CommitPoint(), LinkDown(), LinkUp(), FreezeGroup(0)]
+    found: list[Action] = [CommitPoint(), LinkDown(), LinkUp(), FreezeGroup(0), HostFlush()]
     for g in grains:
-        found += [HostWrite(g, 7), HostRead(g), CopyGrain(g), ResyncGrain(g), DrainTarget(g)]
+        found += [
+            HostWrite(g, 7),
+            HostWrite(g, 8, fua=False),
+            HostRead(g),
+            CopyGrain(g),
+            ResyncGrain(g),
+            DrainTarget(g),
+        ]
     if last >= 1:
         found += [CopyGrain(0, 2), ResyncGrain(0, 2), DrainTarget(0, 2)]
     for site in SITES:

@@ -45,6 +45,7 @@ from pitmirror.impl.volumes import Volume
 from pitmirror.model.actions import (
     Action,
     CrashSite,
+    HostFlush,
     HostRead,
     HostWrite,
     Recover,
@@ -286,8 +287,10 @@ class FlashCopyTcpWorld:
         if site is None:
             return
         match action:
-            case HostWrite(grain=grain, data=seed):
-                self.local.host_write(grain, grain_bytes(seed, grain, self.grain_size))
+            case HostWrite(grain=grain, data=seed, fua=fua):
+                self.local.host_write(grain, grain_bytes(seed, grain, self.grain_size), fua)
+            case HostFlush():
+                self.local.host_flush()
             case HostRead(grain=grain):
                 self._last_read = (grain, self.local.host_read(grain))
             case CrashSite(after_writes=after) if after and site == "local":

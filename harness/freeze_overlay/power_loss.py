@@ -100,6 +100,9 @@ class OverlayPowerLoss:
         for site in self.sites:
             self.journal(site).io_log = log
 
+    def write_ends(self, site: str) -> Sequence[int] | None:
+        return None  # every write of a plan is one device write
+
     def may_lose_power(self, before: ModelState, site: str) -> bool:
         return _state(before).site_up(site)
 

@@ -31,8 +31,8 @@ def open_runner(
                            on_point=on_point)  # fmt: skip
 
     # the host's reads and writes go to the home site's door, not through the runner
-    def host_write(grain: int, seed: int) -> None:
-        apply(HostWrite(grain, seed))
+    def host_write(grain: int, seed: int, fua: bool) -> None:
+        apply(HostWrite(grain, seed, fua))
 
     def host_read(grain: int) -> None:
         apply(HostRead(grain))

@@ -246,9 +246,9 @@ class OverlayTcpWorld(OverlayObserver):
         if site is None:
             return
         match action:
-            case HostWrite(grain=grain, data=seed):
+            case HostWrite(grain=grain, data=seed, fua=fua):
                 data = grain_bytes(seed, grain, self.grain_size)
-                self._control(site, {"op": "write", "grain": grain,
+                self._control(site, {"op": "write", "grain": grain, "fua": fua,
                                      "data": base64.b64encode(data).decode()})  # fmt: skip
             case HostRead(grain=grain):
                 answer = self._control(site, {"op": "read", "grain": grain})

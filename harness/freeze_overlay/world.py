@@ -282,8 +282,9 @@ class OverlayWorld(OverlayObserver):
         if site is None:
             return
         match action:
-            case HostWrite(grain=grain, data=seed):
-                self.sites[site].host_write(grain, grain_bytes(seed, grain, self.grain_size))
+            case HostWrite(grain=grain, data=seed, fua=fua):
+                data = grain_bytes(seed, grain, self.grain_size)
+                self.sites[site].host_write(grain, data, fua)
             case HostRead(grain=grain):
                 self._last_read = (grain, self.sites[site].host_read(grain))
             case _:

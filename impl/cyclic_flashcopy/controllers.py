@@ -29,6 +29,11 @@ class LocalCycle(StateMachine):
         | resyncing.to.itself(internal=True, on="write_host_grain")
         | ready.to.itself(internal=True, on="write_host_grain")
     )
+    HostFlush = (
+        copying.to.itself(internal=True, on="flush_host_cache")
+        | resyncing.to.itself(internal=True, on="flush_host_cache")
+        | ready.to.itself(internal=True, on="flush_host_cache")
+    )
     HostRead = (
         copying.to.itself(internal=True, on="read_host_grain")
         | resyncing.to.itself(internal=True, on="read_host_grain")
@@ -38,9 +43,10 @@ class LocalCycle(StateMachine):
     ResyncGrain = copying.to.itself(internal=True, cond="link_up", on="resync_extent") | (
         resyncing.to.itself(internal=True, cond="link_up", on="resync_extent")
     )
-    CommitPoint = ready.to(copying, cond="link_up", on="commit") | copying.to.itself(
-        internal=True, cond=["link_up", "may_commit_early", "in_sync"], on="commit"
-    )
+    CommitPoint = ready.to(copying, cond=["link_up", "cache_flushed"], on="commit") | (
+        copying.to.itself(internal=True, cond=["link_up", "may_commit_early", "in_sync",
+                                               "cache_flushed"], on="commit")
+    )  # fmt: skip
     Settle = (
         copying.to(ready, cond=["copy_done", "in_sync"])
         | copying.to(resyncing, cond="copy_done")

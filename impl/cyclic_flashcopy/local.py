@@ -4,8 +4,10 @@ cycle number.
 It changes only its own volumes and journal; the remote's I2 and T change only by the messages
 it sends through its link (impl/cyclic_flashcopy/messages.py).  Every action is an event of its
 controller (`LocalCycle`), which refuses what the phase does not allow.  The host's door takes
-and gives bytes (`host_write`, `host_read`); a write is acknowledged once it is durable.  The
-write order per action is the model's write plan (model/cyclic_flashcopy_rules.py).
+and gives bytes (`host_write`, `host_read`, `host_flush`): a FUA write is acknowledged once it
+is durable, any other once it is in the site's write cache (memory: a crash loses it), and a
+flush writes the cache as one batch.  The write order per action is the model's write plan
+(model/cyclic_flashcopy_rules.py).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from pitmirror.model.actions import (
 )
 from pitmirror.model.cyclic_flashcopy import Options, next_copy_map
 from pitmirror.model.cyclic_flashcopy_vocabulary import takes
+from pitmirror.model.extents import runs
 
 LOCAL_VOLUMES = ("source", "i1")
 
@@ -65,6 +68,8 @@ class FlashCopyLocalSite(DurableSite):
         """when a point is taken, in seconds since the epoch: the product's wall clock; the
         harness's worlds run without one (every point at time 0)"""
         self.grain_size = source.grain_size
+        self.cache: dict[int, bytes] = {}
+        """the host's writes not flushed yet, by grain: memory only"""
         self.start()
         self.cycle = LocalCycle(self)
 
@@ -79,14 +84,25 @@ class FlashCopyLocalSite(DurableSite):
 
     # ---- the door ----------------------------------------------------------------------------
 
-    def host_write(self, grain: int, data: bytes) -> None:
-        """The host writes one grain; returns once the write is durable (acknowledged)."""
+    def host_write(self, grain: int, data: bytes, fua: bool = True) -> None:
+        """The host writes one grain; returns once the write is durable (`fua`) or cached."""
         if len(data) != self.grain_size or not 0 <= grain < self.source.grain_count:
             raise EngineRefused(f"a host write of {len(data)} bytes at grain {grain}")
-        self._send("HostWrite", {"grain": grain, "data": data})
+        self._send("HostWrite", {"grain": grain, "data": data, "fua": fua})
+
+    def host_flush(self) -> None:
+        """The host's flush: returns once every write cached before it is durable (a cached
+        grain still to copy must be copied first: `to_copy_before_flush`)."""
+        self._send("HostFlush", {})
+
+    def to_copy_before_flush(self) -> list[int]:
+        """The cached grains still to copy, which a flush waits for."""
+        copy_map = self.local_meta().copy_map
+        return [g for g in sorted(self.cache) if copy_map.bits[g]]
 
     def host_read(self, grain: int) -> bytes:
-        """The host reads one grain: the source holds every acknowledged write."""
+        """The host reads one grain: the cache over the source holds every acknowledged
+        write."""
         if not 0 <= grain < self.source.grain_count:
             raise EngineRefused(f"a host read of grain {grain}")
         data = self._send("HostRead", {"grain": grain})
@@ -189,12 +205,29 @@ class FlashCopyLocalSite(DurableSite):
         self._copy(grain, count)
 
     def read_host_grain(self, grain: int) -> bytes:
-        return self.source.read_grains(grain)
+        cached = self.cache.get(grain)
+        return cached if cached is not None else self.source.read_grains(grain)
 
-    def write_host_grain(self, grain: int, data: bytes) -> None:
-        """Copy on write (claims 3, 16): a grain still to copy is copied first; the future bit
-        is durable before the source grain changes; the source grain is durable before the
-        host is told."""
+    def crash(self) -> None:
+        super().crash()
+        self.cache.clear()
+
+    def cache_flushed(self) -> bool:
+        """A point is taken with the cache empty: a cached write belongs to the point after
+        its completion, and only the flush tracks it."""
+        return not self.cache
+
+    def write_host_grain(self, grain: int, data: bytes, fua: bool = True) -> None:
+        """A write without FUA goes to the cache.  A FUA write: copy on write (claims 3, 16),
+        a grain still to copy is copied first; the future bit is durable before the source
+        grain changes; the source grain is durable before the host is told."""
+        if not fua:
+            self.cache[grain] = data
+            return
+        self._write_through(grain, data)
+        self.cache.pop(grain, None)
+
+    def _write_through(self, grain: int, data: bytes) -> None:
         meta = self.local_meta()
         cow = grain in meta.copy_map
         durable = self.keeps("host data before ack")
@@ -207,6 +240,23 @@ class FlashCopyLocalSite(DurableSite):
         else:
             self._record(track)
         self._write(self.source, grain, data, durable)
+
+    def flush_host_cache(self) -> None:
+        """Group commit: one record tracks every cached grain not tracked yet, synced, then the
+        source takes them all and one flush makes them durable."""
+        if not self.cache:
+            return
+        waiting = self.to_copy_before_flush()
+        if waiting:
+            raise EngineRefused(f"cached grains {waiting[:8]} are still to copy: copy them first")
+        batch = sorted(self.cache)
+        future = self.local_meta().future_map
+        if any(not future.bits[g] for g in batch):
+            self._record(LocalMeta.tracked_all(batch), self.keeps("flush tracks before source"))
+        writes = [(start, b"".join(self.cache[g] for g in range(start, start + count)))
+                  for start, count in runs(batch)]  # fmt: skip
+        self._write_runs(self.source, writes, self.keeps("host data before ack"))
+        self.cache.clear()
 
     def resync_extent(self, grain: int, count: int = 1) -> None:
         """Mirror grains that were copied to I1 while the link was down."""

@@ -86,6 +86,11 @@ class LocalMeta(_Record):
         return {"future_map": {"add": [grain]}}
 
     @staticmethod
+    def tracked_all(grains: list[int]) -> Changes:
+        """A flush's batch changed since the point: candidates of the next copy."""
+        return {"future_map": {"add": grains}}
+
+    @staticmethod
     def resynced(grains: Iterable[int]) -> Changes:
         return {"out_of_sync": {"remove": list(grains)}}
 

@@ -20,7 +20,14 @@ from dataclasses import dataclass, field
 
 from pitmirror.impl.cyclic_flashcopy.local import FlashCopyLocalSite
 from pitmirror.impl.cyclic_flashcopy.remote import FlashCopyRemoteSite
-from pitmirror.model.actions import Action, CommitPoint, CopyGrain, DrainTarget, ResyncGrain
+from pitmirror.model.actions import (
+    Action,
+    CommitPoint,
+    CopyGrain,
+    DrainTarget,
+    HostFlush,
+    ResyncGrain,
+)
 from pitmirror.model.extents import Extent
 
 
@@ -74,6 +81,10 @@ class CopyRunner:
         if not local.up:
             return False
         if local.cycle.ready.is_active and local.link.reaches:
+            if local.cache:  # a point is taken at a flush: the host's cached writes are in it
+                self.apply(HostFlush())
+                if not local.up:
+                    return False
             cycle = local.local_meta().cycle
             self.apply(CommitPoint())
             committed = local.up and local.local_meta().cycle > cycle  # a crash may cut it

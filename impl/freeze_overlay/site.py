@@ -157,11 +157,13 @@ class OverlaySite(DurableSite):
             assert group is not None  # a home-handled action of this topology has a group
             self._group_event(group, action)
 
-    def host_write(self, grain: int, data: bytes) -> None:
+    def host_write(self, grain: int, data: bytes, fua: bool = True) -> None:
         """The host writes one grain of an object this site is home to; returns once it is
-        durable (acknowledged)."""
+        durable (acknowledged).  Every write is FUA: design B has no write cache yet."""
         if not self._home_of_grain(grain) or len(data) != self.grain_size:
             raise EngineRefused(f"a host write of {len(data)} bytes at grain {grain}")
+        if not fua:
+            raise EngineRefused("design B has no write cache yet: every host write is FUA")
         self._group_event(self.topology.locate(grain)[0], "HostWrite", grain=grain, data=data)
 
     def host_read(self, grain: int) -> bytes:
