@@ -91,9 +91,9 @@ class SteppedDaemon(Daemon):
         async def write(request: dict[str, Any]) -> dict[str, Any]:
             grain, data = request.get("grain"), request.get("data")
             fua = request.get("fua", True)
-            if not isinstance(grain, int) or not isinstance(data, str) or fua is not True:
-                return {"error": "a write names a grain and base64 data, and is FUA"}
-            return await step(self.site.host_write, grain, base64.b64decode(data))
+            if not isinstance(grain, int) or not isinstance(data, str) or not isinstance(fua, bool):
+                return {"error": "a write names a grain, base64 data and whether it is FUA"}
+            return await step(self.site.host_write, grain, base64.b64decode(data), fua)
 
         async def arm(request: dict[str, Any]) -> dict[str, Any]:
             after = request.get("after")

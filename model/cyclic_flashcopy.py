@@ -397,8 +397,9 @@ def enabled_actions(state: State) -> Iterator[Action]:
 
 
 def _crash(state: State, site: Site) -> State:
-    flag = "local_up" if site == "local" else "remote_up"
-    return _with(state, **{flag: False, "armed_crash": None})
+    """The site down as the rules say (the local site's cache lost with it), the crash spent."""
+    down = rules.down(algebra(state.config.grains), view(state), site)
+    return _with(_put(state, down), armed_crash=None)
 
 
 MODIFIES: dict[str, frozenset[str]] = VOCABULARY.modifies()
