@@ -106,8 +106,7 @@ class BlockDoor:
         served = self.served
         served.host_write(volume.first + first, data, fua=not served.write_cache)
         if served.cached_grains() >= MAX_CACHED_GRAINS:
-            self.flush()  # a disk writes its cache back when it must: never too soon
-            self.counts.flushes -= 1
+            served.host_flush()  # a disk writes its cache back when it must: never too soon
             self.counts.writebacks += 1
         self.counts.writes += 1
         self.counts.written_bytes += end - start

@@ -67,3 +67,20 @@ def test_a_site_that_holds_copies_only_has_no_host_volumes(tmp_path: Path) -> No
         assert served.host_volumes() == {}
         assert BlockDoor(served).volumes == {}
         assert [v.name for v in served.committed_volumes()] == ["source"]
+
+
+def test_a_full_cache_is_written_back_without_a_flush(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("pitmirror.node.block_door.MAX_CACHED_GRAINS", 3)
+    pair = Pair(tmp_path, grains=GRAINS, port=1, source_random=False)
+    config = load_config(pair.config("local"))
+    with built_site(config) as running:
+        served = DESIGNS[config.design].serve(running, time.time, Cycle())
+        door = BlockDoor(served)
+        for grain in range(GRAINS):
+            door.write("source", grain * GRAIN, bytes([grain + 1]) * GRAIN)
+            assert served.cached_grains() < 3
+        assert door.counts.writebacks == GRAINS // 3 and door.counts.flushes == 0
+        written = (tmp_path / "source.img").read_bytes()
+    assert written[: 6 * GRAIN] == b"".join(bytes([g + 1]) * GRAIN for g in range(6))
