@@ -159,6 +159,7 @@ class FlashCopyPowerLoss:
             raise WrongDesign(f"design A was given {type(lockstep).__qualname__}")
         self.engine = lockstep.engine
         self._hooks: dict[str, WriteHook] = {}
+        self.batch: set[int] = set()
         self.ends: dict[str, list[int]] = {}
         """per site, where in the log each write of a plan ended (a flush's batch of runs is
         one write of the plan, several device writes)"""
@@ -208,6 +209,9 @@ class FlashCopyPowerLoss:
 
     def cut(self, before: ModelState, action: Action, site: str, nth: int | None) -> ModelState:
         state = _state(before)
+        # a flush cut by a power loss: its batch's writes may not have reached the media, which
+        # the model's cut (every write issued durable) cannot say
+        self.batch = set(state.cached) if isinstance(action, HostFlush) else set()
         if nth is None:
             return state.step(action)
         return state.step(CrashSite(site, nth)).step(action)
@@ -255,7 +259,7 @@ class FlashCopyPowerLoss:
         acked = list(state.acked)
         changes: dict[str, Any] = {**fields, **images, f"{site}_up": True}
         if site == "local":  # the host's cache is lost with the site's memory
-            lost = set(state.cached)
+            lost = set(state.cached) | (self.batch if not completed else set())
             if isinstance(action, HostWrite) and not completed:
                 lost.add(action.grain)
             for g in lost:
