@@ -29,6 +29,8 @@ EMPTY_POINT_SECONDS = 1.0
 
 
 class LocalServed(Served):
+    write_cache = True
+
     def __init__(self, site: FlashCopyLocalSite, clock: Clock, cycle: Cycle) -> None:
         self.site, self.clock = site, clock
         self.grain_size = site.grain_size
@@ -120,8 +122,6 @@ class LocalServed(Served):
         committed = reply.get("committed")
         if isinstance(committed, dict):
             self.peer = committed
-
-    write_cache = True
 
     def host_write(self, grain: int, data: bytes, fua: bool = True) -> int:
         size = self.site.grain_size

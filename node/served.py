@@ -98,7 +98,7 @@ class Served:
 
     def host_volumes(self) -> dict[str, tuple[int, int]]:
         """The volumes the host writes at this site, by name: (first grain in the host door,
-        grain count).  None at a site that only holds copies."""
+        grain count); none at a site that only holds copies."""
         return {}
 
 

@@ -11,9 +11,8 @@ from pitmirror.impl.cyclic_flashcopy.local import FlashCopyLocalSite
 from pitmirror.impl.cyclic_flashcopy.messages import MirrorWrite
 from pitmirror.impl.cyclic_flashcopy.metadata import LocalMeta
 from pitmirror.impl.cyclic_flashcopy.remote import FlashCopyRemoteSite
-from pitmirror.impl.site import EngineRefused, require_extent, span
+from pitmirror.impl.site import require_extent, span
 from pitmirror.model.cyclic_flashcopy import Options
-from pitmirror.model.extents import runs
 
 BARRIERS = {
     "copy data": "flush_copy_data",
@@ -41,13 +40,11 @@ class MutantLocalSite(DroppedBarriers, FlashCopyLocalSite):
         # point-before-flush: the point is taken with writes still in the cache
         return super().cache_flushed() or not self.options.point_after_flush
 
-    def _copy_data(self, start: int, count: int) -> tuple[bytes, list[int]]:
+    def _point_grains(self, start: int, count: int) -> bytes:
         if self.options.copy_reads_media:
-            return super()._copy_data(start, count)
+            return super()._point_grains(start, count)
         # copy-reads-cache: the copy takes what a host read returns, cached writes included
-        data = b"".join(self.read_host_grain(g) for g in span(start, count))
-        self._write(self.i1, start, data, durable=self.keeps("copy data"))
-        return data, span(start, count)
+        return b"".join(self.read_host_grain(g) for g in span(start, count))
 
     def copy_extent(self, grain: int, count: int = 1) -> None:
         if self.options.data_before_record:
@@ -88,28 +85,19 @@ class MutantLocalSite(DroppedBarriers, FlashCopyLocalSite):
             self._write(self.source, grain, data, durable)
             self._record(track)
 
+    def _require_copied_before_flush(self) -> None:
+        # no-copy-on-write: a cached grain still to copy overwrites P_k's value
+        if self.options.copy_on_write:
+            super()._require_copied_before_flush()
+
     def flush_host_cache(self) -> None:
-        options = self.options
-        if options.copy_on_write and options.journal_before_source:
+        if self.options.journal_before_source or not self.cache:
             super().flush_host_cache()
             return
-        if not self.cache:
-            return
-        waiting = self.to_copy_before_flush()
-        if options.copy_on_write and waiting:
-            raise EngineRefused(f"cached grains {waiting[:8]} are still to copy")
-        batch, future = sorted(self.cache), self.local_meta().future_map
-        untracked = any(not future.bits[g] for g in batch)
-        writes = [(start, b"".join(self.cache[g] for g in range(start, start + count)))
-                  for start, count in runs(batch)]  # fmt: skip
-        durable = self.keeps("host data before ack")
-        # no-copy-on-write: a cached grain still to copy overwrites P_k's value; source-before-
-        # journal: the source takes the batch before the record that tracks it
-        if untracked and options.journal_before_source:
-            self._record(LocalMeta.tracked_all(batch), self.keeps("flush tracks before source"))
-        self._write_runs(self.source, writes, durable)
-        if untracked and not options.journal_before_source:
-            self._record(LocalMeta.tracked_all(batch), self.keeps("flush tracks before source"))
+        # source-before-journal: the source takes the batch before the record that tracks it
+        self._require_copied_before_flush()
+        self._write_batch()
+        self._track_batch()
         self.cache.clear()
 
 

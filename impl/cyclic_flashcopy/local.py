@@ -184,8 +184,12 @@ class FlashCopyLocalSite(DurableSite):
         data, grains = self._copy_data(start, count)
         self._record({**self._copied(grains, data), **(also or {})})
 
+    def _point_grains(self, start: int, count: int) -> bytes:
+        """What a copy takes: the source's media (P_k's values), never the host's cache."""
+        return self.source.read_grains(start, count)
+
     def _copy_data(self, start: int, count: int) -> tuple[bytes, list[int]]:
-        data = self.source.read_grains(start, count)
+        data = self._point_grains(start, count)
         self._write(self.i1, start, data, durable=self.keeps("copy data"))
         return data, span(start, count)
 
@@ -246,17 +250,27 @@ class FlashCopyLocalSite(DurableSite):
         source takes them all and one flush makes them durable."""
         if not self.cache:
             return
+        self._require_copied_before_flush()
+        self._track_batch()
+        self._write_batch()
+        self.cache.clear()
+
+    def _require_copied_before_flush(self) -> None:
         waiting = self.to_copy_before_flush()
         if waiting:
             raise EngineRefused(f"cached grains {waiting[:8]} are still to copy: copy them first")
-        batch = sorted(self.cache)
-        future = self.local_meta().future_map
+
+    def _track_batch(self) -> None:
+        """One record adds the cached grains not tracked yet to the future map."""
+        batch, future = sorted(self.cache), self.local_meta().future_map
         if any(not future.bits[g] for g in batch):
             self._record(LocalMeta.tracked_all(batch), self.keeps("flush tracks before source"))
+
+    def _write_batch(self) -> None:
+        """The cached grains into the source, run by run, one barrier after the last."""
         writes = [(start, b"".join(self.cache[g] for g in range(start, start + count)))
-                  for start, count in runs(batch)]  # fmt: skip
+                  for start, count in runs(sorted(self.cache))]  # fmt: skip
         self._write_runs(self.source, writes, self.keeps("host data before ack"))
-        self.cache.clear()
 
     def resync_extent(self, grain: int, count: int = 1) -> None:
         """Mirror grains that were copied to I1 while the link was down."""
