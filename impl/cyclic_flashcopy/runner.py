@@ -82,9 +82,8 @@ class CopyRunner:
             return False
         if local.cycle.ready.is_active and local.link.reaches:
             if local.cache:  # a point is taken at a flush: the host's cached writes are in it
-                self.apply(HostFlush())
-                if not local.up:
-                    return False
+                self.apply(HostFlush())  # and committed at the next tick
+                return False
             cycle = local.local_meta().cycle
             self.apply(CommitPoint())
             committed = local.up and local.local_meta().cycle > cycle  # a crash may cut it
