@@ -51,19 +51,21 @@ from pitmirror.model.design import ActionNotEnabled, ModelState
 
 @dataclass(frozen=True)
 class CrashPointId:
-    """Where the power went: `site`, just after its `after_writes`-th write of step `step`
-    (None: just after the step completed)."""
+    """Where the power went: `site`, just after its `after_writes`-th write of step `step`,
+    or just after the `after_plan_writes`-th write of the step's plan when that is another
+    site's (both None: just after the step completed)."""
 
     step: int
     site: str
     after_writes: int | None
+    after_plan_writes: int | None = None
 
     def words(self, action: Action) -> str:
-        when = (
-            "after the step completed"
-            if self.after_writes is None
-            else f"just after its write {self.after_writes} of the step"
-        )
+        when = "after the step completed"
+        if self.after_writes is not None:
+            when = f"just after its write {self.after_writes} of the step"
+        elif self.after_plan_writes is not None:
+            when = f"just after write {self.after_plan_writes} of the step, another site's"
         return f"the {self.site} site loses power at step {self.step} {describe(action)}, {when}"
 
 
@@ -95,10 +97,12 @@ class PowerLossViolation:
     def pinned(self) -> dict[str, Any]:
         """The header field of a trace that replays this crash state."""
         position = {index: k for k, (index, _) in enumerate(self.state.fates)}
+        after_plan = self.point.after_plan_writes
         return {
             "step": self.point.step,
             "site": self.point.site,
             "after_writes": self.point.after_writes,
+            **({} if after_plan is None else {"after_plan_writes": after_plan}),
             "fates": [
                 {"kind": fate.kind, "sectors": sorted(fate.sectors), "prefix": fate.prefix}
                 for _, fate in self.state.fates
@@ -127,6 +131,8 @@ class CrashReport:
     steps: int = 0
     points: int = 0
     exhaustive_points: int = 0
+    cross_site_points: int = 0
+    """crash points just after another site's write"""
     states: int = 0
     distinct: int = 0
     violations: int = 0
@@ -184,7 +190,7 @@ class _AtPoint:
 
     @property
     def completed(self) -> bool:
-        return self.point.after_writes is None
+        return self.point.after_writes is None and self.point.after_plan_writes is None
 
 
 class _Explorer:
@@ -214,27 +220,44 @@ class _Explorer:
                 sectors[offset + at] = data[at : at + SECTOR_SIZE]
         return sectors
 
-    def crash_points(self, start: int, site: str) -> Iterator[tuple[int | None, int]]:
-        """(the site's n-th write of the step, its log index) for each write of the site
-        from log entry `start` on, then (None, the last entry): after the step completed."""
-        devices = self.devices(site)
-        given = self.power.write_ends(site)
-        ends = None if given is None else set(given)
-        n, last = 0, None
-        for index in range(start, len(self.log)):
-            entry = self.log.entries[index]
-            if isinstance(entry, DeviceWrite) and entry.device in devices:
-                last = index
-                if ends is None:
-                    n += 1
-                    yield n, index
-            if ends is not None and last is not None and index + 1 in ends:
-                # the plan's write ended here: its last device write is the crash point (the
-                # earlier ones of a batch are in flight there too)
-                n += 1
-                yield n, last
-                last = None
-        yield None, len(self.log) - 1
+    def plan_writes(self, start: int) -> list[tuple[int, str]]:
+        """(the log index of its last device write, its site) of each write of the step's
+        plan from log entry `start` on, in order."""
+        found: list[tuple[int, str]] = []
+        for site in self.power.sites:
+            devices = self.devices(site)
+            given = self.power.write_ends(site)
+            ends = None if given is None else set(given)
+            last = None
+            for index in range(start, len(self.log)):
+                entry = self.log.entries[index]
+                if isinstance(entry, DeviceWrite) and entry.device in devices:
+                    last = index
+                    if ends is None:
+                        found.append((index, site))
+                if ends is not None and last is not None and index + 1 in ends:
+                    # the plan's write ended here: its last device write is the crash point
+                    # (the earlier ones of a batch are in flight there too)
+                    found.append((last, site))
+                    last = None
+        return sorted(found)
+
+    def crash_points(self, start: int, site: str
+                     ) -> Iterator[tuple[int | None, int | None, int]]:  # fmt: skip
+        """(n, None, log index) just after the site's n-th write of the step; (None, n, log
+        index) just after the plan's n-th write when another site wrote it and the site writes
+        in the step too (the sites fail apart); then (None, None, the last entry): after the
+        step completed."""
+        writes = self.plan_writes(start)
+        writes_here = any(writer == site for _, writer in writes)
+        own = 0
+        for n, (index, writer) in enumerate(writes, 1):
+            if writer == site:
+                own += 1
+                yield own, None, index
+            elif writes_here:
+                yield None, n, index
+        yield None, None, len(self.log) - 1
 
     def explore_step(
         self, step: int, action: Action, before: ModelState, start: int, pinned: Pinned | None
@@ -244,15 +267,17 @@ class _Explorer:
                 continue
             if pinned is not None and pinned["site"] != site:
                 continue
-            for nth, at in list(self.crash_points(start, site)):
-                if pinned is not None and pinned["after_writes"] != nth:
+            for nth, plan_n, at in list(self.crash_points(start, site)):
+                if pinned is not None and (pinned["after_writes"], pinned.get("after_plan_writes")
+                                           ) != (nth, plan_n):  # fmt: skip
                     continue
                 try:
-                    cut = self.power.cut(before, action, site, nth)
+                    cut = (self.power.cut(before, action, site, nth) if plan_n is None
+                           else self.power.cut_after(before, action, site, plan_n))  # fmt: skip
                 except ActionNotEnabled:
                     continue
-                self.explore_point(self.at_point(CrashPointId(step, site, nth), action, before,
-                                                 cut, at), pinned)  # fmt: skip
+                point = CrashPointId(step, site, nth, plan_n)
+                self.explore_point(self.at_point(point, action, before, cut, at), pinned)
                 if self.report.first is not None and pinned is None and self.stop_at_first:
                     return
 
@@ -276,6 +301,7 @@ class _Explorer:
             states, exhaustive = iter([_pinned_state(pinned, flight)]), False
         self.report.points += 1
         self.report.exhaustive_points += exhaustive
+        self.report.cross_site_points += here.point.after_plan_writes is not None
         for state in states:
             self.report.states += 1
             verdict = self.judge(here, state)

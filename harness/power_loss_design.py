@@ -67,6 +67,12 @@ class PowerLoss(Protocol):
         (None: after the action completed); ActionNotEnabled when no crash can cut there."""
         ...
 
+    def cut_after(self, before: ModelState, action: Action, site: str, writes: int
+                  ) -> ModelState:  # fmt: skip
+        """The model's state when `site` loses power just after the plan's `writes`-th write,
+        another site's; ActionNotEnabled when no crash can cut there."""
+        ...
+
     def recover(self, site: str, log: bytes, snapshot: bytes | None) -> Recovered:
         """What the engine's recovery makes of these journal files."""
         ...

@@ -95,6 +95,19 @@ class SteppedDaemon(Daemon):
                 return {"error": "a write names a grain, base64 data and whether it is FUA"}
             return await step(self.site.host_write, grain, base64.b64decode(data), fua)
 
+        async def flush(request: dict[str, Any]) -> dict[str, Any]:
+            volume = request.get("volume")
+            if not isinstance(volume, int):
+                return {"error": "a flush names a volume"}
+            return await step(self.site.host_flush, volume)
+
+        async def cache(request: dict[str, Any]) -> dict[str, Any]:
+            """The host's cache of one volume (the harness compares it with the model's)."""
+            volume = request.get("volume")
+            held = await self.on_engine(lambda: dict(self.site.cache.get(volume, {})))
+            return {"ok": True, "cache": {str(o): base64.b64encode(d).decode()
+                                          for o, d in held.items()}}  # fmt: skip
+
         async def arm(request: dict[str, Any]) -> dict[str, Any]:
             after = request.get("after")
             if not isinstance(after, int) or after < 1:
@@ -103,7 +116,7 @@ class SteppedDaemon(Daemon):
             return {"ok": True}
 
         return {**super().handlers(served), "apply": apply, "read": read, "write": write,
-                "arm": arm}  # fmt: skip
+                "flush": flush, "cache": cache, "arm": arm}  # fmt: skip
 
 
 def main() -> None:

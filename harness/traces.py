@@ -159,12 +159,18 @@ def _is_count(value: Any, low: int = 0) -> bool:
 
 def _check_power_loss(obj: Any, where: str) -> None:
     bad = f"{where}: power_loss"
-    if not isinstance(obj, dict) or set(obj) != {"step", "site", "after_writes", "fates", "order"}:
-        raise TraceFormatError(f"{bad} must hold step, site, after_writes, fates and order")
+    keys = {"step", "site", "after_writes", "fates", "order"}
+    if not isinstance(obj, dict) or not keys <= set(obj) <= keys | {"after_plan_writes"}:
+        raise TraceFormatError(
+            f"{bad} must hold step, site, after_writes, fates and order (and may hold "
+            "after_plan_writes)"
+        )
     if not _is_count(obj["step"], 1) or not isinstance(obj["site"], str):
         raise TraceFormatError(f"{bad}: step must be a positive integer and site a name")
     if obj["after_writes"] is not None and not _is_count(obj["after_writes"], 1):
         raise TraceFormatError(f"{bad}: after_writes must be a positive integer or null")
+    if "after_plan_writes" in obj and not _is_count(obj["after_plan_writes"], 1):
+        raise TraceFormatError(f"{bad}: after_plan_writes must be a positive integer")
     fates = obj["fates"]
     if not isinstance(fates, list):
         raise TraceFormatError(f"{bad}: fates must be a list")

@@ -40,8 +40,13 @@ class HostWrite:
 
 @dataclass(frozen=True)
 class HostFlush:
-    """The host's flush: it completes once every host write completed before it is durable
-    (the cached writes, copied on write where they need it, tracked, then written)."""
+    """The host's flush of one volume (a block device's flush): it completes once every host
+    write to it completed before it is durable (design A: the cached writes, copied on write
+    where they need it, tracked, then written; design B: written to the active delta, then
+    recorded).  `volume`: design B's object (its index in the topology); design A has one
+    host volume, 0."""
+
+    volume: int = 0
 
 
 @dataclass(frozen=True)

@@ -236,6 +236,19 @@ class Algebra(Protocol):
         """`image` with the source delta's values written at the extent's grains (one write)"""
         ...
 
+    def grains_of(self, delta: Term) -> Term:
+        """the grains the delta holds, as a grain set (an extent where a rule needs one)"""
+        ...
+
+    def without(self, delta: Term, grains: Term) -> Term:
+        """the delta without the grains of the set"""
+        ...
+
+    def overlaid(self, image: Term, *deltas: Term) -> Term:
+        """`image` with each delta's values at the grains it holds, a later delta over an
+        earlier one (what a read through them returns, grain by grain, as one image)"""
+        ...
+
     def read(self, image: Term, *deltas: Term, grain: Term) -> Term:
         """a grain read through deltas over a base: the first delta that holds it, else the
         image"""
@@ -298,6 +311,13 @@ def delta_slice(delta: Delta, offsets: range) -> Delta:
     """The delta's entries within the extent `offsets`."""
     lo, hi = _bounds(delta, offsets)
     return delta[lo:hi]
+
+
+def _entries(delta: Delta, extent: Grains) -> Delta:
+    """The delta's entries at the grains of an extent or a grain set."""
+    if isinstance(extent, range):
+        return delta_slice(delta, extent)
+    return tuple(entry for entry in delta if entry[0] in extent)
 
 
 def delta_update(delta: Delta, values: Mapping[int, int]) -> Delta:
@@ -384,8 +404,8 @@ class Concrete:
     def some_in(self, extent: range, body: Callable[[int], bool]) -> bool:
         return any(body(g) for g in extent)
 
-    def covered(self, delta: Delta, extent: range) -> bool:
-        return len(delta_slice(delta, extent)) == len(extent)
+    def covered(self, delta: Delta, extent: Grains) -> bool:
+        return len(_entries(delta, extent)) == len(extent)
 
     def held(self, delta: Delta, grain: int) -> bool:
         return delta_get(delta, grain) is not None
@@ -404,12 +424,27 @@ class Concrete:
     def every_held(self, delta: Delta, body: Callable[[int, int], bool]) -> bool:
         return all(body(g, v) for g, v in delta)
 
-    def staged(self, delta: Delta, extent: range, source: Delta) -> Delta:
-        held = {g: v for g, v in delta_slice(source, extent) if delta_get(delta, g) is not None}
+    def staged(self, delta: Delta, extent: Grains, source: Delta) -> Delta:
+        held = {g: v for g, v in _entries(source, extent) if delta_get(delta, g) is not None}
         return delta_update(delta, held) if held else delta
 
-    def received(self, delta: Delta, extent: range, source: Delta) -> Delta:
+    def received(self, delta: Delta, extent: Grains, source: Delta) -> Delta:
         return delta_update(delta, self._values(source, extent))
+
+    def grains_of(self, delta: Delta) -> frozenset[int]:
+        return frozenset(g for g, _ in delta)
+
+    def without(self, delta: Delta, grains: Grains) -> Delta:
+        return tuple((g, v) for g, v in delta if g not in grains)
+
+    def overlaid(self, image: tuple[int, ...], *deltas: Delta) -> tuple[int, ...]:
+        if not any(deltas):
+            return image
+        out = list(image)
+        for delta in deltas:
+            for g, v in delta:
+                out[g] = v
+        return tuple(out)
 
     def merged(self, image: tuple[int, ...], extent: range, source: Delta) -> tuple[int, ...]:
         values = self._values(source, extent)
@@ -459,8 +494,8 @@ class Concrete:
         return tuple(written)
 
     @staticmethod
-    def _values(delta: Delta, extent: range) -> dict[int, int]:
-        values = dict(delta_slice(delta, extent))
+    def _values(delta: Delta, extent: Grains) -> dict[int, int]:
+        values = dict(_entries(delta, extent))
         assert len(values) == len(extent), "the source delta holds every grain of the extent"
         return values
 

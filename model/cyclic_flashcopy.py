@@ -350,6 +350,8 @@ def why_disabled(state: State, action: Action, seen: rules.PairView | None = Non
         return f"design A has no site {action.site!r} (its sites: local, remote)"
     if isinstance(action, (LinkDown, LinkUp)) and action.link:
         return "design A has one link: name none"
+    if isinstance(action, HostFlush) and action.volume:
+        return "design A has one host volume: volume 0"
     bound = bind(action)
     if bound is None:
         return f"{action_name(action)} is not an action of design A"
@@ -400,6 +402,24 @@ def _crash(state: State, site: Site) -> State:
     """The site down as the rules say (the local site's cache lost with it), the crash spent."""
     down = rules.down(algebra(state.config.grains), view(state), site)
     return _with(_put(state, down), armed_crash=None)
+
+
+def cut_after(state: State, action: Action, site: str, writes: int) -> State:
+    """The state when `site` loses power right after the plan's `writes`-th write, of any
+    site, the rest of the plan not done (the proof's outcome of a power loss at one site just
+    after another's write: the armed crash counts only the crashed site's own writes).  What
+    the site's media kept is the power-loss explorer's to say.  ActionNotEnabled when the
+    action is not enabled or its plan has fewer writes."""
+    seen = view(state)
+    reason = why_disabled(state, action, seen)
+    if reason is not None:
+        raise ActionNotEnabled(f"{action_name(action)} is not enabled: {reason}")
+    case = the_case(state, action, seen)
+    if not 1 <= writes <= len(case.writes):
+        raise ActionNotEnabled(f"{action_name(action)} has no write {writes}")
+    after, _ = apply_plan(state, case.writes[:writes])
+    after = _crash(after, cast(Site, site))
+    return after if case.cut is unchanged else _put(after, case.cut(view(after)))
 
 
 MODIFIES: dict[str, frozenset[str]] = VOCABULARY.modifies()

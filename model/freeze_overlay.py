@@ -64,6 +64,7 @@ from pitmirror.model.actions import (
     DropRemoteDelta,
     FreezeGroup,
     FreezeMember,
+    HostFlush,
     LinkDown,
     LinkUp,
     MarkComplete,
@@ -71,7 +72,7 @@ from pitmirror.model.actions import (
     MergeRemote,
     action_name,
 )
-from pitmirror.model.algebra import NONE, Concrete, applied, first_false, the_case
+from pitmirror.model.algebra import NONE, Case, Concrete, applied, first_false, the_case
 from pitmirror.model.algebra import Delta as Delta
 from pitmirror.model.algebra import delta_get as delta_get
 from pitmirror.model.algebra import delta_slice as delta_slice
@@ -284,16 +285,18 @@ class LocalObject:
     active: Delta  # host writes since the last freeze
     merging: Delta | None = None
     """pipelined: the previous point's delta, still merging into the base; None once dropped"""
+    cache: Delta = ()
+    """the host's writes without FUA not flushed yet (volatile: lost with the home site)"""
 
     @property
     def live(self) -> Image:
-        return overlay(self.base, self.merging or (), self.frozen or (), self.active)
+        return overlay(self.base, self.merging or (), self.frozen or (), self.active, self.cache)
 
     def read(self, offset: int, active_first: bool = True) -> int:
         """A host read of one grain: claim 12's order, or (a mutant) the frozen delta first."""
         frozen, merging = self.frozen or (), self.merging or ()
         value: int = rules.read(_VALUES, active_first, self.base, merging, frozen, self.active,
-                                offset)  # fmt: skip
+                                offset, self.cache)  # fmt: skip
         return value
 
     def reads(self, active_first: bool = True) -> Image:
@@ -341,7 +344,8 @@ class State:
     groups: tuple[GroupState, ...]
     down_sites: frozenset[str] = frozenset()
     down_links: frozenset[str] = frozenset()
-    acked: tuple[Image, ...] = ()  # ghost: the host's view per object
+    acked: tuple[Image, ...] = ()  # ghost: the host's view per object of what is durable (its
+    # cache aside: `LocalObject.cache`)
     views: dict[int, rules.GroupView] = dataclasses.field(
         default_factory=dict, init=False, compare=False, repr=False
     )
@@ -440,6 +444,7 @@ def _view(state: State, group: int) -> rules.GroupView:
         active=tuple(o.active for o in objects),
         merging=tuple(o.merging or () for o in objects),
         has_merging=tuple(o.merging is not None for o in objects),
+        cache=tuple(o.cache for o in objects),
         acked=tuple(state.acked[i] for i in members),
         images=g.images,
         unfrozen=tuple(i in g.unfrozen for i in members),
@@ -480,12 +485,13 @@ def put_view(state: State, group: int, before: rules.GroupView, after: rules.Gro
     members = _members(state, group)
     changes: dict[str, Any] = {}
     if _changed(before, after, "base", "frozen", "has_frozen", "active", "merging",
-                "has_merging"):  # fmt: skip
+                "has_merging", "cache"):  # fmt: skip
         objects = list(state.objects)
         for m, i in enumerate(members):
             frozen = after.frozen[m] if after.has_frozen[m] else None
             merging = after.merging[m] if after.has_merging[m] else None
-            objects[i] = LocalObject(after.base[m], frozen, after.active[m], merging)
+            objects[i] = LocalObject(after.base[m], frozen, after.active[m], merging,
+                                     after.cache[m])  # fmt: skip
         changes["objects"] = tuple(objects)
     if _changed(before, after, "acked"):
         acked = list(state.acked)
@@ -557,6 +563,8 @@ def _out_of_range(topo: Topology, action: Action) -> str | None:
         return f"no link {action.link!r} (links: {', '.join(topo.links)})"
     if isinstance(action, FreezeMember) and not 0 <= action.member < len(topo.objects):
         return f"member {action.member} does not exist"
+    if isinstance(action, HostFlush) and not 0 <= action.volume < len(topo.objects):
+        return f"volume {action.volume} does not exist"
     return None
 
 
@@ -616,15 +624,14 @@ def _bind(topo: Topology, action: Action) -> Bound | str:
     entry = VOCABULARY.entry(action)
     if entry is None:
         return f"{action_name(action)} is not an action of design B"
-    if not getattr(action, "fua", True):
-        return "design B has no write cache yet: every host write is FUA"
     return BINDERS[entry.binds](topo, action, entry.name)
 
 
 def _bind_grain(topo: Topology, action: Any, name: str) -> Bound | str:
     gi, params = _grain_params(topo, action.grain)
     data = {"data": action.data} if "data" in action.__dataclass_fields__ else {}
-    return Bound(gi, name, {**params, **data})
+    rule = name if getattr(action, "fua", True) else f"{name}(cached)"
+    return Bound(gi, rule, {**params, **data})
 
 
 def _bind_extent(topo: Topology, action: Any, name: str) -> Bound | str:
@@ -652,8 +659,16 @@ def _bind_remote_group(topo: Topology, action: Any, name: str) -> Bound | str:
 
 
 def _bind_member(topo: Topology, action: Any, name: str) -> Bound | str:
-    gi = next(i for i in range(len(topo.groups)) if action.member in topo.group_objects(i))
-    return Bound(gi, name, {"member": action.member - topo.group_objects(gi).start})
+    return _member_of(topo, action.member, name)
+
+
+def _bind_volume(topo: Topology, action: Any, name: str) -> Bound | str:
+    return _member_of(topo, action.volume, name)
+
+
+def _member_of(topo: Topology, obj: int, name: str) -> Bound:
+    gi = next(i for i in range(len(topo.groups)) if obj in topo.group_objects(i))
+    return Bound(gi, name, {"member": obj - topo.group_objects(gi).start})
 
 
 def _bind_link(topo: Topology, action: Any, name: str) -> Bound | str:
@@ -679,6 +694,7 @@ BINDERS: dict[str, Binder] = {
     "freeze": _bind_freeze,
     "remote-group": _bind_remote_group,
     "member": _bind_member,
+    "volume": _bind_volume,
     "link": _bind_link,
     "site": _bind_site,
 }
@@ -786,6 +802,9 @@ def candidates_of(state: State, kind: type[Action]) -> list[Action]:
 
 def _grain_candidates(state: State, kind: Any) -> Iterable[Action]:
     grains = range(state.topology.grains)
+    if "fua" in kind.__dataclass_fields__:
+        values = state.config.values
+        return (kind(g, v, fua) for g in grains for v in values for fua in (True, False))
     if "data" in kind.__dataclass_fields__:
         return (kind(g, v) for g in grains for v in state.config.values)
     return map(kind, grains)
@@ -809,6 +828,7 @@ CANDIDATES: dict[str, Callable[[State, Any], Iterable[Action]]] = {
     "freeze": lambda state, kind: map(kind, range(len(state.topology.groups))),
     "remote-group": _remote_group_candidates,
     "member": lambda state, kind: map(kind, range(len(state.topology.objects))),
+    "volume": lambda state, kind: map(kind, range(len(state.topology.objects))),
     "link": lambda state, kind: map(kind, state.topology.links),
     "site": lambda state, kind: map(kind, state.topology.sites),
 }
@@ -843,6 +863,13 @@ MODIFIES: dict[str, frozenset[str]] = VOCABULARY.modifies()
 
 def step(state: State, action: Action) -> State:
     """The state after `action`; raises ActionNotEnabled when its guard is false."""
+    bound, x, before, case = _enabled_case(state, action)
+    return put_view(state, bound.group, before, case.completed(applied(before, case.writes)))
+
+
+def _enabled_case(state: State, action: Action) -> tuple[Bound, Concrete, rules.GroupView, Case]:
+    """The action's binding, its group's algebra and view, and the branch of its plan that
+    applies; ActionNotEnabled when its guard is false."""
     reason = why_disabled(state, action)
     if reason is not None:
         raise ActionNotEnabled(f"{action_name(action)} is not enabled: {reason}")
@@ -850,8 +877,8 @@ def step(state: State, action: Action) -> State:
     assert not isinstance(bound, str)
     x, before = algebra(state.topology, bound.group), view(state, bound.group)
     rule = rules.rules_for(state.options)[bound.rule]
-    case = the_case(rule.plan(x, state.options, before, **bound.params), bound.rule)
-    return put_view(state, bound.group, before, case.completed(applied(before, case.writes)))
+    return bound, x, before, the_case(rule.plan(x, state.options, before, **bound.params),
+                                      bound.rule)  # fmt: skip
 
 
 # ---- durable writes ---------------------------------------------------------------------------
@@ -904,7 +931,8 @@ PARTS: dict[str, Part] = {"base": "base", "active": "active", "rbase": "copy", "
 def write_plan(state: State, action: Action) -> list[PlanEntry]:
     """The durable writes of `action`, in the order the design issues them: the rules' plan
     (data before the record that makes it visible; a remote's complete mark before the home
-    learns of it), as the engine issues it (a volume write as one run of grains).  And the
+    learns of it), as the engine issues it (a volume write as one run of grains, a host
+    flush's batch as a write per run with one barrier after the last).  And the
     flushes that stand alone, of earlier actions' writes: a merge's data is flushed only
     before the delta it came from is dropped."""
     bound = bind(state, action)
@@ -928,11 +956,14 @@ def write_plan(state: State, action: Action) -> list[PlanEntry]:
         if write.volume is None:
             plan.append(JournalRecord(site, write.durable))
             continue
+        # a batch of grains (a host flush) is a device write per run, one barrier after the last
         grains = write.grains
-        assert isinstance(grains, range), "concretely a volume write is one run of grains"
-        member = write.at[-1]
-        plan.append(VolumeWrite(site, members[member], PARTS[write.volume], grains.start,
-                                len(grains), write.durable))  # fmt: skip
+        assert isinstance(grains, range | frozenset), grains
+        batch = runs(grains) if isinstance(grains, frozenset) else [(grains.start, len(grains))]
+        obj, part = members[write.at[-1]], PARTS[write.volume]
+        for n, (start, count) in enumerate(batch, 1):
+            durable = write.durable and n == len(batch)
+            plan.append(VolumeWrite(site, obj, part, start, count, durable))
     return plan
 
 
@@ -958,6 +989,34 @@ def site_half(state: State, site: str, source: State) -> State:
     )
     return dataclasses.replace(state, objects=objects, acked=acked, groups=groups,
                                remotes=remotes)  # fmt: skip
+
+
+def cut_after(before: State, action: Action, site: str, writes: int) -> State:
+    """The state when `site` loses power right after the plan's `writes`-th write (of
+    `write_plan`, barriers aside), of any site, the rest of the plan not done: the proof's
+    outcome of a power loss at one site just after another's write.  What the site's media
+    kept is the power-loss explorer's to say.  ActionNotEnabled when the action is not enabled,
+    its plan has fewer writes, or the count ends inside one write's runs."""
+    bound, x, seen, case = _enabled_case(before, action)
+    done, entries = 0, 0
+    for write in case.writes:
+        if entries == writes:
+            break
+        grains = write.grains
+        entries += len(runs(grains)) if isinstance(grains, frozenset) else 1
+        done += 1
+    if entries != writes:
+        raise ActionNotEnabled(f"{action_name(action)} has no write {writes} of its own")
+    group = before.topology.groups[bound.group]
+    after = applied(seen, case.writes[:done])
+    if site == group.home:
+        after = rules.down_home(x, after)
+    elif site in group.remotes:
+        remote = group.remotes.index(site)
+        after = after.with_(remote_up=x.store(after.remote_up, remote, x.false))
+    else:
+        raise ActionNotEnabled(f"{site} takes no part in {action_name(action)}")
+    return put_view(before, bound.group, seen, case.cut(after))
 
 
 def cut_short(before: State, action: Action, site: str, nth: int) -> State:
@@ -994,7 +1053,7 @@ def spec_view(state: State) -> spec.SpecView:
         spec.Volume(
             topo.objects[i].name,
             obj.reads(active_first),  # what reads see
-            state.acked[i],
+            overlay(state.acked[i], obj.cache),  # the host's view: its cache over the durable
         )
         for i, obj in enumerate(state.objects)
     )
@@ -1015,13 +1074,15 @@ def spec_view(state: State) -> spec.SpecView:
     return spec.SpecView(volumes, tuple(copies))
 
 
-# The order in which background work moves a cycle on: finish what is started first.
-BACKGROUND = (FreezeMember, MarkComplete, DropRemoteDelta, DropLocalDelta, MergeRemote,
+# The order in which background work moves a cycle on: the host's cache flushed (a point needs
+# it empty), then finish what is started first.
+BACKGROUND = (HostFlush, FreezeMember, MarkComplete, DropRemoteDelta, DropLocalDelta, MergeRemote,
               MergeLocal, CopyDelta)  # fmt: skip
 
 
 def progress_bound(state: State) -> int:
-    """Background steps that finish every group's point: freeze the stragglers; per remote
+    """Background steps that finish every group's point: flush the host's cache, freeze the
+    stragglers; per remote
     merge and drop the previous point's delta, copy every grain and mark this point complete,
     then merge and drop it (background work takes remote merges first); merge and drop
     locally."""
@@ -1029,7 +1090,7 @@ def progress_bound(state: State) -> int:
     steps = 0
     for group in topo.groups:
         grains = sum(o.grains for o in group.objects)
-        steps += len(group.objects) + len(group.remotes) * (3 * grains + 3) + grains + 1
+        steps += 2 * len(group.objects) + len(group.remotes) * (3 * grains + 3) + grains + 1
     return steps
 
 
@@ -1054,6 +1115,8 @@ def _background_of(state: State, kind: type[Action]) -> list[Action]:
     remotes = [(gi, r) for gi in groups for r in topo.groups[gi].remotes]
     if kind is FreezeMember:
         return [FreezeMember(m) for m in range(len(topo.objects))]
+    if kind is HostFlush:  # an empty cache's flush moves nothing on
+        return [HostFlush(i) for i, obj in enumerate(state.objects) if obj.cache]
     if kind is MarkComplete:
         return [MarkComplete(r, gi) for gi, r in remotes]
     if kind is DropRemoteDelta:

@@ -47,6 +47,7 @@ SCHEMA: dict[str, tuple[str, ...]] = {
     "active": ("member", "delta"),
     "merging": ("member", "delta"),
     "has_merging": ("member", "bool"),
+    "cache": ("member", "delta"),
     "acked": ("member", "image"),
     "images": ("point", "member", "image"),
     "unfrozen": ("member", "bool"),
@@ -77,7 +78,11 @@ class GroupView:
     active: Any
     merging: Any
     has_merging: Any
+    cache: Any
+    """the host's volatile write cache at home: writes without FUA, not yet flushed"""
     acked: Any
+    """the host's view of what is durable: every write acknowledged, but those the cache
+    still holds (the host reads the cache over it; a crash at home loses the cache)"""
     images: Any
     unfrozen: Any
     rbase: Any
@@ -180,6 +185,7 @@ def initial(x: Algebra) -> GroupView:
         active=x.members_const(x.empty),
         merging=x.members_const(x.empty),
         has_merging=x.members_const(x.false),
+        cache=x.members_const(x.empty),
         acked=per_member,
         images=x.history([per_member, per_member]),
         unfrozen=x.members_const(x.false),
@@ -200,18 +206,32 @@ def initial(x: Algebra) -> GroupView:
 
 
 def read(x: Algebra, active_first: bool, base: Term, merging: Term, frozen: Term,
-         active: Term, grain: Term) -> Term:  # fmt: skip
-    """Claim 12's live read of one grain: the active delta, then the frozen one, then the one
-    still merging, then B (the read-frozen-first mutant looks in the frozen delta first)."""
+         active: Term, grain: Term, cache: Term) -> Term:  # fmt: skip
+    """Claim 12's live read of one grain: the host's cache, then the active delta, then the
+    frozen one, then the one still merging, then B (the read-frozen-first mutant looks in the
+    frozen delta first)."""
     if active_first:
-        return x.read(base, active, frozen, merging, grain=grain)
-    return x.read(base, frozen, active, merging, grain=grain)
+        return x.read(base, cache, active, frozen, merging, grain=grain)
+    return x.read(base, cache, frozen, active, merging, grain=grain)
+
+
+def _deltas(x: Algebra, s: GroupView, m: Term) -> tuple[Term, Term]:
+    """The member's frozen delta and the one merging, empty where it has none."""
+    return (x.ite(s.has_frozen[m], s.frozen[m], x.empty),
+            x.ite(s.has_merging[m], s.merging[m], x.empty))  # fmt: skip
 
 
 def read_member(x: Algebra, o: Options, s: GroupView, m: Term, g: Term) -> Term:
-    frozen = x.ite(s.has_frozen[m], s.frozen[m], x.empty)
-    merging = x.ite(s.has_merging[m], s.merging[m], x.empty)
-    return read(x, o.read_active_first, s.base[m], merging, frozen, s.active[m], g)
+    frozen, merging = _deltas(x, s, m)
+    return read(x, o.read_active_first, s.base[m], merging, frozen, s.active[m], g, s.cache[m])
+
+
+def durable_image(x: Algebra, o: Options, s: GroupView, m: Term) -> Term:
+    """What a read of each grain of the member returns from its durable deltas and base (the
+    cache aside), as one image."""
+    frozen, merging = _deltas(x, s, m)
+    newest = (frozen, s.active[m]) if o.read_active_first else (s.active[m], frozen)
+    return x.overlaid(s.base[m], merging, *newest)
 
 
 # ---- guards and updates, action by action ------------------------------------------------------
@@ -239,9 +259,12 @@ def host_read(x: Algebra, o: Options, s: GroupView, member: Term, grain: Term) -
 
 
 def freeze_group_guard(x: Algebra, o: Options, s: GroupView, first: Term) -> Clauses:
-    """The current point is complete at every remote, and merged away locally (the stricter
-    order) or the point before it is (pipelined: the current one moves aside to merge)."""
+    """The host's cache is empty (a point holds every write completed before it), the
+    current point is complete at every remote, and merged away locally (the stricter order) or
+    the point before it is (pipelined: the current one moves aside to merge)."""
     yield home_is_up(x, s)
+    yield Clause(x.all_members(lambda m: x.no_grain_in(x.grains_of(s.cache[m]))),
+                 "the host's cache holds writes not flushed yet")  # fmt: skip
     yield Clause(x.not_(s.broken), "mirroring is broken for this group")
     yield Clause(no_straggler(x, s), "the previous freeze is still in progress")
     if not o.pipelined:
@@ -569,7 +592,13 @@ def crash_home_guard(x: Algebra, o: Options, s: GroupView) -> Clauses:
 
 
 def crash_home(x: Algebra, o: Options, s: GroupView) -> GroupView:
-    return s.with_(home_up=x.false)
+    return down_home(x, s)
+
+
+def down_home(x: Algebra, s: GroupView) -> GroupView:
+    """The group with its home down (a crash, or a power loss there): the host's cache is
+    lost with it."""
+    return s.with_(home_up=x.false, cache=x.members_const(x.empty))
 
 
 def recover_home_guard(x: Algebra, o: Options, s: GroupView) -> Clauses:
@@ -621,8 +650,9 @@ def host_write(x: Algebra, o: Options, s: GroupView, member: Term, grain: Term,
     added = journal(HOME, "the record of the grain", s,
                     s.with_(active=x.store(s.active, m, x.put(s.active[m], g, data))))  # fmt: skip
 
-    def told(t: GroupView) -> GroupView:
-        return t.with_(acked=x.store(t.acked, m, x.store(t.acked[m], g, data)))
+    def told(t: GroupView) -> GroupView:  # an older cached write of the grain is superseded
+        return t.with_(acked=x.store(t.acked, m, x.store(t.acked[m], g, data)),
+                       cache=x.store(t.cache, m, x.without(t.cache[m], x.just(g))))  # fmt: skip
 
     def not_told(t: GroupView) -> GroupView:
         seen = read_member(x, o, t, m, g)
@@ -632,6 +662,55 @@ def host_write(x: Algebra, o: Options, s: GroupView, member: Term, grain: Term,
     return [
         Case("in place", held, (data_write,), told, not_told),
         Case("a new grain", x.not_(held), (data_write, added), told, not_told),
+    ]
+
+
+def cached_write(x: Algebra, o: Options, s: GroupView, member: Term, grain: Term,
+                 data: Term) -> list[Case]:  # fmt: skip
+    """A write without FUA completes into the host's cache at home: nothing durable yet."""
+
+    def cached(t: GroupView) -> GroupView:
+        return t.with_(cache=x.store(t.cache, member, x.put(t.cache[member], grain, data)))
+
+    return [Case("cached", x.true, (), cached)]
+
+
+def host_flush_guard(x: Algebra, o: Options, s: GroupView, member: Term) -> Clauses:
+    yield home_is_up(x, s)
+
+
+def host_flush(x: Algebra, o: Options, s: GroupView, member: Term) -> list[Case]:
+    """The member's cached writes as one batch: their data into the active delta's slots
+    (one barrier after the last), then one record that adds the grains the delta lacked;
+    the host's view of them is durable, the cache empty.  Cut before, the host sees what a
+    read of each returns."""
+    m, batch = member, s.cache[member]
+    grains = x.grains_of(batch)
+    staged = x.staged(s.active[m], grains, batch)
+    data_write = Write(HOME, "the cached data", {"active": x.store(s.active, m, staged)},
+                       o.flush_host_data, grains, (m,))  # fmt: skip
+    added = journal(
+        HOME,
+        "the record of the cached grains",
+        s,
+        s.with_(active=x.store(s.active, m, x.received(s.active[m], grains, batch))),
+    )
+
+    def flushed(t: GroupView) -> GroupView:
+        return t.with_(acked=x.store(t.acked, m, x.overlaid(t.acked[m], batch)),
+                       cache=x.store(t.cache, m, x.empty))  # fmt: skip
+
+    def not_told(t: GroupView) -> GroupView:
+        seen = x.write(t.acked[m], grains, durable_image(x, o, t, m))
+        return t.with_(acked=x.store(t.acked, m, seen))
+
+    some, in_place = x.nonempty(grains), x.covered(s.active[m], grains)
+    return [
+        Case("nothing cached", x.not_(some), ()),
+        Case("in place", x.and_(some, in_place), (data_write,), flushed, not_told),
+        Case(
+            "new grains", x.and_(some, x.not_(in_place)), (data_write, added), flushed, not_told
+        ),  # fmt: skip
     ]
 
 
@@ -691,6 +770,9 @@ def merge_local_plan(x: Algebra, o: Options, s: GroupView, member: Term, extent:
 
 RULES: dict[str, PlannedRule] = {name: dataclasses.replace(rule, design=DESIGN) for name, rule in {
     "HostWrite": PlannedRule(("member", "grain", "data"), host_write_guard, host_write),
+    "HostWrite(cached)": PlannedRule(("member", "grain", "data"), host_write_guard,
+                                     cached_write),
+    "HostFlush": PlannedRule(("member",), host_flush_guard, host_flush),
     "HostRead": PlannedRule(("member", "grain"), host_read_guard, at_once(host_read)),
     "FreezeGroup": PlannedRule(("first",), freeze_group_guard,
                                one_record(HOME, freeze_group, "the freeze record")),

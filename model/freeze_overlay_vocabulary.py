@@ -3,9 +3,10 @@
 Binders (model/freeze_overlay.py `BINDERS`): `grain` a grain of an object (with the host's
 data for a write), `extent` an extent of one object, `remote-extent` an extent of one object
 towards the remote the action names, `freeze` and `group` a consistency group,
-`remote-group` a group at the remote the action names, `member` one object, `link` a link,
-`site` a site.  Handlers: `home` the home site of the grain, object or group the action names,
-`named` the site the action names, `link` the world's link.
+`remote-group` a group at the remote the action names, `member` one object, `volume` one
+object the host flushes, `link` a link, `site` a site.  Handlers: `home` the home site of the
+grain, object or group the action names, `named` the site the action names, `link` the
+world's link.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pitmirror.model.actions import (
     DropRemoteDelta,
     FreezeGroup,
     FreezeMember,
+    HostFlush,
     HostRead,
     HostWrite,
     LinkDown,
@@ -37,7 +39,9 @@ if TYPE_CHECKING:
 
 VOCABULARY = ActionTable(
     (
-        Entry(HostWrite, "grain", "home", "host", ("objects", "acked")),  # the active delta
+        # the active delta, or (without FUA) the host's cache
+        Entry(HostWrite, "grain", "home", "host", ("objects", "acked")),
+        Entry(HostFlush, "volume", "home", "host", ("objects", "acked")),  # cache to active
         Entry(HostRead, "grain", "home", "host", ()),  # the harness compares the bytes read
         # the members' frozen and active deltas; the point and its image
         Entry(FreezeGroup, "freeze", "home", "cycle", ("objects", "groups")),
@@ -51,7 +55,7 @@ VOCABULARY = ActionTable(
         Entry(BreakMirror, "group", "home", "command", ("groups",)),
         Entry(LinkDown, "link", "link", "fault", ("down_links",)),
         Entry(LinkUp, "link", "link", "fault", ("down_links",)),
-        Entry(CrashSite, "site", "named", "fault", ("down_sites",)),
+        Entry(CrashSite, "site", "named", "fault", ("down_sites", "objects")),  # the cache
         Entry(Recover, "site", "named", "fault", ("down_sites",)),
     )
 )
@@ -63,7 +67,7 @@ def group_of(topo: Topology, action: Action) -> int | None:
     grain = getattr(action, "grain", None)
     if grain is not None:
         return topo.locate(grain)[0] if 0 <= grain < topo.grains else None
-    member = getattr(action, "member", None)
+    member = getattr(action, "member", getattr(action, "volume", None))
     if member is not None:
         if not 0 <= member < len(topo.objects):
             return None

@@ -18,7 +18,7 @@ from pitmirror.impl.cyclic_flashcopy.metadata import COMMITTED_AT, recorded_time
 from pitmirror.impl.cyclic_flashcopy.remote import FlashCopyRemoteSite, lost_commit
 from pitmirror.impl.cyclic_flashcopy.runner import CopyRunner, DrainRunner
 from pitmirror.impl.site import EngineRefused
-from pitmirror.model.actions import CopyGrain
+from pitmirror.model.actions import Action, CopyGrain, HostFlush
 from pitmirror.model.extents import runs
 from pitmirror.node.digest import ImageDigest
 from pitmirror.node.served import CommittedVolume, Cycle, Served, point
@@ -35,7 +35,7 @@ class LocalServed(Served):
         self.site, self.clock = site, clock
         self.grain_size = site.grain_size
         self._last_commit = clock()
-        self.runner = CopyRunner(site, clock, site.apply, cycle.extents_per_tick,
+        self.runner = CopyRunner(site, clock, self._apply, cycle.extents_per_tick,
                                  cycle.max_extent_grains)  # fmt: skip
         self.peer: dict[str, Any] = {}
         """the remote's committed point as it last said it (its HELLO, a commit's
@@ -122,6 +122,14 @@ class LocalServed(Served):
         committed = reply.get("committed")
         if isinstance(committed, dict):
             self.peer = committed
+
+    def _apply(self, action: Action) -> None:
+        """The runner's actions: the flush before a commit is the host's door's, the rest the
+        site's."""
+        if isinstance(action, HostFlush):
+            self.site.host_flush()
+        else:
+            self.site.apply(action)
 
     def host_write(self, grain: int, data: bytes, fua: bool = True) -> int:
         size = self.site.grain_size

@@ -28,7 +28,7 @@ from pitmirror.impl.freeze_overlay.metadata import CopyMeta, GroupMeta, lost_rec
 from pitmirror.impl.freeze_overlay.runner import CopyRunner, HomeRunner, MergePlan, committed_point
 from pitmirror.impl.freeze_overlay.site import OverlaySite
 from pitmirror.impl.site import EngineRefused
-from pitmirror.model.actions import Action
+from pitmirror.model.actions import Action, HostFlush
 from pitmirror.node.digest import ImageDigest
 from pitmirror.node.served import CommittedVolume, Cycle, Served, point
 from pitmirror.node.site import Clock
@@ -89,6 +89,8 @@ def copy_heard(words: dict[str, Any], count: int, known: CopyMeta | None) -> Cop
 
 
 class OverlayServed(Served):
+    write_cache = True
+
     def __init__(self, site: OverlaySite, clock: Clock, cycle: Cycle) -> None:
         self.site, self.cycle = site, cycle
         topo = self.topology = site.topology
@@ -123,8 +125,13 @@ class OverlayServed(Served):
     # ---- the runner's halves ----------------------------------------------------------------
 
     def _apply(self, action: Action) -> None:
+        """The runners' actions: the flush before a freeze is the host's door's, the rest the
+        site's."""
         self.applied += 1
-        self.site.apply(action)
+        if isinstance(action, HostFlush):
+            self.site.host_flush(action.volume)
+        else:
+            self.site.apply(action)
 
     def _copy(self, obj: int, remote: str) -> CopyMeta:
         """A remote's copy as it last said; refused before it said anything (its link comes up
@@ -329,6 +336,15 @@ class OverlayServed(Served):
         for i in range(len(data) // size):
             self.site.host_write(grain + i, data[i * size : (i + 1) * size], fua)
         return self.site.group_meta(self.topology.locate(grain)[0]).point
+
+    def host_flush(self) -> None:
+        """Every object's cached writes, object by object (a block device's flush covers all
+        it holds)."""
+        for obj in sorted(self.site.cache):
+            self.site.host_flush(obj)
+
+    def cached_grains(self) -> int:
+        return sum(len(held) for held in self.site.cache.values())
 
     def host_read(self, grain: int, count: int) -> bytes:
         return b"".join(self.site.host_read(g) for g in range(grain, grain + count))

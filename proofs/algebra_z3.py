@@ -189,6 +189,17 @@ class Symbolic:
     def merged(self, image: Term, extent: Term, source: Pair) -> Any:
         return self.write(image, extent, source.val)
 
+    def grains_of(self, delta: Pair) -> Any:
+        return delta.has
+
+    def without(self, delta: Pair, grains: Term) -> Pair:
+        return Pair(self.minus(delta.has, grains), delta.val)
+
+    def overlaid(self, image: Term, *deltas: Pair) -> Any:
+        for delta in deltas:
+            image = self.write(image, delta.has, delta.val)
+        return image
+
     def write(self, image: Term, grains: Term, values: Term) -> Any:
         """`image` with `values` at the grains of the set `grains` (one write)"""
         return z3.Map(self._ite, grains, values, image)

@@ -189,20 +189,25 @@ class Encoding:
             )
         return found
 
-    @staticmethod
-    def _down(remote: Any, state: GroupView, site: str) -> GroupView:
+    def _down(self, remote: Any, state: GroupView, site: str) -> GroupView:
         if site == rules.HOME:
-            return state.with_(home_up=z3.BoolVal(False))
+            return rules.down_home(self.x, state)
         return state.with_(remote_up=z3.Store(state.remote_up, remote, False))
 
     def read(self, s: GroupView, m: Any, g: Any, opts: Options) -> Any:
         return rules.read_member(self.x, opts, s, m, g)
 
     def reads(self, s: GroupView, opts: Options) -> Any:
-        """Every read through the overlay returns the newest acknowledged write."""
+        """Every read through the host's cache and the overlay returns the newest acknowledged
+        write (the cache's, else the durable one)."""
         x = self.x
-        return x.all_members(lambda m: x.grain.forall(
-            lambda g: self.read(s, m, g, opts) == s.acked[m][g]))  # fmt: skip
+        return x.all_members(
+            lambda m: x.grain.forall(
+                lambda g: self.read(s, m, g, opts) == x.read(s.acked[m], s.cache[m], grain=g)
+            )
+        )
+
+    # fmt: skip
 
     # ---- power loss in the middle of an action ----------------------------------------------
 

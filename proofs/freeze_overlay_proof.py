@@ -44,7 +44,9 @@ GRAIN_WORDS: dict[str, Callable[[GroupView, Any, Any], Any]] = {
     "frozen value": lambda s, m, g: s.frozen.val[m][g],
     "in the active delta": lambda s, m, g: s.active.has[m][g],
     "active value": lambda s, m, g: s.active.val[m][g],
-    "host's view": lambda s, m, g: s.acked[m][g],
+    "in the host's cache": lambda s, m, g: s.cache.has[m][g],
+    "cached value": lambda s, m, g: s.cache.val[m][g],
+    "host's view of the durable": lambda s, m, g: s.acked[m][g],
     "P_k": lambda s, m, g: s.images[s.point][m][g],
     "P_k-1": lambda s, m, g: s.images[s.point - 1][m][g],
     "P_k-2": lambda s, m, g: s.images[s.point - 2][m][g],
@@ -261,7 +263,10 @@ def explain_finite_reads(options: Options) -> Explanation | None:
     show = _namer(solver.model())
     for mi, m in enumerate(elements(fin, "Member")):
         for gi, g in enumerate(elements(fin, "Grain")):
-            read, acked = fin.read(pre, m, g, options), pre.acked[m][g]
+            read, acked = (
+                fin.read(pre, m, g, options),
+                fin.x.read(pre.acked[m], pre.cache[m], grain=g),
+            )
             if show(read) == show(acked):
                 continue
             cells = [f"{word} {show(at(pre, m, g))}" for word, at in _words(options)[0].items()]

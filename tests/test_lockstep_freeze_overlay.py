@@ -21,8 +21,10 @@ SAFE_BUDGET = Budget(examples=40, steps=50)
 MUTANT_BUDGET = Budget(examples=400, steps=60)
 
 # what each mutant breaks: the target's image, or (a read path mutant) what reads return
-BREAKS = {name: "inv_target_is_committed_image" for name in B.UNSAFE_OPTIONS} | {
-    "read-frozen-first": "inv_no_ack_lost"
+BREAKS = {name: {"inv_target_is_committed_image"} for name in B.UNSAFE_OPTIONS} | {
+    "read-frozen-first": {"inv_no_ack_lost"},
+    # pipelined, the slower remote may be left behind before its delta is taken for complete
+    "drop-before-every-remote": {"inv_target_is_committed_image", "inv_lag_bounded"},
 }
 
 
@@ -45,7 +47,7 @@ def test_every_mutant_is_caught_within_its_ci_budget(
     subject = Subject(B.DESIGN, B.UNSAFE_OPTIONS[name], B.MUTANT_TOPOLOGY[name], 2)
     result = run_check(subject, loop_backend, MUTANT_BUDGET, save_dir=tmp_path)
     assert result.failure is not None, f"mutant {name} was not caught"
-    assert result.failure.violates == BREAKS[name]
+    assert result.failure.violates in BREAKS[name]
     assert result.failure.topology == B.MUTANT_TOPOLOGY[name]
     assert result.saved_to is not None and result.saved_to.exists()
 

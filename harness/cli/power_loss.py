@@ -43,6 +43,7 @@ def crash_json(report: CrashReport, shortest: CrashReport, saved: Saved) -> dict
         "steps": report.steps,
         "crash_points": report.points,
         "exhaustive_points": report.exhaustive_points,
+        "cross_site_points": report.cross_site_points,
         "crash_states": report.states,
         "distinct_recovered_states": report.distinct,
         "violations": report.violations,
@@ -78,7 +79,10 @@ def print_report(
     table.add_row("volumes", report.backend)
     table.add_row("steps explored", f"{report.steps} of {len(trace.actions)}")
     sampled = report.points - report.exhaustive_points
-    how = f"{report.exhaustive_points} exhaustive, {sampled} sampled"
+    how = (
+        f"{report.exhaustive_points} exhaustive, {sampled} sampled; "
+        f"{report.cross_site_points} after another site's write"
+    )
     table.add_row("crash points", f"{report.points} ({'pinned' if trace.power_loss else how})")
     table.add_row("crash states", f"{report.states:,}")
     table.add_row("distinct recovered states judged", f"{report.distinct:,}")

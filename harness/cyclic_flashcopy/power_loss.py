@@ -216,6 +216,11 @@ class FlashCopyPowerLoss:
             return state.step(action)
         return state.step(CrashSite(site, nth)).step(action)
 
+    def cut_after(self, before: ModelState, action: Action, site: str, writes: int
+                  ) -> ModelState:  # fmt: skip
+        self.batch = set()
+        return design_a.cut_after(_state(before), action, site, writes)
+
     def recover(self, site: str, log: bytes, snapshot: bytes | None) -> Recovered:
         initial = (FlashCopyLocalSite if site == "local" else FlashCopyRemoteSite).initial_meta(
             self.engine.grain_count

@@ -25,7 +25,7 @@ def divergence(observed: OverlayObservation, state: B.State, engine: OverlayObse
     """The first place where the engine and the model disagree, in words."""
     topo = state.topology
     for i, (seen_obj, want_obj) in enumerate(zip(observed.objects, state.objects, strict=True)):
-        for part in ("base", "frozen", "active"):
+        for part in ("base", "frozen", "active", "cache"):
             a, b = getattr(seen_obj, part), getattr(want_obj, part)
             if a != b:
                 return (

@@ -21,6 +21,7 @@ from pitmirror.model.actions import (
     DropRemoteDelta,
     FreezeGroup,
     FreezeMember,
+    HostFlush,
     HostRead,
     HostWrite,
     LinkUp,
@@ -38,7 +39,7 @@ from pitmirror.model.vocabulary import Entry, Origin
 # first fault).
 PROGRESS: tuple[type[Action], ...] = (
     FreezeMember, MarkComplete, DropRemoteDelta, DropLocalDelta, MergeRemote, MergeLocal,
-    CopyDelta, FreezeGroup, Recover, LinkUp,
+    CopyDelta, HostFlush, FreezeGroup, Recover, LinkUp,
 )  # fmt: skip
 FAULT_ODDS = 4
 """A link or site fault (and its repair) fires on one draw in this many, the cycle moves on on
@@ -58,7 +59,10 @@ def _enabled_of(state: B.State, kind: type[Action]) -> list[Any]:
     for extent_kind in B.EXTENT_KINDS:
         if kind is extent_kind:
             return B.extent_sources(state, extent_kind)
-    return [a for a in B.candidates_of(state, kind) if B.why_disabled(state, a) is None]
+    found = [a for a in B.candidates_of(state, kind) if B.why_disabled(state, a) is None]
+    if kind is HostFlush:  # a flush of an empty cache moves nothing on
+        return [a for a in found if isinstance(a, HostFlush) and state.objects[a.volume].cache]
+    return found
 
 
 def build_machine(
@@ -117,7 +121,9 @@ def build_machine(
             writes in more examples than the host-write rule alone brings)."""
             if data.draw(st.integers(0, WRITE_ODDS - 1)) == 0:
                 self.host_write(
-                    data.draw(st.integers(0, grains - 1)), data.draw(st.integers(1, MAX_DATA_SEED))
+                    data.draw(st.integers(0, grains - 1)),
+                    data.draw(st.integers(1, MAX_DATA_SEED)),
+                    data.draw(st.booleans()),
                 )
             for kind in PROGRESS:
                 if self.enabled(kind):
@@ -125,10 +131,16 @@ def build_machine(
                     return
 
         @precondition(lambda self: self.some_home_up())
-        @rule(grain=st.integers(0, grains - 1), data=st.integers(1, MAX_DATA_SEED))
-        def host_write(self, grain: int, data: int) -> None:
-            if B.why_disabled(self.model, HostWrite(grain, data)) is None:
-                self._do(HostWrite(grain, data))
+        @rule(grain=st.integers(0, grains - 1), data=st.integers(1, MAX_DATA_SEED),
+              fua=st.booleans())  # fmt: skip
+        def host_write(self, grain: int, data: int, fua: bool) -> None:
+            if B.why_disabled(self.model, HostWrite(grain, data, fua)) is None:
+                self._do(HostWrite(grain, data, fua))
+
+        @precondition(lambda self: bool(self.enabled(HostFlush)))
+        @rule(data=st.data())
+        def host_flush(self, data: st.DataObject) -> None:
+            self._draw(HostFlush, data)
 
         @precondition(lambda self: self.some_home_up())
         @rule(grain=st.integers(0, grains - 1))

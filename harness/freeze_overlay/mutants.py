@@ -45,9 +45,9 @@ class MutantOverlaySite(DroppedBarriers, OverlaySite):
 
     def read_host_grain(self, grain: int) -> bytes:
         """read-frozen-first: the frozen delta before the active one."""
-        if self.options.read_active_first:
-            return super().read_host_grain(grain)
         _, oi, off = self.topology.locate(grain)
+        if self.options.read_active_first or off in self.cache.get(oi, {}):
+            return super().read_host_grain(grain)
         meta = self.object_meta(oi)
         if meta.has_frozen and off in meta.frozen:
             return self._frozen_region(oi).read_grains(off)
@@ -58,6 +58,7 @@ class MutantOverlaySite(DroppedBarriers, OverlaySite):
         if self.options.freeze_group_at_once:
             super().freeze_group(group)
         else:
+            self._require_cache_flushed(group)
             self._freeze(group, list(self.members(group))[:1])
 
     def merge_remote(self, grain: int, count: int = 1) -> None:

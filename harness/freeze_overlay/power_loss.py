@@ -37,7 +37,7 @@ from pitmirror.impl.journal import Journal, Metadata
 from pitmirror.impl.regions import Region
 from pitmirror.impl.volumes import Volume
 from pitmirror.model import freeze_overlay as model
-from pitmirror.model.actions import Action, HostWrite, LinkUp, Recover
+from pitmirror.model.actions import Action, HostFlush, HostWrite, LinkUp, Recover
 from pitmirror.model.design import ModelState, WrongDesign
 
 
@@ -80,6 +80,8 @@ class OverlayPowerLoss:
         self.regions: dict[str, list[tuple[Region, int]]] = {}
         """each volume's regions, with the object whose grains each holds"""
         self.site_of: dict[str, str] = {}
+        self.batch: tuple[int, ...] = ()
+        """the offsets a flush being cut holds in the host's cache"""
         for i, store in engine.local_stores.items():
             for region in (store.base, *store.aux):
                 self._place(region, i, self.topology.objects[i].home)
@@ -180,9 +182,18 @@ class OverlayPowerLoss:
 
     def cut(self, before: ModelState, action: Action, site: str, nth: int | None) -> ModelState:
         state = _state(before)
+        # a flush cut by a power loss: the host's view of its batch is what the recovered site
+        # reads, which the model's cut (the action's writes as it left them) cannot say
+        self.batch = (tuple(g for g, _ in state.objects[action.volume].cache)
+                      if isinstance(action, HostFlush) else ())  # fmt: skip
         if nth is None:
             return state.step(action)
         return model.cut_short(state, action, site, nth)
+
+    def cut_after(self, before: ModelState, action: Action, site: str, writes: int
+                  ) -> ModelState:  # fmt: skip
+        self.batch = ()
+        return model.cut_after(_state(before), action, site, writes)
 
     def recover(self, site: str, log: bytes, snapshot: bytes | None) -> Recovered:
         return recover_journal(site, log, snapshot, self.engine.initial_meta(site))
@@ -262,9 +273,13 @@ class OverlayPowerLoss:
                     held.point, held.completed_at, held.broken, held.unfrozen,
                     state.groups[gi].images[: held.point + 1],
                 )  # fmt: skip
+        unacknowledged: list[tuple[int, int]] = []  # (object, offset): the host reads what is there
         if isinstance(action, HostWrite) and not completed:
-            _, oi, off = topo.locate(action.grain)
-            if topo.objects[oi].home == site:  # never acknowledged: the host reads what is there
+            unacknowledged.append(topo.locate(action.grain)[1:])
+        if isinstance(action, HostFlush) and not completed:
+            unacknowledged += [(action.volume, off) for off in self.batch]
+        for oi, off in unacknowledged:
+            if topo.objects[oi].home == site:
                 seen = objects[oi].read(off, state.options.read_active_first)
                 acked[oi] = acked[oi][:off] + (seen,) + acked[oi][off + 1 :]
         return dataclasses.replace(

@@ -14,7 +14,6 @@ from pitmirror.model.actions import (
     CrashSite,
     FreezeGroup,
     HostFlush,
-    HostWrite,
     LinkDown,
 )
 from pitmirror.model.design import ModelState, WrongDesign
@@ -34,7 +33,7 @@ def probes(state: ModelState) -> list[Action]:
     ]
     found += [CommitPoint(), LinkDown("left-third"), CrashSite("third")]
     found += [CrashSite(site, 1) for site in topo.sites]
-    found += [FreezeGroup(len(topo.groups)), HostFlush(), HostWrite(0, 8, fua=False)]
+    found += [FreezeGroup(len(topo.groups)), HostFlush(len(topo.objects))]
     remote = topo.groups[0].remotes[0]
     for obj in range(len(topo.objects)):  # an extent from an object's last grain into the next
         found += [CopyDelta(remote, topo.first_grain(obj) + topo.objects[obj].grains - 1, 2)]

@@ -44,6 +44,7 @@ from pitmirror.model import freeze_overlay as model
 from pitmirror.model.actions import (
     Action,
     CrashSite,
+    HostFlush,
     HostRead,
     HostWrite,
     Recover,
@@ -250,6 +251,8 @@ class OverlayTcpWorld(OverlayObserver):
                 data = grain_bytes(seed, grain, self.grain_size)
                 self._control(site, {"op": "write", "grain": grain, "fua": fua,
                                      "data": base64.b64encode(data).decode()})  # fmt: skip
+            case HostFlush(volume=volume):
+                self._control(site, {"op": "flush", "volume": volume})
             case HostRead(grain=grain):
                 answer = self._control(site, {"op": "read", "grain": grain})
                 self._last_read = (grain, base64.b64decode(answer["data"]))
@@ -271,6 +274,13 @@ class OverlayTcpWorld(OverlayObserver):
 
     def durable_meta(self, site: str) -> Metadata:
         return self.journals[site].replay().meta
+
+    def host_cache(self, obj: int) -> dict[int, bytes]:
+        site = self.topology.objects[obj].home
+        if not self.alive(site):
+            return {}
+        held = self._control(site, {"op": "cache", "volume": obj})["cache"]
+        return {int(offset): base64.b64decode(data) for offset, data in held.items()}
 
     def down_sites(self) -> frozenset[str]:
         return frozenset(site for site in self.topology.sites if not self.alive(site))

@@ -12,6 +12,7 @@ volumes), taking a site's metadata from its journal when the site is down.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ from pitmirror.impl.volumes import Volume
 from pitmirror.model import freeze_overlay as model
 from pitmirror.model.actions import (
     Action,
+    HostFlush,
     HostRead,
     HostWrite,
     Recover,
@@ -171,11 +173,22 @@ class OverlayObserver:
             merging_point=copy.merging_point,
         )
 
+    def host_cache(self, obj: int) -> dict[int, bytes]:
+        """The host's cache of an object at its home, by offset (memory: lost with the site)."""
+        raise NotImplementedError
+
+    def cached(self, obj: int) -> model.Delta:
+        """The host's cache of an object, as seeds."""
+        held, first = self.host_cache(obj), self.topology.first_grain(obj)
+        return tuple((o, decode_grain(held[o], first + o)) for o in sorted(held))
+
     def observe(self) -> OverlayObservation:
         topo = self.topology
         metas = {name: self.durable_meta(name) for name in topo.sites}
         objects = tuple(
-            self.local_object(i, metas[obj.home], self._decode)
+            dataclasses.replace(
+                self.local_object(i, metas[obj.home], self._decode), cache=self.cached(i)
+            )  # fmt: skip
             for i, obj in enumerate(topo.objects)
         )
         remotes = tuple(
@@ -248,6 +261,10 @@ class OverlayWorld(OverlayObserver):
     def durable_meta(self, site: str) -> Metadata:
         return self.sites[site].durable_meta()
 
+    def host_cache(self, obj: int) -> dict[int, bytes]:
+        site = self.sites[self.topology.objects[obj].home]
+        return site.cache.get(obj, {}) if site.up else {}
+
     def down_sites(self) -> frozenset[str]:
         return frozenset(n for n, s in self.sites.items() if not s.up)
 
@@ -285,6 +302,8 @@ class OverlayWorld(OverlayObserver):
             case HostWrite(grain=grain, data=seed, fua=fua):
                 data = grain_bytes(seed, grain, self.grain_size)
                 self.sites[site].host_write(grain, data, fua)
+            case HostFlush(volume=volume):
+                self.sites[site].host_flush(volume)
             case HostRead(grain=grain):
                 self._last_read = (grain, self.sites[site].host_read(grain))
             case _:

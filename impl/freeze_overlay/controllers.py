@@ -29,6 +29,11 @@ class GroupCycle(StateMachine):
         | merging.to.itself(internal=True, on="write_host_grain")
         | idle.to.itself(internal=True, on="write_host_grain")
     )
+    HostFlush = (
+        copying.to.itself(internal=True, on="flush_host_cache")
+        | merging.to.itself(internal=True, on="flush_host_cache")
+        | idle.to.itself(internal=True, on="flush_host_cache")
+    )
     HostRead = (
         copying.to.itself(internal=True, on="read_host_grain")
         | merging.to.itself(internal=True, on="read_host_grain")

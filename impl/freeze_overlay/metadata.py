@@ -177,8 +177,8 @@ class ObjectRecord:
             merging_from_base=bool(_number(meta, self._key("merging_from_base"))),
         )
 
-    def add_active(self, offset: int) -> Changes:
-        return {self._key("active"): {"add": [offset]}}
+    def add_active(self, *offsets: int) -> Changes:
+        return {self._key("active"): {"add": list(offsets)}}
 
     def freeze(self, current: ObjectMeta, pipelined: bool) -> Changes:
         """The active delta becomes the frozen one and a free auxiliary volume opens empty as

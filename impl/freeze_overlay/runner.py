@@ -33,6 +33,7 @@ from pitmirror.model.actions import (
     DropLocalDelta,
     DropRemoteDelta,
     FreezeGroup,
+    HostFlush,
     MarkComplete,
     MergeLocal,
     MergeRemote,
@@ -133,6 +134,11 @@ class HomeRunner:
         if home.phase(gi) == "idle":
             last = self.point_times.get((gi, group.point), 0.0)
             if not group.broken and self.clock() - last >= self.interval_s:
+                cached = [obj for obj, _ in self.members(gi) if home.cache.get(obj)]
+                if cached:  # a point is taken at a flush: the host's cached writes are in it
+                    for obj in cached:  # and frozen at the next tick
+                        self.apply(HostFlush(obj))
+                    return False
                 self.apply(FreezeGroup(gi))
                 self.point_times[(gi, group.point + 1)] = self.clock()
                 self.on_point(gi, group.point + 1)

@@ -49,6 +49,7 @@ from pitmirror.impl.site import (
 from pitmirror.impl.volumes import Volume
 from pitmirror.model import freeze_overlay as model
 from pitmirror.model.actions import Action, action_name, describe
+from pitmirror.model.extents import runs
 from pitmirror.model.freeze_overlay_vocabulary import VOCABULARY, group_of, handling_site
 
 
@@ -110,6 +111,9 @@ class OverlaySite(DurableSite):
         self.group_records, self.object_records, self.copy_records = records(topology)
         self.homed = [gi for gi, g in enumerate(topology.groups) if g.home == name]
         """the groups this site is home to"""
+        self.cache: dict[int, dict[int, bytes]] = {}
+        """per object, the host's writes without FUA not flushed yet, by offset: memory, lost
+        when the site goes down"""
         self.start()
         self.cycles = {gi: GroupCycle(self, gi) for gi in self.homed}
         self.service = SiteService(self)
@@ -159,12 +163,29 @@ class OverlaySite(DurableSite):
 
     def host_write(self, grain: int, data: bytes, fua: bool = True) -> None:
         """The host writes one grain of an object this site is home to; returns once it is
-        durable (acknowledged).  Every write is FUA: design B has no write cache yet."""
+        durable (FUA), or once it is in the host's cache (without: `host_flush` makes it
+        durable, a crash loses it)."""
         if not self._home_of_grain(grain) or len(data) != self.grain_size:
             raise EngineRefused(f"a host write of {len(data)} bytes at grain {grain}")
-        if not fua:
-            raise EngineRefused("design B has no write cache yet: every host write is FUA")
-        self._group_event(self.topology.locate(grain)[0], "HostWrite", grain=grain, data=data)
+        self._group_event(self.topology.locate(grain)[0], "HostWrite", grain=grain, data=data,
+                          fua=fua)  # fmt: skip
+
+    def host_flush(self, volume: int) -> None:
+        """The host's flush of one object this site is home to: returns once every write to it
+        completed before is durable."""
+        topo = self.topology
+        if not 0 <= volume < len(topo.objects) or topo.objects[volume].home != self.site:
+            raise EngineRefused(f"a host flush of volume {volume}")
+        group = topo.locate(topo.first_grain(volume))[0]
+        self._group_event(group, "HostFlush", volume=volume)
+
+    def cached_grains(self, volume: int) -> list[int]:
+        """The offsets of the object's grains the host's cache holds."""
+        return sorted(self.cache.get(volume, ()))
+
+    def crash(self) -> None:
+        super().crash()
+        self.cache.clear()
 
     def host_read(self, grain: int) -> bytes:
         """Claim 12's live read of one grain of an object this site is home to."""
@@ -266,19 +287,42 @@ class OverlaySite(DurableSite):
 
     # ---- the work of each event: home ----------------------------------------------------------
 
-    def write_host_grain(self, grain: int, data: bytes) -> None:
+    def write_host_grain(self, grain: int, data: bytes, fua: bool = True) -> None:
         _, oi, off = self.topology.locate(grain)
+        if not fua:
+            self.cache.setdefault(oi, {})[off] = data
+            return
         meta, record = self.object_meta(oi), self.object_records[oi]
         self._write(self.local_stores[oi].aux[meta.active_slot], off, data,
                     self.keeps("host data"))  # fmt: skip
         if off not in meta.active:
             self._record(record.add_active(off))
+        self.cache.get(oi, {}).pop(off, None)  # an older cached write is superseded
+
+    def flush_host_cache(self, volume: int) -> None:
+        """Group commit: the object's cached writes into the active delta's slots, run by run
+        with one barrier after the last, then one record adds the grains it lacked."""
+        batch = self.cache.get(volume)
+        if not batch:
+            return
+        meta, record = self.object_meta(volume), self.object_records[volume]
+        writes = [(start, b"".join(batch[o] for o in range(start, start + count)))
+                  for start, count in runs(batch)]  # fmt: skip
+        self._write_runs(self.local_stores[volume].aux[meta.active_slot], writes,
+                         self.keeps("host data"))  # fmt: skip
+        new = [offset for offset in sorted(batch) if offset not in meta.active]
+        if new:
+            self._record(record.add_active(*new))
+        del self.cache[volume]
 
     def read_host_grain(self, grain: int) -> bytes:
         """The active delta if it holds the grain, else the frozen delta if it does, else the
         delta merging if it does, else the base (the whole object is point 1's frozen delta,
         from the base)."""
         _, oi, off = self.topology.locate(grain)
+        cached = self.cache.get(oi, {}).get(off)
+        if cached is not None:
+            return cached
         meta, store = self.object_meta(oi), self.local_stores[oi]
         region = store.base
         if off in meta.active:
@@ -290,8 +334,14 @@ class OverlaySite(DurableSite):
         return region.read_grains(off)
 
     def freeze_group(self, group: int) -> None:
-        """One record: a new point, and the active deltas of every member frozen at once."""
+        """One record: a new point, and the active deltas of every member frozen at once.  The
+        host's cache must be empty: a point holds every write completed before it."""
+        self._require_cache_flushed(group)
         self._freeze(group, list(self.members(group)))
+
+    def _require_cache_flushed(self, group: int) -> None:
+        if any(self.cache.get(i) for i in self.members(group)):
+            raise EngineRefused("the host's cache holds writes not flushed yet: flush it first")
 
     def _freeze(self, group: int, frozen: list[int]) -> None:
         """The record of a freeze of `frozen`, the rest of the members left to FreezeMember."""
