@@ -341,7 +341,9 @@ class Daemon:
             await control.stop()
             if metrics is not None:
                 metrics.shutdown()
-            self.engine.shutdown(wait=True)  # the engine call in progress ends whole
+            # the engine call in progress ends whole; off the loop, which a send in that call
+            # may still need
+            await asyncio.to_thread(self.engine.shutdown, True)
 
     async def _host_write(self, served: Served, request: dict[str, Any]) -> dict[str, Any]:
         grain, data = request.get("grain"), request.get("data")

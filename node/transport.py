@@ -436,6 +436,8 @@ class PeerLink:
         return self.up  # a peer that is down takes no connection
 
     def send(self, message: object) -> None:
+        if self._stopping:  # the loop may be waiting for this very engine call to end
+            raise LinkUnavailable("the site is stopping")
         payload = self.vocabulary.encode(message)
         assert self.loop is not None, "the link is not running"
         future = asyncio.run_coroutine_threadsafe(self.deliver(payload), self.loop)
@@ -445,6 +447,8 @@ class PeerLink:
 
     async def deliver(self, payload: bytes) -> None:
         connection = self._connection
+        if self._stopping:
+            raise LinkUnavailable("the site is stopping")
         if connection is None:
             raise LinkUnavailable(f"the link to the {self.peer_site} site is down")
         seq, self._next_seq = self._next_seq, self._next_seq + 1

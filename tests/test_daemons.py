@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -280,3 +281,18 @@ def test_serve_without_a_secret_or_an_address_says_which(tmp_path: Path) -> None
     assert run.returncode == 2 and "at least 16 are needed" in run.stderr
     status = pitmirror("status", "--config", str(remote))
     assert status.returncode == 2 and "is it running?" in status.stderr
+
+
+def test_a_site_stopped_while_it_copies_stops_cleanly(tmp_path: Path) -> None:
+    """SIGTERM lands while the engine waits in a send for the peer's acknowledgement: the link
+    refuses the engine's next send and the engine shuts down off the loop, which that send
+    needs (the stop once hung there for good)."""
+    pair = Pair(tmp_path, grains=4096, port=free_port())  # 256 MiB to copy first
+    with running(pair, "remote", "local") as daemons:
+        pair.wait("local", lambda d: d["cycle"]["bytes_done"] > 0, what="copying under way")
+        assert pair.status("local")["cycle"]["phase"] == "copying"
+        started = time.monotonic()
+        assert daemons["local"].stop() == 0
+        assert time.monotonic() - started < 20
+        log = (tmp_path / "local.log").read_text()
+        assert "stopped" in log.splitlines()[-1], log[-2000:]
