@@ -179,10 +179,6 @@ class OverlaySite(DurableSite):
         group = topo.locate(topo.first_grain(volume))[0]
         self._group_event(group, "HostFlush", volume=volume)
 
-    def cached_grains(self, volume: int) -> list[int]:
-        """The offsets of the object's grains the host's cache holds."""
-        return sorted(self.cache.get(volume, ()))
-
     def crash(self) -> None:
         super().crash()
         self.cache.clear()
