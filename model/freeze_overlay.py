@@ -466,6 +466,8 @@ def _view(state: State, group: int) -> rules.GroupView:
         point=g.point,
         broken=g.broken,
         home_up=state.site_up(home),
+        base_unflushed=tuple(frozenset() for _ in members),  # the proof's ghosts: kept by no
+        rbase_unflushed=tuple(tuple(frozenset() for _ in members) for _ in remotes),  # state
     )
 
 

@@ -64,6 +64,8 @@ SCHEMA: dict[str, tuple[str, ...]] = {
     "point": ("int",),
     "broken": ("bool",),
     "home_up": ("bool",),
+    "base_unflushed": ("member", "grains"),
+    "rbase_unflushed": ("remote", "member", "grains"),
 }
 """Each field of `GroupView`: the sorts it is indexed by, outermost first, then its value."""
 
@@ -98,6 +100,13 @@ class GroupView:
     point: Any
     broken: Any
     home_up: Any
+    base_unflushed: Any
+    """ghost, the proof's: each member's base grains a merge wrote that no flush covers yet
+    (written across actions: a merge is flushed only before its delta is dropped).  A power
+    loss at home leaves them any value.  The reference model keeps no ghost (the power-loss
+    explorer follows the engine's writes in flight itself): each action sees none."""
+    rbase_unflushed: Any
+    """ghost, the proof's: the same of each remote's base copies"""
 
     def with_(self, **changes: Any) -> GroupView:
         return dataclasses.replace(self, **changes)
@@ -202,6 +211,8 @@ def initial(x: Algebra) -> GroupView:
         point=1,
         broken=x.false,
         home_up=x.true,
+        base_unflushed=x.members_const(x.no_grains),
+        rbase_unflushed=x.remotes_const(x.members_const(x.no_grains)),
     )
 
 
@@ -482,8 +493,11 @@ def drop_remote_delta_guard(x: Algebra, o: Options, s: GroupView, remote: Term) 
 
 
 def drop_remote_delta(x: Algebra, o: Options, s: GroupView, remote: Term) -> GroupView:
-    """The base copies now hold the delta's point."""
+    """The base copies now hold the delta's point (and the barrier before the record made the
+    merges into them durable)."""
     r = remote
+    if o.flush_merges_before_drop:
+        s = s.with_(rbase_unflushed=x.store(s.rbase_unflushed, r, x.members_const(x.no_grains)))
     if o.pipelined:
         return s.with_(
             rbase_point=x.store(s.rbase_point, r, s.rmerging_point[r]),
@@ -554,6 +568,10 @@ def drop_local_delta_guard(x: Algebra, o: Options, s: GroupView) -> Clauses:
 
 
 def drop_local_delta(x: Algebra, o: Options, s: GroupView) -> GroupView:
+    """The bases now hold the delta's point (and the barrier before the record made the merges
+    into them durable)."""
+    if o.flush_merges_before_drop:
+        s = s.with_(base_unflushed=x.members_const(x.no_grains))
     if o.pipelined:
         return s.with_(has_merging=x.members_const(x.false), merging=x.members_const(x.empty))
     return s.with_(has_frozen=x.members_const(x.false), frozen=x.members_const(x.empty))
@@ -757,7 +775,13 @@ def merge_remote_plan(x: Algebra, o: Options, s: GroupView, remote: Term, member
     after = merge_remote(x, o, s, remote, member, extent)
     merge = Write(REMOTE, "the merge", {"rbase": after.rbase}, o.flush_every_write, extent,
                   (r, m))  # fmt: skip
-    return [Case("", x.true, (merge,))]
+
+    def in_flight(t: GroupView) -> GroupView:
+        held = t.rbase_unflushed[r]
+        grains = x.no_grains if o.flush_every_write else x.union(held[m], extent)
+        return t.with_(rbase_unflushed=x.store(t.rbase_unflushed, r, x.store(held, m, grains)))
+
+    return [Case("", x.true, (merge,), in_flight)]
 
 
 def merge_local_plan(x: Algebra, o: Options, s: GroupView, member: Term, extent: Term
@@ -765,7 +789,13 @@ def merge_local_plan(x: Algebra, o: Options, s: GroupView, member: Term, extent:
     """One write of the base, flushed only before the delta is dropped (batched)."""
     after = merge_local(x, o, s, member, extent)
     merge = Write(HOME, "the merge", {"base": after.base}, o.flush_every_write, extent, (member,))
-    return [Case("", x.true, (merge,))]
+
+    def in_flight(t: GroupView) -> GroupView:
+        held = t.base_unflushed
+        grains = x.no_grains if o.flush_every_write else x.union(held[member], extent)
+        return t.with_(base_unflushed=x.store(held, member, grains))
+
+    return [Case("", x.true, (merge,), in_flight)]
 
 
 RULES: dict[str, PlannedRule] = {name: dataclasses.replace(rule, design=DESIGN) for name, rule in {
@@ -783,7 +813,7 @@ RULES: dict[str, PlannedRule] = {name: dataclasses.replace(rule, design=DESIGN) 
     "MergeRemote": PlannedRule(("remote", "member", "extent"), merge_remote_guard,
                                merge_remote_plan),
     # the flush of the merges before a drop is of earlier actions' writes: the engine's barrier
-    # (model/freeze_overlay.py's write_plan), and proofs/freeze_overlay.py's one cut by hand
+    # (model/freeze_overlay.py's write_plan), and the drop clears the ghost of merges in flight
     "DropRemoteDelta": PlannedRule(("remote",), drop_remote_delta_guard,
                                    one_record(REMOTE, drop_remote_delta, "the drop record")),
     "MergeLocal": PlannedRule(("member", "extent"), merge_local_guard, merge_local_plan),

@@ -24,11 +24,15 @@ holds only its grains, and a data write changes what it already holds (`x.staged
 invariant admits what the safe design's cuts leave: a remote complete before the home knows
 (and what it goes on to), a base grain torn under the delta that still holds it.
 
-Written by hand (`power_loss_cuts`), for the flush-order mutant only: a drop recorded while the
-merges of *earlier* actions are still in flight (without the drop's barrier), one member's
-merge lost, whole or torn.  No single action's plan shows a write of another action in flight;
-the power-loss explorer (harness/power_loss.py) follows such writes on the engine, and the safe
-design flushes the merges before the drop, so its proof has no hand-written part.
+Writes left in flight across actions: a merge is flushed only before the record that drops
+its delta, so its grains stay in flight over the actions between.  The rules keep a ghost of
+them (`base_unflushed`, `rbase_unflushed`: added by a merge, cleared by the drop's barrier); a
+power loss at a site — at any end of an action's plan, or between actions (`CrashSite` as a
+power loss) — leaves any value at that site's ghost grains (`writes_lost`: a fresh image that
+agrees with the state elsewhere).  The invariant says those grains lie in the delta still
+merging (`inv_15`, `inv_16`), so the safe design loses nothing a read or a recovery needs; the
+flush-order mutant drops the delta with its merges in flight, which the proof derives.  Nothing
+is cut by hand.
 """
 
 from __future__ import annotations
@@ -108,6 +112,7 @@ class Encoding:
             "int": z3.IntSort(),
             "bool": z3.BoolSort(),
             "has": z3.ArraySort(self.x.grain.sort, z3.BoolSort()),
+            "grains": z3.ArraySort(self.x.grain.sort, z3.BoolSort()),
         }
         sort = leaf[kind[-1]]
         for name in reversed(kind[:-1]):
@@ -175,24 +180,48 @@ class Encoding:
             params = {p: c[PARAMS[p]] for p in rule.params}
             guard, cases = self.rule(name, pre, opts, params)
             sites = tuple(dict.fromkeys(w.site for case in cases for w in case.writes))
-            down = functools.partial(self._down, params.get("remote"))
+            remote = params.get("remote", c["r"])
+            down = functools.partial(self._down, remote)
             variants = []
             for case in cases:
                 enabled = z3.And(lift(guard), lift(case.when))
-                for end in write_plans.outcomes(pre, case, sites, down, f"{name}{tag}"):
+                for n, end in enumerate(write_plans.outcomes(pre, case, sites, down,
+                                                             f"{name}{tag}")):  # fmt: skip
                     label = ", ".join(w for w in (case.label, end.label) if w)
-                    variants.append((label, z3.And(enabled, self.same(end.state, post))))
+                    state, kept = end.state, z3.BoolVal(True)
+                    if end.power_lost and end.site is not None:
+                        state, kept = self.writes_lost(state, end.site, remote, f"{name}{tag}.{n}")
+                    variants.append((label, z3.And(enabled, kept, self.same(state, post))))
+                if name.startswith("CrashSite("):  # the crash a power loss: what was in flight
+                    site = rules.HOME if name == "CrashSite(home)" else rules.REMOTE
+                    after = case.completed(applied(pre, case.writes))
+                    lost, kept = self.writes_lost(after, site, remote, f"{name}{tag}.power")
+                    variants.append(("a power loss", z3.And(enabled, kept,
+                                                            self.same(lost, post))))  # fmt: skip
             found.append(Transition(name, params, tuple(variants)))
-        for name, params, (guard, after) in self.power_loss_cuts(pre, c, opts):
-            found.append(
-                Transition(name, params, (("", z3.And(lift(guard), self.same(after, post))),))
-            )
         return found
 
     def _down(self, remote: Any, state: GroupView, site: str) -> GroupView:
         if site == rules.HOME:
             return rules.down_home(self.x, state)
         return state.with_(remote_up=z3.Store(state.remote_up, remote, False))
+
+    def writes_lost(self, s: GroupView, site: str, remote: Any, tag: str) -> tuple[GroupView, Any]:
+        """The state when a power loss at `site` leaves any value where earlier actions' writes
+        no flush covers yet landed (the ghost: `base_unflushed`, or the remote's
+        `rbase_unflushed`), and what it keeps: the rest as it was.  Nothing is in flight after."""
+        x = self.x
+        if site == rules.HOME:
+            base = z3.Const(f"lost{tag}.base", self._sort(("member", "image")))
+            kept = self.forall((x.member, x.grain), lambda m, g: z3.Or(
+                s.base_unflushed[m][g], base[m][g] == s.base[m][g]))  # fmt: skip
+            return s.with_(base=base, base_unflushed=x.members_const(x.no_grains)), kept
+        copies = z3.Const(f"lost{tag}.rbase", self._sort(("member", "image")))
+        kept = self.forall((x.member, x.grain), lambda m, g: z3.Or(
+            s.rbase_unflushed[remote][m][g], copies[m][g] == s.rbase[remote][m][g]))  # fmt: skip
+        none = x.members_const(x.no_grains)
+        return s.with_(rbase=z3.Store(s.rbase, remote, copies),
+                       rbase_unflushed=z3.Store(s.rbase_unflushed, remote, none)), kept  # fmt: skip
 
     def read(self, s: GroupView, m: Any, g: Any, opts: Options) -> Any:
         return rules.read_member(self.x, opts, s, m, g)
@@ -208,40 +237,6 @@ class Encoding:
         )
 
     # fmt: skip
-
-    # ---- power loss in the middle of an action ----------------------------------------------
-
-    def power_loss_cuts(
-        self, s: GroupView, c: dict[str, Any], opts: Options
-    ) -> list[tuple[str, dict[str, Any], tuple[Any, GroupView]]]:
-        """The cuts across actions (see the module docstring): a drop recorded while merges
-        of earlier actions are still in flight (the flush-order mutant, without the barrier),
-        one member's merge lost, whole or torn, which is enough to refute it.  The guard of
-        the drop, and the state the recovered site holds."""
-        if opts.flush_merges_before_drop:
-            return []
-        m, r, junk = c["m"], c["r"], c["junk"]
-        x = self.x
-        drop_guard, dropped = self.completes("DropRemoteDelta", s, opts, {"remote": r})
-        merged = s.rmerging if opts.pipelined else s.rdelta
-        lost_merge = _set2(s.rbase, r, m, x.write(s.rbase[r][m], merged.has[r][m], junk))
-        drop_local_guard, dropped_local = self.completes("DropLocalDelta", s, opts, {})
-        merged_local = s.merging if opts.pipelined else s.frozen
-        lost_base = z3.Store(s.base, m, x.write(s.base[m], merged_local.has[m], junk))
-        return [
-            (
-                "DropRemoteDelta completes, then power lost at the remote",
-                {"remote": r, "member": m},
-                (drop_guard, dropped.with_(rbase=lost_merge,
-                                           remote_up=z3.Store(s.remote_up, r, False))),
-            ),
-            (
-                "DropLocalDelta completes, then power lost at home",
-                {"member": m},
-                (drop_local_guard, dropped_local.with_(base=lost_base,
-                                                       home_up=z3.BoolVal(False))),
-            ),
-        ]  # fmt: skip
 
     # ---- the invariant ------------------------------------------------------------------------
 
@@ -358,6 +353,26 @@ class Encoding:
         def under(s: GroupView, r: Any, m: Any, g: Any) -> Any:
             return s.below(self.x, r, m, g)
 
+        def base_in_flight_is_merging(s: GroupView, m: Any, g: Any) -> Any:
+            delta, has = (s.merging, s.has_merging) if pipelined else (s.frozen, s.has_frozen)
+            return z3.Implies(s.base_unflushed[m][g], z3.And(has[m], delta.has[m][g]))
+
+        def copy_in_flight_is_merging(s: GroupView, r: Any, m: Any, g: Any) -> Any:
+            if pipelined:
+                held = z3.And(s.rmerging_point[r][m] != NONE, s.rmerging.has[r][m][g])
+            else:
+                held = z3.And(s.complete[r][m], s.rdelta.has[r][m][g])
+            return z3.Implies(s.rbase_unflushed[r][m][g], held)
+
+        in_flight = [
+            Conjunct("inv_15_base_in_flight_is_merging",
+                     "a base grain a merge wrote that no flush covers yet is in the delta "
+                     "merging (a power loss may leave it any value)",
+                     self._per_grain(base_in_flight_is_merging)),
+            Conjunct("inv_16_copy_in_flight_is_merging",
+                     "the same at each remote: in the delta merging into its base copy",
+                     self._per_remote_grain(copy_in_flight_is_merging)),
+        ]  # fmt: skip
         if not pipelined:
             phase = Conjunct("inv_2_remote_phase",
                              "a remote merges or holds P_k, or holds P_{k-1}; nothing merges "
@@ -436,6 +451,7 @@ class Encoding:
             Conjunct("inv_12_one_instant", "no member waits to be frozen (the group froze at once)",
                      no_straggler),
             local,
+            *in_flight,
         ]  # fmt: skip
 
     def invariant(self, s: GroupView, opts: Options) -> Any:

@@ -19,8 +19,10 @@ between another site's write and its own next one); a proof over these outcomes 
 cut the model makes, and those real ones besides.  A plan that flushes every write before the
 next leaves nothing in flight between actions, so the proof covers power loss at every write;
 a plan that drops a flush leaves a write in flight after its action, which the "completes, then
-power lost" outcome shows.  Writes left in flight across more than one action are not
-followed here (the power-loss explorer, harness/power_loss.py, follows them on the engine).
+power lost" outcome shows.  Writes a design leaves in flight across actions on purpose are the
+design's ghost (design B's merges: proofs/freeze_overlay.py `writes_lost` applies it at every
+power-loss outcome here and between actions); the power-loss explorer, harness/power_loss.py,
+follows every write in flight on the engine.
 """
 
 from __future__ import annotations

@@ -134,11 +134,12 @@ class HomeRunner:
         if home.phase(gi) == "idle":
             last = self.point_times.get((gi, group.point), 0.0)
             if not group.broken and self.clock() - last >= self.interval_s:
-                cached = [obj for obj, _ in self.members(gi) if home.cache.get(obj)]
-                if cached:  # a point is taken at a flush: the host's cached writes are in it
-                    for obj in cached:  # and frozen at the next tick
+                # the host's cached writes belong to the point: flushed first, in the same tick
+                # (a host writing on between ticks would find the cache never empty), which no
+                # crash cuts (a design-B site fails between actions only)
+                for obj, _ in self.members(gi):
+                    if home.cache.get(obj):
                         self.apply(HostFlush(obj))
-                    return False
                 self.apply(FreezeGroup(gi))
                 self.point_times[(gi, group.point + 1)] = self.clock()
                 self.on_point(gi, group.point + 1)
