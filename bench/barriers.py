@@ -1,16 +1,19 @@
 """Benchmark: design B with its merges' data flushed only before the drop (the default)
-against every write flushed at once (`flush_every_write`, the baseline), side by side.
+against every write flushed at once (`flush_every_write`, the baseline), side by side; and the
+default with the host's writes cached and flushed in batches (group commit: `--batch` writes
+without FUA, then one `HostFlush`) against the same default with every host write FUA.
 
 One object of 2 GiB (32,768 grains of 64 KiB) mirrored to one remote (topology `single`), on
 loop devices when run as root, in the stricter order (`pipelined=False`), where a point's cycle
 ends with its own merges.  Each setting gets its own volumes and first copies the whole
 object once (point 1).  Then, round after round and alternating the settings, the host writes
-`--writes` random grains (timed: host writes per second), and the runner takes the point that
+`--writes` random grains (timed: host writes per second, the last batch's flush included),
+and the runner takes the point that
 holds them through a whole cycle — freeze, copy to the remote, complete, merge and drop at the
 remote and at home — timed from the freeze until the group is idle again (the incremental
 cycle time).  Prints the median of each and the ratios.
 
-    python bench/barriers.py [--runs 3] [--writes 1000] [--backend loop]
+    python bench/barriers.py [--runs 3] [--writes 1000] [--batch 32] [--backend loop]
 """
 
 from __future__ import annotations
@@ -25,13 +28,15 @@ from pitmirror.harness.designs import Subject
 from pitmirror.harness.freeze_overlay.world import OverlayWorld
 from pitmirror.impl.freeze_overlay.runner import OverlayRunner
 from pitmirror.model import freeze_overlay as B
-from pitmirror.model.actions import HostWrite
+from pitmirror.model.actions import HostFlush, HostWrite
 
 GRAINS, GRAIN_SIZE = 32_768, 65_536
 SETTINGS = {  # the stricter order, where one cycle holds its own merges (bench/pipelined.py)
     "every write flushed (baseline)": B.Options(pipelined=False, flush_every_write=True),
     "merges flushed at the drop": B.Options(pipelined=False),
+    "merges at the drop, host writes cached (group commit)": B.Options(pipelined=False),
 }
+CACHED = "merges at the drop, host writes cached (group commit)"
 
 
 def until_idle(runner: OverlayRunner, engine: OverlayWorld) -> int:
@@ -48,6 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--writes", type=int, default=1000)
+    parser.add_argument("--batch", type=int, default=32, help="cached writes per host flush")
     parser.add_argument("--backend", default="loop")
     args = parser.parse_args()
     rng = random.Random(0)
@@ -71,8 +77,12 @@ def main() -> None:
         for _ in range(args.runs):
             for name, (runner, engine) in runners.items():
                 started = time.perf_counter()
-                for _ in range(args.writes):
-                    engine.apply(HostWrite(rng.randrange(GRAINS), rng.randrange(1, 1 << 30)))
+                cached = name == CACHED
+                for n in range(1, args.writes + 1):
+                    engine.apply(HostWrite(rng.randrange(GRAINS), rng.randrange(1, 1 << 30),
+                                           fua=not cached))  # fmt: skip
+                    if cached and (n % args.batch == 0 or n == args.writes):
+                        engine.apply(HostFlush(0))
                 writes[name].append(args.writes / (time.perf_counter() - started))
                 started = time.perf_counter()
                 until_idle(runner, engine)
@@ -86,10 +96,14 @@ def main() -> None:
             f"{name}: host writes/s median {statistics.median(writes[name]):,.0f} ({rates}); "
             f"incremental cycle median {statistics.median(cycles[name]):.2f} s ({times})"
         )
-    base, batched = SETTINGS
+    base, batched, grouped = SETTINGS
     print(
         f"host writes/s ratio batched/baseline: "
         f"{statistics.median(writes[batched]) / statistics.median(writes[base]):.2f}"
+    )
+    print(
+        f"host writes/s ratio group commit/FUA (both merges at the drop): "
+        f"{statistics.median(writes[grouped]) / statistics.median(writes[batched]):.2f}"
     )
     print(
         f"incremental cycle ratio baseline/batched: "

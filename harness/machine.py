@@ -17,7 +17,7 @@ from hypothesis import target
 from hypothesis.stateful import RuleBasedStateMachine, initialize
 
 from pitmirror.harness.lockstep import StepOutcome, Stepper, explain
-from pitmirror.model.actions import Action
+from pitmirror.model.actions import GRAIN_PARTS, Action
 from pitmirror.model.extents import run_around, run_from
 
 FailureHandler = Callable[[list[Action], StepOutcome], None]
@@ -46,6 +46,17 @@ def extent_in(grains: frozenset[int]) -> st.SearchStrategy[tuple[int, int]]:
         ),
         member.map(whole_run),
     )
+
+
+MAX_RANGE_PARTS = 3 * GRAIN_PARTS
+"""the longest host write of a range the machines draw, in grain parts"""
+
+
+GRAIN_SPANS: tuple[tuple[int, int], ...] = ((0, GRAIN_PARTS),) + tuple(
+    (part, parts) for parts in range(1, GRAIN_PARTS) for part in range(GRAIN_PARTS - parts + 1)
+)
+"""(first part, parts) of a write inside one grain: the whole grain first (shrinking goes
+there), then every shorter run of parts"""
 
 
 def member_of(grains: frozenset[int]) -> st.SearchStrategy[int]:

@@ -5,9 +5,10 @@ the model is pure and fast: so instead of replaying every shrink candidate on re
 this pass tries candidates on the model and the caller replays the result on the engine to
 confirm it.  Candidates: drop one action, drop any two, two neighbours done as one action the
 model enables there (two host writes that copied on write, say, as one copy of an extent), and
-make values smaller (data seeds, crash cut points); actions a removal leaves disabled are
-dropped with it.  A candidate is kept when it is simpler and the same predicate still breaks;
-the list ends at the first break.
+make values smaller (data seeds, crash cut points, a write of some parts of a grain made whole);
+actions a removal leaves disabled are dropped with it, and a write of some parts names its grain
+over what the host reads where it now stands.  A candidate is kept when it is simpler and the
+same predicate still breaks; the list ends at the first break.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import dataclasses
 from collections.abc import Iterator
 from itertools import combinations, islice
 
+from pitmirror.harness.grains import part_seeds
+from pitmirror.harness.host_bytes import host_write_again
 from pitmirror.model.actions import Action, CrashSite, HostWrite
 from pitmirror.model.design import ModelState
 
@@ -38,6 +41,8 @@ def first_violation(actions: list[Action], initial: ModelState) -> tuple[list[Ac
     state = initial
     kept: list[Action] = []
     for action in actions:
+        if isinstance(action, HostWrite):  # what a write of some parts names depends on before
+            action = host_write_again(action, state.read)
         if state.why_disabled(action) is not None:
             continue
         before, state = state, state.step(action)
@@ -49,7 +54,9 @@ def first_violation(actions: list[Action], initial: ModelState) -> tuple[list[Ac
 
 
 def _smaller(action: Action) -> Iterator[Action]:
-    if isinstance(action, HostWrite):
+    if isinstance(action, HostWrite) and action.parts:
+        yield HostWrite(action.grain, part_seeds(action.data)[action.part], action.fua)
+    elif isinstance(action, HostWrite):
         yield from (dataclasses.replace(action, data=d) for d in range(1, action.data))
     if isinstance(action, CrashSite):
         cuts = range(action.after_writes)

@@ -36,6 +36,27 @@ class HostWrite:
     grain: int
     data: int
     fua: bool = True
+    part: int = 0
+    parts: int = 0
+    """`parts` > 0: the host wrote only parts `part`..`part + parts - 1` of the grain's
+    `GRAIN_PARTS` equal parts and the rest of the grain keeps what the host read there (the
+    block door reads the grain and writes it back whole); `data` names the grain's content
+    after the write either way.  0: the whole grain."""
+
+
+GRAIN_PARTS = 4
+"""the parts of a grain a host write may cover alone (a write smaller than a grain)"""
+
+
+def part_problem(action: HostWrite) -> str | None:
+    """Why a host write's parts are not a range of the grain's parts, or None."""
+    part, parts = action.part, action.parts
+    if parts == 0 and part == 0:
+        return None
+    if not 0 <= part < part + parts <= GRAIN_PARTS:
+        return (f"parts {part}..{part + parts - 1} are not parts of a grain "
+                f"(0..{GRAIN_PARTS - 1}, at least one)")  # fmt: skip
+    return None
 
 
 @dataclass(frozen=True)
@@ -257,13 +278,17 @@ def action_name(action: Action) -> str:
 
 def action_to_json(action: Action) -> dict[str, Any]:
     # an empty link name is design A's only link, a count of 1 a grain action, a FUA write the
-    # host write of before the cache: leave them out, as traces written before them do
+    # host write of before the cache, no parts a whole-grain write: leave them out, as traces
+    # written before them do
     fields = {k: v for k, v in dataclasses.asdict(action).items() if not _default_left_out(k, v)}
     return {"action": action_name(action), **fields}
 
 
 def _default_left_out(key: str, value: Any) -> bool:
-    return (key == "link" and not value) or (key, value) in (("count", 1), ("fua", True))
+    return (key == "link" and not value) or (key, value) in LEFT_OUT
+
+
+LEFT_OUT = (("count", 1), ("fua", True), ("part", 0), ("parts", 0))
 
 
 def _check_field(name: str, field: dataclasses.Field[Any], value: Any) -> None:
@@ -311,6 +336,8 @@ def parse_action(obj: dict[str, Any]) -> Action:
             continue
         _check_field(name, field, given[fname])
     action: Action = cls(**given)
+    if isinstance(action, HostWrite) and (problem := part_problem(action)):
+        raise TraceFormatError(f"{name}: {problem}")
     return action
 
 

@@ -65,12 +65,14 @@ from pitmirror.model.actions import (
     FreezeGroup,
     FreezeMember,
     HostFlush,
+    HostWrite,
     LinkDown,
     LinkUp,
     MarkComplete,
     MergeLocal,
     MergeRemote,
     action_name,
+    part_problem,
 )
 from pitmirror.model.algebra import NONE, Case, Concrete, applied, first_false, the_case
 from pitmirror.model.algebra import Delta as Delta
@@ -705,6 +707,8 @@ BINDERS: dict[str, Binder] = {
 
 def why_disabled(state: State, action: Action) -> str | None:
     """None when `action` is enabled in `state`, else the reason in words."""
+    if isinstance(action, HostWrite) and (problem := part_problem(action)):
+        return problem
     bound = bind(state, action)
     if isinstance(bound, str):
         return bound

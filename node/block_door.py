@@ -14,6 +14,7 @@ cache).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pitmirror.impl.site import EngineRefused
@@ -55,6 +56,31 @@ class DoorCounts:
     """flushes the door made on its own, the cache full"""
 
 
+def in_whole_grains(offset: int, data: bytes, grain_size: int,
+                    read: Callable[[int, int], bytes]) -> tuple[int, bytes, int]:  # fmt: skip
+    """A write of `data` at byte `offset` of a grain door as whole grains: (the first grain, the
+    grains' bytes with `data` in place, how many grains were covered only in part).  A grain
+    covered in part is read through `read(grain, count)` (the host's newest view: the cache or
+    the overlay over the volume) and keeps its other bytes.  The lockstep writes sub-grain
+    ranges through this same function."""
+    size = grain_size
+    first = offset // size
+    count = (offset + len(data) + size - 1) // size - first
+    start = offset - first * size
+    end = start + len(data)
+    head, tail = start % size != 0, end % size != 0
+    if not (head or tail):
+        return first, data, 0
+    whole = bytearray(count * size)
+    if head:
+        whole[:size] = read(first, 1)
+    tail_apart = tail and (count > 1 or not head)
+    if tail_apart:
+        whole[-size:] = read(first + count - 1, 1)
+    whole[start:end] = data
+    return first, bytes(whole), head + tail_apart
+
+
 class BlockDoor:
     """Byte ranges of a site's host volumes over its grain door (engine thread only)."""
 
@@ -86,31 +112,20 @@ class BlockDoor:
 
     def write(self, name: str, offset: int, data: bytes) -> int:
         volume = self.volumes[name]
-        first, count = self._grains(volume, offset, len(data))
-        if count == 0:
+        if self._grains(volume, offset, len(data))[1] == 0:
             return 0
-        size = volume.grain_size
-        start = offset - first * size
-        end = start + len(data)
-        head, tail = start % size != 0, end % size != 0
-        if head or tail:
-            whole = bytearray(count * size)
-            if head:
-                whole[:size] = self.served.host_read(volume.first + first, 1)
-            if tail and (count > 1 or not head):
-                last = volume.first + first + count - 1
-                whole[-size:] = self.served.host_read(last, 1)
-            whole[start:end] = data
-            self.counts.partial_grains += head + (tail and (count > 1 or not head))
-            data = bytes(whole)
         served = self.served
-        served.host_write(volume.first + first, data, fua=not served.write_cache)
+        base = volume.first * volume.grain_size
+        first, whole, partial = in_whole_grains(base + offset, data, volume.grain_size,
+                                                served.host_read)  # fmt: skip
+        served.host_write(first, whole, fua=not served.write_cache)
         if served.cached_grains() >= MAX_CACHED_GRAINS:
             served.host_flush()  # a disk writes its cache back when it must: never too soon
             self.counts.writebacks += 1
+        self.counts.partial_grains += partial
         self.counts.writes += 1
-        self.counts.written_bytes += end - start
-        return end - start
+        self.counts.written_bytes += len(data)
+        return len(data)
 
     def flush(self) -> None:
         """Every write that returned before is durable once this returns (the writes before it

@@ -97,8 +97,13 @@ def test_design_b_routes_every_candidate_to_one_site_of_its_topology() -> None:
 @pytest.mark.parametrize(
     ("design", "build", "helpers"),
     [
-        ("cyclic-flashcopy", build_flashcopy_machine, {"advance", "crash_inside"}),
-        ("freeze-overlay", build_overlay_machine, {"advance"}),
+        # host_write_range: HostWrite again, over a range of grain parts (the block door's split)
+        (
+            "cyclic-flashcopy",
+            build_flashcopy_machine,
+            {"advance", "crash_inside", "host_write_range"},
+        ),
+        ("freeze-overlay", build_overlay_machine, {"advance", "host_write_range"}),
     ],
 )
 def test_the_hypothesis_machine_has_one_rule_per_kind(

@@ -53,6 +53,10 @@ def divergence(observed: Observation, model: design_a.State) -> str | None:
         engine_value, model_value = getattr(observed, name), getattr(model, name)
         if engine_value != model_value:
             return _field_diff(name, engine_value, model_value)
+    host_cache = tuple((g, model.cache[g]) for g in sorted(model.cached))
+    if observed.host_cache != host_cache:
+        return (f"the host's cache holds {list(observed.host_cache)} in the engine, "
+                f"{list(host_cache)} in the model (grain, seed)")  # fmt: skip
     if observed.recoverable != design_a.recoverable_target(model):
         return _field_diff(
             "recoverable target image", observed.recoverable, design_a.recoverable_target(model)

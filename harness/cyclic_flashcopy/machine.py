@@ -10,9 +10,12 @@ from collections.abc import Callable
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
+from pitmirror.harness.host_bytes import host_write_again, host_writes
 from pitmirror.harness.lockstep import StepOutcome, Stepper
 from pitmirror.harness.machine import (
+    GRAIN_SPANS,
     MAX_DATA_SEED,
+    MAX_RANGE_PARTS,
     FailureHandler,
     LockstepMachine,
     extent_in,
@@ -20,6 +23,7 @@ from pitmirror.harness.machine import (
 )
 from pitmirror.model import cyclic_flashcopy as design_a
 from pitmirror.model.actions import (
+    GRAIN_PARTS,
     SITES,
     Action,
     CommitPoint,
@@ -77,6 +81,19 @@ def build_machine(
               fua=st.booleans())  # fmt: skip
         def host_write(self, grain: int, data: int, fua: bool) -> None:
             self._do(HostWrite(grain, data, fua))
+
+        @precondition(lambda self: self.model.local_up)
+        @rule(first_part=st.integers(0, grains * GRAIN_PARTS - 1),
+              parts=st.integers(1, MAX_RANGE_PARTS), data=st.integers(1, MAX_DATA_SEED),
+              fua=st.booleans())  # fmt: skip
+        def host_write_range(self, first_part: int, parts: int, data: int, fua: bool) -> None:
+            """A host write of parts of grains (sub-grain, or over several grains): the block
+            door's write per grain, each a step of the lockstep."""
+            parts = min(parts, grains * GRAIN_PARTS - first_part)
+            for write in host_writes(self.model.read, first_part, parts, data, fua):
+                if design_a.why_disabled(self.model, write) is not None:
+                    return  # the write before crashed the site (an armed crash)
+                self._do(write)
 
         @precondition(lambda self: design_a.why_disabled(self.model, HostFlush()) is None)
         @rule()
@@ -184,8 +201,11 @@ def build_machine(
             anywhere = st.integers(0, grains - 1)
             copying = self.model.copy_map
             grain = st.one_of(member_of(copying), anywhere) if copying else anywhere
-            return HostWrite(data.draw(grain), data.draw(st.integers(1, MAX_DATA_SEED)),
-                             data.draw(st.booleans()))  # fmt: skip
+            part, parts = data.draw(st.sampled_from(GRAIN_SPANS))
+            seed, fua = data.draw(st.integers(1, MAX_DATA_SEED)), data.draw(st.booleans())
+            (write,) = host_writes(self.model.read, data.draw(grain) * GRAIN_PARTS + part,
+                                   parts, seed, fua)  # fmt: skip
+            return write
 
         def _next_work(self, data: st.DataObject) -> Action | None:
             """An action that writes, drawn from what the model enables: a host write or a
@@ -227,7 +247,7 @@ def build_machine(
                 return
             self._do(Recover(crash.site))
             if isinstance(action, HostWrite) and self.model.local_up and data.draw(st.booleans()):
-                self._do(action)
+                self._do(host_write_again(action, self.model.read))
 
         def _do(self, action: Action) -> None:
             super()._do(action)

@@ -31,7 +31,8 @@ from pitmirror.harness.backends import TENANTS
 from pitmirror.harness.cyclic_flashcopy.world import Observation, observe, route
 from pitmirror.harness.fault_proxy import FaultProxy
 from pitmirror.harness.faults import CrashInjector, SiteCrashed
-from pitmirror.harness.grains import decode_grain, grain_bytes
+from pitmirror.harness.grains import decode_grain
+from pitmirror.harness.host_bytes import host_write_bytes
 from pitmirror.harness.loop_thread import LoopThread, free_port
 from pitmirror.harness.seeds import SeedReader
 from pitmirror.harness.transport_mutants import SETTLE_SECONDS, SITE_PROCESS, TcpPlan
@@ -287,8 +288,10 @@ class FlashCopyTcpWorld:
         if site is None:
             return
         match action:
-            case HostWrite(grain=grain, data=seed, fua=fua):
-                self.local.host_write(grain, grain_bytes(seed, grain, self.grain_size), fua)
+            case HostWrite(grain=grain, fua=fua):
+                local = self.local
+                local.host_write(grain, host_write_bytes(action, self.grain_size, local.host_read),
+                                 fua)  # fmt: skip
             case HostFlush():
                 self.local.host_flush()
             case HostRead(grain=grain):

@@ -20,7 +20,8 @@ from statemachine.exceptions import TransitionNotAllowed
 
 from pitmirror.harness.cyclic_flashcopy.mutants import MutantLocalSite, MutantRemoteSite, is_mutant
 from pitmirror.harness.faults import CrashInjector, SiteCrashed
-from pitmirror.harness.grains import decode_grain, grain_bytes
+from pitmirror.harness.grains import decode_grain
+from pitmirror.harness.host_bytes import host_write_bytes
 from pitmirror.harness.seeds import SeedReader
 from pitmirror.harness.world import InProcessLink
 from pitmirror.impl.cyclic_flashcopy.layout import VOLUME_NAMES
@@ -65,6 +66,8 @@ class Observation:
     recoverable: tuple[int, ...]
     local_phase: str
     remote_phase: str
+    host_cache: tuple[tuple[int, int], ...] = ()
+    """(grain, seed) of every write in the local site's cache, by grain"""
 
 
 def route(action: Action, link_service: LinkService) -> str | None:
@@ -161,8 +164,10 @@ class FlashCopyWorld:
         if site is None:
             return
         match action:
-            case HostWrite(grain=grain, data=seed, fua=fua):
-                self.local.host_write(grain, grain_bytes(seed, grain, self.grain_size), fua)
+            case HostWrite(grain=grain, fua=fua):
+                local = self.local
+                local.host_write(grain, host_write_bytes(action, self.grain_size, local.host_read),
+                                 fua)  # fmt: skip
             case HostFlush():
                 self.local.host_flush()
             case HostRead(grain=grain):
@@ -225,4 +230,7 @@ def observe(local_site: FlashCopyLocalSite, remote_site: FlashCopyRemoteSite,
         recoverable=tuple(image),
         local_phase=local_site.phase,
         remote_phase=remote_phase,
+        host_cache=tuple(
+            (g, decode_grain(data, g)) for g, data in sorted(local_site.cache.items())
+        ),
     )

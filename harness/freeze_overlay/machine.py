@@ -11,10 +11,19 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
+from pitmirror.harness.host_bytes import host_writes
 from pitmirror.harness.lockstep import StepOutcome, Stepper
-from pitmirror.harness.machine import MAX_DATA_SEED, FailureHandler, LockstepMachine, extent_in
+from pitmirror.harness.machine import (
+    GRAIN_SPANS,
+    MAX_DATA_SEED,
+    MAX_RANGE_PARTS,
+    FailureHandler,
+    LockstepMachine,
+    extent_in,
+)
 from pitmirror.model import freeze_overlay as B
 from pitmirror.model.actions import (
+    GRAIN_PARTS,
     Action,
     CopyDelta,
     DropLocalDelta,
@@ -120,11 +129,11 @@ def build_machine(
             (the host writes while the cycle moves: a freeze or a merge under way meets
             writes in more examples than the host-write rule alone brings)."""
             if data.draw(st.integers(0, WRITE_ODDS - 1)) == 0:
-                self.host_write(
-                    data.draw(st.integers(0, grains - 1)),
-                    data.draw(st.integers(1, MAX_DATA_SEED)),
-                    data.draw(st.booleans()),
-                )
+                grain = data.draw(st.integers(0, grains - 1))
+                part, parts = data.draw(st.sampled_from(GRAIN_SPANS))
+                self.host_write_range(grain * GRAIN_PARTS + part, parts,
+                                      data.draw(st.integers(1, MAX_DATA_SEED)),
+                                      data.draw(st.booleans()))  # fmt: skip
             for kind in PROGRESS:
                 if self.enabled(kind):
                     self._draw(kind, data)
@@ -136,6 +145,22 @@ def build_machine(
         def host_write(self, grain: int, data: int, fua: bool) -> None:
             if B.why_disabled(self.model, HostWrite(grain, data, fua)) is None:
                 self._do(HostWrite(grain, data, fua))
+
+        @precondition(lambda self: self.some_home_up())
+        @rule(first_part=st.integers(0, grains * GRAIN_PARTS - 1),
+              parts=st.integers(1, MAX_RANGE_PARTS), data=st.integers(1, MAX_DATA_SEED),
+              fua=st.booleans())  # fmt: skip
+        def host_write_range(self, first_part: int, parts: int, data: int, fua: bool) -> None:
+            """A host write of parts of grains of one object (sub-grain, or over several
+            grains): the block door's write per grain, each a step of the lockstep."""
+            topology = self.model.topology
+            _, oi, _ = topology.locate(first_part // GRAIN_PARTS)
+            end = (topology.first_grain(oi) + topology.objects[oi].grains) * GRAIN_PARTS
+            for write in host_writes(self.model.read, first_part,
+                                     min(parts, end - first_part), data, fua):  # fmt: skip
+                if B.why_disabled(self.model, write) is not None:
+                    return  # the object's home is down, or went down at the write before
+                self._do(write)
 
         @precondition(lambda self: bool(self.enabled(HostFlush)))
         @rule(data=st.data())

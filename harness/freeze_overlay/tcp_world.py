@@ -30,7 +30,7 @@ from typing import Any
 from pitmirror.harness.backends import TENANTS
 from pitmirror.harness.fault_proxy import FaultProxy
 from pitmirror.harness.freeze_overlay.world import OverlayObserver
-from pitmirror.harness.grains import grain_bytes
+from pitmirror.harness.host_bytes import host_write_bytes
 from pitmirror.harness.loop_thread import free_port
 from pitmirror.harness.seeds import SeedReader
 from pitmirror.harness.transport_mutants import SETTLE_SECONDS, SITE_PROCESS, TcpPlan
@@ -242,20 +242,23 @@ class OverlayTcpWorld(OverlayObserver):
         if isinstance(action, Recover):
             self.check_journals_agree(action.site)
 
+    def _host_read(self, site: str, grain: int) -> bytes:
+        return base64.b64decode(self._control(site, {"op": "read", "grain": grain})["data"])
+
     def _route(self, action: Action) -> None:
         site = self.route(action)
         if site is None:
             return
         match action:
-            case HostWrite(grain=grain, data=seed, fua=fua):
-                data = grain_bytes(seed, grain, self.grain_size)
+            case HostWrite(grain=grain, fua=fua):
+                data = host_write_bytes(action, self.grain_size,
+                                        functools.partial(self._host_read, site))  # fmt: skip
                 self._control(site, {"op": "write", "grain": grain, "fua": fua,
                                      "data": base64.b64encode(data).decode()})  # fmt: skip
             case HostFlush(volume=volume):
                 self._control(site, {"op": "flush", "volume": volume})
             case HostRead(grain=grain):
-                answer = self._control(site, {"op": "read", "grain": grain})
-                self._last_read = (grain, base64.b64decode(answer["data"]))
+                self._last_read = (grain, self._host_read(site, grain))
             case CrashSite(after_writes=after):
                 if after or not self.alive(site):
                     raise EngineRefused(f"the {site} site cannot {describe(action)}")

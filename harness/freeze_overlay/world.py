@@ -21,7 +21,8 @@ from statemachine.exceptions import TransitionNotAllowed
 
 from pitmirror.harness.faults import CrashInjector
 from pitmirror.harness.freeze_overlay.mutants import MutantOverlaySite, is_mutant
-from pitmirror.harness.grains import decode_grain, grain_bytes
+from pitmirror.harness.grains import decode_grain
+from pitmirror.harness.host_bytes import host_write_bytes
 from pitmirror.harness.seeds import SeedReader
 from pitmirror.harness.world import InProcessLink
 from pitmirror.impl.bitmap import GrainMap
@@ -299,9 +300,10 @@ class OverlayWorld(OverlayObserver):
         if site is None:
             return
         match action:
-            case HostWrite(grain=grain, data=seed, fua=fua):
-                data = grain_bytes(seed, grain, self.grain_size)
-                self.sites[site].host_write(grain, data, fua)
+            case HostWrite(grain=grain, fua=fua):
+                home = self.sites[site]
+                home.host_write(grain, host_write_bytes(action, self.grain_size, home.host_read),
+                                fua)  # fmt: skip
             case HostFlush(volume=volume):
                 self.sites[site].host_flush(volume)
             case HostRead(grain=grain):
