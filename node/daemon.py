@@ -46,6 +46,8 @@ from pitmirror.node.transport import Identity, LinkStats, PeerLink, PeerServer, 
 
 log = logging.getLogger("pitmirror")
 SCHEMA_VERSION = 2
+HOST_SHARE_MAX_SECONDS = 0.5
+"""the longest the background waits for the host after one tick"""
 
 
 class DaemonError(Exception):
@@ -369,14 +371,27 @@ class Daemon:
             if self.paused:
                 await asyncio.sleep(self.cycle.idle_seconds)
                 continue
+            requests, started = self._host_requests(), loop.time()
             busy = await self.on_engine(self._tick, served)
             await self._report()
             await control.changed()
+            if self._host_requests() != requests:
+                # the host is using its devices: it gets the engine for at least as long as
+                # the tick held it (a request waits behind at most one tick, and the
+                # background keeps half the engine: the mirror falls behind, never stops)
+                await asyncio.sleep(min(loop.time() - started, HOST_SHARE_MAX_SECONDS))
             if busy or self.link_changes != changes:
                 changes = self.link_changes
                 await asyncio.sleep(0)
                 continue
             await asyncio.sleep(self.cycle.idle_seconds)
+
+    def _host_requests(self) -> int:
+        """Requests the host's devices made so far (0 without a frontend)."""
+        if self.frontend is None:
+            return 0
+        counts = self.frontend.door.counts
+        return counts.reads + counts.writes + counts.flushes
 
     async def _sample(self, control: ControlServer) -> None:
         """Link bytes per second, over the last second; a link change is a status change."""
