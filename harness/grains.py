@@ -58,7 +58,7 @@ def grain_bytes(seed: int, grain: int, grain_size: int) -> bytes:
     if seed == 0:
         return bytes(grain_size)
     size = part_size(grain_size)
-    if seed & MIXED:
+    if seed > 0 and seed & MIXED:
         return b"".join(grain_bytes(s, grain, grain_size)[i * size : (i + 1) * size]
                         for i, s in enumerate(part_seeds(seed)))  # fmt: skip
     header = _HEADER.pack(_MAGIC, grain, seed)

@@ -284,11 +284,11 @@ def action_to_json(action: Action) -> dict[str, Any]:
     return {"action": action_name(action), **fields}
 
 
+LEFT_OUT = (("count", 1), ("fua", True), ("part", 0), ("parts", 0))
+
+
 def _default_left_out(key: str, value: Any) -> bool:
     return (key == "link" and not value) or (key, value) in LEFT_OUT
-
-
-LEFT_OUT = (("count", 1), ("fua", True), ("part", 0), ("parts", 0))
 
 
 def _check_field(name: str, field: dataclasses.Field[Any], value: Any) -> None:

@@ -66,7 +66,7 @@ class Observation:
     recoverable: tuple[int, ...]
     local_phase: str
     remote_phase: str
-    host_cache: tuple[tuple[int, int], ...] = ()
+    host_cache: tuple[tuple[int, int], ...]
     """(grain, seed) of every write in the local site's cache, by grain"""
 
 
