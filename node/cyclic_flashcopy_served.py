@@ -57,6 +57,11 @@ class LocalServed(Served):
     def tick(self) -> bool:
         if self._resting():
             return False
+        site = self.site
+        if site.up and site.cache and site.cycle.ready.is_active and site.link.reaches:
+            # flushed in the same engine call as the commit: a host that writes on between
+            # two ticks keeps the runner from finding its cache empty at a commit
+            site.host_flush()
         if self.runner.tick():
             self._last_commit = self.clock()
         self._progress()

@@ -81,12 +81,9 @@ class CopyRunner:
         if not local.up:
             return False
         if local.cycle.ready.is_active and local.link.reaches:
-            if local.cache:  # a point is taken at a flush: the host's cached writes are in it,
-                # flushed in the same tick as the commit (a host writing on between ticks
-                # would find the cache never empty)
-                self.apply(HostFlush())
-                if not local.up:  # a crash cut the flush
-                    return False
+            if local.cache:  # a point is taken at a flush: the host's cached writes are in it
+                self.apply(HostFlush())  # and committed at the next tick
+                return False
             cycle = local.local_meta().cycle
             self.apply(CommitPoint())
             committed = local.up and local.local_meta().cycle > cycle  # a crash may cut it
