@@ -134,6 +134,9 @@ class Design:
     and what the model says its status must show"""
     property_runs: tuple[PropertyRun, ...]
     encoding: Encoding
+    roles_bridge: Encoding
+    """the lemmas the roles of a pair (model/roles_rules.py) assume of the design's cycle, each
+    implied by its invariant (proofs/<design>_roles.py)"""
     reach_violation: Callable[[DesignOptions, frozenset[str]], Reached]
     """a shortest-found path from Init to a goal violation, for a design the proof refutes;
     given the conjuncts of the invariant the proof found broken, which a search may aim at"""

@@ -22,6 +22,19 @@ from pitmirror.model.options import DesignOptions
 DESIGNS: dict[str, Design] = {design.name: design for design in (CYCLIC_FLASHCOPY, FREEZE_OVERLAY)}
 
 
+def safe_configurations() -> list[tuple[Design, DesignOptions]]:
+    """Every safe configuration a property run runs, each once: the defaults, and each other
+    safe choice (design A's claim 5, design B's stricter order)."""
+    found: list[tuple[Design, DesignOptions]] = []
+    for design in DESIGNS.values():
+        safe = [design.model.options({})]
+        for run in design.property_runs:  # each configuration once, however many runs use it
+            if run.options not in safe:
+                safe.append(run.options)
+        found += [(design, options) for options in safe]
+    return found
+
+
 class UnknownDesign(ValueError):
     """A name that is no design of the registry."""
 

@@ -27,16 +27,18 @@ from pitmirror.harness.coverage import (
     describe_budget,
     measure,
 )
-from pitmirror.harness.design import Design, PropertyRun
-from pitmirror.harness.designs import DESIGNS, Subject
+from pitmirror.harness.design import PropertyRun
+from pitmirror.harness.designs import DESIGNS, Subject, safe_configurations
 from pitmirror.harness.power_loss import DEFAULT_BOUNDS, explore
 from pitmirror.harness.prove import prove_design
 from pitmirror.harness.replay import replay
+from pitmirror.harness.roles import bridges, check_mutant, prove_bridge, prove_roles
 from pitmirror.harness.traces import Trace, read_trace, trace_files
 from pitmirror.harness.transport_mutants import TRANSPORT_MUTANTS
 from pitmirror.impl.volumes import VolumeError
-from pitmirror.model.actions import TraceFormatError
+from pitmirror.model.actions import TraceFormatError, describe
 from pitmirror.model.options import DesignOptions
+from pitmirror.model.roles import UNSAFE_OPTIONS as ROLES_MUTANTS
 
 TCP_DESIGN = "cyclic-flashcopy"
 """the design whose sites run over TCP so far"""
@@ -130,6 +132,7 @@ def verify(
     total = len(runs) + len(safe_configurations()) + len(files)
     total += 0 if quick else len(mutants) + len(refuted) + 1
     total += power_loss_count(traces_dir, quick)
+    total += ROLES_ROWS
 
     def note(text: str) -> None:
         if progress is not None:
@@ -149,6 +152,7 @@ def verify(
                  for name, subject in refuted]  # fmt: skip
     else:
         rows += _refutation_rows(refuted, note)
+    rows += _roles_rows(note)
     rows += _power_loss_rows(traces_dir, backend, note, quick)
     rows += _trace_rows(traces_dir, files, backend, note)
     return rows
@@ -303,19 +307,6 @@ def _coverage_row(backend: str, note: Note, detail: Note) -> Row:
                result.passed, detail=result.to_json())  # fmt: skip
 
 
-def safe_configurations() -> list[tuple[Design, DesignOptions]]:
-    """Every safe configuration a property run runs, each once: the defaults, and each other
-    safe choice (design A's claim 5, design B's stricter order)."""
-    found: list[tuple[Design, DesignOptions]] = []
-    for design in DESIGNS.values():
-        safe = [design.model.options({})]
-        for run in design.property_runs:  # each configuration once, however many runs use it
-            if run.options not in safe:
-                safe.append(run.options)
-        found += [(design, options) for options in safe]
-    return found
-
-
 def _proof_rows(note: Note) -> list[Row]:
     """The proof of every safe configuration a property run runs."""
     rows = []
@@ -345,6 +336,43 @@ def _refutation_rows(mutants: list[tuple[str, Subject]], note: Note) -> list[Row
             got = "proved (a mutant must not be)" if refuted.proved else "no violation reached"
         rows.append(Row(subject.design.short, f"Z3 proof refutes mutant {name}", "refuted", got,
                         "-", refuted.seconds, found))  # fmt: skip
+    return rows
+
+
+ROLES_ROWS = 1 + len(safe_configurations()) + len(ROLES_MUTANTS)
+
+
+def _roles_rows(note: Note) -> list[Row]:
+    """The roles of a pair, written once for both designs: their proof, each design's bridge
+    (its invariant gives what the roles assume of its cycle), and each roles mutant refuted by
+    the proof with a violation the model reaches (the roles have no engine yet: issue 27)."""
+    note("proof, roles and epochs")
+    proof = prove_roles()
+    got = (f"proved, {len(proof.queries)} queries" if proof.proved
+           else f"{len(proof.failures)} queries failed")  # fmt: skip
+    rows = [Row("A+B", "Z3 proof, roles and epochs (failover, failback, split brain)", "proved",
+                got, "-", proof.seconds, proof.proved)]  # fmt: skip
+    for label, design, options in bridges():
+        note(f"proof, design {label}: the cycle gives the roles what they assume")
+        bridge = prove_bridge(design, options)
+        got = (f"proved, {len(bridge.queries)} lemmas" if bridge.proved
+               else f"{len(bridge.failures)} lemmas failed")  # fmt: skip
+        rows.append(Row(design.short, f"Z3 bridge, design {label}: the cycle gives "
+                        "the roles what they assume", "proved", got, "-", bridge.seconds,
+                        bridge.proved))  # fmt: skip
+    for name in ROLES_MUTANTS:
+        note(f"roles mutant {name}")
+        outcome = check_mutant(name)
+        if outcome.caught and outcome.trace is not None:
+            first = outcome.proof.failures[0]
+            got = (f"{first.check} breaks {first.conjunct}; model reaches {outcome.violated} "
+                   f"in {len(outcome.trace)} actions: "
+                   + ", ".join(describe(a) for a in outcome.trace))  # fmt: skip
+        else:
+            got = "proved (a mutant must not be)" if outcome.proof.proved else \
+                "no violation reached"  # fmt: skip
+        rows.append(Row("A+B", f"roles mutant {name}: refuted and reached", "refuted",
+                        got, "model", outcome.seconds, outcome.caught))  # fmt: skip
     return rows
 
 

@@ -42,6 +42,9 @@ class HostWrite:
     `GRAIN_PARTS` equal parts and the rest of the grain keeps what the host read there (the
     block door reads the grain and writes it back whole); `data` names the grain's content
     after the write either way.  0: the whole grain."""
+    site: str = ""
+    """The site whose host writes: "" for the design's own (design A's local site, design B's
+    home of the grain's object); after a failover the promoted site's host names it."""
 
 
 GRAIN_PARTS = 4
@@ -57,6 +60,18 @@ def part_problem(action: HostWrite) -> str | None:
         return (f"parts {part}..{part + parts - 1} are not parts of a grain "
                 f"(0..{GRAIN_PARTS - 1}, at least one)")  # fmt: skip
     return None
+
+
+def cycle_write_problem(action: HostWrite) -> str | None:
+    """Why a design's cycle does not take the host write, or None: its parts are not a range
+    of the grain's, or it names a site (a design's own host writes at its own site; the
+    roles model, model/roles.py, routes writes after a failover)."""
+    if action.site:
+        return (
+            f"a host write at the {action.site} site is the roles model's "
+            "(the design's host writes at its own site)"
+        )
+    return part_problem(action)
 
 
 @dataclass(frozen=True)
@@ -144,6 +159,40 @@ class Recover:
     """A crashed site restarts from what it made durable."""
 
     site: str
+
+
+# ---- roles: failover, failback and reverse (model/roles_rules.py) ------------------------------
+# `group` names design B's consistency group (design A has one pair: 0).
+
+
+@dataclass(frozen=True)
+class Promote:
+    """The operator makes `site` primary.  Orderly: the peer is demoted, linked and
+    synchronized, and joins the new epoch.  `force`: the peer is unreachable; the site rolls its
+    volume to its committed point and takes host writes in an epoch of its own."""
+
+    site: str
+    force: bool = False
+    group: int = 0
+
+
+@dataclass(frozen=True)
+class Demote:
+    """The operator makes the primary `site` a secondary: it takes no more host writes, and the
+    mirror drains its last point."""
+
+    site: str
+    group: int = 0
+
+
+@dataclass(frozen=True)
+class Resync:
+    """The operator discards `site`'s own changes (it is outdated or in a split brain): the
+    grains that differ from the primary's are copied from it, and the site joins the primary's
+    epoch as its secondary.  Never automatic."""
+
+    site: str
+    group: int = 0
 
 
 # ---- design B: freeze and auxiliary overlay ----------------------------------------------------
@@ -243,6 +292,9 @@ Action = (
     | MergeLocal
     | DropLocalDelta
     | BreakMirror
+    | Promote
+    | Demote
+    | Resync
 )
 
 ACTION_TYPES: dict[str, type[Any]] = {
@@ -268,6 +320,9 @@ ACTION_TYPES: dict[str, type[Any]] = {
         MergeLocal,
         DropLocalDelta,
         BreakMirror,
+        Promote,
+        Demote,
+        Resync,
     )
 }
 
@@ -280,15 +335,22 @@ def action_to_json(action: Action) -> dict[str, Any]:
     # an empty link name is design A's only link, a count of 1 a grain action, a FUA write the
     # host write of before the cache, no parts a whole-grain write: leave them out, as traces
     # written before them do
-    fields = {k: v for k, v in dataclasses.asdict(action).items() if not _default_left_out(k, v)}
+    fields = {k: v for k, v in dataclasses.asdict(action).items()
+              if not _default_left_out(k, v) and not _default_group(action, k, v)}  # fmt: skip
     return {"action": action_name(action), **fields}
 
 
-LEFT_OUT = (("count", 1), ("fua", True), ("part", 0), ("parts", 0))
+LEFT_OUT = (("count", 1), ("fua", True), ("part", 0), ("parts", 0), ("force", False))
+
+
+def _default_group(action: Action, key: str, value: Any) -> bool:
+    """A command's group 0 (design A's one pair) is left out; design B's cycle actions name
+    their group always."""
+    return key == "group" and value == 0 and isinstance(action, Promote | Demote | Resync)
 
 
 def _default_left_out(key: str, value: Any) -> bool:
-    return (key == "link" and not value) or (key, value) in LEFT_OUT
+    return (key in ("link", "site") and not value) or (key, value) in LEFT_OUT
 
 
 def _check_field(name: str, field: dataclasses.Field[Any], value: Any) -> None:
@@ -300,7 +362,7 @@ def _check_field(name: str, field: dataclasses.Field[Any], value: Any) -> None:
             raise TraceFormatError(
                 f"{name}.{field.name} must be a non-negative integer, got {value!r}"
             )
-    elif field.name == "site" and value not in ALL_SITES:
+    elif field.name == "site" and value not in ALL_SITES and not (value == "" == field.default):
         raise TraceFormatError(f"{name}.site must be one of {', '.join(ALL_SITES)}, got {value!r}")
     elif field.name == "link" and not isinstance(value, str):
         raise TraceFormatError(f"{name}.link must be a string, got {value!r}")
@@ -344,5 +406,7 @@ def parse_action(obj: dict[str, Any]) -> Action:
 def describe(action: Action) -> str:
     """`HostWrite(grain=3, data=17)` — the form used in reports."""
     fields = dataclasses.asdict(action).items()
-    args = ", ".join(f"{k}={v}" for k, v in fields if not _default_left_out(k, v) or k == "link")
+    args = ", ".join(f"{k}={v}" for k, v in fields
+                     if (not _default_left_out(k, v) or k == "link")
+                     and not _default_group(action, k, v))  # fmt: skip
     return f"{action_name(action)}({args})"

@@ -56,7 +56,7 @@ from pitmirror.model.actions import (
     ResyncGrain,
     Site,
     action_name,
-    part_problem,
+    cycle_write_problem,
 )
 from pitmirror.model.algebra import Case, Concrete, first_false, unchanged
 from pitmirror.model.algebra import Write as AlgebraWrite
@@ -353,7 +353,7 @@ def why_disabled(state: State, action: Action, seen: rules.PairView | None = Non
         return "design A has one link: name none"
     if isinstance(action, HostFlush) and action.volume:
         return "design A has one host volume: volume 0"
-    if isinstance(action, HostWrite) and (problem := part_problem(action)):
+    if isinstance(action, HostWrite) and (problem := cycle_write_problem(action)):
         return problem
     bound = bind(action)
     if bound is None:

@@ -72,7 +72,7 @@ from pitmirror.model.actions import (
     MergeLocal,
     MergeRemote,
     action_name,
-    part_problem,
+    cycle_write_problem,
 )
 from pitmirror.model.algebra import NONE, Case, Concrete, applied, first_false, the_case
 from pitmirror.model.algebra import Delta as Delta
@@ -561,7 +561,7 @@ def _out_of_range(topo: Topology, action: Action) -> str | None:
     if group_index is not None and not 0 <= group_index < len(topo.groups):
         return f"group {group_index} does not exist"
     site = getattr(action, "site", None)
-    if site is not None and site not in topo.sites:
+    if site is not None and site not in topo.sites and not isinstance(action, HostWrite):
         return f"site {site!r} is not in the {topo.name} topology ({', '.join(topo.sites)})"
     if isinstance(action, LinkDown | LinkUp) and action.link not in topo.links:
         return f"no link {action.link!r} (links: {', '.join(topo.links)})"
@@ -707,7 +707,7 @@ BINDERS: dict[str, Binder] = {
 
 def why_disabled(state: State, action: Action) -> str | None:
     """None when `action` is enabled in `state`, else the reason in words."""
-    if isinstance(action, HostWrite) and (problem := part_problem(action)):
+    if isinstance(action, HostWrite) and (problem := cycle_write_problem(action)):
         return problem
     bound = bind(state, action)
     if isinstance(bound, str):

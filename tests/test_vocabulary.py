@@ -20,6 +20,7 @@ from pitmirror.model import cyclic_flashcopy_vocabulary as a_vocabulary
 from pitmirror.model import freeze_overlay as B
 from pitmirror.model import freeze_overlay_rules as b_rules
 from pitmirror.model import freeze_overlay_vocabulary as b_vocabulary
+from pitmirror.model import roles_vocabulary
 from pitmirror.model.actions import (
     ACTION_TYPES,
     FreezeGroup,
@@ -46,8 +47,10 @@ def events(controller: Any) -> set[str]:
     return {event.id for event in controller.events}
 
 
-def test_every_action_of_the_vocabulary_belongs_to_a_design() -> None:
-    assert set(ACTION_TYPES.values()) == set(A_VOCABULARY.kinds) | set(B_VOCABULARY.kinds)
+def test_every_action_of_the_vocabulary_belongs_to_a_design_or_the_roles() -> None:
+    assert set(ACTION_TYPES.values()) == (
+        set(A_VOCABULARY.kinds) | set(B_VOCABULARY.kinds) | set(roles_vocabulary.VOCABULARY.kinds)
+    )
 
 
 @pytest.mark.parametrize("design", DESIGNS)

@@ -15,6 +15,7 @@ from pitmirror.model.design import ModelState, WrongDesign
 from pitmirror.model.options import DesignOptions
 from pitmirror.proofs.cyclic_flashcopy_bmc import find_violation
 from pitmirror.proofs.cyclic_flashcopy_proof import ENCODING
+from pitmirror.proofs.cyclic_flashcopy_roles import BRIDGE
 from pitmirror.proofs.obligations import GOAL
 
 LARGE_GRAINS = 4096
@@ -93,6 +94,7 @@ DESIGN = Design(
         ),
     ),  # fmt: skip
     encoding=ENCODING,
+    roles_bridge=BRIDGE,
     reach_violation=reach_violation,
     demo=demo,
     power_loss=power_loss,

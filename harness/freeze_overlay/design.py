@@ -22,6 +22,7 @@ from pitmirror.model.design import ModelState, WrongDesign
 from pitmirror.model.explore import explore
 from pitmirror.model.options import DesignOptions
 from pitmirror.proofs.freeze_overlay_proof import ENCODING
+from pitmirror.proofs.freeze_overlay_roles import BRIDGE
 
 SEARCH_GRAINS = 1  # per object: the shortest violations need one grain
 SEARCH_MAX_POINT = 3
@@ -227,6 +228,7 @@ DESIGN = Design(
         ),
     ),  # fmt: skip
     encoding=ENCODING,
+    roles_bridge=BRIDGE,
     reach_violation=reach_violation,
     demo=demo,
     power_loss=power_loss,
