@@ -88,6 +88,10 @@ LEFT_OUT = (
             "a torn or damaged journal record: a crash falls between whole records in today's "
             "fault model (torn appends are issue 10's); tests/test_bitmap_journal_grains.py "
             "tears and damages records"),
+    LeftOut(r"class (Roles|RoleRecord|DirtyLog)\b|def next_epoch\b",
+            "a site's role record and a promoted site's dirty log (failover): the property runs "
+            "mirror one way; tests/test_roles_engine.py runs the records in lockstep with the "
+            "roles model, tests/test_daemons.py promotes"),
     LeftOut(r"def (__repr__|__enter__|__exit__|closed|_zero_by_writing)\b",
             "debugging and test aids: reprs, `with` and `closed` for volumes; zeroing a "
             "device without BLKZEROOUT (loop devices here have it)"),

@@ -77,4 +77,5 @@ NODE_DESIGN = NodeDesign(
     serve=serve,
     vocabulary=MESSAGES,
     commit=Commit,
+    pairs=lambda settings: {"": settings["site"] == "local"},
 )

@@ -17,8 +17,9 @@ from pitmirror.impl.cyclic_flashcopy.messages import MESSAGES, Commit, MirrorWri
 from pitmirror.impl.cyclic_flashcopy.metadata import COMMITTED_AT, recorded_time
 from pitmirror.impl.cyclic_flashcopy.remote import FlashCopyRemoteSite, lost_commit
 from pitmirror.impl.cyclic_flashcopy.runner import CopyRunner, DrainRunner
+from pitmirror.impl.roles import DirtyLog
 from pitmirror.impl.site import EngineRefused
-from pitmirror.model.actions import Action, CopyGrain, HostFlush
+from pitmirror.model.actions import Action, CopyGrain, DrainTarget, HostFlush
 from pitmirror.model.extents import runs
 from pitmirror.node.digest import ImageDigest
 from pitmirror.node.served import CommittedVolume, Cycle, Served, point
@@ -137,6 +138,7 @@ class LocalServed(Served):
             self.site.apply(action)
 
     def host_write(self, grain: int, data: bytes, fua: bool = True) -> int:
+        self.refuse_host(grain)
         size = self.site.grain_size
         if not data or len(data) % size:
             raise EngineRefused(f"{len(data)} bytes are not whole grains of {size} bytes")
@@ -161,6 +163,14 @@ class LocalServed(Served):
     def host_volumes(self) -> dict[str, tuple[int, int]]:
         return {"source": (0, self.site.source.grain_count)}
 
+    def roll(self) -> None:
+        """The source has no grain whose committed value is held elsewhere: a demoted local site
+        promoted again keeps its volume (model/roles_rules.py: a source holds nothing
+        pending)."""
+
+    def serve_host(self, dirty: DirtyLog) -> None:
+        """The local site's own maps track what the host wrote since the committed point."""
+
 
 class RemoteServed(Served):
     def __init__(self, site: FlashCopyRemoteSite, cycle: Cycle) -> None:
@@ -174,6 +184,18 @@ class RemoteServed(Served):
             self.digests.stage(start, site.i2.read_grains(start, count))
         self._published: dict[str, Any] = {}
         self._publish()
+        self.dirty: DirtyLog | None = None
+        """after a promote: the grains the host wrote here since"""
+
+    def roll(self) -> None:
+        """Every grain whose committed value is still in I2 drained to T: T is P_c."""
+        for start, count in self.site.remote_meta().target_map.extents(256):
+            self.site.apply(DrainTarget(start, count))
+        self._publish()
+
+    def serve_host(self, dirty: DirtyLog) -> None:
+        assert not self.site.remote_meta().target_map, "serve the host only once rolled"
+        self.dirty = dirty
 
     def committed_volumes(self) -> list[CommittedVolume]:
         self._publish()
@@ -195,10 +217,14 @@ class RemoteServed(Served):
         self._published = point(number, recorded_time(raw, COMMITTED_AT), self.digests.digest)
 
     def tick(self) -> bool:
+        if self.dirty is not None:
+            return False  # promoted: the host writes here, nothing comes to drain
         drained = self.runner.tick()
         return drained > 0 and bool(self.site.remote_meta().target_map)
 
     def receive(self, payload: bytes) -> dict[str, Any] | None:
+        if self.dirty is not None:
+            raise MessageRefused("this site was promoted: it takes no mirror writes")
         message = MESSAGES.decode(payload)
         try:
             self.site.receive(payload)
@@ -216,7 +242,30 @@ class RemoteServed(Served):
         return {"committed": self._published}
 
     def host_write(self, grain: int, data: bytes, fua: bool = True) -> int:
-        raise EngineRefused("the remote site has no host door: the host writes at the local site")
+        """Once promoted (and only then): the grains tracked dirty, then written to T, durable
+        before this returns (the roles' host write: model/roles_rules.py)."""
+        if self.dirty is None:
+            raise EngineRefused("the remote site has no host door: the host writes at the "
+                                "local site (or here, once promoted)")  # fmt: skip
+        self.refuse_host(grain)
+        size, target = self.grain_size, self.site.target
+        if not data or len(data) % size:
+            raise EngineRefused(f"{len(data)} bytes are not whole grains of {size} bytes")
+        count = len(data) // size
+        if not 0 <= grain < grain + count <= target.grain_count:
+            raise EngineRefused(f"grains {grain}..{grain + count - 1} are outside the volume")
+        self.dirty.add(grain, count)
+        target.write_grains(grain, data)
+        target.flush()
+        return self.site.remote_meta().committed + 1
+
+    def host_read(self, grain: int, count: int) -> bytes:
+        if self.dirty is None:
+            raise EngineRefused("the remote site has no host door until it is promoted")
+        return self.site.target.read_grains(grain, count)
+
+    def host_volumes(self) -> dict[str, tuple[int, int]]:
+        return {} if self.dirty is None else {"source": (0, self.site.target.grain_count)}
 
     def judge(self, peer: dict[str, Any]) -> str | None:
         cycle = peer.get("cycle")
@@ -226,6 +275,13 @@ class RemoteServed(Served):
 
     def report(self) -> dict[str, Any]:
         meta = self.site.remote_meta(durable=True)
+        if self.dirty is not None:
+            written = len(self.dirty.grains)
+            size = self.grain_size
+            return {"role": "primary", "committed_point": self._published,
+                    "out_of_sync": {"grains": written, "bytes": written * size},
+                    "cycle": {"number": meta.committed + 1, "phase": "promoted",
+                              "bytes_done": 0, "bytes_total": None}}  # fmt: skip
         behind = meta.target_map.union(meta.received_map)
         size = self.site.target.grain_size
         return {

@@ -31,6 +31,7 @@ from typing import Any
 
 from pitmirror.impl.journal import replace_durably
 from pitmirror.impl.link import LinkUnavailable
+from pitmirror.impl.roles import OUTDATED, SECONDARY, RolesError
 from pitmirror.impl.site import EngineRefused
 from pitmirror.impl.wire import MessageError
 from pitmirror.node.block_door import BlockDoor
@@ -40,12 +41,13 @@ from pitmirror.node.designs import DESIGNS
 from pitmirror.node.frames import FrameError
 from pitmirror.node.frontend import Frontend, FrontendError
 from pitmirror.node.metrics import MetricsServer
+from pitmirror.node.roles import PairRoles
 from pitmirror.node.served import Cycle, Served
 from pitmirror.node.site import ConfigError, RunningSite
 from pitmirror.node.transport import Identity, LinkStats, PeerLink, PeerServer, Timeouts
 
 log = logging.getLogger("pitmirror")
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 HOST_SHARE_MAX_SECONDS = 0.5
 """the longest the background waits for the host after one tick"""
 
@@ -129,6 +131,8 @@ class Daemon:
 
     background: bool = True
     server_class: type[PeerServer] = PeerServer
+    roles: PairRoles
+    """the site's role record of each pair it is a site of, once `run` read them"""
 
     def prepare(self, running: RunningSite, served: Served) -> None:
         """The site is built and recovered; nothing has run yet."""
@@ -143,8 +147,23 @@ class Daemon:
             self.paused = False
             return {"ok": True}
 
+        async def demote(request: dict[str, Any]) -> dict[str, Any]:
+            """The primary takes no more host writes; the mirror drains its last point (after
+            the write in progress, on the engine's thread)."""
+            pair = str(request.get("pair", ""))
+            book = self.roles.books.get(pair)
+            if book is None:
+                return {"error": f"this site is no site of pair {pair!r}"}
+            if not book.writable:
+                return {"error": f"this site is {book.record.role}, not primary: nothing to "
+                                 "demote"}  # fmt: skip
+            await self.on_engine(book.demote)
+            await self.on_engine(self._publish, served)
+            return {"ok": True, "roles": self.roles.status()}
+
         return {"write": lambda request: self._host_write(served, request), "pause": pause,
-                "resume": resume}  # fmt: skip
+                "resume": resume, "demote": demote,
+                "promote": lambda request: self._promote(served, request)}  # fmt: skip
 
     def __init__(self, config: SiteConfig, secret: bytes) -> None:
         if config.mirror is None:
@@ -191,6 +210,8 @@ class Daemon:
         self.listening: tuple[str, int] | None = None
         self._rate = (0.0, 0, 0.0)  # (when, bytes, bytes per second)
         self._refusals: set[str] = set()
+        self._host_devices = contextlib.AsyncExitStack()
+        self._device_name = ""
         self.frontend: Frontend | None = None
         """the host's block devices (frontend.mount), while they run"""
         self.paused = False
@@ -250,14 +271,19 @@ class Daemon:
         with state_lock(config.state_dir):
             node = NodeState.load_or_create(config, config.mirror)
             self.node = node
+            try:
+                self.roles = PairRoles(config.state_dir, self.design.pairs(config.settings))
+            except RolesError as err:
+                raise DaemonError(str(err)) from None
             links = {peer: DeferredLink() for peer in self.peer_addresses}
             with built_site(config, links, time.time) as running:
                 served: Served = await self.on_engine(self.design.serve, running, time.time,
                                                     self.cycle)  # fmt: skip
                 await self.on_engine(self._publish, served)
+                served.host_refusal = self._host_refusal
                 self.prepare(running, served)
                 identity = Identity(config.mirror, self.design.name, config.site, (),
-                                    node.epoch, dict(running.geometry),
+                                    self.roles.epoch, dict(running.geometry),
                                     self.design.vocabulary.design)  # fmt: skip
                 await self._serve(served, identity, links, stop)
         log.info("stopped")
@@ -272,7 +298,8 @@ class Daemon:
             for site, address in self.peer_addresses.items():
                 peer = PeerLink(dataclasses.replace(identity, peers=(site,)), self.secret,
                                 self.design.vocabulary, address, judge=served.judge,
-                                hello_extra=lambda: self.hello, timeouts=self.timeouts,
+                                hello_extra=self._hello, timeouts=self.timeouts,
+                                meet=self.roles.meet,
                                 on_reply=functools.partial(served.replied, site))  # fmt: skip
                 self.connectors[site] = links[site].target = peer
                 self.links[site] = peer.stats
@@ -291,21 +318,32 @@ class Daemon:
                     self.secret,
                     apply,
                     judge=served.judge,
-                    hello_extra=lambda: self.hello,
+                    hello_extra=self._hello,
                     timeouts=self.timeouts,
+                    meet=self.roles.meet,
                 )
                 self.links |= server.links
                 port = await server.start(*self.listen_address)
                 self.listening = (self.listen_address[0], port)
+            self._host_devices, self._device_name = (
+                host_devices,
+                (f"pitmirror-{identity.mirror}-{identity.site}"),
+            )
+            if self.roles.writable_pair() is not None and not served.host_volumes():
+                # a promoted copy, restarted: rolled (again, if a crash cut the promote after
+                # its role record), the host writes here again
+                await self.on_engine(served.roll)
+                await self.on_engine(served.serve_host, self.roles.dirty_log())
             mount = self.config.frontend_mount
             if mount is not None:
-                if not served.host_volumes():
+                if not served.host_volumes() and not self.roles.books:
                     raise DaemonError(f"{self.config.where}: frontend.mount is for a site the "
                                       f"host writes; the {identity.site} site holds copies "
                                       "only")  # fmt: skip
-                self.frontend = await host_devices.enter_async_context(
-                    Frontend(BlockDoor(served), self.on_engine, mount,
-                             f"pitmirror-{identity.mirror}-{identity.site}"))  # fmt: skip
+                if served.host_volumes():
+                    await self._start_frontend(served)
+                else:
+                    log.info("the host's devices start when this site is promoted")
             await control.start()  # status answers once the host has its devices
             if self.metrics_address is not None:
                 metrics = MetricsServer(self.metrics_address, self.document)
@@ -346,6 +384,61 @@ class Daemon:
             # the engine call in progress ends whole; off the loop, which a send in that call
             # may still need
             await asyncio.to_thread(self.engine.shutdown, True)
+
+    async def _start_frontend(self, served: Served) -> None:
+        mount = self.config.frontend_mount
+        if mount is None or self.frontend is not None:
+            return
+        self.frontend = await self._host_devices.enter_async_context(
+            Frontend(BlockDoor(served), self.on_engine, mount, self._device_name)
+        )
+
+    async def _promote(self, served: Served, request: dict[str, Any]) -> dict[str, Any]:
+        """`promote --force`: the peer unreachable, this secondary takes the next epoch of its
+        own (persisted first), rolls its copy to the committed point, then becomes primary and
+        the host writes here (model/roles_rules.py `promote`, record by record)."""
+        pair = str(request.get("pair", ""))
+        book = self.roles.books.get(pair)
+        if book is None:
+            return {"error": f"this site is no site of pair {pair!r}"}
+        record = book.record
+        if record.split:
+            return {"error": "this site is in a split brain: discard one side first "
+                             "(`pitmirror resync --discard-local` there)"}  # fmt: skip
+        if record.role != SECONDARY:
+            return {
+                "error": f"this site is {record.role}, not a secondary"
+                + (": resync it first" if record.role == OUTDATED else "")
+            }
+        if not request.get("force"):
+            return {"error": "an orderly promote (the peer demoted and synchronized, both "
+                             "linked) is not built yet: demote the peer, let the last point "
+                             "commit, stop it, then promote --force here"}  # fmt: skip
+        if any(stats.up for stats in self.links.values()):
+            return {"error": "the peer is reachable: a forced promote is for a peer that is "
+                             "not (stop it or cut the link first)"}  # fmt: skip
+
+        def promote() -> None:
+            served.roll()  # refuses at a site with no copy, before any record changes
+            book.promote_epoch()
+            served.roll()  # idempotent: what a crash between the two left is rolled again
+            book.take_primary()
+            served.serve_host(self.roles.dirty_log())
+
+        try:
+            await self.on_engine(promote)
+        except EngineRefused as err:
+            return {"error": str(err)}
+        await self.on_engine(self._publish, served)
+        await self._start_frontend(served)
+        return {"ok": True, "roles": self.roles.status()}
+
+    def _hello(self) -> dict[str, Any]:
+        return {**self.hello, **self.roles.hello()}
+
+    def _host_refusal(self, grain: int) -> str | None:
+        """The role of the pair the grain is in (design A's one pair)."""
+        return self.roles.host_refusal("")
 
     async def _host_write(self, served: Served, request: dict[str, Any]) -> dict[str, Any]:
         grain, data = request.get("grain"), request.get("data")
@@ -427,9 +520,10 @@ class Daemon:
             "design": self.design.name,
             "site": self.config.site,
             "pid": os.getpid(),
-            "role": report.get("role"),
+            "role": self._role(report),
             "paused": self.paused,
-            "epoch": self.node.epoch,
+            "epoch": self.roles.epoch,
+            "roles": self.roles.status(),
             "state_dir": str(self.config.state_dir),
             "volumes": {name: str(path) for name, path in self.config.volumes.items()},
             "peers": peers,
@@ -448,6 +542,12 @@ class Daemon:
                 },
             },  # fmt: skip
         }
+
+    def _role(self, report: dict[str, Any]) -> Any:
+        """Design A's pair's role (primary, secondary, outdated, split brain); design B says
+        each group's."""
+        pair = self.roles.status().get("")
+        return report.get("role") if pair is None else pair["state"]
 
     def _point(self, point: dict[str, Any] | None) -> dict[str, Any]:
         """A committed point as status shows it: point 1 stands for the mirror's start."""

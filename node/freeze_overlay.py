@@ -171,6 +171,11 @@ NODE_DESIGN = NodeDesign(
     serve=serve,
     vocabulary=MESSAGES,
     commit=Complete,
+    pairs=lambda settings: {
+        f"group{index}": group.home == settings["site"]
+        for index, group in enumerate(settings["topology"].groups)
+        if settings["site"] in (group.home, *group.remotes)
+    },
 )
 
 

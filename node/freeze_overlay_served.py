@@ -330,6 +330,7 @@ class OverlayServed(Served):
     # ---- the host's door and status ------------------------------------------------------------
 
     def host_write(self, grain: int, data: bytes, fua: bool = True) -> int:
+        self.refuse_host(grain)
         size = self.grain_size
         if not data or len(data) % size:
             raise EngineRefused(f"{len(data)} bytes are not whole grains of {size} bytes")

@@ -128,6 +128,14 @@ def human(doc: dict[str, Any]) -> str:
         f"epoch:{doc['epoch']} pid:{doc['pid']}" + (" paused" if doc.get("paused") else ""),
         "  volumes: " + "  ".join(f"{n} {p}" for n, p in doc["volumes"].items()),
     ]
+    for pair, roles in (doc.get("roles") or {}).items():
+        peer = roles.get("peer")
+        lines.append(
+            f"  {pair + ': ' if pair else ''}{roles['state']} in epoch {roles['epoch']}"
+            f" (known {roles['known']})"
+            + (f", peer {peer['role']} in epoch {peer['epoch']}" if peer else "")
+            + (f"; resolve: {roles['resolve']}" if roles.get("resolve") else "")
+        )
     for peer in doc["peers"]:
         lines.append(
             f"  {peer['site']} connection:{peer['connection']} {peer['address']}"
@@ -202,3 +210,42 @@ def pause(config: ConfigOpt) -> None:
 def resume(config: ConfigOpt) -> None:
     """Let a paused site's background work go on."""
     _hold(config, "resume")
+
+
+@app.command("demote")
+@clean_errors
+def demote(config: ConfigOpt) -> None:
+    """Make a running primary a secondary: it takes no more host writes, and the mirror drains
+    its last point (then `pitmirror promote` at the peer switches the roles)."""
+    try:
+        answer = request(_socket(config, None), {"op": "demote"})
+    except ControlError as err:
+        fail(str(err))
+    del answer
+    sys.stdout.write("demoted: this site takes no more host writes\n")
+
+
+@app.command("promote")
+@clean_errors
+def promote(
+    config: ConfigOpt,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="The peer is unreachable: roll this "
+            "site's copy to its committed point and take host "
+            "writes in an epoch of its own.",
+        ),
+    ] = False,
+) -> None:
+    """Make this secondary the primary.  With --force (the peer stopped or cut off), the copy
+    rolls to its last committed point, the site persists a new epoch and the host writes here
+    (its frontend starts); the old primary, when it comes back, is outdated until
+    `pitmirror resync --discard-local` there."""
+    try:
+        answer = request(_socket(config, None), {"op": "promote", "force": force})
+    except ControlError as err:
+        fail(str(err))
+    roles = answer["roles"][""] if "" in answer["roles"] else next(iter(answer["roles"].values()))
+    sys.stdout.write(f"promoted: primary in epoch {roles['epoch']}\n")

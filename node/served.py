@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pitmirror.impl.roles import DirtyLog
 from pitmirror.impl.site import EngineRefused
 
 
@@ -40,6 +41,14 @@ class Served:
     grain_size: int
     write_cache: bool = False
     """the site's host door has a volatile write cache (writes without FUA, flushes)"""
+    host_refusal: Callable[[int], str | None] = staticmethod(lambda grain: None)
+    """why the host may not write from this grain at this site (its role in the grain's pair,
+    node/roles.py), or None; the daemon sets it"""
+
+    def refuse_host(self, grain: int) -> None:
+        """EngineRefused when the site's role refuses the host's write."""
+        if (why := self.host_refusal(grain)) is not None:
+            raise EngineRefused(why)
 
     def tick(self) -> bool:
         """One bounded slice of background work; True when more is waiting now."""
@@ -100,6 +109,17 @@ class Served:
         """The volumes the host writes at this site, by name: (first grain in the host door,
         grain count); none at a site that only holds copies."""
         return {}
+
+    def roll(self) -> None:
+        """A promote's roll: the site's volume becomes its committed image (every grain whose
+        committed value is held beside it copied in), durable before this returns.
+        EngineRefused where the site holds no copy to promote."""
+        raise EngineRefused("this site holds no mirrored copy to promote")
+
+    def serve_host(self, dirty: DirtyLog) -> None:
+        """After a promote: the host writes the rolled volume here, each write's grains in
+        `dirty` before the volume takes them."""
+        raise EngineRefused("this site holds no mirrored copy to promote")
 
 
 def point(number: int, committed_at_us: int, digest: str | None) -> dict[str, Any]:

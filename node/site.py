@@ -59,6 +59,9 @@ class NodeDesign:
     """the site as a daemon runs it"""
     vocabulary: Vocabulary
     commit: type
+    pairs: Callable[[SiteSettings], dict[str, bool]]
+    """the pairs the site is one of (failover's unit: design A's one pair, a design-B group),
+    by name, each with whether the site is its first primary (impl/roles.py)"""
     """the message that commits a point at the receiver (the others carry its data)"""
 
 

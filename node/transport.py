@@ -90,8 +90,9 @@ class Identity:
         return {"mirror": self.mirror, "design": self.design, "site": self.site,
                 "epoch": self.epoch, "geometry": self.geometry, **extra}  # fmt: skip
 
-    def mismatch(self, peer: dict[str, Any]) -> str | None:
-        """Why the peer's HELLO is not this mirror's other site, or None."""
+    def mismatch(self, peer: dict[str, Any], epoch: bool = True) -> str | None:
+        """Why the peer's HELLO is not this mirror's other site, or None (`epoch`: in this
+        site's epoch too)."""
         if peer.get("site") not in self.peers:
             return (f"site: the peer says {peer.get('site')!r}, this site expects "
                     f"{' or '.join(map(repr, self.peers))}")  # fmt: skip
@@ -101,7 +102,7 @@ class Identity:
             ("epoch", self.epoch, peer.get("epoch")),
             ("geometry", self.geometry, peer.get("geometry")),
         ):
-            if mine != theirs:
+            if mine != theirs and (epoch or key != "epoch"):
                 return f"{key}: the peer says {theirs!r}, this site expects {mine!r}"
         return None
 
@@ -245,6 +246,10 @@ Judge = Callable[[dict[str, Any]], str | None]
 """the design's own check of the peer's HELLO: why not to mirror with it, or None"""
 
 
+def no_roles(hello: dict[str, Any]) -> str | None:
+    return None
+
+
 @dataclass
 class PeerServer:
     """The listening side: one connection per peer site applies frames; a newer authenticated
@@ -256,6 +261,9 @@ class PeerServer:
     judge: Judge
     hello_extra: Callable[[], dict[str, Any]]
     timeouts: Timeouts = field(default_factory=Timeouts)
+    meet: Judge = no_roles
+    """the sites' role records meet (node/roles.py): why the roles refuse to mirror, or None;
+    asked of a HELLO of this mirror's other site, before its epoch is compared"""
     incarnation: int = field(default_factory=lambda: secrets.randbits(63))
     sessions: dict[int, int] = field(default_factory=dict)
     """each connector session's last applied sequence number"""
@@ -301,17 +309,23 @@ class PeerServer:
             async with asyncio.timeout(self.timeouts.handshake):
                 await authenticate(reader, writer, self.secret, self.identity.letter, "listener")
                 hello = await _expect(reader, FrameType.HELLO)
-                reason = self.identity.mismatch(hello) or self.judge(hello)
+                reason = self.identity.mismatch(hello, epoch=False)
                 if reason is not None:
                     await connection.close(reason)
                     raise Refused(reason)
                 site = str(hello["site"])
                 session = _field(hello, "session", int)
                 base = _field(hello, "next_seq", int) - 1
-                applied = self.resume_point(session, base)
+                # the sites' roles meet first: the peer hears this site's HELLO even when it is
+                # refused, so both learn the other's epoch
+                reason = self.meet(hello) or self.identity.mismatch(hello) or self.judge(hello)
+                applied = self.resume_point(session, base) if reason is None else base
                 mine = self.identity.hello(incarnation=self.incarnation, applied=applied,
                                            **self.hello_extra())  # fmt: skip
                 await connection.send(control(FrameType.HELLO, mine))
+                if reason is not None:
+                    await connection.close(reason)
+                    raise Refused(reason)
         except (FrameError, Refused, asyncio.IncompleteReadError, TimeoutError, OSError) as err:
             log.warning("refused a connection from %s: %s", connection.peer, _session_end(err))
             await connection.close()
@@ -408,6 +422,8 @@ class PeerLink:
     judge: Judge
     hello_extra: Callable[[], dict[str, Any]]
     timeouts: Timeouts = field(default_factory=Timeouts)
+    meet: Judge = no_roles
+    """as the listener's"""
     on_reply: Callable[[dict[str, Any]], None] = lambda reply: None
     """told what the peer's site said with an acknowledgement or a report"""
     session: int = field(default_factory=lambda: secrets.randbits(63))
@@ -511,7 +527,8 @@ class PeerLink:
                                            **self.hello_extra())  # fmt: skip
                 await connection.send(control(FrameType.HELLO, mine))
                 hello = await _expect(reader, FrameType.HELLO)
-                reason = self.identity.mismatch(hello) or self.judge(hello)
+                reason = (self.identity.mismatch(hello, epoch=False) or self.meet(hello)
+                          or self.identity.mismatch(hello) or self.judge(hello))  # fmt: skip
                 if reason is not None:
                     await connection.close(reason)
                     raise Refused(reason)

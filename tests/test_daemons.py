@@ -19,6 +19,7 @@ from daemons import GRAIN, Daemon, Pair, running
 from prometheus_client.parser import text_string_to_metric_families
 
 from pitmirror.harness.loop_thread import free_port
+from pitmirror.node.digest import digest_of
 
 FIELDS = {"schema_version", "mirror", "design", "site", "role", "epoch", "peers",
           "committed_point", "rpo_seconds", "out_of_sync", "cycle", "groups", "link"}  # fmt: skip
@@ -67,7 +68,7 @@ def test_two_daemons_mirror_and_status_says_what_the_volumes_hold(tmp_path: Path
         for code in [d.stop() for d in daemons.values()]:
             assert code == 0  # SIGTERM is a clean stop
     doc = json.loads(cli.stdout)
-    assert set(doc) >= FIELDS and doc["schema_version"] == 2
+    assert set(doc) >= FIELDS and doc["schema_version"] == 3
     assert (doc["site"], doc["role"], doc["epoch"], doc["design"]) == (
         "remote",
         "secondary",
@@ -296,3 +297,123 @@ def test_a_site_stopped_while_it_copies_stops_cleanly(tmp_path: Path) -> None:
         assert time.monotonic() - started < 20
         log = (tmp_path / "local.log").read_text()
         assert "stopped" in log.splitlines()[-1], log[-2000:]
+
+
+def test_a_peer_promoted_while_this_site_was_away_makes_it_outdated(tmp_path: Path) -> None:
+    """The sites' role records meet in their HELLOs: a primary that finds its secondary in an
+    epoch made from its own is outdated, refuses the host's writes and the mirror, and status
+    says what resolves it.  (The peer's record is written as a forced promote leaves it.)"""
+    pair = Pair(tmp_path, grains=16, port=free_port())
+    with running(pair, "remote", "local"):
+        pair.wait("local", lambda d: d["peers"][0]["connection"] == "connected", what="connected")
+        local = pair.status("local")
+        assert (local["role"], local["epoch"]) == ("primary", 1)
+        assert local["roles"][""]["peer"] == {"role": "secondary", "epoch": 1, "split": False}
+        pair.write(0, os.urandom(GRAIN))
+    (pair.root / "state-remote" / "roles.json").write_text(
+        json.dumps({"epoch": 2, "parent": 1, "known": 2, "role": "primary", "split": False})
+    )
+    with running(pair, "remote", "local"):
+        local = pair.wait("local", lambda d: d["role"] == "outdated", what="outdated")
+        roles = local["roles"][""]
+        assert roles["known"] == 2 and not roles["writable"]
+        assert "resync --discard-local" in roles["resolve"]
+        assert "different epochs" in (local["peers"][0]["last_error"] or "")
+        refused = pitmirror("write", "--config", str(pair.config("local")), "--grain", "0",
+                            "--from", str(_grain_file(tmp_path)))  # fmt: skip
+        assert refused.returncode != 0 and "outdated" in refused.stderr
+        human = pitmirror("status", "--config", str(pair.config("local")))
+        assert "outdated in epoch 1 (known 2), peer primary in epoch 2" in human.stdout
+    # durable: the site says so after a restart too, before it meets anyone
+    with running(pair, "local"):
+        assert pair.status("local")["role"] == "outdated"
+
+
+def test_demote_stops_the_hosts_writes(tmp_path: Path) -> None:
+    pair = Pair(tmp_path, grains=16, port=free_port())
+    with running(pair, "remote", "local"):
+        pair.wait("local", lambda d: d["peers"][0]["connection"] == "connected", what="connected")
+        demoted = pitmirror("demote", "--config", str(pair.config("local")))
+        assert demoted.returncode == 0, demoted.stderr
+        assert pair.status("local")["role"] == "secondary"
+        again = pitmirror("demote", "--config", str(pair.config("local")))
+        assert again.returncode != 0 and "not primary" in again.stderr
+        refused = pitmirror("write", "--config", str(pair.config("local")), "--grain", "0",
+                            "--from", str(_grain_file(tmp_path)))  # fmt: skip
+        assert refused.returncode != 0 and "secondary" in refused.stderr
+
+
+def _grain_file(root: Path) -> Path:
+    path = root / "grain.bin"
+    path.write_bytes(os.urandom(GRAIN))
+    return path
+
+
+def test_a_forced_promote_serves_the_committed_point_and_outdates_the_old_primary(
+    tmp_path: Path,
+) -> None:
+    """The primary is killed; the secondary, promoted with --force, rolls its copy to the
+    committed point status reported (digest equal), takes host writes in epoch 2 (also after a
+    restart), and the old primary, back, is outdated and refuses the host's writes."""
+    pair = Pair(tmp_path, grains=32, port=free_port())
+    with running(pair, "remote", "local") as daemons:
+        pair.wait("local", lambda d: d["peers"][0]["connection"] == "connected", what="connected")
+        cycle = workload(pair, 20, seed=3)
+        remote = pair.wait("remote", committed_past(cycle), what=f"point {cycle + 1}")
+        workload(pair, 10, seed=4)  # some of it not committed when the primary dies
+        daemons["local"].kill()
+        early = pitmirror("promote", "--config", str(pair.config("remote")))
+        assert early.returncode != 0 and "orderly promote" in early.stderr
+        point = pair.wait("remote", lambda d: not d["link"]["up"], what="link down")
+        digest = point["committed_point"]["digest"]
+        assert point["committed_point"]["number"] >= remote["committed_point"]["number"]
+        promoted = pitmirror("promote", "--force", "--config", str(pair.config("remote")))
+        assert promoted.returncode == 0, promoted.stderr
+        assert "primary in epoch 2" in promoted.stdout
+        status = pair.status("remote")
+        assert (status["role"], status["epoch"]) == ("primary", 2)
+        assert digest_of((tmp_path / "target.img").read_bytes(), GRAIN) == digest
+        again = pitmirror("promote", "--force", "--config", str(pair.config("remote")))
+        assert again.returncode != 0 and "not a secondary" in again.stderr
+        wrote = pitmirror("write", "--config", str(pair.config("remote")), "--grain", "5",
+                          "--from", str(_grain_file(tmp_path)))  # fmt: skip
+        assert wrote.returncode == 0, wrote.stderr
+    with running(pair, "remote", "local"):
+        assert pair.status("remote")["role"] == "primary"
+        local = pair.wait("local", lambda d: d["role"] == "outdated", what="outdated")
+        assert local["roles"][""]["peer"]["epoch"] == 2
+        refused = pitmirror("write", "--config", str(pair.config("local")), "--grain", "0",
+                            "--from", str(_grain_file(tmp_path)))  # fmt: skip
+        assert refused.returncode != 0 and "outdated" in refused.stderr
+        wrote = pitmirror("write", "--config", str(pair.config("remote")), "--grain", "6",
+                          "--from", str(_grain_file(tmp_path)))  # fmt: skip
+        assert wrote.returncode == 0, wrote.stderr
+    assert (tmp_path / "target.img").read_bytes()[6 * GRAIN : 7 * GRAIN] == (
+        tmp_path / "grain.bin"
+    ).read_bytes()
+
+
+def test_a_split_brain_made_on_purpose_is_reported_at_both_sites(tmp_path: Path) -> None:
+    """Both sites promoted while apart: when they meet, each status says split brain, neither
+    mirrors, and the one in the lower epoch is outdated (it is the one to discard)."""
+    pair = Pair(tmp_path, grains=16, port=free_port())
+    with running(pair, "remote", "local") as daemons:
+        pair.wait("local", lambda d: d["peers"][0]["connection"] == "connected", what="connected")
+        assert pitmirror("demote", "--config", str(pair.config("local"))).returncode == 0
+        daemons["remote"].stop()
+        pair.wait("local", lambda d: not d["link"]["up"], what="link down")
+        forced = pitmirror("promote", "--force", "--config", str(pair.config("local")))
+        assert forced.returncode == 0, forced.stderr
+        assert pair.status("local")["epoch"] == 3
+    with running(pair, "remote"):
+        forced = pitmirror("promote", "--force", "--config", str(pair.config("remote")))
+        assert forced.returncode == 0, forced.stderr
+    with running(pair, "remote", "local"):
+        local = pair.wait("local", lambda d: d["roles"][""]["split"], what="split brain")
+        remote = pair.wait("remote", lambda d: d["roles"][""]["split"], what="split brain")
+        assert local["role"] == remote["role"] == "split brain"
+        assert "the side whose changes go" in local["roles"][""]["resolve"]
+        assert "this one: it is outdated" in remote["roles"][""]["resolve"]
+        assert not local["link"]["up"] and not remote["link"]["up"]
+        human = pitmirror("status", "--config", str(pair.config("remote")))
+        assert "split brain in epoch 2" in human.stdout

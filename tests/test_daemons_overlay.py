@@ -86,7 +86,7 @@ def test_design_b_daemons_mirror_every_topology(tmp_path: Path, name: str) -> No
         docs = sites.settle()
         check_digests(sites, docs)
         for doc in docs.values():
-            assert doc["design"] == "freeze-overlay" and doc["schema_version"] == 2
+            assert doc["design"] == "freeze-overlay" and doc["schema_version"] == 3
             assert all(p["connection"] == "connected" for p in doc["peers"]), doc["peers"]
             assert doc["link"]["up"] and doc["out_of_sync"]["grains"] == 0
             assert doc["committed_point"]["source_time"] is not None

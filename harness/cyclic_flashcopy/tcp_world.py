@@ -56,6 +56,7 @@ from pitmirror.model.actions import (
 from pitmirror.model.cyclic_flashcopy import Options
 from pitmirror.node.control import ControlError, request
 from pitmirror.node.frames import FrameType
+from pitmirror.node.roles import PairRoles
 from pitmirror.node.transport import Identity, PeerLink, Timeouts
 
 T = TypeVar("T")
@@ -151,12 +152,17 @@ class FlashCopyTcpWorld:
                             MESSAGES.design)  # fmt: skip
         self.local: FlashCopyLocalSite
 
+        # the local site's role record, as a daemon's: the remote's daemon meets it
+        # (a folder of its own: the remote's daemon keeps its record in the workdir)
+        (workdir / "local-roles").mkdir(exist_ok=True)
+        roles = PairRoles(workdir / "local-roles", {"": True})
+
         def hello() -> dict[str, Any]:
-            return {"cycle": self.local.local_meta(durable=True).cycle}
+            return {"cycle": self.local.local_meta(durable=True).cycle, **roles.hello()}
 
         self.peer = PeerLink(identity, secret, MESSAGES, ("127.0.0.1", self.proxy.port),
                              judge=lambda hello: None, hello_extra=hello, timeouts=TIMEOUTS,
-                             loop=self.loop.loop)  # fmt: skip
+                             meet=roles.meet, loop=self.loop.loop)  # fmt: skip
         self.local = FlashCopyLocalSite(
             volumes["source"], volumes["i1"],
             Journal(workdir, "local", FlashCopyLocalSite.initial_meta(n), compact_every),

@@ -1,0 +1,96 @@
+"""A daemon's role records, one per pair it is a site of (impl/roles.py), and what they say to
+the host, to the peer and to the operator.
+
+The peer's records arrive in its HELLO: the sites *meet* there (model/roles_rules.py `meet`),
+each record updated durably before the connection goes on, and a pair whose sites may not
+mirror (different epochs, an outdated site, a split brain) refuses the connection with the
+reason.  The host's writes pass only at a primary.  Status words each state and the command
+that resolves it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pitmirror.impl.roles import OUTDATED, PRIMARY, DirtyLog, RoleRecord, Roles, RolesError
+
+
+def record_name(pair: str) -> str:
+    return f"roles-{pair}.json" if pair else "roles.json"
+
+
+class PairRoles:
+    """The site's role record of each pair (by name; design A's one pair is "")."""
+
+    def __init__(self, state_dir: Path, pairs: dict[str, bool]) -> None:
+        self.books = {pair: Roles(state_dir, first, record_name(pair))
+                      for pair, first in pairs.items()}  # fmt: skip
+        self.state_dir = state_dir
+        self._dirty: DirtyLog | None = None
+        self.peers: dict[str, RoleRecord] = {}
+        """each pair's peer record, as its last HELLO said"""
+
+    @property
+    def epoch(self) -> int:
+        """The epoch frames carry: design A's pair's (design B's groups fail over alone: 1 until
+        its promote is built)."""
+        book = self.books.get("")
+        return book.record.epoch if book is not None else 1
+
+    def hello(self) -> dict[str, Any]:
+        return {"roles": {pair: book.record.to_json() for pair, book in self.books.items()}}
+
+    def meet(self, hello: dict[str, Any]) -> str | None:
+        """The peer's records from its HELLO, met; why the sites may not mirror, or None."""
+        theirs = hello.get("roles")
+        if not isinstance(theirs, dict):
+            return "the peer's HELLO carries no role records (an older pitmirror?)"
+        for pair, book in self.books.items():
+            raw = theirs.get(pair)
+            if raw is None:
+                continue
+            try:
+                peer = RoleRecord.from_json(raw, "the peer's HELLO")
+            except RolesError as err:
+                return str(err)
+            self.peers[pair] = peer
+            book.meet(peer)
+            if (reason := book.mirrors_with(peer)) is not None:
+                return f"{pair + ': ' if pair else ''}{reason}"
+        return None
+
+    def writable_pair(self) -> str | None:
+        """The pair this site is primary of, if any."""
+        return next((pair for pair, book in self.books.items() if book.writable), None)
+
+    def dirty_log(self) -> DirtyLog:
+        """The grains the host wrote here since this site was promoted."""
+        if self._dirty is None:
+            self._dirty = DirtyLog(self.state_dir)
+        return self._dirty
+
+    def host_refusal(self, pair: str = "") -> str | None:
+        book = self.books.get(pair)
+        return None if book is None else book.refusal()
+
+    def status(self) -> dict[str, Any]:
+        """Each pair's record in words: its state and the command that resolves it."""
+        out = {}
+        for pair, book in self.books.items():
+            record, peer = book.record, self.peers.get(pair)
+            state, resolve = record.role, None
+            if record.split:
+                state = "split brain"
+                resolve = "`pitmirror resync --discard-local` on the side whose changes go" + (
+                    " (this one: it is outdated)" if record.role == OUTDATED else ""
+                )
+            elif record.role == OUTDATED:
+                resolve = "`pitmirror resync --discard-local` here (its changes are discarded)"
+            out[pair] = {
+                **record.to_json(), "state": state, "resolve": resolve,
+                "writable": record.role == PRIMARY,
+                "peer": None if peer is None else {"role": peer.role, "epoch": peer.epoch,
+                                                   "split": peer.split},
+            }  # fmt: skip
+        return out
