@@ -355,8 +355,8 @@ def _roles_rows(note: Note) -> list[Row]:
     for label, design, options in bridges():
         note(f"proof, design {label}: the cycle gives the roles what they assume")
         bridge = prove_bridge(design, options)
-        got = (f"proved, {len(bridge.queries)} lemmas" if bridge.proved
-               else f"{len(bridge.failures)} lemmas failed")  # fmt: skip
+        got = (f"proved, {len(bridge.queries)} queries" if bridge.proved
+               else f"{len(bridge.failures)} queries failed")  # fmt: skip
         rows.append(Row(design.short, f"Z3 bridge, design {label}: the cycle gives "
                         "the roles what they assume", "proved", got, "-", bridge.seconds,
                         bridge.proved))  # fmt: skip

@@ -37,6 +37,9 @@ class RoleRecord:
     known: int
     role: str
     split: bool
+    acting: str = ""
+    """the design's site this one acts as since a resync reversed the pair ("" as configured):
+    design A's remote host acts as the local site once it mirrors the other way"""
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -45,7 +48,8 @@ class RoleRecord:
     def from_json(raw: Any, where: str) -> RoleRecord:
         try:
             record = RoleRecord(int(raw["epoch"]), int(raw["parent"]), int(raw["known"]),
-                                str(raw["role"]), bool(raw["split"]))  # fmt: skip
+                                str(raw["role"]), bool(raw["split"]),
+                                str(raw.get("acting", "")))  # fmt: skip
         except (KeyError, TypeError, ValueError) as err:
             raise RolesError(f"{where}: not a role record ({err})") from None
         if record.role not in ROLES or not 0 <= record.parent < record.epoch <= record.known:
@@ -58,6 +62,18 @@ def next_epoch(first: bool, known: int) -> int:
     first primary, even ones by its first secondary."""
     want = 1 if first else 0
     return known + 1 + (known + 1 - want) % 2
+
+
+def acting_of(state_dir: Path, name: str = RECORD) -> str:
+    """The site the record says this one acts as ("" as configured, or no record yet): read
+    before the site is built, to build the right one."""
+    path = state_dir / name
+    if not path.exists():
+        return ""
+    try:
+        return RoleRecord.from_json(json.loads(path.read_text()), str(path)).acting
+    except ValueError as err:
+        raise RolesError(f"{path}: damaged ({err})") from None
 
 
 class Roles:
@@ -133,15 +149,16 @@ class Roles:
         """An orderly promote's last record, at the demoted peer."""
         self._change(epoch=epoch, parent=parent, known=max(self.record.known, epoch))
 
-    def join(self, primary: RoleRecord) -> None:
-        """A resync's last record: the site joins the primary's epoch as its secondary."""
+    def join(self, primary: RoleRecord, acting: str | None = None) -> None:
+        """A resync's last record: the site joins the primary's epoch as its secondary (and, the
+        pair reversed, acts as the site the mirror copies to)."""
         self._change(epoch=primary.epoch, parent=primary.parent,
-                     known=max(self.record.known, primary.epoch), role=SECONDARY,
-                     split=False)  # fmt: skip
+                     known=max(self.record.known, primary.epoch), role=SECONDARY, split=False,
+                     acting=self.record.acting if acting is None else acting)  # fmt: skip
 
-    def forget_split(self) -> None:
-        """A resync's record at the site that is kept."""
-        self._change(split=False)
+    def forget_split(self, acting: str | None = None) -> None:
+        """A resync's record at the site that is kept (the mirror's source from now on)."""
+        self._change(split=False, acting=self.record.acting if acting is None else acting)
 
     def meet(self, peer: RoleRecord) -> bool:
         """The peer's record, heard when the sites meet: outdated if the peer's epoch was made

@@ -211,6 +211,22 @@ def initial(x: Algebra) -> PairView:
     )  # fmt: skip
 
 
+def resync_start(x: Algebra, source: Term, i1: Term, i2: Term, target: Term,
+                 copy: Term) -> PairView:  # fmt: skip
+    """The pair restarted in the other direction by a resync (model/roles_rules.py `Resync`),
+    the new primary's volume now the source: the target (the old primary's volume) is P_0, the
+    source P_1, and cycle 1 copies the grains `copy` where they may differ (the resync's copy
+    set); I2 agrees with the target outside it, I1 holds anything (design A reads I1 only for a
+    grain out of sync).  With `copy` empty and one image everywhere it is a synchronized pair."""
+    return PairView(
+        source=source, i1=i1, i2=i2, target=target, acked=source, cache=x.zeros(),
+        cached=x.no_grains, images=x.history([target, source]),
+        copy_map=copy, future_map=x.no_grains, out_of_sync=x.no_grains,
+        received_map=x.no_grains, target_map=x.no_grains,
+        cycle=1, committed=0, link_up=x.true, local_up=x.true, remote_up=x.true,
+    )  # fmt: skip
+
+
 # ---- writes -----------------------------------------------------------------------------------
 
 

@@ -245,6 +245,15 @@ def durable_image(x: Algebra, o: Options, s: GroupView, m: Term) -> Term:
     return x.overlaid(s.base[m], merging, *newest)
 
 
+def synchronized(x: Algebra, image: Term) -> GroupView:
+    """The group restarted after a resync (model/roles_rules.py `Resync`): home and remote hold
+    one image per member, which is P_0 and P_1; point 1 frozen with nothing in its delta."""
+    return initial(x).with_(
+        base=image, frozen=x.members_const(x.empty), acked=image,
+        images=x.history([image, image]), rbase=x.remotes_const(image),
+    )  # fmt: skip
+
+
 # ---- guards and updates, action by action ------------------------------------------------------
 
 

@@ -6,9 +6,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pitmirror.impl.bitmap import GrainMap
 from pitmirror.impl.cyclic_flashcopy.layout import SITE_VOLUMES
 from pitmirror.impl.cyclic_flashcopy.local import FlashCopyLocalSite
 from pitmirror.impl.cyclic_flashcopy.messages import MESSAGES, Commit
+from pitmirror.impl.cyclic_flashcopy.metadata import LocalMeta, RemoteMeta
 from pitmirror.impl.cyclic_flashcopy.remote import FlashCopyRemoteSite
 from pitmirror.impl.journal import Journal
 from pitmirror.impl.link import Link
@@ -59,6 +61,34 @@ def build(settings: SiteSettings, volumes: dict[str, Volume], state_dir: Path,
     return RunningSite(remote, lambda: str(remote.service.current_state_value), geometry)
 
 
+REVERSED_VOLUMES: dict[str, dict[str, str]] = {
+    "remote": {"i2": "i1", "target": "source"},
+    "local": {"source": "target", "i1": "i2"},
+}
+"""the volumes of the site a host acts as once reversed, each the configured volume that
+plays it: the local host's source becomes the target, its I1 the new I2; the remote host's
+target becomes the source (its committed image), its I2 the new I1"""
+
+
+def reversed_volumes(configured: str, acting: str) -> dict[str, str]:
+    if acting == configured:
+        return {name: name for name in SITE_VOLUMES[configured]}
+    return REVERSED_VOLUMES[acting]
+
+
+def start_reversed(state_dir: Path, acting: str, grains: int, copy: set[int]) -> None:
+    """The journal of the site this host acts as from now on, replaced by the resync's start
+    (model: `resync_start`): the local site's cycle 1 copies `copy`; the remote holds point 0
+    (the target as it is) with nothing received.  One snapshot, written aside and renamed."""
+    if acting == "local":
+        meta = LocalMeta.initial(grains)
+        meta["copy_map"] = GrainMap(grains, sorted(copy))
+    else:
+        assert not copy, "the remote's start copies nothing"
+        meta = RemoteMeta.initial(grains)
+    Journal(state_dir, acting, meta).compact(meta)
+
+
 def serve(running: RunningSite, clock: Clock, cycle: Cycle) -> Served:
     site = running.site
     if isinstance(site, FlashCopyLocalSite):
@@ -78,4 +108,6 @@ NODE_DESIGN = NodeDesign(
     vocabulary=MESSAGES,
     commit=Commit,
     pairs=lambda settings: {"": settings["site"] == "local"},
+    reversed_volumes=reversed_volumes,
+    start_reversed=start_reversed,
 )

@@ -163,6 +163,12 @@ class LocalServed(Served):
     def host_volumes(self) -> dict[str, tuple[int, int]]:
         return {"source": (0, self.site.source.grain_count)}
 
+    def resync_grains(self) -> set[int]:
+        """To copy, written since P_k, out of sync (proofs/cyclic_flashcopy_roles.py: the source
+        differs from P_c nowhere else but at grains the remote received this cycle)."""
+        meta = self.site.local_meta(durable=True)
+        return set(meta.copy_map.union(meta.future_map).union(meta.out_of_sync))
+
     def roll(self) -> None:
         """The source has no grain whose committed value is held elsewhere: a demoted local site
         promoted again keeps its volume (model/roles_rules.py: a source holds nothing
@@ -192,6 +198,13 @@ class RemoteServed(Served):
         for start, count in self.site.remote_meta().target_map.extents(256):
             self.site.apply(DrainTarget(start, count))
         self._publish()
+
+    def resync_grains(self) -> set[int]:
+        """Received this cycle (not committed), committed but still in I2, and written by the
+        host since a promote."""
+        meta = self.site.remote_meta(durable=True)
+        written = set() if self.dirty is None else set(self.dirty.grains)
+        return set(meta.received_map.union(meta.target_map)) | written
 
     def serve_host(self, dirty: DirtyLog) -> None:
         assert not self.site.remote_meta().target_map, "serve the host only once rolled"

@@ -70,6 +70,17 @@ class PairRoles:
             self._dirty = DirtyLog(self.state_dir)
         return self._dirty
 
+    def apart(self) -> bool:
+        """A pair of this site is outdated here or in a split brain: it does not mirror."""
+        return any(b.record.role == OUTDATED or b.record.split for b in self.books.values())
+
+    def drop_dirty_log(self) -> None:
+        """A promoted site's dirty log, once a resync's start holds its grains."""
+        if self._dirty is not None:
+            self._dirty.close()
+            self._dirty = None
+        (self.state_dir / "dirty.log").unlink(missing_ok=True)
+
     def host_refusal(self, pair: str = "") -> str | None:
         book = self.books.get(pair)
         return None if book is None else book.refusal()

@@ -249,3 +249,32 @@ def promote(
         fail(str(err))
     roles = answer["roles"][""] if "" in answer["roles"] else next(iter(answer["roles"].values()))
     sys.stdout.write(f"promoted: primary in epoch {roles['epoch']}\n")
+
+
+@app.command("resync")
+@clean_errors
+def resync(
+    config: ConfigOpt,
+    discard_local: Annotated[
+        bool,
+        typer.Option(
+            "--discard-local", help="Discard this site's own changes (required: never automatic)."
+        ),
+    ] = False,
+) -> None:
+    """On the outdated site (or the side of a split brain to discard): its changes since the
+    committed point are discarded, and the pair turns — the primary's first cycle copies only
+    the grains either side changed (from their maps, never the whole volume), then mirrors to
+    this site.  Both daemons stop once the pair has turned: start them again."""
+    if not discard_local:
+        fail("a resync discards this site's own changes: say --discard-local")
+    try:
+        answer = request(_socket(config, None), {"op": "resync", "discard_local": True},
+                         timeout=120.0)  # fmt: skip
+    except ControlError as err:
+        fail(str(err))
+    roles = next(iter(answer["roles"].values()))
+    sys.stdout.write(
+        f"resynced: secondary in epoch {roles['epoch']}; the pair turned — start "
+        "both daemons again\n"
+    )

@@ -110,6 +110,12 @@ class Served:
         grain count); none at a site that only holds copies."""
         return {}
 
+    def resync_grains(self) -> set[int]:
+        """The grains where this site's volume may differ from the committed image (the roles'
+        dirty and pending grains: model/roles_rules.py), from its durable journal: what a
+        resync copies, never the whole volume."""
+        raise EngineRefused("this site's design does not resync yet")
+
     def roll(self) -> None:
         """A promote's roll: the site's volume becomes its committed image (every grain whose
         committed value is held beside it copied in), durable before this returns.

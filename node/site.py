@@ -62,6 +62,13 @@ class NodeDesign:
     pairs: Callable[[SiteSettings], dict[str, bool]]
     """the pairs the site is one of (failover's unit: design A's one pair, a design-B group),
     by name, each with whether the site is its first primary (impl/roles.py)"""
+    reversed_volumes: Callable[[str, str], dict[str, str]] | None = None
+    """a host configured as one site, acting as `acting` since a resync reversed the pair: the
+    volume names of the acting site, each the configured volume that plays it (None: the
+    design's pairs do not reverse yet)"""
+    start_reversed: Callable[[Path, str, int, set[int]], None] | None = None
+    """a fresh journal for the site this host acts as from now on, its first cycle copying the
+    given grains (model: the design's `resync_start`)"""
     """the message that commits a point at the receiver (the others carry its data)"""
 
 

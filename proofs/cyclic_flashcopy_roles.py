@@ -10,6 +10,8 @@ the lemma's negation are unsatisfiable together):
   `pending`: what a promote rolls back);
 - the target rolled to its committed point is P_c (the design's goal): a promoted image is a
   committed point of the old primary.
+And the pair a resync restarts in the other direction (`synchronized`) is a state of the
+invariant, whatever the image and I1 hold.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 import z3
 
 from pitmirror.model.cyclic_flashcopy_rules import DESIGN, Options, PairView
+from pitmirror.model.cyclic_flashcopy_rules import resync_start as resync_start_view
 from pitmirror.model.design import WrongDesign
 from pitmirror.model.options import DesignOptions
 from pitmirror.proofs import cyclic_flashcopy as A
@@ -56,6 +59,22 @@ LEMMAS: dict[str, tuple[str, Any]] = {
 }  # fmt: skip
 
 
+SYNCHRONIZED = "bridge_resync_start_keeps_the_invariant"
+"""the pair a resync restarts in the other direction is a state of the design's invariant:
+any volumes that agree outside the copy set, anything in I1"""
+
+
+def resync_start(s: PairView) -> Any:
+    """`s` is a resync's start: source, I2 and target agree outside the copy set."""
+    image, grains = s.source.sort(), s.copy_map.sort()
+    source, i1, i2, target = (z3.Const(f"start.{n}", image) for n in ("s", "i1", "i2", "t"))
+    copy = z3.Const("start.copy", grains)
+    return z3.And(
+        A.same(s, resync_start_view(A.X, source, i1, i2, target, copy)),
+        source == A.X.write(target, copy, source), i2 == A.X.write(target, copy, i2),
+    )  # fmt: skip
+
+
 class CyclicFlashcopyRolesBridge:
     """Design A's bridge lemmas as obligations for the prover."""
 
@@ -67,6 +86,7 @@ class CyclicFlashcopyRolesBridge:
         s = A.fresh_state("bridge")
         for name, (_, lemma) in LEMMAS.items():
             yield Obligation(LEMMA, name, (A.invariant(s), z3.Not(lemma(s))))
+        yield Obligation("init", SYNCHRONIZED, (resync_start(s), z3.Not(A.invariant(s))))
 
 
 BRIDGE = CyclicFlashcopyRolesBridge()

@@ -7,6 +7,8 @@ As design A's bridge (proofs/cyclic_flashcopy_roles.py), per remote, member and 
 - a remote's base copy differs from its committed point only at grains of its complete delta
   or of the delta merging into it (the roles' `pending`);
 - a remote recovers every member at its committed point (the design's goal).
+And the group a resync restarts in the other direction (`synchronized`) is a state of the
+invariant, whatever image each member holds.
 """
 
 from __future__ import annotations
@@ -18,11 +20,20 @@ import z3
 
 from pitmirror.model.algebra import NONE
 from pitmirror.model.design import WrongDesign
-from pitmirror.model.freeze_overlay_rules import DESIGN, GroupView, Options, durable_image
+from pitmirror.model.freeze_overlay_rules import (
+    DESIGN,
+    GroupView,
+    Options,
+    durable_image,
+    synchronized,
+)
 from pitmirror.model.options import DesignOptions
 from pitmirror.proofs import freeze_overlay as B
 from pitmirror.proofs.obligations import Obligation
 
+SYNCHRONIZED = "bridge_resync_start_keeps_the_invariant"
+"""the group restarted after a resync (in the other direction) is a state of the design's
+invariant, for any image per member"""
 LEMMA = "goal"
 """a bridge lemma is a consequence of the invariant, as the goal is"""
 
@@ -83,6 +94,9 @@ class FreezeOverlayRolesBridge:
         s = enc.fresh_state("bridge")
         for name, (_, lemma) in lemmas(enc, options).items():
             yield Obligation(LEMMA, name, (enc.invariant(s, options), z3.Not(lemma(s))))
+        image = z3.Const("sync.image", s.base.sort())
+        start = enc.same(s, synchronized(enc.x, image))
+        yield Obligation("init", SYNCHRONIZED, (start, z3.Not(enc.invariant(s, options))))
 
 
 BRIDGE = FreezeOverlayRolesBridge()

@@ -74,6 +74,9 @@ class Pair(Folders):
     """a metrics port per site that serves metrics"""
     source_random: bool = True
     """the source starts with random bytes (else zeros)"""
+    reverse_port: int | None = None
+    """a reversible pair: the local host listens here, and the remote connects here, once a
+    resync turned the pair"""
 
     def __post_init__(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -89,6 +92,11 @@ class Pair(Folders):
             "local": ('source = "source.img"\ni1 = "i1.img"', f'peer = "{peer}"'),
             "remote": ('i2 = "i2.img"\ntarget = "target.img"', f'listen = "{listen}"'),
         }
+        if self.reverse_port is not None:
+            back = f"127.0.0.1:{self.reverse_port}"
+            key = {"local": "listen", "remote": "peer"}
+            sites = {site: (volumes, f'{link}\n{key[site]} = "{back}"')
+                     for site, (volumes, link) in sites.items()}  # fmt: skip
         for site, (volumes, link) in sites.items():
             self.config(site).write_text(
                 f'design = "cyclic-flashcopy"\nsite = "{site}"\nstate_dir = "state-{site}"\n'

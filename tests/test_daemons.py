@@ -417,3 +417,50 @@ def test_a_split_brain_made_on_purpose_is_reported_at_both_sites(tmp_path: Path)
         assert not local["link"]["up"] and not remote["link"]["up"]
         human = pitmirror("status", "--config", str(pair.config("remote")))
         assert "split brain in epoch 2" in human.stdout
+
+
+def test_a_resync_turns_the_pair_and_copies_only_what_differs(tmp_path: Path) -> None:
+    """Forced failover, writes at the new primary, the old primary back and outdated:
+    `resync --discard-local` there turns the pair — the new primary's first cycle copies only
+    the grains either side changed, then the old primary holds the new primary's image, digest
+    for digest, and goes on receiving its writes."""
+    pair = Pair(tmp_path, grains=64, port=free_port(), reverse_port=free_port())
+    with running(pair, "remote", "local") as daemons:
+        pair.wait("local", lambda d: d["peers"][0]["connection"] == "connected", what="connected")
+        cycle = workload(pair, 20, seed=5)
+        pair.wait("remote", committed_past(cycle), what=f"point {cycle + 1}")
+        workload(pair, 5, seed=6)  # the old primary's changes the resync discards
+        daemons["local"].kill()
+        pair.wait("remote", lambda d: not d["link"]["up"], what="link down")
+        promoted = pitmirror("promote", "--force", "--config", str(pair.config("remote")))
+        assert promoted.returncode == 0, promoted.stderr
+        for grain in (1, 40):
+            wrote = pitmirror("write", "--config", str(pair.config("remote")), "--grain",
+                              str(grain), "--from", str(_grain_file(tmp_path)))  # fmt: skip
+            assert wrote.returncode == 0, wrote.stderr
+    with running(pair, "remote", "local") as daemons:
+        pair.wait("local", lambda d: d["role"] == "outdated", what="outdated")
+        refused = pitmirror("resync", "--config", str(pair.config("local")))
+        assert refused.returncode != 0 and "--discard-local" in refused.stderr
+        resynced = pitmirror("resync", "--discard-local", "--config", str(pair.config("local")))
+        assert resynced.returncode == 0, resynced.stderr
+        assert "secondary in epoch 2" in resynced.stdout
+        for daemon in daemons.values():  # the pair turned: both stop by themselves
+            assert daemon.process.wait(30) == 0
+    with running(pair, "remote", "local"):
+        remote = pair.status("remote")
+        assert (remote["site"], remote["role"], remote["epoch"]) == ("local", "primary", 2)
+        copied = remote["cycle"]["bytes_total"]
+        assert 0 < copied < 64 * GRAIN / 2  # the grains either side changed, not the volume
+        local = pair.wait("local", lambda d: d["committed_point"]["number"] >= 1
+                          and d["cycle"]["to_drain_bytes"] == 0, what="drained")  # fmt: skip
+        assert (local["site"], local["role"]) == ("remote", "secondary")
+        wrote = pitmirror("write", "--config", str(pair.config("remote")), "--grain", "7",
+                          "--from", str(_grain_file(tmp_path)))  # fmt: skip
+        assert wrote.returncode == 0, wrote.stderr
+        cycle = int(wrote.stdout.split("in cycle ")[1])
+        pair.wait("local", lambda d: d["committed_point"]["number"] >= cycle + 1
+                  and d["cycle"]["to_drain_bytes"] == 0, what="the write committed")  # fmt: skip
+    # the old primary's volume (its source, now the target) is the new primary's (its target,
+    # now the source)
+    assert (tmp_path / "source.img").read_bytes() == (tmp_path / "target.img").read_bytes()

@@ -57,7 +57,7 @@ def test_each_designs_invariant_gives_the_roles_what_they_assume(
 ) -> None:
     report = prove_bridge(design, options)
     assert report.proved, [q.line() for q in report.failures]
-    assert len(report.queries) == 3
+    assert len(report.queries) == 4  # three lemmas and the synchronized start
 
 
 def test_a_bridge_lemma_missing_a_map_is_not_implied() -> None:
@@ -189,3 +189,18 @@ def test_a_design_refuses_a_host_write_that_names_a_site() -> None:
     state = cyclic_flashcopy.initial_state(cyclic_flashcopy.Config(grains=2))
     assert "roles model" in (state.why_disabled(HostWrite(0, 1, site="remote")) or "")
     assert dataclasses.replace(HostWrite(0, 1, site="remote"), site="") == HostWrite(0, 1)
+
+
+def test_a_resync_start_needs_i2_to_agree_with_the_target_outside_the_copy_set() -> None:
+    """Design A's resync start is a state of the invariant only because the old primary's I1
+    (the new I2) agrees with its volume outside the copy set: without that, it is not."""
+    from pitmirror.model.cyclic_flashcopy_rules import resync_start
+
+    s = A.fresh_state("start")
+    image, grains = s.source.sort(), s.copy_map.sort()
+    source, i1, i2, target = (z3.Const(f"w.{n}", image) for n in ("s", "i1", "i2", "t"))
+    copy = z3.Const("w.copy", grains)
+    solver = z3.Solver()
+    solver.add(A.same(s, resync_start(A.X, source, i1, i2, target, copy)),
+               source == A.X.write(target, copy, source), z3.Not(A.invariant(s)))  # fmt: skip
+    assert solver.check() == z3.sat
