@@ -137,10 +137,10 @@ class Roles:
         self._change(epoch=epoch, parent=self.record.epoch, known=epoch)
         return epoch
 
-    def take_primary(self) -> None:
-        """The promote's record after the roll: the site is primary (and the mirror's
-        source)."""
-        self._change(role=PRIMARY)
+    def take_primary(self, acting: str | None = None) -> None:
+        """The promote's record after the roll: the site is primary (and the mirror's source,
+        acting as the site that sends when the pair turned)."""
+        self._change(role=PRIMARY, acting=self.record.acting if acting is None else acting)
 
     def demote(self) -> None:
         self._change(role=SECONDARY)

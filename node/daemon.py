@@ -31,13 +31,14 @@ from typing import Any
 
 from pitmirror.impl.journal import replace_durably
 from pitmirror.impl.link import LinkUnavailable
-from pitmirror.impl.roles import OUTDATED, SECONDARY, RolesError, acting_of
+from pitmirror.impl.roles import RolesError
 from pitmirror.impl.site import EngineRefused
 from pitmirror.impl.wire import MessageError
 from pitmirror.node.block_door import BlockDoor
 from pitmirror.node.config import SiteConfig, built_site
 from pitmirror.node.control import ControlServer, Handler
 from pitmirror.node.designs import DESIGNS
+from pitmirror.node.failover import Failover, FailoverError
 from pitmirror.node.frames import FrameError
 from pitmirror.node.frontend import Frontend, FrontendError
 from pitmirror.node.metrics import MetricsServer
@@ -48,7 +49,6 @@ from pitmirror.node.transport import Identity, LinkStats, PeerLink, PeerServer, 
 
 log = logging.getLogger("pitmirror")
 SCHEMA_VERSION = 3
-RESYNC_WAIT_SECONDS = 60.0
 HOST_SHARE_MAX_SECONDS = 0.5
 """the longest the background waits for the host after one tick"""
 
@@ -124,7 +124,7 @@ class DeferredLink:
         self.target.send(message)
 
 
-class Daemon:
+class Daemon(Failover):
     """One site served.  A subclass may step the site instead of running its work in the
     background (`background`), see the site when it is built (`prepare`), answer more control
     requests (`handlers`) and listen with another server class: the harness's two-process
@@ -165,7 +165,8 @@ class Daemon:
         return {"write": lambda request: self._host_write(served, request), "pause": pause,
                 "resume": resume, "demote": demote,
                 "promote": lambda request: self._promote(served, request),
-                "resync": lambda request: self._resync(served, request)}  # fmt: skip
+                "resync": lambda request: self._resync(served, request),
+                "reverse": lambda request: self._reverse(served, request)}  # fmt: skip
 
     def __init__(self, config: SiteConfig, secret: bytes) -> None:
         if config.mirror is None:
@@ -175,7 +176,10 @@ class Daemon:
         self.base_config = config
         """the config as written; `config` is the site this host acts as (reversed by a
         resync)"""
-        config = self._acting(config)
+        try:
+            config = Failover.acting(self.design, config)
+        except FailoverError as err:
+            raise DaemonError(str(err)) from None
         self.config, self.secret = config, secret
         links = self.design.links(config.settings)
         self.listens_for = links.listens_for
@@ -220,12 +224,7 @@ class Daemon:
         self._device_name = ""
         self.frontend: Frontend | None = None
         """the host's block devices (frontend.mount), while they run"""
-        self._resync_request: set[int] | None = None
-        """the grains this outdated site changed, asked of the primary in the next HELLO"""
-        self._resync_done = asyncio.Event()
-        self._reversing = False
-        self._reversed = asyncio.Event()
-        """the pair turned (a resync): the daemon stops, to be started as the other site"""
+        Failover.__init__(self)
         self.paused = False
         """the site's background work (copies, commits, drains) held; messages and host writes
         still served"""
@@ -378,7 +377,7 @@ class Daemon:
             await asyncio.wait([done, reversed_, *tasks], return_when=asyncio.FIRST_COMPLETED)
             if self._reversed.is_set():
                 log.info("the pair is reversed: this host acts as the %s site from now on; "
-                         "start the daemon again", self._acting_site())  # fmt: skip
+                         "start the daemon again", self.config.site)  # fmt: skip
             for task in tasks:
                 if task.done() and task.exception() is not None:
                     raise DaemonError(f"the engine stopped: {task.exception()}")
@@ -413,157 +412,8 @@ class Daemon:
             Frontend(BlockDoor(served), self.on_engine, mount, self._device_name)
         )
 
-    async def _promote(self, served: Served, request: dict[str, Any]) -> dict[str, Any]:
-        """`promote --force`: the peer unreachable, this secondary takes the next epoch of its
-        own (persisted first), rolls its copy to the committed point, then becomes primary and
-        the host writes here (model/roles_rules.py `promote`, record by record)."""
-        pair = str(request.get("pair", ""))
-        book = self.roles.books.get(pair)
-        if book is None:
-            return {"error": f"this site is no site of pair {pair!r}"}
-        record = book.record
-        if record.split:
-            return {"error": "this site is in a split brain: discard one side first "
-                             "(`pitmirror resync --discard-local` there)"}  # fmt: skip
-        if record.role != SECONDARY:
-            return {
-                "error": f"this site is {record.role}, not a secondary"
-                + (": resync it first" if record.role == OUTDATED else "")
-            }
-        if not request.get("force"):
-            return {"error": "an orderly promote (the peer demoted and synchronized, both "
-                             "linked) is not built yet: demote the peer, let the last point "
-                             "commit, stop it, then promote --force here"}  # fmt: skip
-        if any(stats.up for stats in self.links.values()):
-            return {"error": "the peer is reachable: a forced promote is for a peer that is "
-                             "not (stop it or cut the link first)"}  # fmt: skip
-
-        def promote() -> None:
-            served.roll()  # refuses at a site with no copy, before any record changes
-            book.promote_epoch()
-            served.roll()  # idempotent: what a crash between the two left is rolled again
-            book.take_primary()
-            served.serve_host(self.roles.dirty_log())
-
-        try:
-            await self.on_engine(promote)
-        except EngineRefused as err:
-            return {"error": str(err)}
-        await self.on_engine(self._publish, served)
-        await self._start_frontend(served)
-        return {"ok": True, "roles": self.roles.status()}
-
     def _hello(self) -> dict[str, Any]:
-        extra: dict[str, Any] = {}
-        if self._resync_request is not None:
-            extra["resync"] = {"grains": sorted(self._resync_request)}
-        elif self._reversing:
-            extra["resync"] = "accepted"
-        return {**self.hello, **self.roles.hello(), **extra}
-
-    # ---- resync: the pair reversed (design A) --------------------------------------------------
-
-    def _acting(self, config: SiteConfig) -> SiteConfig:
-        """The config of the site this host acts as: reversed once a resync turned the pair."""
-        reverse = self.design.reversed_volumes
-        try:
-            acting = acting_of(config.state_dir) if reverse is not None else ""
-        except RolesError as err:
-            raise DaemonError(str(err)) from None
-        if not acting or acting == config.site or reverse is None:
-            return config
-        volumes = {name: config.volumes[mine]
-                   for name, mine in reverse(config.site, acting).items()}  # fmt: skip
-        return dataclasses.replace(config, site=acting, volumes=volumes,
-                                   settings={**config.settings, "site": acting})  # fmt: skip
-
-    def _acting_site(self) -> str:
-        return str(self.config.site)
-
-    def _meet(self, hello: dict[str, Any]) -> str | None:
-        """The roles meet (node/roles.py); a resync asked of this primary, or accepted by the
-        peer, turns the pair here."""
-        reason = self.roles.meet(hello)
-        asked = hello.get("resync")
-        if isinstance(asked, dict):
-            return self._accept_resync(hello, asked)
-        if asked == "accepted" and self._resync_request is not None:
-            return self._finish_resync(hello)
-        return reason
-
-    def _accept_resync(self, hello: dict[str, Any], asked: dict[str, Any]) -> str:
-        """The peer discards its changes and asks for this primary's: this host's journal is
-        replaced by the resync's start — acting as the local site, its first cycle copying the
-        peer's grains and its own — then its record says so (model: `Resync`, the primary's
-        record); the host's writes stop until the daemon starts again."""
-        book = self.roles.books.get("")
-        peer = self.roles.peers.get("")
-        start = self.design.start_reversed
-        if book is None or peer is None or start is None or not book.writable:
-            return "a resync copies from the primary: this site is not"
-        if not (peer.role == OUTDATED or peer.split):
-            return "the peer is neither outdated nor in a split brain: nothing to discard"
-        grains = asked.get("grains")
-        if not isinstance(grains, list) or not all(isinstance(g, int) for g in grains):
-            return "the peer's resync names no grains"
-        if self._reversing:
-            return "the pair is reversed: the daemons start again"
-
-        def turn() -> None:
-            self._reversing = True  # the host's writes stop here, before the copy set is read
-            copy = set(grains) | self._served.resync_grains()
-            assert start is not None
-            start(self.config.state_dir, "local", self._grain_count, copy)
-            book.forget_split(acting="local")
-            self.roles.drop_dirty_log()
-            log.info("resync: the %s site discards its changes; %d grains to copy from here",
-                     hello.get("site"), len(copy))  # fmt: skip
-
-        self.engine.submit(turn).result()
-        self._reversed.set()
-        return "the pair is reversed: both daemons start again, this one as the source"
-
-    def _finish_resync(self, hello: dict[str, Any]) -> str:
-        """The primary turned: this host's journal is the remote's start, then its record joins
-        the primary's epoch as its secondary, acting as the remote site (model: `Resync`, the
-        outdated site's last record)."""
-        book = self.roles.books[""]
-        peer = self.roles.peers[""]
-        start = self.design.start_reversed
-        assert start is not None
-
-        def turn() -> None:
-            start(self.config.state_dir, "remote", self._grain_count, set())
-            book.join(peer, acting="remote")
-
-        self.engine.submit(turn).result()
-        self._resync_request = None
-        self._resync_done.set()
-        return "the pair is reversed: both daemons start again, this one as the target"
-
-    async def _resync(self, served: Served, request: dict[str, Any]) -> dict[str, Any]:
-        """`resync --discard-local` here (outdated, or in a split brain): the grains this site
-        changed go to the primary in the next HELLO; it answers by turning the pair."""
-        book = self.roles.books.get("")
-        if book is None or self.design.start_reversed is None:
-            return {"error": "this design's sites do not resync yet"}
-        if not request.get("discard_local"):
-            return {"error": "a resync discards this site's own changes: say --discard-local"}
-        if not (book.record.role == OUTDATED or book.record.split):
-            return {"error": f"this site is {book.record.role}, neither outdated nor in a split "
-                             "brain: nothing to discard"}  # fmt: skip
-        try:
-            self._resync_request = await self.on_engine(served.resync_grains)
-        except EngineRefused as err:
-            return {"error": str(err)}
-        try:
-            await asyncio.wait_for(self._resync_done.wait(), RESYNC_WAIT_SECONDS)
-        except TimeoutError:
-            self._resync_request = None
-            return {"error": f"the primary did not answer within {RESYNC_WAIT_SECONDS:.0f} s "
-                             "(is it running, and reachable?)"}  # fmt: skip
-        asyncio.get_running_loop().call_later(0.2, self._reversed.set)
-        return {"ok": True, "roles": self.roles.status()}
+        return {**self.hello, **self.roles.hello(), **self.turn_hello()}
 
     def _host_refusal(self, grain: int) -> str | None:
         """The role of the pair the grain is in (design A's one pair)."""

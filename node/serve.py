@@ -268,13 +268,26 @@ def resync(
     this site.  Both daemons stop once the pair has turned: start them again."""
     if not discard_local:
         fail("a resync discards this site's own changes: say --discard-local")
+    _turn(config, {"op": "resync", "discard_local": True}, "resynced")
+
+
+def _turn(config: Path, body: dict[str, Any], done: str) -> None:
+    """A command that turns the pair: asked of the daemon, which answers once turned."""
     try:
-        answer = request(_socket(config, None), {"op": "resync", "discard_local": True},
-                         timeout=120.0)  # fmt: skip
+        answer = request(_socket(config, None), body, timeout=150.0)
     except ControlError as err:
         fail(str(err))
     roles = next(iter(answer["roles"].values()))
-    sys.stdout.write(
-        f"resynced: secondary in epoch {roles['epoch']}; the pair turned — start "
-        "both daemons again\n"
-    )
+    sys.stdout.write(f"{done}: secondary in epoch {roles['epoch']}; the pair turned — start "
+                     "both daemons again\n")  # fmt: skip
+
+
+@app.command("reverse")
+@clean_errors
+def reverse(config: ConfigOpt) -> None:
+    """At the primary, both sites up and linked (design A): the orderly switch.  This site
+    demotes itself (no more host writes), waits until the mirror holds every write, then the
+    secondary takes the next epoch, rolls to the last point and becomes the primary, and this
+    site its secondary; nothing is copied but what was not mirrored yet.  Both daemons stop
+    once the pair has turned: start them again."""
+    _turn(config, {"op": "reverse"}, "reversed")

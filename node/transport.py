@@ -508,6 +508,12 @@ class PeerLink:
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.timeouts.retry_max)
 
+    async def handshake_again(self) -> None:
+        """Drop the connection (the link connects again at once): the next HELLO says what
+        changed here (a role)."""
+        if self._connection is not None:
+            await self._connection.close("a new handshake")
+
     async def stop(self) -> None:
         self._stopping = True
         self._settle_all(LinkUnavailable("the site is stopping"))  # the engine's call ends now

@@ -363,7 +363,7 @@ def test_a_forced_promote_serves_the_committed_point_and_outdates_the_old_primar
         workload(pair, 10, seed=4)  # some of it not committed when the primary dies
         daemons["local"].kill()
         early = pitmirror("promote", "--config", str(pair.config("remote")))
-        assert early.returncode != 0 and "orderly promote" in early.stderr
+        assert early.returncode != 0 and "pitmirror reverse" in early.stderr
         point = pair.wait("remote", lambda d: not d["link"]["up"], what="link down")
         digest = point["committed_point"]["digest"]
         assert point["committed_point"]["number"] >= remote["committed_point"]["number"]
@@ -464,3 +464,39 @@ def test_a_resync_turns_the_pair_and_copies_only_what_differs(tmp_path: Path) ->
     # the old primary's volume (its source, now the target) is the new primary's (its target,
     # now the source)
     assert (tmp_path / "source.img").read_bytes() == (tmp_path / "target.img").read_bytes()
+
+
+def test_reverse_switches_the_roles_and_back_without_copying_the_volume(tmp_path: Path) -> None:
+    """The orderly switch, both sites up: `reverse` at the primary demotes it, waits for the
+    last point, and the secondary takes over in the next epoch; the pair mirrors the other way;
+    reversed again, the first primary is back, each time the volumes equal byte for byte."""
+    pair = Pair(tmp_path, grains=64, port=free_port(), reverse_port=free_port())
+    with running(pair, "remote", "local") as daemons:
+        pair.wait("local", lambda d: d["peers"][0]["connection"] == "connected", what="connected")
+        workload(pair, 20, seed=7)
+        early = pitmirror("reverse", "--config", str(pair.config("remote")))
+        assert early.returncode != 0 and "mirror's source" in early.stderr
+        reversed_ = pitmirror("reverse", "--config", str(pair.config("local")))
+        assert reversed_.returncode == 0, reversed_.stderr
+        assert "secondary in epoch 2" in reversed_.stdout
+        for daemon in daemons.values():
+            assert daemon.process.wait(30) == 0
+    assert (tmp_path / "source.img").read_bytes() == (tmp_path / "target.img").read_bytes()
+    with running(pair, "remote", "local"):
+        remote = pair.wait("remote", lambda d: d["peers"][0]["connection"] == "connected",
+                           what="connected")  # fmt: skip
+        assert (remote["site"], remote["role"], remote["epoch"]) == ("local", "primary", 2)
+        wrote = pitmirror("write", "--config", str(pair.config("remote")), "--grain", "9",
+                          "--from", str(_grain_file(tmp_path)))  # fmt: skip
+        assert wrote.returncode == 0, wrote.stderr
+        again = pitmirror("reverse", "--config", str(pair.config("remote")))
+        assert again.returncode == 0, again.stderr
+        assert "secondary in epoch 3" in again.stdout
+    with running(pair, "remote", "local"):
+        local = pair.wait("local", lambda d: d["peers"][0]["connection"] == "connected",
+                          what="connected")  # fmt: skip
+        assert (local["site"], local["role"], local["epoch"]) == ("local", "primary", 3)
+        pair.write(10, os.urandom(GRAIN))
+    assert (tmp_path / "source.img").read_bytes()[9 * GRAIN : 10 * GRAIN] == (
+        tmp_path / "grain.bin"
+    ).read_bytes()

@@ -1,0 +1,306 @@
+"""Failover at a daemon: promote, resync and reverse, and the HELLO in which the pair turns
+(model/roles_rules.py's commands, design A; node/roles.py keeps the records).
+
+A forced promote rolls the site's copy and serves the host there.  A resync or a reverse turns
+the pair: one site asks in its HELLO (the grains it changed), the other turns first — its
+journal replaced by the design's resync start, acting as the site that sends — and answers in
+its own HELLO; the asking site then writes the receiving site's start and joins the epoch.
+Both daemons stop once turned, to be started as the other site.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from pitmirror.impl.roles import OUTDATED, SECONDARY, RolesError, acting_of
+from pitmirror.impl.site import EngineRefused
+from pitmirror.node.config import SiteConfig
+from pitmirror.node.roles import PairRoles
+from pitmirror.node.served import Served
+from pitmirror.node.site import NodeDesign
+from pitmirror.node.transport import LinkStats, PeerLink
+
+log = logging.getLogger("pitmirror")
+
+RESYNC_WAIT_SECONDS = 60.0
+
+
+class FailoverError(Exception):
+    """The site's role record cannot be read: the reason in words."""
+
+
+def asked_grains(asked: dict[str, Any]) -> list[int] | None:
+    """The grains a peer's resync or switch names, or None when they are not a list of grains."""
+    grains = asked.get("grains")
+    if not isinstance(grains, list) or not all(isinstance(g, int) for g in grains):
+        return None
+    return grains
+
+
+class Failover:
+    """The daemon's failover commands and the turn of the pair (a mixin of node/daemon.py's
+    Daemon, whose attributes it names)."""
+
+    config: SiteConfig
+    design: NodeDesign
+    roles: PairRoles
+    engine: ThreadPoolExecutor
+    links: dict[str, LinkStats]
+    connectors: dict[str, PeerLink]
+    _served: Served
+    _grain_count: int
+
+    def __init__(self) -> None:
+        self._resync_request: set[int] | None = None
+        """the grains this site changed, asked of the peer in the next HELLO"""
+        self._resync_done = asyncio.Event()
+        self._request_kind = "resync"
+        """what this site asks of its peer, or was asked: a resync, or a switch (reverse)"""
+        self._reversing = False
+        self._reversed = asyncio.Event()
+        """the pair turned: the daemon stops, to be started as the other site"""
+
+    async def on_engine(self, call: Any, *args: Any) -> Any:
+        raise NotImplementedError
+
+    def _publish(self, served: Served) -> None:
+        raise NotImplementedError
+
+    async def _start_frontend(self, served: Served) -> None:
+        raise NotImplementedError
+
+    @property
+    def links_up(self) -> bool:
+        raise NotImplementedError
+
+    def turn_hello(self) -> dict[str, Any]:
+        """This site's part of its HELLO: what it asks, or that it turned."""
+        if self._resync_request is not None:
+            return {self._request_kind: {"grains": sorted(self._resync_request)}}
+        if self._reversing:
+            return {self._request_kind: "accepted"}
+        return {}
+
+    async def _promote(self, served: Served, request: dict[str, Any]) -> dict[str, Any]:
+        """`promote --force`: the peer unreachable, this secondary takes the next epoch of its
+        own (persisted first), rolls its copy to the committed point, then becomes primary and
+        the host writes here (model/roles_rules.py `promote`, record by record)."""
+        pair = str(request.get("pair", ""))
+        book = self.roles.books.get(pair)
+        if book is None:
+            return {"error": f"this site is no site of pair {pair!r}"}
+        record = book.record
+        if record.split:
+            return {"error": "this site is in a split brain: discard one side first "
+                             "(`pitmirror resync --discard-local` there)"}  # fmt: skip
+        if record.role != SECONDARY:
+            return {
+                "error": f"this site is {record.role}, not a secondary"
+                + (": resync it first" if record.role == OUTDATED else "")
+            }
+        if not request.get("force"):
+            return {"error": "the orderly switch, both sites up and linked, is `pitmirror "
+                             "reverse` at the primary (it demotes itself, waits for the last "
+                             "point, and this site takes over); promote --force is for a peer "
+                             "that is gone"}  # fmt: skip
+        if any(stats.up for stats in self.links.values()):
+            return {"error": "the peer is reachable: a forced promote is for a peer that is "
+                             "not (stop it or cut the link first)"}  # fmt: skip
+
+        def promote() -> None:
+            served.roll()  # refuses at a site with no copy, before any record changes
+            book.promote_epoch()
+            served.roll()  # idempotent: what a crash between the two left is rolled again
+            book.take_primary()
+            served.serve_host(self.roles.dirty_log())
+
+        try:
+            await self.on_engine(promote)
+        except EngineRefused as err:
+            return {"error": str(err)}
+        await self.on_engine(self._publish, served)
+        await self._start_frontend(served)
+        return {"ok": True, "roles": self.roles.status()}
+
+    @staticmethod
+    def acting(design: NodeDesign, config: SiteConfig) -> SiteConfig:
+        """The config of the site this host acts as: reversed once a resync turned the pair."""
+        reverse = design.reversed_volumes
+        try:
+            acting = acting_of(config.state_dir) if reverse is not None else ""
+        except RolesError as err:
+            raise FailoverError(str(err)) from None
+        if not acting or acting == config.site or reverse is None:
+            return config
+        volumes = {name: config.volumes[mine]
+                   for name, mine in reverse(config.site, acting).items()}  # fmt: skip
+        return dataclasses.replace(config, site=acting, volumes=volumes,
+                                   settings={**config.settings, "site": acting})  # fmt: skip
+
+    def _meet(self, hello: dict[str, Any]) -> str | None:
+        """The roles meet (node/roles.py); a resync asked of this primary, or accepted by the
+        peer, turns the pair here."""
+        reason = self.roles.meet(hello)
+        for kind in ("resync", "switch"):
+            asked = hello.get(kind)
+            if isinstance(asked, dict):
+                self._request_kind = kind
+                if kind == "switch":
+                    return self._accept_switch(hello, asked)
+                return self._accept_resync(hello, asked)
+            if asked == "accepted" and self._resync_request is not None:
+                return self._finish_resync(hello)
+        return reason
+
+    def _accept_switch(self, hello: dict[str, Any], asked: dict[str, Any]) -> str:
+        """The primary demoted itself and asks this secondary to take over (`reverse`, the
+        orderly promote): this site takes the next epoch above both sites', rolls, starts as
+        the local site (its first cycle copying what is not synchronized yet, nothing when
+        it is) and takes the role (model: `Promote`); the peer joins when it hears so."""
+        book = self.roles.books.get("")
+        peer = self.roles.peers.get("")
+        start = self.design.start_reversed
+        if book is None or peer is None or start is None:
+            return "this site cannot take over"
+        record = book.record
+        if record.role != SECONDARY or record.split or self.config.site != "remote":
+            return f"this site is {record.role}, not the mirror's secondary: it cannot take over"
+        if peer.role != SECONDARY or peer.epoch != record.epoch or peer.split:
+            return "the peer is not demoted in this site's epoch"
+        grains = asked_grains(asked)
+        if grains is None:
+            return "the peer's switch names no grains"
+        if self._reversing:
+            return "the pair is reversed: the daemons start again"
+
+        def turn() -> None:
+            self._reversing = True
+            book.promote_epoch(peer.known)
+            self._served.roll()
+            copy = set(grains) | self._served.resync_grains()
+            assert start is not None
+            start(self.config.state_dir, "local", self._grain_count, copy)
+            book.take_primary(acting="local")
+            log.info("switch: primary in epoch %d; %d grains to copy from here",
+                     book.record.epoch, len(copy))  # fmt: skip
+
+        self.engine.submit(turn).result()
+        self._reversed.set()
+        return "the pair is reversed: both daemons start again, this one as the primary"
+
+    def _accept_resync(self, hello: dict[str, Any], asked: dict[str, Any]) -> str:
+        """The peer discards its changes and asks for this primary's: this host's journal is
+        replaced by the resync's start — acting as the local site, its first cycle copying the
+        peer's grains and its own — then its record says so (model: `Resync`, the primary's
+        record); the host's writes stop until the daemon starts again."""
+        book = self.roles.books.get("")
+        peer = self.roles.peers.get("")
+        start = self.design.start_reversed
+        if book is None or peer is None or start is None or not book.writable:
+            return "a resync copies from the primary: this site is not"
+        if not (peer.role == OUTDATED or peer.split):
+            return "the peer is neither outdated nor in a split brain: nothing to discard"
+        grains = asked_grains(asked)
+        if grains is None:
+            return "the peer's resync names no grains"
+        if self._reversing:
+            return "the pair is reversed: the daemons start again"
+
+        def turn() -> None:
+            self._reversing = True  # the host's writes stop here, before the copy set is read
+            copy = set(grains) | self._served.resync_grains()
+            assert start is not None
+            start(self.config.state_dir, "local", self._grain_count, copy)
+            book.forget_split(acting="local")
+            self.roles.drop_dirty_log()
+            log.info("resync: the %s site discards its changes; %d grains to copy from here",
+                     hello.get("site"), len(copy))  # fmt: skip
+
+        self.engine.submit(turn).result()
+        self._reversed.set()
+        return "the pair is reversed: both daemons start again, this one as the source"
+
+    def _finish_resync(self, hello: dict[str, Any]) -> str:
+        """The primary turned: this host's journal is the remote's start, then its record joins
+        the primary's epoch as its secondary, acting as the remote site (model: `Resync`, the
+        outdated site's last record)."""
+        book = self.roles.books[""]
+        peer = self.roles.peers[""]
+        start = self.design.start_reversed
+        assert start is not None
+
+        def turn() -> None:
+            start(self.config.state_dir, "remote", self._grain_count, set())
+            book.join(peer, acting="remote")
+
+        self.engine.submit(turn).result()
+        self._resync_request = None
+        self._resync_done.set()
+        return "the pair is reversed: both daemons start again, this one as the target"
+
+    async def _resync(self, served: Served, request: dict[str, Any]) -> dict[str, Any]:
+        """`resync --discard-local` here (outdated, or in a split brain): the grains this site
+        changed go to the primary in the next HELLO; it answers by turning the pair."""
+        book = self.roles.books.get("")
+        if book is None or self.design.start_reversed is None:
+            return {"error": "this design's sites do not resync yet"}
+        if not request.get("discard_local"):
+            return {"error": "a resync discards this site's own changes: say --discard-local"}
+        if not (book.record.role == OUTDATED or book.record.split):
+            return {"error": f"this site is {book.record.role}, neither outdated nor in a split "
+                             "brain: nothing to discard"}  # fmt: skip
+        try:
+            self._request_kind = "resync"
+            self._resync_request = await self.on_engine(served.resync_grains)
+        except EngineRefused as err:
+            return {"error": str(err)}
+        try:
+            await asyncio.wait_for(self._resync_done.wait(), RESYNC_WAIT_SECONDS)
+        except TimeoutError:
+            self._resync_request = None
+            return {"error": f"the primary did not answer within {RESYNC_WAIT_SECONDS:.0f} s "
+                             "(is it running, and reachable?)"}  # fmt: skip
+        asyncio.get_running_loop().call_later(0.2, self._reversed.set)
+        return {"ok": True, "roles": self.roles.status()}
+
+    async def _reverse(self, served: Served, request: dict[str, Any]) -> dict[str, Any]:
+        """`reverse` at the primary: it demotes itself, waits until the mirror holds every write
+        (its maps empty), then asks the secondary to take over in its next HELLO; both turn."""
+        book = self.roles.books.get("")
+        if book is None or self.design.start_reversed is None:
+            return {"error": "this design's pairs do not reverse yet"}
+        if self.config.site != "local" or book.record.role == OUTDATED or book.record.split:
+            return {"error": "reverse runs at the mirror's source (the primary, or demoted): "
+                             f"this site is {book.record.role}, acting as the "
+                             f"{self.config.site} site"}  # fmt: skip
+        if not self.links_up:
+            return {"error": "the peer is unreachable: `pitmirror promote --force` there"}
+        if book.writable:
+            await self.on_engine(book.demote)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + RESYNC_WAIT_SECONDS
+        while (grains := await self.on_engine(served.resync_grains)) or \
+                await self.on_engine(served.cached_grains):  # fmt: skip
+            if loop.time() > deadline:
+                return {
+                    "error": f"the mirror did not catch up within {RESYNC_WAIT_SECONDS:.0f} "
+                    f"s ({len(grains)} grains behind); this site stays demoted"
+                }
+            await asyncio.sleep(0.05)
+        self._request_kind, self._resync_request = "switch", grains
+        for peer in self.connectors.values():
+            await peer.handshake_again()
+        try:
+            await asyncio.wait_for(self._resync_done.wait(), RESYNC_WAIT_SECONDS)
+        except TimeoutError:
+            self._resync_request = None
+            return {
+                "error": f"the secondary did not take over within "
+                f"{RESYNC_WAIT_SECONDS:.0f} s; this site stays demoted"
+            }
+        loop.call_later(0.2, self._reversed.set)
+        return {"ok": True, "roles": self.roles.status()}
