@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import os
+import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -77,6 +79,7 @@ class Pair(Folders):
     reverse_port: int | None = None
     """a reversible pair: the local host listens here, and the remote connects here, once a
     resync turned the pair"""
+    reverse_host: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -93,7 +96,7 @@ class Pair(Folders):
             "remote": ('i2 = "i2.img"\ntarget = "target.img"', f'listen = "{listen}"'),
         }
         if self.reverse_port is not None:
-            back = f"127.0.0.1:{self.reverse_port}"
+            back = f"{self.reverse_host}:{self.reverse_port}"
             key = {"local": "listen", "remote": "peer"}
             sites = {site: (volumes, f'{link}\n{key[site]} = "{back}"')
                      for site, (volumes, link) in sites.items()}  # fmt: skip
@@ -266,3 +269,50 @@ class Sites(Folders):
 def _idle(doc: dict[str, Any]) -> bool:
     return all(g["cycle"]["phase"] == "idle" and g["out_of_sync"]["grains"] == 0
                for g in doc["groups"] if g["role"] == "primary")  # fmt: skip
+
+
+def ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=30)
+
+
+@dataclass(frozen=True)
+class Hosts:
+    local_ns: str
+    remote_ns: str
+    local_ip: str
+    remote_ip: str
+    local_veth: str
+
+
+def why_no_hosts() -> str | None:
+    if os.geteuid() != 0:
+        return f"network namespaces need root (running as uid {os.geteuid()})"
+    if shutil.which("ip") is None:
+        return "network namespaces need iproute2's ip (apt-get install iproute2)"
+    return None
+
+
+@contextmanager
+def two_hosts() -> Iterator[Hosts]:
+    """Two network namespaces joined by a veth pair made here, removed (every process in them
+    killed) on the way out, also after a failure."""
+    tag = secrets.token_hex(3)
+    made = Hosts(f"pm-{tag}-l", f"pm-{tag}-r", "10.231.77.1", "10.231.77.2", f"pml{tag}")
+    try:
+        ip("netns", "add", made.local_ns)
+        ip("netns", "add", made.remote_ns)
+        ip("link", "add", made.local_veth, "type", "veth", "peer", "name", f"pmr{tag}")
+        for ns, veth, address in ((made.local_ns, made.local_veth, made.local_ip),
+                                  (made.remote_ns, f"pmr{tag}", made.remote_ip)):  # fmt: skip
+            ip("link", "set", veth, "netns", ns)
+            ip("-n", ns, "addr", "add", f"{address}/30", "dev", veth)
+            ip("-n", ns, "link", "set", veth, "up")
+            ip("-n", ns, "link", "set", "lo", "up")
+        yield made
+    finally:
+        for ns in (made.local_ns, made.remote_ns):
+            pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True,
+                                  check=False).stdout.split()  # fmt: skip
+            for pid in pids:
+                subprocess.run(["kill", "-9", pid], check=False)
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)

@@ -151,12 +151,12 @@ def fsck(device: str) -> None:
     assert done.returncode == 0, f"e2fsck -fn {device}: exit {done.returncode}\n{done.stdout}"
 
 
-def recover(databases: Path, files: Path, where: Path) -> Recovered:
+def recover(databases: Path, files: Path, where: Path, inside: str = "") -> Recovered:
     """Check a committed point's images as a failover would use them: each attached read-only,
     `e2fsck -fn`; then each mounted (its journal replayed, as a mount after a crash does),
     `PRAGMA integrity_check` of both databases, every file whole; unmounted, `e2fsck -fn`
     again.  The images are changed by the replay: give copies.  `files` may be `databases`:
-    one filesystem holds both."""
+    one filesystem holds both; `inside`: the folder of each filesystem the workload ran in."""
     images = dict.fromkeys((databases, files))
     for image in images:
         with attached(image, read_only=True) as device:
@@ -167,14 +167,16 @@ def recover(databases: Path, files: Path, where: Path) -> Recovered:
                  for i, (image, device) in enumerate(devices.items())}  # fmt: skip
         numbers: dict[str, frozenset[int]] = {}
         for kind in ("wal", "rollback"):
-            db = sqlite3.connect(roots[databases] / f"{kind}.db")
+            path = roots[databases] / inside / f"{kind}.db"
+            assert path.exists(), f"{path} is not in the image"
+            db = sqlite3.connect(path)
             try:
                 assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
                 numbers[kind] = frozenset(n for (n,) in db.execute("SELECT n FROM t"))
             finally:
                 db.close()
         present = set()
-        for path in (roots[files] / "app").iterdir():
+        for path in (roots[files] / inside / "app").iterdir():
             # a file not yet synced at the point's instant may be there short (ext4 orders data
             # before the metadata that points at it: never other bytes)
             number, text = int(path.stem), path.read_text()

@@ -6,66 +6,23 @@ source's image at that point, by digest.  Traffic goes only to the namespaces ma
 from __future__ import annotations
 
 import os
-import secrets
-import shutil
-import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from daemons import GRAIN, Daemon, Pair, Sites
+from daemons import GRAIN, Daemon, Hosts, Pair, Sites, ip, two_hosts, why_no_hosts
 
 from pitmirror.harness.loop_thread import free_port
 from pitmirror.model import freeze_overlay as model
 
 
-def _ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=30)
-
-
-@dataclass(frozen=True)
-class Hosts:
-    local_ns: str
-    remote_ns: str
-    local_ip: str
-    remote_ip: str
-    local_veth: str
-
-
-def _why_not() -> str | None:
-    if os.geteuid() != 0:
-        return f"network namespaces need root (running as uid {os.geteuid()})"
-    if shutil.which("ip") is None:
-        return "network namespaces need iproute2's ip (apt-get install iproute2)"
-    return None
-
-
 @pytest.fixture
 def hosts() -> Iterator[Hosts]:
-    if (reason := _why_not()) is not None:
+    if (reason := why_no_hosts()) is not None:
         pytest.skip(reason)
-    tag = secrets.token_hex(3)
-    made = Hosts(f"pm-{tag}-l", f"pm-{tag}-r", "10.231.77.1", "10.231.77.2", f"pml{tag}")
-    try:
-        _ip("netns", "add", made.local_ns)
-        _ip("netns", "add", made.remote_ns)
-        _ip("link", "add", made.local_veth, "type", "veth", "peer", "name", f"pmr{tag}")
-        for ns, veth, address in ((made.local_ns, made.local_veth, made.local_ip),
-                                  (made.remote_ns, f"pmr{tag}", made.remote_ip)):  # fmt: skip
-            _ip("link", "set", veth, "netns", ns)
-            _ip("-n", ns, "addr", "add", f"{address}/30", "dev", veth)
-            _ip("-n", ns, "link", "set", veth, "up")
-            _ip("-n", ns, "link", "set", "lo", "up")
+    with two_hosts() as made:
         yield made
-    finally:
-        for ns in (made.local_ns, made.remote_ns):
-            pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True,
-                                  check=False).stdout.split()  # fmt: skip
-            for pid in pids:
-                subprocess.run(["kill", "-9", pid], check=False)
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
 
 
 def test_two_hosts_mirror_through_a_link_cut(hosts: Hosts, tmp_path: Path) -> None:
@@ -79,14 +36,14 @@ def test_two_hosts_mirror_through_a_link_cut(hosts: Hosts, tmp_path: Path) -> No
         local = pair.wait("local", lambda d: d["link"]["up"], what="the link up")
         assert local["peers"][0]["address"] == f"{hosts.remote_ip}:{pair.port}"
         pair.wait("remote", lambda d: d["committed_point"]["number"] >= 1, what="point 1")
-        _ip("-n", hosts.local_ns, "link", "set", hosts.local_veth, "down")
+        ip("-n", hosts.local_ns, "link", "set", hosts.local_veth, "down")
         try:
             pair.wait("local", lambda d: not d["link"]["up"], what="the link down")
             for grain in (5, 6, 30):
                 pair.write(grain, os.urandom(GRAIN))
             pair.wait("local", lambda d: d["out_of_sync"]["grains"] >= 3, what="out of sync")
         finally:
-            _ip("-n", hosts.local_ns, "link", "set", hosts.local_veth, "up")
+            ip("-n", hosts.local_ns, "link", "set", hosts.local_veth, "up")
         pair.wait("local", lambda d: d["link"]["up"], what="the link up again")
         cycle = pair.write(9, os.urandom(GRAIN))
         remote = pair.wait("remote", lambda d: d["committed_point"]["number"] >= cycle + 1,
@@ -115,14 +72,14 @@ def test_two_hosts_mirror_design_b_through_a_link_cut(hosts: Hosts, tmp_path: Pa
 
     try:
         sites.wait("left", lambda d: d["link"]["up"] and committed(d) >= 1, what="point 1")
-        _ip("-n", hosts.local_ns, "link", "set", hosts.local_veth, "down")
+        ip("-n", hosts.local_ns, "link", "set", hosts.local_veth, "down")
         try:
             sites.wait("left", lambda d: not d["link"]["up"], what="the link down")
             for grain in (5, 6, 30):
                 sites.write(grain, os.urandom(GRAIN))
             sites.wait("left", lambda d: d["out_of_sync"]["grains"] >= 3, what="out of sync")
         finally:
-            _ip("-n", hosts.local_ns, "link", "set", hosts.local_veth, "up")
+            ip("-n", hosts.local_ns, "link", "set", hosts.local_veth, "up")
         sites.wait("left", lambda d: d["link"]["up"], what="the link up again")
         point = sites.write(9, os.urandom(GRAIN))
         sites.wait("left", lambda d: committed(d) >= point + 1, what=f"point {point + 1}")
