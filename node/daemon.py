@@ -314,7 +314,7 @@ class Daemon(Failover):
                 peer = PeerLink(dataclasses.replace(identity, peers=(site,)), self.secret,
                                 self.design.vocabulary, address, judge=served.judge,
                                 hello_extra=self._hello, timeouts=self.timeouts,
-                                meet=self._meet,
+                                meet=self.meet_as(listener=False),
                                 on_reply=functools.partial(served.replied, site))  # fmt: skip
                 self.connectors[site] = links[site].target = peer
                 self.links[site] = peer.stats
@@ -335,7 +335,7 @@ class Daemon(Failover):
                     judge=served.judge,
                     hello_extra=self._hello,
                     timeouts=self.timeouts,
-                    meet=self._meet,
+                    meet=self.meet_as(listener=True),
                 )
                 self.links |= server.links
                 port = await server.start(*self.listen_address)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -141,17 +142,33 @@ class Failover:
         return dataclasses.replace(config, site=acting, volumes=volumes,
                                    settings={**config.settings, "site": acting})  # fmt: skip
 
-    def _meet(self, hello: dict[str, Any]) -> str | None:
-        """The roles meet (node/roles.py); a resync asked of this primary, or accepted by the
-        peer, turns the pair here."""
+    def meet_as(self, listener: bool) -> Callable[[dict[str, Any]], str | None]:
+        """The HELLO check of this site's listener or connector (node/transport.py `meet`)."""
+        return lambda hello: self._meet(hello, listener)
+
+    def _meet(self, hello: dict[str, Any], listener: bool) -> str | None:
+        """The roles meet (node/roles.py); a resync or switch asked of this site, or accepted by
+        the peer, turns the pair here.  A listener that turns has said so in the HELLO it sends
+        back, and stops; a connector has sent its HELLO already: it connects once more to say
+        so, and stops once the peer's record shows it joined."""
         reason = self.roles.meet(hello)
+        if self._reversing and not listener:
+            peer = self.roles.peers.get("")
+            book = self.roles.books.get("")
+            if peer is not None and book is not None and peer.epoch == book.record.epoch \
+                    and peer.role == SECONDARY and not peer.split:  # fmt: skip
+                self._reversed.set()
+            return "the pair is reversed: both daemons start again"
         for kind in ("resync", "switch"):
             asked = hello.get(kind)
             if isinstance(asked, dict):
                 self._request_kind = kind
-                if kind == "switch":
-                    return self._accept_switch(hello, asked)
-                return self._accept_resync(hello, asked)
+                turned = (self._accept_switch if kind == "switch" else self._accept_resync)(
+                    hello, asked
+                )
+                if listener and self._reversing:
+                    self._reversed.set()
+                return turned
             if asked == "accepted" and self._resync_request is not None:
                 return self._finish_resync(hello)
         return reason
@@ -189,7 +206,6 @@ class Failover:
                      book.record.epoch, len(copy))  # fmt: skip
 
         self.engine.submit(turn).result()
-        self._reversed.set()
         return "the pair is reversed: both daemons start again, this one as the primary"
 
     def _accept_resync(self, hello: dict[str, Any], asked: dict[str, Any]) -> str:
@@ -221,7 +237,6 @@ class Failover:
                      hello.get("site"), len(copy))  # fmt: skip
 
         self.engine.submit(turn).result()
-        self._reversed.set()
         return "the pair is reversed: both daemons start again, this one as the source"
 
     def _finish_resync(self, hello: dict[str, Any]) -> str:

@@ -163,8 +163,9 @@ def recover(databases: Path, files: Path, where: Path, inside: str = "") -> Reco
     """Check a committed point's images as a failover would use them: each attached read-only,
     `e2fsck -fn` (unless its journal needs replaying); then each mounted (its journal replayed,
     as a mount after a crash does), `PRAGMA integrity_check` of both databases, every file
-    whole; unmounted, `e2fsck -fn` again.  The images are changed by the replay: give copies.  `files` may be `databases`:
-    one filesystem holds both; `inside`: the folder of each filesystem the workload ran in."""
+    whole; unmounted, `e2fsck -fn` again.  The images are changed by the replay: give copies.
+    `files` may be `databases`: one filesystem holds both; `inside`: the folder of each
+    filesystem the workload ran in."""
     images = dict.fromkeys((databases, files))
     for image in images:
         with attached(image, read_only=True) as device:

@@ -417,6 +417,21 @@ def test_a_split_brain_made_on_purpose_is_reported_at_both_sites(tmp_path: Path)
         assert not local["link"]["up"] and not remote["link"]["up"]
         human = pitmirror("status", "--config", str(pair.config("remote")))
         assert "split brain in epoch 2" in human.stdout
+        # only the operator resolves it: the side in the lower epoch discards its changes
+        refused = pitmirror("resync", "--discard-local", "--config", str(pair.config("local")))
+        assert refused.returncode != 0 and "outdated too" not in refused.stderr
+        resolved = pitmirror("resync", "--discard-local", "--config", str(pair.config("remote")))
+        assert resolved.returncode == 0, resolved.stderr
+        assert "secondary in epoch 3" in resolved.stdout
+    with running(pair, "remote", "local"):
+        remote = pair.wait(
+            "remote",
+            lambda d: d["committed_point"]["number"] >= 1 and d["cycle"]["to_drain_bytes"] == 0,
+            what="the pair mirrors",
+        )
+        assert (remote["role"], remote["epoch"]) == ("secondary", 3)
+        assert not remote["roles"][""]["split"] and pair.status("local")["role"] == "primary"
+    assert (tmp_path / "source.img").read_bytes() == (tmp_path / "target.img").read_bytes()
 
 
 def test_a_resync_turns_the_pair_and_copies_only_what_differs(tmp_path: Path) -> None:

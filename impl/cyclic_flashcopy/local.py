@@ -72,6 +72,9 @@ class FlashCopyLocalSite(DurableSite):
         """the host's writes not flushed yet, by grain: memory only"""
         self.start()
         self.cycle = LocalCycle(self)
+        # the phase the maps say: a journal with nothing to copy (a resync's start, a restart
+        # after a commit) starts ready to commit, not copying
+        self.settle()
 
     @staticmethod
     def initial_meta(grain_count: int) -> Metadata:
