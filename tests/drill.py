@@ -209,6 +209,15 @@ def mounted_lazily(device: str, where: Path, lazy: bool) -> Iterator[Path]:
         yield where
     finally:
         subprocess.run(["umount", "-l", str(where)], check=False)
+        # the killed daemon's loop device: once the filesystem let go of it, nobody else will
+        # (the FUSE file under it is gone with its mount)
+        for _ in range(50):
+            if subprocess.run(["losetup", "-d", device], capture_output=True,
+                              check=False).returncode == 0:  # fmt: skip
+                break
+            if subprocess.run(["losetup", device], capture_output=True).returncode != 0:
+                break  # detached already
+            time.sleep(0.1)
 
 
 def begin(drill: Drill) -> None:

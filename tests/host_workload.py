@@ -7,6 +7,7 @@ Every loop device and mount made here is released on the way out, also when a ch
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import subprocess
@@ -89,9 +90,12 @@ class HostWorkload:
         return sum(c.kind == kind for c in self.log)
 
     def _run(self) -> None:
+        opened: list[sqlite3.Connection] = []
         try:
             wal = _database(self.databases / "wal.db", "wal")
+            opened.append(wal)
             rollback = _database(self.databases / "rollback.db", "delete")
+            opened.append(rollback)
             number = 0
             while not self._stop.is_set():
                 for kind, db in (("wal", wal), ("rollback", rollback)):
@@ -102,10 +106,14 @@ class HostWorkload:
                 _write_file(self.files / "app" / f"{number}.txt", number)
                 self.log.append(Commit("file", number, time.time()))
                 number += 1
-            wal.close()
-            rollback.close()
         except BaseException as err:  # the test reads it: a thread's exception goes nowhere
             self.error = err
+        finally:
+            # closed also when the device died under them: an open file keeps a lazily
+            # unmounted filesystem, and the loop device under it, busy
+            for db in opened:
+                with contextlib.suppress(sqlite3.Error):
+                    db.close()
 
 
 def _database(path: Path, mode: str) -> sqlite3.Connection:
