@@ -340,10 +340,8 @@ class Daemon(Failover):
                 self.links |= server.links
                 port = await server.start(*self.listen_address)
                 self.listening = (self.listen_address[0], port)
-            self._host_devices, self._device_name = (
-                host_devices,
-                (f"pitmirror-{identity.mirror}-{identity.site}"),
-            )
+            self._host_devices = host_devices
+            self._device_name = f"pitmirror-{identity.mirror}-{identity.site}"
             if self.roles.writable_pair() is not None and not served.host_volumes():
                 # a promoted copy, restarted: rolled (again, if a crash cut the promote after
                 # its role record), the host writes here again

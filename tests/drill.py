@@ -19,6 +19,7 @@ import random
 import re
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,12 +38,9 @@ OTHER = {"local": "remote", "remote": "local"}
 
 
 def pitmirror(*args: str) -> str:
-    command = ["python3" if shutil.which("pitmirror") is None else "pitmirror"]
-    if command == ["python3"]:
-        command = [__import__("sys").executable, "-c",
-                   "from pitmirror.node.cli import main; main()"]  # fmt: skip
-    done = subprocess.run([*command, *args], capture_output=True, text=True, timeout=180,
-                          check=False)  # fmt: skip
+    """The product's command, from this interpreter's install; its output, or AssertionError."""
+    command = [sys.executable, "-c", "from pitmirror.node.cli import main; main()", *args]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
     assert done.returncode == 0, f"pitmirror {' '.join(args)}: {done.stderr}"
     return done.stdout
 
