@@ -168,15 +168,15 @@ def _problem(state: State, action: Action) -> str | None:
 def why_disabled(state: State, action: Action) -> str | None:
     if problem := _problem(state, action):
         return problem
-    if isinstance(action, CrashSite) and action.after_writes and state.armed_crash:
-        return "a crash is already armed"
+    if isinstance(action, CrashSite) and action.after_writes:
+        if state.armed_crash:
+            return "a crash is already armed"
+        return None if state.field(action.site, "up") else f"the {action.site} site is down"
     entry = VOCABULARY.entry(action)
     assert entry is not None
     name, params = BINDERS[entry.binds](state, action)
     rule = rules.rules_for(state.options)[name]
     x = algebra(state.config.grains)
-    if isinstance(action, CrashSite) and action.after_writes:
-        return None if state.field(action.site, "up") else f"the {action.site} site is down"
     why = first_false(rule.guard(x, state.options, state.view(), **params))
     if why is None:
         return None

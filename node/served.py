@@ -120,12 +120,18 @@ class Served:
         """A promote's roll: the site's volume becomes its committed image (every grain whose
         committed value is held beside it copied in), durable before this returns.
         EngineRefused where the site holds no copy to promote."""
-        raise EngineRefused("this site holds no mirrored copy to promote")
+        raise EngineRefused(
+            "this site cannot be promoted (design A's remote site can; design "
+            "B's promote per group is not built yet)"
+        )
 
     def serve_host(self, dirty: DirtyLog) -> None:
         """After a promote: the host writes the rolled volume here, each write's grains in
         `dirty` before the volume takes them."""
-        raise EngineRefused("this site holds no mirrored copy to promote")
+        raise EngineRefused(
+            "this site cannot be promoted (design A's remote site can; design "
+            "B's promote per group is not built yet)"
+        )
 
 
 def point(number: int, committed_at_us: int, digest: str | None) -> dict[str, Any]:
