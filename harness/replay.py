@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pitmirror.harness.designs import Subject
 from pitmirror.harness.lockstep import StepOutcome, explain, run_actions
 from pitmirror.harness.power_loss import DEFAULT_BOUNDS, explore
+from pitmirror.harness.roles_lockstep import RolesLockstep, run_roles
 from pitmirror.harness.traces import Trace
 from pitmirror.model.actions import Action
 from pitmirror.model.design import ActionNotEnabled, ModelState
@@ -58,11 +59,27 @@ def replay(trace: Trace, backend: str = "auto") -> ReplayResult:
     options name a variant whose changed rules the engine does not implement."""
     subject = Subject(trace.design, trace.resolved_options, trace.topology, trace.grains,
                       trace.grain_size, trace.transport)  # fmt: skip
+    if trace.roles is not None:
+        return replay_roles(trace, subject, backend)
     if changed_rules(trace.resolved_options):
         return ReplayResult(trace, model_alone(subject.initial(), trace.actions), MODEL_ONLY, [])
     with subject.volume_set(backend) as volume_set:
         volumes, workdir = volume_set.fresh()
         outcomes = run_actions(subject.lockstep(volumes, workdir), trace.actions)
+        return ReplayResult(trace, outcomes, volume_set.kind, volume_set.devices())
+
+
+def replay_roles(trace: Trace, subject: Subject, backend: str) -> ReplayResult:
+    """A trace of the roles' commands: design A's two hosts on the backend's volumes, in
+    lockstep with the roles model (harness/roles_lockstep.py)."""
+    assert trace.roles is not None
+    with subject.volume_set(backend) as volume_set:
+        volumes, workdir = volume_set.fresh()
+        lockstep = RolesLockstep(volumes, workdir, trace.roles)
+        try:
+            outcomes = run_roles(lockstep, trace.actions)
+        finally:
+            lockstep.world.close()
         return ReplayResult(trace, outcomes, volume_set.kind, volume_set.devices())
 
 

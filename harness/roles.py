@@ -8,11 +8,15 @@ proof and reaches a violation of the model by breadth-first search (the shortest
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from pitmirror.harness.design import Design
 from pitmirror.harness.designs import safe_configurations
+from pitmirror.harness.roles_lockstep import RolesLockstep, run_roles
+from pitmirror.impl.volumes import MemoryVolume, Volume
 from pitmirror.model import roles
 from pitmirror.model.actions import Action
 from pitmirror.model.options import DesignOptions
@@ -22,6 +26,7 @@ from pitmirror.proofs.prover import ProofReport, prove
 SEARCH_CONFIG = roles.Config(grains=1, max_epoch=3, max_crash_writes=1)
 """the world a mutant's violation is searched in: every roles mutant breaks within it"""
 SEARCH_STATES = 200_000
+ENGINE_GRAIN_SIZE = 4096
 
 
 def bridges() -> list[tuple[str, Design, DesignOptions]]:
@@ -50,17 +55,39 @@ class MutantOutcome:
     violated: str | None
     states: int
     seconds: float
+    engine: str | None = None
+    """the property design A's engine broke on the trace, in lockstep under the mutant"""
 
     @property
     def caught(self) -> bool:
-        return not self.proof.proved and self.trace is not None
+        return not self.proof.proved and self.trace is not None and \
+            self.engine == self.violated  # fmt: skip
 
 
-def check_mutant(name: str) -> MutantOutcome:
-    """The proof must fail for the mutant and the model must reach a violation."""
+def check_mutant(name: str, engine: bool = True) -> MutantOutcome:
+    """The proof must fail for the mutant, the model must reach a violation, and design A's
+    engine, stepped with the model's trace under the mutant, must break the same property."""
     started = time.monotonic()
     options = roles.UNSAFE_OPTIONS[name]
     proof = prove_roles(options)
     found = roles.search(SEARCH_CONFIG, options, SEARCH_STATES)
+    broke = None
+    if engine and found.counterexample is not None:
+        broke = engine_breaks(found.counterexample, options)
     return MutantOutcome(name, proof, found.counterexample, found.violated, found.states,
-                         time.monotonic() - started)  # fmt: skip
+                         time.monotonic() - started, broke)  # fmt: skip
+
+
+def engine_breaks(trace: list[Action], options: roles.Options) -> str | None:
+    """The property design A's engine breaks on `trace` under `options` (memory volumes), or
+    None when it breaks none or parts from the model first."""
+    grains = SEARCH_CONFIG.grains
+    volumes: dict[str, Volume] = {n: MemoryVolume(n, grains, ENGINE_GRAIN_SIZE)
+                                  for n in ("source", "i1", "i2", "target")}  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="pitmirror-roles-") as workdir:
+        lockstep = RolesLockstep(volumes, Path(workdir), options)
+        try:
+            last = run_roles(lockstep, trace)[-1]
+        finally:
+            lockstep.world.close()
+    return last.predicate if last.status == "violation" else None

@@ -19,6 +19,7 @@ from pitmirror.harness.designs import DESIGNS, design_named
 from pitmirror.harness.transport_mutants import TRANSPORTS, transport_mutant
 from pitmirror.model.actions import Action, TraceFormatError, action_from_json, action_to_json
 from pitmirror.model.options import DesignOptions
+from pitmirror.model.roles import Options as RolesOptions
 
 TRACE_VERSION = 2
 """2: background actions may carry `count` (extents).  Format 1 had no extents and reads as it
@@ -31,7 +32,10 @@ MAX_GRAINS = 1 << 20
 MAX_TRACE_BYTES = 64 << 20
 UNCURATED = "failures"
 _REQUIRED = ("trace", "design", "grains", "grain_size", "why", "expect")
-_OPTIONAL = ("options", "violates", "topology", "power_loss", "transport")
+_OPTIONAL = ("options", "violates", "topology", "power_loss", "transport", "roles")
+ROLES_DESIGNS = ("cyclic-flashcopy",)
+"""the designs whose engine runs the roles' commands in lockstep (design B's failover per
+group is not built yet)"""
 FATE_KINDS = ("lost", "whole", "zeros", "sectors", "prefix")
 
 
@@ -53,6 +57,9 @@ class Trace:
     """a crash state to replay (`pitmirror power-loss`): the step and site the power went at, just
     after which write of the site (null: after the step), the fate of each write in flight and
     the order they reached the media in"""
+    roles: RolesOptions | None = None
+    """a trace of the roles' commands (model/roles.py) on the design's engine, under these
+    roles options (harness/roles_lockstep.py)"""
 
     def __post_init__(self) -> None:
         if self.options is None:
@@ -86,6 +93,8 @@ class Trace:
             head["power_loss"] = self.power_loss
         if self.transport is not None:
             head["transport"] = self.transport
+        if self.roles is not None:
+            head["roles"] = self.roles.non_default()
         return head
 
 
@@ -138,6 +147,7 @@ def _header(obj: Any, where: str) -> Trace:
     if (obj["expect"] == "divergence") != (transport_mutant(transport) is not None):
         raise TraceFormatError(f"{where}: a transport mutant's trace, and only one, expects a "
                                "divergence")  # fmt: skip
+    roles = _roles(obj, where)
     return Trace(
         design=obj["design"],
         grains=obj["grains"],
@@ -150,7 +160,27 @@ def _header(obj: Any, where: str) -> Trace:
         topology=topology,
         power_loss=power_loss,
         transport=transport,
+        roles=roles,
     )
+
+
+def _roles(obj: dict[str, Any], where: str) -> RolesOptions | None:
+    """A roles trace's options: flags of model/roles.py, on a design whose engine runs them."""
+    raw = obj.get("roles")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not all(isinstance(v, bool) for v in raw.values()):
+        raise TraceFormatError(f"{where}: roles must be a JSON object of true/false options")
+    if obj["design"] not in ROLES_DESIGNS:
+        raise TraceFormatError(f"{where}: the roles' commands run on {', '.join(ROLES_DESIGNS)} "
+                               f"only, not {obj['design']}")  # fmt: skip
+    if any(obj.get(k) is not None for k in ("topology", "power_loss", "transport")):
+        raise TraceFormatError(f"{where}: a roles trace has no topology, power loss or "
+                               "transport")  # fmt: skip
+    try:
+        return RolesOptions.from_json(raw)
+    except ValueError as err:
+        raise TraceFormatError(f"{where}: roles: {err}") from err
 
 
 def _is_count(value: Any, low: int = 0) -> bool:

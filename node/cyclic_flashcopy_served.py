@@ -31,6 +31,7 @@ EMPTY_POINT_SECONDS = 1.0
 
 class LocalServed(Served):
     write_cache = True
+    promotable = None
 
     def __init__(self, site: FlashCopyLocalSite, clock: Clock, cycle: Cycle) -> None:
         self.site, self.clock = site, clock
@@ -179,6 +180,8 @@ class LocalServed(Served):
 
 
 class RemoteServed(Served):
+    promotable = None
+
     def __init__(self, site: FlashCopyRemoteSite, cycle: Cycle) -> None:
         self.site = site
         self.grain_size = site.target.grain_size
@@ -200,11 +203,10 @@ class RemoteServed(Served):
         self._publish()
 
     def resync_grains(self) -> set[int]:
-        """Received this cycle (not committed), committed but still in I2, and written by the
-        host since a promote."""
+        """Received this cycle (not committed) and committed but still in I2 (what the host
+        wrote since a promote is the dirty log's: node/turns.py `changed`)."""
         meta = self.site.remote_meta(durable=True)
-        written = set() if self.dirty is None else set(self.dirty.grains)
-        return set(meta.received_map.union(meta.target_map)) | written
+        return set(meta.received_map.union(meta.target_map))
 
     def serve_host(self, dirty: DirtyLog) -> None:
         assert not self.site.remote_meta().target_map, "serve the host only once rolled"

@@ -34,6 +34,7 @@ from pitmirror.impl.link import LinkUnavailable
 from pitmirror.impl.roles import RolesError
 from pitmirror.impl.site import EngineRefused
 from pitmirror.impl.wire import MessageError
+from pitmirror.node import turns
 from pitmirror.node.block_door import BlockDoor
 from pitmirror.node.config import SiteConfig, built_site
 from pitmirror.node.control import ControlServer, Handler
@@ -345,8 +346,7 @@ class Daemon(Failover):
             if self.roles.writable_pair() is not None and not served.host_volumes():
                 # a promoted copy, restarted: rolled (again, if a crash cut the promote after
                 # its role record), the host writes here again
-                await self.on_engine(served.roll)
-                await self.on_engine(served.serve_host, self.roles.dirty_log())
+                await self.on_engine(turns.restarted_primary, served, self.roles.dirty_log())
             mount = self.config.frontend_mount
             if mount is not None:
                 if not served.host_volumes() and not self.roles.books:

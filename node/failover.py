@@ -19,6 +19,7 @@ from typing import Any
 
 from pitmirror.impl.roles import OUTDATED, SECONDARY, RolesError, acting_of
 from pitmirror.impl.site import EngineRefused
+from pitmirror.node import turns
 from pitmirror.node.config import SiteConfig
 from pitmirror.node.roles import PairRoles
 from pitmirror.node.served import Served
@@ -112,11 +113,11 @@ class Failover:
             return {"error": "the peer is reachable: a forced promote is for a peer that is "
                              "not (stop it or cut the link first)"}  # fmt: skip
 
+        if served.promotable is not None:
+            return {"error": served.promotable}
+
         def promote() -> None:
-            served.roll()  # refuses at a site with no copy, before any record changes
-            book.promote_epoch()
-            served.roll()  # idempotent: what a crash between the two left is rolled again
-            book.take_primary()
+            turns.run(turns.force_promote(served, book))
             served.serve_host(self.roles.dirty_log())
 
         try:
@@ -196,14 +197,11 @@ class Failover:
 
         def turn() -> None:
             self._reversing = True
-            book.promote_epoch(peer.known)
-            self._served.roll()
-            copy = set(grains) | self._served.resync_grains()
-            assert start is not None
-            start(self.config.state_dir, "local", self._grain_count, copy)
-            book.take_primary(acting="local")
-            log.info("switch: primary in epoch %d; %d grains to copy from here",
-                     book.record.epoch, len(copy))  # fmt: skip
+            assert start is not None and peer is not None
+            turns.run(turns.take_over(self._served, self.roles, peer.known, start,
+                                      self.config.state_dir, self._grain_count,
+                                      set(grains)))  # fmt: skip
+            log.info("switch: primary in epoch %d", book.record.epoch)
 
         self.engine.submit(turn).result()
         return "the pair is reversed: both daemons start again, this one as the primary"
@@ -216,8 +214,8 @@ class Failover:
         book = self.roles.books.get("")
         peer = self.roles.peers.get("")
         start = self.design.start_reversed
-        if book is None or peer is None or start is None or not book.writable:
-            return "a resync copies from the primary: this site is not"
+        if book is None or peer is None or start is None or book.record.role == OUTDATED:
+            return "a resync copies from a site that is not outdated: this one is"
         if not (peer.role == OUTDATED or peer.split):
             return "the peer is neither outdated nor in a split brain: nothing to discard"
         grains = asked_grains(asked)
@@ -228,13 +226,18 @@ class Failover:
 
         def turn() -> None:
             self._reversing = True  # the host's writes stop here, before the copy set is read
-            copy = set(grains) | self._served.resync_grains()
             assert start is not None
-            start(self.config.state_dir, "local", self._grain_count, copy)
-            book.forget_split(acting="local")
-            self.roles.drop_dirty_log()
-            log.info("resync: the %s site discards its changes; %d grains to copy from here",
-                     hello.get("site"), len(copy))  # fmt: skip
+            turns.run(
+                turns.resync_source(
+                    self._served,
+                    self.roles,
+                    set(grains),
+                    start,
+                    self.config.state_dir,
+                    self._grain_count,
+                )
+            )
+            log.info("resync: the %s site discards its changes", hello.get("site"))
 
         self.engine.submit(turn).result()
         return "the pair is reversed: both daemons start again, this one as the source"
@@ -243,16 +246,12 @@ class Failover:
         """The primary turned: this host's journal is the remote's start, then its record joins
         the primary's epoch as its secondary, acting as the remote site (model: `Resync`, the
         outdated site's last record)."""
-        book = self.roles.books[""]
         peer = self.roles.peers[""]
         start = self.design.start_reversed
         assert start is not None
-
-        def turn() -> None:
-            start(self.config.state_dir, "remote", self._grain_count, set())
-            book.join(peer, acting="remote")
-
-        self.engine.submit(turn).result()
+        steps = turns.resync_target(self.roles, peer, start, self.config.state_dir,
+                                    self._grain_count)  # fmt: skip
+        self.engine.submit(turns.run, steps).result()
         self._resync_request = None
         self._resync_done.set()
         return "the pair is reversed: both daemons start again, this one as the target"
@@ -270,7 +269,7 @@ class Failover:
                              "brain: nothing to discard"}  # fmt: skip
         try:
             self._request_kind = "resync"
-            self._resync_request = await self.on_engine(served.resync_grains)
+            self._resync_request = await self.on_engine(turns.changed, served, self.roles)
         except EngineRefused as err:
             return {"error": str(err)}
         try:

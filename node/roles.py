@@ -70,15 +70,26 @@ class PairRoles:
             self._dirty = DirtyLog(self.state_dir)
         return self._dirty
 
+    def written(self) -> set[int]:
+        """The grains the host wrote here since this site was promoted, read from the dirty log
+        whatever the site's role is now (a demoted or restarted site still differs there)."""
+        if self._dirty is None and not (self.state_dir / "dirty.log").exists():
+            return set()
+        return set(self.dirty_log().grains)
+
     def apart(self) -> bool:
         """A pair of this site is outdated here or in a split brain: it does not mirror."""
         return any(b.record.role == OUTDATED or b.record.split for b in self.books.values())
 
-    def drop_dirty_log(self) -> None:
-        """A promoted site's dirty log, once a resync's start holds its grains."""
+    def close(self) -> None:
+        """The dirty log's file, closed (the daemon stops)."""
         if self._dirty is not None:
             self._dirty.close()
             self._dirty = None
+
+    def drop_dirty_log(self) -> None:
+        """A promoted site's dirty log, once a resync's start holds its grains."""
+        self.close()
         (self.state_dir / "dirty.log").unlink(missing_ok=True)
 
     def host_refusal(self, pair: str = "") -> str | None:

@@ -45,6 +45,12 @@ class Served:
     """why the host may not write from this grain at this site (its role in the grain's pair,
     node/roles.py), or None; the daemon sets it"""
 
+    promotable: str | None = (
+        "this site cannot be promoted (design A's remote site can; design B's promote per "
+        "group is not built yet)"
+    )
+    """why the site holds no copy a promote can roll to, or None"""
+
     def refuse_host(self, grain: int) -> None:
         """EngineRefused when the site's role refuses the host's write."""
         if (why := self.host_refusal(grain)) is not None:
@@ -120,18 +126,12 @@ class Served:
         """A promote's roll: the site's volume becomes its committed image (every grain whose
         committed value is held beside it copied in), durable before this returns.
         EngineRefused where the site holds no copy to promote."""
-        raise EngineRefused(
-            "this site cannot be promoted (design A's remote site can; design "
-            "B's promote per group is not built yet)"
-        )
+        raise EngineRefused(self.promotable or "this site cannot be promoted")
 
     def serve_host(self, dirty: DirtyLog) -> None:
         """After a promote: the host writes the rolled volume here, each write's grains in
         `dirty` before the volume takes them."""
-        raise EngineRefused(
-            "this site cannot be promoted (design A's remote site can; design "
-            "B's promote per group is not built yet)"
-        )
+        raise EngineRefused(self.promotable or "this site cannot be promoted")
 
 
 def point(number: int, committed_at_us: int, digest: str | None) -> dict[str, Any]:

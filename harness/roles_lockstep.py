@@ -1,0 +1,153 @@
+"""The roles model and design A's engine in lockstep: each action of the roles' vocabulary to
+the model (model/roles.py) and to the two hosts the daemons are
+(harness/cyclic_flashcopy/roles_world.py), then everything compared.
+
+Compared after each step, per host: whether it is up, its role record (epoch, parent, known,
+role, split: read from the file of a host that is down), and its data as the roles see it —
+the engine's image equals the model's wherever the model holds nothing pending, the engine holds
+pending only grains the model does (it may have drained more: design A drains and protects its
+target by itself), and the image with the pending grains from where they are held is the
+model's everywhere.  A refusal must be the model's (an action the model allows that a daemon
+refuses, or the reverse, is a divergence).  The roles' properties are checked on the model and
+on the engine's own records and data (the ghost committed image lent by the model), so a
+mutant's violation is the engine's, not only the model's.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from pitmirror.harness.cyclic_flashcopy.roles_world import HostView, RolesWorld, Uncut
+from pitmirror.harness.lockstep import StepOutcome
+from pitmirror.impl.roles import ROLES
+from pitmirror.impl.site import EngineRefused
+from pitmirror.impl.volumes import Volume
+from pitmirror.model import roles
+from pitmirror.model import roles_rules as rules
+from pitmirror.model.actions import Action
+from pitmirror.model.design import ActionNotEnabled
+
+BACKEND_NAME = "roles"
+
+
+class RolesLockstep:
+    """The model and the engine, stepped together."""
+
+    def __init__(self, volumes: dict[str, Volume], workdir: Path,
+                 options: roles.Options | None = None) -> None:  # fmt: skip
+        grains = next(iter(volumes.values())).grain_count
+        self.model = roles.initial_state(lockstep_config(grains), options)
+        self.world = RolesWorld(volumes, workdir, options)
+        self.index = 0
+
+    def outcome(self, action: Action | None, status: str, detail: str = "",
+                predicate: str | None = None) -> StepOutcome:  # fmt: skip
+        return StepOutcome(self.index, action, status, detail, 0, 0,  # type: ignore[arg-type]
+                           self.model.describe(), predicate)  # fmt: skip
+
+    def check(self, action: Action | None) -> StepOutcome:
+        views = self.world.views()
+        if apart := differences(self.model, views):
+            return self.outcome(action, "diverged", "; ".join(apart))
+        if found := self.model.violations(None):
+            name, why = next(iter(found.items()))
+            return self.outcome(action, "violation", f"{name} broken: {why}", name)
+        if broken := engine_violations(self.model, views):
+            name, why = next(iter(broken.items()))
+            return self.outcome(action, "diverged", f"the engine breaks {name} where the model "
+                                f"does not: {why}")  # fmt: skip
+        return self.outcome(action, "ok")
+
+    def apply(self, action: Action) -> StepOutcome:
+        """One action to both; Uncut when the engine cannot take it here (nothing changed)."""
+        self.index += 1
+        why_not = self.model.why_disabled(action)
+        try:
+            self.world.apply(action)
+        except Uncut:
+            self.index -= 1
+            raise
+        except EngineRefused as refused:
+            if why_not is None:
+                return self.outcome(action, "diverged", f"the model allows it, the engine "
+                                    f"refused: {refused}")  # fmt: skip
+            return self.outcome(action, "invalid", f"the model does not allow it: {why_not}")
+        if why_not is not None:
+            return self.outcome(action, "diverged", f"the engine took it, the model does not "
+                                f"allow it: {why_not}")  # fmt: skip
+        try:
+            self.model = self.model.step(action)
+        except ActionNotEnabled as err:  # pragma: no cover (why_disabled said it was)
+            return self.outcome(action, "invalid", str(err))
+        return self.check(action)
+
+
+@functools.cache
+def lockstep_config(grains: int) -> roles.Config:
+    return roles.Config(grains=grains, values=(1, 2), max_epoch=9)
+
+
+def run_roles(lockstep: RolesLockstep, actions: list[Action]) -> list[StepOutcome]:
+    """Every action until the first that is not ok (one the world cannot cut is invalid); the
+    initial state checked first."""
+    outcomes = [lockstep.check(None)]
+    for action in actions:
+        if not outcomes[-1].ok:
+            break
+        try:
+            outcomes.append(lockstep.apply(action))
+        except Uncut as err:
+            lockstep.index += 1
+            outcomes.append(lockstep.outcome(action, "invalid", str(err)))
+    return outcomes
+
+
+def differences(model: roles.State, views: dict[str, HostView]) -> list[str]:
+    s = model.view()
+    found = []
+    for name, view in views.items():
+        slot = model.slot(name)
+        if view.up != s.get(slot, "up"):
+            found.append(f"{name}: up {view.up}, the model says {s.get(slot, 'up')}")
+            continue
+        rec = view.record
+        got = (rec.epoch, rec.parent, rec.known, rec.role, rec.split)
+        want = (s.get(slot, "epoch"), s.get(slot, "parent"), s.get(slot, "known"),
+                ROLES[s.get(slot, "role")], s.get(slot, "split"))  # fmt: skip
+        if got != want:
+            found.append(f"{name}: record {got}, the model's {want}")
+        if not view.up:
+            continue
+        image, pending = s.get(slot, "image"), s.get(slot, "pending")
+        recovered = tuple(s.base[g] if g in pending else v for g, v in enumerate(image))
+        if not view.pending <= pending:
+            found.append(f"{name}: pending {sorted(view.pending)} where the model holds "
+                         f"{sorted(pending)}")  # fmt: skip
+        raw = [g for g, v in enumerate(view.image) if g not in pending and v != image[g]]
+        if raw:
+            found.append(f"{name}: image {view.image} at {raw}, the model's {image}")
+        if view.recovered != recovered:
+            found.append(f"{name}: recovers {view.recovered}, the model {recovered}")
+    return found
+
+
+def engine_violations(model: roles.State, views: dict[str, HostView]) -> dict[str, str]:
+    """The roles' properties on the engine's records and data (a host that is down, and the
+    ghost committed image, as the model has them)."""
+    s = model.view()
+    fields: dict[str, object] = {}
+    for name, view in views.items():
+        slot = model.slot(name)
+        rec = view.record
+        fields |= {f"{slot}_epoch": rec.epoch, f"{slot}_parent": rec.parent,
+                   f"{slot}_known": rec.known, f"{slot}_role": ROLES.index(rec.role),
+                   f"{slot}_split": rec.split, f"{slot}_up": view.up}  # fmt: skip
+        if view.up:
+            fields |= {f"{slot}_image": view.image, f"{slot}_pending": view.pending,
+                       f"{slot}_dirty": view.dirty}  # fmt: skip
+    engine = s.with_(**fields)
+    x = roles.algebra(model.config.grains)
+    return {name: f"{gloss}: {model.describe()}"
+            for name, (gloss, holds) in rules.PROPERTIES.items()
+            if not holds(x, engine)}  # fmt: skip

@@ -1,0 +1,108 @@
+"""The roles' commands at the sites of a pair, record by record in model/roles_rules.py's
+order: a forced promote, the take-over of an orderly switch, a resync's two turns, and what a
+promoted site does when it starts again.
+
+Each command is a list of named steps, each one durable record (or the roll) of the model's
+plan; the daemon (node/failover.py) runs them all on its engine thread, the lockstep harness
+(harness/cyclic_flashcopy/roles_world.py) may cut a plan after any step, as a power loss does.
+`options` are the roles model's: the safe defaults, or a mutant the checks must catch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from pitmirror.impl.roles import DirtyLog, RoleRecord, Roles
+from pitmirror.model.roles import Options
+from pitmirror.node.roles import PairRoles
+from pitmirror.node.served import Served
+
+Step = tuple[str, Callable[[], None]]
+StartReversed = Callable[[Path, str, int, set[int]], None]
+"""the design's resync start (node/site.py `NodeDesign.start_reversed`)"""
+
+SAFE = Options()
+
+
+def run(steps: list[Step]) -> None:
+    for _, step in steps:
+        step()
+
+
+def force_promote(served: Served, book: Roles, options: Options = SAFE) -> list[Step]:
+    """`promote --force`: the next epoch of this site's own persisted first, the copy rolled to
+    the committed point, then the role (the host is served once every step is done)."""
+    epoch = ("epoch", lambda: void(book.promote_epoch()))
+    roll = ("roll", served.roll)
+    role = ("role", lambda: book.take_primary())
+    steps = [epoch, roll, role] if options.epoch_before_role else [role, epoch, roll]
+    return [s for s in steps if options.promote_rolls_back or s is not roll]
+
+
+def restarted_primary(served: Served, dirty: DirtyLog, options: Options = SAFE) -> None:
+    """A promoted copy starting again: rolled again (a crash may have cut the promote after its
+    role record), the host served."""
+    if options.promote_rolls_back:
+        served.roll()
+    served.serve_host(dirty)
+
+
+def changed(served: Served, roles: PairRoles) -> set[int]:
+    """Every grain where the site's volume may differ from the committed image: what its cycle
+    holds (node/served.py `resync_grains`) and what the host wrote since a promote."""
+    return served.resync_grains() | roles.written()
+
+
+def take_over(served: Served, roles: PairRoles, peer_known: int, start: StartReversed,
+              state_dir: Path, grains: int, copy: set[int],
+              options: Options = SAFE) -> list[Step]:  # fmt: skip
+    """An orderly switch at the demoted primary's secondary: the next epoch above both sites',
+    the roll, the journal of the local site whose first cycle copies `copy` (what is not
+    synchronized yet) and what this site changed, then the role."""
+    book = roles.books[""]
+
+    def journal() -> None:
+        start(state_dir, "local", grains, copy | changed(served, roles))
+        roles.drop_dirty_log()
+
+    epoch = ("epoch", lambda: void(book.promote_epoch(peer_known)))
+    roll = ("roll", served.roll)
+    role = ("role", lambda: book.take_primary(acting="local"))
+    steps = [epoch, roll, ("journal", journal), role]
+    if not options.epoch_before_role:
+        steps = [role, *steps[:-1]]
+    return [s for s in steps if options.promote_rolls_back or s is not roll]
+
+
+def resync_source(served: Served, roles: PairRoles, asked: set[int], start: StartReversed,
+                  state_dir: Path, grains: int, options: Options = SAFE) -> list[Step]:  # fmt: skip
+    """The resync's turn at the site that is kept: its journal becomes the local site's start,
+    its first cycle copying the discarded site's grains (`asked`) and its own changes, then its
+    record forgets the split and says it sends."""
+    copy = set(asked)
+
+    def journal() -> None:
+        if options.resync_copies_primary_changes:
+            copy.update(changed(served, roles))
+        start(state_dir, "local", grains, copy)
+
+    return [("journal", journal),
+            ("record", lambda: roles.books[""].forget_split(acting="local")),
+            ("dirty log", roles.drop_dirty_log)]  # fmt: skip
+
+
+def resync_target(roles: PairRoles, primary: RoleRecord, start: StartReversed, state_dir: Path,
+                  grains: int) -> list[Step]:  # fmt: skip
+    """The resync's turn at the site whose changes are discarded (or the demoted primary of a
+    switch): its journal becomes the remote site's start (its volume the committed image, point
+    0), then its record joins the primary's epoch as its secondary."""
+    return [
+        ("journal", lambda: start(state_dir, "remote", grains, set())),
+        ("record", lambda: roles.books[""].join(primary, acting="remote")),
+        ("dirty log", roles.drop_dirty_log),
+    ]
+
+
+def void(_: object) -> None:
+    """A step's result is its record, not its value."""
