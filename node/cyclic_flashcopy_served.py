@@ -31,7 +31,6 @@ EMPTY_POINT_SECONDS = 1.0
 
 class LocalServed(Served):
     write_cache = True
-    promotable = None
 
     def __init__(self, site: FlashCopyLocalSite, clock: Clock, cycle: Cycle) -> None:
         self.site, self.clock = site, clock
@@ -170,18 +169,19 @@ class LocalServed(Served):
         meta = self.site.local_meta(durable=True)
         return set(meta.copy_map.union(meta.future_map).union(meta.out_of_sync))
 
-    def roll(self) -> None:
+    def why_not_promotable(self, pair: str) -> str | None:
+        return None
+
+    def roll(self, pair: str = "") -> None:
         """The source has no grain whose committed value is held elsewhere: a demoted local site
         promoted again keeps its volume (model/roles_rules.py: a source holds nothing
         pending)."""
 
-    def serve_host(self, dirty: DirtyLog) -> None:
+    def serve_host(self, dirty: DirtyLog, pair: str = "") -> None:
         """The local site's own maps track what the host wrote since the committed point."""
 
 
 class RemoteServed(Served):
-    promotable = None
-
     def __init__(self, site: FlashCopyRemoteSite, cycle: Cycle) -> None:
         self.site = site
         self.grain_size = site.target.grain_size
@@ -196,7 +196,13 @@ class RemoteServed(Served):
         self.dirty: DirtyLog | None = None
         """after a promote: the grains the host wrote here since"""
 
-    def roll(self) -> None:
+    def why_not_promotable(self, pair: str) -> str | None:
+        return None
+
+    def serves_host(self, pair: str) -> bool:
+        return self.dirty is not None
+
+    def roll(self, pair: str = "") -> None:
         """Every grain whose committed value is still in I2 drained to T: T is P_c."""
         for start, count in self.site.remote_meta().target_map.extents(256):
             self.site.apply(DrainTarget(start, count))
@@ -208,7 +214,7 @@ class RemoteServed(Served):
         meta = self.site.remote_meta(durable=True)
         return set(meta.received_map.union(meta.target_map))
 
-    def serve_host(self, dirty: DirtyLog) -> None:
+    def serve_host(self, dirty: DirtyLog, pair: str = "") -> None:
         assert not self.site.remote_meta().target_map, "serve the host only once rolled"
         self.dirty = dirty
 

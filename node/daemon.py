@@ -152,10 +152,13 @@ class Daemon(Failover):
         async def demote(request: dict[str, Any]) -> dict[str, Any]:
             """The primary takes no more host writes; the mirror drains its last point (after
             the write in progress, on the engine's thread)."""
-            pair = str(request.get("pair", ""))
-            book = self.roles.books.get(pair)
-            if book is None:
-                return {"error": f"this site is no site of pair {pair!r}"}
+            candidates = self.roles.writable_pairs()
+            if not candidates and len(self.roles.books) == 1:
+                candidates = list(self.roles.books)  # its one pair: says it is not primary
+            pair, why = self.pair_asked(request, candidates)
+            if pair is None:
+                return {"error": why or "this site is primary of nothing: nothing to demote"}
+            book = self.roles.books[pair]
             if not book.writable:
                 return {"error": f"this site is {book.record.role}, not primary: nothing to "
                                  "demote"}  # fmt: skip
@@ -343,10 +346,13 @@ class Daemon(Failover):
                 self.listening = (self.listen_address[0], port)
             self._host_devices = host_devices
             self._device_name = f"pitmirror-{identity.mirror}-{identity.site}"
-            if self.roles.writable_pair() is not None and not served.host_volumes():
-                # a promoted copy, restarted: rolled (again, if a crash cut the promote after
-                # its role record), the host writes here again
-                await self.on_engine(turns.restarted_primary, served, self.roles.dirty_log())
+            for pair in self.roles.writable_pairs():
+                if not served.serves_host(pair):
+                    # a promoted copy, restarted: rolled (again, if a crash cut the promote
+                    # after its role record), the host writes here again
+                    dirty = self.roles.dirty_log(pair)
+                    restart = functools.partial(turns.restarted_primary, pair=pair)
+                    await self.on_engine(restart, served, dirty)
             mount = self.config.frontend_mount
             if mount is not None:
                 if not served.host_volumes() and not self.roles.books:
@@ -402,6 +408,9 @@ class Daemon(Failover):
             # may still need
             await asyncio.to_thread(self.engine.shutdown, True)
 
+    def frontend_running(self) -> bool:
+        return self.frontend is not None
+
     async def _start_frontend(self, served: Served) -> None:
         mount = self.config.frontend_mount
         if mount is None or self.frontend is not None:
@@ -414,10 +423,10 @@ class Daemon(Failover):
         return {**self.hello, **self.roles.hello(), **self.turn_hello()}
 
     def _host_refusal(self, grain: int) -> str | None:
-        """The role of the pair the grain is in (design A's one pair)."""
+        """The role of the pair the grain is in (design A's one pair, design B's group)."""
         if self._reversing:
             return "the pair is being reversed: start the daemon again to write here"
-        return self.roles.host_refusal("")
+        return self.roles.host_refusal(self._served.pair_of(grain))
 
     async def _host_write(self, served: Served, request: dict[str, Any]) -> dict[str, Any]:
         grain, data = request.get("grain"), request.get("data")

@@ -75,6 +75,9 @@ class Failover:
     async def _start_frontend(self, served: Served) -> None:
         raise NotImplementedError
 
+    def frontend_running(self) -> bool:
+        raise NotImplementedError
+
     @property
     def links_up(self) -> bool:
         raise NotImplementedError
@@ -91,10 +94,11 @@ class Failover:
         """`promote --force`: the peer unreachable, this secondary takes the next epoch of its
         own (persisted first), rolls its copy to the committed point, then becomes primary and
         the host writes here (model/roles_rules.py `promote`, record by record)."""
-        pair = str(request.get("pair", ""))
-        book = self.roles.books.get(pair)
-        if book is None:
-            return {"error": f"this site is no site of pair {pair!r}"}
+        held = [p for p in self.roles.books if served.why_not_promotable(p) is None]
+        pair, why = self.pair_asked(request, held)
+        if pair is None:
+            return {"error": why or served.why_not_promotable("")}
+        book = self.roles.books[pair]
         record = book.record
         if record.split:
             return {"error": "this site is in a split brain: discard one side first "
@@ -113,20 +117,43 @@ class Failover:
             return {"error": "the peer is reachable: a forced promote is for a peer that is "
                              "not (stop it or cut the link first)"}  # fmt: skip
 
-        if served.promotable is not None:
-            return {"error": served.promotable}
+        if (why := served.why_not_promotable(pair)) is not None:
+            return {"error": why}
 
         def promote() -> None:
-            turns.run(turns.force_promote(served, book))
-            served.serve_host(self.roles.dirty_log())
+            turns.run(turns.force_promote(served, book, pair=pair))
+            served.serve_host(self.roles.dirty_log(pair), pair)
 
         try:
             await self.on_engine(promote)
         except EngineRefused as err:
             return {"error": str(err)}
         await self.on_engine(self._publish, served)
+        started = self.frontend_running()
         await self._start_frontend(served)
-        return {"ok": True, "roles": self.roles.status()}
+        answer = {"ok": True, "pair": pair, "roles": self.roles.status()}
+        if started:
+            answer["note"] = ("the frontend was running already: restart the daemon to see "
+                              "this group's volumes there")  # fmt: skip
+        return answer
+
+    def pair_asked(self, request: dict[str, Any], candidates: list[str]
+                   ) -> tuple[str | None, str | None]:  # fmt: skip
+        """The pair a command names (`--group N`, design B), or the one candidate; else None
+        and why (None when there is no candidate at all)."""
+        group = request.get("group")
+        if group is not None:
+            pair = f"group{group}"
+            if pair not in self.roles.books:
+                sites = ", ".join(sorted(p for p in self.roles.books if p)) or "design A's one"
+                return None, f"this site is no site of group {group} (its pairs: {sites})"
+            return pair, None
+        if len(candidates) == 1:
+            return candidates[0], None
+        if not candidates:
+            return None, None
+        names = ", ".join(p.removeprefix("group") for p in candidates)
+        return None, f"name the group: --group N (this site's: {names})"
 
     @staticmethod
     def acting(design: NodeDesign, config: SiteConfig) -> SiteConfig:

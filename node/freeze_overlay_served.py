@@ -24,9 +24,11 @@ import numpy as np
 
 from pitmirror.impl.bitmap import GrainMap
 from pitmirror.impl.freeze_overlay.messages import MESSAGES, Complete, DeltaWrite
-from pitmirror.impl.freeze_overlay.metadata import CopyMeta, GroupMeta, lost_record
-from pitmirror.impl.freeze_overlay.runner import CopyRunner, HomeRunner, MergePlan, committed_point
+from pitmirror.impl.freeze_overlay.metadata import CopyMeta, GroupMeta, committed_point, lost_record
+from pitmirror.impl.freeze_overlay.runner import CopyRunner, HomeRunner, MergePlan
 from pitmirror.impl.freeze_overlay.site import OverlaySite
+from pitmirror.impl.regions import Region
+from pitmirror.impl.roles import DirtyLog
 from pitmirror.impl.site import EngineRefused
 from pitmirror.model.actions import Action, HostFlush
 from pitmirror.node.digest import ImageDigest
@@ -118,6 +120,9 @@ class OverlayServed(Served):
         """groups a message of was refused: their home hears every grain again"""
         self._grains: dict[int, tuple[tuple[int | None, int], bytes]] = {}
         """each copy's packed grains, kept while its point and count stay"""
+        self.promoted: dict[int, DirtyLog] = {}
+        """the groups held here that a forced promote made the host's: their base copies are
+        the host's volumes, each write's grains in the group's dirty log first"""
         self._published_groups: dict[int, GroupMeta] = {}
         self._published_copies: dict[int, CopyMeta] = {}
         self._publish()
@@ -145,7 +150,8 @@ class OverlayServed(Served):
         before = self.applied
         self.home.plan.new_tick()
         for gi in self.held:
-            self.copier.merge(gi)
+            if gi not in self.promoted:
+                self.copier.merge(gi)
         for gi in self.site.homed:
             self.home.interval_s = max(self.cycle.interval_seconds,
                                        EMPTY_POINT_SECONDS if self._empty(gi) else 0.0)  # fmt: skip
@@ -201,6 +207,9 @@ class OverlayServed(Served):
 
     def receive(self, payload: bytes) -> dict[str, Any] | None:
         message = MESSAGES.decode(payload)
+        if message.group in self.promoted:
+            raise MessageRefused(f"group {message.group} was promoted here: it takes no mirror "
+                                 "writes")  # fmt: skip
         try:
             self.site.receive(payload)
         except EngineRefused as refused:
@@ -329,11 +338,67 @@ class OverlayServed(Served):
 
     # ---- the host's door and status ------------------------------------------------------------
 
+    # ---- a group promoted here ------------------------------------------------------------------
+
+    def _group_of_pair(self, pair: str) -> int | None:
+        names = {f"group{gi}": gi for gi in range(len(self.topology.groups))}
+        return names.get(pair)
+
+    def pair_of(self, grain: int) -> str:
+        return f"group{self.topology.locate(grain)[0]}"
+
+    def why_not_promotable(self, pair: str) -> str | None:
+        gi = self._group_of_pair(pair)
+        if gi is None or gi not in self.held:
+            held = ", ".join(f"group{g}" for g in self.held) or "none"
+            return f"this site holds no copy of {pair or 'that pair'} (it holds: {held})"
+        return None
+
+    def serves_host(self, pair: str) -> bool:
+        gi = self._group_of_pair(pair)
+        return gi is not None and (gi in self.site.homed or gi in self.promoted)
+
+    def roll(self, pair: str = "") -> None:
+        """Each member's base copy becomes the group's committed image (impl/freeze_overlay/
+        site.py `roll_copies`)."""
+        if (why := self.why_not_promotable(pair)) is not None:
+            raise EngineRefused(why)
+        gi = self._group_of_pair(pair)
+        assert gi is not None
+        self.site.roll_copies(gi)
+        self.digests[gi] = self._digest(gi)
+        self._publish()
+
+    def serve_host(self, dirty: DirtyLog, pair: str = "") -> None:
+        gi = self._group_of_pair(pair)
+        assert gi is not None and gi in self.held
+        copies = [self.site.copy_meta(i) for i in self._members(gi)]
+        assert all(c.delta_point is None and c.merging_point is None for c in copies), \
+            "serve the host only once rolled"  # fmt: skip
+        self.promoted[gi] = dirty
+
+    def _promoted_region(self, grain: int, count: int) -> Region | None:
+        """The base copy a promoted group's grains are in, or None (a home's grain)."""
+        gi, oi, _ = self.topology.locate(grain)
+        if gi not in self.promoted:
+            return None
+        if self.topology.locate(grain + count - 1)[1] != oi:
+            raise EngineRefused(f"grains {grain}..{grain + count - 1} cross an object's end")
+        return self.site.remote_stores[(oi, self.name)].base
+
     def host_write(self, grain: int, data: bytes, fua: bool = True) -> int:
         self.refuse_host(grain)
         size = self.grain_size
         if not data or len(data) % size:
             raise EngineRefused(f"{len(data)} bytes are not whole grains of {size} bytes")
+        count = len(data) // size
+        copy = self._promoted_region(grain, count)
+        if copy is not None:  # the roles' host write: tracked dirty, then written, durable
+            gi, oi, offset = self.topology.locate(grain)
+            self.promoted[gi].add(grain, count)
+            copy.write_grains(offset, data)
+            copy.flush()
+            return committed_point(self.site.copy_meta(oi)) + 1
         for i in range(len(data) // size):
             self.site.host_write(grain + i, data[i * size : (i + 1) * size], fua)
         return self.site.group_meta(self.topology.locate(grain)[0]).point
@@ -348,12 +413,17 @@ class OverlayServed(Served):
         return sum(len(held) for held in self.site.cache.values())
 
     def host_read(self, grain: int, count: int) -> bytes:
+        copy = self._promoted_region(grain, count)
+        if copy is not None:
+            return copy.read_grains(self.topology.locate(grain)[2], count)
         return b"".join(self.site.host_read(g) for g in range(grain, grain + count))
 
     def host_volumes(self) -> dict[str, tuple[int, int]]:
         topo = self.topology
         return {obj.name: (topo.first_grain(i), obj.grains)
-                for i, obj in enumerate(topo.objects) if obj.home == self.name}  # fmt: skip
+                for i, obj in enumerate(topo.objects)
+                if obj.home == self.name or topo.locate(topo.first_grain(i))[0]
+                in self.promoted}  # fmt: skip
 
     def report(self) -> dict[str, Any]:
         groups = [self._home_report(gi) for gi in self.site.homed]
@@ -425,6 +495,14 @@ class OverlayServed(Served):
         merging = any(c.merging_point is not None for c in copies)
         newest = max(committed_point(c) for c in copies)
         size = self.grain_size
+        promoted = self.promoted.get(gi)
+        if promoted is not None:
+            written = len(promoted.grains)
+            return {**self._group_names(gi), "role": "primary",
+                    "committed": {self.name: self._committed_here(gi)},
+                    "out_of_sync": {"grains": written, "bytes": written * size},
+                    "cycle": {"number": newest + 1, "phase": "promoted", "bytes_done": 0,
+                              "bytes_total": None}}  # fmt: skip
         return {
             **self._group_names(gi),
             "role": "secondary",

@@ -20,6 +20,10 @@ def record_name(pair: str) -> str:
     return f"roles-{pair}.json" if pair else "roles.json"
 
 
+def dirty_name(pair: str) -> str:
+    return f"dirty-{pair}.log" if pair else "dirty.log"
+
+
 class PairRoles:
     """The site's role record of each pair (by name; design A's one pair is "")."""
 
@@ -27,14 +31,14 @@ class PairRoles:
         self.books = {pair: Roles(state_dir, first, record_name(pair))
                       for pair, first in pairs.items()}  # fmt: skip
         self.state_dir = state_dir
-        self._dirty: DirtyLog | None = None
+        self._dirty: dict[str, DirtyLog] = {}
         self.peers: dict[str, RoleRecord] = {}
         """each pair's peer record, as its last HELLO said"""
 
     @property
     def epoch(self) -> int:
-        """The epoch frames carry: design A's pair's (design B's groups fail over alone: 1 until
-        its promote is built)."""
+        """The epoch frames carry: design A's pair's (design B's groups fail over alone, each in
+        its own epoch: their records meet in the HELLO, frames carry 1)."""
         book = self.books.get("")
         return book.record.epoch if book is not None else 1
 
@@ -60,37 +64,40 @@ class PairRoles:
                 return f"{pair + ': ' if pair else ''}{reason}"
         return None
 
-    def writable_pair(self) -> str | None:
-        """The pair this site is primary of, if any."""
-        return next((pair for pair, book in self.books.items() if book.writable), None)
+    def writable_pairs(self) -> list[str]:
+        """The pairs this site is primary of."""
+        return [pair for pair, book in self.books.items() if book.writable]
 
-    def dirty_log(self) -> DirtyLog:
-        """The grains the host wrote here since this site was promoted."""
-        if self._dirty is None:
-            self._dirty = DirtyLog(self.state_dir)
-        return self._dirty
+    def dirty_log(self, pair: str = "") -> DirtyLog:
+        """The grains the host wrote to `pair` here since this site was promoted."""
+        if pair not in self._dirty:
+            self._dirty[pair] = DirtyLog(self.state_dir, dirty_name(pair))
+        return self._dirty[pair]
 
-    def written(self) -> set[int]:
-        """The grains the host wrote here since this site was promoted, read from the dirty log
-        whatever the site's role is now (a demoted or restarted site still differs there)."""
-        if self._dirty is None and not (self.state_dir / "dirty.log").exists():
+    def written(self, pair: str = "") -> set[int]:
+        """The grains the host wrote to `pair` here since this site was promoted, read from the
+        dirty log whatever the site's role is now (a demoted or restarted site still differs
+        there)."""
+        if pair not in self._dirty and not (self.state_dir / dirty_name(pair)).exists():
             return set()
-        return set(self.dirty_log().grains)
+        return set(self.dirty_log(pair).grains)
 
     def apart(self) -> bool:
         """A pair of this site is outdated here or in a split brain: it does not mirror."""
         return any(b.record.role == OUTDATED or b.record.split for b in self.books.values())
 
     def close(self) -> None:
-        """The dirty log's file, closed (the daemon stops)."""
-        if self._dirty is not None:
-            self._dirty.close()
-            self._dirty = None
+        """The dirty logs' files, closed (the daemon stops)."""
+        for log in self._dirty.values():
+            log.close()
+        self._dirty.clear()
 
-    def drop_dirty_log(self) -> None:
-        """A promoted site's dirty log, once a resync's start holds its grains."""
-        self.close()
-        (self.state_dir / "dirty.log").unlink(missing_ok=True)
+    def drop_dirty_log(self, pair: str = "") -> None:
+        """A promoted site's dirty log of `pair`, once a resync's start holds its grains."""
+        log = self._dirty.pop(pair, None)
+        if log is not None:
+            log.close()
+        (self.state_dir / dirty_name(pair)).unlink(missing_ok=True)
 
     def host_refusal(self, pair: str = "") -> str | None:
         book = self.books.get(pair)

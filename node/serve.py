@@ -212,13 +212,27 @@ def resume(config: ConfigOpt) -> None:
     _hold(config, "resume")
 
 
+GroupOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--group",
+        help="Design B: the consistency group (each fails over alone; "
+        "needed when this site holds more than one).",
+    ),  # fmt: skip
+]
+
+
+def _group(group: int | None) -> dict[str, Any]:
+    return {} if group is None else {"group": group}
+
+
 @app.command("demote")
 @clean_errors
-def demote(config: ConfigOpt) -> None:
+def demote(config: ConfigOpt, group: GroupOpt = None) -> None:
     """Make a running primary a secondary: it takes no more host writes, and the mirror drains
     its last point (then `pitmirror promote` at the peer switches the roles)."""
     try:
-        answer = request(_socket(config, None), {"op": "demote"})
+        answer = request(_socket(config, None), {"op": "demote", **_group(group)})
     except ControlError as err:
         fail(str(err))
     del answer
@@ -238,17 +252,23 @@ def promote(
             "writes in an epoch of its own.",
         ),
     ] = False,
+    group: GroupOpt = None,
 ) -> None:
     """Make this secondary the primary.  With --force (the peer stopped or cut off), the copy
     rolls to its last committed point, the site persists a new epoch and the host writes here
     (its frontend starts); the old primary, when it comes back, is outdated until
     `pitmirror resync --discard-local` there."""
     try:
-        answer = request(_socket(config, None), {"op": "promote", "force": force})
+        answer = request(_socket(config, None), {"op": "promote", "force": force,
+                                                 **_group(group)})  # fmt: skip
     except ControlError as err:
         fail(str(err))
-    roles = answer["roles"][""] if "" in answer["roles"] else next(iter(answer["roles"].values()))
-    sys.stdout.write(f"promoted: primary in epoch {roles['epoch']}\n")
+    pair = str(answer.get("pair", ""))
+    roles = answer["roles"][pair]
+    of = f"{pair.replace('group', 'group ')}: " if pair else ""
+    sys.stdout.write(f"promoted: {of}primary in epoch {roles['epoch']}\n")
+    if answer.get("note"):
+        sys.stdout.write(f"note: {answer['note']}\n")
 
 
 @app.command("resync")

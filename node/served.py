@@ -45,12 +45,6 @@ class Served:
     """why the host may not write from this grain at this site (its role in the grain's pair,
     node/roles.py), or None; the daemon sets it"""
 
-    promotable: str | None = (
-        "this site cannot be promoted (design A's remote site can; design B's promote per "
-        "group is not built yet)"
-    )
-    """why the site holds no copy a promote can roll to, or None"""
-
     def refuse_host(self, grain: int) -> None:
         """EngineRefused when the site's role refuses the host's write."""
         if (why := self.host_refusal(grain)) is not None:
@@ -122,16 +116,28 @@ class Served:
         resync copies, never the whole volume."""
         raise EngineRefused("this site's design does not resync yet")
 
-    def roll(self) -> None:
-        """A promote's roll: the site's volume becomes its committed image (every grain whose
-        committed value is held beside it copied in), durable before this returns.
-        EngineRefused where the site holds no copy to promote."""
-        raise EngineRefused(self.promotable or "this site cannot be promoted")
+    def pair_of(self, grain: int) -> str:
+        """The pair (node/roles.py) the host's grain belongs to: design A's one pair, design B's
+        group."""
+        return ""
 
-    def serve_host(self, dirty: DirtyLog) -> None:
-        """After a promote: the host writes the rolled volume here, each write's grains in
-        `dirty` before the volume takes them."""
-        raise EngineRefused(self.promotable or "this site cannot be promoted")
+    def why_not_promotable(self, pair: str) -> str | None:
+        """Why this site holds no copy of `pair` a promote can roll to, or None."""
+        return "this site holds no copy a promote can roll to"
+
+    def serves_host(self, pair: str) -> bool:
+        """The host writes `pair`'s volumes here now."""
+        return bool(self.host_volumes())
+
+    def roll(self, pair: str = "") -> None:
+        """A promote's roll: the site's copy of `pair` becomes its committed image (every grain
+        whose committed value is held beside it copied in), durable before this returns."""
+        raise EngineRefused(self.why_not_promotable(pair) or "this site cannot be promoted")
+
+    def serve_host(self, dirty: DirtyLog, pair: str = "") -> None:
+        """After a promote: the host writes the rolled copy of `pair` here, each write's grains
+        in `dirty` before the volume takes them."""
+        raise EngineRefused(self.why_not_promotable(pair) or "this site cannot be promoted")
 
 
 def point(number: int, committed_at_us: int, digest: str | None) -> dict[str, Any]:

@@ -30,22 +30,24 @@ def run(steps: list[Step]) -> None:
         step()
 
 
-def force_promote(served: Served, book: Roles, options: Options = SAFE) -> list[Step]:
+def force_promote(served: Served, book: Roles, options: Options = SAFE,
+                  pair: str = "") -> list[Step]:  # fmt: skip
     """`promote --force`: the next epoch of this site's own persisted first, the copy rolled to
     the committed point, then the role (the host is served once every step is done)."""
     epoch = ("epoch", lambda: void(book.promote_epoch()))
-    roll = ("roll", served.roll)
+    roll = ("roll", lambda: served.roll(pair))
     role = ("role", lambda: book.take_primary())
     steps = [epoch, roll, role] if options.epoch_before_role else [role, epoch, roll]
     return [s for s in steps if options.promote_rolls_back or s is not roll]
 
 
-def restarted_primary(served: Served, dirty: DirtyLog, options: Options = SAFE) -> None:
+def restarted_primary(served: Served, dirty: DirtyLog, options: Options = SAFE,
+                      pair: str = "") -> None:  # fmt: skip
     """A promoted copy starting again: rolled again (a crash may have cut the promote after its
     role record), the host served."""
     if options.promote_rolls_back:
-        served.roll()
-    served.serve_host(dirty)
+        served.roll(pair)
+    served.serve_host(dirty, pair)
 
 
 def changed(served: Served, roles: PairRoles) -> set[int]:

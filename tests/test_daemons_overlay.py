@@ -5,6 +5,7 @@ restart of either site."""
 
 from __future__ import annotations
 
+import base64
 import os
 import random
 import subprocess
@@ -17,6 +18,8 @@ from daemons import GRAIN, Sites, running
 
 from pitmirror.harness.loop_thread import free_port
 from pitmirror.model import freeze_overlay as model
+from pitmirror.node.control import ControlError, request
+from pitmirror.node.digest import digest_of
 
 
 def _topology(name: str) -> model.Topology:
@@ -148,3 +151,53 @@ def test_sites_that_describe_the_mirror_differently_never_mirror(tmp_path: Path)
         assert "geometry" in doc["peers"][0]["last_error"]
         assert doc["peers"][0]["connection"] == "connecting"
     assert "geometry" in (tmp_path / "right.log").read_text()
+
+
+def _pitmirror(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-c", "from pitmirror.node.cli import main; main()", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_a_group_promoted_by_force_serves_its_committed_point(tmp_path: Path) -> None:
+    """The home is killed with writes in flight; the remote, promoted with --force for the
+    group, rolls its copy to the committed point its status reported (digest equal), takes the
+    host's writes there in epoch 2 (also after a restart), and the old home, back, is outdated
+    for the group and refuses the host's writes."""
+    sites = _sites(tmp_path, "single")
+    first = sites.topology.first_grain(0)
+    with running(sites, "right", "left") as daemons:
+        point = workload(sites, 0, 12, seed=5)
+        sites.wait("left", committed_past(0, point, ("right",)), seconds=60, what="committed")
+        workload(sites, 0, 12, seed=6)  # some of it not committed when the home dies
+        daemons["left"].kill()
+        early = _pitmirror("promote", "--config", str(sites.config("right")))
+        assert early.returncode != 0 and "pitmirror reverse" in early.stderr
+        down = sites.wait("right", lambda d: not d["link"]["up"], what="link down")
+        held = down["groups"][0]["committed"]["right"]
+        promoted = _pitmirror("promote", "--force", "--config", str(sites.config("right")))
+        assert promoted.returncode == 0, promoted.stderr
+        assert "group 0: primary in epoch 2" in promoted.stdout
+        status = sites.status("right")
+        assert status["roles"]["group0"]["epoch"] == 2
+        assert status["groups"][0]["role"] == "primary"
+        copy = (tmp_path / "right.vol.copy.img").read_bytes()
+        assert digest_of(copy, GRAIN) == held["digest"]
+        data = os.urandom(GRAIN)
+        wrote = request(sites.socket("right"), {"op": "write", "grain": first + 3,
+                                                "data": base64.b64encode(data).decode()})
+        assert "cycle" in wrote, wrote
+        assert (tmp_path / "right.vol.copy.img").read_bytes()[3 * GRAIN : 4 * GRAIN] == data
+        demoting = _pitmirror("demote", "--group", "7", "--config", str(sites.config("right")))
+        assert demoting.returncode != 0 and "no site of group 7" in demoting.stderr
+    with running(sites, "right", "left"):
+        assert sites.status("right")["roles"]["group0"]["role"] == "primary"
+        left = sites.wait("left", lambda d: d["roles"]["group0"]["role"] == "outdated",
+                          what="outdated")  # fmt: skip
+        assert left["roles"]["group0"]["peer"]["epoch"] == 2
+        with pytest.raises(ControlError, match="outdated"):
+            request(sites.socket("left"), {"op": "write", "grain": first,
+                                           "data": base64.b64encode(data).decode()})
+        again = request(sites.socket("right"), {"op": "write", "grain": first + 4,
+                                                "data": base64.b64encode(data).decode()})
+        assert "cycle" in again, again
+    assert (tmp_path / "right.vol.copy.img").read_bytes()[4 * GRAIN : 5 * GRAIN] == data

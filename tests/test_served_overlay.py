@@ -15,7 +15,7 @@ from pitmirror.harness.backends import VolumeSet
 from pitmirror.harness.freeze_overlay.world import OverlayWorld
 from pitmirror.impl.freeze_overlay.layout import volume_layout
 from pitmirror.impl.freeze_overlay.messages import MESSAGES, Complete, DeltaWrite
-from pitmirror.impl.freeze_overlay.runner import committed_point
+from pitmirror.impl.freeze_overlay.metadata import committed_point
 from pitmirror.impl.link import LinkUnavailable
 from pitmirror.impl.site import EngineRefused
 from pitmirror.model import freeze_overlay as B

@@ -131,7 +131,7 @@ class Host:
         roles = self.roles
         served.host_refusal = lambda grain: roles.host_refusal("")
         self.served = served
-        if roles.writable_pair() is not None and not served.host_volumes():
+        if roles.writable_pairs() and not served.serves_host(""):
             turns.restarted_primary(served, roles.dirty_log(), self.world.options)
 
     def stop(self) -> None:
@@ -176,7 +176,7 @@ class UnrolledRemoteServed(RemoteServed):
     committed grains still wait in I2 (the product's refuses to: an engine assertion that
     would stop the mutant before the property is seen broken)."""
 
-    def serve_host(self, dirty: DirtyLog) -> None:
+    def serve_host(self, dirty: DirtyLog, pair: str = "") -> None:
         self.dirty = dirty
 
 
@@ -385,8 +385,8 @@ class RolesWorld:
                                 + (", in a split brain" if record.split else ""))  # fmt: skip
         if self.link_up and self.other(host).up:
             raise EngineRefused("the peer is reachable")
-        if served.promotable is not None:
-            raise EngineRefused(served.promotable)
+        if (why := served.why_not_promotable("")) is not None:
+            raise EngineRefused(why)
         if self._steps(host, turns.force_promote(served, host.book, self.options)):
             served.serve_host(host.roles.dirty_log())
 

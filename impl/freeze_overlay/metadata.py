@@ -236,6 +236,14 @@ class CopyMeta:
         return 1 - self.delta_slot
 
 
+def committed_point(copy: CopyMeta) -> int:
+    """The point a remote copy recovers: its complete delta's, else the one merging aside,
+    else its base's."""
+    if copy.complete and copy.delta_point is not None:
+        return copy.delta_point
+    return copy.base_point if copy.merging_point is None else copy.merging_point
+
+
 @dataclass(frozen=True)
 class CopyRecord:
     """A remote copy's entries in the remote site's journal."""
@@ -310,6 +318,21 @@ class CopyRecord:
             self._key("delta_point"): NO_POINT,
             self._key("delta"): {"assign": GrainMap(self.grains).to_hex()},
             self._key("complete"): 0,
+        }
+
+
+    def rolled(self, current: CopyMeta) -> Changes:
+        """A forced promote's roll: the base holds the copy's committed point (its complete
+        delta's, or the one merging aside, or its own), no delta is held or merging."""
+        point = committed_point(current)
+        empty = {"assign": GrainMap(self.grains).to_hex()}
+        return {
+            self._key("base_point"): point,
+            self._key("delta_point"): NO_POINT,
+            self._key("delta"): empty,
+            self._key("complete"): 0,
+            self._key("merging_point"): NO_POINT,
+            self._key("merging"): dict(empty),
         }
 
 

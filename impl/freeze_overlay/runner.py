@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from pitmirror.impl.bitmap import GrainMap
-from pitmirror.impl.freeze_overlay.metadata import CopyMeta
+from pitmirror.impl.freeze_overlay.metadata import CopyMeta, committed_point
 from pitmirror.impl.freeze_overlay.site import OverlaySite
 from pitmirror.model import freeze_overlay as model
 from pitmirror.model.actions import (
@@ -38,14 +38,6 @@ from pitmirror.model.actions import (
     MergeLocal,
     MergeRemote,
 )
-
-
-def committed_point(copy: CopyMeta) -> int:
-    """The point a remote copy recovers: its complete delta's, else the one merging aside,
-    else its base's."""
-    if copy.complete and copy.delta_point is not None:
-        return copy.delta_point
-    return copy.base_point if copy.merging_point is None else copy.merging_point
 
 
 @dataclass

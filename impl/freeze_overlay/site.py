@@ -553,6 +553,29 @@ class OverlaySite(DurableSite):
             changes |= record.merged_aside(copy) if self.options.pipelined else record.merged(copy)
         self._record(changes)
 
+    def roll_copies(self, group: int) -> None:
+        """A forced promote's roll at a remote of `group` (model/roles_rules.py `promote`: the
+        image's pending grains from where the committed value is held): each member's base copy
+        takes its delta merging aside, then its complete delta (the newer), flushed, then one
+        record says each copy holds its committed point and no delta (a delta not complete is
+        discarded: its point never committed).  A crash before the record rolls again."""
+        if self.site not in self.topology.groups[group].remotes:
+            raise EngineRefused(f"{self.site} holds no copy of group {group}")
+        changes = Changes()
+        for i in self.members(group):
+            copy, store = self.copy_meta(i), self.remote_stores[(i, self.site)]
+            held = [(copy.merging, copy.merging_slot)] if copy.merging_point is not None else []
+            held += [(copy.delta, copy.delta_slot)] if copy.complete else []
+            for grains, slot in held:
+                writes = [(start, store.deltas[slot].read_grains(start, count))
+                          for start, count in grains.extents(256)]  # fmt: skip
+                if writes:
+                    self._write_runs(store.base, writes)
+            if copy.merging_point is not None or copy.delta_point is not None:
+                changes |= self.copy_records[i].rolled(copy)
+        if changes:
+            self._record(changes)
+
     # ---- structure ---------------------------------------------------------------------------
 
     def check_structure(self) -> None:
