@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from pitmirror.harness.cyclic_flashcopy.roles_world import FlashCopyRolesWorld
 from pitmirror.harness.design import Design
 from pitmirror.harness.designs import safe_configurations
 from pitmirror.harness.roles_lockstep import RolesLockstep, run_roles
@@ -85,7 +86,7 @@ def engine_breaks(trace: list[Action], options: roles.Options) -> str | None:
     volumes: dict[str, Volume] = {n: MemoryVolume(n, grains, ENGINE_GRAIN_SIZE)
                                   for n in ("source", "i1", "i2", "target")}  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="pitmirror-roles-") as workdir:
-        lockstep = RolesLockstep(volumes, Path(workdir), options)
+        lockstep = RolesLockstep(FlashCopyRolesWorld(volumes, Path(workdir), options))
         try:
             last = run_roles(lockstep, trace)[-1]
         finally:

@@ -1,6 +1,6 @@
-"""The roles model and design A's engine in lockstep: each action of the roles' vocabulary to
-the model (model/roles.py) and to the two hosts the daemons are
-(harness/cyclic_flashcopy/roles_world.py), then everything compared.
+"""The roles model and a design's engine in lockstep: each action of the roles' vocabulary to
+the model (model/roles.py) and to the two hosts the daemons are (harness/roles_world.py and each
+design's), then everything compared.
 
 Compared after each step, per host: whether it is up, its role record (epoch, parent, known,
 role, split: read from the file of a host that is down), and its data as the roles see it —
@@ -16,10 +16,13 @@ mutant's violation is the engine's, not only the model's.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
 
-from pitmirror.harness.cyclic_flashcopy.roles_world import HostView, RolesWorld, Uncut
+from pitmirror.harness.cyclic_flashcopy.roles_world import FlashCopyRolesWorld
+from pitmirror.harness.freeze_overlay.roles_world import OverlayRolesWorld
 from pitmirror.harness.lockstep import StepOutcome
+from pitmirror.harness.roles_world import HostView, RolesWorld, Uncut
 from pitmirror.impl.roles import ROLES
 from pitmirror.impl.site import EngineRefused
 from pitmirror.impl.volumes import Volume
@@ -28,17 +31,20 @@ from pitmirror.model import roles_rules as rules
 from pitmirror.model.actions import Action
 from pitmirror.model.design import ActionNotEnabled
 
-BACKEND_NAME = "roles"
+ROLES_WORLDS: dict[str, Callable[[dict[str, Volume], Path, roles.Options | None], RolesWorld]] = {
+    "cyclic-flashcopy": FlashCopyRolesWorld,
+    "freeze-overlay": OverlayRolesWorld,
+}
+"""each design's world of the roles' commands, by the design's name"""
 
 
 class RolesLockstep:
-    """The model and the engine, stepped together."""
+    """The model and a design's engine, stepped together."""
 
-    def __init__(self, volumes: dict[str, Volume], workdir: Path,
-                 options: roles.Options | None = None) -> None:  # fmt: skip
-        grains = next(iter(volumes.values())).grain_count
-        self.model = roles.initial_state(lockstep_config(grains), options)
-        self.world = RolesWorld(volumes, workdir, options)
+    def __init__(self, world: RolesWorld) -> None:
+        self.model = roles.initial_state(lockstep_config(world.grains, world.sites),
+                                         world.options)  # fmt: skip
+        self.world = world
         self.index = 0
 
     def outcome(self, action: Action | None, status: str, detail: str = "",
@@ -84,8 +90,8 @@ class RolesLockstep:
 
 
 @functools.cache
-def lockstep_config(grains: int) -> roles.Config:
-    return roles.Config(grains=grains, values=(1, 2), max_epoch=9)
+def lockstep_config(grains: int, sites: tuple[str, str]) -> roles.Config:
+    return roles.Config(grains=grains, sites=sites, values=(1, 2), max_epoch=9)
 
 
 def run_roles(lockstep: RolesLockstep, actions: list[Action]) -> list[StepOutcome]:

@@ -33,9 +33,8 @@ MAX_TRACE_BYTES = 64 << 20
 UNCURATED = "failures"
 _REQUIRED = ("trace", "design", "grains", "grain_size", "why", "expect")
 _OPTIONAL = ("options", "violates", "topology", "power_loss", "transport", "roles")
-ROLES_DESIGNS = ("cyclic-flashcopy",)
-"""the designs whose engine runs the roles' commands in lockstep (design B's failover per
-group is not built yet)"""
+ROLES_DESIGNS = ("cyclic-flashcopy", "freeze-overlay")
+"""the designs whose engine runs the roles' commands in lockstep (harness/roles_lockstep.py)"""
 FATE_KINDS = ("lost", "whole", "zeros", "sectors", "prefix")
 
 
@@ -174,9 +173,10 @@ def _roles(obj: dict[str, Any], where: str) -> RolesOptions | None:
     if obj["design"] not in ROLES_DESIGNS:
         raise TraceFormatError(f"{where}: the roles' commands run on {', '.join(ROLES_DESIGNS)} "
                                f"only, not {obj['design']}")  # fmt: skip
-    if any(obj.get(k) is not None for k in ("topology", "power_loss", "transport")):
-        raise TraceFormatError(f"{where}: a roles trace has no topology, power loss or "
-                               "transport")  # fmt: skip
+    if any(obj.get(k) is not None for k in ("power_loss", "transport")):
+        raise TraceFormatError(f"{where}: a roles trace has no power loss or transport")
+    if obj.get("topology") not in (None, "single"):
+        raise TraceFormatError(f"{where}: a roles trace of design B is of topology single")
     try:
         return RolesOptions.from_json(raw)
     except ValueError as err:

@@ -298,6 +298,7 @@ class Daemon(Failover):
                                                     self.cycle)  # fmt: skip
                 await self.on_engine(self._publish, served)
                 served.host_refusal = self._host_refusal
+                served.apart = self.roles.apart_pair
                 self._served = served
                 self._grain_count = int(running.geometry["grains"])
                 self.prepare(running, served)

@@ -153,6 +153,8 @@ class OverlayServed(Served):
             if gi not in self.promoted:
                 self.copier.merge(gi)
         for gi in self.site.homed:
+            if self.apart(f"group{gi}"):
+                continue  # outdated here, or in a split brain: its remotes hear nothing
             self.home.interval_s = max(self.cycle.interval_seconds,
                                        EMPTY_POINT_SECONDS if self._empty(gi) else 0.0)  # fmt: skip
             if self.home.cycle(gi):
@@ -207,9 +209,9 @@ class OverlayServed(Served):
 
     def receive(self, payload: bytes) -> dict[str, Any] | None:
         message = MESSAGES.decode(payload)
-        if message.group in self.promoted:
-            raise MessageRefused(f"group {message.group} was promoted here: it takes no mirror "
-                                 "writes")  # fmt: skip
+        if message.group in self.promoted or self.apart(f"group{message.group}"):
+            raise MessageRefused(f"group {message.group} was promoted here, or is apart (outdated, "
+                                 "split brain): it takes no mirror writes")  # fmt: skip
         try:
             self.site.receive(payload)
         except EngineRefused as refused:
@@ -349,7 +351,7 @@ class OverlayServed(Served):
 
     def why_not_promotable(self, pair: str) -> str | None:
         gi = self._group_of_pair(pair)
-        if gi is None or gi not in self.held:
+        if gi is None or gi not in self.held and gi not in self.site.homed:
             held = ", ".join(f"group{g}" for g in self.held) or "none"
             return f"this site holds no copy of {pair or 'that pair'} (it holds: {held})"
         return None
@@ -365,13 +367,17 @@ class OverlayServed(Served):
             raise EngineRefused(why)
         gi = self._group_of_pair(pair)
         assert gi is not None
+        if gi in self.site.homed:
+            return  # a demoted home promoted again: its host's view is the group's source
         self.site.roll_copies(gi)
         self.digests[gi] = self._digest(gi)
         self._publish()
 
     def serve_host(self, dirty: DirtyLog, pair: str = "") -> None:
         gi = self._group_of_pair(pair)
-        assert gi is not None and gi in self.held
+        assert gi is not None
+        if gi in self.site.homed:
+            return  # its own maps track what the host writes
         copies = [self.site.copy_meta(i) for i in self._members(gi)]
         assert all(c.delta_point is None and c.merging_point is None for c in copies), \
             "serve the host only once rolled"  # fmt: skip

@@ -46,10 +46,13 @@ class PairRoles:
         return {"roles": {pair: book.record.to_json() for pair, book in self.books.items()}}
 
     def meet(self, hello: dict[str, Any]) -> str | None:
-        """The peer's records from its HELLO, met; why the sites may not mirror, or None."""
+        """The peer's records from its HELLO, each pair's met; why the sites may not mirror at
+        all (every pair they share is apart), or None: a design-B group apart mirrors nothing
+        while the link carries the others (`apart_pair`)."""
         theirs = hello.get("roles")
         if not isinstance(theirs, dict):
             return "the peer's HELLO carries no role records (an older pitmirror?)"
+        reasons = []
         for pair, book in self.books.items():
             raw = theirs.get(pair)
             if raw is None:
@@ -60,8 +63,10 @@ class PairRoles:
                 return str(err)
             self.peers[pair] = peer
             book.meet(peer)
-            if (reason := book.mirrors_with(peer)) is not None:
-                return f"{pair + ': ' if pair else ''}{reason}"
+            reason = book.mirrors_with(peer)
+            reasons.append(None if reason is None else f"{pair + ': ' if pair else ''}{reason}")
+        if reasons and all(reasons):
+            return "; ".join(r for r in reasons if r)
         return None
 
     def writable_pairs(self) -> list[str]:
@@ -82,9 +87,14 @@ class PairRoles:
             return set()
         return set(self.dirty_log(pair).grains)
 
+    def apart_pair(self, pair: str) -> bool:
+        """The pair is outdated here or in a split brain: it takes no part in mirroring."""
+        book = self.books.get(pair)
+        return book is not None and (book.record.role == OUTDATED or book.record.split)
+
     def apart(self) -> bool:
-        """A pair of this site is outdated here or in a split brain: it does not mirror."""
-        return any(b.record.role == OUTDATED or b.record.split for b in self.books.values())
+        """Every pair of this site is apart: the site does no background work at all."""
+        return bool(self.books) and all(self.apart_pair(pair) for pair in self.books)
 
     def close(self) -> None:
         """The dirty logs' files, closed (the daemon stops)."""

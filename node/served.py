@@ -45,6 +45,10 @@ class Served:
     """why the host may not write from this grain at this site (its role in the grain's pair,
     node/roles.py), or None; the daemon sets it"""
 
+    apart: Callable[[str], bool] = staticmethod(lambda pair: False)
+    """whether the pair is apart at this site (outdated, split: node/roles.py), so it mirrors
+    nothing; the daemon sets it"""
+
     def refuse_host(self, grain: int) -> None:
         """EngineRefused when the site's role refuses the host's write."""
         if (why := self.host_refusal(grain)) is not None:

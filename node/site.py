@@ -59,6 +59,7 @@ class NodeDesign:
     """the site as a daemon runs it"""
     vocabulary: Vocabulary
     commit: type
+    """the message that commits a point at the receiver (the others carry its data)"""
     pairs: Callable[[SiteSettings], dict[str, bool]]
     """the pairs the site is one of (failover's unit: design A's one pair, a design-B group),
     by name, each with whether the site is its first primary (impl/roles.py)"""
@@ -69,7 +70,6 @@ class NodeDesign:
     start_reversed: Callable[[Path, str, int, set[int]], None] | None = None
     """a fresh journal for the site this host acts as from now on, its first cycle copying the
     given grains (model: the design's `resync_start`)"""
-    """the message that commits a point at the receiver (the others carry its data)"""
 
 
 class NoPeer:

@@ -183,8 +183,10 @@ def test_a_group_promoted_by_force_serves_its_committed_point(tmp_path: Path) ->
         copy = (tmp_path / "right.vol.copy.img").read_bytes()
         assert digest_of(copy, GRAIN) == held["digest"]
         data = os.urandom(GRAIN)
-        wrote = request(sites.socket("right"), {"op": "write", "grain": first + 3,
-                                                "data": base64.b64encode(data).decode()})
+        wrote = request(
+            sites.socket("right"),
+            {"op": "write", "grain": first + 3, "data": base64.b64encode(data).decode()},
+        )
         assert "cycle" in wrote, wrote
         assert (tmp_path / "right.vol.copy.img").read_bytes()[3 * GRAIN : 4 * GRAIN] == data
         demoting = _pitmirror("demote", "--group", "7", "--config", str(sites.config("right")))
@@ -195,9 +197,51 @@ def test_a_group_promoted_by_force_serves_its_committed_point(tmp_path: Path) ->
                           what="outdated")  # fmt: skip
         assert left["roles"]["group0"]["peer"]["epoch"] == 2
         with pytest.raises(ControlError, match="outdated"):
-            request(sites.socket("left"), {"op": "write", "grain": first,
-                                           "data": base64.b64encode(data).decode()})
-        again = request(sites.socket("right"), {"op": "write", "grain": first + 4,
-                                                "data": base64.b64encode(data).decode()})
+            request(
+                sites.socket("left"),
+                {"op": "write", "grain": first, "data": base64.b64encode(data).decode()},
+            )
+        again = request(
+            sites.socket("right"),
+            {"op": "write", "grain": first + 4, "data": base64.b64encode(data).decode()},
+        )
         assert "cycle" in again, again
     assert (tmp_path / "right.vol.copy.img").read_bytes()[4 * GRAIN : 5 * GRAIN] == data
+
+
+def test_the_groups_of_a_bidirectional_pair_fail_over_alone(tmp_path: Path) -> None:
+    """Group 0 (home left) is promoted by force at right while left is down; back, left is
+    outdated for group 0 only: it refuses the host's writes there, and group 1 (home right)
+    goes on mirroring to it over the same link."""
+    sites = _sites(tmp_path, "bidirectional")
+    topo = sites.topology
+    with running(sites, "right", "left") as daemons:
+        for group, seed in ((0, 7), (1, 8)):
+            point = workload(sites, group, 6, seed=seed)
+            home = topo.groups[group].home
+            sites.wait(home, committed_past(group, point, topo.groups[group].remotes),
+                       seconds=60, what=f"group {group} committed")  # fmt: skip
+        daemons["left"].kill()
+        sites.wait("right", lambda d: not d["link"]["up"], what="link down")
+        unnamed = _pitmirror("promote", "--force", "--config", str(sites.config("right")))
+        assert unnamed.returncode != 0 and "--group" in unnamed.stderr
+        promoted = _pitmirror("promote", "--force", "--group", "0", "--config",
+                              str(sites.config("right")))  # fmt: skip
+        assert promoted.returncode == 0, promoted.stderr
+    with running(sites, "right", "left"):
+        left = sites.wait("left", lambda d: d["roles"]["group0"]["role"] == "outdated",
+                          what="outdated for group 0")  # fmt: skip
+        assert left["roles"]["group1"]["state"] == "secondary"
+        with pytest.raises(ControlError, match="outdated"):
+            request(
+                sites.socket("left"),
+                {
+                    "op": "write",
+                    "grain": topo.first_grain(0),
+                    "data": base64.b64encode(bytes(GRAIN)).decode(),
+                },
+            )
+        point = workload(sites, 1, 6, seed=9)
+        sites.wait("right", committed_past(1, point, ("left",)), seconds=60,
+                   what="group 1 still mirrored to left")  # fmt: skip
+    assert sites.target_digest("left", 1) == sites.source_digest(1)

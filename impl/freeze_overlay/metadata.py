@@ -320,7 +320,6 @@ class CopyRecord:
             self._key("complete"): 0,
         }
 
-
     def rolled(self, current: CopyMeta) -> Changes:
         """A forced promote's roll: the base holds the copy's committed point (its complete
         delta's, or the one merging aside, or its own), no delta is held or merging."""

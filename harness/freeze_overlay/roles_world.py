@@ -1,0 +1,178 @@
+"""Design B's group under the roles' commands (harness/roles_world.py): the home (the first
+primary) and its remote, each site built and served as the daemon does
+(node/freeze_overlay.py), the link carrying messages, acknowledgements, reports and HELLOs as
+the daemons' links do.
+
+A commit ticks both sites until a point holding every write so far is complete at the remote;
+a drain is the remote's merge of its complete delta.  In the stricter order (`pipelined=False`)
+a remote merges a complete delta by itself; pipelined, it waits for the next point to move it
+aside, which the model's drain does not take — so the lockstep runs the stricter order, and a
+promote's roll (which merges both) is checked pipelined by the daemons' tests.  Design B's
+orderly promote and resync per group are not built yet (`Uncut`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pitmirror.harness.grains import decode_grain
+from pitmirror.harness.roles_world import CYCLE_TICKS, Host, HostView, RolesWorld, seeds
+from pitmirror.impl.freeze_overlay.layout import site_volumes
+from pitmirror.impl.freeze_overlay.messages import MESSAGES
+from pitmirror.impl.freeze_overlay.site import OverlaySite
+from pitmirror.impl.link import LinkUnavailable
+from pitmirror.impl.roles import DirtyLog
+from pitmirror.impl.site import EngineInvariantBroken
+from pitmirror.impl.volumes import Volume
+from pitmirror.model import freeze_overlay as model
+from pitmirror.model.roles import Options
+from pitmirror.node.freeze_overlay import NODE_DESIGN
+from pitmirror.node.freeze_overlay_served import OverlayServed, recoverable_image
+from pitmirror.node.served import Cycle, Served
+
+GROUP = 0
+
+
+class OverlayLink:
+    """One site's link to its peer, as the daemon carries it: the message's bytes to the
+    peer's served site, its acknowledgement's words back to the sender."""
+
+    def __init__(self, world: OverlayRolesWorld, sender: str, peer: str) -> None:
+        self.world, self.sender, self.peer = world, sender, peer
+
+    @property
+    def up(self) -> bool:
+        return self.world.link_up
+
+    @property
+    def reaches(self) -> bool:
+        return self.world.link_up and self.world.hosts[self.peer].up
+
+    def send(self, message: object) -> None:
+        receiver = self.world.hosts[self.peer].served
+        sender = self.world.hosts[self.sender].served
+        if not self.world.link_up or receiver is None or sender is None:
+            raise LinkUnavailable("the link or the peer site is down")
+        reply = receiver.receive(MESSAGES.encode(message))
+        if reply is not None:
+            sender.replied(self.peer, reply)
+
+
+class UnrolledOverlayServed(OverlayServed):
+    """The `promote-without-rollback` mutant's site: it serves the host on base copies whose
+    committed grains still wait in a delta (the product's refuses to: an engine assertion that
+    would stop the mutant before the property is seen broken)."""
+
+    def serve_host(self, dirty: DirtyLog, pair: str = "") -> None:
+        if pair == OverlayRolesWorld.pair and GROUP not in self.site.homed:
+            self.promoted[GROUP] = dirty
+
+
+class OverlayRolesWorld(RolesWorld):
+    """Design B's topology "single" (one object, home left, remote right) on the volumes its
+    layout names; state under `workdir`."""
+
+    pair = f"group{GROUP}"
+
+    def __init__(self, volumes: dict[str, Volume], workdir: Path,
+                 options: Options | None = None) -> None:  # fmt: skip
+        self.topology = model.topology("single", next(iter(volumes.values())).grain_count)
+        self.grains = self.topology.objects[0].grains
+        self.first = self.topology.first_grain(0)
+        self.design_options = model.Options(pipelined=False)
+        group = self.topology.groups[GROUP]
+        hosts = {site: {v: volumes[v] for v in site_volumes(self.topology, site)}
+                 for site in (group.home, *group.remotes)}  # fmt: skip
+        super().__init__(hosts, workdir, options)
+        self.begin()
+
+    def overlay(self, host: Host) -> OverlayServed:
+        assert isinstance(host.served, OverlayServed), f"the {host.name} site is down"
+        return host.served
+
+    def target(self) -> Host:
+        return self.hosts[self.sites[1]]
+
+    def build(self, host: Host) -> Served:
+        settings = {"site": host.name, "topology": self.topology, "options": self.design_options}
+        peer = self.other(host).name
+        links = {peer: OverlayLink(self, host.name, peer)}
+        running = NODE_DESIGN.build(settings, host.volumes, host.state_dir, links, self.clock)
+        if not self.options.promote_rolls_back:
+            assert isinstance(running.site, OverlaySite)
+            return UnrolledOverlayServed(running.site, self.clock, Cycle())
+        return NODE_DESIGN.serve(running, self.clock, Cycle())
+
+    def hear(self) -> None:
+        """Each site's HELLO judged by the other, as the daemons' handshake does: the home
+        learns what the remote holds."""
+        if not self.linked():
+            return
+        for host in self.hosts.values():
+            peer = self.other(host)
+            self.overlay(host).judge({**self.overlay(peer).hello(), "site": peer.name})
+
+    def promoted_copy(self, host: Host) -> bool:
+        return isinstance(host.served, OverlayServed) and GROUP in host.served.promoted
+
+    def host_grain(self, grain: int) -> int:
+        return self.first + grain
+
+    def view(self, host: Host) -> HostView:
+        record = host.record()
+        if host.served is None:
+            return HostView(False, record, (), frozenset(), (), frozenset())
+        served = self.overlay(host)
+        site = served.site
+        if host.first:
+            image = tuple(decode_grain(served.host_read(self.first + g, 1), g)
+                          for g in range(self.grains))  # fmt: skip
+            obj = site.object_meta(0)
+            dirty = frozenset(obj.active.grains()) | frozenset(obj.frozen.grains())
+            return HostView(True, record, image, frozenset(), image, dirty)
+        assert host.roles is not None
+        image = seeds(site.remote_stores[(0, host.name)].base)
+        written = frozenset(host.roles.written(self.pair))
+        if GROUP in served.promoted:
+            return HostView(True, record, image, frozenset(), image, written)
+        copy = site.copy_meta(0)
+        pending = set(copy.merging.grains()) if copy.merging_point is not None else set()
+        pending |= set(copy.delta.grains()) if copy.complete else set()
+        raw = recoverable_image(site, GROUP)
+        size = site.grain_size
+        recovered = tuple(decode_grain(raw[g * size : (g + 1) * size], g)
+                          for g in range(self.grains))  # fmt: skip
+        return HostView(True, record, image, frozenset(pending), recovered, written)
+
+    def _tick(self) -> None:
+        """The home's background work; when it has none, the remote's (it merges a complete
+        delta only when the home waits for it: what it holds beside its copy stays the model's
+        pending), and what the remote reports of it heard at the home."""
+        remote, home = self.target(), self.hosts[self.sites[0]]
+        if self.overlay(home).tick():
+            return
+        self.overlay(remote).tick()
+        for words in self.overlay(remote).reports().values():
+            self.overlay(home).replied(remote.name, words)
+
+    def commit_all(self) -> None:
+        home = self.overlay(self.hosts[self.sites[0]])
+        remotes = frozenset(self.topology.groups[GROUP].remotes)
+        for _ in range(CYCLE_TICKS):
+            group, obj = home.site.group_meta(GROUP), home.site.object_meta(0)
+            if not obj.active and group.completed_at == remotes:
+                return
+            self._tick()
+        raise EngineInvariantBroken(f"the cycle did not commit within {CYCLE_TICKS} ticks")
+
+    def drain(self, extent: range) -> None:
+        """The remote's merge of its complete delta, to its drop (all of it: a merge plan is
+        per point)."""
+        remote = self.overlay(self.target())
+        for _ in range(CYCLE_TICKS):
+            copy = remote.site.copy_meta(0)
+            if not copy.complete:
+                return
+            remote.home.plan.new_tick()
+            remote.copier.merge(GROUP)
+        raise EngineInvariantBroken(f"the merge did not end within {CYCLE_TICKS} ticks")
