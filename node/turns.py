@@ -10,6 +10,7 @@ plan; the daemon (node/failover.py) runs them all on its engine thread, the lock
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from pitmirror.impl.roles import DirtyLog, RoleRecord, Roles
 from pitmirror.model.roles import Options
 from pitmirror.node.roles import PairRoles
 from pitmirror.node.served import Served
+
+log = logging.getLogger("pitmirror")
 
 Step = tuple[str, Callable[[], None]]
 StartReversed = Callable[[Path, str, int, set[int]], None]
@@ -65,8 +68,10 @@ def take_over(served: Served, roles: PairRoles, peer_known: int, start: StartRev
     book = roles.books[""]
 
     def journal() -> None:
-        start(state_dir, "local", grains, copy | changed(served, roles))
+        grains_to_copy = copy | changed(served, roles)
+        start(state_dir, "local", grains, grains_to_copy)
         roles.drop_dirty_log()
+        log.info("switch: %d grains to copy from here", len(grains_to_copy))
 
     epoch = ("epoch", lambda: void(book.promote_epoch(peer_known)))
     roll = ("roll", served.roll)
@@ -88,6 +93,7 @@ def resync_source(served: Served, roles: PairRoles, asked: set[int], start: Star
         if options.resync_copies_primary_changes:
             copy.update(changed(served, roles))
         start(state_dir, "local", grains, copy)
+        log.info("resync: %d grains to copy from here", len(copy))
 
     return [("journal", journal),
             ("record", lambda: roles.books[""].forget_split(acting="local")),
