@@ -329,7 +329,12 @@ class FlashCopyTcpWorld:
         try:
             answer = self._control({"op": "apply", "action": action_to_json(action)})
         except (ControlError, OSError):
-            if self._message_lost():
+            # the control socket went with an armed crash, whatever the link's state (a drain
+            # needs no link): the process is let go a moment after its socket
+            if self.child is not None and self.remote_armed:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.child.wait(SETTLE_SECONDS)
+            if self._remote_died():
                 raise SiteCrashed("remote") from None
             raise
         if "refused" in answer:
