@@ -67,8 +67,6 @@ class HostView:
     complete and merging deltas)"""
     recovered: tuple[int, ...]
     """the image with its pending grains from where they are held"""
-    dirty: frozenset[int]
-    """grains the host's own records say may differ from the committed image"""
 
 
 def seeds(volume: Volume | Region) -> tuple[int, ...]:

@@ -4,7 +4,7 @@ promoted site does when it starts again.
 
 Each command is a list of named steps, each one durable record (or the roll) of the model's
 plan; the daemon (node/failover.py) runs them all on its engine thread, the lockstep harness
-(harness/cyclic_flashcopy/roles_world.py) may cut a plan after any step, as a power loss does.
+(harness/roles_world.py) may cut a plan after any step, as a power loss does.
 `options` are the roles model's: the safe defaults, or a mutant the checks must catch.
 """
 

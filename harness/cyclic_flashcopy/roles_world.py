@@ -101,23 +101,18 @@ class FlashCopyRolesWorld(RolesWorld):
     def view(self, host: Host) -> HostView:
         record, served = host.record(), host.served
         if served is None:
-            return HostView(False, record, (), frozenset(), (), frozenset())
+            return HostView(False, record, (), frozenset(), ())
         if isinstance(served, LocalServed):
             image = seeds(served.site.source)
-            maps = served.site.local_meta(durable=True)
-            dirty = maps.copy_map.union(maps.future_map).union(maps.out_of_sync).grains()
-            return HostView(True, record, image, frozenset(), image, frozenset(dirty))
-        assert isinstance(served, RemoteServed) and host.roles is not None
+            return HostView(True, record, image, frozenset(), image)
+        assert isinstance(served, RemoteServed)
         site = served.site
         image = seeds(site.target)
         promoted = served.dirty is not None
         pending = frozenset() if promoted else frozenset(site.in_i2().grains())
         held = seeds(site.i2)
         recovered = tuple(held[g] if g in pending else v for g, v in enumerate(image))
-        # T differs from the committed image only where the host wrote since a promote (what
-        # it received waits beside it, in I2)
-        written = frozenset(host.roles.written())
-        return HostView(True, record, image, pending, recovered, written)
+        return HostView(True, record, image, pending, recovered)
 
     def commit_all(self) -> None:
         local = self._acting("local").served

@@ -121,20 +121,16 @@ class OverlayRolesWorld(RolesWorld):
     def view(self, host: Host) -> HostView:
         record = host.record()
         if host.served is None:
-            return HostView(False, record, (), frozenset(), (), frozenset())
+            return HostView(False, record, (), frozenset(), ())
         served = self.overlay(host)
         site = served.site
         if host.first:
             image = tuple(decode_grain(served.host_read(self.first + g, 1), g)
                           for g in range(self.grains))  # fmt: skip
-            obj = site.object_meta(0)
-            dirty = frozenset(obj.active.grains()) | frozenset(obj.frozen.grains())
-            return HostView(True, record, image, frozenset(), image, dirty)
-        assert host.roles is not None
+            return HostView(True, record, image, frozenset(), image)
         image = seeds(site.remote_stores[(0, host.name)].base)
-        written = frozenset(host.roles.written(self.pair))
         if GROUP in served.promoted:
-            return HostView(True, record, image, frozenset(), image, written)
+            return HostView(True, record, image, frozenset(), image)
         copy = site.copy_meta(0)
         pending = set(copy.merging.grains()) if copy.merging_point is not None else set()
         pending |= set(copy.delta.grains()) if copy.complete else set()
@@ -142,7 +138,7 @@ class OverlayRolesWorld(RolesWorld):
         size = site.grain_size
         recovered = tuple(decode_grain(raw[g * size : (g + 1) * size], g)
                           for g in range(self.grains))  # fmt: skip
-        return HostView(True, record, image, frozenset(pending), recovered, written)
+        return HostView(True, record, image, frozenset(pending), recovered)
 
     def _tick(self) -> None:
         """The home's background work; when it has none, the remote's (it merges a complete
