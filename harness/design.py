@@ -19,14 +19,17 @@ from rich.table import Table
 from pitmirror.harness.lockstep import Stepper
 from pitmirror.harness.machine import FailureHandler
 from pitmirror.harness.power_loss_design import PowerLossFactory
+from pitmirror.harness.roles_world import RolesWorld
 from pitmirror.harness.runner_machine import RunnerSpec
 from pitmirror.impl.volumes import Volume
 from pitmirror.model.actions import Action
 from pitmirror.model.design import DesignModel, ModelState
 from pitmirror.model.options import DesignOptions
+from pitmirror.model.roles import Options as RolesOptions
 from pitmirror.proofs.obligations import Encoding
 
 VolumeLayout = tuple[dict[str, int], frozenset[str]]
+RolesWorldFactory = Callable[[dict[str, Volume], Path, RolesOptions | None], RolesWorld]
 """Every volume to create (name: grain count), and those that must be regular files."""
 
 
@@ -137,6 +140,10 @@ class Design:
     roles_bridge: Encoding
     """the lemmas the roles of a pair (model/roles_rules.py) assume of the design's cycle, each
     implied by its invariant (proofs/<design>_roles.py)"""
+    roles_world: RolesWorldFactory
+    """the design's two hosts under the roles' commands, on the volumes of its layout (design
+    B: topology single) and a state folder, under the roles' options
+    (harness/<design>/roles_world.py)"""
     reach_violation: Callable[[DesignOptions, frozenset[str]], Reached]
     """a shortest-found path from Init to a goal violation, for a design the proof refutes;
     given the conjuncts of the invariant the proof found broken, which a search may aim at"""

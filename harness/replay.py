@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pitmirror.harness.designs import Subject
+from pitmirror.harness.designs import Subject, design_named
 from pitmirror.harness.lockstep import StepOutcome, explain, run_actions
 from pitmirror.harness.power_loss import DEFAULT_BOUNDS, explore
-from pitmirror.harness.roles_lockstep import ROLES_WORLDS, RolesLockstep, run_roles
+from pitmirror.harness.roles_lockstep import RolesLockstep, run_roles
 from pitmirror.harness.traces import Trace
 from pitmirror.model.actions import Action
 from pitmirror.model.design import ActionNotEnabled, ModelState
@@ -75,7 +75,8 @@ def replay_roles(trace: Trace, subject: Subject, backend: str) -> ReplayResult:
     assert trace.roles is not None
     with subject.volume_set(backend) as volume_set:
         volumes, workdir = volume_set.fresh()
-        lockstep = RolesLockstep(ROLES_WORLDS[trace.design](volumes, workdir, trace.roles))
+        world = design_named(trace.design).roles_world(volumes, workdir, trace.roles)
+        lockstep = RolesLockstep(world)
         try:
             outcomes = run_roles(lockstep, trace.actions)
         finally:

@@ -13,9 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pitmirror.harness.cyclic_flashcopy.roles_world import FlashCopyRolesWorld
 from pitmirror.harness.design import Design
-from pitmirror.harness.designs import safe_configurations
+from pitmirror.harness.designs import design_named, safe_configurations
 from pitmirror.harness.roles_lockstep import RolesLockstep, run_roles
 from pitmirror.impl.volumes import MemoryVolume, Volume
 from pitmirror.model import roles
@@ -28,6 +27,9 @@ SEARCH_CONFIG = roles.Config(grains=1, max_epoch=3, max_crash_writes=1)
 """the world a mutant's violation is searched in: every roles mutant breaks within it"""
 SEARCH_STATES = 200_000
 ENGINE_GRAIN_SIZE = 4096
+ENGINE_DESIGN = "cyclic-flashcopy"
+"""the design whose engine a mutant's row runs the model's trace on (its four volumes; design
+B's engine has its traces under traces/roles/, its resync not built)"""
 
 
 def bridges() -> list[tuple[str, Design, DesignOptions]]:
@@ -86,7 +88,8 @@ def engine_breaks(trace: list[Action], options: roles.Options) -> str | None:
     volumes: dict[str, Volume] = {n: MemoryVolume(n, grains, ENGINE_GRAIN_SIZE)
                                   for n in ("source", "i1", "i2", "target")}  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="pitmirror-roles-") as workdir:
-        lockstep = RolesLockstep(FlashCopyRolesWorld(volumes, Path(workdir), options))
+        world = design_named(ENGINE_DESIGN).roles_world(volumes, Path(workdir), options)
+        lockstep = RolesLockstep(world)
         try:
             last = run_roles(lockstep, trace)[-1]
         finally:

@@ -16,26 +16,15 @@ lent by the model): a mutant's violation must be the engine's too.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from pathlib import Path
 
-from pitmirror.harness.cyclic_flashcopy.roles_world import FlashCopyRolesWorld
-from pitmirror.harness.freeze_overlay.roles_world import OverlayRolesWorld
 from pitmirror.harness.lockstep import StepOutcome
 from pitmirror.harness.roles_world import HostView, RolesWorld, Uncut
 from pitmirror.impl.roles import ROLES
 from pitmirror.impl.site import EngineRefused
-from pitmirror.impl.volumes import Volume
 from pitmirror.model import roles
 from pitmirror.model import roles_rules as rules
 from pitmirror.model.actions import Action
 from pitmirror.model.design import ActionNotEnabled
-
-ROLES_WORLDS: dict[str, Callable[[dict[str, Volume], Path, roles.Options | None], RolesWorld]] = {
-    "cyclic-flashcopy": FlashCopyRolesWorld,
-    "freeze-overlay": OverlayRolesWorld,
-}
-"""each design's world of the roles' commands, by the design's name"""
 
 
 class RolesLockstep:

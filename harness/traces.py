@@ -33,8 +33,7 @@ MAX_TRACE_BYTES = 64 << 20
 UNCURATED = "failures"
 _REQUIRED = ("trace", "design", "grains", "grain_size", "why", "expect")
 _OPTIONAL = ("options", "violates", "topology", "power_loss", "transport", "roles")
-ROLES_DESIGNS = ("cyclic-flashcopy", "freeze-overlay")
-"""the designs whose engine runs the roles' commands in lockstep (harness/roles_lockstep.py)"""
+
 FATE_KINDS = ("lost", "whole", "zeros", "sectors", "prefix")
 
 
@@ -164,15 +163,13 @@ def _header(obj: Any, where: str) -> Trace:
 
 
 def _roles(obj: dict[str, Any], where: str) -> RolesOptions | None:
-    """A roles trace's options: flags of model/roles.py, on a design whose engine runs them."""
+    """A roles trace's options: flags of model/roles.py (every design's engine runs them:
+    harness/<design>/roles_world.py, of design B's topology single)."""
     raw = obj.get("roles")
     if raw is None:
         return None
     if not isinstance(raw, dict) or not all(isinstance(v, bool) for v in raw.values()):
         raise TraceFormatError(f"{where}: roles must be a JSON object of true/false options")
-    if obj["design"] not in ROLES_DESIGNS:
-        raise TraceFormatError(f"{where}: the roles' commands run on {', '.join(ROLES_DESIGNS)} "
-                               f"only, not {obj['design']}")  # fmt: skip
     if any(obj.get(k) is not None for k in ("power_loss", "transport")):
         raise TraceFormatError(f"{where}: a roles trace has no power loss or transport")
     if obj.get("topology") not in (None, "single"):

@@ -268,10 +268,11 @@ def check_variant(
         if trace.design != design.name:
             continue
         if (trace.power_loss is not None or trace.expect == "divergence"
+                or trace.roles is not None
                 or trace.resolved_options not in (unchanged, options)):  # fmt: skip
-            # a mutant's run, a pinned crash state (the engine's media) or a transport
-            # mutant's divergence (the network's); a trace recorded under the variant's own
-            # options is its to keep
+            # a mutant's run, a pinned crash state (the engine's media), a transport mutant's
+            # divergence (the network's) or the roles' commands (their model's, not the
+            # design's); a trace recorded under the variant's own options is its to keep
             other += 1
             continue
         progress(f"trace {trace_path.stem} on the variant's model")

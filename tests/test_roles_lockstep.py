@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pitmirror.harness.designs import DESIGNS
 from pitmirror.harness.replay import replay
 from pitmirror.harness.roles import check_mutant
-from pitmirror.harness.roles_lockstep import ROLES_WORLDS, RolesLockstep, run_roles
+from pitmirror.harness.roles_lockstep import RolesLockstep, run_roles
 from pitmirror.harness.roles_world import Uncut
 from pitmirror.harness.traces import TraceFormatError, parse_trace, read_trace, trace_files
 from pitmirror.impl.freeze_overlay.layout import volume_layout
@@ -32,7 +33,7 @@ def volumes(design: str, grains: int) -> dict[str, Volume]:
 
 def lockstep(design: str, grains: int, workdir: Path,
              options: roles.Options | None = None) -> RolesLockstep:  # fmt: skip
-    return RolesLockstep(ROLES_WORLDS[design](volumes(design, grains), workdir, options))
+    return RolesLockstep(DESIGNS[design].roles_world(volumes(design, grains), workdir, options))
 
 
 def kind(action: Action) -> str:
@@ -42,7 +43,7 @@ def kind(action: Action) -> str:
     return action_name(action) + ("!" if isinstance(action, Promote) and action.force else "")
 
 
-@pytest.mark.parametrize("design", sorted(ROLES_WORLDS))
+@pytest.mark.parametrize("design", sorted(DESIGNS))
 @settings(max_examples=100, deadline=None)
 @given(data=st.data())
 def test_the_engine_follows_the_roles_model(tmp_path_factory: pytest.TempPathFactory,
@@ -95,7 +96,7 @@ def test_every_roles_mutant_has_a_trace() -> None:
     """Every mutant on design A's engine; on design B's, those it can run (its resync is not
     built: resync-old-dirty-only has no design-B trace)."""
     traces = [read_trace(p) for p in TRACES]
-    for design in ROLES_WORLDS:
+    for design in DESIGNS:
         caught = {t.roles for t in traces if t.expect == "violation" and t.design == design}
         want = set(roles.UNSAFE_OPTIONS.values())
         if design == "freeze-overlay":

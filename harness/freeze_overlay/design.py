@@ -12,6 +12,7 @@ from pitmirror.harness.freeze_overlay.demo import demo
 from pitmirror.harness.freeze_overlay.lockstep import open_lockstep
 from pitmirror.harness.freeze_overlay.machine import build_machine
 from pitmirror.harness.freeze_overlay.power_loss import power_loss
+from pitmirror.harness.freeze_overlay.roles_world import OverlayRolesWorld
 from pitmirror.harness.freeze_overlay.runner import RUNNER
 from pitmirror.harness.machine import MAX_EXTENT
 from pitmirror.harness.power_loss_states import Bounds
@@ -229,6 +230,7 @@ DESIGN = Design(
     ),  # fmt: skip
     encoding=ENCODING,
     roles_bridge=BRIDGE,
+    roles_world=OverlayRolesWorld,
     reach_violation=reach_violation,
     demo=demo,
     power_loss=power_loss,
