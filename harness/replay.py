@@ -70,7 +70,7 @@ def replay(trace: Trace, backend: str = "auto") -> ReplayResult:
 
 
 def replay_roles(trace: Trace, subject: Subject, backend: str) -> ReplayResult:
-    """A trace of the roles' commands: design A's two hosts on the backend's volumes, in
+    """A trace of the roles' commands: the design's two hosts on the backend's volumes, in
     lockstep with the roles model (harness/roles_lockstep.py)."""
     assert trace.roles is not None
     with subject.volume_set(backend) as volume_set:

@@ -15,8 +15,7 @@ from pathlib import Path
 
 from pitmirror.harness.design import Design
 from pitmirror.harness.designs import design_named, safe_configurations
-from pitmirror.harness.roles_lockstep import RolesLockstep, run_roles
-from pitmirror.impl.volumes import MemoryVolume, Volume
+from pitmirror.harness.roles_lockstep import memory_lockstep, run_roles
 from pitmirror.model import roles
 from pitmirror.model.actions import Action
 from pitmirror.model.options import DesignOptions
@@ -26,10 +25,9 @@ from pitmirror.proofs.prover import ProofReport, prove
 SEARCH_CONFIG = roles.Config(grains=1, max_epoch=3, max_crash_writes=1)
 """the world a mutant's violation is searched in: every roles mutant breaks within it"""
 SEARCH_STATES = 200_000
-ENGINE_GRAIN_SIZE = 4096
 ENGINE_DESIGN = "cyclic-flashcopy"
-"""the design whose engine a mutant's row runs the model's trace on (its four volumes; design
-B's engine has its traces under traces/roles/, its resync not built)"""
+"""the design whose engine a mutant's row runs the model's trace on (design B's engine has its
+traces under traces/roles/: its resync is not built)"""
 
 
 def bridges() -> list[tuple[str, Design, DesignOptions]]:
@@ -84,12 +82,9 @@ def check_mutant(name: str, engine: bool = True) -> MutantOutcome:
 def engine_breaks(trace: list[Action], options: roles.Options) -> str | None:
     """The property design A's engine breaks on `trace` under `options` (memory volumes), or
     None when it breaks none or parts from the model first."""
-    grains = SEARCH_CONFIG.grains
-    volumes: dict[str, Volume] = {n: MemoryVolume(n, grains, ENGINE_GRAIN_SIZE)
-                                  for n in ("source", "i1", "i2", "target")}  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="pitmirror-roles-") as workdir:
-        world = design_named(ENGINE_DESIGN).roles_world(volumes, Path(workdir), options)
-        lockstep = RolesLockstep(world)
+        lockstep = memory_lockstep(design_named(ENGINE_DESIGN), SEARCH_CONFIG.grains,
+                                   Path(workdir), options)  # fmt: skip
         try:
             last = run_roles(lockstep, trace)[-1]
         finally:

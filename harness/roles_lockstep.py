@@ -16,11 +16,14 @@ lent by the model): a mutant's violation must be the engine's too.
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
+from pitmirror.harness.design import Design
 from pitmirror.harness.lockstep import StepOutcome
 from pitmirror.harness.roles_world import HostView, RolesWorld, Uncut
 from pitmirror.impl.roles import ROLES
 from pitmirror.impl.site import EngineRefused
+from pitmirror.impl.volumes import MemoryVolume, Volume
 from pitmirror.model import roles
 from pitmirror.model import roles_rules as rules
 from pitmirror.model.actions import Action
@@ -80,6 +83,21 @@ class RolesLockstep:
         except ActionNotEnabled as err:  # pragma: no cover (why_disabled said it was)
             return self.outcome(action, "invalid", str(err))
         return self.check(action)
+
+
+MEMORY_GRAIN_SIZE = 4096
+ROLES_TOPOLOGY = "single"
+"""design B's topology under the roles' commands: one group, one remote (design A has none)"""
+
+
+def memory_lockstep(design: Design, grains: int, workdir: Path,
+                    options: roles.Options | None = None) -> RolesLockstep:  # fmt: skip
+    """The design's roles world on memory volumes of its layout, in lockstep with the model."""
+    topology = ROLES_TOPOLOGY if design.default_topology is not None else None
+    layout, _ = design.volume_layout(topology, grains)
+    volumes: dict[str, Volume] = {name: MemoryVolume(name, count, MEMORY_GRAIN_SIZE)
+                                  for name, count in layout.items()}  # fmt: skip
+    return RolesLockstep(design.roles_world(volumes, workdir, options))
 
 
 @functools.cache

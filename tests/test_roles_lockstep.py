@@ -13,27 +13,18 @@ from hypothesis import strategies as st
 from pitmirror.harness.designs import DESIGNS
 from pitmirror.harness.replay import replay
 from pitmirror.harness.roles import check_mutant
-from pitmirror.harness.roles_lockstep import RolesLockstep, run_roles
+from pitmirror.harness.roles_lockstep import RolesLockstep, memory_lockstep, run_roles
 from pitmirror.harness.roles_world import Uncut
 from pitmirror.harness.traces import TraceFormatError, parse_trace, read_trace, trace_files
-from pitmirror.impl.freeze_overlay.layout import volume_layout
-from pitmirror.impl.volumes import MemoryVolume, Volume
-from pitmirror.model import freeze_overlay, roles
+from pitmirror.model import roles
 from pitmirror.model.actions import Action, CrashSite, Promote, action_name
 
 TRACES = trace_files(Path(__file__).parent.parent / "traces" / "roles")
 
 
-def volumes(design: str, grains: int) -> dict[str, Volume]:
-    if design == "cyclic-flashcopy":
-        return {n: MemoryVolume(n, grains, 4096) for n in ("source", "i1", "i2", "target")}
-    layout, _ = volume_layout(freeze_overlay.topology("single", grains))
-    return {n: MemoryVolume(n, count, 4096) for n, count in layout.items()}
-
-
 def lockstep(design: str, grains: int, workdir: Path,
              options: roles.Options | None = None) -> RolesLockstep:  # fmt: skip
-    return RolesLockstep(DESIGNS[design].roles_world(volumes(design, grains), workdir, options))
+    return memory_lockstep(DESIGNS[design], grains, workdir, options)
 
 
 def kind(action: Action) -> str:
