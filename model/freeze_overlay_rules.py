@@ -248,9 +248,19 @@ def durable_image(x: Algebra, o: Options, s: GroupView, m: Term) -> Term:
 def synchronized(x: Algebra, image: Term) -> GroupView:
     """The group restarted after a resync (model/roles_rules.py `Resync`): home and remote hold
     one image per member, which is P_0 and P_1; point 1 frozen with nothing in its delta."""
+    return resync_start(x, image, image, x.members_const(x.empty))
+
+
+def resync_start(x: Algebra, source: Term, target: Term, frozen: Term) -> GroupView:
+    """The group restarted in the other direction by a resync (model/roles_rules.py `Resync`),
+    the new home's members (`source`, per member) its base: the remote's base copy (the old
+    home's volume, `target`) is P_0, the source P_1, and point 1's frozen delta (per member)
+    holds the grains where they may differ (the resync's copy set) with the source's values —
+    the engine reads them from the base (`frozen_from_base`).  With nothing frozen and one
+    image everywhere it is `synchronized`."""
     return initial(x).with_(
-        base=image, frozen=x.members_const(x.empty), acked=image,
-        images=x.history([image, image]), rbase=x.remotes_const(image),
+        base=source, frozen=frozen, acked=source,
+        images=x.history([target, source]), rbase=x.remotes_const(target),
     )  # fmt: skip
 
 

@@ -7,8 +7,9 @@ As design A's bridge (proofs/cyclic_flashcopy_roles.py), per remote, member and 
 - a remote's base copy differs from its committed point only at grains of its complete delta
   or of the delta merging into it (the roles' `pending`);
 - a remote recovers every member at its committed point (the design's goal).
-And the group a resync restarts in the other direction (`synchronized`) is a state of the
-invariant, whatever image each member holds.
+And the group a resync restarts in the other direction (`resync_start`) is a state of the
+invariant: any home and remote images that agree outside point 1's frozen delta, which holds the
+home's values.
 """
 
 from __future__ import annotations
@@ -25,15 +26,16 @@ from pitmirror.model.freeze_overlay_rules import (
     GroupView,
     Options,
     durable_image,
-    synchronized,
+    resync_start,
 )
 from pitmirror.model.options import DesignOptions
 from pitmirror.proofs import freeze_overlay as B
+from pitmirror.proofs.algebra_z3 import Pair
 from pitmirror.proofs.obligations import Obligation
 
 SYNCHRONIZED = "bridge_resync_start_keeps_the_invariant"
 """the group restarted after a resync (in the other direction) is a state of the design's
-invariant, for any image per member"""
+invariant: any images that agree outside the frozen delta of the copy set"""
 LEMMA = "goal"
 """a bridge lemma is a consequence of the invariant, as the goal is"""
 
@@ -94,9 +96,20 @@ class FreezeOverlayRolesBridge:
         s = enc.fresh_state("bridge")
         for name, (_, lemma) in lemmas(enc, options).items():
             yield Obligation(LEMMA, name, (enc.invariant(s, options), z3.Not(lemma(s))))
-        image = z3.Const("sync.image", s.base.sort())
-        start = enc.same(s, synchronized(enc.x, image))
-        yield Obligation("init", SYNCHRONIZED, (start, z3.Not(enc.invariant(s, options))))
+        yield Obligation("init", SYNCHRONIZED, (started(enc, s), z3.Not(enc.invariant(s, options))))
+
+
+def started(enc: B.Encoding, s: GroupView) -> Any:
+    """`s` is a resync's start: the remote's copy agrees with the source outside each member's
+    frozen delta, which holds the source's values."""
+    source, target = (z3.Const(f"start.{n}", s.base.sort()) for n in ("source", "target"))
+    frozen = Pair(*(z3.Const(f"start.frozen.{n}", getattr(s.frozen, n).sort())
+                      for n in ("has", "val")))  # fmt: skip
+    return z3.And(
+        enc.same(s, resync_start(enc.x, source, target, frozen)),
+        enc.forall((enc.x.member, enc.x.grain), lambda m, g: z3.If(
+            frozen.has[m][g], frozen.val[m][g] == source[m][g], target[m][g] == source[m][g])),
+    )  # fmt: skip
 
 
 BRIDGE = FreezeOverlayRolesBridge()
