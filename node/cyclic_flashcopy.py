@@ -14,6 +14,7 @@ from pitmirror.impl.cyclic_flashcopy.metadata import LocalMeta, RemoteMeta
 from pitmirror.impl.cyclic_flashcopy.remote import FlashCopyRemoteSite
 from pitmirror.impl.journal import Journal
 from pitmirror.impl.link import Link
+from pitmirror.impl.roles import acting_of
 from pitmirror.impl.volumes import Volume
 from pitmirror.model.cyclic_flashcopy import Options
 from pitmirror.node.cyclic_flashcopy_served import LocalServed, RemoteServed
@@ -76,6 +77,17 @@ def reversed_volumes(configured: str, acting: str) -> dict[str, str]:
     return REVERSED_VOLUMES[acting]
 
 
+def act(site: str, settings: SiteSettings, volumes: dict[str, Path], state_dir: Path,
+        grain_size: int) -> tuple[str, SiteSettings, dict[str, Path]]:  # fmt: skip
+    """The site the pair's role record says this host acts as, on the configured volumes that
+    play its volumes."""
+    acting = acting_of(state_dir)
+    if not acting or acting == site:
+        return site, settings, volumes
+    mine = {name: volumes[plays] for name, plays in reversed_volumes(site, acting).items()}
+    return acting, {**settings, "site": acting}, mine
+
+
 def start_reversed(state_dir: Path, acting: str, grains: int, copy: set[int]) -> None:
     """The journal of the site this host acts as from now on, replaced by the resync's start
     (model: `resync_start`): the local site's cycle 1 copies `copy`; the remote holds point 0
@@ -108,6 +120,6 @@ NODE_DESIGN = NodeDesign(
     vocabulary=MESSAGES,
     commit=Commit,
     pairs=lambda settings: {"": settings["site"] == "local"},
-    reversed_volumes=reversed_volumes,
-    start_reversed=start_reversed,
+    act=act,
+    start_reversed=lambda settings, pair, *start: start_reversed(*start),
 )

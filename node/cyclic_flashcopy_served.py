@@ -160,6 +160,9 @@ class LocalServed(Served):
     def host_read(self, grain: int, count: int) -> bytes:
         return b"".join(self.site.host_read(g) for g in range(grain, grain + count))
 
+    def sends(self, pair: str) -> bool:
+        return True
+
     def host_volumes(self) -> dict[str, tuple[int, int]]:
         return {"source": (0, self.site.source.grain_count)}
 
@@ -284,6 +287,9 @@ class RemoteServed(Served):
         if self.dirty is None:
             raise EngineRefused("the remote site has no host door until it is promoted")
         return self.site.target.read_grains(grain, count)
+
+    def sends(self, pair: str) -> bool:
+        return False
 
     def host_volumes(self) -> dict[str, tuple[int, int]]:
         return {} if self.dirty is None else {"source": (0, self.site.target.grain_count)}

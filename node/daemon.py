@@ -381,8 +381,9 @@ class Daemon(Failover):
             reversed_ = asyncio.create_task(self._reversed.wait())
             await asyncio.wait([done, reversed_, *tasks], return_when=asyncio.FIRST_COMPLETED)
             if self._reversed.is_set():
-                log.info("the pair is reversed: this host acts as the %s site from now on; "
-                         "start the daemon again", self.config.site)  # fmt: skip
+                pair = self._turn_pair.replace("group", "group ") or "the pair"
+                log.info("%s turned: this host %s it from now on; start the daemon again", pair,
+                         "sends" if self._turn_sends() else "receives")  # fmt: skip
             for task in tasks:
                 if task.done() and task.exception() is not None:
                     raise DaemonError(f"the engine stopped: {task.exception()}")

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from pitmirror.impl.roles import OUTDATED, SECONDARY, RolesError, acting_of
+from pitmirror.impl.roles import OUTDATED, SECONDARY, RolesError
 from pitmirror.impl.site import EngineRefused
 from pitmirror.node import turns
 from pitmirror.node.config import SiteConfig
@@ -63,6 +63,8 @@ class Failover:
         self._request_kind = "resync"
         """what this site asks of its peer, or was asked: a resync, or a switch (reverse)"""
         self._reversing = False
+        self._turn_pair = ""
+        """the pair a resync or switch turns (design A's "", a design-B group)"""
         self._reversed = asyncio.Event()
         """the pair turned: the daemon stops, to be started as the other site"""
 
@@ -85,7 +87,8 @@ class Failover:
     def turn_hello(self) -> dict[str, Any]:
         """This site's part of its HELLO: what it asks, or that it turned."""
         if self._resync_request is not None:
-            return {self._request_kind: {"grains": sorted(self._resync_request)}}
+            grains = sorted(self._resync_request)
+            return {self._request_kind: {"pair": self._turn_pair, "grains": grains}}
         if self._reversing:
             return {self._request_kind: "accepted"}
         return {}
@@ -157,18 +160,15 @@ class Failover:
 
     @staticmethod
     def acting(design: NodeDesign, config: SiteConfig) -> SiteConfig:
-        """The config of the site this host acts as: reversed once a resync turned the pair."""
-        reverse = design.reversed_volumes
-        try:
-            acting = acting_of(config.state_dir) if reverse is not None else ""
-        except RolesError as err:
-            raise FailoverError(str(err)) from None
-        if not acting or acting == config.site or reverse is None:
+        """The config of the site this host acts as: turned once a resync turned a pair."""
+        if design.act is None:
             return config
-        volumes = {name: config.volumes[mine]
-                   for name, mine in reverse(config.site, acting).items()}  # fmt: skip
-        return dataclasses.replace(config, site=acting, volumes=volumes,
-                                   settings={**config.settings, "site": acting})  # fmt: skip
+        try:
+            site, settings, volumes = design.act(config.site, config.settings, config.volumes,
+                                                 config.state_dir, config.grain_size)  # fmt: skip
+        except (RolesError, OSError) as err:
+            raise FailoverError(str(err)) from None
+        return dataclasses.replace(config, site=site, volumes=volumes, settings=dict(settings))
 
     def meet_as(self, listener: bool) -> Callable[[dict[str, Any]], str | None]:
         """The HELLO check of this site's listener or connector (node/transport.py `meet`)."""
@@ -181,8 +181,8 @@ class Failover:
         so, and stops once the peer's record shows it joined."""
         reason = self.roles.meet(hello)
         if self._reversing and not listener:
-            peer = self.roles.peers.get("")
-            book = self.roles.books.get("")
+            peer = self.roles.peers.get(self._turn_pair)
+            book = self.roles.books.get(self._turn_pair)
             if peer is not None and book is not None and peer.epoch == book.record.epoch \
                     and peer.role == SECONDARY and not peer.split:  # fmt: skip
                 self._reversed.set()
@@ -201,18 +201,36 @@ class Failover:
                 return self._finish_resync(hello)
         return reason
 
+    def _turn_sends(self) -> bool:
+        """This host sends the turned pair from now on (its role record says so)."""
+        book = self.roles.books.get(self._turn_pair)
+        return book is not None and book.record.acting == "local"
+
+    def _start(self, pair: str) -> turns.StartReversed:
+        """The design's resync start of `pair` at this site."""
+        start = self.design.start_reversed
+        assert start is not None
+        settings = self.config.settings
+        return lambda state_dir, acting, grains, copy: start(settings, pair, state_dir, acting,
+                                                             grains, copy)  # fmt: skip
+
+    def _asked_pair(self, asked: dict[str, Any]) -> str | None:
+        pair = asked.get("pair", "")
+        return pair if isinstance(pair, str) and pair in self.roles.books else None
+
     def _accept_switch(self, hello: dict[str, Any], asked: dict[str, Any]) -> str:
         """The primary demoted itself and asks this secondary to take over (`reverse`, the
         orderly promote): this site takes the next epoch above both sites', rolls, starts as
         the local site (its first cycle copying what is not synchronized yet, nothing when
         it is) and takes the role (model: `Promote`); the peer joins when it hears so."""
-        book = self.roles.books.get("")
-        peer = self.roles.peers.get("")
-        start = self.design.start_reversed
-        if book is None or peer is None or start is None:
+        pair = self._asked_pair(asked)
+        if pair is None or self.design.start_reversed is None:
             return "this site cannot take over"
+        book, peer = self.roles.books[pair], self.roles.peers.get(pair)
         record = book.record
-        if record.role != SECONDARY or record.split or self.config.site != "remote":
+        if peer is None:
+            return "this site cannot take over"
+        if record.role != SECONDARY or record.split or self._served.sends(pair):
             return f"this site is {record.role}, not the mirror's secondary: it cannot take over"
         if peer.role != SECONDARY or peer.epoch != record.epoch or peer.split:
             return "the peer is not demoted in this site's epoch"
@@ -223,11 +241,11 @@ class Failover:
             return "the pair is reversed: the daemons start again"
 
         def turn() -> None:
-            self._reversing = True
-            assert start is not None and peer is not None
-            turns.run(turns.take_over(self._served, self.roles, peer.known, start,
-                                      self.config.state_dir, self._grain_count,
-                                      set(grains)))  # fmt: skip
+            self._reversing, self._turn_pair = True, pair
+            assert peer is not None
+            turns.run(turns.take_over(self._served, self.roles, peer.known, self._start(pair),
+                                      self.config.state_dir, self._grain_count, set(grains),
+                                      pair=pair))  # fmt: skip
             log.info("switch: primary in epoch %d", book.record.epoch)
 
         self.engine.submit(turn).result()
@@ -238,13 +256,16 @@ class Failover:
         replaced by the resync's start — acting as the local site, its first cycle copying the
         peer's grains and its own — then its record says so (model: `Resync`, the primary's
         record); the host's writes stop until the daemon starts again."""
-        book = self.roles.books.get("")
-        peer = self.roles.peers.get("")
-        start = self.design.start_reversed
-        if book is None or peer is None or start is None or book.record.role == OUTDATED:
+        pair = self._asked_pair(asked)
+        book = None if pair is None else self.roles.books[pair]
+        peer = None if pair is None else self.roles.peers.get(pair)
+        if pair is None or book is None or peer is None or self.design.start_reversed is None \
+                or book.record.role == OUTDATED:  # fmt: skip
             return "a resync copies from a site that is not outdated: this one is"
         if not (peer.role == OUTDATED or peer.split):
             return "the peer is neither outdated nor in a split brain: nothing to discard"
+        if (why := self._served.why_not_turnable(pair)) is not None:
+            return why
         grains = asked_grains(asked)
         if grains is None:
             return "the peer's resync names no grains"
@@ -252,18 +273,11 @@ class Failover:
             return "the pair is reversed: the daemons start again"
 
         def turn() -> None:
-            self._reversing = True  # the host's writes stop here, before the copy set is read
-            assert start is not None
-            turns.run(
-                turns.resync_source(
-                    self._served,
-                    self.roles,
-                    set(grains),
-                    start,
-                    self.config.state_dir,
-                    self._grain_count,
-                )
-            )
+            self._reversing, self._turn_pair = True, pair  # host writes stop: the copy set holds
+            assert pair is not None
+            turns.run(turns.resync_source(self._served, self.roles, set(grains),
+                                          self._start(pair), self.config.state_dir,
+                                          self._grain_count, pair=pair))  # fmt: skip
             log.info("resync: the %s site discards its changes", hello.get("site"))
 
         self.engine.submit(turn).result()
@@ -273,11 +287,10 @@ class Failover:
         """The primary turned: this host's journal is the remote's start, then its record joins
         the primary's epoch as its secondary, acting as the remote site (model: `Resync`, the
         outdated site's last record)."""
-        peer = self.roles.peers[""]
-        start = self.design.start_reversed
-        assert start is not None
-        steps = turns.resync_target(self.roles, peer, start, self.config.state_dir,
-                                    self._grain_count)  # fmt: skip
+        pair = self._turn_pair
+        peer = self.roles.peers[pair]
+        steps = turns.resync_target(self.roles, peer, self._start(pair), self.config.state_dir,
+                                    self._grain_count, pair=pair)  # fmt: skip
         self.engine.submit(turns.run, steps).result()
         self._resync_request = None
         self._resync_done.set()
@@ -286,17 +299,27 @@ class Failover:
     async def _resync(self, served: Served, request: dict[str, Any]) -> dict[str, Any]:
         """`resync --discard-local` here (outdated, or in a split brain): the grains this site
         changed go to the primary in the next HELLO; it answers by turning the pair."""
-        book = self.roles.books.get("")
-        if book is None or self.design.start_reversed is None:
+        if self.design.start_reversed is None:
             return {"error": "this design's sites do not resync yet"}
         if not request.get("discard_local"):
             return {"error": "a resync discards this site's own changes: say --discard-local"}
+        apart = [p for p, b in self.roles.books.items()
+                 if b.record.role == OUTDATED or b.record.split]  # fmt: skip
+        pair, why = self.pair_asked(request, apart)
+        if pair is None:
+            roles = ", ".join(f"{p or 'the pair'}: {b.record.role}"
+                              for p, b in self.roles.books.items())  # fmt: skip
+            return {"error": why or f"this site is neither outdated nor in a split brain "
+                                    f"({roles}): nothing to discard"}  # fmt: skip
+        book = self.roles.books[pair]
         if not (book.record.role == OUTDATED or book.record.split):
             return {"error": f"this site is {book.record.role}, neither outdated nor in a split "
                              "brain: nothing to discard"}  # fmt: skip
+        if (why := served.why_not_turnable(pair)) is not None:
+            return {"error": why}
         try:
-            self._request_kind = "resync"
-            self._resync_request = await self.on_engine(turns.changed, served, self.roles)
+            self._request_kind, self._turn_pair = "resync", pair
+            self._resync_request = await self.on_engine(turns.changed, served, self.roles, pair)
         except EngineRefused as err:
             return {"error": str(err)}
         try:
@@ -306,25 +329,32 @@ class Failover:
             return {"error": f"the primary did not answer within {RESYNC_WAIT_SECONDS:.0f} s "
                              "(is it running, and reachable?)"}  # fmt: skip
         asyncio.get_running_loop().call_later(0.2, self._reversed.set)
-        return {"ok": True, "roles": self.roles.status()}
+        return {"ok": True, "pair": pair, "roles": self.roles.status()}
 
     async def _reverse(self, served: Served, request: dict[str, Any]) -> dict[str, Any]:
         """`reverse` at the primary: it demotes itself, waits until the mirror holds every write
         (its maps empty), then asks the secondary to take over in its next HELLO; both turn."""
-        book = self.roles.books.get("")
-        if book is None or self.design.start_reversed is None:
+        if self.design.start_reversed is None:
             return {"error": "this design's pairs do not reverse yet"}
-        if self.config.site != "local" or book.record.role == OUTDATED or book.record.split:
+        sending = [p for p in self.roles.books if served.sends(p)]
+        pair, why = self.pair_asked(request, sending)
+        if pair is None:
+            return {"error": why or "reverse runs at the mirror's source (the primary, or "
+                                    "demoted): this site sends no pair"}  # fmt: skip
+        book = self.roles.books[pair]
+        if not served.sends(pair) or book.record.role == OUTDATED or book.record.split:
             return {"error": "reverse runs at the mirror's source (the primary, or demoted): "
-                             f"this site is {book.record.role}, acting as the "
-                             f"{self.config.site} site"}  # fmt: skip
+                             f"this site is {book.record.role}"
+                             + ("" if served.sends(pair) else ", the receiving site")}  # fmt: skip
+        if (why := served.why_not_turnable(pair)) is not None:
+            return {"error": why}
         if not self.links_up:
             return {"error": "the peer is unreachable: `pitmirror promote --force` there"}
         if book.writable:
             await self.on_engine(book.demote)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + RESYNC_WAIT_SECONDS
-        while (grains := await self.on_engine(served.resync_grains)) or \
+        while (grains := await self.on_engine(turns.changed, served, self.roles, pair)) or \
                 await self.on_engine(served.cached_grains):  # fmt: skip
             if loop.time() > deadline:
                 return {
@@ -332,7 +362,7 @@ class Failover:
                     f"s ({len(grains)} grains behind); this site stays demoted"
                 }
             await asyncio.sleep(0.05)
-        self._request_kind, self._resync_request = "switch", grains
+        self._request_kind, self._resync_request, self._turn_pair = "switch", grains, pair
         for peer in self.connectors.values():
             await peer.handshake_again()
         try:
@@ -344,4 +374,4 @@ class Failover:
                 f"{RESYNC_WAIT_SECONDS:.0f} s; this site stays demoted"
             }
         loop.call_later(0.2, self._reversed.set)
-        return {"ok": True, "roles": self.roles.status()}
+        return {"ok": True, "pair": pair, "roles": self.roles.status()}

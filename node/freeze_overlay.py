@@ -37,6 +37,7 @@ from pitmirror.impl.journal import Journal
 from pitmirror.impl.link import Link
 from pitmirror.impl.volumes import Volume
 from pitmirror.model import freeze_overlay as model
+from pitmirror.node import freeze_overlay_turn as turn
 from pitmirror.node.freeze_overlay_served import OverlayServed
 from pitmirror.node.served import Cycle, Served
 from pitmirror.node.site import (
@@ -136,6 +137,7 @@ def build(settings: SiteSettings, volumes: dict[str, Volume], state_dir: Path,
              for name, v in volumes.items() if v.grain_count < layout[name]]  # fmt: skip
     if wrong:
         raise ConfigError(f"the {site} site's volumes are too small ({'; '.join(wrong)})")
+    turn.apply_turns(topology, site, state_dir)  # a pair turned by a resync or a reverse
     journal = Journal(state_dir, site, initial_meta(topology, site))
     peers = {peer: links.get(peer, NoPeer()) for peer in sorted(set(topology.sites) - {site})}
     overlay = OverlaySite(site, topology, volumes, journal, settings["options"], peers,
@@ -145,6 +147,23 @@ def build(settings: SiteSettings, volumes: dict[str, Volume], state_dir: Path,
     geometry = {"grain_size": grain_size, "grains": topology.grains,
                 "topology": fingerprint(topology, settings["options"])}  # fmt: skip
     return RunningSite(overlay, lambda: phases(overlay), geometry)
+
+
+def act(site: str, settings: SiteSettings, volumes: dict[str, Path], state_dir: Path,
+        grain_size: int) -> tuple[str, SiteSettings, dict[str, Path]]:  # fmt: skip
+    """This host's groups as their role records say it acts (node/freeze_overlay_turn.py)."""
+    configured = settings["topology"]
+    acting = turn.acting_topology(configured, site, state_dir)
+    if acting == configured:
+        return site, settings, volumes
+    mine = turn.acting_volumes(configured, acting, site, volumes, state_dir, grain_size)
+    return site, {**settings, "topology": acting}, mine
+
+
+def start_reversed(settings: SiteSettings, pair: str, state_dir: Path, acting: str, grains: int,
+                   copy: set[int]) -> None:  # fmt: skip
+    """The group's turn, applied to the journal when the daemon starts as the record says."""
+    turn.write_turn(settings["topology"], state_dir, pair, acting, copy)
 
 
 def phases(site: OverlaySite) -> str:
@@ -176,6 +195,8 @@ NODE_DESIGN = NodeDesign(
         for index, group in enumerate(settings["topology"].groups)
         if settings["site"] in (group.home, *group.remotes)
     },
+    act=act,
+    start_reversed=start_reversed,
 )
 
 

@@ -32,6 +32,7 @@ from pitmirror.impl.roles import DirtyLog
 from pitmirror.impl.site import EngineRefused
 from pitmirror.model.actions import Action, HostFlush
 from pitmirror.node.digest import ImageDigest
+from pitmirror.node.freeze_overlay_turn import why_not_turnable
 from pitmirror.node.served import CommittedVolume, Cycle, Served, point
 from pitmirror.node.site import Clock
 from pitmirror.node.transport import MessageRefused
@@ -348,6 +349,36 @@ class OverlayServed(Served):
 
     def pair_of(self, grain: int) -> str:
         return f"group{self.topology.locate(grain)[0]}"
+
+    def sends(self, pair: str) -> bool:
+        gi = self._group_of_pair(pair)
+        return gi is not None and gi in self.site.homed
+
+    def why_not_turnable(self, pair: str) -> str | None:
+        gi = self._group_of_pair(pair)
+        if gi is None:
+            return f"this site is no site of {pair or 'that pair'}"
+        return why_not_turnable(self.topology, gi)
+
+    def resync_grains(self) -> set[int]:
+        """Per member: at its home, the grains its active, frozen and merging deltas hold (where
+        its base and its host's view may differ from a remote's committed point); at a remote,
+        those of its delta and the one merging (where its base copy may differ)."""
+        out: set[int] = set()
+        for gi, spec in enumerate(self.topology.groups):
+            for i in self._members(gi):
+                first = self.topology.first_grain(i)
+                if spec.home == self.name:
+                    meta = self.site.object_meta(i)
+                    held = [meta.active, *[meta.frozen] * meta.has_frozen,
+                            *[meta.merging] * meta.has_merging]  # fmt: skip
+                elif self.name in spec.remotes:
+                    copy = self.site.copy_meta(i)
+                    held = [copy.delta, copy.merging]
+                else:
+                    continue
+                out.update(first + g for grains in held for g in grains)
+        return out
 
     def why_not_promotable(self, pair: str) -> str | None:
         gi = self._group_of_pair(pair)

@@ -281,6 +281,7 @@ def resync(
             "--discard-local", help="Discard this site's own changes (required: never automatic)."
         ),
     ] = False,
+    group: GroupOpt = None,
 ) -> None:
     """On the outdated site (or the side of a split brain to discard): its changes since the
     committed point are discarded, and the pair turns — the primary's first cycle copies only
@@ -288,7 +289,7 @@ def resync(
     this site.  Both daemons stop once the pair has turned: start them again."""
     if not discard_local:
         fail("a resync discards this site's own changes: say --discard-local")
-    _turn(config, {"op": "resync", "discard_local": True}, "resynced")
+    _turn(config, {"op": "resync", "discard_local": True, **_group(group)}, "resynced")
 
 
 def _turn(config: Path, body: dict[str, Any], done: str) -> None:
@@ -297,17 +298,19 @@ def _turn(config: Path, body: dict[str, Any], done: str) -> None:
         answer = request(_socket(config, None), body, timeout=150.0)
     except ControlError as err:
         fail(str(err))
-    roles = next(iter(answer["roles"].values()))
-    sys.stdout.write(f"{done}: secondary in epoch {roles['epoch']}; the pair turned — start "
-                     "both daemons again\n")  # fmt: skip
+    pair = str(answer.get("pair", ""))
+    roles = answer["roles"][pair]
+    of = f"{pair.replace('group', 'group ')}: " if pair else ""
+    sys.stdout.write(f"{done}: {of}secondary in epoch {roles['epoch']}; the pair turned — "
+                     "start both daemons again\n")  # fmt: skip
 
 
 @app.command("reverse")
 @clean_errors
-def reverse(config: ConfigOpt) -> None:
-    """At the primary, both sites up and linked (design A): the orderly switch.  This site
-    demotes itself (no more host writes), waits until the mirror holds every write, then the
-    secondary takes the next epoch, rolls to the last point and becomes the primary, and this
-    site its secondary; nothing is copied but what was not mirrored yet.  Both daemons stop
+def reverse(config: ConfigOpt, group: GroupOpt = None) -> None:
+    """At the primary, both sites up and linked (design B: per group): the orderly switch.
+    This site demotes itself (no more host writes), waits until the mirror holds every write,
+    then the secondary takes the next epoch, rolls to the last point and becomes the primary,
+    and this site its secondary; nothing is copied but what was not mirrored yet.  Both daemons stop
     once the pair has turned: start them again."""
-    _turn(config, {"op": "reverse"}, "reversed")
+    _turn(config, {"op": "reverse", **_group(group)}, "reversed")

@@ -120,6 +120,15 @@ class Served:
         resync copies, never the whole volume."""
         raise EngineRefused("this site's design does not resync yet")
 
+    def sends(self, pair: str) -> bool:
+        """This site is the one of `pair` that sends (design A's local site, a design-B group's
+        home): the one a switch turns into the receiver."""
+        return bool(self.host_volumes())
+
+    def why_not_turnable(self, pair: str) -> str | None:
+        """Why `pair` cannot turn (resync, reverse) here, or None."""
+        return None
+
     def pair_of(self, grain: int) -> str:
         """The pair (node/roles.py) the host's grain belongs to: design A's one pair, design B's
         group."""

@@ -63,13 +63,20 @@ class NodeDesign:
     pairs: Callable[[SiteSettings], dict[str, bool]]
     """the pairs the site is one of (failover's unit: design A's one pair, a design-B group),
     by name, each with whether the site is its first primary (impl/roles.py)"""
-    reversed_volumes: Callable[[str, str], dict[str, str]] | None = None
-    """a host configured as one site, acting as `acting` since a resync reversed the pair: the
-    volume names of the acting site, each the configured volume that plays it (None: the
-    design's pairs do not reverse yet)"""
-    start_reversed: Callable[[Path, str, int, set[int]], None] | None = None
-    """a fresh journal for the site this host acts as from now on, its first cycle copying the
-    given grains (model: the design's `resync_start`)"""
+    act: Acting | None = None
+    """the site a host configured as one acts as since a resync turned its pair (impl/roles.py
+    `acting`, read from the role records): its name, settings and volumes (None: the design's
+    pairs do not turn)"""
+    start_reversed: StartReversed | None = None
+    """the start of the site this host acts as from now on in a pair (model: the design's
+    `resync_start`): acting as the one that sends, its first cycle copies the given grains"""
+
+
+Acting = Callable[[str, SiteSettings, dict[str, Path], Path, int],
+                  tuple[str, SiteSettings, dict[str, Path]]]  # fmt: skip
+"""(configured site, its settings, its volumes, state folder, grain size) -> the acting site's"""
+StartReversed = Callable[[SiteSettings, str, Path, str, int, set[int]], None]
+"""(settings, pair, state folder, acting "local" or "remote", grains, copy set)"""
 
 
 class NoPeer:

@@ -53,28 +53,31 @@ def restarted_primary(served: Served, dirty: DirtyLog, options: Options = SAFE,
     served.serve_host(dirty, pair)
 
 
-def changed(served: Served, roles: PairRoles) -> set[int]:
-    """Every grain where the site's volume may differ from the committed image: what its cycle
-    holds (node/served.py `resync_grains`) and what the host wrote since a promote."""
-    return served.resync_grains() | roles.written()
+def changed(served: Served, roles: PairRoles, pair: str = "") -> set[int]:
+    """Every grain of `pair` where the site's volume may differ from the committed image: what
+    its cycle holds (node/served.py `resync_grains`) and what the host wrote since a promote."""
+    held = served.resync_grains()
+    if pair:
+        held = {g for g in held if served.pair_of(g) == pair}
+    return held | roles.written(pair)
 
 
 def take_over(served: Served, roles: PairRoles, peer_known: int, start: StartReversed,
               state_dir: Path, grains: int, copy: set[int],
-              options: Options = SAFE) -> list[Step]:  # fmt: skip
+              options: Options = SAFE, pair: str = "") -> list[Step]:  # fmt: skip
     """An orderly switch at the demoted primary's secondary: the next epoch above both sites',
     the roll, the journal of the local site whose first cycle copies `copy` (what is not
     synchronized yet) and what this site changed, then the role."""
-    book = roles.books[""]
+    book = roles.books[pair]
 
     def journal() -> None:
-        grains_to_copy = copy | changed(served, roles)
+        grains_to_copy = copy | changed(served, roles, pair)
         start(state_dir, "local", grains, grains_to_copy)
-        roles.drop_dirty_log()
+        roles.drop_dirty_log(pair)
         log.info("switch: %d grains to copy from here", len(grains_to_copy))
 
     epoch = ("epoch", lambda: void(book.promote_epoch(peer_known)))
-    roll = ("roll", served.roll)
+    roll = ("roll", lambda: served.roll(pair))
     role = ("role", lambda: book.take_primary(acting="local"))
     steps = [epoch, roll, ("journal", journal), role]
     if not options.epoch_before_role:
@@ -83,7 +86,8 @@ def take_over(served: Served, roles: PairRoles, peer_known: int, start: StartRev
 
 
 def resync_source(served: Served, roles: PairRoles, asked: set[int], start: StartReversed,
-                  state_dir: Path, grains: int, options: Options = SAFE) -> list[Step]:  # fmt: skip
+                  state_dir: Path, grains: int, options: Options = SAFE,
+                  pair: str = "") -> list[Step]:  # fmt: skip
     """The resync's turn at the site that is kept: its journal becomes the local site's start,
     its first cycle copying the discarded site's grains (`asked`) and its own changes, then its
     record forgets the split and says it sends."""
@@ -91,24 +95,24 @@ def resync_source(served: Served, roles: PairRoles, asked: set[int], start: Star
 
     def journal() -> None:
         if options.resync_copies_primary_changes:
-            copy.update(changed(served, roles))
+            copy.update(changed(served, roles, pair))
         start(state_dir, "local", grains, copy)
         log.info("resync: %d grains to copy from here", len(copy))
 
     return [("journal", journal),
-            ("record", lambda: roles.books[""].forget_split(acting="local")),
-            ("dirty log", roles.drop_dirty_log)]  # fmt: skip
+            ("record", lambda: roles.books[pair].forget_split(acting="local")),
+            ("dirty log", lambda: roles.drop_dirty_log(pair))]  # fmt: skip
 
 
 def resync_target(roles: PairRoles, primary: RoleRecord, start: StartReversed, state_dir: Path,
-                  grains: int) -> list[Step]:  # fmt: skip
+                  grains: int, pair: str = "") -> list[Step]:  # fmt: skip
     """The resync's turn at the site whose changes are discarded (or the demoted primary of a
     switch): its journal becomes the remote site's start (its volume the committed image, point
     0), then its record joins the primary's epoch as its secondary."""
     return [
         ("journal", lambda: start(state_dir, "remote", grains, set())),
-        ("record", lambda: roles.books[""].join(primary, acting="remote")),
-        ("dirty log", roles.drop_dirty_log),
+        ("record", lambda: roles.books[pair].join(primary, acting="remote")),
+        ("dirty log", lambda: roles.drop_dirty_log(pair)),
     ]
 
 

@@ -22,7 +22,9 @@ from pitmirror.impl.freeze_overlay.site import OverlaySite
 from pitmirror.model import freeze_overlay as model
 from pitmirror.node.config import built_site, load_config
 from pitmirror.node.control import request, request_status, watch_status
+from pitmirror.node.designs import DESIGNS
 from pitmirror.node.digest import digest_of
+from pitmirror.node.failover import Failover
 from pitmirror.node.freeze_overlay import groups_toml, links
 from pitmirror.node.freeze_overlay_served import recoverable_image
 
@@ -184,7 +186,8 @@ class Sites(Folders):
     the source's image digest comes — not from the engine."""
 
     def __init__(self, root: Path, topology: model.Topology, ports: dict[str, int],
-                 hosts: dict[str, str] | None = None) -> None:  # fmt: skip
+                 hosts: dict[str, str] | None = None,
+                 reversible: bool = False) -> None:  # fmt: skip
         self.root, self.topology = root, topology
         root.mkdir(parents=True, exist_ok=True)
         (root / "secret").write_text(base64.b64encode(os.urandom(24)).decode() + "\n")
@@ -204,12 +207,15 @@ class Sites(Folders):
         for site in topology.sites:
             volumes = "\n".join(f'"{v}" = "{v}.img"' for v in sorted(site_volumes(topology, site)))
             link = ["heartbeat_seconds = 0.2", "dead_seconds = 1.0"]
-            if listens[site].listens_for:
+            # a reversible mirror's sites each listen and connect: a turned group's home moves
+            peers = listens[site].connects_to
+            if reversible:
+                peers = tuple(sorted(set(topology.sites) - {site}))
+            if listens[site].listens_for or reversible:
                 link.append(f'listen = "{host[site]}:{ports[site]}"')
-            if listens[site].connects_to:
+            if peers:
                 link.append("[link.peers]")
-                link += [f'{peer} = "{host[peer]}:{ports[peer]}"'
-                         for peer in listens[site].connects_to]  # fmt: skip
+                link += [f'{peer} = "{host[peer]}:{ports[peer]}"' for peer in peers]
             self.config(site).write_text(
                 f'design = "freeze-overlay"\nsite = "{site}"\nstate_dir = "state-{site}"\n'
                 f'grain_size = {GRAIN}\nmirror = "mirror-b"\nsecret_file = "secret"\n'
@@ -217,11 +223,12 @@ class Sites(Folders):
                 + "\n[cycle]\nidle_seconds = 0.02\n"
             )  # fmt: skip
 
-    def write(self, grain: int, data: bytes) -> int:
-        """Whole grains through the home's host door, kept in the shadow; the point they
-        follow (they are in the next one)."""
+    def write(self, grain: int, data: bytes, at: str | None = None) -> int:
+        """Whole grains through the host door of the home (or `at`: a site promoted, or home
+        since the group turned), kept in the shadow; the point they follow (they are in the
+        next one)."""
         _, obj, offset = self.topology.locate(grain)
-        home = self.topology.objects[obj].home
+        home = at or self.topology.objects[obj].home
         body = {"op": "write", "grain": grain, "data": base64.b64encode(data).decode()}
         answer = request(self.socket(home), body)
         self.shadow[obj][offset * GRAIN : offset * GRAIN + len(data)] = data
@@ -234,7 +241,8 @@ class Sites(Folders):
     def target_digest(self, site: str, group: int) -> str:
         """The committed image of `group` that `site`'s volumes and journal hold (what a
         failover reads), read with its daemon stopped."""
-        with built_site(load_config(self.config(site))) as running:
+        config = load_config(self.config(site))
+        with built_site(Failover.acting(DESIGNS[config.design], config)) as running:
             assert isinstance(running.site, OverlaySite)
             return digest_of(recoverable_image(running.site, group), GRAIN)
 

@@ -245,3 +245,64 @@ def test_the_groups_of_a_bidirectional_pair_fail_over_alone(tmp_path: Path) -> N
         sites.wait("right", committed_past(1, point, ("left",)), seconds=60,
                    what="group 1 still mirrored to left")  # fmt: skip
     assert sites.target_digest("left", 1) == sites.source_digest(1)
+
+
+def _turned(sites: Sites, command: str, site: str) -> None:
+    """`pitmirror <command> --group 0` at `site`: the pair turns and both daemons stop."""
+    args = ["--discard-local"] if command == "resync" else []
+    turned = _pitmirror(command, *args, "--group", "0", "--config", str(sites.config(site)))
+    assert turned.returncode == 0, turned.stderr
+    assert "group 0: secondary in epoch" in turned.stdout and "the pair turned" in turned.stdout
+
+
+def _copied(sites: Sites, site: str) -> int:
+    """The grains the last turn's first point copies, as the daemon at `site` logged them."""
+    said = [line for line in (sites.root / f"{site}.log").read_text().splitlines()
+            if "grains to copy from here" in line]  # fmt: skip
+    assert said, "the turn logged no copy set"
+    return int(said[-1].split("resync: " if "resync:" in said[-1] else "switch: ")[1].split()[0])
+
+
+def test_a_group_fails_back_by_resync_and_reverses(tmp_path: Path) -> None:
+    """Failback after a forced promote: the old home, outdated, discards its changes with
+    `resync --discard-local --group 0`; the group's home moves to the promoted site, whose first
+    point copies only what either side changed (its host's writes and the old home's unmirrored
+    grains, not the whole object), and the old home holds every write made at the new one.
+    Then `reverse --group 0` at the new home turns the group back (nothing copied but what was
+    not mirrored), and the original home mirrors to the other again."""
+    sites = Sites(tmp_path, model.topology("single", 24), {"left": free_port(),
+                  "right": free_port()}, reversible=True)  # fmt: skip
+    first, grains = sites.topology.first_grain(0), sites.topology.objects[0].grains
+    with running(sites, "right", "left") as daemons:
+        point = workload(sites, 0, 10, seed=11)
+        sites.wait("left", committed_past(0, point, ("right",)), seconds=60, what="committed")
+        daemons["left"].kill()
+        sites.wait("right", lambda d: not d["link"]["up"], what="link down")
+        promoted = _pitmirror("promote", "--force", "--config", str(sites.config("right")))
+        assert promoted.returncode == 0, promoted.stderr
+        for offset in (2, 5, 6):  # the host writes at the promoted site
+            sites.write(first + offset, os.urandom(GRAIN), at="right")
+    with running(sites, "right", "left"):
+        sites.wait("left", lambda d: d["roles"]["group0"]["role"] == "outdated", what="outdated")
+        kept = _pitmirror("resync", "--group", "0", "--config", str(sites.config("left")))
+        assert kept.returncode != 0 and "--discard-local" in kept.stderr
+        _turned(sites, "resync", "left")
+    copied = _copied(sites, "right")
+    assert 3 <= copied < grains, copied
+    with running(sites, "right", "left"):
+        assert sites.status("right")["roles"]["group0"]["role"] == "primary"
+        assert sites.status("left")["roles"]["group0"]["role"] == "secondary"
+        point = 0
+        for offset in (1, 7):
+            point = sites.write(first + offset, os.urandom(GRAIN), at="right")
+        sites.wait("right", committed_past(0, point, ("left",)), seconds=60, what="failed back")
+        refused = _pitmirror("reverse", "--group", "0", "--config", str(sites.config("left")))
+        assert refused.returncode != 0 and "receiving site" in refused.stderr
+    assert sites.target_digest("left", 0) == sites.source_digest(0)
+    with running(sites, "right", "left"):
+        _turned(sites, "reverse", "right")
+    with running(sites, "right", "left"):
+        assert sites.status("left")["roles"]["group0"]["role"] == "primary"
+        point = workload(sites, 0, 6, seed=12)
+        sites.wait("left", committed_past(0, point, ("right",)), seconds=60, what="reversed")
+    assert sites.target_digest("right", 0) == sites.source_digest(0)
