@@ -23,7 +23,7 @@ from pathlib import Path
 
 from pitmirror.harness.grains import decode_grain, grain_bytes
 from pitmirror.impl.regions import Region
-from pitmirror.impl.roles import PRIMARY, SECONDARY, RoleRecord, Roles
+from pitmirror.impl.roles import OUTDATED, PRIMARY, SECONDARY, RoleRecord, Roles
 from pitmirror.impl.site import EngineRefused
 from pitmirror.impl.volumes import Volume
 from pitmirror.model.actions import (
@@ -194,13 +194,60 @@ class RolesWorld:
         """The host the mirror copies to."""
         raise NotImplementedError
 
+    def start(self, host: Host) -> turns.StartReversed:
+        """The design's resync start of the pair at `host` (node/site.py `start_reversed`)."""
+        raise Uncut("this design's pairs do not turn")
+
     def switch(self, host: Host) -> None:
-        """An orderly promote of `host`."""
-        raise Uncut("this design's orderly promote is not built yet")
+        """An orderly promote: `reverse` at the demoted primary, the take-over here, the old
+        primary joining; both daemons start again, the pair turned."""
+        peer = self.other(host)
+        if not self.linked():
+            raise EngineRefused("the peer is unreachable: promote --force")
+        mine, theirs = host.book.record, peer.book.record
+        assert peer.served is not None and host.served is not None
+        assert host.roles is not None and peer.roles is not None
+        if mine.role != SECONDARY or mine.split or host.served.sends(self.pair):
+            raise EngineRefused(f"the {host.name} site is not the mirror's secondary")
+        if theirs.role != SECONDARY or theirs.epoch != mine.epoch or theirs.split:
+            raise EngineRefused(f"the {peer.name} site is not demoted in this site's epoch")
+        if turns.changed(peer.served, peer.roles, self.pair) or peer.served.cached_grains():
+            raise EngineRefused("the pair is not synchronized")
+        self.refuse_uncut(host, peer)
+        turns.run(turns.take_over(host.served, host.roles, theirs.known, self.start(host),
+                                  host.state_dir, self.grains, set(), self.options,
+                                  self.pair))  # fmt: skip
+        turns.run(turns.resync_target(peer.roles, host.book.record, self.start(peer),
+                                      peer.state_dir, self.grains, self.pair))  # fmt: skip
+        self.restart(host, peer)
 
     def resync(self, host: Host) -> None:
-        """`resync --discard-local` at `host`."""
-        raise Uncut("this design's resync is not built yet")
+        """`resync --discard-local` here: the primary turns (its journal the resync's start,
+        copying this site's grains and its own), this site joins, both start again, and the
+        cycle copies until this site holds the primary's image."""
+        peer = self.other(host)
+        if not self.linked():
+            raise EngineRefused("the peer is unreachable")
+        mine, theirs = host.book.record, peer.book.record
+        if not (mine.role == OUTDATED or mine.split):
+            raise EngineRefused(f"the {host.name} site is neither outdated nor split")
+        if theirs.role == OUTDATED:
+            raise EngineRefused(f"the {peer.name} site is outdated too")
+        served, source = host.served, peer.served
+        assert served is not None and source is not None
+        assert host.roles is not None and peer.roles is not None
+        if source.draining(self.pair):
+            raise EngineRefused(f"the {peer.name} site still drains its last point")
+        self.refuse_uncut(host, peer)
+        asked = turns.changed(served, host.roles, self.pair)
+        turns.run(turns.resync_source(source, peer.roles, asked, self.start(peer),
+                                      peer.state_dir, self.grains, self.options,
+                                      self.pair))  # fmt: skip
+        turns.run(turns.resync_target(host.roles, peer.book.record, self.start(host),
+                                      host.state_dir, self.grains, self.pair))  # fmt: skip
+        self.restart(host, peer)
+        self.commit_all()
+        self.drain(range(self.grains))
 
     def promoted_copy(self, host: Host) -> bool:
         """The host writes the pair's copy at `host` (a forced promote made it the host's)."""

@@ -345,8 +345,7 @@ ROLES_ROWS = 1 + len(safe_configurations()) + len(ROLES_MUTANTS)
 def _roles_rows(note: Note) -> list[Row]:
     """The roles of a pair, written once for both designs: their proof, each design's bridge
     (its invariant gives what the roles assume of its cycle), and each roles mutant refuted by
-    the proof, with a violation the model reaches and design A's engine breaks in lockstep
-    (design B's failover per group is not built yet)."""
+    the proof, with a violation the model reaches and both designs' engines break in lockstep."""
     note("proof, roles and epochs")
     proof = prove_roles()
     got = (f"proved, {len(proof.queries)} queries" if proof.proved
@@ -366,16 +365,17 @@ def _roles_rows(note: Note) -> list[Row]:
         outcome = check_mutant(name)
         if outcome.caught and outcome.trace is not None:
             first = outcome.proof.failures[0]
-            got = (f"{first.check} breaks {first.conjunct}; model and design A's engine "
-                   f"break {outcome.violated} in {len(outcome.trace)} actions: "
+            got = (f"{first.check} breaks {first.conjunct}; the model and both designs' "
+                   f"engines break {outcome.violated} in {len(outcome.trace)} actions: "
                    + ", ".join(describe(a) for a in outcome.trace))  # fmt: skip
         elif outcome.proof.proved:
             got = "proved (a mutant must not be)"
         elif outcome.trace is None:
             got = "no violation reached"
         else:
-            got = f"the model breaks {outcome.violated}, design A's engine " + (
-                f"breaks {outcome.engine}" if outcome.engine else "breaks nothing"
+            got = f"the model breaks {outcome.violated}; " + "; ".join(
+                f"design {DESIGNS[d].short}'s engine breaks {broke or 'nothing'}"
+                for d, broke in outcome.engines.items()
             )
         rows.append(Row("A+B", f"roles mutant {name}: refuted, reached and caught", "refuted",
                         got, "memory", outcome.seconds, outcome.caught))  # fmt: skip

@@ -291,6 +291,9 @@ class RemoteServed(Served):
     def sends(self, pair: str) -> bool:
         return False
 
+    def draining(self, pair: str) -> bool:
+        return self.dirty is None and bool(self.site.remote_meta().target_map)
+
     def host_volumes(self) -> dict[str, tuple[int, int]]:
         return {} if self.dirty is None else {"source": (0, self.site.target.grain_count)}
 

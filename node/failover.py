@@ -266,6 +266,8 @@ class Failover:
             return "the peer is neither outdated nor in a split brain: nothing to discard"
         if (why := self._served.why_not_turnable(pair)) is not None:
             return why
+        if self._served.draining(pair):
+            return "this site still drains its last point: the resync waits until it has"
         grains = asked_grains(asked)
         if grains is None:
             return "the peer's resync names no grains"
@@ -322,6 +324,8 @@ class Failover:
             self._resync_request = await self.on_engine(turns.changed, served, self.roles, pair)
         except EngineRefused as err:
             return {"error": str(err)}
+        for peer in self.connectors.values():  # a link that carries other pairs is up still
+            await peer.handshake_again()
         try:
             await asyncio.wait_for(self._resync_done.wait(), RESYNC_WAIT_SECONDS)
         except TimeoutError:

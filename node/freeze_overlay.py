@@ -137,7 +137,7 @@ def build(settings: SiteSettings, volumes: dict[str, Volume], state_dir: Path,
              for name, v in volumes.items() if v.grain_count < layout[name]]  # fmt: skip
     if wrong:
         raise ConfigError(f"the {site} site's volumes are too small ({'; '.join(wrong)})")
-    turn.apply_turns(topology, site, state_dir)  # a pair turned by a resync or a reverse
+    turn.apply_turns(topology, site, state_dir, volumes)  # a pair turned: resync, reverse
     journal = Journal(state_dir, site, initial_meta(topology, site))
     peers = {peer: links.get(peer, NoPeer()) for peer in sorted(set(topology.sites) - {site})}
     overlay = OverlaySite(site, topology, volumes, journal, settings["options"], peers,
@@ -156,7 +156,9 @@ def act(site: str, settings: SiteSettings, volumes: dict[str, Path], state_dir: 
     acting = turn.acting_topology(configured, site, state_dir)
     if acting == configured:
         return site, settings, volumes
-    mine = turn.acting_volumes(configured, acting, site, volumes, state_dir, grain_size)
+    mine = turn.acting_volumes(
+        configured, acting, site, volumes, turn.third_aux(state_dir, grain_size)
+    )
     return site, {**settings, "topology": acting}, mine
 
 

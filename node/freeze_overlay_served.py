@@ -354,6 +354,13 @@ class OverlayServed(Served):
         gi = self._group_of_pair(pair)
         return gi is not None and gi in self.site.homed
 
+    def draining(self, pair: str) -> bool:
+        gi = self._group_of_pair(pair)
+        if gi is None or gi not in self.held or gi in self.promoted:
+            return False
+        copies = [self.site.copy_meta(i) for i in self._members(gi)]
+        return any(c.complete or c.merging_point is not None for c in copies)
+
     def why_not_turnable(self, pair: str) -> str | None:
         gi = self._group_of_pair(pair)
         if gi is None:

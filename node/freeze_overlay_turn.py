@@ -21,19 +21,22 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pitmirror.impl.bitmap import GrainMap
-from pitmirror.impl.freeze_overlay.layout import DELTA_SLOTS
-from pitmirror.impl.freeze_overlay.metadata import SLOTS
+from pitmirror.impl.freeze_overlay.layout import DELTA_SLOTS, LocalStore, build_stores
+from pitmirror.impl.freeze_overlay.metadata import SLOTS, ObjectMeta
 from pitmirror.impl.freeze_overlay.site import initial_meta, records
 from pitmirror.impl.journal import FileStore, Journal, Metadata, replace_durably
 from pitmirror.impl.roles import acting_of
+from pitmirror.impl.volumes import Volume
 from pitmirror.model import freeze_overlay as model
 from pitmirror.node.roles import record_name
 
 HOME, REMOTE = "local", "remote"
+V = TypeVar("V")
 
 
 def pair_name(gi: int) -> str:
@@ -82,18 +85,36 @@ def aux_path(state_dir: Path, name: str) -> Path:
     return state_dir / f"{name}.aux{SLOTS - 1}"
 
 
+def third_aux(state_dir: Path, grain_size: int) -> Callable[[model.ObjectSpec], Path]:
+    """The third auxiliary volume of an object homed here by a turn: a sparse file in the state
+    folder, made the object's size when it is not."""
+
+    def made(obj: model.ObjectSpec) -> Path:
+        path = aux_path(state_dir, obj.name)
+        if not path.exists() or path.stat().st_size != obj.grains * grain_size:
+            state_dir.mkdir(parents=True, exist_ok=True)
+            with open(path, "wb") as f:
+                f.truncate(obj.grains * grain_size)
+                os.fsync(f.fileno())
+        return path
+
+    return made
+
+
 def acting_volumes(configured: model.Topology, acting: model.Topology, site: str,
-                   volumes: dict[str, Path], state_dir: Path,
-                   grain_size: int) -> dict[str, Path]:  # fmt: skip
-    """The configured volumes under the names the acting topology's layout gives them; the third
-    auxiliary volume of a group homed here by a turn is made (sparse) in the state folder."""
+                   volumes: Mapping[str, V], third: Callable[[model.ObjectSpec], V],
+                   ) -> dict[str, V]:  # fmt: skip
+    """The configured volumes under the names the acting topology's layout gives them: a
+    group homed here by a turn takes its copy as the base, its delta volumes and `third` as its
+    auxiliary ones; a group turned away takes its base as the copy, two auxiliary volumes as
+    its deltas."""
     out = dict(volumes)
     for was, now in zip(configured.groups, acting.groups, strict=True):
         if was.home == now.home:
             continue
         for obj in was.objects:
             copy = f"{site}.{obj.name}"
-            if now.home == site:  # the copy becomes the base
+            if now.home == site:
                 turned = {f"{obj.name}.base": f"{copy}.copy"}
                 turned |= {f"{obj.name}.aux{s}": f"{copy}.delta{s}" for s in range(DELTA_SLOTS)}
             else:
@@ -103,13 +124,7 @@ def acting_volumes(configured: model.Topology, acting: model.Topology, site: str
                 out.pop(name, None)
             out |= {name: volumes[plays] for name, plays in turned.items() if plays in volumes}
             if now.home == site:
-                third = aux_path(state_dir, obj.name)
-                if not third.exists() or third.stat().st_size != obj.grains * grain_size:
-                    state_dir.mkdir(parents=True, exist_ok=True)
-                    with open(third, "wb") as f:
-                        f.truncate(obj.grains * grain_size)
-                        os.fsync(f.fileno())
-                out[f"{obj.name}.aux{SLOTS - 1}"] = third
+                out[f"{obj.name}.aux{SLOTS - 1}"] = third(obj)
     return out
 
 
@@ -127,13 +142,19 @@ def write_turn(topology: model.Topology, state_dir: Path, pair: str, acting: str
         first = topology.first_grain(i)
         members[str(i)] = sorted(g - first for g in copy
                                  if first <= g < first + topology.objects[i].grains)  # fmt: skip
-    text = json.dumps({"group": gi, "acting": acting, "copy": members})
+    group = topology.groups[gi]
+    text = json.dumps({"group": gi, "acting": acting, "copy": members,
+                       "home": group.home, "remote": group.remotes[0]})  # fmt: skip
     replace_durably(turn_path(state_dir, gi), text.encode())
 
 
-def apply_turns(topology: model.Topology, site: str, state_dir: Path) -> None:
+def apply_turns(topology: model.Topology, site: str, state_dir: Path,
+                volumes: Mapping[str, Volume]) -> None:  # fmt: skip
     """Every pending turn the role records confirm, applied to the site's journal (one snapshot,
-    replaced atomically) and then removed; a stale turn (no record says so) is removed."""
+    replaced atomically) and then removed; a stale turn (no record says so) is removed.  A home
+    that stays the group's home first merges its deltas into its base (oldest first, flushed):
+    the start's base is the host's image, and the turn, redone after a crash, merges the same
+    deltas again."""
     pending: dict[int, dict[str, Any]] = {}
     for gi, group in enumerate(topology.groups):
         path = turn_path(state_dir, gi)
@@ -142,12 +163,7 @@ def apply_turns(topology: model.Topology, site: str, state_dir: Path) -> None:
         turn: dict[str, Any] = json.loads(path.read_text())
         acting = turn.get("acting")
         confirmed = (group.home == site) if acting == HOME else (site in group.remotes)
-        members = topology.group_objects(gi)
-        if (
-            acting in (HOME, REMOTE)
-            and confirmed
-            and not _applied(state_dir, site, members, gi, acting)
-        ):
+        if acting in (HOME, REMOTE) and confirmed and not _applied(state_dir, site, topology, turn):
             pending[gi] = turn
         else:
             path.unlink()
@@ -155,19 +171,40 @@ def apply_turns(topology: model.Topology, site: str, state_dir: Path) -> None:
         return
     before = _turned_back(topology, pending)
     journal = Journal(state_dir, site, initial_meta(before, site))
-    journal.compact(_turned(topology, journal.load(), pending))
+    meta = journal.load()
+    stores, _ = build_stores(topology, dict(volumes), site)
+    objects = records(before)[1]
+    for gi, turn in pending.items():
+        if turn["acting"] == HOME and turn["home"] == site:
+            for i in before.group_objects(gi):
+                _flatten(objects[i].read(meta), stores[i])
+    journal.compact(_turned(topology, meta, pending))
     for gi in pending:
         turn_path(state_dir, gi).unlink()
 
 
+def _flatten(meta: ObjectMeta, store: LocalStore) -> None:
+    """The object's deltas merged into its base, the merging one first, the active one last
+    (a read's order: the newest wins)."""
+    held = []
+    if meta.has_merging and not meta.merging_from_base:
+        held.append((meta.merging, meta.merging_slot))
+    if meta.has_frozen and not meta.frozen_from_base:
+        held.append((meta.frozen, meta.frozen_slot))
+    held.append((meta.active, meta.active_slot))
+    for grains, slot in held:
+        for start, count in grains.extents(256):
+            store.base.write_grains(start, store.aux[slot].read_grains(start, count))
+    store.base.flush()
+
+
 def _turned_back(topology: model.Topology, turns: dict[int, dict[str, Any]]) -> model.Topology:
-    """The topology the journal was written in: each pending turn's group at its old home."""
+    """The topology the journal was written in: each pending turn's group as it was when the
+    turn was written (a resync may keep the group's home where it was)."""
     groups = list(topology.groups)
-    for gi in turns:
-        group = groups[gi]
-        old = group.remotes[0]
-        objects = tuple(dataclasses.replace(o, home=old) for o in group.objects)
-        groups[gi] = model.GroupSpec(objects, (group.home,))
+    for gi, turn in turns.items():
+        objects = tuple(dataclasses.replace(o, home=turn["home"]) for o in groups[gi].objects)
+        groups[gi] = model.GroupSpec(objects, (turn["remote"],))
     return dataclasses.replace(topology, groups=tuple(groups))
 
 
@@ -177,13 +214,18 @@ def _new_keys(gi: int, members: range, acting: str) -> tuple[str, ...]:
     return tuple(f"copy{i}." for i in members)
 
 
-def _applied(state_dir: Path, site: str, members: range, gi: int, acting: str) -> bool:
-    """The journal's snapshot holds the turned group already (a crash before its file went):
-    the records of the two roles have no key in common."""
+def _applied(state_dir: Path, site: str, topology: model.Topology, turn: dict[str, Any]) -> bool:
+    """A turn that moved the group's home is in the journal's snapshot already (a crash before
+    its file went) when the snapshot holds the new role's records: the two roles' records have
+    no key in common.  A turn that kept the home is applied again: nothing ran since, so its
+    start is what the journal holds either way."""
+    gi = int(turn["group"])
+    if turn["home"] == topology.groups[gi].home:
+        return False
     snapshot = FileStore(state_dir, site).read_snapshot()
     if snapshot is None:
         return False
-    new = _new_keys(gi, members, acting)
+    new = _new_keys(gi, topology.group_objects(gi), turn["acting"])
     return any(key.startswith(new) for key in json.loads(snapshot)["meta"])
 
 

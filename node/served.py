@@ -125,6 +125,11 @@ class Served:
         home): the one a switch turns into the receiver."""
         return bool(self.host_volumes())
 
+    def draining(self, pair: str) -> bool:
+        """This site's copy of `pair` still holds its last point beside it (not rolled): it
+        cannot be a resync's source until it has drained."""
+        return False
+
     def why_not_turnable(self, pair: str) -> str | None:
         """Why `pair` cannot turn (resync, reverse) here, or None."""
         return None

@@ -212,7 +212,8 @@ def test_a_group_promoted_by_force_serves_its_committed_point(tmp_path: Path) ->
 def test_the_groups_of_a_bidirectional_pair_fail_over_alone(tmp_path: Path) -> None:
     """Group 0 (home left) is promoted by force at right while left is down; back, left is
     outdated for group 0 only: it refuses the host's writes there, and group 1 (home right)
-    goes on mirroring to it over the same link."""
+    goes on mirroring to it over the same link.  Then group 0 fails back alone: its home moves
+    to right, and both groups mirror to left."""
     sites = _sites(tmp_path, "bidirectional")
     topo = sites.topology
     with running(sites, "right", "left") as daemons:
@@ -245,6 +246,19 @@ def test_the_groups_of_a_bidirectional_pair_fail_over_alone(tmp_path: Path) -> N
         sites.wait("right", committed_past(1, point, ("left",)), seconds=60,
                    what="group 1 still mirrored to left")  # fmt: skip
     assert sites.target_digest("left", 1) == sites.source_digest(1)
+    with running(sites, "right", "left"):  # group 0 fails back alone: both homed at right now
+        _turned(sites, "resync", "left")
+    with running(sites, "right", "left"):
+        for group, seed in ((0, 10), (1, 11)):
+            point = 0
+            for _ in range(4):
+                obj = topo.group_objects(group)[0]
+                point = sites.write(topo.first_grain(obj) + seed % 5, os.urandom(GRAIN),
+                                    at="right")  # fmt: skip
+            sites.wait("right", committed_past(group, point, ("left",)), seconds=60,
+                       what=f"group {group} mirrored to left")  # fmt: skip
+    for group in (0, 1):
+        assert sites.target_digest("left", group) == sites.source_digest(group)
 
 
 def _turned(sites: Sites, command: str, site: str) -> None:

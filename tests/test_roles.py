@@ -79,6 +79,8 @@ def test_each_roles_mutant_is_refuted_and_reaches_its_violation(name: str, viola
     assert not outcome.proof.proved
     assert outcome.violated == violates
     assert outcome.trace is not None and len(outcome.trace) <= 5
+    assert outcome.engines == {"cyclic-flashcopy": violates, "freeze-overlay": violates}
+    assert outcome.caught
 
 
 def test_forced_failover_then_failback_copies_only_what_differs() -> None:

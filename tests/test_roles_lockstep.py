@@ -40,8 +40,8 @@ def kind(action: Action) -> str:
 def test_the_engine_follows_the_roles_model(tmp_path_factory: pytest.TempPathFactory,
                                             design: str, data: st.DataObject) -> None:  # fmt: skip
     """Random walks, actions drawn by kind; an action the world cannot take (an armed crash
-    inside the design's own actions; design B's resync and orderly promote, not built) is
-    skipped, nothing changed."""
+    inside the design's own actions, or inside a resync's or a switch's turns) is skipped,
+    nothing changed."""
     stepped = lockstep(design, 3, tmp_path_factory.mktemp("roles"))
     assert stepped.check(None).ok
     try:

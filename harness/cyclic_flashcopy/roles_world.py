@@ -18,8 +18,8 @@ from pitmirror.impl.cyclic_flashcopy.layout import SITE_VOLUMES
 from pitmirror.impl.cyclic_flashcopy.messages import MESSAGES
 from pitmirror.impl.cyclic_flashcopy.remote import FlashCopyRemoteSite
 from pitmirror.impl.link import LinkUnavailable
-from pitmirror.impl.roles import OUTDATED, SECONDARY, DirtyLog
-from pitmirror.impl.site import EngineInvariantBroken, EngineRefused
+from pitmirror.impl.roles import DirtyLog
+from pitmirror.impl.site import EngineInvariantBroken
 from pitmirror.impl.volumes import Volume
 from pitmirror.model.actions import DrainTarget
 from pitmirror.model.roles import Options
@@ -131,52 +131,5 @@ class FlashCopyRolesWorld(RolesWorld):
         for g in [g for g in site.remote_meta().target_map.grains() if g in extent]:
             site.apply(DrainTarget(g, 1))
 
-    def switch(self, host: Host) -> None:
-        """An orderly promote: `reverse` at the demoted primary, the take-over here, the
-        old primary joining; both daemons start again as the other site."""
-        peer = self.other(host)
-        if not self.linked():
-            raise EngineRefused("the peer is unreachable: promote --force")
-        mine, theirs = host.book.record, peer.book.record
-        if mine.role != SECONDARY or mine.split or self.acting(host) != "remote":
-            raise EngineRefused(f"the {host.name} site is not the mirror's secondary")
-        if theirs.role != SECONDARY or theirs.epoch != mine.epoch or theirs.split:
-            raise EngineRefused(f"the {peer.name} site is not demoted in this site's epoch")
-        assert peer.served is not None and host.served is not None
-        assert host.roles is not None and peer.roles is not None
-        if turns.changed(peer.served, peer.roles) or peer.served.cached_grains():
-            raise EngineRefused("the pair is not synchronized")
-        self.refuse_uncut(host, peer)
-        turns.run(turns.take_over(host.served, host.roles, theirs.known, start_reversed,
-                                  host.state_dir, self.grains, set(), self.options))  # fmt: skip
-        turns.run(turns.resync_target(peer.roles, host.book.record, start_reversed,
-                                      peer.state_dir, self.grains))  # fmt: skip
-        self.restart(host, peer)
-
-    def resync(self, host: Host) -> None:
-        """`resync --discard-local` here: the primary turns (its journal the resync's start,
-        copying this site's grains and its own), this site joins, both start again, and the
-        cycle copies until this site holds the primary's image."""
-        peer = self.other(host)
-        if not self.linked():
-            raise EngineRefused("the peer is unreachable")
-        mine, theirs = host.book.record, peer.book.record
-        if not (mine.role == OUTDATED or mine.split):
-            raise EngineRefused(f"the {host.name} site is neither outdated nor split")
-        if theirs.role == OUTDATED:
-            raise EngineRefused(f"the {peer.name} site is outdated too")
-        served, source = host.served, peer.served
-        assert served is not None and source is not None
-        assert host.roles is not None and peer.roles is not None
-        if isinstance(source, RemoteServed) and source.dirty is None and \
-                source.site.remote_meta().target_map:  # fmt: skip
-            raise EngineRefused(f"the {peer.name} site still drains its last point")
-        self.refuse_uncut(host, peer)
-        asked = turns.changed(served, host.roles)
-        turns.run(turns.resync_source(source, peer.roles, asked, start_reversed, peer.state_dir,
-                                      self.grains, self.options))  # fmt: skip
-        turns.run(turns.resync_target(host.roles, peer.book.record, start_reversed,
-                                      host.state_dir, self.grains))  # fmt: skip
-        self.restart(host, peer)
-        self.commit_all()
-        self.drain(range(self.grains))
+    def start(self, host: Host) -> turns.StartReversed:
+        return start_reversed

@@ -7,8 +7,13 @@ A commit ticks both sites until a point holding every write so far is complete a
 a drain is the remote's merge of its complete delta.  In the stricter order (`pipelined=False`)
 a remote merges a complete delta by itself; pipelined, it waits for the next point to move it
 aside, which the model's drain does not take — so the lockstep runs the stricter order, and a
-promote's roll (which merges both) is checked pipelined by the daemons' tests.  Design B's
-orderly promote and resync per group are not built yet (`Uncut`).
+promote's roll (which merges both) is checked pipelined by the daemons' tests.
+
+An orderly promote and a resync turn the group (node/freeze_overlay_turn.py): each host acts as
+its role record says, on its volumes renamed as the daemon renames them (the new home's third
+auxiliary volume a spare of its own), and the journals turn when the hosts start again.  Their
+turns are not cut (`Uncut`): the engine turns both journals and lets the cycle copy, where the
+model copies and then joins.
 """
 
 from __future__ import annotations
@@ -23,9 +28,11 @@ from pitmirror.impl.freeze_overlay.site import OverlaySite
 from pitmirror.impl.link import LinkUnavailable
 from pitmirror.impl.roles import DirtyLog
 from pitmirror.impl.site import EngineInvariantBroken
-from pitmirror.impl.volumes import Volume
+from pitmirror.impl.volumes import MemoryVolume, Volume
 from pitmirror.model import freeze_overlay as model
 from pitmirror.model.roles import Options
+from pitmirror.node import freeze_overlay_turn as turn
+from pitmirror.node import turns
 from pitmirror.node.freeze_overlay import NODE_DESIGN
 from pitmirror.node.freeze_overlay_served import OverlayServed, recoverable_image
 from pitmirror.node.served import Cycle, Served
@@ -83,6 +90,10 @@ class OverlayRolesWorld(RolesWorld):
         group = self.topology.groups[GROUP]
         hosts = {site: {v: volumes[v] for v in site_volumes(self.topology, site)}
                  for site in (group.home, *group.remotes)}  # fmt: skip
+        any_volume = next(iter(volumes.values()))
+        self.spares = {site: MemoryVolume(f"{site}.spare", self.grains, any_volume.grain_size)
+                       for site in hosts}  # fmt: skip
+        """each host's third auxiliary volume once a turn makes it the group's home"""
         super().__init__(hosts, workdir, options)
         self.begin()
 
@@ -90,14 +101,29 @@ class OverlayRolesWorld(RolesWorld):
         assert isinstance(host.served, OverlayServed), f"the {host.name} site is down"
         return host.served
 
+    def acting(self, host: Host) -> model.Topology:
+        """The topology `host` acts in, as its role record says (read when it is down too)."""
+        return turn.acting_topology(self.topology, host.name, host.state_dir)
+
+    def home(self) -> Host:
+        """The group's home: the host whose record says it acts so (the first host, as
+        configured, when neither does)."""
+        for host in self.hosts.values():
+            if self.acting(host).groups[GROUP].home == host.name:
+                return host
+        return self.hosts[self.sites[0]]
+
     def target(self) -> Host:
-        return self.hosts[self.sites[1]]
+        return self.other(self.home())
 
     def build(self, host: Host) -> Served:
-        settings = {"site": host.name, "topology": self.topology, "options": self.design_options}
+        acting = self.acting(host)
+        volumes = turn.acting_volumes(self.topology, acting, host.name, host.volumes,
+                                      lambda obj: self.spares[host.name])  # fmt: skip
+        settings = {"site": host.name, "topology": acting, "options": self.design_options}
         peer = self.other(host).name
         links = {peer: OverlayLink(self, host.name, peer)}
-        running = NODE_DESIGN.build(settings, host.volumes, host.state_dir, links, self.clock)
+        running = NODE_DESIGN.build(settings, volumes, host.state_dir, links, self.clock)
         if not self.options.promote_rolls_back:
             assert isinstance(running.site, OverlaySite)
             return UnrolledOverlayServed(running.site, self.clock, Cycle())
@@ -124,7 +150,7 @@ class OverlayRolesWorld(RolesWorld):
             return HostView(False, record, (), frozenset(), ())
         served = self.overlay(host)
         site = served.site
-        if host.first:
+        if GROUP in site.homed:
             image = tuple(decode_grain(served.host_read(self.first + g, 1), g)
                           for g in range(self.grains))  # fmt: skip
             return HostView(True, record, image, frozenset(), image)
@@ -144,7 +170,7 @@ class OverlayRolesWorld(RolesWorld):
         """The home's background work; when it has none, the remote's (it merges a complete
         delta only when the home waits for it: what it holds beside its copy stays the model's
         pending), and what the remote reports of it heard at the home."""
-        remote, home = self.target(), self.hosts[self.sites[0]]
+        remote, home = self.target(), self.home()
         if self.overlay(home).tick():
             return
         self.overlay(remote).tick()
@@ -152,8 +178,8 @@ class OverlayRolesWorld(RolesWorld):
             self.overlay(home).replied(remote.name, words)
 
     def commit_all(self) -> None:
-        home = self.overlay(self.hosts[self.sites[0]])
-        remotes = frozenset(self.topology.groups[GROUP].remotes)
+        home = self.overlay(self.home())
+        remotes = frozenset(home.topology.groups[GROUP].remotes)
         for _ in range(CYCLE_TICKS):
             group, obj = home.site.group_meta(GROUP), home.site.object_meta(0)
             if not obj.active and group.completed_at == remotes:
@@ -172,3 +198,10 @@ class OverlayRolesWorld(RolesWorld):
             remote.home.plan.new_tick()
             remote.copier.merge(GROUP)
         raise EngineInvariantBroken(f"the merge did not end within {CYCLE_TICKS} ticks")
+
+    def start(self, host: Host) -> turns.StartReversed:
+        settings = {"site": host.name, "topology": self.acting(host)}
+        start = NODE_DESIGN.start_reversed
+        assert start is not None
+        return lambda state_dir, acting, grains, copy: start(settings, self.pair, state_dir,
+                                                             acting, grains, copy)  # fmt: skip
