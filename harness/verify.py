@@ -138,24 +138,40 @@ def verify(
         if progress is not None:
             progress(text, total)
 
-    rows = _property_rows(runs, QUICK_BUDGET if quick else budget, backend, note)
+    rows = guarded("property runs", lambda: _property_rows(
+        runs, QUICK_BUDGET if quick else budget, backend, note))  # fmt: skip
     if quick:
         rows += [_skipped(subject, f"mutant {name}", "caught") for name, subject in mutants]
         rows.append(Row("A+B", COVERAGE_WHAT, COVERAGE_EXPECTED, "skipped (--quick)", "-", 0.0,
                         True, skipped=True))  # fmt: skip
     else:
-        rows += _mutant_rows(mutants, budget, backend, note)
-        rows.append(_coverage_row(backend, note, detail or (lambda text: None)))
-    rows += _proof_rows(note)
+        rows += guarded("mutant runs", lambda: _mutant_rows(mutants, budget, backend, note))
+        rows += guarded(COVERAGE_WHAT, lambda: [
+            _coverage_row(backend, note, detail or (lambda text: None))])  # fmt: skip
+    rows += guarded("proofs", lambda: _proof_rows(note))
     if quick:
         rows += [_skipped(subject, f"Z3 proof refutes mutant {name}", "refuted")
                  for name, subject in refuted]  # fmt: skip
     else:
-        rows += _refutation_rows(refuted, note)
-    rows += _roles_rows(note)
-    rows += _power_loss_rows(traces_dir, backend, note, quick)
-    rows += _trace_rows(traces_dir, files, backend, note)
+        rows += guarded("refutations", lambda: _refutation_rows(refuted, note))
+    rows += guarded("roles", lambda: _roles_rows(note))
+    rows += guarded("power loss", lambda: _power_loss_rows(traces_dir, backend, note, quick))
+    rows += guarded("traces", lambda: _trace_rows(traces_dir, files, backend, note))
     return rows
+
+
+def guarded(what: str, rows: Callable[[], list[Row]]) -> list[Row]:
+    """A group of checks; one that stops with an exception is a failed row that says so, and
+    the groups after it still run (a crash is a finding, not the end of the report)."""
+    started = time.monotonic()
+    try:
+        return rows()
+    except VolumeError:
+        raise  # no loop devices, no root: the whole run cannot go on
+    except Exception as err:  # noqa: BLE001 (any defect of a check is reported in its row)
+        got = f"stopped: {type(err).__name__}: {err}"
+        return [Row("?", f"{what} (the rest of this group did not run)", "to finish", got, "-",
+                    time.monotonic() - started, False)]  # fmt: skip
 
 
 def _design_traces(traces_dir: Path, design: str) -> list[Path]:

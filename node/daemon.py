@@ -513,7 +513,7 @@ class Daemon(Failover):
             "pid": os.getpid(),
             "role": self._role(report),
             "paused": self.paused,
-            "epoch": self.roles.epoch,
+            "epoch": self._epoch(),
             "roles": self.roles.status(),
             "state_dir": str(self.config.state_dir),
             "volumes": {name: str(path) for name, path in self.config.volumes.items()},
@@ -539,6 +539,11 @@ class Daemon(Failover):
         each group's."""
         pair = self.roles.status().get("")
         return report.get("role") if pair is None else pair["state"]
+
+    def _epoch(self) -> int | None:
+        """Design A's pair's epoch; None for design B, whose groups each have theirs (`roles`)."""
+        book = self.roles.books.get("")
+        return None if book is None else book.record.epoch
 
     def _point(self, point: dict[str, Any] | None) -> dict[str, Any]:
         """A committed point as status shows it: point 1 stands for the mirror's start."""

@@ -271,7 +271,7 @@ class Frontend:
             if process.returncode != 0:
                 log.warning("frontend: losetup -d %s: %s", device, err.decode().strip())
         if self._main is not None:
-            pyfuse3.terminate()
+            await _terminate()
             try:
                 await self._main
             finally:
@@ -300,3 +300,17 @@ class Frontend:
             "writebacks": counts.writebacks,
             "cached_grains": self.door.served.cached_grains(),
         }
+
+
+async def _terminate() -> None:
+    """`pyfuse3.terminate()`, called again while it raises: its asyncio shim fails every pending
+    read with an exception and raises InvalidStateError on a read the device woke already (its
+    worker has not run yet to drop it), leaving the reads after it waiting.  Ending the session
+    is idempotent, and a woken worker drops its read once it runs."""
+    for _ in range(200):
+        try:
+            pyfuse3.terminate()
+            return
+        except asyncio.InvalidStateError:
+            await asyncio.sleep(0.01)
+    pyfuse3.terminate()

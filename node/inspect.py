@@ -22,13 +22,21 @@ from rich.table import Table
 
 from pitmirror.impl.bitmap import GrainMap
 from pitmirror.node.cli import JsonOpt, app, clean_errors, fail, out, print_json
-from pitmirror.node.config import built_site, load_config
+from pitmirror.node.config import SiteConfig, built_site, load_config
 from pitmirror.node.daemon import DaemonError, state_lock
 from pitmirror.node.designs import DESIGNS
+from pitmirror.node.failover import Failover, FailoverError
 from pitmirror.node.served import CommittedVolume, Cycle
 from pitmirror.node.site import ConfigError
 
 ConfigOpt = Annotated[Path, typer.Option("--config", help="The site's TOML config file.")]
+
+
+def acting_config(path: Path) -> SiteConfig:
+    """The site this host acts as (a resync or a reverse may have turned it), as the daemon
+    builds it."""
+    config = load_config(path)
+    return Failover.acting(DESIGNS[config.design], config)
 
 
 @app.command("inspect")
@@ -36,7 +44,7 @@ ConfigOpt = Annotated[Path, typer.Option("--config", help="The site's TOML confi
 def inspect(config: ConfigOpt, json: JsonOpt = False) -> None:
     """Build one site from its config and show its durable state."""
     try:
-        settings = load_config(config)
+        settings = acting_config(config)
         with (
             state_lock(settings.state_dir, "use pitmirror status"),
             built_site(settings) as running,
@@ -44,7 +52,7 @@ def inspect(config: ConfigOpt, json: JsonOpt = False) -> None:
             meta = running.site.durable_meta()
             phase = running.phase()
             grains = running.geometry["grains"]
-    except (ConfigError, DaemonError) as err:
+    except (ConfigError, DaemonError, FailoverError) as err:
         fail(str(err))
     numbers = {k: v for k, v in meta.items() if isinstance(v, int)}
     maps = {k: len(v) for k, v in meta.items() if isinstance(v, GrainMap)}
@@ -87,7 +95,7 @@ def export(
     """Write the committed point a stopped site holds copies of, one image file per volume (what
     a failover reads): attach one to a loop device elsewhere to recover from it."""
     try:
-        settings = load_config(config)
+        settings = acting_config(config)
         with (
             state_lock(settings.state_dir, "stop it first: export reads a quiet copy"),
             built_site(settings) as running,
@@ -98,7 +106,7 @@ def export(
                 raise ConfigError(f"the {settings.site} site holds no copy to export: export "
                                   "where the mirror's copies are")  # fmt: skip
             written = [_export(volume, settings.grain_size, to) for volume in volumes]
-    except (ConfigError, DaemonError) as err:
+    except (ConfigError, DaemonError, FailoverError) as err:
         fail(str(err))
     except OSError as err:
         fail(f"{err.filename or to}: {err.strerror or err}")

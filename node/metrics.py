@@ -47,6 +47,17 @@ class StatusCollector(Collector):
                                  labels=[*labels, "role"])  # fmt: skip
         role.add_metric([*values, str(doc.get("role"))], 1.0)
         yield role
+        pairs = doc.get("roles") or {}  # design A's one pair (""), design B's groups
+        epochs = GaugeMetricFamily("pitmirror_pair_epoch", "Each pair's epoch (design B: per "
+                                   "group).", labels=[*labels, "pair"])  # fmt: skip
+        states = GaugeMetricFamily("pitmirror_pair_state", "Each pair's state (1 for the one it "
+                                   "has: primary, secondary, outdated, split brain).",
+                                   labels=[*labels, "pair", "state"])  # fmt: skip
+        for pair, words in pairs.items():
+            epochs.add_metric([*values, pair], words["epoch"])
+            states.add_metric([*values, pair, str(words["state"])], 1.0)
+        yield epochs
+        yield states
         for name, key in (("pitmirror_link_sent_bytes", "sent_bytes"),
                           ("pitmirror_link_received_bytes", "received_bytes")):  # fmt: skip
             counter = CounterMetricFamily(name, f"Bytes of frames {key.split('_')[0]} on the link.",

@@ -125,7 +125,9 @@ def human(doc: dict[str, Any]) -> str:
     rpo = doc.get("rpo_seconds")
     lines = [
         f"{doc['mirror']} site:{doc['site']} design:{doc['design']} role:{doc['role']} "
-        f"epoch:{doc['epoch']} pid:{doc['pid']}" + (" paused" if doc.get("paused") else ""),
+        + (f"epoch:{doc['epoch']} " if doc.get("epoch") is not None else "")
+        + f"pid:{doc['pid']}"
+        + (" paused" if doc.get("paused") else ""),
         "  volumes: " + "  ".join(f"{n} {p}" for n, p in doc["volumes"].items()),
     ]
     for pair, roles in (doc.get("roles") or {}).items():

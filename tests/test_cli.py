@@ -14,7 +14,8 @@ import pytest
 
 from pitmirror.harness.backends import clean, leftovers
 from pitmirror.harness.cli.verify import row_line
-from pitmirror.harness.verify import Row
+from pitmirror.harness.verify import Row, guarded
+from pitmirror.impl.volumes import VolumeError
 
 TRACES = Path(__file__).resolve().parent.parent / "traces"
 
@@ -450,3 +451,20 @@ def test_power_loss_of_a_bad_pin_is_one_line_and_exit_2(tmp_path: Path) -> None:
     bad.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
     run = pitmirror("power-loss", str(bad), "--backend", "memory")
     assert run.returncode == 2 and "power_loss must hold" in run.stderr
+
+
+def test_a_check_that_crashes_is_a_failed_row_and_the_rest_runs() -> None:
+    def crashes() -> list[Row]:
+        raise RuntimeError("a defect inside the check")
+
+    rows = guarded("roles", crashes)
+    assert len(rows) == 1 and not rows[0].passed
+    assert "RuntimeError: a defect inside the check" in rows[0].got
+    kept = Row("A", "a check", "ok", "ok", "-", 0.0, True)
+    assert guarded("traces", lambda: [kept]) == [kept]
+
+    def no_devices() -> list[Row]:
+        raise VolumeError("no loop devices")
+
+    with pytest.raises(VolumeError):  # the whole run cannot go on: one clear error
+        guarded("traces", no_devices)

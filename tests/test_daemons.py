@@ -169,14 +169,15 @@ def test_a_stranger_on_the_port_gets_nothing_and_the_mirror_goes_on(tmp_path: Pa
 
 
 def _scrape(port: int) -> dict[str, float]:
-    """Each pitmirror sample by name (the role's by name:role), parsed as Prometheus does."""
+    """Each pitmirror sample by name (a role's or state's by name:role), parsed as Prometheus
+    does."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
         text = answer.read().decode()
     values = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            role = sample.labels.get("role")
-            values[sample.name + (f":{role}" if role else "")] = sample.value
+            label = sample.labels.get("role") or sample.labels.get("state")
+            values[sample.name + (f":{label}" if label else "")] = sample.value
     return values
 
 
@@ -195,6 +196,7 @@ def test_metrics_say_what_status_says(tmp_path: Path) -> None:
     assert metrics["pitmirror_out_of_sync_bytes"] == remote["out_of_sync"]["bytes"]
     assert metrics["pitmirror_link_up"] == 0.0 and metrics["pitmirror_epoch"] == 1
     assert metrics["pitmirror_role:secondary"] == 1
+    assert metrics["pitmirror_pair_epoch"] == 1 and metrics["pitmirror_pair_state:secondary"] == 1
     assert metrics["pitmirror_link_received_bytes_total"] >= 32 * GRAIN
 
 

@@ -6,6 +6,7 @@ restart of either site."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 import random
 import subprocess
@@ -313,6 +314,11 @@ def test_a_group_fails_back_by_resync_and_reverses(tmp_path: Path) -> None:
         refused = _pitmirror("reverse", "--group", "0", "--config", str(sites.config("left")))
         assert refused.returncode != 0 and "receiving site" in refused.stderr
     assert sites.target_digest("left", 0) == sites.source_digest(0)
+    inspected = _pitmirror("inspect", "--json", "--config", str(sites.config("left")))
+    assert inspected.returncode == 0, inspected.stderr
+    acting = json.loads(inspected.stdout)  # the site as it acts: the group's remote now
+    assert "copy0.delta" in acting["maps"] and "object0.active" not in acting["maps"]
+    assert acting["volumes"]["left.vol.copy"].endswith("vol.base.img")
     with running(sites, "right", "left"):
         _turned(sites, "reverse", "right")
     with running(sites, "right", "left"):
