@@ -177,6 +177,8 @@ class Daemon(Failover):
             raise ConfigError(f"{config.where}: 'mirror' is missing (serve needs the mirror's "
                               "name, the same at both sites)")  # fmt: skip
         self.design = DESIGNS[config.design]
+        self.started = time.time()
+        """when this daemon started (a turned pair's daemon starts again in the same process)"""
         self.base_config = config
         """the config as written; `config` is the site this host acts as (reversed by a
         resync)"""
@@ -371,8 +373,10 @@ class Daemon(Failover):
                     for site, (host, port) in self.peer_addresses.items()]  # fmt: skip
             if self.listening is not None:
                 ways.append("listening on {}:{}".format(*self.listening))
-            log.info("serving the %s site of mirror %s (design %s, epoch %d): %s; status on %s",
-                     identity.site, identity.mirror, identity.design, identity.epoch,
+            epochs = ", ".join(f"{p + ' ' if p else ''}{w['state']} in epoch {w['epoch']}"
+                               for p, w in self.roles.status().items())  # fmt: skip
+            log.info("serving the %s site of mirror %s (design %s; %s): %s; status on %s",
+                     identity.site, identity.mirror, identity.design, epochs or "no pair",
                      ", ".join(ways), self.socket)  # fmt: skip
             if self.background:
                 tasks.append(asyncio.create_task(self._work(served, control)))
@@ -382,7 +386,7 @@ class Daemon(Failover):
             await asyncio.wait([done, reversed_, *tasks], return_when=asyncio.FIRST_COMPLETED)
             if self._reversed.is_set():
                 pair = self._turn_pair.replace("group", "group ") or "the pair"
-                log.info("%s turned: this host %s it from now on; start the daemon again", pair,
+                log.info("%s turned: this host %s it from now on", pair,
                          "sends" if self._turn_sends() else "receives")  # fmt: skip
             for task in tasks:
                 if task.done() and task.exception() is not None:
@@ -511,6 +515,7 @@ class Daemon(Failover):
             "design": self.design.name,
             "site": self.config.site,
             "pid": os.getpid(),
+            "started": self.started,
             "role": self._role(report),
             "paused": self.paused,
             "epoch": self._epoch(),

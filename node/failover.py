@@ -1,11 +1,12 @@
 """Failover at a daemon: promote, resync and reverse, and the HELLO in which the pair turns
-(model/roles_rules.py's commands, design A; node/roles.py keeps the records).
+(model/roles_rules.py's commands, both designs; node/roles.py keeps the records).
 
 A forced promote rolls the site's copy and serves the host there.  A resync or a reverse turns
 the pair: one site asks in its HELLO (the grains it changed), the other turns first — its
 journal replaced by the design's resync start, acting as the site that sends — and answers in
 its own HELLO; the asking site then writes the receiving site's start and joins the epoch.
-Both daemons stop once turned, to be started as the other site.
+Both daemons stop once turned and start again (node/serve.py: the same process, executed
+anew) as the site their role records say they act as.
 """
 
 from __future__ import annotations
@@ -200,6 +201,11 @@ class Failover:
             if asked == "accepted" and self._resync_request is not None:
                 return self._finish_resync(hello)
         return reason
+
+    @property
+    def turned(self) -> bool:
+        """A resync or a reverse turned a pair here: the daemon stopped to start again."""
+        return self._reversed.is_set()
 
     def _turn_sends(self) -> bool:
         """This host sends the turned pair from now on (its role record says so)."""

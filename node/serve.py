@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import os
 import signal
 import sys
 import time
@@ -53,17 +54,23 @@ def serve(config: ConfigOpt) -> None:
         format=f"%(asctime)s pitmirror[{settings.site}] %(levelname)s: %(message)s",
     )  # fmt: skip
     try:
-        asyncio.run(_until_stopped(daemon))
+        turned = asyncio.run(_until_stopped(daemon))
     except (DaemonError, ConfigError, FrontendError) as err:
         fail(str(err))
+    if turned:  # the same process, as the site its role records say it acts as now
+        logging.getLogger("pitmirror").info("starting again as the turned site")
+        os.execv(sys.executable, sys.orig_argv)
 
 
-async def _until_stopped(daemon: Daemon) -> None:
+async def _until_stopped(daemon: Daemon) -> bool:
+    """The daemon run until a signal stops it (False) or a resync or reverse turned one of its
+    pairs (True: it starts again, as the other site)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(signum, stop.set)
     await daemon.run(stop)
+    return daemon.turned and not stop.is_set()
 
 
 def _socket(config: Path | None, socket: Path | None) -> Path:
@@ -288,7 +295,7 @@ def resync(
     """On the outdated site (or the side of a split brain to discard): its changes since the
     committed point are discarded, and the pair turns — the primary's first cycle copies only
     the grains either side changed (from their maps, never the whole volume), then mirrors to
-    this site.  Both daemons stop once the pair has turned: start them again."""
+    this site.  Both daemons start again once the pair has turned, as the turned sites."""
     if not discard_local:
         fail("a resync discards this site's own changes: say --discard-local")
     _turn(config, {"op": "resync", "discard_local": True, **_group(group)}, "resynced")
@@ -304,7 +311,7 @@ def _turn(config: Path, body: dict[str, Any], done: str) -> None:
     roles = answer["roles"][pair]
     of = f"{pair.replace('group', 'group ')}: " if pair else ""
     sys.stdout.write(f"{done}: {of}secondary in epoch {roles['epoch']}; the pair turned — "
-                     "start both daemons again\n")  # fmt: skip
+                     "both daemons start again as the turned sites\n")  # fmt: skip
 
 
 @app.command("reverse")
@@ -313,6 +320,6 @@ def reverse(config: ConfigOpt, group: GroupOpt = None) -> None:
     """At the primary, both sites up and linked (design B: per group): the orderly switch.
     This site demotes itself (no more host writes), waits until the mirror holds every write,
     then the secondary takes the next epoch, rolls to the last point and becomes the primary,
-    and this site its secondary; nothing is copied but what was not mirrored yet.  Both daemons stop
-    once the pair has turned: start them again."""
+    and this site its secondary; nothing is copied but what was not mirrored yet.  Both daemons
+    start again once the pair has turned, as the turned sites."""
     _turn(config, {"op": "reverse", **_group(group)}, "reversed")

@@ -21,7 +21,7 @@ from pitmirror.impl.freeze_overlay.layout import site_volumes, volume_layout
 from pitmirror.impl.freeze_overlay.site import OverlaySite
 from pitmirror.model import freeze_overlay as model
 from pitmirror.node.config import built_site, load_config
-from pitmirror.node.control import request, request_status, watch_status
+from pitmirror.node.control import ControlError, request, request_status, watch_status
 from pitmirror.node.designs import DESIGNS
 from pitmirror.node.digest import digest_of
 from pitmirror.node.failover import Failover
@@ -47,6 +47,21 @@ class Folders:
 
     def control(self, site: str, body: dict[str, Any]) -> dict[str, Any]:
         return request(self.socket(site), body)
+
+    def restarted(self, *sites: str, after: float, seconds: float = 60.0) -> None:
+        """Each site's daemon started again after `after` (a turned pair's daemons do, in the
+        same process) and answering."""
+        deadline = time.monotonic() + seconds
+        for site in sites:
+            while True:
+                try:
+                    if self.status(site)["started"] > after:
+                        break
+                except (ControlError, OSError):
+                    pass  # stopping, or not listening yet
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"the {site} daemon never started again")
+                time.sleep(0.05)
 
     def wait(self, site: str, until: Callable[[dict[str, Any]], bool], seconds: float = 30.0,
              what: str = "") -> dict[str, Any]:  # fmt: skip

@@ -82,11 +82,16 @@ class Drill:
         for daemon in self.daemons.values():
             daemon.stop()
 
-    def exited(self, *sites: str) -> None:
-        """The pair turned: these daemons stop by themselves."""
-        for site in sites:
-            assert self.daemons[site].process.wait(60) == 0, (self.pair.root / f"{site}.log"
-                                                              ).read_text()[-2000:]  # fmt: skip
+    def turned(self, command: list[str], *sites: str) -> None:
+        """A command that turns the pair: both daemons start again by themselves, each in its
+        own process, as the turned sites."""
+        before = time.time()
+        pitmirror(*command)
+        try:
+            self.pair.restarted(*sites, after=before)
+        except AssertionError as err:
+            logs = {s: (self.pair.root / f"{s}.log").read_text()[-2000:] for s in sites}
+            raise AssertionError(f"{err}: {logs}") from None
 
     def status(self, site: str) -> dict[str, Any]:
         return self.pair.status(site)
@@ -148,8 +153,7 @@ class Drill:
                     self.pair.wait(p, lambda d: d["link"]["up"], what="the link up again")
             log = list(work.log)
         if fault == "secondary":  # both alive: the orderly switch, after the host let go
-            pitmirror("reverse", "--config", str(self.pair.config(p)))
-            self.exited(p, s)
+            self.turned(["reverse", "--config", str(self.pair.config(p))], p, s)
             instant = time.time()
             image = self._source_after_turn(s)
         else:
@@ -163,9 +167,7 @@ class Drill:
             else:
                 self.start(p)
             self.pair.wait(p, lambda d: d["role"] == "outdated", what="outdated", seconds=60)
-            pitmirror("resync", "--discard-local", "--config", str(self.pair.config(p)))
-            self.exited(p, s)
-        self.start(s, p)
+            self.turned(["resync", "--discard-local", "--config", str(self.pair.config(p))], p, s)
         self.settled(s)
         new, old = self.volume(s, "source"), self.volume(p, "target")
         assert new.read_bytes() == old.read_bytes(), "the two sites' volumes differ"
@@ -176,7 +178,7 @@ class Drill:
                      self.copied(s), time.monotonic() - started)  # fmt: skip
 
     def _source_after_turn(self, site: str) -> Path:
-        """The volume a stopped site acts on as the source once turned (its target before)."""
+        """The volume a site acts on as the source once turned (its target before)."""
         config = self.pair.config(site).read_text()
         name = "target" if 'site = "remote"' in config else "source"
         return self.pair.root / f"{name}.img"

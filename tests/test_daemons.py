@@ -422,10 +422,11 @@ def test_a_split_brain_made_on_purpose_is_reported_at_both_sites(tmp_path: Path)
         # only the operator resolves it: the side in the lower epoch discards its changes
         refused = pitmirror("resync", "--discard-local", "--config", str(pair.config("local")))
         assert refused.returncode != 0 and "outdated too" not in refused.stderr
+        before = time.time()
         resolved = pitmirror("resync", "--discard-local", "--config", str(pair.config("remote")))
         assert resolved.returncode == 0, resolved.stderr
         assert "secondary in epoch 3" in resolved.stdout
-    with running(pair, "remote", "local"):
+        pair.restarted("remote", "local", after=before)  # turned: both start again by themselves
         remote = pair.wait(
             "remote",
             lambda d: d["committed_point"]["number"] >= 1 and d["cycle"]["to_drain_bytes"] == 0,
@@ -459,12 +460,13 @@ def test_a_resync_turns_the_pair_and_copies_only_what_differs(tmp_path: Path) ->
         pair.wait("local", lambda d: d["role"] == "outdated", what="outdated")
         refused = pitmirror("resync", "--config", str(pair.config("local")))
         assert refused.returncode != 0 and "--discard-local" in refused.stderr
+        before = time.time()
         resynced = pitmirror("resync", "--discard-local", "--config", str(pair.config("local")))
         assert resynced.returncode == 0, resynced.stderr
         assert "secondary in epoch 2" in resynced.stdout
-        for daemon in daemons.values():  # the pair turned: both stop by themselves
-            assert daemon.process.wait(30) == 0
-    with running(pair, "remote", "local"):
+        pair.restarted("remote", "local", after=before)  # turned: both start again by themselves
+        pids = {site: pair.status(site)["pid"] for site in daemons}
+        assert pids == {site: daemon.process.pid for site, daemon in daemons.items()}
         remote = pair.status("remote")
         assert (remote["site"], remote["role"], remote["epoch"]) == ("local", "primary", 2)
         copied = remote["cycle"]["bytes_total"]
@@ -488,28 +490,28 @@ def test_reverse_switches_the_roles_and_back_without_copying_the_volume(tmp_path
     last point, and the secondary takes over in the next epoch; the pair mirrors the other way;
     reversed again, the first primary is back, each time the volumes equal byte for byte."""
     pair = Pair(tmp_path, grains=64, port=free_port(), reverse_port=free_port())
-    with running(pair, "remote", "local") as daemons:
+    with running(pair, "remote", "local"):
         pair.wait("local", lambda d: d["peers"][0]["connection"] == "connected", what="connected")
         workload(pair, 20, seed=7)
         early = pitmirror("reverse", "--config", str(pair.config("remote")))
         assert early.returncode != 0 and "mirror's source" in early.stderr
+        before = time.time()
         reversed_ = pitmirror("reverse", "--config", str(pair.config("local")))
         assert reversed_.returncode == 0, reversed_.stderr
         assert "secondary in epoch 2" in reversed_.stdout
-        for daemon in daemons.values():
-            assert daemon.process.wait(30) == 0
-    assert (tmp_path / "source.img").read_bytes() == (tmp_path / "target.img").read_bytes()
-    with running(pair, "remote", "local"):
+        pair.restarted("remote", "local", after=before)
+        assert (tmp_path / "source.img").read_bytes() == (tmp_path / "target.img").read_bytes()
         remote = pair.wait("remote", lambda d: d["peers"][0]["connection"] == "connected",
                            what="connected")  # fmt: skip
         assert (remote["site"], remote["role"], remote["epoch"]) == ("local", "primary", 2)
         wrote = pitmirror("write", "--config", str(pair.config("remote")), "--grain", "9",
                           "--from", str(_grain_file(tmp_path)))  # fmt: skip
         assert wrote.returncode == 0, wrote.stderr
+        before = time.time()
         again = pitmirror("reverse", "--config", str(pair.config("remote")))
         assert again.returncode == 0, again.stderr
         assert "secondary in epoch 3" in again.stdout
-    with running(pair, "remote", "local"):
+        pair.restarted("remote", "local", after=before)
         local = pair.wait("local", lambda d: d["peers"][0]["connection"] == "connected",
                           what="connected")  # fmt: skip
         assert (local["site"], local["role"], local["epoch"]) == ("local", "primary", 3)

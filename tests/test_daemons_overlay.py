@@ -11,6 +11,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -249,7 +250,6 @@ def test_the_groups_of_a_bidirectional_pair_fail_over_alone(tmp_path: Path) -> N
     assert sites.target_digest("left", 1) == sites.source_digest(1)
     with running(sites, "right", "left"):  # group 0 fails back alone: both homed at right now
         _turned(sites, "resync", "left")
-    with running(sites, "right", "left"):
         for group, seed in ((0, 10), (1, 11)):
             point = 0
             for _ in range(4):
@@ -263,11 +263,14 @@ def test_the_groups_of_a_bidirectional_pair_fail_over_alone(tmp_path: Path) -> N
 
 
 def _turned(sites: Sites, command: str, site: str) -> None:
-    """`pitmirror <command> --group 0` at `site`: the pair turns and both daemons stop."""
+    """`pitmirror <command> --group 0` at `site`: the pair turns and both daemons start again,
+    each in its own process, as the turned sites."""
+    before = time.time()
     args = ["--discard-local"] if command == "resync" else []
     turned = _pitmirror(command, *args, "--group", "0", "--config", str(sites.config(site)))
     assert turned.returncode == 0, turned.stderr
     assert "group 0: secondary in epoch" in turned.stdout and "the pair turned" in turned.stdout
+    sites.restarted("left", "right", after=before)
 
 
 def _copied(sites: Sites, site: str) -> int:
@@ -302,9 +305,8 @@ def test_a_group_fails_back_by_resync_and_reverses(tmp_path: Path) -> None:
         kept = _pitmirror("resync", "--group", "0", "--config", str(sites.config("left")))
         assert kept.returncode != 0 and "--discard-local" in kept.stderr
         _turned(sites, "resync", "left")
-    copied = _copied(sites, "right")
-    assert 3 <= copied < grains, copied
-    with running(sites, "right", "left"):
+        copied = _copied(sites, "right")
+        assert 3 <= copied < grains, copied
         assert sites.status("right")["roles"]["group0"]["role"] == "primary"
         assert sites.status("left")["roles"]["group0"]["role"] == "secondary"
         point = 0
@@ -321,7 +323,6 @@ def test_a_group_fails_back_by_resync_and_reverses(tmp_path: Path) -> None:
     assert acting["volumes"]["left.vol.copy"].endswith("vol.base.img")
     with running(sites, "right", "left"):
         _turned(sites, "reverse", "right")
-    with running(sites, "right", "left"):
         assert sites.status("left")["roles"]["group0"]["role"] == "primary"
         point = workload(sites, 0, 6, seed=12)
         sites.wait("left", committed_past(0, point, ("right",)), seconds=60, what="reversed")
