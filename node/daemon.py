@@ -322,7 +322,8 @@ class Daemon(Failover):
                                 self.design.vocabulary, address, judge=served.judge,
                                 hello_extra=self._hello, timeouts=self.timeouts,
                                 meet=self.meet_as(listener=False),
-                                on_reply=functools.partial(served.replied, site))  # fmt: skip
+                                on_reply=functools.partial(self._replied, served,
+                                                           site))  # fmt: skip
                 self.connectors[site] = links[site].target = peer
                 self.links[site] = peer.stats
                 tasks.append(asyncio.create_task(peer.run()))
@@ -544,6 +545,15 @@ class Daemon(Failover):
         each group's."""
         pair = self.roles.status().get("")
         return report.get("role") if pair is None else pair["state"]
+
+    def _replied(self, served: Served, site: str, words: dict[str, Any]) -> None:
+        """What a listener told this connector: its design's acknowledgement, or (a secondary's
+        orderly promote) a request that this primary hands the pair over."""
+        asked = words.get("promote")
+        if isinstance(asked, dict):
+            self.hand_over(served, asked)
+            return
+        served.replied(site, words)
 
     def _epoch(self) -> int | None:
         """Design A's pair's epoch; None for design B, whose groups each have theirs (`roles`)."""

@@ -18,14 +18,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from pitmirror.impl.roles import OUTDATED, SECONDARY, RolesError
+from pitmirror.impl.roles import OUTDATED, PRIMARY, SECONDARY, RolesError
 from pitmirror.impl.site import EngineRefused
 from pitmirror.node import turns
 from pitmirror.node.config import SiteConfig
 from pitmirror.node.roles import PairRoles
 from pitmirror.node.served import Served
 from pitmirror.node.site import NodeDesign
-from pitmirror.node.transport import LinkStats, PeerLink
+from pitmirror.node.transport import LinkStats, PeerLink, PeerServer
 
 log = logging.getLogger("pitmirror")
 
@@ -54,6 +54,7 @@ class Failover:
     engine: ThreadPoolExecutor
     links: dict[str, LinkStats]
     connectors: dict[str, PeerLink]
+    server: PeerServer | None
     _served: Served
     _grain_count: int
 
@@ -65,6 +66,8 @@ class Failover:
         """what this site asks of its peer, or was asked: a resync, or a switch (reverse)"""
         self._reversing = False
         self._turn_pair = ""
+        self._hand_over: asyncio.Task[None] | None = None
+        """a `reverse` the peer asked for (its orderly promote), running"""
         """the pair a resync or switch turns (design A's "", a design-B group)"""
         self._reversed = asyncio.Event()
         """the pair turned: the daemon stops, to be started as the other site"""
@@ -113,10 +116,7 @@ class Failover:
                 + (": resync it first" if record.role == OUTDATED else "")
             }
         if not request.get("force"):
-            return {"error": "the orderly switch, both sites up and linked, is `pitmirror "
-                             "reverse` at the primary (it demotes itself, waits for the last "
-                             "point, and this site takes over); promote --force is for a peer "
-                             "that is gone"}  # fmt: skip
+            return await self._ask_hand_over(pair)
         if any(stats.up for stats in self.links.values()):
             return {"error": "the peer is reachable: a forced promote is for a peer that is "
                              "not (stop it or cut the link first)"}  # fmt: skip
@@ -140,6 +140,40 @@ class Failover:
             answer["note"] = ("the frontend was running already: restart the daemon to see "
                               "this group's volumes there")  # fmt: skip
         return answer
+
+    async def _ask_hand_over(self, pair: str) -> dict[str, Any]:
+        """`promote` without --force at a secondary, both sites linked: the orderly switch.  The
+        primary is asked in a REPORT on its own connection to hand the pair over — it demotes
+        itself, waits until the mirror holds every write and asks this site to take over, as
+        `reverse` there does; the answer says it was asked (the CLI waits for the turn)."""
+        peer = self.roles.peers.get(pair)
+        server = self.server
+        if peer is None or server is None or not self.links_up:
+            return {"error": "the peer is unreachable: an orderly promote needs both sites "
+                             "linked (promote --force is for a peer that is gone)"}  # fmt: skip
+        if peer.role != PRIMARY or peer.epoch != self.roles.books[pair].record.epoch:
+            return {"error": f"the peer is {peer.role} in epoch {peer.epoch}, not this site's "
+                             "primary: nothing to hand over"}  # fmt: skip
+        sites = [s for s, stats in server.links.items() if stats.up]
+        if not sites:
+            return {"error": "the primary is not connected to this site"}
+        group = {} if not pair else {"group": int(pair.removeprefix("group"))}
+        await server.report(sites[0], {"promote": {"pair": pair, **group}})
+        return {"ok": True, "pair": pair, "asked": True, "epoch": peer.epoch,
+                "roles": self.roles.status()}  # fmt: skip
+
+    def hand_over(self, served: Served, asked: dict[str, Any]) -> None:
+        """The secondary asked for the orderly switch: `reverse` here, in the background."""
+        request = {k: v for k, v in asked.items() if k == "group"}
+        log.info("the peer asks for the orderly switch: reversing %s",
+                 asked.get("pair") or "the pair")  # fmt: skip
+
+        async def reverse() -> None:
+            answer = await self._reverse(served, request)
+            if "error" in answer:
+                log.warning("the orderly switch the peer asked for: %s", answer["error"])
+
+        self._hand_over = asyncio.get_running_loop().create_task(reverse())
 
     def pair_asked(self, request: dict[str, Any], candidates: list[str]
                    ) -> tuple[str | None, str | None]:  # fmt: skip

@@ -263,21 +263,48 @@ def promote(
     ] = False,
     group: GroupOpt = None,
 ) -> None:
-    """Make this secondary the primary.  With --force (the peer stopped or cut off), the copy
-    rolls to its last committed point, the site persists a new epoch and the host writes here
-    (its frontend starts); the old primary, when it comes back, is outdated until
+    """Make this secondary the primary.  Both sites linked, the orderly switch: the primary is
+    asked to hand over (as `pitmirror reverse` there: it demotes itself, waits until the mirror
+    holds every write, and this site takes the next epoch; both daemons start again as the
+    turned sites), and this command waits until it has.  With --force (the peer stopped or cut
+    off), the copy rolls to its last committed point, the site persists a new epoch and the host
+    writes here (its frontend starts); the old primary, when it comes back, is outdated until
     `pitmirror resync --discard-local` there."""
+    socket = _socket(config, None)
     try:
-        answer = request(_socket(config, None), {"op": "promote", "force": force,
-                                                 **_group(group)})  # fmt: skip
+        started = time.time()
+        answer = request(socket, {"op": "promote", "force": force, **_group(group)})
     except ControlError as err:
         fail(str(err))
     pair = str(answer.get("pair", ""))
     roles = answer["roles"][pair]
+    if answer.get("asked"):
+        roles = _handed_over(socket, pair, int(answer["epoch"]), started)
     of = f"{pair.replace('group', 'group ')}: " if pair else ""
     sys.stdout.write(f"promoted: {of}primary in epoch {roles['epoch']}\n")
     if answer.get("note"):
         sys.stdout.write(f"note: {answer['note']}\n")
+
+
+HAND_OVER_SECONDS = 150.0
+
+
+def _handed_over(socket: Path, pair: str, epoch: int, started: float) -> dict[str, Any]:
+    """The pair's record at this site once the primary handed it over: the daemon started again
+    as the turned site, primary in an epoch above `epoch`."""
+    deadline = time.monotonic() + HAND_OVER_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            doc = request_status(socket)
+        except (ControlError, OSError):
+            doc = None  # starting again as the turned site
+        if doc is not None and doc.get("started", 0) > started:
+            roles = doc["roles"].get(pair)
+            if roles is not None and roles["role"] == "primary" and roles["epoch"] > epoch:
+                return dict(roles)
+        time.sleep(0.1)
+    fail(f"the primary did not hand over within {HAND_OVER_SECONDS:.0f} s (see its status and "
+         "log: it hands over once the mirror holds every write)")  # fmt: skip
 
 
 @app.command("resync")

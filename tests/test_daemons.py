@@ -364,9 +364,9 @@ def test_a_forced_promote_serves_the_committed_point_and_outdates_the_old_primar
         remote = pair.wait("remote", committed_past(cycle), what=f"point {cycle + 1}")
         workload(pair, 10, seed=4)  # some of it not committed when the primary dies
         daemons["local"].kill()
-        early = pitmirror("promote", "--config", str(pair.config("remote")))
-        assert early.returncode != 0 and "pitmirror reverse" in early.stderr
         point = pair.wait("remote", lambda d: not d["link"]["up"], what="link down")
+        orderly = pitmirror("promote", "--config", str(pair.config("remote")))
+        assert orderly.returncode != 0 and "promote --force" in orderly.stderr
         digest = point["committed_point"]["digest"]
         assert point["committed_point"]["number"] >= remote["committed_point"]["number"]
         promoted = pitmirror("promote", "--force", "--config", str(pair.config("remote")))
@@ -488,7 +488,8 @@ def test_a_resync_turns_the_pair_and_copies_only_what_differs(tmp_path: Path) ->
 def test_reverse_switches_the_roles_and_back_without_copying_the_volume(tmp_path: Path) -> None:
     """The orderly switch, both sites up: `reverse` at the primary demotes it, waits for the
     last point, and the secondary takes over in the next epoch; the pair mirrors the other way;
-    reversed again, the first primary is back, each time the volumes equal byte for byte."""
+    switched again by `promote` at the secondary (the primary, asked, does the same), the first
+    primary is back, each time the volumes equal byte for byte."""
     pair = Pair(tmp_path, grains=64, port=free_port(), reverse_port=free_port())
     with running(pair, "remote", "local"):
         pair.wait("local", lambda d: d["peers"][0]["connection"] == "connected", what="connected")
@@ -507,10 +508,10 @@ def test_reverse_switches_the_roles_and_back_without_copying_the_volume(tmp_path
         wrote = pitmirror("write", "--config", str(pair.config("remote")), "--grain", "9",
                           "--from", str(_grain_file(tmp_path)))  # fmt: skip
         assert wrote.returncode == 0, wrote.stderr
-        before = time.time()
-        again = pitmirror("reverse", "--config", str(pair.config("remote")))
+        before = time.time()  # back by the orderly promote at the secondary this time
+        again = pitmirror("promote", "--config", str(pair.config("local")))
         assert again.returncode == 0, again.stderr
-        assert "secondary in epoch 3" in again.stdout
+        assert "primary in epoch 3" in again.stdout
         pair.restarted("remote", "local", after=before)
         local = pair.wait("local", lambda d: d["peers"][0]["connection"] == "connected",
                           what="connected")  # fmt: skip

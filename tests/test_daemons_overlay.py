@@ -172,9 +172,9 @@ def test_a_group_promoted_by_force_serves_its_committed_point(tmp_path: Path) ->
         sites.wait("left", committed_past(0, point, ("right",)), seconds=60, what="committed")
         workload(sites, 0, 12, seed=6)  # some of it not committed when the home dies
         daemons["left"].kill()
-        early = _pitmirror("promote", "--config", str(sites.config("right")))
-        assert early.returncode != 0 and "pitmirror reverse" in early.stderr
         down = sites.wait("right", lambda d: not d["link"]["up"], what="link down")
+        orderly = _pitmirror("promote", "--config", str(sites.config("right")))
+        assert orderly.returncode != 0 and "promote --force" in orderly.stderr
         held = down["groups"][0]["committed"]["right"]
         promoted = _pitmirror("promote", "--force", "--config", str(sites.config("right")))
         assert promoted.returncode == 0, promoted.stderr
@@ -269,7 +269,10 @@ def _turned(sites: Sites, command: str, site: str) -> None:
     args = ["--discard-local"] if command == "resync" else []
     turned = _pitmirror(command, *args, "--group", "0", "--config", str(sites.config(site)))
     assert turned.returncode == 0, turned.stderr
-    assert "group 0: secondary in epoch" in turned.stdout and "the pair turned" in turned.stdout
+    if command == "promote":
+        assert "group 0: primary in epoch" in turned.stdout
+    else:
+        assert "group 0: secondary in epoch" in turned.stdout and "turned" in turned.stdout
     sites.restarted("left", "right", after=before)
 
 
@@ -286,8 +289,9 @@ def test_a_group_fails_back_by_resync_and_reverses(tmp_path: Path) -> None:
     `resync --discard-local --group 0`; the group's home moves to the promoted site, whose first
     point copies only what either side changed (its host's writes and the old home's unmirrored
     grains, not the whole object), and the old home holds every write made at the new one.
-    Then `reverse --group 0` at the new home turns the group back (nothing copied but what was
-    not mirrored), and the original home mirrors to the other again."""
+    Then an orderly `promote --group 0` at the old home (the new home, asked, hands over as
+    `reverse` there does: nothing copied but what was not mirrored) turns the group back, and
+    the original home mirrors to the other again."""
     sites = Sites(tmp_path, model.topology("single", 24), {"left": free_port(),
                   "right": free_port()}, reversible=True)  # fmt: skip
     first, grains = sites.topology.first_grain(0), sites.topology.objects[0].grains
@@ -321,8 +325,8 @@ def test_a_group_fails_back_by_resync_and_reverses(tmp_path: Path) -> None:
     acting = json.loads(inspected.stdout)  # the site as it acts: the group's remote now
     assert "copy0.delta" in acting["maps"] and "object0.active" not in acting["maps"]
     assert acting["volumes"]["left.vol.copy"].endswith("vol.base.img")
-    with running(sites, "right", "left"):
-        _turned(sites, "reverse", "right")
+    with running(sites, "right", "left"):  # the orderly promote at the secondary this time
+        _turned(sites, "promote", "left")
         assert sites.status("left")["roles"]["group0"]["role"] == "primary"
         point = workload(sites, 0, 6, seed=12)
         sites.wait("left", committed_past(0, point, ("right",)), seconds=60, what="reversed")
