@@ -287,12 +287,16 @@ def promote(
 
 
 HAND_OVER_SECONDS = 150.0
+LINK_DOWN_SECONDS = 10.0
+"""a link down this long while the primary hands over: it is gone (a turn restarts the daemons:
+the link is down a moment then)"""
 
 
 def _handed_over(socket: Path, pair: str, epoch: int, started: float) -> dict[str, Any]:
     """The pair's record at this site once the primary handed it over: the daemon started again
     as the turned site, primary in an epoch above `epoch`."""
     deadline = time.monotonic() + HAND_OVER_SECONDS
+    down_since: float | None = None
     while time.monotonic() < deadline:
         try:
             doc = request_status(socket)
@@ -302,6 +306,13 @@ def _handed_over(socket: Path, pair: str, epoch: int, started: float) -> dict[st
             roles = doc["roles"].get(pair)
             if roles is not None and roles["role"] == "primary" and roles["epoch"] > epoch:
                 return dict(roles)
+        if doc is not None and not doc["link"]["up"]:
+            down_since = down_since or time.monotonic()
+            if time.monotonic() - down_since > LINK_DOWN_SECONDS:
+                fail(f"the link to the primary has been down for {LINK_DOWN_SECONDS:.0f} s: it "
+                     "did not hand over (`pitmirror promote --force` if it is gone)")  # fmt: skip
+        else:
+            down_since = None
         time.sleep(0.1)
     fail(f"the primary did not hand over within {HAND_OVER_SECONDS:.0f} s (see its status and "
          "log: it hands over once the mirror holds every write)")  # fmt: skip
