@@ -70,7 +70,7 @@ class Failover:
         """a `reverse` the peer asked for (its orderly promote), running"""
         """the pair a resync or switch turns (design A's "", a design-B group)"""
         self._reversed = asyncio.Event()
-        """the pair turned: the daemon stops, to be started as the other site"""
+        """the pair turned: the daemon stops, and starts again as the turned site (node/serve.py)"""
 
     async def on_engine(self, call: Any, *args: Any) -> Any:
         raise NotImplementedError
