@@ -4,6 +4,7 @@ volume).  Needs root (FUSE, loop devices): CI runs as root, so these never skip 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -18,7 +19,7 @@ from host_workload import HostWorkload, check_point, mounted, recover, sh
 
 from pitmirror.harness.loop_thread import free_port
 from pitmirror.model import freeze_overlay as model
-from pitmirror.node.frontend import loop_devices, mounts
+from pitmirror.node.frontend import FrontendError, clean_leftovers, loop_devices, mounts
 
 GRAINS = 2048  # 128 MiB volumes of 64 KiB grains
 
@@ -150,4 +151,7 @@ def test_a_killed_daemon_s_devices_are_cleaned_up_by_the_next_start(
             assert _devices(pair, "local")["source"]
         finally:
             local.kill()
+            if daemons.get("local") is None:  # failed before the restart cleaned the leftovers
+                with contextlib.suppress(FrontendError):
+                    clean_leftovers(mount)
     _left_nothing(mount)
