@@ -264,12 +264,11 @@ class Failover:
         the local site (its first cycle copying what is not synchronized yet, nothing when
         it is) and takes the role (model: `Promote`); the peer joins when it hears so."""
         pair = self._asked_pair(asked)
-        if pair is None or self.design.start_reversed is None:
+        peer = None if pair is None else self.roles.peers.get(pair)
+        if pair is None or peer is None or self.design.start_reversed is None:
             return "this site cannot take over"
-        book, peer = self.roles.books[pair], self.roles.peers.get(pair)
+        book = self.roles.books[pair]
         record = book.record
-        if peer is None:
-            return "this site cannot take over"
         if record.role != SECONDARY or record.split or self._served.sends(pair):
             return f"this site is {record.role}, not the mirror's secondary: it cannot take over"
         if peer.role != SECONDARY or peer.epoch != record.epoch or peer.split:
