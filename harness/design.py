@@ -19,13 +19,14 @@ from rich.table import Table
 from pitmirror.harness.lockstep import Stepper
 from pitmirror.harness.machine import FailureHandler
 from pitmirror.harness.power_loss_design import PowerLossFactory
-from pitmirror.harness.roles_world import RolesWorld
+from pitmirror.harness.roles_world import ProcessHosts, RolesWorld, SiteProbe
 from pitmirror.harness.runner_machine import RunnerSpec
 from pitmirror.impl.volumes import Volume
 from pitmirror.model.actions import Action
 from pitmirror.model.design import DesignModel, ModelState
 from pitmirror.model.options import DesignOptions
 from pitmirror.model.roles import Options as RolesOptions
+from pitmirror.node.site import SiteSettings
 from pitmirror.proofs.obligations import Encoding
 
 VolumeLayout = tuple[dict[str, int], frozenset[str]]
@@ -144,6 +145,11 @@ class Design:
     """the design's two hosts under the roles' commands, on the volumes of its layout (design
     B: topology single) and a state folder, under the roles' options
     (harness/<design>/roles_world.py)"""
+    roles_probe: Callable[[SiteSettings], SiteProbe]
+    """what the roles' lockstep reads and runs at a served site, given the site's settings"""
+    roles_hosts: Callable[[int], ProcessHosts]
+    """the pair of a given number of grains as two daemons' configs (the roles' two-process
+    lockstep)"""
     reach_violation: Callable[[DesignOptions, frozenset[str]], Reached]
     """a shortest-found path from Init to a goal violation, for a design the proof refutes;
     given the conjuncts of the invariant the proof found broken, which a search may aim at"""

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from pitmirror.harness.design import Design
 from pitmirror.harness.lockstep import StepOutcome
-from pitmirror.harness.roles_world import HostView, RolesWorld, Uncut
+from pitmirror.harness.roles_actions import Uncut
+from pitmirror.harness.roles_world import HostView, RolesDoor
 from pitmirror.impl.roles import ROLES
 from pitmirror.impl.site import EngineRefused
 from pitmirror.impl.volumes import MemoryVolume, Volume
@@ -33,7 +34,7 @@ from pitmirror.model.design import ActionNotEnabled
 class RolesLockstep:
     """The model and a design's engine, stepped together."""
 
-    def __init__(self, world: RolesWorld) -> None:
+    def __init__(self, world: RolesDoor) -> None:
         self.model = roles.initial_state(lockstep_config(world.grains, world.sites),
                                          world.options)  # fmt: skip
         self.world = world

@@ -20,25 +20,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from pitmirror.harness.grains import decode_grain, grain_bytes
+from pitmirror.harness.roles_actions import RolesActions, Uncut
 from pitmirror.impl.regions import Region
-from pitmirror.impl.roles import OUTDATED, PRIMARY, SECONDARY, RoleRecord, Roles
+from pitmirror.impl.roles import PRIMARY, SECONDARY, RoleRecord, Roles
 from pitmirror.impl.site import EngineRefused
 from pitmirror.impl.volumes import Volume
 from pitmirror.model.actions import (
     Action,
-    CommitPoint,
-    CrashSite,
-    Demote,
-    DrainTarget,
     HostWrite,
-    LinkDown,
-    LinkUp,
-    Promote,
-    Recover,
-    Resync,
-    describe,
 )
 from pitmirror.model.roles import Options
 from pitmirror.node import turns
@@ -47,11 +39,6 @@ from pitmirror.node.served import Served
 
 CYCLE_TICKS = 10_000
 """a cycle that has not committed everything after this many ticks is stuck: a defect"""
-
-
-class Uncut(Exception):
-    """An armed crash would cut a plan the world does not cut (the design's own actions, a
-    resync's or a switch's turns), or the design has no such command yet: nothing changed."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +54,75 @@ class HostView:
     complete and merging deltas)"""
     recovered: tuple[int, ...]
     """the image with its pending grains from where they are held"""
+
+
+class RolesDoor(Protocol):
+    """What the lockstep steps and reads: a design's two hosts in this process (`RolesWorld`)
+    or two daemons in two (harness/roles_processes.py)."""
+
+    grains: int
+    options: Options
+
+    @property
+    def sites(self) -> tuple[str, str]: ...
+
+    def views(self) -> dict[str, HostView]: ...
+
+    def apply(self, action: Action) -> None:
+        """EngineRefused when a daemon refuses it, Uncut when the world cannot take it."""
+        ...
+
+    def close(self) -> None: ...
+
+
+Seen = tuple[tuple[int, ...], frozenset[int], tuple[int, ...]]
+"""a host's image, pending grains and recovered image (HostView's data)"""
+
+
+class SiteProbe(Protocol):
+    """What the roles' lockstep reads and runs at one served site of a design's pair, in
+    whichever process serves it: this one (the design's world) or a daemon's
+    (harness/roles_site.py)."""
+
+    ticks_target: bool
+    """the mirror's target takes part in a commit (its ticks after the source's)"""
+    after_a_point: bool
+    """`committed` holds only right after a tick in which the source took a point (design A:
+    a copy finished and not committed yet looks the same)"""
+
+    def seen(self, served: Served) -> Seen: ...
+
+    def point(self, served: Served) -> int:
+        """At the source: the number of the newest point it took."""
+        ...
+
+    def committed(self, served: Served) -> bool:
+        """At the source: a point holding every write so far is committed."""
+        ...
+
+    def drain(self, served: Served, extent: range) -> None:
+        """At the target: what it holds beside its image, moved into it (at least `extent`)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ProcessHosts:
+    """A design's pair as two daemons' configs (the roles' two-process lockstep,
+    harness/roles_processes.py)."""
+
+    sites: tuple[str, str]
+    """the first is the pair's first primary"""
+    pair: str
+    volumes: dict[str, dict[str, int]]
+    """each site's volumes: name and grains"""
+    header: str
+    """the design's own lines of a site's config, before its tables"""
+    first: int
+    """the host door's grain of the pair's grain 0"""
+    ticks_target: bool
+    """the mirror's target takes part in a commit (`SiteProbe.ticks_target`)"""
+    after_a_point: bool
+    """`SiteProbe.after_a_point`"""
 
 
 def seeds(volume: Volume | Region) -> tuple[int, ...]:
@@ -120,9 +176,10 @@ class Host:
         self.roles, self.served = None, None
 
 
-class RolesWorld:
-    """A design's pair on two hosts, stepped by the roles model's actions.  A design's world
-    names its hosts (the first starts primary), its pair, and builds and runs its sites."""
+class RolesWorld(RolesActions[Host]):
+    """A design's pair on two hosts, stepped by the roles model's actions (the dispatch:
+    harness/roles_actions.py).  A design's world names its hosts (the first starts primary),
+    its pair, and builds and runs its sites."""
 
     pair = ""
     """the pair's name in the role records (design A's one pair, design B's group)"""
@@ -134,8 +191,7 @@ class RolesWorld:
         self.now = 0.0
         self.hosts = {name: Host(self, name, i == 0, workdir / name, volumes)
                       for i, (name, volumes) in enumerate(hosts.items())}  # fmt: skip
-        self.armed: tuple[str, int] | None = None
-        """(host, steps to let through) of a crash armed and not fired yet"""
+        self.armed = None
 
     def begin(self) -> None:
         """Both daemons started, and the mirror's first full copy made: where the model
@@ -146,11 +202,6 @@ class RolesWorld:
         self.commit_all()
         self.drain(range(self.grains))
 
-    @property
-    def sites(self) -> tuple[str, str]:
-        first, second = self.hosts
-        return first, second
-
     def close(self) -> None:
         """Both hosts stopped (their dirty logs' files closed)."""
         for host in self.hosts.values():
@@ -160,11 +211,11 @@ class RolesWorld:
         self.now += 1.0
         return self.now
 
-    def other(self, host: Host) -> Host:
-        return next(h for h in self.hosts.values() if h is not host)
-
     def views(self) -> dict[str, HostView]:
         return {name: self.view(host) for name, host in self.hosts.items()}
+
+    def records(self) -> dict[str, RoleRecord]:
+        return {name: host.record() for name, host in self.hosts.items()}
 
     # ---- what each design says -----------------------------------------------------------
 
@@ -181,73 +232,9 @@ class RolesWorld:
     def hear(self) -> None:
         """Both up and linked: what each site says of itself in its HELLO, heard."""
 
-    def commit_all(self) -> None:
-        """The cycle run until a point holding every write so far is committed."""
-        raise NotImplementedError
-
-    def drain(self, extent: range) -> None:
-        """What the mirror's target holds beside its image, moved into it (at least
-        `extent`)."""
-        raise NotImplementedError
-
-    def target(self) -> Host:
-        """The host the mirror copies to."""
-        raise NotImplementedError
-
     def start(self, host: Host) -> turns.StartReversed:
         """The design's resync start of the pair at `host` (node/site.py `start_reversed`)."""
         raise Uncut("this design's pairs do not turn")
-
-    def switch(self, host: Host) -> None:
-        """An orderly promote: `reverse` at the demoted primary, the take-over here, the old
-        primary joining; both daemons start again, the pair turned."""
-        peer = self.other(host)
-        if not self.linked():
-            raise EngineRefused("the peer is unreachable: promote --force")
-        mine, theirs = host.book.record, peer.book.record
-        assert peer.served is not None and host.served is not None
-        assert host.roles is not None and peer.roles is not None
-        if mine.role != SECONDARY or mine.split or host.served.sends(self.pair):
-            raise EngineRefused(f"the {host.name} site is not the mirror's secondary")
-        if theirs.role != SECONDARY or theirs.epoch != mine.epoch or theirs.split:
-            raise EngineRefused(f"the {peer.name} site is not demoted in this site's epoch")
-        if turns.changed(peer.served, peer.roles, self.pair) or peer.served.cached_grains():
-            raise EngineRefused("the pair is not synchronized")
-        self.refuse_uncut(host, peer)
-        turns.run(turns.take_over(host.served, host.roles, theirs.known, self.start(host),
-                                  host.state_dir, self.grains, set(), self.options,
-                                  self.pair))  # fmt: skip
-        turns.run(turns.resync_target(peer.roles, host.book.record, self.start(peer),
-                                      peer.state_dir, self.grains, self.pair))  # fmt: skip
-        self.restart(host, peer)
-
-    def resync(self, host: Host) -> None:
-        """`resync --discard-local` here: the primary turns (its journal the resync's start,
-        copying this site's grains and its own), this site joins, both start again, and the
-        cycle copies until this site holds the primary's image."""
-        peer = self.other(host)
-        if not self.linked():
-            raise EngineRefused("the peer is unreachable")
-        mine, theirs = host.book.record, peer.book.record
-        if not (mine.role == OUTDATED or mine.split):
-            raise EngineRefused(f"the {host.name} site is neither outdated nor split")
-        if theirs.role == OUTDATED:
-            raise EngineRefused(f"the {peer.name} site is outdated too")
-        served, source = host.served, peer.served
-        assert served is not None and source is not None
-        assert host.roles is not None and peer.roles is not None
-        if source.draining(self.pair):
-            raise EngineRefused(f"the {peer.name} site still drains its last point")
-        self.refuse_uncut(host, peer)
-        asked = turns.changed(served, host.roles, self.pair)
-        turns.run(turns.resync_source(source, peer.roles, asked, self.start(peer),
-                                      peer.state_dir, self.grains, self.options,
-                                      self.pair))  # fmt: skip
-        turns.run(turns.resync_target(host.roles, peer.book.record, self.start(host),
-                                      host.state_dir, self.grains, self.pair))  # fmt: skip
-        self.restart(host, peer)
-        self.commit_all()
-        self.drain(range(self.grains))
 
     def promoted_copy(self, host: Host) -> bool:
         """The host writes the pair's copy at `host` (a forced promote made it the host's)."""
@@ -257,64 +244,60 @@ class RolesWorld:
         """The host door's grain of the pair's grain `grain`."""
         return grain
 
-    # ---- the actions -----------------------------------------------------------------------
+    # ---- the actions, as the daemons take them -------------------------------------------
 
-    def apply(self, action: Action) -> None:
-        """One action of the roles model, as the daemons would do it; EngineRefused when a
-        daemon refuses it, Uncut when the world cannot take it here."""
-        match action:
-            case HostWrite():
-                self._host_write(action)
-            case CommitPoint():
-                self.refuse_uncut(*self.hosts.values())
-                self._refuse_unless_mirroring()
-                self.commit_all()
-            case DrainTarget(grain=grain, count=count):
-                target = self.target()
-                if not target.up:
-                    raise EngineRefused("the mirror's target site is down")
-                self.refuse_uncut(target)
-                self.drain(range(grain, grain + count))
-            case Promote(site=site, force=True):
-                self._force_promote(self.hosts[site])
-            case Promote(site=site):
-                self.switch(self.hosts[site])
-            case Demote(site=site):
-                host = self._up(site)
-                if host.book.record.role != PRIMARY:
-                    raise EngineRefused(f"the {site} site is not primary")
-                self.steps(host, [("record", host.book.demote)])
-            case Resync(site=site):
-                self.resync(self.hosts[site])
-            case LinkDown():
-                self.link_up = False
-            case LinkUp():
-                self.link_up = True
-                self.meet()
-            case CrashSite(site=site, after_writes=0):
-                self.hosts[site].stop()
-            case CrashSite(site=site, after_writes=after):
-                self._up(site)
-                self.armed = (site, after)
-            case Recover(site=site):
-                self.hosts[site].start()
-                self.meet()
-            case _:
-                raise EngineRefused(f"{describe(action)} is no roles action")
+    def sends(self, host: Host) -> bool:
+        assert host.served is not None
+        return host.served.sends(self.pair)
 
-    def _up(self, site: str) -> Host:
-        host = self.hosts[site]
-        if not host.up:
-            raise EngineRefused(f"the {site} site is down")
-        return host
+    def synchronized(self, host: Host) -> bool:
+        assert host.served is not None and host.roles is not None
+        return not (turns.changed(host.served, host.roles, self.pair)
+                    or host.served.cached_grains())  # fmt: skip
 
-    def linked(self) -> bool:
-        return self.link_up and all(h.up for h in self.hosts.values())
+    def draining(self, host: Host) -> bool:
+        assert host.served is not None
+        return host.served.draining(self.pair)
 
-    def refuse_uncut(self, *hosts: Host) -> None:
-        if self.armed is not None and self.armed[0] in {h.name for h in hosts}:
-            raise Uncut("an armed crash would cut a plan of the design's own actions or a "
-                        "resync's turns: the world cuts only the roles' records")  # fmt: skip
+    def switch(self, host: Host, peer: Host, demoted: RoleRecord) -> None:
+        assert host.served is not None and host.roles is not None and peer.roles is not None
+        turns.run(turns.take_over(host.served, host.roles, demoted.known, self.start(host),
+                                  host.state_dir, self.grains, set(), self.options,
+                                  self.pair))  # fmt: skip
+        turns.run(turns.resync_target(peer.roles, host.book.record, self.start(peer),
+                                      peer.state_dir, self.grains, self.pair))  # fmt: skip
+        self.restart(host, peer)
+
+    def resync(self, host: Host, peer: Host) -> None:
+        served, source = host.served, peer.served
+        assert served is not None and source is not None
+        assert host.roles is not None and peer.roles is not None
+        asked = turns.changed(served, host.roles, self.pair)
+        turns.run(turns.resync_source(source, peer.roles, asked, self.start(peer),
+                                      peer.state_dir, self.grains, self.options,
+                                      self.pair))  # fmt: skip
+        turns.run(turns.resync_target(host.roles, peer.book.record, self.start(host),
+                                      host.state_dir, self.grains, self.pair))  # fmt: skip
+        self.restart(host, peer)
+
+    def demote(self, host: Host) -> None:
+        if host.book.record.role != PRIMARY:
+            raise EngineRefused(f"the {host.name} site is not primary")
+        self.steps(host, [("record", host.book.demote)])
+
+    def link(self, up: bool) -> None:
+        self.link_up = up
+        self.meet()
+
+    def crash(self, host: Host) -> None:
+        host.stop()
+
+    def arm(self, host: Host, after: int) -> None:
+        self.armed = (host.name, after)
+
+    def recover(self, host: Host) -> None:
+        host.start()
+        self.meet()
 
     def steps(self, host: Host, steps: list[turns.Step]) -> bool:
         """The command's steps at `host`, cut after the armed crash's count of them; whether
@@ -341,8 +324,7 @@ class RolesWorld:
         second.roles.meet(hellos[first.name])
         self.hear()
 
-    def _host_write(self, action: HostWrite) -> None:
-        host = self._up(action.site or self.sites[0])
+    def host_write(self, host: Host, action: HostWrite) -> None:
         served, roles = host.served, host.roles
         assert served is not None and roles is not None
         grain = self.host_grain(action.grain)
@@ -359,19 +341,7 @@ class RolesWorld:
         self.refuse_uncut(host)
         served.host_write(grain, data)
 
-    def _refuse_unless_mirroring(self) -> None:
-        """What the daemons refuse at their HELLO, and a target that is no secondary."""
-        if not self.linked():
-            raise EngineRefused("the sites are not linked")
-        for host in self.hosts.values():
-            if (why := host.book.mirrors_with(self.other(host).book.record)) is not None:
-                raise EngineRefused(why)
-        if self.target().book.record.role != SECONDARY:
-            raise EngineRefused("the mirror's target is not a secondary")
-
-    def _force_promote(self, host: Host) -> None:
-        if not host.up:
-            raise EngineRefused(f"the {host.name} site is down")
+    def force_promote(self, host: Host) -> None:
         record, served, roles = host.book.record, host.served, host.roles
         assert served is not None and roles is not None
         if record.role != SECONDARY or record.split:

@@ -13,6 +13,7 @@ engine, must end as its header expects.
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from pitmirror.harness.power_loss import DEFAULT_BOUNDS, explore
 from pitmirror.harness.prove import prove_design
 from pitmirror.harness.replay import replay
 from pitmirror.harness.roles import bridges, check_mutant, prove_bridge, prove_roles
+from pitmirror.harness.roles_processes import round_trip_outcomes
 from pitmirror.harness.traces import Trace, read_trace, trace_files
 from pitmirror.harness.transport_mutants import TRANSPORT_MUTANTS
 from pitmirror.impl.volumes import VolumeError
@@ -355,7 +357,7 @@ def _refutation_rows(mutants: list[tuple[str, Subject]], note: Note) -> list[Row
     return rows
 
 
-ROLES_ROWS = 1 + len(safe_configurations()) + len(ROLES_MUTANTS)
+ROLES_ROWS = 1 + len(safe_configurations()) + len(ROLES_MUTANTS) + len(DESIGNS)
 
 
 def _roles_rows(note: Note) -> list[Row]:
@@ -395,6 +397,17 @@ def _roles_rows(note: Note) -> list[Row]:
             )
         rows.append(Row("A+B", f"roles mutant {name}: refuted, reached and caught", "refuted",
                         got, "memory", outcome.seconds, outcome.caught))  # fmt: skip
+    for design in DESIGNS.values():
+        note(f"roles lockstep, design {design.short}: two daemons in two processes")
+        started = time.monotonic()
+        with tempfile.TemporaryDirectory(prefix="pitmirror-roles-") as workdir:
+            outcomes = round_trip_outcomes(design, Path(workdir))
+        last = outcomes[-1]
+        got = (f"{len(outcomes) - 1} actions in lockstep" if last.ok
+               else f"{last.status} at action {last.index}: {last.detail}")  # fmt: skip
+        rows.append(Row(design.short, "roles lockstep, two daemons in two processes: forced "
+                        "promote, split brain, resync, orderly switch, crashes", "in lockstep",
+                        got, "files", time.monotonic() - started, last.ok))  # fmt: skip
     return rows
 
 

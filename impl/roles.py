@@ -118,14 +118,7 @@ class Roles:
 
     def mirrors_with(self, peer: RoleRecord) -> str | None:
         """Why the site refuses to mirror with the peer, or None."""
-        mine = self.record
-        if mine.split or peer.split:
-            return "split brain: neither site mirrors until an operator discards one side"
-        if mine.epoch != peer.epoch:
-            return f"the sites are in different epochs ({mine.epoch} here, {peer.epoch} there)"
-        if OUTDATED in (mine.role, peer.role):
-            return "a site is outdated"
-        return None
+        return why_apart(self.record, peer)
 
     # ---- the model's records, one method each ------------------------------------------------
 
@@ -210,3 +203,14 @@ class DirtyLog:
 
     def close(self) -> None:
         self._file.close()
+
+
+def why_apart(mine: RoleRecord, peer: RoleRecord) -> str | None:
+    """Why two sites with these records refuse to mirror with each other, or None."""
+    if mine.split or peer.split:
+        return "split brain: neither site mirrors until an operator discards one side"
+    if mine.epoch != peer.epoch:
+        return f"the sites are in different epochs ({mine.epoch} here, {peer.epoch} there)"
+    if OUTDATED in (mine.role, peer.role):
+        return "a site is outdated"
+    return None

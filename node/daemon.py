@@ -162,7 +162,7 @@ class Daemon(Failover):
             if not book.writable:
                 return {"error": f"this site is {book.record.role}, not primary: nothing to "
                                  "demote"}  # fmt: skip
-            await self.on_engine(book.demote)
+            await self.on_engine(self.run_turn, [("record", book.demote)])
             await self.on_engine(self._publish, served)
             return {"ok": True, "roles": self.roles.status()}
 

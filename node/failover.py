@@ -88,6 +88,11 @@ class Failover:
     def links_up(self) -> bool:
         raise NotImplementedError
 
+    def run_turn(self, steps: list[turns.Step]) -> None:
+        """A command's durable steps, in order, on the engine thread (the harness's stepped
+        daemon counts them, to cut a command where a power loss may)."""
+        turns.run(steps)
+
     def turn_hello(self) -> dict[str, Any]:
         """This site's part of its HELLO: what it asks, or that it turned."""
         if self._resync_request is not None:
@@ -125,7 +130,7 @@ class Failover:
             return {"error": why}
 
         def promote() -> None:
-            turns.run(turns.force_promote(served, book, pair=pair))
+            self.run_turn(turns.force_promote(served, book, pair=pair))
             served.serve_host(self.roles.dirty_log(pair), pair)
 
         try:
@@ -282,7 +287,7 @@ class Failover:
         def turn() -> None:
             self._reversing, self._turn_pair = True, pair
             assert peer is not None
-            turns.run(turns.take_over(self._served, self.roles, peer.known, self._start(pair),
+            self.run_turn(turns.take_over(self._served, self.roles, peer.known, self._start(pair),
                                       self.config.state_dir, self._grain_count, set(grains),
                                       pair=pair))  # fmt: skip
             log.info("switch: primary in epoch %d", book.record.epoch)
@@ -316,7 +321,7 @@ class Failover:
         def turn() -> None:
             self._reversing, self._turn_pair = True, pair  # host writes stop: the copy set holds
             assert pair is not None
-            turns.run(turns.resync_source(self._served, self.roles, set(grains),
+            self.run_turn(turns.resync_source(self._served, self.roles, set(grains),
                                           self._start(pair), self.config.state_dir,
                                           self._grain_count, pair=pair))  # fmt: skip
             log.info("resync: the %s site discards its changes", hello.get("site"))
@@ -332,7 +337,7 @@ class Failover:
         peer = self.roles.peers[pair]
         steps = turns.resync_target(self.roles, peer, self._start(pair), self.config.state_dir,
                                     self._grain_count, pair=pair)  # fmt: skip
-        self.engine.submit(turns.run, steps).result()
+        self.engine.submit(self.run_turn, steps).result()
         self._resync_request = None
         self._resync_done.set()
         return "the pair is reversed: both daemons start again, this one as the target"
@@ -394,7 +399,7 @@ class Failover:
         if not self.links_up:
             return {"error": "the peer is unreachable: `pitmirror promote --force` there"}
         if book.writable:
-            await self.on_engine(book.demote)
+            await self.on_engine(self.run_turn, [("record", book.demote)])
         loop = asyncio.get_running_loop()
         deadline = loop.time() + RESYNC_WAIT_SECONDS
         while (grains := await self.on_engine(turns.changed, served, self.roles, pair)) or \

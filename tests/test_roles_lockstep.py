@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from pitmirror.harness.designs import DESIGNS
 from pitmirror.harness.replay import replay
 from pitmirror.harness.roles import check_mutant
+from pitmirror.harness.roles_actions import Uncut
 from pitmirror.harness.roles_lockstep import RolesLockstep, memory_lockstep, run_roles
-from pitmirror.harness.roles_world import Uncut
 from pitmirror.harness.traces import TraceFormatError, parse_trace, read_trace, trace_files
 from pitmirror.model import roles
 from pitmirror.model.actions import Action, CrashSite, Promote, action_name

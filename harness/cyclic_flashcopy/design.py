@@ -6,7 +6,11 @@ from pitmirror.harness.cyclic_flashcopy.demo import demo
 from pitmirror.harness.cyclic_flashcopy.lockstep import open_lockstep
 from pitmirror.harness.cyclic_flashcopy.machine import build_machine
 from pitmirror.harness.cyclic_flashcopy.power_loss import power_loss
-from pitmirror.harness.cyclic_flashcopy.roles_world import FlashCopyRolesWorld
+from pitmirror.harness.cyclic_flashcopy.roles_world import (
+    FlashCopyRolesWorld,
+    roles_hosts,
+    roles_probe,
+)
 from pitmirror.harness.cyclic_flashcopy.runner import RUNNER
 from pitmirror.harness.design import Design, PropertyRun, Reached, VolumeLayout
 from pitmirror.harness.machine import MAX_EXTENT
@@ -97,6 +101,8 @@ DESIGN = Design(
     encoding=ENCODING,
     roles_bridge=BRIDGE,
     roles_world=FlashCopyRolesWorld,
+    roles_probe=roles_probe,
+    roles_hosts=roles_hosts,
     reach_violation=reach_violation,
     demo=demo,
     power_loss=power_loss,

@@ -13,7 +13,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pitmirror.harness.roles_world import CYCLE_TICKS, Host, HostView, RolesWorld, seeds
+from pitmirror.harness.roles_world import (
+    CYCLE_TICKS,
+    Host,
+    HostView,
+    ProcessHosts,
+    RolesWorld,
+    Seen,
+    SiteProbe,
+    seeds,
+)
 from pitmirror.impl.cyclic_flashcopy.layout import SITE_VOLUMES
 from pitmirror.impl.cyclic_flashcopy.messages import MESSAGES
 from pitmirror.impl.cyclic_flashcopy.remote import FlashCopyRemoteSite
@@ -27,6 +36,7 @@ from pitmirror.node import turns
 from pitmirror.node.cyclic_flashcopy import NODE_DESIGN, reversed_volumes, start_reversed
 from pitmirror.node.cyclic_flashcopy_served import LocalServed, RemoteServed
 from pitmirror.node.served import Cycle, Served
+from pitmirror.node.site import SiteSettings
 
 HOSTS = ("local", "remote")
 """the hosts as configured: the local one is the pair's first primary"""
@@ -102,9 +112,37 @@ class FlashCopyRolesWorld(RolesWorld):
         record, served = host.record(), host.served
         if served is None:
             return HostView(False, record, (), frozenset(), ())
+        return HostView(True, record, *PROBE.seen(served))
+
+    def commit_all(self) -> None:
+        local = self._acting("local").served
+        assert isinstance(local, LocalServed)
+        for _ in range(CYCLE_TICKS):
+            if local.runner.tick() and PROBE.committed(local):
+                return
+        raise EngineInvariantBroken(f"the cycle did not commit within {CYCLE_TICKS} ticks")
+
+    def drain(self, extent: range) -> None:
+        served = self.target().served
+        assert served is not None
+        PROBE.drain(served, extent)
+
+    def start(self, host: Host) -> turns.StartReversed:
+        return start_reversed
+
+
+class FlashCopyProbe:
+    """What the roles' lockstep reads and runs at one of design A's served sites, in whichever
+    process serves it (harness/roles_world.py `SiteProbe`)."""
+
+    ticks_target = False
+    """the remote drains only when the lockstep says (the model's `DrainTarget`)"""
+    after_a_point = True
+
+    def seen(self, served: Served) -> Seen:
         if isinstance(served, LocalServed):
             image = seeds(served.site.source)
-            return HostView(True, record, image, frozenset(), image)
+            return image, frozenset(), image
         assert isinstance(served, RemoteServed)
         site = served.site
         image = seeds(site.target)
@@ -112,24 +150,33 @@ class FlashCopyRolesWorld(RolesWorld):
         pending = frozenset() if promoted else frozenset(site.in_i2().grains())
         held = seeds(site.i2)
         recovered = tuple(held[g] if g in pending else v for g, v in enumerate(image))
-        return HostView(True, record, image, pending, recovered)
+        return image, pending, recovered
 
-    def commit_all(self) -> None:
-        local = self._acting("local").served
-        assert isinstance(local, LocalServed)
-        for _ in range(CYCLE_TICKS):
-            if local.runner.tick():
-                meta = local.site.local_meta()
-                if not (meta.copy_map or meta.future_map or meta.out_of_sync):
-                    return
-        raise EngineInvariantBroken(f"the cycle did not commit within {CYCLE_TICKS} ticks")
+    def point(self, served: Served) -> int:
+        assert isinstance(served, LocalServed)
+        return served.site.local_meta().cycle
 
-    def drain(self, extent: range) -> None:
-        served = self.target().served
+    def committed(self, served: Served) -> bool:
+        """Right after a commit, nothing written since the point it committed."""
+        assert isinstance(served, LocalServed)
+        meta = served.site.local_meta()
+        return not (served.site.cache or meta.copy_map or meta.future_map or meta.out_of_sync)
+
+    def drain(self, served: Served, extent: range) -> None:
         assert isinstance(served, RemoteServed)
         site: FlashCopyRemoteSite = served.site
         for g in [g for g in site.remote_meta().target_map.grains() if g in extent]:
             site.apply(DrainTarget(g, 1))
 
-    def start(self, host: Host) -> turns.StartReversed:
-        return start_reversed
+
+PROBE = FlashCopyProbe()
+
+
+def roles_probe(settings: SiteSettings) -> SiteProbe:
+    return PROBE
+
+
+def roles_hosts(grains: int) -> ProcessHosts:
+    """The pair as the daemons' configs name it: the local site first, its one pair unnamed."""
+    volumes = {site: {v: grains for v in SITE_VOLUMES[site]} for site in HOSTS}
+    return ProcessHosts(HOSTS, "", volumes, "", 0, PROBE.ticks_target, PROBE.after_a_point)

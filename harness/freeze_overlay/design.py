@@ -12,7 +12,7 @@ from pitmirror.harness.freeze_overlay.demo import demo
 from pitmirror.harness.freeze_overlay.lockstep import open_lockstep
 from pitmirror.harness.freeze_overlay.machine import build_machine
 from pitmirror.harness.freeze_overlay.power_loss import power_loss
-from pitmirror.harness.freeze_overlay.roles_world import OverlayRolesWorld
+from pitmirror.harness.freeze_overlay.roles_world import OverlayRolesWorld, roles_hosts, roles_probe
 from pitmirror.harness.freeze_overlay.runner import RUNNER
 from pitmirror.harness.machine import MAX_EXTENT
 from pitmirror.harness.power_loss_states import Bounds
@@ -231,6 +231,8 @@ DESIGN = Design(
     encoding=ENCODING,
     roles_bridge=BRIDGE,
     roles_world=OverlayRolesWorld,
+    roles_probe=roles_probe,
+    roles_hosts=roles_hosts,
     reach_violation=reach_violation,
     demo=demo,
     power_loss=power_loss,

@@ -21,8 +21,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from pitmirror.harness.grains import decode_grain
-from pitmirror.harness.roles_world import CYCLE_TICKS, Host, HostView, RolesWorld, seeds
-from pitmirror.impl.freeze_overlay.layout import site_volumes
+from pitmirror.harness.roles_lockstep import ROLES_TOPOLOGY
+from pitmirror.harness.roles_world import (
+    CYCLE_TICKS,
+    Host,
+    HostView,
+    ProcessHosts,
+    RolesWorld,
+    Seen,
+    SiteProbe,
+    seeds,
+)
+from pitmirror.impl.freeze_overlay.layout import site_volumes, volume_layout
 from pitmirror.impl.freeze_overlay.messages import MESSAGES
 from pitmirror.impl.freeze_overlay.site import OverlaySite
 from pitmirror.impl.link import LinkUnavailable
@@ -33,9 +43,10 @@ from pitmirror.model import freeze_overlay as model
 from pitmirror.model.roles import Options
 from pitmirror.node import freeze_overlay_turn as turn
 from pitmirror.node import turns
-from pitmirror.node.freeze_overlay import NODE_DESIGN
+from pitmirror.node.freeze_overlay import NODE_DESIGN, groups_toml
 from pitmirror.node.freeze_overlay_served import OverlayServed, recoverable_image
 from pitmirror.node.served import Cycle, Served
+from pitmirror.node.site import SiteSettings
 
 GROUP = 0
 
@@ -86,6 +97,7 @@ class OverlayRolesWorld(RolesWorld):
         self.topology = model.topology("single", next(iter(volumes.values())).grain_count)
         self.grains = self.topology.objects[0].grains
         self.first = self.topology.first_grain(0)
+        self.probe = OverlayProbe(self.topology)
         self.design_options = model.Options(pipelined=False)
         group = self.topology.groups[GROUP]
         hosts = {site: {v: volumes[v] for v in site_volumes(self.topology, site)}
@@ -148,23 +160,7 @@ class OverlayRolesWorld(RolesWorld):
         record = host.record()
         if host.served is None:
             return HostView(False, record, (), frozenset(), ())
-        served = self.overlay(host)
-        site = served.site
-        if GROUP in site.homed:
-            image = tuple(decode_grain(served.host_read(self.first + g, 1), g)
-                          for g in range(self.grains))  # fmt: skip
-            return HostView(True, record, image, frozenset(), image)
-        image = seeds(site.remote_stores[(0, host.name)].base)
-        if GROUP in served.promoted:
-            return HostView(True, record, image, frozenset(), image)
-        copy = site.copy_meta(0)
-        pending = set(copy.merging.grains()) if copy.merging_point is not None else set()
-        pending |= set(copy.delta.grains()) if copy.complete else set()
-        raw = recoverable_image(site, GROUP)
-        size = site.grain_size
-        recovered = tuple(decode_grain(raw[g * size : (g + 1) * size], g)
-                          for g in range(self.grains))  # fmt: skip
-        return HostView(True, record, image, frozenset(pending), recovered)
+        return HostView(True, record, *self.probe.seen(self.overlay(host)))
 
     def _tick(self) -> None:
         """The home's background work; when it has none, the remote's (it merges a complete
@@ -179,25 +175,14 @@ class OverlayRolesWorld(RolesWorld):
 
     def commit_all(self) -> None:
         home = self.overlay(self.home())
-        remotes = frozenset(home.topology.groups[GROUP].remotes)
         for _ in range(CYCLE_TICKS):
-            group, obj = home.site.group_meta(GROUP), home.site.object_meta(0)
-            if not obj.active and group.completed_at == remotes:
+            if self.probe.committed(home):
                 return
             self._tick()
         raise EngineInvariantBroken(f"the cycle did not commit within {CYCLE_TICKS} ticks")
 
     def drain(self, extent: range) -> None:
-        """The remote's merge of its complete delta, to its drop (all of it: a merge plan is
-        per point)."""
-        remote = self.overlay(self.target())
-        for _ in range(CYCLE_TICKS):
-            copy = remote.site.copy_meta(0)
-            if not copy.complete:
-                return
-            remote.home.plan.new_tick()
-            remote.copier.merge(GROUP)
-        raise EngineInvariantBroken(f"the merge did not end within {CYCLE_TICKS} ticks")
+        self.probe.drain(self.overlay(self.target()), extent)
 
     def start(self, host: Host) -> turns.StartReversed:
         settings = {"site": host.name, "topology": self.acting(host)}
@@ -205,3 +190,81 @@ class OverlayRolesWorld(RolesWorld):
         assert start is not None
         return lambda state_dir, acting, grains, copy: start(settings, self.pair, state_dir,
                                                              acting, grains, copy)  # fmt: skip
+
+
+class OverlayProbe:
+    """What the roles' lockstep reads and runs at a site of design B's group, in whichever
+    process serves it (harness/roles_world.py `SiteProbe`): `topology` as configured."""
+
+    ticks_target = True
+    """the remote merges a complete delta when the home waits for it"""
+    after_a_point = False
+
+    def __init__(self, topology: model.Topology) -> None:
+        self.first = topology.first_grain(topology.group_objects(GROUP)[0])
+        self.grains = topology.objects[0].grains
+
+    def seen(self, served: Served) -> Seen:
+        assert isinstance(served, OverlayServed)
+        site = served.site
+        if GROUP in site.homed:
+            image = tuple(decode_grain(served.host_read(self.first + g, 1), g)
+                          for g in range(self.grains))  # fmt: skip
+            return image, frozenset(), image
+        image = seeds(site.remote_stores[(0, site.site)].base)
+        if GROUP in served.promoted:
+            return image, frozenset(), image
+        copy = site.copy_meta(0)
+        pending = set(copy.merging.grains()) if copy.merging_point is not None else set()
+        pending |= set(copy.delta.grains()) if copy.complete else set()
+        raw = recoverable_image(site, GROUP)
+        size = site.grain_size
+        recovered = tuple(decode_grain(raw[g * size : (g + 1) * size], g)
+                          for g in range(self.grains))  # fmt: skip
+        return image, frozenset(pending), recovered
+
+    def point(self, served: Served) -> int:
+        assert isinstance(served, OverlayServed)
+        return served.site.group_meta(GROUP).point
+
+    def committed(self, served: Served) -> bool:
+        """At the home: no write since the last point, which every remote completed."""
+        assert isinstance(served, OverlayServed)
+        remotes = frozenset(served.topology.groups[GROUP].remotes)
+        group, obj = served.site.group_meta(GROUP), served.site.object_meta(0)
+        return not obj.active and group.completed_at == remotes
+
+    def drain(self, served: Served, extent: range) -> None:
+        """The remote's merge of its complete delta, to its drop (all of it: a merge plan is
+        per point)."""
+        assert isinstance(served, OverlayServed)
+        for _ in range(CYCLE_TICKS):
+            if not served.site.copy_meta(0).complete:
+                return
+            served.home.plan.new_tick()
+            served.copier.merge(GROUP)
+        raise EngineInvariantBroken(f"the merge did not end within {CYCLE_TICKS} ticks")
+
+
+def roles_probe(settings: SiteSettings) -> SiteProbe:
+    return OverlayProbe(settings["topology"])
+
+
+def roles_hosts(grains: int) -> ProcessHosts:
+    """Topology single, the group's home first; the stricter order (the lockstep's, above)."""
+    topology = model.topology(ROLES_TOPOLOGY, grains)
+    layout, _ = volume_layout(topology)
+    group = topology.groups[GROUP]
+    sites = (group.home, group.remotes[0])
+    volumes = {site: {v: layout[v] for v in site_volumes(topology, site)} for site in sites}
+    header = "pipelined = false\n" + groups_toml(topology)
+    probe = OverlayProbe(topology)
+    return ProcessHosts(
+        sites,
+        f"group{GROUP}",
+        volumes,
+        header,
+        probe.first,
+        probe.ticks_target,
+        probe.after_a_point,
+    )
