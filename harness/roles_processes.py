@@ -39,7 +39,7 @@ from pitmirror.harness.fault_proxy import FaultProxy
 from pitmirror.harness.grains import grain_bytes
 from pitmirror.harness.lockstep import StepOutcome
 from pitmirror.harness.loop_thread import free_port
-from pitmirror.harness.roles_actions import RolesActions, Uncut
+from pitmirror.harness.roles_actions import RolesActions
 from pitmirror.harness.roles_lockstep import RolesLockstep, run_roles
 from pitmirror.harness.roles_world import CYCLE_TICKS, HostView
 from pitmirror.impl.roles import PRIMARY, RoleRecord, why_apart
@@ -319,10 +319,9 @@ class RolesProcessWorld(RolesActions[HostProcess]):
 
     def host_write(self, host: HostProcess, action: HostWrite) -> None:
         if self.armed is not None and self.armed[0] == host.name:
-            if (why := self.view(host)["refusal"]) is not None:
-                raise EngineRefused(why)
-            raise Uncut("an armed crash would cut a host write: the one-process world cuts "
-                        "a promoted copy's (its dirty log, then its image)")  # fmt: skip
+            seen = self.view(host)
+            if seen["refusal"] is None and seen["sends"]:
+                self.refuse_uncut(host)  # the design's own writes: its power-loss exploration
         data = grain_bytes(action.data, action.grain, GRAIN_SIZE)
         body = {"op": "write", "grain": self.first + action.grain,
                 "data": base64.b64encode(data).decode()}  # fmt: skip
@@ -411,3 +410,51 @@ def round_trip_outcomes(design: Design, workdir: Path) -> list[StepOutcome]:
         return run_roles(RolesLockstep(world), round_trip(*world.sites))
     finally:
         world.close()
+
+
+CUT_PLANS = ("forced promote", "demote", "host write at a promoted copy")
+
+
+def cut_plan(name: str, first: str, second: str) -> tuple[list[Action], str, Action, int]:
+    """A command whose steps are durable records, and what comes before it: the actions before
+    it, the site it runs at, the command and its count of steps (node/turns.py)."""
+    plans: dict[str, tuple[list[Action], str, Action, int]] = {
+        "forced promote": ([HostWrite(0, 1, site=first), CommitPoint(), DrainTarget(0, GRAINS),
+                            LinkDown()], second, Promote(second, force=True), 3),
+        "demote": ([HostWrite(0, 1, site=first)], first, Demote(first), 1),
+        "host write at a promoted copy": ([LinkDown(), Promote(second, force=True)], second,
+                                          HostWrite(1, 2, site=second), 2),
+    }  # fmt: skip
+    return plans[name]
+
+
+def cut_outcomes(lockstep: RolesLockstep, name: str, after: int) -> list[StepOutcome]:
+    """`name`'s command cut by a power loss after its `after`-th durable step, at the site it
+    runs at; then the site recovered, the link restored and the pair mended as far as the
+    model lets it (a resync of either side, a commit, a drain), in lockstep all along."""
+    first, second = lockstep.world.sites
+    before, site, command, _ = cut_plan(name, first, second)
+    mend: list[Action] = [Recover(site), LinkUp(), Resync(first), Resync(second), CommitPoint(),
+                          DrainTarget(0, GRAINS)]  # fmt: skip
+    outcomes = run_roles(lockstep, [*before, CrashSite(site, after), command])
+    for action in mend:
+        if not outcomes[-1].ok:
+            break
+        if lockstep.model.why_disabled(action) is None:
+            outcomes.append(lockstep.apply(action))
+    return outcomes
+
+
+def cut_runs(design: Design, workdir: Path) -> list[tuple[str, int, StepOutcome]]:
+    """Every plan of `CUT_PLANS` cut after each of its steps on the design's two daemons: the
+    plan's name, the step, and the last outcome."""
+    found = []
+    for name in CUT_PLANS:
+        first, second = design.roles_hosts(GRAINS).sites
+        for after in range(1, cut_plan(name, first, second)[3] + 1):
+            world = RolesProcessWorld(design, GRAINS, workdir / f"{name}-{after}".replace(" ", "-"))
+            try:
+                found.append((name, after, cut_outcomes(RolesLockstep(world), name, after)[-1]))
+            finally:
+                world.close()
+    return found

@@ -25,36 +25,39 @@ from typing import Any
 
 from pitmirror.harness.designs import design_named
 from pitmirror.harness.roles_world import SiteProbe
-from pitmirror.impl.site import EngineInvariantBroken, EngineRefused
+from pitmirror.harness.site_process import SteppedEngine
 from pitmirror.node import turns
 from pitmirror.node.config import SiteConfig, load_config
 from pitmirror.node.control import Handler
-from pitmirror.node.daemon import Daemon
 from pitmirror.node.served import Served
-from pitmirror.node.site import RunningSite
 from pitmirror.node.transport import read_secret
 
 
-class RolesSteppedDaemon(Daemon):
-    background = False
-
+class RolesSteppedDaemon(SteppedEngine):
     def __init__(self, config: SiteConfig, secret: bytes, probe: SiteProbe) -> None:
         super().__init__(config, secret)
         # a link the harness restored comes up at once, not after the product's backoff
         self.timeouts = dataclasses.replace(self.timeouts, retry=0.02, retry_max=0.1)
         self.probe = probe
-        self.crash_after: int | None = None
-        self.site: Any = None
         self.meets = 0
         """HELLOs met since the process started: the harness waits for a meeting"""
 
     def run_turn(self, steps: list[turns.Step]) -> None:
         for _, step in steps:
             step()
-            if self.crash_after is not None:
-                self.crash_after -= 1
-                if self.crash_after == 0:
-                    os.kill(os.getpid(), signal.SIGKILL)
+            self.count_down()
+
+    async def _host_write(self, served: Served, request: dict[str, Any]) -> dict[str, Any]:
+        """The product's host write; at a promoted copy two steps a crash may cut, as the
+        model's plan has them: the grain tracked in the dirty log, then written."""
+        pair = self.pair
+        promoted = self.roles.books[pair].writable and not served.sends(pair)
+        if promoted:
+            self.roles.dirty_log(pair).on_add = self.count_down
+        answer = await super()._host_write(served, request)
+        if promoted and "error" not in answer:
+            self.count_down()
+        return answer
 
     def _meet(self, hello: dict[str, Any], listener: bool) -> str | None:
         try:
@@ -81,28 +84,7 @@ class RolesSteppedDaemon(Daemon):
             "draining": served.draining(pair),
         }
 
-    def prepare(self, running: RunningSite, served: Served) -> None:
-        self.site = running.site
-
-    def _checked(self, call: Any, *args: Any) -> Any:
-        """One engine call, then the site's structural invariants (EngineInvariantBroken)."""
-        result = call(*args)
-        self.site.check_structure()
-        return result
-
     def handlers(self, served: Served) -> dict[str, Handler]:
-        async def engine(call: Any, *args: Any) -> dict[str, Any]:
-            try:
-                result = await self.on_engine(self._checked, call, *args)
-            except EngineRefused as refused:
-                return {"refused": str(refused)}
-            except EngineInvariantBroken as broken:
-                return {"broken": str(broken)}
-            finally:
-                await self.on_engine(self._publish, served)
-                await self._report()
-            return {"ok": True, "result": result}
-
         async def view(request: dict[str, Any]) -> dict[str, Any]:
             return {"ok": True, **await self.on_engine(self._view, served)}
 
@@ -113,7 +95,7 @@ class RolesSteppedDaemon(Daemon):
             return {"busy": busy, "took": source and self.probe.point(served) > point}
 
         async def tick(request: dict[str, Any]) -> dict[str, Any]:
-            return await engine(ticked, request.get("source") is True)
+            return await self.step(served, ticked, request.get("source") is True)
 
         async def committed(request: dict[str, Any]) -> dict[str, Any]:
             return {"ok": True, "committed": await self.on_engine(self.probe.committed, served)}
@@ -122,7 +104,7 @@ class RolesSteppedDaemon(Daemon):
             first, count = request.get("grain"), request.get("count")
             if not isinstance(first, int) or not isinstance(count, int):
                 return {"error": "a drain names a grain and a count"}
-            return await engine(self.probe.drain, served, range(first, first + count))
+            return await self.step(served, self.probe.drain, served, range(first, first + count))
 
         async def link(request: dict[str, Any]) -> dict[str, Any]:
             stats = self.links.values()

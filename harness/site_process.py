@@ -34,25 +34,27 @@ from pitmirror.node.site import RunningSite
 from pitmirror.node.transport import read_secret
 
 
-class SteppedDaemon(Daemon):
+class SteppedEngine(Daemon):
+    """A daemon whose site the harness steps: no background work; each engine call the harness
+    asks for is followed by the site's structural invariants, and answered in words."""
+
     background = False
 
-    def __init__(self, config: SiteConfig, secret: bytes, mutant: str | None) -> None:
+    def __init__(self, config: SiteConfig, secret: bytes) -> None:
         super().__init__(config, secret)
-        if mutant is not None:
-            self.server_class = LISTENERS[mutant]
-        self.crash_after: int | None = None
         self.site: Any = None
+        self.crash_after: int | None = None
+        """durable writes (or steps) to let through before the armed crash"""
 
-    def prepare(self, running: RunningSite, served: Served) -> None:
-        self.site = running.site
-        self.site.on_write = self._wrote
-
-    def _wrote(self, site: str, what: str) -> None:
+    def count_down(self) -> None:
+        """One durable write done: the armed crash is a SIGKILL right after its last one."""
         if self.crash_after is not None:
             self.crash_after -= 1
             if self.crash_after == 0:
                 os.kill(os.getpid(), signal.SIGKILL)
+
+    def prepare(self, running: RunningSite, served: Served) -> None:
+        self.site = running.site
 
     def _step(self, call: Any, *args: Any) -> Any:
         """One engine call, then the site's invariants (EngineInvariantBroken)."""
@@ -60,20 +62,41 @@ class SteppedDaemon(Daemon):
         self.site.check_structure()
         return result
 
+    async def step(self, served: Served, call: Any, *args: Any) -> dict[str, Any]:
+        """`call(*args)` on the engine thread: its result, or the refusal or the broken
+        invariant in words; what the site has to tell published and reported after it."""
+        try:
+            result = await self.on_engine(self._step, call, *args)
+        except EngineRefused as refused:
+            return {"refused": str(refused)}
+        except EngineInvariantBroken as broken:
+            return {"broken": str(broken)}
+        finally:
+            await self.on_engine(self._publish, served)
+            await self._report()
+        return {"ok": True, "result": result}
+
+
+class SteppedDaemon(SteppedEngine):
+    def __init__(self, config: SiteConfig, secret: bytes, mutant: str | None) -> None:
+        super().__init__(config, secret)
+        if mutant is not None:
+            self.server_class = LISTENERS[mutant]
+
+    def prepare(self, running: RunningSite, served: Served) -> None:
+        super().prepare(running, served)
+        self.site.on_write = self._wrote
+
+    def _wrote(self, site: str, what: str) -> None:
+        self.count_down()
+
     def handlers(self, served: Served) -> dict[str, Handler]:
         async def step(call: Any, *args: Any) -> dict[str, Any]:
-            try:
-                result = await self.on_engine(self._step, call, *args)
-            except EngineRefused as refused:
-                return {"refused": str(refused)}
-            except EngineInvariantBroken as broken:
-                return {"broken": str(broken)}
-            finally:
-                await self.on_engine(self._publish, served)
-                await self._report()
+            answer = await self.step(served, call, *args)
+            result = answer.pop("result", None)
             if isinstance(result, bytes):
-                return {"ok": True, "data": base64.b64encode(result).decode()}
-            return {"ok": True}
+                answer["data"] = base64.b64encode(result).decode()
+            return answer
 
         async def apply(request: dict[str, Any]) -> dict[str, Any]:
             try:

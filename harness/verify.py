@@ -34,7 +34,7 @@ from pitmirror.harness.power_loss import DEFAULT_BOUNDS, explore
 from pitmirror.harness.prove import prove_design
 from pitmirror.harness.replay import replay
 from pitmirror.harness.roles import bridges, check_mutant, prove_bridge, prove_roles
-from pitmirror.harness.roles_processes import round_trip_outcomes
+from pitmirror.harness.roles_processes import CUT_PLANS, cut_runs, round_trip_outcomes
 from pitmirror.harness.traces import Trace, read_trace, trace_files
 from pitmirror.harness.transport_mutants import TRANSPORT_MUTANTS
 from pitmirror.impl.volumes import VolumeError
@@ -357,7 +357,7 @@ def _refutation_rows(mutants: list[tuple[str, Subject]], note: Note) -> list[Row
     return rows
 
 
-ROLES_ROWS = 1 + len(safe_configurations()) + len(ROLES_MUTANTS) + len(DESIGNS)
+ROLES_ROWS = 1 + len(safe_configurations()) + len(ROLES_MUTANTS) + 2 * len(DESIGNS)
 
 
 def _roles_rows(note: Note) -> list[Row]:
@@ -408,6 +408,16 @@ def _roles_rows(note: Note) -> list[Row]:
         rows.append(Row(design.short, "roles lockstep, two daemons in two processes: forced "
                         "promote, split brain, resync, orderly switch, crashes", "in lockstep",
                         got, "files", time.monotonic() - started, last.ok))  # fmt: skip
+        note(f"roles power loss, design {design.short}: each command cut after each step")
+        started = time.monotonic()
+        with tempfile.TemporaryDirectory(prefix="pitmirror-cuts-") as workdir:
+            cuts = cut_runs(design, Path(workdir))
+        wrong = [f"{name} cut after step {after}: {o.status}: {o.detail}"
+                 for name, after, o in cuts if not o.ok]  # fmt: skip
+        got = "; ".join(wrong) or f"{len(cuts)} cuts, each in lockstep through its mending"
+        rows.append(Row(design.short, "roles power loss, two daemons: "
+                        f"{', '.join(CUT_PLANS)} cut after each durable step", "in lockstep",
+                        got, "files", time.monotonic() - started, not wrong))  # fmt: skip
     return rows
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -189,17 +190,20 @@ class DirtyLog:
             except ValueError:
                 raise RolesError(f"{self.path}: damaged line {line[:40]!r}") from None
             self.grains.update(range(start, start + count))
+        self.on_add: Callable[[], None] | None = None
+        """called once the grains are durably tracked (the harness counts a command's steps)"""
         self._file = open(self.path, "ab")  # noqa: SIM115 (open for the site's lifetime)
         if len(whole) != len(raw):
             self._file.truncate(len(whole))
 
     def add(self, start: int, count: int) -> None:
-        if all(g in self.grains for g in range(start, start + count)):
-            return
-        self._file.write(f"{start} {count}\n".encode())
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self.grains.update(range(start, start + count))
+        if not all(g in self.grains for g in range(start, start + count)):
+            self._file.write(f"{start} {count}\n".encode())
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self.grains.update(range(start, start + count))
+        if self.on_add is not None:
+            self.on_add()
 
     def close(self) -> None:
         self._file.close()

@@ -12,14 +12,17 @@ from hypothesis import strategies as st
 
 from pitmirror.harness.designs import DESIGNS
 from pitmirror.harness.roles_actions import Uncut
-from pitmirror.harness.roles_lockstep import RolesLockstep
+from pitmirror.harness.roles_lockstep import RolesLockstep, memory_lockstep
 from pitmirror.harness.roles_processes import (
+    CUT_PLANS,
     GRAINS,
     RolesProcessWorld,
+    cut_outcomes,
+    cut_plan,
     round_trip,
     round_trip_outcomes,
 )
-from pitmirror.model.actions import LinkUp
+from pitmirror.model.actions import LinkUp, Recover
 from tests.test_roles_lockstep import kind
 
 
@@ -35,7 +38,7 @@ def test_failover_split_brain_and_failback_in_two_processes(tmp_path: Path, desi
 
 
 @pytest.mark.parametrize("design", sorted(DESIGNS))
-@settings(max_examples=4, deadline=None)
+@settings(max_examples=3, deadline=None)
 @given(data=st.data())
 def test_the_daemons_follow_the_roles_model(tmp_path_factory: pytest.TempPathFactory,
                                             design: str, data: st.DataObject) -> None:  # fmt: skip
@@ -45,7 +48,7 @@ def test_the_daemons_follow_the_roles_model(tmp_path_factory: pytest.TempPathFac
     try:
         stepped = RolesLockstep(world)
         assert stepped.check(None).ok
-        for _ in range(25):
+        for _ in range(20):
             enabled = list(stepped.model.enabled_actions())
             chosen = data.draw(st.sampled_from(sorted({kind(a) for a in enabled})))
             action = data.draw(st.sampled_from([a for a in enabled if kind(a) == chosen]))
@@ -56,3 +59,38 @@ def test_the_daemons_follow_the_roles_model(tmp_path_factory: pytest.TempPathFac
             assert outcome.ok, f"{outcome.status}: {outcome.detail}"
     finally:
         world.close()
+
+
+def cuts(design: str) -> list[tuple[str, str, int]]:
+    first, second = DESIGNS[design].roles_hosts(GRAINS).sites
+    return [(design, name, after) for name in CUT_PLANS
+            for after in range(1, cut_plan(name, first, second)[3] + 1)]  # fmt: skip
+
+
+@pytest.mark.parametrize(("design", "name", "after"), [c for d in sorted(DESIGNS) for c in cuts(d)])
+def test_each_command_cut_after_each_step_in_one_process(tmp_path: Path, design: str, name: str,
+                                                         after: int) -> None:  # fmt: skip
+    """A power loss after each durable step of each command whose steps are records, then the
+    pair mended: the engine with the model all along."""
+    stepped = memory_lockstep(DESIGNS[design], GRAINS, tmp_path)
+    try:
+        outcomes = cut_outcomes(stepped, name, after)
+    finally:
+        stepped.world.close()
+    assert outcomes[-1].ok, f"{outcomes[-1].status}: {outcomes[-1].detail}"
+    assert any(isinstance(o.action, Recover) for o in outcomes)
+
+
+@pytest.mark.parametrize("design", sorted(DESIGNS))
+@pytest.mark.parametrize(("name", "after"), [("forced promote", 2),
+                                             ("host write at a promoted copy", 1)])  # fmt: skip
+def test_a_daemon_killed_inside_a_command(tmp_path: Path, design: str, name: str,
+                                         after: int) -> None:  # fmt: skip
+    """The same cuts on the daemons: a SIGKILL right after the step (verify runs them all)."""
+    world = RolesProcessWorld(DESIGNS[design], GRAINS, tmp_path / "pair")
+    try:
+        outcomes = cut_outcomes(RolesLockstep(world), name, after)
+    finally:
+        world.close()
+    assert outcomes[-1].ok, f"{outcomes[-1].status}: {outcomes[-1].detail}"
+    assert any(isinstance(o.action, Recover) for o in outcomes)
