@@ -54,6 +54,8 @@ class RolesActions(Generic[H]):
 
     hosts: Mapping[str, H]
     link_up: bool
+    cuts_switch = False
+    """an armed crash may cut the switch's records (where the world's cuts are the model's)"""
     armed: tuple[str, int] | None
     """(host, steps to let through) of a crash armed and not fired yet"""
 
@@ -145,7 +147,8 @@ class RolesActions(Generic[H]):
             raise EngineRefused(f"the {peer.name} site is not demoted in this site's epoch")
         if not self.synchronized(peer):
             raise EngineRefused("the pair is not synchronized")
-        self.refuse_uncut(host, peer)
+        if not self.cuts_switch:
+            self.refuse_uncut(host, peer)
         self.switch(host, peer, theirs)
 
     def _resync(self, host: H) -> None:

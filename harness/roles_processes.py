@@ -413,17 +413,24 @@ def round_trip_outcomes(design: Design, workdir: Path) -> list[StepOutcome]:
 
 
 CUT_PLANS = ("forced promote", "demote", "host write at a promoted copy")
+"""the commands both worlds cut after each step"""
+SWITCH_CUT_PLANS = ("orderly switch, at the secondary", "orderly switch, at the old primary")
+"""the commands only the one-process world cuts (the daemons' switch cut: `Uncut`)"""
 
 
 def cut_plan(name: str, first: str, second: str) -> tuple[list[Action], str, Action, int]:
     """A command whose steps are durable records, and what comes before it: the actions before
     it, the site it runs at, the command and its count of steps (node/turns.py)."""
+    synchronized: list[Action] = [HostWrite(0, 1, site=first), CommitPoint(),
+                                  DrainTarget(0, GRAINS), Demote(first)]  # fmt: skip
     plans: dict[str, tuple[list[Action], str, Action, int]] = {
         "forced promote": ([HostWrite(0, 1, site=first), CommitPoint(), DrainTarget(0, GRAINS),
                             LinkDown()], second, Promote(second, force=True), 3),
         "demote": ([HostWrite(0, 1, site=first)], first, Demote(first), 1),
         "host write at a promoted copy": ([LinkDown(), Promote(second, force=True)], second,
                                           HostWrite(1, 2, site=second), 2),
+        "orderly switch, at the secondary": (synchronized, second, Promote(second), 3),
+        "orderly switch, at the old primary": (synchronized, first, Promote(second), 1),
     }  # fmt: skip
     return plans[name]
 
@@ -434,8 +441,8 @@ def cut_outcomes(lockstep: RolesLockstep, name: str, after: int) -> list[StepOut
     model lets it (a resync of either side, a commit, a drain), in lockstep all along."""
     first, second = lockstep.world.sites
     before, site, command, _ = cut_plan(name, first, second)
-    mend: list[Action] = [Recover(site), LinkUp(), Resync(first), Resync(second), CommitPoint(),
-                          DrainTarget(0, GRAINS)]  # fmt: skip
+    mend: list[Action] = [Recover(site), LinkUp(), Resync(first), Resync(second),
+                          Promote(second), CommitPoint(), DrainTarget(0, GRAINS)]  # fmt: skip
     outcomes = run_roles(lockstep, [*before, CrashSite(site, after), command])
     for action in mend:
         if not outcomes[-1].ok:

@@ -11,9 +11,11 @@ host's n-th step, as the model cuts a plan after the site's n-th write.  What th
 one action the engine does as its daemons would: a commit runs the cycle until every write so
 far is committed; a drain merges what the target holds beside its image.
 
-Left to other checks: a crash inside the design's own actions (its power-loss exploration), and
-a crash inside a resync's or a switch's turns (their steps are not the model's records yet: the
-world refuses to cut them, `Uncut`).
+A switch's steps are the model's writes but for those only a later record makes seen (a turn's
+journal, a dirty log dropped: `turns.UNSEEN`), so a crash cuts them where the model cuts its
+plan.  Left to other checks: a crash inside the design's own actions (its power-loss
+exploration), and a crash inside a resync's turns (the engine turns the kept site first and
+copies after both joined, where the model copies first: the world refuses to cut them, `Uncut`).
 """
 
 from __future__ import annotations
@@ -183,6 +185,7 @@ class RolesWorld(RolesActions[Host]):
 
     pair = ""
     """the pair's name in the role records (design A's one pair, design B's group)"""
+    cuts_switch = True
 
     def __init__(self, hosts: dict[str, dict[str, Volume]], workdir: Path,
                  options: Options | None = None) -> None:  # fmt: skip
@@ -192,6 +195,9 @@ class RolesWorld(RolesActions[Host]):
         self.hosts = {name: Host(self, name, i == 0, workdir / name, volumes)
                       for i, (name, volumes) in enumerate(hosts.items())}  # fmt: skip
         self.armed = None
+        self.cut_before_unseen = False
+        """an armed crash cuts a command right after the model's write, before the steps
+        that only a later record makes seen (else after them)"""
 
     def begin(self) -> None:
         """Both daemons started, and the mirror's first full copy made: where the model
@@ -260,13 +266,27 @@ class RolesWorld(RolesActions[Host]):
         return host.served.draining(self.pair)
 
     def switch(self, host: Host, peer: Host, demoted: RoleRecord) -> None:
+        """The take-over here, then the demoted primary joining; an armed crash may cut either
+        (the model's writes: the epoch, the roll and the role here, the join there).  Cut
+        here, the peer never hears of it and stays demoted; cut there, this site starts again
+        as the primary it became."""
         assert host.served is not None and host.roles is not None and peer.roles is not None
-        turns.run(turns.take_over(host.served, host.roles, demoted.known, self.start(host),
-                                  host.state_dir, self.grains, set(), self.options,
-                                  self.pair))  # fmt: skip
-        turns.run(turns.resync_target(peer.roles, host.book.record, self.start(peer),
-                                      peer.state_dir, self.grains, self.pair))  # fmt: skip
-        self.restart(host, peer)
+        take = turns.take_over(
+            host.served,
+            host.roles,
+            demoted.known,
+            self.start(host),
+            host.state_dir,
+            self.grains,
+            set(),
+            self.options,
+            self.pair,
+        )
+        if not self.steps(host, take):
+            return
+        join = turns.resync_target(peer.roles, host.book.record, self.start(peer),
+                                   peer.state_dir, self.grains, self.pair)  # fmt: skip
+        self.restart(*([host, peer] if self.steps(peer, join) else [host]))
 
     def resync(self, host: Host, peer: Host) -> None:
         served, source = host.served, peer.served
@@ -300,17 +320,22 @@ class RolesWorld(RolesActions[Host]):
         self.meet()
 
     def steps(self, host: Host, steps: list[turns.Step]) -> bool:
-        """The command's steps at `host`, cut after the armed crash's count of them; whether
-        every step ran."""
-        for _, step in steps:
+        """The command's steps at `host`, cut after the armed crash's count of the model's
+        writes (a step in `turns.UNSEEN` is none: the cut comes after those that follow the
+        last write, or before them with `cut_before_unseen`); whether every step ran."""
+        cut = False
+        for name, step in steps:
+            if cut and (name not in turns.UNSEEN or self.cut_before_unseen):
+                break
             step()
-            if self.armed is not None and self.armed[0] == host.name:
-                left = self.armed[1] - 1
-                self.armed = None if left == 0 else (host.name, left)
-                if left == 0:
-                    host.stop()
-                    return False
-        return True
+            if name in turns.UNSEEN or self.armed is None or self.armed[0] != host.name:
+                continue
+            left = self.armed[1] - 1
+            self.armed = None if left == 0 else (host.name, left)
+            cut = left == 0
+        if cut:
+            host.stop()
+        return not cut
 
     def meet(self) -> None:
         """Both up and linked: each host meets the record the other's HELLO carries, and

@@ -27,6 +27,11 @@ StartReversed = Callable[[Path, str, int, set[int]], None]
 
 SAFE = Options()
 
+UNSEEN = frozenset({"journal", "dirty log"})
+"""steps whose effect shows only once a later record of the command says so (a turn's journal is
+applied when the role record confirms it; a dropped dirty log is one the record made moot): a
+power loss right after one is the power loss before it, as the model's plan has no such write"""
+
 
 def run(steps: list[Step]) -> None:
     for _, step in steps:

@@ -16,12 +16,14 @@ from pitmirror.harness.roles_lockstep import RolesLockstep, memory_lockstep
 from pitmirror.harness.roles_processes import (
     CUT_PLANS,
     GRAINS,
+    SWITCH_CUT_PLANS,
     RolesProcessWorld,
     cut_outcomes,
     cut_plan,
     round_trip,
     round_trip_outcomes,
 )
+from pitmirror.harness.roles_world import RolesWorld
 from pitmirror.model.actions import LinkUp, Recover
 from tests.test_roles_lockstep import kind
 
@@ -61,18 +63,24 @@ def test_the_daemons_follow_the_roles_model(tmp_path_factory: pytest.TempPathFac
         world.close()
 
 
-def cuts(design: str) -> list[tuple[str, str, int]]:
+def cuts(design: str) -> list[tuple[str, str, int, bool]]:
     first, second = DESIGNS[design].roles_hosts(GRAINS).sites
-    return [(design, name, after) for name in CUT_PLANS
-            for after in range(1, cut_plan(name, first, second)[3] + 1)]  # fmt: skip
+    return [(design, name, after, before_unseen) for name in (*CUT_PLANS, *SWITCH_CUT_PLANS)
+            for after in range(1, cut_plan(name, first, second)[3] + 1)
+            for before_unseen in (False, True)]  # fmt: skip
 
 
-@pytest.mark.parametrize(("design", "name", "after"), [c for d in sorted(DESIGNS) for c in cuts(d)])
+@pytest.mark.parametrize(("design", "name", "after", "before_unseen"),
+                         [c for d in sorted(DESIGNS) for c in cuts(d)])  # fmt: skip
 def test_each_command_cut_after_each_step_in_one_process(tmp_path: Path, design: str, name: str,
-                                                         after: int) -> None:  # fmt: skip
-    """A power loss after each durable step of each command whose steps are records, then the
-    pair mended: the engine with the model all along."""
+                                                         after: int,
+                                                         before_unseen: bool) -> None:  # fmt: skip
+    """A power loss after each durable step of each command whose steps are the model's
+    writes (right after the write, or after the steps only a later record makes seen), then
+    the pair mended: the engine with the model all along."""
     stepped = memory_lockstep(DESIGNS[design], GRAINS, tmp_path)
+    assert isinstance(stepped.world, RolesWorld)
+    stepped.world.cut_before_unseen = before_unseen
     try:
         outcomes = cut_outcomes(stepped, name, after)
     finally:

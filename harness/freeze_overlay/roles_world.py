@@ -11,9 +11,9 @@ promote's roll (which merges both) is checked pipelined by the daemons' tests.
 
 An orderly promote and a resync turn the group (node/freeze_overlay_turn.py): each host acts as
 its role record says, on its volumes renamed as the daemon renames them (the new home's third
-auxiliary volume a spare of its own), and the journals turn when the hosts start again.  Their
-turns are not cut (`Uncut`): the engine turns both journals and lets the cycle copy, where the
-model copies and then joins.
+auxiliary volume a spare of its own), and the journals turn when the hosts start again.  A
+crash may cut a switch where the model cuts it; a resync's turns are not cut (`Uncut`): the
+engine turns both journals and lets the cycle copy, where the model copies and then joins.
 """
 
 from __future__ import annotations
