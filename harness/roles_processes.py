@@ -27,9 +27,11 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -66,14 +68,17 @@ GRAINS = 3
 SETTLE_SECONDS = 30.0
 """the longest a daemon may take to start, to meet its peer, or to see its link go"""
 CHILD = "pitmirror.harness.roles_site"
+SHORT_TMP = 40
+"""a temporary folder this long or shorter leaves room for a socket's name (107 bytes in all)"""
 
 
 class HostProcess:
     """One host's daemon: its config, state folder and, while up, its process."""
 
-    def __init__(self, name: str, first: bool, config: Path, state_dir: Path) -> None:
+    def __init__(self, name: str, first: bool, config: Path, state_dir: Path,
+                 socket: Path) -> None:  # fmt: skip
         self.name, self.first, self.config, self.state_dir = name, first, config, state_dir
-        self.socket = state_dir / "control.sock"
+        self.socket = socket
         self.log = config.with_suffix(".log")
         self.process: subprocess.Popen[bytes] | None = None
         self.started = 0.0
@@ -156,6 +161,10 @@ class RolesProcessWorld(RolesActions[HostProcess]):
         self.link_up = True
         self.armed: tuple[str, int] | None = None
         workdir.mkdir(parents=True, exist_ok=True)
+        # the control sockets where their paths are short enough for a unix socket (a test's
+        # temporary folder may be too deep)
+        short = len(os.fsencode(tempfile.gettempdir())) <= SHORT_TMP
+        self.sockets = Path(tempfile.mkdtemp(prefix="pm-", dir=None if short else "/tmp"))
         (workdir / "secret").write_text(base64.b64encode(os.urandom(24)).decode() + "\n")
         listen = {site: free_port() for site in plan.sites}
         self.proxies = {site: FaultProxy(("127.0.0.1", port)) for site, port in listen.items()}
@@ -178,8 +187,10 @@ class RolesProcessWorld(RolesActions[HostProcess]):
                     f"{plan.header}[volumes]\n" + "\n".join(volumes) + "\n"
                     f'[link]\nlisten = "127.0.0.1:{listen[site]}"\npeer = "{peer}"\n'
                     "heartbeat_seconds = 0.2\ndead_seconds = 1.0\n[cycle]\nidle_seconds = 0.01\n"
+                    f'[status]\nsocket = "{self.sockets / site}.sock"\n'
                 )  # fmt: skip
-                self.hosts[site] = HostProcess(site, i == 0, config, workdir / f"state-{site}")
+                self.hosts[site] = HostProcess(site, i == 0, config, workdir / f"state-{site}",
+                                               self.sockets / f"{site}.sock")  # fmt: skip
             self.begin()
         except BaseException:
             self.close()
@@ -199,6 +210,7 @@ class RolesProcessWorld(RolesActions[HostProcess]):
             host.stop()
         for proxy in self.proxies.values():
             proxy.stop()
+        shutil.rmtree(self.sockets, ignore_errors=True)
 
     # ---- what the lockstep compares ----------------------------------------------------------
 
@@ -456,12 +468,13 @@ def cut_runs(design: Design, workdir: Path) -> list[tuple[str, int, StepOutcome]
     """Every plan of `CUT_PLANS` cut after each of its steps on the design's two daemons: the
     plan's name, the step, and the last outcome."""
     found = []
-    for name in CUT_PLANS:
-        first, second = design.roles_hosts(GRAINS).sites
-        for after in range(1, cut_plan(name, first, second)[3] + 1):
-            world = RolesProcessWorld(design, GRAINS, workdir / f"{name}-{after}".replace(" ", "-"))
-            try:
-                found.append((name, after, cut_outcomes(RolesLockstep(world), name, after)[-1]))
-            finally:
-                world.close()
+    first, second = design.roles_hosts(GRAINS).sites
+    runs = [(name, after) for name in CUT_PLANS
+            for after in range(1, cut_plan(name, first, second)[3] + 1)]  # fmt: skip
+    for i, (name, after) in enumerate(runs):
+        world = RolesProcessWorld(design, GRAINS, workdir / str(i))  # short: a socket's path
+        try:
+            found.append((name, after, cut_outcomes(RolesLockstep(world), name, after)[-1]))
+        finally:
+            world.close()
     return found

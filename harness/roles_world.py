@@ -170,6 +170,7 @@ class Host:
         self.served = served
         if roles.books[pair].writable and not served.serves_host(pair):
             turns.restarted_primary(served, roles.dirty_log(pair), self.world.options, pair)
+        turns.note_points(served, roles)
 
     def stop(self) -> None:
         """The process is gone: nothing volatile is kept (the dirty logs' files closed)."""
@@ -222,6 +223,16 @@ class RolesWorld(RolesActions[Host]):
 
     def records(self) -> dict[str, RoleRecord]:
         return {name: host.record() for name, host in self.hosts.items()}
+
+    def apply(self, action: Action) -> None:
+        """The action; then, as a daemon after each engine call, a resynchronized copy that now
+        holds a point of its primary marked consistent."""
+        try:
+            super().apply(action)
+        finally:
+            for host in self.hosts.values():
+                if host.served is not None and host.roles is not None:
+                    turns.note_points(host.served, host.roles)
 
     # ---- what each design says -----------------------------------------------------------
 
@@ -285,7 +296,8 @@ class RolesWorld(RolesActions[Host]):
         if not self.steps(host, take):
             return
         join = turns.resync_target(peer.roles, host.book.record, self.start(peer),
-                                   peer.state_dir, self.grains, self.pair)  # fmt: skip
+                                   peer.state_dir, self.grains, self.pair,
+                                   consistent=True)  # fmt: skip
         self.restart(*([host, peer] if self.steps(peer, join) else [host]))
 
     def resync(self, host: Host, peer: Host) -> None:
@@ -374,7 +386,7 @@ class RolesWorld(RolesActions[Host]):
                                 + (", in a split brain" if record.split else ""))  # fmt: skip
         if self.linked():
             raise EngineRefused("the peer is reachable")
-        if (why := served.why_not_promotable(self.pair)) is not None:
+        if (why := turns.why_not_promotable(served, host.book, self.pair)) is not None:
             raise EngineRefused(why)
         if self.steps(host, turns.force_promote(served, host.book, self.options, self.pair)):
             served.serve_host(roles.dirty_log(self.pair), self.pair)

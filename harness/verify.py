@@ -400,7 +400,7 @@ def _roles_rows(note: Note) -> list[Row]:
     for design in DESIGNS.values():
         note(f"roles lockstep, design {design.short}: two daemons in two processes")
         started = time.monotonic()
-        with tempfile.TemporaryDirectory(prefix="pitmirror-roles-") as workdir:
+        with tempfile.TemporaryDirectory(prefix="pm-roles-") as workdir:
             outcomes = round_trip_outcomes(design, Path(workdir))
         last = outcomes[-1]
         got = (f"{len(outcomes) - 1} actions in lockstep" if last.ok
@@ -410,7 +410,7 @@ def _roles_rows(note: Note) -> list[Row]:
                         got, "files", time.monotonic() - started, last.ok))  # fmt: skip
         note(f"roles power loss, design {design.short}: each command cut after each step")
         started = time.monotonic()
-        with tempfile.TemporaryDirectory(prefix="pitmirror-cuts-") as workdir:
+        with tempfile.TemporaryDirectory(prefix="pm-cuts-") as workdir:
             cuts = cut_runs(design, Path(workdir))
         wrong = [f"{name} cut after step {after}: {o.status}: {o.detail}"
                  for name, after, o in cuts if not o.ok]  # fmt: skip

@@ -41,6 +41,9 @@ class RoleRecord:
     acting: str = ""
     """the design's site this one acts as since a resync reversed the pair ("" as configured):
     design A's remote host acts as the local site once it mirrors the other way"""
+    consistent: bool = True
+    """the site's copy is a point its primary committed: False from a resync's join (its
+    volume still holds what the resync discards) until the first point after it commits"""
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -50,7 +53,8 @@ class RoleRecord:
         try:
             record = RoleRecord(int(raw["epoch"]), int(raw["parent"]), int(raw["known"]),
                                 str(raw["role"]), bool(raw["split"]),
-                                str(raw.get("acting", "")))  # fmt: skip
+                                str(raw.get("acting", "")),
+                                bool(raw.get("consistent", True)))  # fmt: skip
         except (KeyError, TypeError, ValueError) as err:
             raise RolesError(f"{where}: not a role record ({err})") from None
         if record.role not in ROLES or not 0 <= record.parent < record.epoch <= record.known:
@@ -143,12 +147,19 @@ class Roles:
         """An orderly promote's last record, at the demoted peer."""
         self._change(epoch=epoch, parent=parent, known=max(self.record.known, epoch))
 
-    def join(self, primary: RoleRecord, acting: str | None = None) -> None:
+    def join(self, primary: RoleRecord, acting: str | None = None,
+             consistent: bool = True) -> None:  # fmt: skip
         """A resync's last record: the site joins the primary's epoch as its secondary (and, the
-        pair reversed, acts as the site the mirror copies to)."""
+        pair reversed, acts as the site the mirror copies to); not consistent until the first
+        point after it commits when the primary still copies what this site discards."""
         self._change(epoch=primary.epoch, parent=primary.parent,
                      known=max(self.record.known, primary.epoch), role=SECONDARY, split=False,
-                     acting=self.record.acting if acting is None else acting)  # fmt: skip
+                     acting=self.record.acting if acting is None else acting,
+                     consistent=consistent)  # fmt: skip
+
+    def mark_consistent(self) -> None:
+        """The first point after a resync committed here: the copy is the primary's again."""
+        self._change(consistent=True)
 
     def forget_split(self, acting: str | None = None) -> None:
         """A resync's record at the site that is kept (the mirror's source from now on)."""

@@ -205,6 +205,9 @@ class RemoteServed(Served):
     def serves_host(self, pair: str) -> bool:
         return self.dirty is not None
 
+    def holds_a_point(self, pair: str) -> bool:
+        return self.site.remote_meta(durable=True).committed > 0
+
     def roll(self, pair: str = "") -> None:
         """Every grain whose committed value is still in I2 drained to T: T is P_c."""
         for start, count in self.site.remote_meta().target_map.extents(256):

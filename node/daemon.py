@@ -54,6 +54,10 @@ HOST_SHARE_MAX_SECONDS = 0.5
 """the longest the background waits for the host after one tick"""
 
 
+UNIX_PATH_MAX = 107
+"""the longest path a unix socket may have (Linux's sun_path, less its terminating zero)"""
+
+
 class DaemonError(Exception):
     """The daemon cannot start or had to stop: the reason in words."""
 
@@ -215,6 +219,10 @@ class Daemon(Failover):
         dead = config.number("link", "dead_seconds", Timeouts.dead)
         self.timeouts = Timeouts(heartbeat=heartbeat, dead=dead, delivery=3 * dead)
         self.socket = config.control_socket
+        if len(os.fsencode(self.socket)) > UNIX_PATH_MAX:
+            raise ConfigError(f"{config.where}: the status socket {self.socket} is a longer path "
+                              f"than a unix socket may have ({UNIX_PATH_MAX} bytes): set "
+                              "[status] socket to a shorter one")  # fmt: skip
         self.engine = ThreadPoolExecutor(1, thread_name_prefix="engine")
         self.report: dict[str, Any] = {}
         self.hello: dict[str, Any] = {}
@@ -269,6 +277,7 @@ class Daemon(Failover):
                 log.info("%s", refused)
                 self._refusals.add(str(refused))
             busy = False
+        turns.note_points(served, self.roles)
         self._publish(served)
         return busy
 
@@ -278,6 +287,7 @@ class Daemon(Failover):
         except MessageError as err:  # the frame's checksum held: a peer that sends garbage
             raise FrameError(f"a message that is no message: {err}") from None
         finally:
+            turns.note_points(served, self.roles)
             self._publish(served)
 
     # ---- the loop ------------------------------------------------------------------------------
@@ -357,6 +367,7 @@ class Daemon(Failover):
                     dirty = self.roles.dirty_log(pair)
                     restart = functools.partial(turns.restarted_primary, pair=pair)
                     await self.on_engine(restart, served, dirty)
+            await self.on_engine(turns.note_points, served, self.roles)
             mount = self.config.frontend_mount
             if mount is not None:
                 if not served.host_volumes() and not self.roles.books:

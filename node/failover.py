@@ -126,7 +126,7 @@ class Failover:
             return {"error": "the peer is reachable: a forced promote is for a peer that is "
                              "not (stop it or cut the link first)"}  # fmt: skip
 
-        if (why := served.why_not_promotable(pair)) is not None:
+        if (why := turns.why_not_promotable(served, book, pair)) is not None:
             return {"error": why}
 
         def promote() -> None:
@@ -336,7 +336,8 @@ class Failover:
         pair = self._turn_pair
         peer = self.roles.peers[pair]
         steps = turns.resync_target(self.roles, peer, self._start(pair), self.config.state_dir,
-                                    self._grain_count, pair=pair)  # fmt: skip
+                                    self._grain_count, pair=pair,
+                                    consistent=self._request_kind == "switch")  # fmt: skip
         self.engine.submit(self.run_turn, steps).result()
         self._resync_request = None
         self._resync_done.set()

@@ -394,6 +394,13 @@ class OverlayServed(Served):
             return f"this site holds no copy of {pair or 'that pair'} (it holds: {held})"
         return None
 
+    def holds_a_point(self, pair: str) -> bool:
+        gi = self._group_of_pair(pair)
+        if gi is None or gi not in self.held or gi in self.promoted:
+            return True
+        copies = [self.site.copy_meta(i) for i in self._members(gi)]
+        return all(c.base_point > 0 or (c.complete and bool(c.delta_point)) for c in copies)
+
     def serves_host(self, pair: str) -> bool:
         gi = self._group_of_pair(pair)
         return gi is not None and (gi in self.site.homed or gi in self.promoted)

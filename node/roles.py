@@ -126,6 +126,10 @@ class PairRoles:
                 )
             elif record.role == OUTDATED:
                 resolve = "`pitmirror resync --discard-local` here (its changes are discarded)"
+            elif not record.consistent:
+                state = "resynchronizing"
+                resolve = ("none: the primary's first point after the resync commits here, then "
+                           "this copy is promotable again")  # fmt: skip
             out[pair] = {
                 **record.to_json(), "state": state, "resolve": resolve,
                 "writable": record.role == PRIMARY,

@@ -143,6 +143,11 @@ class Served:
         """Why this site holds no copy of `pair` a promote can roll to, or None."""
         return "this site holds no copy a promote can roll to"
 
+    def holds_a_point(self, pair: str) -> bool:
+        """The copy of `pair` here holds a point its primary committed since the copy started
+        (a start's point 0 is the copy's own volume); a site that sends holds its source."""
+        return True
+
     def serves_host(self, pair: str) -> bool:
         """The host writes `pair`'s volumes here now."""
         return bool(self.host_volumes())

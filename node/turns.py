@@ -10,6 +10,7 @@ plan; the daemon (node/failover.py) runs them all on its engine thread, the lock
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -110,15 +111,36 @@ def resync_source(served: Served, roles: PairRoles, asked: set[int], start: Star
 
 
 def resync_target(roles: PairRoles, primary: RoleRecord, start: StartReversed, state_dir: Path,
-                  grains: int, pair: str = "") -> list[Step]:  # fmt: skip
+                  grains: int, pair: str = "", consistent: bool = False) -> list[Step]:  # fmt: skip
     """The resync's turn at the site whose changes are discarded (or the demoted primary of a
-    switch): its journal becomes the remote site's start (its volume the committed image, point
-    0), then its record joins the primary's epoch as its secondary."""
+    switch, `consistent`: it holds the primary's image already): its journal becomes the remote
+    site's start (its volume point 0), then its record joins the primary's epoch as its
+    secondary — not consistent, after a resync, until the primary's first point commits here
+    (`note_points`): its volume still holds what the resync discards."""
+    join = functools.partial(roles.books[pair].join, primary, "remote", consistent)
     return [
         ("journal", lambda: start(state_dir, "remote", grains, set())),
-        ("record", lambda: roles.books[pair].join(primary, acting="remote")),
+        ("record", join),
         ("dirty log", lambda: roles.drop_dirty_log(pair)),
     ]
+
+
+def why_not_promotable(served: Served, book: Roles, pair: str = "") -> str | None:
+    """Why a forced promote of `pair` here would not serve a point its primary committed."""
+    if not book.record.consistent:
+        return (
+            "this site is being resynchronized: its volume holds what the resync discards "
+            "until the primary's first point after it commits here (promote it then)"
+        )
+    return served.why_not_promotable(pair)
+
+
+def note_points(served: Served, roles: PairRoles) -> None:
+    """Each pair a resync made inconsistent here, consistent again once a point its primary
+    committed is here (after each engine call that may commit one, and at start)."""
+    for pair, book in roles.books.items():
+        if not book.record.consistent and served.holds_a_point(pair):
+            book.mark_consistent()
 
 
 def void(_: object) -> None:

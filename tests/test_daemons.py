@@ -286,6 +286,16 @@ def test_serve_without_a_secret_or_an_address_says_which(tmp_path: Path) -> None
     assert status.returncode == 2 and "is it running?" in status.stderr
 
 
+def test_a_status_socket_path_too_long_for_a_unix_socket_is_said(tmp_path: Path) -> None:
+    pair = Pair(tmp_path, grains=16, port=free_port())
+    config = pair.config("local")
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    config.write_text(config.read_text() + f'[status]\nsocket = "{deep}/control.sock"\n')
+    run = pitmirror("serve", "--config", str(config))
+    assert run.returncode == 2 and "longer path than a unix socket may have" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
 def test_a_site_stopped_while_it_copies_stops_cleanly(tmp_path: Path) -> None:
     """SIGTERM lands while the engine waits in a send for the peer's acknowledgement: the link
     refuses the engine's next send and the engine shuts down off the loop, which that send

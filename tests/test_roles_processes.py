@@ -24,7 +24,17 @@ from pitmirror.harness.roles_processes import (
     round_trip_outcomes,
 )
 from pitmirror.harness.roles_world import RolesWorld
-from pitmirror.model.actions import LinkUp, Recover
+from pitmirror.impl.site import EngineRefused
+from pitmirror.model.actions import (
+    CommitPoint,
+    CrashSite,
+    DrainTarget,
+    HostWrite,
+    LinkDown,
+    LinkUp,
+    Promote,
+    Recover,
+)
 from tests.test_roles_lockstep import kind
 
 
@@ -102,3 +112,33 @@ def test_a_daemon_killed_inside_a_command(tmp_path: Path, design: str, name: str
         world.close()
     assert outcomes[-1].ok, f"{outcomes[-1].status}: {outcomes[-1].detail}"
     assert any(isinstance(o.action, Recover) for o in outcomes)
+
+
+@pytest.mark.parametrize("design", sorted(DESIGNS))
+def test_a_resynchronized_copy_waits_for_its_first_point(tmp_path: Path, design: str) -> None:
+    """After `resync --discard-local` the discarded site's volume still holds its own changes
+    until the primary's first point commits there: a forced promote in that window would serve
+    an image no primary ever committed, so it is refused, and allowed once the point commits."""
+    world = RolesProcessWorld(DESIGNS[design], GRAINS, tmp_path / "pair")
+    first, second = world.sites
+    try:
+        for action in [HostWrite(0, 1, site=first), CommitPoint(), DrainTarget(0, GRAINS),
+                       HostWrite(2, 1, site=first), LinkDown(), Promote(second, force=True),
+                       HostWrite(1, 2, site=second), LinkUp()]:  # fmt: skip
+            world.apply(action)
+        discarded, kept = world.hosts[first], world.hosts[second]
+        discarded.control({"op": "resync", "discard_local": True})  # no point after it yet
+        world.restarted(discarded, kept)
+        pair = DESIGNS[design].roles_hosts(GRAINS).pair
+        assert discarded.control({"op": "status"})["roles"][pair]["state"] == "resynchronizing"
+        world.apply(CrashSite(second))
+        with pytest.raises(EngineRefused, match="being resynchronized"):
+            world.apply(Promote(first, force=True))
+        world.apply(Recover(second))
+        world.commit_all()
+        assert world.records()[first].consistent
+        world.apply(LinkDown())
+        world.apply(Promote(first, force=True))
+        assert world.view(discarded)["image"] == [1, 2, 0]  # the primary's point, not its own
+    finally:
+        world.close()
