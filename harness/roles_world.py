@@ -27,7 +27,7 @@ from typing import Protocol
 from pitmirror.harness.grains import decode_grain, grain_bytes
 from pitmirror.harness.roles_actions import RolesActions, Uncut
 from pitmirror.impl.regions import Region
-from pitmirror.impl.roles import PRIMARY, SECONDARY, RoleRecord, Roles
+from pitmirror.impl.roles import OUTDATED, PRIMARY, SECONDARY, RoleRecord, Roles
 from pitmirror.impl.site import EngineRefused
 from pitmirror.impl.volumes import Volume
 from pitmirror.model.actions import (
@@ -196,6 +196,9 @@ class RolesWorld(RolesActions[Host]):
         self.hosts = {name: Host(self, name, i == 0, workdir / name, volumes)
                       for i, (name, volumes) in enumerate(hosts.items())}  # fmt: skip
         self.armed = None
+        self.resync_cut: tuple[str, int] | None = None
+        """a power loss inside the next resync, at this host after this many of its steps (not
+        the model's: see `resync`)"""
         self.cut_before_unseen = False
         """an armed crash cuts a command right after the model's write, before the steps
         that only a later record makes seen (else after them)"""
@@ -301,16 +304,47 @@ class RolesWorld(RolesActions[Host]):
         self.restart(*([host, peer] if self.steps(peer, join) else [host]))
 
     def resync(self, host: Host, peer: Host) -> None:
+        """The kept site's turn, then this one's; with `resync_cut`, a power loss after that
+        many steps at that host, and what an operator does then: the hosts started again and
+        the resync repeated while this site has not joined (the model sees one uncut resync:
+        a crash inside it must end where the uncut one does)."""
         served, source = host.served, peer.served
         assert served is not None and source is not None
         assert host.roles is not None and peer.roles is not None
         asked = turns.changed(served, host.roles, self.pair)
-        turns.run(turns.resync_source(source, peer.roles, asked, self.start(peer),
-                                      peer.state_dir, self.grains, self.options,
-                                      self.pair))  # fmt: skip
-        turns.run(turns.resync_target(host.roles, peer.book.record, self.start(host),
-                                      host.state_dir, self.grains, self.pair))  # fmt: skip
+        kept = turns.resync_source(source, peer.roles, asked, self.start(peer), peer.state_dir,
+                                   self.grains, self.options, self.pair)  # fmt: skip
+        if not self._cut(peer, kept):
+            self._resync_again(host, peer)
+            return
+        joined = turns.resync_target(host.roles, peer.book.record, self.start(host),
+                                     host.state_dir, self.grains, self.pair)  # fmt: skip
+        if not self._cut(host, joined):
+            self._resync_again(host, peer)
+            return
         self.restart(host, peer)
+
+    def _cut(self, host: Host, steps: list[turns.Step]) -> bool:
+        """The steps, cut after `resync_cut`'s count of them at `host`; whether all ran."""
+        for done, (_, step) in enumerate(steps, start=1):
+            step()
+            if self.resync_cut == (host.name, done):
+                self.resync_cut = None
+                host.stop()
+                return False
+        return True
+
+    def _resync_again(self, host: Host, peer: Host) -> None:
+        """After a cut resync: both daemons started again (the one not cut had turned, or
+        waits for an answer that never comes and is started again by its operator), and the
+        resync repeated unless this site joined."""
+        self.restart(*[h for h in (host, peer) if h.up])
+        for crashed in [h for h in (host, peer) if not h.up]:
+            crashed.start()
+        self.meet()
+        record = host.book.record
+        if record.role == OUTDATED or record.split:
+            self.resync(host, peer)
 
     def demote(self, host: Host) -> None:
         if host.book.record.role != PRIMARY:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from pitmirror.harness.designs import DESIGNS
 from pitmirror.harness.roles_actions import Uncut
-from pitmirror.harness.roles_lockstep import RolesLockstep, memory_lockstep
+from pitmirror.harness.roles_lockstep import RolesLockstep, memory_lockstep, run_roles
 from pitmirror.harness.roles_processes import (
     CUT_PLANS,
     GRAINS,
@@ -28,12 +28,14 @@ from pitmirror.impl.site import EngineRefused
 from pitmirror.model.actions import (
     CommitPoint,
     CrashSite,
+    Demote,
     DrainTarget,
     HostWrite,
     LinkDown,
     LinkUp,
     Promote,
     Recover,
+    Resync,
 )
 from tests.test_roles_lockstep import kind
 
@@ -140,5 +142,33 @@ def test_a_resynchronized_copy_waits_for_its_first_point(tmp_path: Path, design:
         world.apply(LinkDown())
         world.apply(Promote(first, force=True))
         assert world.view(discarded)["image"] == [1, 2, 0]  # the primary's point, not its own
+    finally:
+        world.close()
+
+
+@pytest.mark.parametrize("design", sorted(DESIGNS))
+@pytest.mark.parametrize(("at", "after"), [(s, n) for s in ("kept", "discarded")
+                                           for n in (1, 2, 3)])  # fmt: skip
+def test_a_resync_cut_anywhere_and_repeated_ends_as_uncut(tmp_path: Path, design: str, at: str,
+                                                          after: int) -> None:  # fmt: skip
+    """A split brain resolved by a resync cut by a power loss after each step of either
+    site's turn, the daemons started again and the resync repeated where it must be: the
+    model's one uncut resync, then the mirror's next points, in lockstep all along."""
+    stepped = memory_lockstep(DESIGNS[design], GRAINS, tmp_path)
+    world = stepped.world
+    assert isinstance(world, RolesWorld)
+    first, second = world.sites
+    split = [HostWrite(0, 1, site=first), CommitPoint(), DrainTarget(0, GRAINS), LinkDown(),
+             Promote(second, force=True), HostWrite(1, 2, site=second), Demote(first),
+             Promote(first, force=True), HostWrite(2, 2, site=first), LinkUp()]  # fmt: skip
+    try:
+        outcomes = run_roles(stepped, split)
+        assert outcomes[-1].ok and "split brain" in outcomes[-1].phase
+        world.resync_cut = (first if at == "kept" else second, after)
+        for action in [Resync(second), HostWrite(1, 1, site=first), CommitPoint(),
+                       DrainTarget(0, GRAINS)]:  # fmt: skip
+            outcome = stepped.apply(action)
+            assert outcome.ok, f"{action}: {outcome.status}: {outcome.detail}"
+        assert world.resync_cut is None  # the cut was made
     finally:
         world.close()
