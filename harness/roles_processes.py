@@ -4,9 +4,9 @@ link through a fault proxy per direction, stepped by the roles model's actions
 (harness/roles_lockstep.py compares them after each, as it does the one-process world).
 
 The commands go to the daemons as the CLI sends them — `promote --force`, `demote`,
-`resync --discard-local`, the orderly `promote` at the secondary (which asks the primary in a
-REPORT, and the pair turns in their HELLOs) — and the daemons start again by themselves once a
-pair turned (the same process, executed anew).  The host's writes go to the host door of the
+`resync --discard-local`, and `reverse` at the demoted primary for the model's orderly promote
+(the pair turns in their HELLOs) — and the daemons start again by themselves once a pair turned
+(the same process, executed anew).  The host's writes go to the host door of the
 daemon; `LinkDown`/`LinkUp` are both proxies' cut and restore; `CrashSite` is a SIGKILL (after
 n steps: one the daemon sends itself right after its command's n-th durable step), `Recover`
 starts the daemon again from its state folder.  A commit ticks the site that sends (and, in
