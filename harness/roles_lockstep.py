@@ -27,7 +27,7 @@ from pitmirror.impl.site import EngineRefused
 from pitmirror.impl.volumes import MemoryVolume, Volume
 from pitmirror.model import roles
 from pitmirror.model import roles_rules as rules
-from pitmirror.model.actions import Action
+from pitmirror.model.actions import Action, CrashSite, Promote, action_name
 from pitmirror.model.design import ActionNotEnabled
 
 
@@ -99,6 +99,14 @@ def memory_lockstep(design: Design, grains: int, workdir: Path,
     volumes: dict[str, Volume] = {name: MemoryVolume(name, count, MEMORY_GRAIN_SIZE)
                                   for name, count in layout.items()}  # fmt: skip
     return RolesLockstep(design.roles_world(volumes, workdir, options))
+
+
+def action_kind(action: Action) -> str:
+    """A random walk draws an action's kind first, then the action: the crash and link
+    actions would crowd out the commands."""
+    if isinstance(action, CrashSite):
+        return f"CrashSite{bool(action.after_writes)}"
+    return action_name(action) + ("!" if isinstance(action, Promote) and action.force else "")
 
 
 @functools.cache

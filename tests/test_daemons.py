@@ -326,11 +326,13 @@ def test_a_peer_promoted_while_this_site_was_away_makes_it_outdated(tmp_path: Pa
         json.dumps({"epoch": 2, "parent": 1, "known": 2, "role": "primary", "split": False})
     )
     with running(pair, "remote", "local"):
-        local = pair.wait("local", lambda d: d["role"] == "outdated", what="outdated")
+        # the record is written as the HELLOs meet, the link's refusal said a moment after
+        local = pair.wait("local", lambda d: d["role"] == "outdated"
+                          and "different epochs" in (d["peers"][0]["last_error"] or ""),
+                          what="outdated, the link refused")  # fmt: skip
         roles = local["roles"][""]
         assert roles["known"] == 2 and not roles["writable"]
         assert "resync --discard-local" in roles["resolve"]
-        assert "different epochs" in (local["peers"][0]["last_error"] or "")
         refused = pitmirror("write", "--config", str(pair.config("local")), "--grain", "0",
                             "--from", str(_grain_file(tmp_path)))  # fmt: skip
         assert refused.returncode != 0 and "outdated" in refused.stderr

@@ -14,10 +14,9 @@ from pitmirror.harness.designs import DESIGNS
 from pitmirror.harness.replay import replay
 from pitmirror.harness.roles import check_mutant
 from pitmirror.harness.roles_actions import Uncut
-from pitmirror.harness.roles_lockstep import RolesLockstep, memory_lockstep, run_roles
+from pitmirror.harness.roles_lockstep import RolesLockstep, action_kind, memory_lockstep, run_roles
 from pitmirror.harness.traces import TraceFormatError, parse_trace, read_trace, trace_files
 from pitmirror.model import roles
-from pitmirror.model.actions import Action, CrashSite, Promote, action_name
 
 TRACES = trace_files(Path(__file__).parent.parent / "traces" / "roles")
 
@@ -25,13 +24,6 @@ TRACES = trace_files(Path(__file__).parent.parent / "traces" / "roles")
 def lockstep(design: str, grains: int, workdir: Path,
              options: roles.Options | None = None) -> RolesLockstep:  # fmt: skip
     return memory_lockstep(DESIGNS[design], grains, workdir, options)
-
-
-def kind(action: Action) -> str:
-    """Actions drawn by kind first: the crash and link actions would crowd out the commands."""
-    if isinstance(action, CrashSite):
-        return f"CrashSite{bool(action.after_writes)}"
-    return action_name(action) + ("!" if isinstance(action, Promote) and action.force else "")
 
 
 @pytest.mark.parametrize("design", sorted(DESIGNS))
@@ -47,9 +39,9 @@ def test_the_engine_follows_the_roles_model(tmp_path_factory: pytest.TempPathFac
     try:
         for _ in range(40):
             enabled = list(stepped.model.enabled_actions())
-            kinds = sorted({kind(a) for a in enabled})
+            kinds = sorted({action_kind(a) for a in enabled})
             chosen = data.draw(st.sampled_from(kinds))
-            action = data.draw(st.sampled_from([a for a in enabled if kind(a) == chosen]))
+            action = data.draw(st.sampled_from([a for a in enabled if action_kind(a) == chosen]))
             try:
                 outcome = stepped.apply(action)
             except Uncut:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from pitmirror.harness.designs import DESIGNS
 from pitmirror.harness.roles_actions import Uncut
-from pitmirror.harness.roles_lockstep import RolesLockstep, memory_lockstep, run_roles
+from pitmirror.harness.roles_lockstep import RolesLockstep, action_kind, memory_lockstep, run_roles
 from pitmirror.harness.roles_processes import (
     CUT_PLANS,
     GRAINS,
@@ -37,7 +37,6 @@ from pitmirror.model.actions import (
     Recover,
     Resync,
 )
-from tests.test_roles_lockstep import kind
 
 
 @pytest.mark.parametrize("design", sorted(DESIGNS))
@@ -64,8 +63,8 @@ def test_the_daemons_follow_the_roles_model(tmp_path_factory: pytest.TempPathFac
         assert stepped.check(None).ok
         for _ in range(20):
             enabled = list(stepped.model.enabled_actions())
-            chosen = data.draw(st.sampled_from(sorted({kind(a) for a in enabled})))
-            action = data.draw(st.sampled_from([a for a in enabled if kind(a) == chosen]))
+            chosen = data.draw(st.sampled_from(sorted({action_kind(a) for a in enabled})))
+            action = data.draw(st.sampled_from([a for a in enabled if action_kind(a) == chosen]))
             try:
                 outcome = stepped.apply(action)
             except Uncut:
