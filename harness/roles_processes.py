@@ -43,7 +43,7 @@ from pitmirror.harness.lockstep import StepOutcome
 from pitmirror.harness.loop_thread import free_port
 from pitmirror.harness.roles_actions import RolesActions
 from pitmirror.harness.roles_lockstep import RolesLockstep, run_roles
-from pitmirror.harness.roles_world import CYCLE_TICKS, HostView
+from pitmirror.harness.roles_world import CYCLE_TICKS, HostView, stored_record
 from pitmirror.impl.roles import PRIMARY, RoleRecord, why_apart
 from pitmirror.impl.site import EngineInvariantBroken, EngineRefused
 from pitmirror.model.actions import (
@@ -61,7 +61,6 @@ from pitmirror.model.actions import (
 )
 from pitmirror.model.roles import Options
 from pitmirror.node.control import ControlError, request
-from pitmirror.node.roles import PairRoles
 
 GRAIN_SIZE = 4096
 GRAINS = 3
@@ -140,14 +139,6 @@ class HostProcess:
                 self.process.wait(15)
         self.process = None
 
-    def record(self, pair: str) -> RoleRecord:
-        """The role record from its file (what the daemon reads when it starts)."""
-        roles = PairRoles(self.state_dir, {pair: self.first})
-        try:
-            return roles.books[pair].record
-        finally:
-            roles.close()
-
 
 class RolesProcessWorld(RolesActions[HostProcess]):
     """A design's pair on two daemons, stepped by the roles model's actions; files under
@@ -156,7 +147,7 @@ class RolesProcessWorld(RolesActions[HostProcess]):
     def __init__(self, design: Design, grains: int, workdir: Path) -> None:
         plan = design.roles_hosts(grains)
         self.grains, self.pair, self.first = grains, plan.pair, plan.first
-        self.ticks_target, self.after_a_point = plan.ticks_target, plan.after_a_point
+        self.ticks_target, self.after_a_point = plan.probe.ticks_target, plan.probe.after_a_point
         self.options = Options()
         self.link_up = True
         self.armed: tuple[str, int] | None = None
@@ -221,7 +212,9 @@ class RolesProcessWorld(RolesActions[HostProcess]):
         found = {}
         for name, host in self.hosts.items():
             if not host.up:
-                found[name] = HostView(False, host.record(self.pair), (), frozenset(), ())
+                found[name] = HostView(
+                    False, stored_record(host.state_dir, self.pair, host.first), (), frozenset(), ()
+                )
                 continue
             seen = self.view(host)
             found[name] = HostView(True, RoleRecord.from_json(seen["record"], name),
@@ -265,7 +258,8 @@ class RolesProcessWorld(RolesActions[HostProcess]):
             links = {h.name: self._link(h) for h in up}
             if self.linked():
                 met = before is None or all(links[n]["meets"] > before.get(n, 0) for n in links)
-                first, second = self.records().values()
+                first, second = (RoleRecord.from_json(link["record"], name)
+                                 for name, link in links.items())  # fmt: skip
                 ready = met and (why_apart(first, second) is not None
                                  or all(link["up"] for link in links.values()))  # fmt: skip
             else:

@@ -109,7 +109,8 @@ class RolesSteppedDaemon(SteppedEngine):
         async def link(request: dict[str, Any]) -> dict[str, Any]:
             stats = self.links.values()
             return {"ok": True, "meets": self.meets, "up": bool(stats) and all(s.up for s in stats),
-                    "down": not any(s.up for s in stats), "armed": self.crash_after}  # fmt: skip
+                    "down": not any(s.up for s in stats), "armed": self.crash_after,
+                    "record": self.roles.books[self.pair].record.to_json()}  # fmt: skip
 
         async def arm(request: dict[str, Any]) -> dict[str, Any]:
             after = request.get("after")

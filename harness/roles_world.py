@@ -121,10 +121,18 @@ class ProcessHosts:
     """the design's own lines of a site's config, before its tables"""
     first: int
     """the host door's grain of the pair's grain 0"""
-    ticks_target: bool
-    """the mirror's target takes part in a commit (`SiteProbe.ticks_target`)"""
-    after_a_point: bool
-    """`SiteProbe.after_a_point`"""
+    probe: SiteProbe
+    """what the daemons' sites answer the lockstep with (its commit's flags, here)"""
+
+
+def stored_record(state_dir: Path, pair: str, first: bool) -> RoleRecord:
+    """The role record a daemon that is down left in its state folder (what it reads when it
+    starts)."""
+    roles = PairRoles(state_dir, {pair: first})
+    try:
+        return roles.books[pair].record
+    finally:
+        roles.close()
 
 
 def seeds(volume: Volume | Region) -> tuple[int, ...]:
@@ -155,9 +163,7 @@ class Host:
         """The role record, from the file when the host is down (what a restart reads)."""
         if self.roles is not None:
             return self.book.record
-        return (
-            PairRoles(self.state_dir, {self.world.pair: self.first}).books[self.world.pair].record
-        )
+        return stored_record(self.state_dir, self.world.pair, self.first)
 
     def start(self) -> None:
         """What a daemon does at start: the record read, the site built from its journal, a

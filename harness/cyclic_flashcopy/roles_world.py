@@ -179,4 +179,4 @@ def roles_probe(settings: SiteSettings) -> SiteProbe:
 def roles_hosts(grains: int) -> ProcessHosts:
     """The pair as the daemons' configs name it: the local site first, its one pair unnamed."""
     volumes = {site: {v: grains for v in SITE_VOLUMES[site]} for site in HOSTS}
-    return ProcessHosts(HOSTS, "", volumes, "", 0, PROBE.ticks_target, PROBE.after_a_point)
+    return ProcessHosts(HOSTS, "", volumes, "", 0, PROBE)

@@ -259,12 +259,4 @@ def roles_hosts(grains: int) -> ProcessHosts:
     volumes = {site: {v: layout[v] for v in site_volumes(topology, site)} for site in sites}
     header = "pipelined = false\n" + groups_toml(topology)
     probe = OverlayProbe(topology)
-    return ProcessHosts(
-        sites,
-        f"group{GROUP}",
-        volumes,
-        header,
-        probe.first,
-        probe.ticks_target,
-        probe.after_a_point,
-    )
+    return ProcessHosts(sites, f"group{GROUP}", volumes, header, probe.first, probe)
