@@ -48,6 +48,22 @@ def extent_in(grains: frozenset[int]) -> st.SearchStrategy[tuple[int, int]]:
     )
 
 
+def window_in(grains: frozenset[int]) -> st.SearchStrategy[tuple[int, int]]:
+    """A window (start, count) over the non-empty set `grains`:
+    two times in three an extent of the set (`extent_in`), else the window from one of its
+    grains to a later one, grains not in the set between (design A's actions move the set's
+    grains within a window: the runner's sparse batches)."""
+    ordered = sorted(grains)
+
+    def to_later(first: int) -> st.SearchStrategy[tuple[int, int]]:
+        later = [g for g in ordered if first <= g < first + MAX_EXTENT]
+        return st.sampled_from(later).map(lambda last: (first, last - first + 1))
+
+    return st.one_of(
+        extent_in(grains), extent_in(grains), st.sampled_from(ordered).flatmap(to_later)
+    )
+
+
 MAX_RANGE_PARTS = 3 * GRAIN_PARTS
 """the longest host write of a range the machines draw, in grain parts"""
 

@@ -71,6 +71,20 @@ class GrainMap:
     def extents(self, max_len: int | None = None) -> list[Extent]:
         return runs(np.flatnonzero(self.bits).tolist(), max_len or 0)
 
+    def within(self, start: int, count: int) -> list[int]:
+        """The grains of the map in the window of `count` grains from `start`."""
+        return (np.flatnonzero(self.bits[start : start + count]) + start).tolist()
+
+    def windows(self, max_grains: int) -> list[Extent]:
+        """Windows over the map, in order, each from one of its grains to another and holding
+        at most `max_grains` of them (grains not in the map may lie between): what one action
+        moves with one barrier."""
+        grains = np.flatnonzero(self.bits)
+        firsts, lasts = grains[::max_grains], grains[max_grains - 1 :: max_grains]
+        if len(lasts) < len(firsts):
+            lasts = np.append(lasts, grains[-1])
+        return [(int(a), int(b - a + 1)) for a, b in zip(firsts, lasts, strict=True)]
+
     def to_hex(self) -> str:
         return np.packbits(self.bits).tobytes().hex()
 

@@ -46,6 +46,8 @@ def apply_changes(meta: Metadata, changes: Changes) -> None:
         if isinstance(current, GrainMap):
             if "assign" in change:  # then any adds and removes change the assigned map
                 current = meta[name] = GrainMap.from_hex(len(current.bits), change["assign"])
+            if change.get("clear"):  # a map emptied by a record that names no grain of it
+                current.bits[:] = False
             for g in change.get("add", ()):
                 current.add(g)
             for g in change.get("remove", ()):

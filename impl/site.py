@@ -50,6 +50,16 @@ class SiteDown(Exception):
     """An operation reached a site that is not running."""
 
 
+def require_some(grains: GrainMap, start: int, count: int, what: str) -> list[int]:
+    """A window's bounds, checked before any write: the grains of `grains` (`what`) within it,
+    at least one."""
+    inside = start >= 0 and count >= 1 and start + count <= len(grains.bits)
+    found = grains.within(start, count) if inside else []
+    if not found:
+        raise EngineRefused(f"no grain of [{start}, {start + count}) is {what}")
+    return found
+
+
 def require_extent(grains: GrainMap, start: int, count: int, what: str, held: bool = True) -> None:
     """An extent's bounds, checked before any write: every grain of it must be in `grains`
     (`what`), or with `held` False none may be."""
@@ -113,6 +123,9 @@ class DurableSite:
         """Several extents of one volume as one write of the design's plan: no barrier between
         them, one flush after the last (a crash counts one write, a power loss may keep any of
         them)."""
+        if len(writes) == 1:
+            self._write(volume, *writes[0], durable=durable)
+            return
         for start, data in writes:
             volume.write_grains(start, data)
         if durable:

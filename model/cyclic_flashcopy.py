@@ -13,11 +13,13 @@ branch write by write, so a crash armed with `CrashSite(site, after_writes=n)` c
 plan after the n-th write of that site — the design's flush order is part of the model, and an
 unsafe order is a mutant.
 
-Extents: `CopyGrain`, `ResyncGrain` and `DrainTarget` carry `count` consecutive grains from
-`grain`, as the engine's runner sends them.  Their plan is the grain plan with every volume
-write covering the extent, so an extent has as many writes as one grain: target protection is
-one write from the first protected grain to the last (T's own values rewritten in between).
-A crash here falls between whole writes, each on the media.
+Extents: `CopyGrain`, `ResyncGrain` and `DrainTarget` carry a window of `count` consecutive
+grains from `grain`, as the engine's runner sends them, and move the grains of their map within
+it (at least one; the others in between stay as they are): a sparse set of grains as one plan.
+Their plan is the grain plan with every volume write covering that set, so a set has as many
+writes and barriers as one grain: a volume write of several runs is one write of the plan (a
+power loss may keep any of its runs), and target protection is one write of the protected
+grains.  A crash here falls between whole writes, each on the media.
 
 Barriers: each write of a plan says whether it must be durable before the next (`durable`);
 the engine flushes exactly there.  The safe design needs every one; each flush-order mutant
@@ -64,7 +66,7 @@ from pitmirror.model.algebra import the_case as case_that_applies
 from pitmirror.model.cyclic_flashcopy_rules import Options as Options
 from pitmirror.model.cyclic_flashcopy_vocabulary import VOCABULARY
 from pitmirror.model.design import ActionNotEnabled, DesignModel, WrongDesign
-from pitmirror.model.extents import some_run, sub_extents
+from pitmirror.model.extents import runs, some_run, sub_extents
 from pitmirror.model.options import DesignOptions
 
 DESIGN = rules.DESIGN
@@ -372,6 +374,15 @@ def why_disabled(state: State, action: Action, seen: rules.PairView | None = Non
     return None
 
 
+def windows(grains: Grains) -> list[tuple[int, int]]:
+    """Every extent inside the runs of `grains`, and the window over all of them where they are
+    not one run (an action moves the grains of its map within its window)."""
+    found = list(sub_extents(grains))
+    if grains and len(runs(grains)) > 1:
+        found.append((min(grains), max(grains) - min(grains) + 1))
+    return found
+
+
 def enabled_actions(state: State) -> Iterator[Action]:
     """Every enabled action, HostWrite data drawn from `config.values`, background actions
     over every extent."""
@@ -385,10 +396,10 @@ def enabled_actions(state: State) -> Iterator[Action]:
         ),
         HostFlush(),
         *(HostRead(g) for g in range(cfg.grains)),
-        *(CopyGrain(g, n) for g, n in sub_extents(state.copy_map)),
-        *(ResyncGrain(g, n) for g, n in sub_extents(state.out_of_sync)),
+        *(CopyGrain(g, n) for g, n in windows(state.copy_map)),
+        *(ResyncGrain(g, n) for g, n in windows(state.out_of_sync)),
         CommitPoint(),
-        *(DrainTarget(g, n) for g, n in sub_extents(state.target_map)),
+        *(DrainTarget(g, n) for g, n in windows(state.target_map)),
         LinkDown(),
         LinkUp(),
         *(CrashSite(s, n) for s in SITES for n in range(cfg.max_crash_writes + 1)),

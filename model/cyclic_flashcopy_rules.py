@@ -313,10 +313,8 @@ def local_is_up(s: PairView) -> Clause:
     return Clause(s.local_up, "the local site is down")
 
 
-def within(x: Algebra, extent: Term, grains: Term, name: str) -> Iterator[Clause]:
-    yield Clause(x.nonempty(extent), "the extent is empty")
-    yield Clause(x.every_in(extent, lambda g: x.in_set(grains, g)),
-                 lambda: x.outside(grains, extent, name))  # fmt: skip
+def some_within(x: Algebra, window: Term, grains: Term, name: str) -> Iterator[Clause]:
+    yield Clause(x.nonempty(x.common(window, grains)), lambda: x.outside(grains, window, name))
 
 
 def host_write_guard(x: Algebra, o: Options, s: PairView, grain: Term, data: Term) -> Clauses:
@@ -421,12 +419,14 @@ def nothing(x: Algebra, o: Options, s: PairView, **params: Term) -> list[Case]:
 
 def copy_grain_guard(x: Algebra, o: Options, s: PairView, extent: Term) -> Clauses:
     yield local_is_up(s)
-    yield from within(x, extent, s.copy_map, "copy_map")
+    yield from some_within(x, extent, s.copy_map, "copy_map")
 
 
 def copy_grain(x: Algebra, o: Options, s: PairView, extent: Term) -> list[Case]:
+    """The grains of the copy map within the extent (a window: grains between them that are not
+    in the map stay as they are), copied by one plan: one barrier for the whole set."""
     cases = []
-    for label, when, writes, done in copy_branches(x, o, s, extent):
+    for label, when, writes, done in copy_branches(x, o, s, x.common(extent, s.copy_map)):
         # the copy-bits-cleared-first mutant writes the record before the data
         ordered = [*writes, done] if o.data_before_record else [done, *writes]
         cases.append(Case(label, when, tuple(ordered)))
@@ -435,11 +435,13 @@ def copy_grain(x: Algebra, o: Options, s: PairView, extent: Term) -> list[Case]:
 
 def resync_grain_guard(x: Algebra, o: Options, s: PairView, extent: Term) -> Clauses:
     yield Clause(x.and_(s.local_up, s.mirror_ok(x)), "resync needs both sites and the link up")
-    yield from within(x, extent, s.out_of_sync, "out_of_sync")
+    yield from some_within(x, extent, s.out_of_sync, "out_of_sync")
 
 
 def resync_grain(x: Algebra, o: Options, s: PairView, extent: Term) -> list[Case]:
-    """I1's values of the out-of-sync extent go to I2, then the local record clears them."""
+    """I1's values of the out-of-sync grains within the extent go to I2, then the local record
+    clears them."""
+    extent = x.common(extent, s.out_of_sync)
     done = record("local", "out_of_sync -= e", out_of_sync=x.minus(s.out_of_sync, extent))
     return [Case(label or "resync", when, (*writes, done))
             for label, when, writes in mirror_branches(x, o, s, extent, s.i1)]  # fmt: skip
@@ -469,13 +471,14 @@ def commit_point(x: Algebra, o: Options, s: PairView) -> list[Case]:
 
 def drain_target_guard(x: Algebra, o: Options, s: PairView, extent: Term, after: Term) -> Clauses:
     yield Clause(s.remote_up, "the remote site is down")
-    yield from within(x, extent, s.target_map, "target_map")
+    yield from some_within(x, extent, s.target_map, "target_map")
 
 
 def drain_target(x: Algebra, o: Options, s: PairView, extent: Term, after: Term) -> list[Case]:
-    """T takes I2's committed values of the extent, then they leave the target map.  `after`
-    is the grain after the extent's end, which the drain-clears-past-its-end mutant clears
-    too."""
+    """T takes I2's committed values of the target map's grains within the extent, then they
+    leave the target map.  `after` is the grain after the extent's end, which the
+    drain-clears-past-its-end mutant clears too."""
+    extent = x.common(extent, s.target_map)
     cleared, label = x.minus(s.target_map, extent), "target -= e"
     if not o.drain_clears_its_extent:
         cleared, label = x.minus(cleared, x.just(after)), "target -= e and the grain after"

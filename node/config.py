@@ -23,8 +23,8 @@ dead_seconds = 5.0              # optional: no frame for this long, the link is 
 
 [cycle]                         # optional
 idle_seconds = 0.05             # how long a site with nothing to do waits before looking again
-extents_per_tick = 8
-max_extent_grains = 16
+extents_per_tick = 4
+max_extent_grains = 256
 
 [status]                        # optional
 socket = "control.sock"         # default: in the state folder

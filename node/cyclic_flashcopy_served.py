@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from pitmirror.impl.cyclic_flashcopy.local import FlashCopyLocalSite
-from pitmirror.impl.cyclic_flashcopy.messages import MESSAGES, Commit, MirrorWrite
+from pitmirror.impl.cyclic_flashcopy.messages import MESSAGES, Commit, MirrorRuns, MirrorWrite
 from pitmirror.impl.cyclic_flashcopy.metadata import COMMITTED_AT, recorded_time
 from pitmirror.impl.cyclic_flashcopy.remote import FlashCopyRemoteSite, lost_commit
 from pitmirror.impl.cyclic_flashcopy.runner import CopyRunner, DrainRunner
@@ -259,6 +259,12 @@ class RemoteServed(Served):
             raise MessageRefused(str(refused)) from None
         if isinstance(message, MirrorWrite):
             self.digests.stage(message.grain, message.data)
+            return None
+        if isinstance(message, MirrorRuns):
+            at, size = 0, self.grain_size
+            for start, count in message.extents():
+                self.digests.stage(start, message.data[at : at + count * size])
+                at += count * size
             return None
         assert isinstance(message, Commit)
         self.digests.commit()

@@ -33,7 +33,7 @@ from pitmirror.impl.journal import replace_durably
 from pitmirror.impl.link import LinkUnavailable
 from pitmirror.impl.roles import RolesError
 from pitmirror.impl.site import EngineRefused
-from pitmirror.impl.wire import MessageError
+from pitmirror.impl.wire import MAX_PAYLOAD_BYTES, MessageError
 from pitmirror.node import turns
 from pitmirror.node.block_door import BlockDoor
 from pitmirror.node.config import SiteConfig, built_site
@@ -215,6 +215,12 @@ class Daemon(Failover):
                                              Cycle.max_extent_grains)),
                            config.number("cycle", "interval_seconds",
                                          Cycle.interval_seconds))  # fmt: skip
+        moved = self.cycle.max_extent_grains * config.grain_size
+        if self.cycle.max_extent_grains < 1 or moved > MAX_PAYLOAD_BYTES:
+            raise ConfigError(f"{config.where}: cycle.max_extent_grains of "
+                              f"{self.cycle.max_extent_grains} grains: one action's message "
+                              f"holds 1 to {MAX_PAYLOAD_BYTES // config.grain_size} grains of "
+                              f"{config.grain_size} bytes")  # fmt: skip
         heartbeat = config.number("link", "heartbeat_seconds", Timeouts.heartbeat)
         dead = config.number("link", "dead_seconds", Timeouts.dead)
         self.timeouts = Timeouts(heartbeat=heartbeat, dead=dead, delivery=3 * dead)

@@ -19,8 +19,9 @@ class Cycle:
     """The cycle settings of a config's [cycle] table."""
 
     idle_seconds: float = 0.05
-    extents_per_tick: int = 8
-    max_extent_grains: int = 16
+    extents_per_tick: int = 4
+    max_extent_grains: int = 256
+    """the grains one action moves (design A: of a window, however sparse), with one barrier"""
     interval_seconds: float = 0.0
     """design B: at least this long from one point to the next"""
 

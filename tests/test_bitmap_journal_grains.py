@@ -11,7 +11,15 @@ from hypothesis import strategies as st
 
 from pitmirror.harness.grains import CorruptGrain, decode_grain, grain_bytes
 from pitmirror.impl.bitmap import GrainMap
-from pitmirror.impl.journal import FileStore, Journal, JournalError, MemoryStore, apply_changes
+from pitmirror.impl.cyclic_flashcopy.metadata import LocalMeta, RemoteMeta
+from pitmirror.impl.journal import (
+    FileStore,
+    Journal,
+    JournalError,
+    MemoryStore,
+    apply_changes,
+    record_line,
+)
 
 
 @given(st.lists(st.booleans(), max_size=200), st.integers(1, 8) | st.none())
@@ -259,3 +267,27 @@ def test_a_record_that_assigns_a_map_then_adds_changes_the_assigned_map() -> Non
                                       "remove": [5]}})  # fmt: skip
     copy_map = meta["copy_map"]
     assert isinstance(copy_map, GrainMap) and sorted(copy_map) == [6]
+
+
+def test_a_record_that_clears_a_map_then_adds_names_only_the_grains_it_holds() -> None:
+    meta: dict[str, int | GrainMap] = {"copy_map": GrainMap(8, [0, 1]), "future_map": GrainMap(8)}
+    apply_changes(meta, {"copy_map": {"clear": True, "add": [3]}, "future_map": {"clear": True}})
+    assert meta == {"copy_map": GrainMap(8, [3]), "future_map": GrainMap(8)}
+
+
+def test_a_commit_record_grows_with_the_grains_changed_not_with_the_volume() -> None:
+    def commit_bytes(grains: int, changed: int) -> int:
+        copy = GrainMap(grains, range(0, 2 * changed, 2))
+        records = [LocalMeta.next_cycle(3, copy, 0, 0), RemoteMeta.committed_point(2, copy, 0)]
+        return sum(len(record_line(9, changes)) for changes in records)
+
+    assert commit_bytes(1 << 20, 10) == commit_bytes(1 << 10, 10) < 1000
+    assert commit_bytes(1 << 20, 1000) > 10 * commit_bytes(1 << 20, 10)
+
+
+def test_windows_hold_at_most_so_many_grains_of_the_map() -> None:
+    grains = GrainMap(100, [3, 4, 9, 40, 41, 42, 99])
+    assert grains.windows(3) == [(3, 7), (40, 3), (99, 1)]
+    assert grains.windows(100) == [(3, 97)]
+    assert GrainMap(8).windows(4) == []
+    assert grains.within(4, 37) == [4, 9, 40]

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 import struct
-import zlib
 from pathlib import Path
 
+import crc32c
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -22,7 +22,7 @@ from pitmirror.impl.freeze_overlay.messages import DeltaWrite
 from pitmirror.impl.freeze_overlay.site import OverlaySite, initial_meta
 from pitmirror.impl.journal import Journal
 from pitmirror.impl.site import EngineRefused
-from pitmirror.impl.wire import HEADER, MAX_PAYLOAD_BYTES, MessageError, Vocabulary
+from pitmirror.impl.wire import HEADER, MAX_PAYLOAD_BYTES, VERSION, MessageError, Vocabulary
 from pitmirror.model import cyclic_flashcopy as A
 from pitmirror.model import freeze_overlay as B
 from pitmirror.model.actions import CopyDelta, CopyGrain, HostWrite
@@ -34,9 +34,12 @@ U64 = st.integers(0, 2**64 - 1)
 def messages_of(vocabulary: Vocabulary) -> st.SearchStrategy[object]:
     """Any message of the vocabulary, every field drawn over its whole range."""
     by_kind = {"int": U64, "bytes": st.binary(max_size=256), "str": st.text(max_size=32)}
+    # design A's MirrorRuns: runs of 16 bytes each (its own check refuses anything else)
+    by_name = {"runs": st.lists(st.binary(min_size=16, max_size=16), max_size=4).map(b"".join)}
 
     def of(cls: type[object]) -> st.SearchStrategy[object]:
-        fields = {f.name: by_kind[str(f.type)] for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        fields = {f.name: by_name.get(f.name, by_kind[str(f.type)])
+                  for f in dataclasses.fields(cls)}  # type: ignore[arg-type]  # fmt: skip
         return st.builds(cls, **fields)
 
     return st.one_of([of(cls) for cls in vocabulary.types])
@@ -81,17 +84,18 @@ def test_garbage_is_refused(garbage: bytes) -> None:
         MESSAGES.decode(garbage)
 
 
-def _forged(kind: int, payload: bytes, design: int = ord("A"), version: int = 1) -> bytes:
+def _forged(kind: int, payload: bytes, design: int = ord("A"), version: int = 2) -> bytes:
     header = HEADER.pack(b"PITMMSG", version, design, kind, len(payload))
-    return header + struct.pack("<I", zlib.crc32(payload, zlib.crc32(header))) + payload
+    return header + struct.pack("<I", crc32c.crc32c(payload, crc32c.crc32c(header))) + payload
 
 
 @pytest.mark.parametrize(
     ("forged", "words"),
     [
-        (_forged(0, b"", version=2), "message version 2"),
+        (_forged(0, b"", version=1), "message version 1; this site speaks version 2"),
         (_forged(0, b"", design=ord("B")), "of design 'B', not of A"),
         (_forged(7, b""), "unknown message type 7"),
+        (_forged(2, struct.pack("<I", 5) + b"12345" + struct.pack("<I", 0)), "no list of runs"),
         (_forged(1, struct.pack("<QQ", 3, 0) + b"x"), "1 bytes left over after a Commit"),
         (_forged(0, struct.pack("<QI", 3, 99) + b"abc"), "MirrorWrite.data runs 96 bytes past"),
         (b"NOTPITM" + bytes(16), "bad magic"),
@@ -105,7 +109,7 @@ def test_each_bad_message_is_named(forged: bytes, words: str) -> None:
 def test_an_oversized_message_is_refused_both_ways() -> None:
     with pytest.raises(MessageError, match="too large"):
         MESSAGES.encode(MirrorWrite(0, bytes(MAX_PAYLOAD_BYTES)))
-    header = HEADER.pack(b"PITMMSG", 1, ord("A"), 0, MAX_PAYLOAD_BYTES + 1)
+    header = HEADER.pack(b"PITMMSG", VERSION, ord("A"), 0, MAX_PAYLOAD_BYTES + 1)
     with pytest.raises(MessageError, match="larger than any message"):
         MESSAGES.decode(header + bytes(4))
 

@@ -12,6 +12,7 @@ from pitmirror.harness.designs import Subject
 from pitmirror.harness.grains import CorruptGrain, grain_bytes
 from pitmirror.harness.lockstep import run_actions
 from pitmirror.harness.seeds import CachedSeeds, SeedReader
+from pitmirror.impl.cyclic_flashcopy.messages import MESSAGES, MirrorRuns
 from pitmirror.impl.regions import Region
 from pitmirror.impl.site import EngineRefused
 from pitmirror.impl.volumes import MemoryVolume
@@ -139,14 +140,28 @@ def test_an_extent_of_one_grain_writes_the_old_trace_line() -> None:
     assert parse_action({"action": "ResyncGrain", "grain": 1}) == ResyncGrain(1, 1)
 
 
-def test_extent_guards_name_the_grains_that_are_missing() -> None:
+def test_extent_guards_name_the_window_that_holds_no_grain_of_the_map() -> None:
     state = A.initial_state(A.Config(grains=8))
     assert A.why_disabled(state, CopyGrain(0, 8)) is None
     assert A.why_disabled(state, CopyGrain(6, 3)) == "grain 6..8 is outside the volume (0..7)"
     assert A.why_disabled(state, CopyGrain(2, 0)) == "an extent has at least one grain, not 0"
     state = A.step(state, CopyGrain(2, 2))
-    assert A.why_disabled(state, CopyGrain(0, 4)) == "grains 2, 3 are not in copy_map"
+    assert A.why_disabled(state, CopyGrain(2, 2)) == "grains 2, 3 are not in copy_map"
     assert A.why_disabled(state, DrainTarget(0, 3)) == "grains 0..2 are not in target_map"
+
+
+def test_a_window_moves_the_grains_of_its_map_and_leaves_the_others() -> None:
+    """A sparse set as one action: grains 2 and 3 copied (and then written by the host), the
+    window 0..7 copies the rest, as the two runs around them would, and leaves 2 and 3 alone."""
+    state = A.initial_state(A.Config(grains=8))
+    for action in (CopyGrain(2, 2), HostWrite(2, 7), HostWrite(3, 8)):
+        state = A.step(state, action)
+    assert A.why_disabled(state, CopyGrain(0, 4)) is None
+    window = A.step(state, CopyGrain(0, 8))
+    assert window == A.step(A.step(state, CopyGrain(0, 2)), CopyGrain(4, 4))
+    assert not window.copy_map and A.step(window, CommitPoint()).committed == 1
+    plan = A.write_plan(state, CopyGrain(0, 8))
+    assert [getattr(w, "volume", w.site) for w in plan] == ["i1", "remote", "i2", "local"]
 
 
 def _with_target_map_full(grains: int) -> A.State:
@@ -211,12 +226,32 @@ def test_extent_actions_agree_with_the_model_on_loop_devices(loop_backend: str) 
     _run_extent_trace(loop_backend)
 
 
-def test_the_engine_refuses_an_extent_outside_its_map(tmp_path: Path) -> None:
+def test_the_engine_refuses_a_window_with_no_grain_of_its_map(tmp_path: Path) -> None:
     volumes = {name: MemoryVolume(name, 4, GRAIN) for name in ("source", "i1", "i2", "target")}
     lockstep = Lockstep(volumes, tmp_path, A.Options())
     assert run_actions(lockstep, [CopyGrain(0, 2)])[-1].ok
-    with pytest.raises(EngineRefused, match=r"grains \[1, 3\) are not all in the copy map"):
-        lockstep.engine.apply(CopyGrain(1, 2))
+    with pytest.raises(EngineRefused, match=r"no grain of \[0, 2\) is in the copy map"):
+        lockstep.engine.apply(CopyGrain(0, 2))
+    with pytest.raises(EngineRefused, match=r"no grain of \[3, 5\) is in the copy map"):
+        lockstep.engine.apply(CopyGrain(3, 2))  # past the volume's end
+    assert run_actions(lockstep, [CopyGrain(1, 3)])[-1].ok  # grain 1 copied already
+
+
+def test_the_remote_refuses_runs_out_of_order_touching_or_short_of_data(tmp_path: Path) -> None:
+    volumes = {name: MemoryVolume(name, 8, GRAIN) for name in ("source", "i1", "i2", "target")}
+    remote = Lockstep(volumes, tmp_path, A.Options()).engine.remote
+    one = bytes(GRAIN)
+    bad = [([(4, one), (1, one)], None), ([(1, one), (2, one)], None),
+           ([(1, one), (7, one + one)], None), ([(1, one), (3, one)], one)]  # fmt: skip
+    for writes, data in bad:
+        message = MirrorRuns.of(writes, GRAIN)
+        if data is not None:
+            message = MirrorRuns(message.runs, data)
+        with pytest.raises(EngineRefused, match="a mirror write"):
+            remote.receive(MESSAGES.encode(message))
+    assert not remote.remote_meta().received_map
+    remote.receive(MESSAGES.encode(MirrorRuns.of([(1, one), (3, one + one)], GRAIN)))
+    assert sorted(remote.remote_meta().received_map) == [1, 3, 4]
 
 
 @pytest.mark.parametrize("cut", [1, 2, 3])

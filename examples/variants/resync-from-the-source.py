@@ -13,6 +13,7 @@ DESIGN = "cyclic-flashcopy"
 
 def resync_grain(x: Any, o: Any, s: Any, extent: Any) -> list[Case]:
     """The unchanged plan with S's values where I1's were."""
+    extent = x.common(extent, s.out_of_sync)  # the out-of-sync grains within the window
     done = A.record("local", "out_of_sync -= e", out_of_sync=x.minus(s.out_of_sync, extent))
     return [Case(label or "resync", when, (*writes, done))
             for label, when, writes in A.mirror_branches(x, o, s, extent, s.source)]  # fmt: skip

@@ -20,6 +20,7 @@ from pitmirror.harness.machine import (
     LockstepMachine,
     extent_in,
     member_of,
+    window_in,
 )
 from pitmirror.model import cyclic_flashcopy as design_a
 from pitmirror.model.actions import (
@@ -108,14 +109,14 @@ def build_machine(
         @precondition(lambda self: self.model.local_up and self.model.copy_map)
         @rule(data=st.data())
         def copy_grain(self, data: st.DataObject) -> None:
-            self._do(CopyGrain(*data.draw(extent_in(self.model.copy_map))))
+            self._do(CopyGrain(*data.draw(window_in(self.model.copy_map))))
 
         @precondition(
             lambda self: self.model.local_up and self.model.mirror_ok and self.model.out_of_sync
         )
         @rule(data=st.data())
         def resync_grain(self, data: st.DataObject) -> None:
-            self._do(ResyncGrain(*data.draw(extent_in(self.model.out_of_sync))))
+            self._do(ResyncGrain(*data.draw(window_in(self.model.out_of_sync))))
 
         @precondition(lambda self: design_a.why_disabled(self.model, CommitPoint()) is None)
         @rule()
@@ -125,7 +126,7 @@ def build_machine(
         @precondition(lambda self: self.model.remote_up and self.model.target_map)
         @rule(data=st.data())
         def drain_target(self, data: st.DataObject) -> None:
-            self._do(DrainTarget(*data.draw(extent_in(self.model.target_map))))
+            self._do(DrainTarget(*data.draw(window_in(self.model.target_map))))
 
         def _rarely(self, fault: Action, roll: int, data: st.DataObject) -> None:
             """The fault on roll 0; otherwise the step moves the cycle on, so that faults do

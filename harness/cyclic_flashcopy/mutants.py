@@ -8,11 +8,12 @@ from __future__ import annotations
 from pitmirror.harness.mutants import DroppedBarriers
 from pitmirror.harness.mutants import is_mutant as mutated
 from pitmirror.impl.cyclic_flashcopy.local import FlashCopyLocalSite
-from pitmirror.impl.cyclic_flashcopy.messages import MirrorWrite
+from pitmirror.impl.cyclic_flashcopy.messages import mirror_message
 from pitmirror.impl.cyclic_flashcopy.metadata import LocalMeta
 from pitmirror.impl.cyclic_flashcopy.remote import FlashCopyRemoteSite
-from pitmirror.impl.site import require_extent, span
+from pitmirror.impl.site import require_some, span
 from pitmirror.model.cyclic_flashcopy import Options
+from pitmirror.model.extents import runs
 
 BARRIERS = {
     "copy data": "flush_copy_data",
@@ -52,14 +53,13 @@ class MutantLocalSite(DroppedBarriers, FlashCopyLocalSite):
             return
         # copy-bits-cleared-first: the record that clears the copy bits is durable before the
         # data it stands for
-        require_extent(self.local_meta().copy_map, grain, count, "in the copy map")
-        grains = span(grain, count)
+        grains = require_some(self.local_meta().copy_map, grain, count, "in the copy map")
         mirrored = self.link.reaches
         self._record(LocalMeta.copied(grains, mirrored))
-        data = self.source.read_grains(grain, count)
-        self._write(self.i1, grain, data)
+        writes = [(start, self.source.read_grains(start, n)) for start, n in runs(grains)]
+        self._write_runs(self.i1, writes)
         if mirrored:
-            self.link.send(MirrorWrite(grain, data))
+            self.link.send(mirror_message(writes, self.grain_size))
 
     def _write_through(self, grain: int, data: bytes) -> None:
         options = self.options
@@ -74,8 +74,7 @@ class MutantLocalSite(DroppedBarriers, FlashCopyLocalSite):
             return
         track = LocalMeta.tracked(grain)
         if cow:  # source-before-journal: the source changes before the record that tracks it
-            copied, grains = self._copy_data(grain, 1)
-            changes = self._copied(grains, copied)
+            changes = self._copied([grain], self._copy_data([grain]))
             self._write(self.source, grain, data, durable)
             self._record({**changes, **track})
         elif options.journal_before_source:  # no-copy-on-write
@@ -108,8 +107,8 @@ class MutantRemoteSite(DroppedBarriers, FlashCopyRemoteSite):
         options = self.options
         return options.target_protection and (options.protect_extents or count == 1)
 
-    def drained(self, grain: int, count: int) -> list[int]:
-        if self.options.drain_clears_its_extent:
-            return super().drained(grain, count)
-        # drain-clears-past-its-end: the grain after the extent too
-        return span(grain, min(count + 1, self.target.grain_count - grain))
+    def drained(self, grains: list[int], end: int) -> list[int]:
+        if self.options.drain_clears_its_extent or end >= self.target.grain_count:
+            return super().drained(grains, end)
+        # drain-clears-past-its-end: the grain after the window too
+        return [*grains, end]

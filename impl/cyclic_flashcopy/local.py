@@ -19,7 +19,7 @@ from statemachine.exceptions import TransitionNotAllowed
 
 from pitmirror.impl.bitmap import GrainMap
 from pitmirror.impl.cyclic_flashcopy.controllers import LocalCycle
-from pitmirror.impl.cyclic_flashcopy.messages import Commit, MirrorWrite
+from pitmirror.impl.cyclic_flashcopy.messages import Commit, mirror_message
 from pitmirror.impl.cyclic_flashcopy.metadata import TAKEN_AT, LocalMeta, recorded_time
 from pitmirror.impl.journal import Changes, Journal, Metadata
 from pitmirror.impl.link import Link, LinkUnavailable
@@ -30,8 +30,7 @@ from pitmirror.impl.site import (
     WriteHook,
     event_arguments,
     no_clock,
-    require_extent,
-    span,
+    require_some,
 )
 from pitmirror.impl.volumes import Volume
 from pitmirror.model.actions import (
@@ -181,35 +180,36 @@ class FlashCopyLocalSite(DurableSite):
 
     # ---- the work of each event --------------------------------------------------------------
 
-    def _copy(self, start: int, count: int, also: Changes | None = None) -> None:
+    def _copy(self, grains: list[int], also: Changes | None = None) -> None:
         """The grains to I1 and (when the link reaches it) I2, both durable, then one record
         that clears their copy bits (and marks them out of sync if I2 was not reached)."""
-        data, grains = self._copy_data(start, count)
-        self._record({**self._copied(grains, data), **(also or {})})
+        writes = self._copy_data(grains)
+        self._record({**self._copied(grains, writes), **(also or {})})
 
     def _point_grains(self, start: int, count: int) -> bytes:
         """What a copy takes: the source's media (P_k's values), never the host's cache."""
         return self.source.read_grains(start, count)
 
-    def _copy_data(self, start: int, count: int) -> tuple[bytes, list[int]]:
-        data = self._point_grains(start, count)
-        self._write(self.i1, start, data, durable=self.keeps("copy data"))
-        return data, span(start, count)
+    def _copy_data(self, grains: list[int]) -> list[tuple[int, bytes]]:
+        """P_k's values of `grains` into I1, run by run, one barrier after the last."""
+        writes = [(start, self._point_grains(start, count)) for start, count in runs(grains)]
+        self._write_runs(self.i1, writes, durable=self.keeps("copy data"))
+        return writes
 
-    def _copied(self, grains: list[int], data: bytes) -> Changes:
+    def _copied(self, grains: list[int], writes: list[tuple[int, bytes]]) -> Changes:
         """The copy's data sent to I2; the record's changes for the grains copied."""
         try:
-            self.link.send(MirrorWrite(grains[0], data))
+            self.link.send(mirror_message(writes, self.grain_size))
         except LinkUnavailable:
             return LocalMeta.copied(grains, mirrored=False)
         return LocalMeta.copied(grains, mirrored=True)
 
-    # `count` lets one event carry a coalesced extent: a transition costs about as much as
-    # copying one grain, so real-time work is batched per event.
+    # One event moves the grains of the copy map within a window, however sparse: a transition
+    # and a barrier cost more than copying a grain, so real-time work is batched per event.
     def copy_extent(self, grain: int, count: int = 1) -> None:
-        """Background copy of grains of P_k (all in the copy map) to I1 and I2."""
-        require_extent(self.local_meta().copy_map, grain, count, "in the copy map")
-        self._copy(grain, count)
+        """Background copy of the grains of P_k within the window (those in the copy map) to
+        I1 and I2."""
+        self._copy(require_some(self.local_meta().copy_map, grain, count, "in the copy map"))
 
     def read_host_grain(self, grain: int) -> bytes:
         cached = self.cache.get(grain)
@@ -243,7 +243,7 @@ class FlashCopyLocalSite(DurableSite):
             return
         track = LocalMeta.tracked(grain)
         if cow:
-            self._copy(grain, 1, also=track)
+            self._copy([grain], also=track)
         else:
             self._record(track)
         self._write(self.source, grain, data, durable)
@@ -276,10 +276,11 @@ class FlashCopyLocalSite(DurableSite):
         self._write_runs(self.source, writes, self.keeps("host data before ack"))
 
     def resync_extent(self, grain: int, count: int = 1) -> None:
-        """Mirror grains that were copied to I1 while the link was down."""
-        require_extent(self.local_meta().out_of_sync, grain, count, "out of sync")
-        self.link.send(MirrorWrite(grain, self.i1.read_grains(grain, count)))
-        self._record(LocalMeta.resynced(span(grain, count)))
+        """Mirror the grains within the window that were copied to I1 while the link was down."""
+        grains = require_some(self.local_meta().out_of_sync, grain, count, "out of sync")
+        writes = [(start, self.i1.read_grains(start, n)) for start, n in runs(grains)]
+        self.link.send(mirror_message(writes, self.grain_size))
+        self._record(LocalMeta.resynced(grains))
 
     def commit(self) -> None:
         """Commit point k at the remote, then start cycle k+1 (claim 2)."""

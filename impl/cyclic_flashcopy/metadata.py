@@ -97,13 +97,15 @@ class LocalMeta(_Record):
     @staticmethod
     def next_cycle(cycle: int, copy_map: GrainMap, taken_at: int, committed_at: int) -> Changes:
         """Cycle `cycle` starts with `copy_map` to copy and an empty future map: its point is
-        the source at `taken_at`; the point before it, now committed, at `committed_at`."""
+        the source at `taken_at`; the point before it, now committed, at `committed_at`.  The
+        record names the new copy map's grains, not the whole map: it grows with the grains
+        changed, not with the volume."""
         return {
             "cycle": cycle,
             TAKEN_AT: taken_at,
             COMMITTED_AT: committed_at,
-            "copy_map": {"assign": copy_map.to_hex()},
-            "future_map": {"assign": GrainMap(len(copy_map.bits)).to_hex()},
+            "copy_map": {"clear": True, "add": list(copy_map)},
+            "future_map": {"clear": True},
         }
 
 
@@ -134,14 +136,15 @@ class RemoteMeta(_Record):
         return changes
 
     @staticmethod
-    def committed_point(cycle: int, target_map: GrainMap, taken_at: int) -> Changes:
-        """Point `cycle` committed: what I2 received becomes the target map, atomically; the
-        point is the source at `taken_at`."""
+    def committed_point(cycle: int, received: GrainMap, taken_at: int) -> Changes:
+        """Point `cycle` committed: what I2 received joins the target map, atomically; the
+        point is the source at `taken_at`.  The record names the grains received, not the
+        maps."""
         return {
             "committed": cycle,
             COMMITTED_AT: taken_at,
-            "target_map": {"assign": target_map.to_hex()},
-            "received_map": {"assign": GrainMap(len(target_map.bits)).to_hex()},
+            "target_map": {"add": list(received)},
+            "received_map": {"clear": True},
         }
 
     @staticmethod

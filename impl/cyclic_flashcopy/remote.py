@@ -10,12 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from statemachine.exceptions import TransitionNotAllowed
 
 from pitmirror.impl.bitmap import GrainMap
 from pitmirror.impl.cyclic_flashcopy.controllers import RemoteService
-from pitmirror.impl.cyclic_flashcopy.messages import MESSAGES, Commit, Message, MirrorWrite
+from pitmirror.impl.cyclic_flashcopy.messages import (
+    MESSAGES,
+    Commit,
+    Message,
+    MirrorRuns,
+    MirrorWrite,
+)
 from pitmirror.impl.cyclic_flashcopy.metadata import RemoteMeta
 from pitmirror.impl.journal import Journal, Metadata
 from pitmirror.impl.site import (
@@ -24,8 +29,7 @@ from pitmirror.impl.site import (
     EngineRefused,
     WriteHook,
     event_arguments,
-    require_extent,
-    span,
+    require_some,
 )
 from pitmirror.impl.volumes import Volume
 from pitmirror.model.actions import (
@@ -36,6 +40,8 @@ from pitmirror.model.actions import (
 )
 from pitmirror.model.cyclic_flashcopy import Options
 from pitmirror.model.cyclic_flashcopy_vocabulary import takes
+from pitmirror.model.extents import Extent
+from pitmirror.model.extents import runs as runs_of
 
 REMOTE_VOLUMES = ("i2", "target")
 
@@ -99,7 +105,10 @@ class FlashCopyRemoteSite(DurableSite):
         message: Message = MESSAGES.decode(data)
         match message:
             case MirrorWrite(grain=grain, data=payload):
-                self._send("MirrorWrite", {"grain": grain, "data": payload})
+                count = len(payload) // self.i2.grain_size
+                self._send("MirrorWrite", {"runs": [(grain, count)], "data": payload})
+            case MirrorRuns(data=payload):
+                self._send("MirrorWrite", {"runs": message.extents(), "data": payload})
             case Commit(cycle=cycle, taken_at=taken_at):
                 self._send("Commit", {"cycle": cycle, "taken_at": taken_at})
 
@@ -117,49 +126,65 @@ class FlashCopyRemoteSite(DurableSite):
 
     # ---- the work of each event --------------------------------------------------------------
 
-    def mirror_write(self, grain: int, data: bytes) -> None:
-        """Put `data` in I2 from grain `grain` without losing the committed image."""
-        start, count = grain, len(data) // self.i2.grain_size
-        if count < 1 or len(data) % self.i2.grain_size or start + count > self.i2.grain_count:
-            raise EngineRefused(f"a mirror write of {len(data)} bytes at grain {start}")
+    def mirror_write(self, runs: list[Extent], data: bytes) -> None:
+        """Put `data` in I2 at the extents `runs` (in order, apart) without losing the committed
+        image: one write of the plan, however many runs."""
+        grains = self._grains_of(runs, len(data))
         target_map = self.remote_meta().target_map
-        needed = np.flatnonzero(target_map.bits[start : start + count]) + start
-        protected = needed.tolist() if self.protects(count) else []
+        needed = [g for g in grains if target_map.bits[g]]
+        protected = needed if self.protects(len(grains)) else []
         if protected:
-            saved = self._saved_target(protected)
-            self._write(self.target, *saved, durable=self.keeps("protection"))
-        self._record(RemoteMeta.received(span(start, count), protected))
-        self._write(self.i2, start, data, durable=self.keeps("copy data"))
+            self._write_runs(self.target, self._saved_target(protected),
+                             durable=self.keeps("protection"))  # fmt: skip
+        self._record(RemoteMeta.received(grains, protected))
+        writes, size, at = [], self.i2.grain_size, 0
+        for start, count in runs:
+            writes.append((start, data[at : at + count * size]))
+            at += count * size
+        self._write_runs(self.i2, writes, durable=self.keeps("copy data"))
+
+    def _grains_of(self, runs: list[Extent], length: int) -> list[int]:
+        """The grains of a mirror write's runs, checked before any write: in order, apart,
+        inside I2, and `length` bytes of data for them."""
+        grains: list[int] = []
+        for start, count in runs:
+            if count < 1 or start < (grains[-1] + 2 if grains else 0):
+                raise EngineRefused(f"a mirror write's runs {runs[:4]} are not in order and apart")
+            grains.extend(range(start, start + count))
+        if (
+            not grains
+            or grains[-1] >= self.i2.grain_count
+            or length != len(grains) * self.i2.grain_size
+        ):
+            raise EngineRefused(f"a mirror write of {length} bytes at runs {runs[:4]}")
+        return grains
 
     def protects(self, count: int) -> bool:
         """Target protection (DESIGN A.6) over every grain of a mirror write of `count`."""
         return True
 
-    def _saved_target(self, protected: list[int]) -> tuple[int, bytes]:
-        """One write that saves I2's committed value of every protected grain in T: over the
-        span from the first to the last, T's own bytes in between (rewritten unchanged)."""
-        first, last, size = protected[0], protected[-1], self.target.grain_size
-        merged = bytearray(self.target.read_grains(first, last - first + 1))
-        for g in protected:
-            merged[(g - first) * size : (g - first + 1) * size] = self.i2.read_grains(g)
-        return first, bytes(merged)
+    def _saved_target(self, protected: list[int]) -> list[tuple[int, bytes]]:
+        """I2's committed values of the protected grains, run by run, as T's one write."""
+        return [(start, self.i2.read_grains(start, count)) for start, count in runs_of(protected)]
 
     def commit(self, cycle: int, taken_at: int = 0) -> None:
         """The commit of point `cycle`: the grains received become the target map, atomically."""
-        meta = self.remote_meta()
-        merged = meta.target_map.union(meta.received_map)
-        self._record(RemoteMeta.committed_point(cycle, merged, taken_at),
+        received = self.remote_meta().received_map
+        self._record(RemoteMeta.committed_point(cycle, received, taken_at),
                      durable=self.keeps("commit"))  # fmt: skip
 
     def drain(self, grain: int, count: int = 1) -> None:
-        """Copy committed grains I2 -> T and clear their target bits."""
-        require_extent(self.remote_meta().target_map, grain, count, "in the target map")
-        self._write(self.target, grain, self.i2.read_grains(grain, count))
-        self._record(RemoteMeta.drained(self.drained(grain, count)))
+        """Copy the committed grains within the window I2 -> T (one write of the plan), then
+        clear their target bits."""
+        grains = require_some(self.remote_meta().target_map, grain, count, "in the target map")
+        writes = [(start, self.i2.read_grains(start, n)) for start, n in runs_of(grains)]
+        self._write_runs(self.target, writes)
+        self._record(RemoteMeta.drained(self.drained(grains, grain + count)))
 
-    def drained(self, grain: int, count: int) -> list[int]:
-        """The grains a drain of `count` grains from `grain` takes out of the target map."""
-        return span(grain, count)
+    def drained(self, grains: list[int], end: int) -> list[int]:
+        """The grains a drain of `grains` takes out of the target map (`end`: the grain after
+        its window)."""
+        return grains
 
     # ---- failover ----------------------------------------------------------------------------
 

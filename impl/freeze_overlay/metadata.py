@@ -184,11 +184,10 @@ class ObjectRecord:
         """The active delta becomes the frozen one and a free auxiliary volume opens empty as
         the active one: the frozen delta's (dropped), or pipelined the merging delta's
         (dropped) while the frozen delta moves aside to merge."""
-        empty = GrainMap(self.grains).to_hex()
         changes: Changes = {
             self._key("frozen_slot"): current.active_slot,
-            self._key("frozen"): {"assign": current.active.to_hex()},
-            self._key("active"): {"assign": empty},
+            self._key("frozen"): {"clear": True, "add": list(current.active)},
+            self._key("active"): {"clear": True},
             self._key("has_frozen"): 1,
             self._key("frozen_from_base"): 0,
         }
@@ -196,7 +195,7 @@ class ObjectRecord:
             return changes | {self._key("active_slot"): current.frozen_slot}
         return changes | {
             self._key("active_slot"): current.merging_slot,
-            self._key("merging"): {"assign": current.frozen.to_hex()},
+            self._key("merging"): {"clear": True, "add": list(current.frozen)},
             self._key("has_merging"): int(current.has_frozen),
             self._key("merging_from_base"): int(current.frozen_from_base),
         }
@@ -206,7 +205,7 @@ class ObjectRecord:
         return {
             self._key(f"has_{delta}"): 0,
             self._key(f"{delta}_from_base"): 0,
-            self._key(delta): {"assign": GrainMap(self.grains).to_hex()},
+            self._key(delta): {"clear": True},
         }
 
     def drop_frozen(self) -> Changes:
@@ -290,9 +289,9 @@ class CopyRecord:
         assert current.merging_point is None and current.delta_point is not None
         return {
             self._key("delta_slot"): current.merging_slot,
-            self._key("merging"): {"assign": current.delta.to_hex()},
+            self._key("merging"): {"clear": True, "add": list(current.delta)},
             self._key("merging_point"): current.delta_point,
-            self._key("delta"): {"assign": GrainMap(self.grains, received).to_hex()},
+            self._key("delta"): {"clear": True, "add": list(received)},
             self._key("delta_point"): point if received else NO_POINT,
             self._key("complete"): 0,
         }
@@ -303,7 +302,7 @@ class CopyRecord:
         return {
             self._key("base_point"): current.merging_point,
             self._key("merging_point"): NO_POINT,
-            self._key("merging"): {"assign": GrainMap(self.grains).to_hex()},
+            self._key("merging"): {"clear": True},
         }
 
     def complete(self, point: int, taken_at: int = 0) -> Changes:
@@ -316,7 +315,7 @@ class CopyRecord:
         return {
             self._key("base_point"): current.delta_point,
             self._key("delta_point"): NO_POINT,
-            self._key("delta"): {"assign": GrainMap(self.grains).to_hex()},
+            self._key("delta"): {"clear": True},
             self._key("complete"): 0,
         }
 
@@ -324,7 +323,7 @@ class CopyRecord:
         """A forced promote's roll: the base holds the copy's committed point (its complete
         delta's, or the one merging aside, or its own), no delta is held or merging."""
         point = committed_point(current)
-        empty = {"assign": GrainMap(self.grains).to_hex()}
+        empty = {"clear": True}
         return {
             self._key("base_point"): point,
             self._key("delta_point"): NO_POINT,
