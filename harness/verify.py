@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from pitmirror.harness.backends import BACKENDS, resolve_backend
@@ -28,8 +29,9 @@ from pitmirror.harness.coverage import (
     describe_budget,
     measure,
 )
-from pitmirror.harness.design import PropertyRun
+from pitmirror.harness.design import Design, PropertyRun
 from pitmirror.harness.designs import DESIGNS, Subject, safe_configurations
+from pitmirror.harness.parallel import parallel_rows
 from pitmirror.harness.power_loss import DEFAULT_BOUNDS, explore
 from pitmirror.harness.prove import prove_design
 from pitmirror.harness.replay import replay
@@ -114,6 +116,11 @@ QUICK_BUDGET = Budget(examples=20, steps=20)
 Note = Callable[[str], None]
 
 
+Task = tuple[str, Callable[[Note], list[Row]]]
+"""a piece of the run: what it checks (named if it stops) and the checks, told where to note
+each one's start"""
+
+
 def verify(
     traces_dir: Path,
     budget: Budget,
@@ -121,11 +128,13 @@ def verify(
     progress: Callable[[str, int], None] | None = None,
     quick: bool = False,
     detail: Callable[[str], None] | None = None,
+    jobs: int = 1,
 ) -> list[Row]:
     """Run every check; `progress(label, total)` is called before each one, `detail(text)`
     with the state of a long one (the coverage row's runs).  `quick`: the
     safe design's property runs at QUICK_BUDGET, its proofs and every trace; the mutant rows
-    are listed as skipped."""
+    are listed as skipped.  `jobs`: how many processes share the checks (the rows come out in
+    the same order whatever their number)."""
     files = trace_files(traces_dir) if traces_dir.is_dir() else []
     if not files:
         raise VolumeError(f"no trace files under {traces_dir}/ (run from the project root)")
@@ -140,26 +149,48 @@ def verify(
         if progress is not None:
             progress(text, total)
 
-    rows = guarded("property runs", lambda: _property_rows(
-        runs, QUICK_BUDGET if quick else budget, backend, note))  # fmt: skip
+    tried = QUICK_BUDGET if quick else budget
+    tasks: list[Task] = [("property runs", partial(_property_rows, [run], tried, backend))
+                         for run in runs]  # fmt: skip
     if quick:
-        rows += [_skipped(subject, f"mutant {name}", "caught") for name, subject in mutants]
-        rows.append(Row("A+B", COVERAGE_WHAT, COVERAGE_EXPECTED, "skipped (--quick)", "-", 0.0,
-                        True, skipped=True))  # fmt: skip
+        skipped = [_skipped(subject, f"mutant {name}", "caught") for name, subject in mutants]
+        skipped.append(Row("A+B", COVERAGE_WHAT, COVERAGE_EXPECTED, "skipped (--quick)", "-",
+                           0.0, True, skipped=True))  # fmt: skip
+        tasks.append(("skipped", lambda _: skipped))
     else:
-        rows += guarded("mutant runs", lambda: _mutant_rows(mutants, budget, backend, note))
-        rows += guarded(COVERAGE_WHAT, lambda: [
-            _coverage_row(backend, note, detail or (lambda text: None))])  # fmt: skip
-    rows += guarded("proofs", lambda: _proof_rows(note))
+        tasks += [("mutant runs", partial(_mutant_rows, [m], budget, backend)) for m in mutants]
+        tasks.append((COVERAGE_WHAT, lambda tell: [
+            _coverage_row(backend, tell, detail or (lambda text: None))]))  # fmt: skip
+    tasks.append(("proofs", _proof_rows))
     if quick:
-        rows += [_skipped(subject, f"Z3 proof refutes mutant {name}", "refuted")
-                 for name, subject in refuted]  # fmt: skip
+        tasks.append(("skipped", lambda _: [
+            _skipped(subject, f"Z3 proof refutes mutant {name}", "refuted")
+            for name, subject in refuted]))  # fmt: skip
     else:
-        rows += guarded("refutations", lambda: _refutation_rows(refuted, note))
-    rows += guarded("roles", lambda: _roles_rows(note))
-    rows += guarded("power loss", lambda: _power_loss_rows(traces_dir, backend, note, quick))
-    rows += guarded("traces", lambda: _trace_rows(traces_dir, files, backend, note))
-    return rows
+        tasks += [("refutations", partial(_refutation_rows, [m])) for m in refuted]
+    tasks.append(("roles", _roles_proof_rows))
+    tasks += [("roles", partial(_roles_daemon_rows, design)) for design in DESIGNS.values()]
+    tasks.append(("power loss", partial(_power_loss_rows, traces_dir, backend, quick=quick)))
+    for at in range(0, len(files), TRACES_PER_TASK):
+        chunk = files[at : at + TRACES_PER_TASK]
+        tasks.append(("traces", partial(_trace_rows, traces_dir, chunk, backend)))
+    first = [i for i, (what, _) in enumerate(tasks) if what == COVERAGE_WHAT]
+    return run_tasks(tasks, note, jobs, first=first)
+
+
+TRACES_PER_TASK = 8
+
+
+def run_tasks(tasks: list[Task], note: Note, jobs: int, first: list[int] | None = None
+              ) -> list[Row]:  # fmt: skip
+    """Every task's rows, in the tasks' order; with `jobs` > 1 in that many forked processes,
+    each taking the next task not taken yet (`first`: the ones to start with, the longest)."""
+    if jobs <= 1 or len(tasks) < 2:
+        return [row for what, task in tasks for row in guarded(what, partial(task, note))]
+    order = [*(first or []), *(i for i in range(len(tasks)) if i not in (first or []))]
+    found = parallel_rows([(tasks[i][0], tasks[i][1]) for i in order], note, jobs)
+    by_task = dict(zip(order, found, strict=True))
+    return [row for i in range(len(tasks)) for row in by_task[i]]
 
 
 def guarded(what: str, rows: Callable[[], list[Row]]) -> list[Row]:
@@ -360,7 +391,7 @@ def _refutation_rows(mutants: list[tuple[str, Subject]], note: Note) -> list[Row
 ROLES_ROWS = 1 + len(safe_configurations()) + len(ROLES_MUTANTS) + 2 * len(DESIGNS)
 
 
-def _roles_rows(note: Note) -> list[Row]:
+def _roles_proof_rows(note: Note) -> list[Row]:
     """The roles of a pair, written once for both designs: their proof, each design's bridge
     (its invariant gives what the roles assume of its cycle), and each roles mutant refuted by
     the proof, with a violation the model reaches and both designs' engines break in lockstep."""
@@ -397,27 +428,33 @@ def _roles_rows(note: Note) -> list[Row]:
             )
         rows.append(Row("A+B", f"roles mutant {name}: refuted, reached and caught", "refuted",
                         got, "memory", outcome.seconds, outcome.caught))  # fmt: skip
-    for design in DESIGNS.values():
-        note(f"roles lockstep, design {design.short}: two daemons in two processes")
-        started = time.monotonic()
-        with tempfile.TemporaryDirectory(prefix="pm-roles-") as workdir:
-            outcomes = round_trip_outcomes(design, Path(workdir))
-        last = outcomes[-1]
-        got = (f"{len(outcomes) - 1} actions in lockstep" if last.ok
-               else f"{last.status} at action {last.index}: {last.detail}")  # fmt: skip
-        rows.append(Row(design.short, "roles lockstep, two daemons in two processes: forced "
-                        "promote, split brain, resync, orderly switch, crashes", "in lockstep",
-                        got, "files", time.monotonic() - started, last.ok))  # fmt: skip
-        note(f"roles power loss, design {design.short}: each command cut after each step")
-        started = time.monotonic()
-        with tempfile.TemporaryDirectory(prefix="pm-cuts-") as workdir:
-            cuts = cut_runs(design, Path(workdir))
-        wrong = [f"{name} cut after step {after}: {o.status}: {o.detail}"
-                 for name, after, o in cuts if not o.ok]  # fmt: skip
-        got = "; ".join(wrong) or f"{len(cuts)} cuts, each in lockstep through its mending"
-        rows.append(Row(design.short, "roles power loss, two daemons: "
-                        f"{', '.join(CUT_PLANS)} cut after each durable step", "in lockstep",
-                        got, "files", time.monotonic() - started, not wrong))  # fmt: skip
+    return rows
+
+
+def _roles_daemon_rows(design: Design, note: Note) -> list[Row]:
+    """The roles on one design's two daemons: a round trip in lockstep, and each command cut
+    by a power loss after each of its durable steps."""
+    rows = []
+    note(f"roles lockstep, design {design.short}: two daemons in two processes")
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="pm-roles-") as workdir:
+        outcomes = round_trip_outcomes(design, Path(workdir))
+    last = outcomes[-1]
+    got = (f"{len(outcomes) - 1} actions in lockstep" if last.ok
+           else f"{last.status} at action {last.index}: {last.detail}")  # fmt: skip
+    rows.append(Row(design.short, "roles lockstep, two daemons in two processes: forced "
+                    "promote, split brain, resync, orderly switch, crashes", "in lockstep",
+                    got, "files", time.monotonic() - started, last.ok))  # fmt: skip
+    note(f"roles power loss, design {design.short}: each command cut after each step")
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="pm-cuts-") as workdir:
+        cuts = cut_runs(design, Path(workdir))
+    wrong = [f"{name} cut after step {after}: {o.status}: {o.detail}"
+             for name, after, o in cuts if not o.ok]  # fmt: skip
+    got = "; ".join(wrong) or f"{len(cuts)} cuts, each in lockstep through its mending"
+    rows.append(Row(design.short, "roles power loss, two daemons: "
+                    f"{', '.join(CUT_PLANS)} cut after each durable step", "in lockstep",
+                    got, "files", time.monotonic() - started, not wrong))  # fmt: skip
     return rows
 
 

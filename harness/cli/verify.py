@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -127,6 +128,10 @@ def verify_cmd(
         int | None,
         typer.Option(min=1, help="With --variant: explore only the first N small worlds."),
     ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option(min=1, help="Processes that share the checks [default: one per core]."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The main job: lockstep property runs (safe design and every mutant) and every trace.
@@ -142,6 +147,7 @@ def verify_cmd(
         folder = save_dir or findings_dir()
         _verify_variant(variant, traces, backend, folder, tried, worlds, as_json, errors)
     budget = Budget(examples=examples or 200, steps=steps)
+    workers = jobs or len(os.sched_getaffinity(0))
     if as_json or not errors.is_terminal:
         done = [0]
 
@@ -156,7 +162,7 @@ def verify_cmd(
             sys.stderr.flush()
 
         rows = verify_mod.verify(traces, budget, backend, progress=line, quick=quick,
-                                 detail=detail_line)  # fmt: skip
+                                 detail=detail_line, jobs=workers)  # fmt: skip
     else:
         with Progress(
             TextColumn("{task.description}"),
@@ -179,7 +185,7 @@ def verify_cmd(
                 bar.update(task, description=text)
 
             rows = verify_mod.verify(traces, budget, backend, progress=advance, quick=quick,
-                                     detail=detail)  # fmt: skip
+                                     detail=detail, jobs=workers)  # fmt: skip
     passed = all(r.passed for r in rows)
     if as_json:
         print_json({"passed": passed, "quick": quick, "rows": [r.__dict__ for r in rows]})
