@@ -19,23 +19,24 @@ from typing import TYPE_CHECKING, Any
 from pitmirror.impl.volumes import VolumeError
 
 if TYPE_CHECKING:
-    from pitmirror.harness.verify import Row
-
-Task = tuple[str, Callable[[Callable[[str], None]], list["Row"]]]
+    from pitmirror.harness.verify import Row, Task, Tell
 POLL_SECONDS = 0.05
 
 
-def parallel_rows(tasks: list[Task], note: Callable[[str], None], jobs: int) -> list[list[Row]]:
-    """Each task's rows, in the tasks' order, run by `jobs` forked workers."""
-    from pitmirror.harness.verify import Row, guarded
+def parallel_rows(tasks: list[Task], tell: Tell, jobs: int) -> list[list[Row]]:
+    """Each task's rows, in the tasks' order, run by `jobs` forked workers; what they say goes
+    to `tell` in this process."""
+    from pitmirror.harness.verify import Row, Tell, guarded
 
     context = multiprocessing.get_context("fork")
     # no feeder thread: a message is in the pipe once put, even if its process dies right after
     messages: Any = context.SimpleQueue()
     taken: Any = context.Value("i", 0)
 
-    def tell(text: str) -> None:
-        messages.put(("note", text, None))
+    def said(kind: str) -> Callable[[str], None]:
+        return lambda text: messages.put((kind, text, None))
+
+    in_worker = Tell(said("note"), said("detail"))
 
     def work(worker: int) -> None:
         while True:
@@ -46,7 +47,7 @@ def parallel_rows(tasks: list[Task], note: Callable[[str], None], jobs: int) -> 
                 break
             messages.put(("took", worker, index))
             try:
-                rows = guarded(tasks[index][0], partial(tasks[index][1], tell))
+                rows = guarded(tasks[index][0], partial(tasks[index][1], in_worker))
             except VolumeError as err:
                 messages.put(("fatal", worker, str(err)))
                 return
@@ -77,7 +78,9 @@ def parallel_rows(tasks: list[Task], note: Callable[[str], None], jobs: int) -> 
                 continue
             kind, who, what = messages.get()
             if kind == "note":
-                note(who)
+                tell.note(who)
+            elif kind == "detail":
+                tell.detail(who)
             elif kind == "took":
                 holding[who] = (what, time.monotonic())
             elif kind == "rows":

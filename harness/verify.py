@@ -116,8 +116,20 @@ QUICK_BUDGET = Budget(examples=20, steps=20)
 Note = Callable[[str], None]
 
 
-Task = tuple[str, Callable[[Note], list[Row]]]
-"""a piece of the run: what it checks (named if it stops) and the checks, told where to note
+@dataclass(frozen=True)
+class Tell:
+    """Where a piece of the run says what it does: `note` before each check (it counts them),
+    `detail` the state of a long one (the coverage row's runs)."""
+
+    note: Note
+    detail: Note
+
+    def __call__(self, text: str) -> None:
+        self.note(text)
+
+
+Task = tuple[str, Callable[[Tell], list[Row]]]
+"""a piece of the run: what it checks (named if it stops) and the checks, told where to say
 each one's start"""
 
 
@@ -159,8 +171,7 @@ def verify(
         tasks.append(("skipped", lambda _: skipped))
     else:
         tasks += [("mutant runs", partial(_mutant_rows, [m], budget, backend)) for m in mutants]
-        tasks.append((COVERAGE_WHAT, lambda tell: [
-            _coverage_row(backend, tell, detail or (lambda text: None))]))  # fmt: skip
+        tasks.append((COVERAGE_WHAT, lambda tell: [_coverage_row(backend, tell, tell.detail)]))
     tasks.append(("proofs", _proof_rows))
     if quick:
         tasks.append(("skipped", lambda _: [
@@ -175,20 +186,20 @@ def verify(
         chunk = files[at : at + TRACES_PER_TASK]
         tasks.append(("traces", partial(_trace_rows, traces_dir, chunk, backend)))
     first = [i for i, (what, _) in enumerate(tasks) if what == COVERAGE_WHAT]
-    return run_tasks(tasks, note, jobs, first=first)
+    return run_tasks(tasks, Tell(note, detail or (lambda text: None)), jobs, first=first)
 
 
 TRACES_PER_TASK = 8
 
 
-def run_tasks(tasks: list[Task], note: Note, jobs: int, first: list[int] | None = None
+def run_tasks(tasks: list[Task], tell: Tell, jobs: int, first: list[int] | None = None
               ) -> list[Row]:  # fmt: skip
     """Every task's rows, in the tasks' order; with `jobs` > 1 in that many forked processes,
     each taking the next task not taken yet (`first`: the ones to start with, the longest)."""
     if jobs <= 1 or len(tasks) < 2:
-        return [row for what, task in tasks for row in guarded(what, partial(task, note))]
+        return [row for what, task in tasks for row in guarded(what, partial(task, tell))]
     order = [*(first or []), *(i for i in range(len(tasks)) if i not in (first or []))]
-    found = parallel_rows([(tasks[i][0], tasks[i][1]) for i in order], note, jobs)
+    found = parallel_rows([(tasks[i][0], tasks[i][1]) for i in order], tell, jobs)
     by_task = dict(zip(order, found, strict=True))
     return [row for i in range(len(tasks)) for row in by_task[i]]
 

@@ -4,12 +4,13 @@ order whatever process ran them, a check that raises or a process that dies a fa
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 
 import pytest
 
-from pitmirror.harness.verify import Row, Task, run_tasks
+from pitmirror.harness.verify import Row, Task, Tell, run_tasks
 from pitmirror.impl.volumes import VolumeError
+
+QUIET = Tell(lambda text: None, lambda text: None)
 
 
 def _row(what: str, passed: bool = True) -> Row:
@@ -17,18 +18,19 @@ def _row(what: str, passed: bool = True) -> Row:
 
 
 def _task(what: str, rows: int = 1) -> Task:
-    def run(note: Callable[[str], None]) -> list[Row]:
-        note(what)
+    def run(tell: Tell) -> list[Row]:
+        tell(what)
+        tell.detail(f"{what} goes on")
         return [_row(f"{what}.{n}") for n in range(rows)]
 
     return what, run
 
 
-def _raises(note: Callable[[str], None]) -> list[Row]:
+def _raises(tell: Tell) -> list[Row]:
     raise RuntimeError("a defect of the check")
 
 
-def _dies(note: Callable[[str], None]) -> list[Row]:
+def _dies(tell: Tell) -> list[Row]:
     os._exit(3)
 
 
@@ -36,22 +38,24 @@ def _dies(note: Callable[[str], None]) -> list[Row]:
 def test_the_rows_come_in_the_tasks_order_whoever_ran_them(jobs: int) -> None:
     tasks = [_task(f"t{n}", rows=n % 3) for n in range(9)]
     noted: list[str] = []
-    rows = run_tasks(tasks, noted.append, jobs, first=[7])
+    details: list[str] = []
+    rows = run_tasks(tasks, Tell(noted.append, details.append), jobs, first=[7])
     assert [r.what for r in rows] == [f"t{n}.{k}" for n in range(9) for k in range(n % 3)]
     assert sorted(noted) == sorted(f"t{n}" for n in range(9))
+    assert sorted(details) == sorted(f"t{n} goes on" for n in range(9))
 
 
 def test_a_check_that_raises_or_a_process_that_dies_is_a_failed_row() -> None:
     tasks = [_task("before"), ("raises", _raises), ("dies", _dies), _task("after")]
-    rows = run_tasks(tasks, lambda text: None, 2)
+    rows = run_tasks(tasks, QUIET, 2)
     assert [r.passed for r in rows] == [True, False, False, True]
     assert "RuntimeError: a defect of the check" in rows[1].got
     assert "its process died" in rows[2].what
 
 
 def test_no_loop_devices_stops_the_whole_run() -> None:
-    def no_devices(note: Callable[[str], None]) -> list[Row]:
+    def no_devices(tell: Tell) -> list[Row]:
         raise VolumeError("loop devices need root")
 
     with pytest.raises(VolumeError, match="need root"):
-        run_tasks([_task("a"), ("volumes", no_devices), _task("b")], lambda text: None, 2)
+        run_tasks([_task("a"), ("volumes", no_devices), _task("b")], QUIET, 2)
