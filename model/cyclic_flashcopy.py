@@ -13,9 +13,10 @@ branch write by write, so a crash armed with `CrashSite(site, after_writes=n)` c
 plan after the n-th write of that site — the design's flush order is part of the model, and an
 unsafe order is a mutant.
 
-Extents: `CopyGrain`, `ResyncGrain` and `DrainTarget` carry a window of `count` consecutive
-grains from `grain`, as the engine's runner sends them, and move the grains of their map within
-it (at least one; the others in between stay as they are): a sparse set of grains as one plan.
+Extents: `CopyGrain` and `ResyncGrain` carry a window of `count` consecutive grains from
+`grain`, as the engine's runner sends them, and move the grains of their map within it (at
+least one; the others in between stay as they are): a sparse set of grains as one plan.
+`DrainTarget` carries an extent, every grain of it in the target map.
 Their plan is the grain plan with every volume write covering that set, so a set has as many
 writes and barriers as one grain: a volume write of several runs is one write of the plan (a
 power loss may keep any of its runs), and target protection is one write of the protected
@@ -399,7 +400,7 @@ def enabled_actions(state: State) -> Iterator[Action]:
         *(CopyGrain(g, n) for g, n in windows(state.copy_map)),
         *(ResyncGrain(g, n) for g, n in windows(state.out_of_sync)),
         CommitPoint(),
-        *(DrainTarget(g, n) for g, n in windows(state.target_map)),
+        *(DrainTarget(g, n) for g, n in sub_extents(state.target_map)),
         LinkDown(),
         LinkUp(),
         *(CrashSite(s, n) for s in SITES for n in range(cfg.max_crash_writes + 1)),

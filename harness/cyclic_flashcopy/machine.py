@@ -126,7 +126,7 @@ def build_machine(
         @precondition(lambda self: self.model.remote_up and self.model.target_map)
         @rule(data=st.data())
         def drain_target(self, data: st.DataObject) -> None:
-            self._do(DrainTarget(*data.draw(window_in(self.model.target_map))))
+            self._do(DrainTarget(*data.draw(extent_in(self.model.target_map))))
 
         def _rarely(self, fault: Action, roll: int, data: st.DataObject) -> None:
             """The fault on roll 0; otherwise the step moves the cycle on, so that faults do

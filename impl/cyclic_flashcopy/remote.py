@@ -29,7 +29,7 @@ from pitmirror.impl.site import (
     EngineRefused,
     WriteHook,
     event_arguments,
-    require_some,
+    require_extent,
 )
 from pitmirror.impl.volumes import Volume
 from pitmirror.model.actions import (
@@ -174,11 +174,10 @@ class FlashCopyRemoteSite(DurableSite):
                      durable=self.keeps("commit"))  # fmt: skip
 
     def drain(self, grain: int, count: int = 1) -> None:
-        """Copy the committed grains within the window I2 -> T (one write of the plan), then
-        clear their target bits."""
-        grains = require_some(self.remote_meta().target_map, grain, count, "in the target map")
-        writes = [(start, self.i2.read_grains(start, n)) for start, n in runs_of(grains)]
-        self._write_runs(self.target, writes)
+        """Copy committed grains I2 -> T and clear their target bits."""
+        require_extent(self.remote_meta().target_map, grain, count, "in the target map")
+        self._write(self.target, grain, self.i2.read_grains(grain, count))
+        grains = list(range(grain, grain + count))
         self._record(RemoteMeta.drained(self.drained(grains, grain + count)))
 
     def drained(self, grains: list[int], end: int) -> list[int]:

@@ -3,7 +3,7 @@
 It has one half per site, so each daemon runs its own: `CopyRunner` at the local site (commit
 if the point is ready, else copy or resync up to `extents_per_tick` windows, each holding at most
 `max_extent_grains` grains of the map, however sparse: one action and one barrier per window)
-and `DrainRunner` at the remote (drain as many windows of the target map).  `FlashCopyRunner`
+and `DrainRunner` at the remote (drain as many extents of the target map).  `FlashCopyRunner`
 runs both in one process, a tick of each per `tick()`.
 Every action goes through one door, `apply`, which the caller gives (the harness's lockstep
 steps the model with each one, harness/runner_machine.py), so what the runner does is what the
@@ -118,7 +118,7 @@ class DrainRunner:
         """Up to `extents_per_tick` drains; how many were applied."""
         if not self.remote.up:
             return 0
-        todo = self.remote.remote_meta().target_map.windows(self.max_extent_grains)
+        todo = self.remote.remote_meta().target_map.extents(self.max_extent_grains)
         return _extents(self.apply, DrainTarget, todo, self.extents_per_tick,
                         lambda: self.remote.up)  # fmt: skip
 
