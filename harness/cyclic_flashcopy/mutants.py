@@ -110,5 +110,5 @@ class MutantRemoteSite(DroppedBarriers, FlashCopyRemoteSite):
     def drained(self, grains: list[int], end: int) -> list[int]:
         if self.options.drain_clears_its_extent or end >= self.target.grain_count:
             return super().drained(grains, end)
-        # drain-clears-past-its-end: the grain after the window too
+        # drain-clears-past-its-end: the grain after the extent too
         return [*grains, end]

@@ -182,7 +182,7 @@ class FlashCopyRemoteSite(DurableSite):
 
     def drained(self, grains: list[int], end: int) -> list[int]:
         """The grains a drain of `grains` takes out of the target map (`end`: the grain after
-        its window)."""
+        its extent)."""
         return grains
 
     # ---- failover ----------------------------------------------------------------------------
