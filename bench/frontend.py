@@ -720,16 +720,25 @@ def main() -> None:
     if missing:
         print(f"bench/frontend.py: missing {', '.join(missing)}", file=sys.stderr)
         sys.exit(2)
+    run_and_print("bench/frontend.py", run, args, table)
+
+
+Doc = dict[str, Any]
+
+
+def run_and_print(name: str, run: Callable[[argparse.Namespace], Doc], args: argparse.Namespace,
+                  table: Callable[[Doc], str]) -> None:  # fmt: skip
+    """A bench's run to its end: SIGTERM and SIGHUP as Ctrl-C (everything taken down), a
+    BenchError in one line, the table or (`--json`) the document on stdout."""
     signal.signal(signal.SIGTERM, interrupted)
     signal.signal(signal.SIGHUP, interrupted)
     try:
         doc = run(args)
     except KeyboardInterrupt:
-        print("bench/frontend.py: interrupted (everything it set up is taken down)",
-              file=sys.stderr)  # fmt: skip
+        print(f"{name}: interrupted (everything it set up is taken down)", file=sys.stderr)
         sys.exit(130)
     except BenchError as err:
-        print(f"bench/frontend.py: {err}", file=sys.stderr)
+        print(f"{name}: {err}", file=sys.stderr)
         sys.exit(1)
     print(json.dumps(doc, indent=2) if args.json else table(doc))
 

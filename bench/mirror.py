@@ -42,13 +42,11 @@ away on the way out, also after a failure or Ctrl-C.
 from __future__ import annotations
 
 import argparse
-import json
 import mmap
 import os
 import platform
 import random
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -63,14 +61,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from frontend import (  # noqa: E402  (the sibling bench's daemons and devices)
     FRONTEND,
     GRAIN,
-    BenchError,
     Mirror,
     attached,
     daemon,
     free_port,
     header,
-    interrupted,
     progress,
+    run_and_print,
     sh,
     sparse,
     wait_status,
@@ -477,17 +474,7 @@ def main() -> None:
     if missing or not Path("/dev/fuse").exists():
         print(f"bench/mirror.py: missing {', '.join(missing) or '/dev/fuse'}", file=sys.stderr)
         sys.exit(2)
-    signal.signal(signal.SIGTERM, interrupted)
-    signal.signal(signal.SIGHUP, interrupted)
-    try:
-        doc = run(args)
-    except KeyboardInterrupt:
-        print("bench/mirror.py: interrupted (everything it set up is taken down)", file=sys.stderr)
-        sys.exit(130)
-    except BenchError as err:
-        print(f"bench/mirror.py: {err}", file=sys.stderr)
-        sys.exit(1)
-    print(json.dumps(doc, indent=2) if args.json else table(doc))
+    run_and_print("bench/mirror.py", run, args, table)
 
 
 if __name__ == "__main__":

@@ -199,7 +199,7 @@ def run_tasks(tasks: list[Task], tell: Tell, jobs: int, first: list[int] | None 
     if jobs <= 1 or len(tasks) < 2:
         return [row for what, task in tasks for row in guarded(what, partial(task, tell))]
     order = [*(first or []), *(i for i in range(len(tasks)) if i not in (first or []))]
-    found = parallel_rows([(tasks[i][0], tasks[i][1]) for i in order], tell, jobs)
+    found = parallel_rows([tasks[i] for i in order], tell, jobs)
     by_task = dict(zip(order, found, strict=True))
     return [row for i in range(len(tasks)) for row in by_task[i]]
 
