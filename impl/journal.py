@@ -45,11 +45,10 @@ def apply_changes(meta: Metadata, changes: Changes) -> None:
         current = meta.get(name)
         if isinstance(current, GrainMap):
             if "assign" in change:  # then any adds and removes change the assigned map
-                current = meta[name] = GrainMap.from_hex(len(current.bits), change["assign"])
+                current = meta[name] = GrainMap.from_hex(current.grain_count, change["assign"])
             if change.get("clear"):  # a map emptied by a record that names no grain of it
-                current.bits[:] = False
-            for g in change.get("add", ()):
-                current.add(g)
+                current.clear()
+            current.update(change.get("add", ()))
             for g in change.get("remove", ()):
                 current.discard(g)
         elif isinstance(current, int):

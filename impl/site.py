@@ -53,7 +53,7 @@ class SiteDown(Exception):
 def require_some(grains: GrainMap, start: int, count: int, what: str) -> list[int]:
     """A window's bounds, checked before any write: the grains of `grains` (`what`) within it,
     at least one."""
-    inside = start >= 0 and count >= 1 and start + count <= len(grains.bits)
+    inside = start >= 0 and count >= 1 and start + count <= grains.grain_count
     found = grains.within(start, count) if inside else []
     if not found:
         raise EngineRefused(f"no grain of [{start}, {start + count}) is {what}")
@@ -63,9 +63,9 @@ def require_some(grains: GrainMap, start: int, count: int, what: str) -> list[in
 def require_extent(grains: GrainMap, start: int, count: int, what: str, held: bool = True) -> None:
     """An extent's bounds, checked before any write: every grain of it must be in `grains`
     (`what`), or with `held` False none may be."""
-    inside = start >= 0 and count >= 1 and start + count <= len(grains.bits)
-    bits = grains.bits[start : start + count] if inside else None
-    if bits is None or not (bits.all() if held else not bits.any()):
+    inside = start >= 0 and count >= 1 and start + count <= grains.grain_count
+    found = grains.count_within(start, count) if inside else -1
+    if found != (count if held else 0):
         raise EngineRefused(f"grains [{start}, {start + count}) are not all {what}")
 
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from pitmirror.impl.cyclic_flashcopy.local import FlashCopyLocalSite
 from pitmirror.impl.cyclic_flashcopy.messages import MESSAGES, Commit, MirrorRuns, MirrorWrite
 from pitmirror.impl.cyclic_flashcopy.metadata import COMMITTED_AT, recorded_time
@@ -234,7 +232,7 @@ class RemoteServed(Served):
         committed value is still there."""
         data = bytearray(self.site.target.read_grains(start, count))
         size = self.site.target.grain_size
-        for grain in np.flatnonzero(self.site.in_i2().bits[start : start + count]).tolist():
+        for grain in self.site.in_i2().within(start, count):
             data[grain * size : (grain + 1) * size] = self.site.i2.read_grains(start + grain)
         return bytes(data)
 

@@ -20,8 +20,6 @@ import dataclasses
 import zlib
 from typing import Any
 
-import numpy as np
-
 from pitmirror.impl.bitmap import GrainMap
 from pitmirror.impl.freeze_overlay.messages import MESSAGES, Complete, DeltaWrite
 from pitmirror.impl.freeze_overlay.metadata import CopyMeta, GroupMeta, committed_point, lost_record
@@ -46,12 +44,11 @@ point's source time (the RPO) forward"""
 
 
 def _packed(grains: GrainMap) -> bytes:
-    return zlib.compress(np.packbits(grains.bits.astype(bool)).tobytes())
+    return zlib.compress(grains.packed())
 
 
 def _unpacked(data: bytes, count: int) -> GrainMap:
-    bits = np.unpackbits(np.frombuffer(zlib.decompress(data), dtype=np.uint8))[:count]
-    return GrainMap(count, np.flatnonzero(bits).tolist())
+    return GrainMap.from_packed(count, zlib.decompress(data))
 
 
 def copy_words(copy: CopyMeta, grains: bool = False) -> dict[str, Any]:
@@ -282,7 +279,7 @@ class OverlayServed(Served):
             obj, at_point, offset, count = received
             known = view[obj]
             if known.delta_point == at_point:
-                extent = GrainMap(len(known.delta.bits), range(offset, offset + count))
+                extent = GrainMap(known.delta.grain_count, range(offset, offset + count))
                 view[obj] = dataclasses.replace(known, delta=known.delta.union(extent))
         if "committed" in words:
             self.points_heard[(gi, site)] = words["committed"]
@@ -523,7 +520,7 @@ class OverlayServed(Served):
                 if has:
                     done += len(o.frozen)
                 elif copy is not None and copy.delta_point == group.point:
-                    done += int(np.count_nonzero(o.frozen.bits & copy.delta.bits))
+                    done += len(o.frozen.intersection(copy.delta))
         size = self.grain_size
         return {
             **self._group_names(gi),
@@ -583,7 +580,7 @@ def image_grains(site: OverlaySite, group: int, start: int, count: int) -> bytes
         overlays = [(copy.merging, copy.merging_slot)] if copy.merging_point is not None else []
         overlays += [(copy.delta, copy.delta_slot)] if copy.complete else []
         for delta, slot in overlays:
-            for g in np.flatnonzero(delta.bits[offset : offset + n]).tolist():
+            for g in delta.within(offset, n):
                 data[g * size : (g + 1) * size] = store.deltas[slot].read_grains(offset + g)
         out += data
         grain, count = grain + n, count - n

@@ -25,8 +25,7 @@ from pitmirror.impl.journal import (
 @given(st.lists(st.booleans(), max_size=200), st.integers(1, 8) | st.none())
 def test_extents_cover_exactly_the_set_bits(bits: list[bool], max_len: int | None) -> None:
     array = np.array(bits, dtype=np.bool_)
-    grain_map = GrainMap(len(bits))
-    grain_map.bits[:] = array
+    grain_map = GrainMap(len(bits), np.flatnonzero(array).tolist())
     extents = grain_map.extents(max_len)
     covered = np.zeros(len(bits), dtype=np.bool_)
     for start, length in extents:
@@ -44,6 +43,50 @@ def test_hex_round_trip(case: tuple[int, set[int]]) -> None:
     m = GrainMap(n, grains)
     assert GrainMap.from_hex(n, m.to_hex()) == m
     assert m.grains() == frozenset(grains)
+
+
+sizes_and_sets = st.integers(1, 300).flatmap(
+    lambda n: st.tuples(st.just(n), st.sets(st.integers(0, n - 1)), st.sets(st.integers(0, n - 1)))
+)
+
+
+@given(sizes_and_sets, st.integers(0, 299), st.integers(1, 300))
+def test_a_map_answers_as_the_set_of_its_grains_does(
+    case: tuple[int, set[int], set[int]], start: int, count: int
+) -> None:
+    n, mine, other = case
+    a, b = GrainMap(n, mine), GrainMap(n, other)
+    assert a.union(b).grains() == mine | other
+    assert a.difference(b).grains() == mine - other
+    assert a.intersection(b).grains() == mine & other
+    assert list(a) == sorted(mine) and len(a) == len(mine) and bool(a) == bool(mine)
+    window = set(range(start, start + count))
+    assert a.within(start, count) == sorted(mine & window)
+    assert a.count_within(start, count) == len(mine & window)
+    assert (a == b) == (mine == other)
+    assert GrainMap.full(n).grains() == set(range(n))
+    assert GrainMap.from_packed(n, a.packed()) == a
+
+
+@pytest.mark.parametrize("grain", [-1, 8, 2**32])
+def test_a_grain_outside_the_volume_is_refused_not_kept(grain: int) -> None:
+    m = GrainMap(8)
+    with pytest.raises((IndexError, OverflowError)):
+        m.add(grain)
+    with pytest.raises((IndexError, OverflowError)):
+        m.update([3, grain])
+    assert not m, "a refused update leaves the map as it was"
+
+
+def test_a_map_costs_memory_by_its_grains_not_by_the_volume() -> None:
+    big, small = 1 << 24, 1 << 16
+    for grains in (1 << 24, 1 << 16):
+        assert GrainMap(grains).memory_bytes() == 0
+    assert GrainMap.full(big).memory_bytes() < 4096, "a full map is a run per container"
+    rng = np.random.default_rng(7)
+    sparse = rng.choice(big, big // 100, replace=False).tolist()
+    assert GrainMap(big, sparse).memory_bytes() * 8 / big < 0.25, "1 %: 16-bit arrays"
+    assert GrainMap(small, range(0, small, 2)).memory_bytes() * 8 / small <= 1.01, "dense: bits"
 
 
 def test_grain_encoding_pairs_write_and_read_back() -> None:

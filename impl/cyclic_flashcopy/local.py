@@ -100,7 +100,7 @@ class FlashCopyLocalSite(DurableSite):
     def to_copy_before_flush(self) -> list[int]:
         """The cached grains still to copy, which a flush waits for."""
         copy_map = self.local_meta().copy_map
-        return [g for g in sorted(self.cache) if copy_map.bits[g]]
+        return [g for g in sorted(self.cache) if g in copy_map]
 
     def host_read(self, grain: int) -> bytes:
         """The host reads one grain: the cache over the source holds every acknowledged
@@ -266,7 +266,7 @@ class FlashCopyLocalSite(DurableSite):
     def _track_batch(self) -> None:
         """One record adds the cached grains not tracked yet to the future map."""
         batch, future = sorted(self.cache), self.local_meta().future_map
-        if any(not future.bits[g] for g in batch):
+        if any(g not in future for g in batch):
             self._record(LocalMeta.tracked_all(batch), self.keeps("flush tracks before source"))
 
     def _write_batch(self) -> None:
@@ -291,6 +291,6 @@ class FlashCopyLocalSite(DurableSite):
         grains = next_copy_map(
             meta.copy_map.grains(), meta.future_map.grains(), self.options.map_rule
         )
-        next_copy = GrainMap(len(meta.copy_map.bits), grains)
+        next_copy = GrainMap(meta.copy_map.grain_count, grains)
         now = int(self.clock() * 1_000_000)
         self._record(LocalMeta.next_cycle(meta.cycle + 1, next_copy, now, taken_at))

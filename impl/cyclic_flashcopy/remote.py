@@ -131,7 +131,7 @@ class FlashCopyRemoteSite(DurableSite):
         image: one write of the plan, however many runs."""
         grains = self._grains_of(runs, len(data))
         target_map = self.remote_meta().target_map
-        needed = [g for g in grains if target_map.bits[g]]
+        needed = [g for g in grains if g in target_map]
         protected = needed if self.protects(len(grains)) else []
         if protected:
             self._write_runs(self.target, self._saved_target(protected),

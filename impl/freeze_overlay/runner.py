@@ -145,7 +145,7 @@ class HomeRunner:
             for obj, first in self.members(gi):
                 copy = self.copies(obj, remote)
                 current = copy.delta_point == group.point
-                sent = copy.delta if current else GrainMap(len(copy.delta.bits))
+                sent = copy.delta if current else GrainMap(copy.delta.grain_count)
                 unsent = home.object_meta(obj).frozen.difference(sent)
                 extents = unsent.extents(self.max_extent_grains)[:budget]
                 for offset, count in extents:
