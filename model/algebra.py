@@ -218,6 +218,14 @@ class Algebra(Protocol):
         """the delta that holds every grain, with the image's values"""
         ...
 
+    def holds_some(self, delta: Term, extent: Term) -> Term:
+        """the delta holds a grain of the extent"""
+        ...
+
+    def includes(self, delta: Term, part: Term) -> Term:
+        """`delta` holds every grain `part` holds, with the same value"""
+        ...
+
     def every_held(self, delta: Term, body: Callable[[Term, Term], Term]) -> Term:
         """`body(grain, value)` for every grain the delta holds"""
         ...
@@ -297,14 +305,15 @@ def delta_get(delta: Delta, offset: int) -> int | None:
     pre: all(a[0] < b[0] for a, b in zip(delta, delta[1:]))
     post: (__return__ is None) == all(g != offset for g, _ in delta)
     """
-    at = bisect.bisect_left(delta, offset, key=lambda entry: entry[0])
+    # (offset,) sorts just before (offset, value): tuples compare in C, no key per probe
+    at = bisect.bisect_left(delta, (offset,))
     return delta[at][1] if at < len(delta) and delta[at][0] == offset else None
 
 
 def _bounds(delta: Delta, offsets: range) -> tuple[int, int]:
     """Where the extent `offsets` begins and ends in the sorted delta (two bisections)."""
-    lo = bisect.bisect_left(delta, offsets.start, key=lambda entry: entry[0])
-    return lo, bisect.bisect_left(delta, offsets.stop, lo, key=lambda entry: entry[0])
+    lo = bisect.bisect_left(delta, (offsets.start,))
+    return lo, bisect.bisect_left(delta, (offsets.stop,), lo)
 
 
 def delta_slice(delta: Delta, offsets: range) -> Delta:
@@ -420,6 +429,13 @@ class Concrete:
 
     def whole(self, image: tuple[int, ...]) -> Delta:
         return tuple(enumerate(image))
+
+    def holds_some(self, delta: Delta, extent: Grains) -> bool:
+        return len(_entries(delta, extent)) > 0
+
+    def includes(self, delta: Delta, part: Delta) -> bool:
+        # one pass over both entry lists, not a bisection of `delta` per entry of `part`
+        return not part or set(part) <= set(delta)
 
     def every_held(self, delta: Delta, body: Callable[[int, int], bool]) -> bool:
         return all(body(g, v) for g, v in delta)

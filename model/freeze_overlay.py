@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -302,8 +302,10 @@ class LocalObject:
         return value
 
     def reads(self, active_first: bool = True) -> Image:
-        """What a host read of each grain returns (`read`, over the whole object)."""
-        return tuple(self.read(offset, active_first) for offset in range(len(self.base)))
+        """What a host read of each grain returns (`read`'s order, over the whole object)."""
+        frozen, merging = self.frozen or (), self.merging or ()
+        order = rules.read_order(active_first, merging, frozen, self.active, self.cache)
+        return overlay(self.base, *reversed(order))
 
 
 @dataclass(frozen=True)
@@ -799,15 +801,18 @@ def enabled_actions(state: State) -> Iterator[Action]:
             yield from (source.action(g, n) for g, n in sub_extents(source.grains))
 
 
-def candidates_of(state: State, kind: type[Action]) -> list[Action]:
+def candidates_of(
+    state: State, kind: type[Action], grains: Sequence[int] | None = None
+) -> list[Action]:
     """Every action of one kind in the topology, enabled or not (HostWrite data from
-    `config.values`; extent actions over one grain)."""
+    `config.values`; extent actions over one grain); with `grains`, the actions that name a
+    grain name one of those (the harness's probes: the objects' edges, not every grain)."""
     entry = VOCABULARY.by_kind.get(kind)
-    return [] if entry is None else list(CANDIDATES[entry.binds](state, kind))
+    among = range(state.topology.grains) if grains is None else grains
+    return [] if entry is None else list(CANDIDATES[entry.binds](state, kind, among))
 
 
-def _grain_candidates(state: State, kind: Any) -> Iterable[Action]:
-    grains = range(state.topology.grains)
+def _grain_candidates(state: State, kind: Any, grains: Sequence[int]) -> Iterable[Action]:
     if "fua" in kind.__dataclass_fields__:
         values = state.config.values
         return (kind(g, v, fua) for g in grains for v in values for fua in (True, False))
@@ -816,27 +821,26 @@ def _grain_candidates(state: State, kind: Any) -> Iterable[Action]:
     return map(kind, grains)
 
 
-def _remote_extent_candidates(state: State, kind: Any) -> Iterable[Action]:
-    topo = state.topology
-    return (kind(s, g) for s in topo.sites for g in range(topo.grains))
+def _remote_extent_candidates(state: State, kind: Any, grains: Sequence[int]) -> Iterable[Action]:
+    return (kind(s, g) for s in state.topology.sites for g in grains)
 
 
-def _remote_group_candidates(state: State, kind: Any) -> Iterable[Action]:
+def _remote_group_candidates(state: State, kind: Any, grains: Sequence[int]) -> Iterable[Action]:
     topo = state.topology
     return (kind(s, i) for s in topo.sites for i in range(len(topo.groups)))
 
 
-CANDIDATES: dict[str, Callable[[State, Any], Iterable[Action]]] = {
+CANDIDATES: dict[str, Callable[[State, Any, Sequence[int]], Iterable[Action]]] = {
     "grain": _grain_candidates,
-    "extent": lambda state, kind: map(kind, range(state.topology.grains)),
+    "extent": lambda state, kind, grains: map(kind, grains),
     "remote-extent": _remote_extent_candidates,
-    "group": lambda state, kind: map(kind, range(len(state.topology.groups))),
-    "freeze": lambda state, kind: map(kind, range(len(state.topology.groups))),
+    "group": lambda state, kind, grains: map(kind, range(len(state.topology.groups))),
+    "freeze": lambda state, kind, grains: map(kind, range(len(state.topology.groups))),
     "remote-group": _remote_group_candidates,
-    "member": lambda state, kind: map(kind, range(len(state.topology.objects))),
-    "volume": lambda state, kind: map(kind, range(len(state.topology.objects))),
-    "link": lambda state, kind: map(kind, state.topology.links),
-    "site": lambda state, kind: map(kind, state.topology.sites),
+    "member": lambda state, kind, grains: map(kind, range(len(state.topology.objects))),
+    "volume": lambda state, kind, grains: map(kind, range(len(state.topology.objects))),
+    "link": lambda state, kind, grains: map(kind, state.topology.links),
+    "site": lambda state, kind, grains: map(kind, state.topology.sites),
 }
 """Every action of a kind in the topology, by the vocabulary's `binds` (as `BINDERS`)."""
 

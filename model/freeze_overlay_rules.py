@@ -221,9 +221,16 @@ def read(x: Algebra, active_first: bool, base: Term, merging: Term, frozen: Term
     """Claim 12's live read of one grain: the host's cache, then the active delta, then the
     frozen one, then the one still merging, then B (the read-frozen-first mutant looks in the
     frozen delta first)."""
+    return x.read(base, *read_order(active_first, merging, frozen, active, cache), grain=grain)
+
+
+def read_order(active_first: bool, merging: Term, frozen: Term, active: Term,
+               cache: Term) -> tuple[Term, ...]:  # fmt: skip
+    """The deltas a read looks in, the first that holds the grain answering (the base after
+    them all): one order for a grain and for a whole object's reads."""
     if active_first:
-        return x.read(base, cache, active, frozen, merging, grain=grain)
-    return x.read(base, cache, frozen, active, merging, grain=grain)
+        return (cache, active, frozen, merging)
+    return (cache, frozen, active, merging)
 
 
 def _deltas(x: Algebra, s: GroupView, m: Term) -> tuple[Term, Term]:
@@ -377,7 +384,7 @@ def copy_delta_guard(x: Algebra, o: Options, s: GroupView, remote: Term, member:
     d = s.rdelta_point[r][m]
     yield Clause(x.and_(x.or_(d == NONE, d == s.point), x.not_(s.complete[r][m])),
                  lambda: f"{site} still holds the delta of point {d}")  # fmt: skip
-    sent = x.and_(d != NONE, x.some_in(extent, lambda g: x.held(s.rdelta[r][m], g)))
+    sent = x.and_(d != NONE, x.holds_some(s.rdelta[r][m], extent))
     already = f"already copied to {site}"
     yield Clause(x.not_(sent), lambda: x.present(s.rdelta[r][m], extent, m, already))
 
@@ -426,10 +433,9 @@ def moved_aside(x: Algebra, s: GroupView, r: Term) -> GroupView:
 
 def copied(x: Algebra, s: GroupView, r: Term) -> Term:
     """Every grain of every member's frozen delta is in the remote's delta, same value."""
-    return x.all_members(lambda m: x.implies(s.has_frozen[m], x.every_held(
-        s.frozen[m],
-        lambda g, v: x.and_(x.held(s.rdelta[r][m], g), x.value(s.rdelta[r][m], g) == v),
-    )))  # fmt: skip
+    return x.all_members(
+        lambda m: x.implies(s.has_frozen[m], x.includes(s.rdelta[r][m], s.frozen[m]))
+    )
 
 
 def mark_complete_guard(x: Algebra, o: Options, s: GroupView, remote: Term) -> Clauses:

@@ -28,7 +28,7 @@ def probes(state: ModelState) -> list[Action]:
     found: list[Action] = [
         action
         for kind in B.KINDS
-        for action in B.candidates_of(state, kind)
+        for action in B.candidates_of(state, kind, sorted(edges))
         if getattr(action, "grain", None) in (None, *edges)
     ]
     found += [CommitPoint(), LinkDown("left-third"), CrashSite("third")]
