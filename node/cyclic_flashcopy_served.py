@@ -233,7 +233,8 @@ class RemoteServed(Served):
         data = bytearray(self.site.target.read_grains(start, count))
         size = self.site.target.grain_size
         for grain in self.site.in_i2().within(start, count):
-            data[grain * size : (grain + 1) * size] = self.site.i2.read_grains(start + grain)
+            at = (grain - start) * size
+            data[at : at + size] = self.site.i2.read_grains(grain)
         return bytes(data)
 
     def _publish(self) -> None:

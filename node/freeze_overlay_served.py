@@ -581,7 +581,8 @@ def image_grains(site: OverlaySite, group: int, start: int, count: int) -> bytes
         overlays += [(copy.delta, copy.delta_slot)] if copy.complete else []
         for delta, slot in overlays:
             for g in delta.within(offset, n):
-                data[g * size : (g + 1) * size] = store.deltas[slot].read_grains(offset + g)
+                at = (g - offset) * size
+                data[at : at + size] = store.deltas[slot].read_grains(g)
         out += data
         grain, count = grain + n, count - n
     return bytes(out)
