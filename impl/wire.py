@@ -26,8 +26,8 @@ from typing import Any
 import crc32c
 
 MAGIC = b"PITMMSG"
-VERSION = 2
-"""2: the checksum is CRC-32C (1: zlib's CRC-32)"""
+VERSION = 3
+"""3: design B's DeltaRuns; 2: the checksum is CRC-32C (1: zlib's CRC-32)"""
 HEADER = struct.Struct("<7sBBHI")
 _CRC = struct.Struct("<I")
 HEADER_BYTES = HEADER.size + _CRC.size

@@ -218,10 +218,6 @@ class Algebra(Protocol):
         """the delta that holds every grain, with the image's values"""
         ...
 
-    def holds_some(self, delta: Term, extent: Term) -> Term:
-        """the delta holds a grain of the extent"""
-        ...
-
     def includes(self, delta: Term, part: Term) -> Term:
         """`delta` holds every grain `part` holds, with the same value"""
         ...
@@ -430,9 +426,6 @@ class Concrete:
     def whole(self, image: tuple[int, ...]) -> Delta:
         return tuple(enumerate(image))
 
-    def holds_some(self, delta: Delta, extent: Grains) -> bool:
-        return len(_entries(delta, extent)) > 0
-
     def includes(self, delta: Delta, part: Delta) -> bool:
         # one pass over both entry lists, not a bisection of `delta` per entry of `part`
         return not part or set(part) <= set(delta)
@@ -462,9 +455,14 @@ class Concrete:
                 out[g] = v
         return tuple(out)
 
-    def merged(self, image: tuple[int, ...], extent: range, source: Delta) -> tuple[int, ...]:
+    def merged(self, image: tuple[int, ...], extent: Grains, source: Delta) -> tuple[int, ...]:
         values = self._values(source, extent)
-        return image[: extent.start] + tuple(values[g] for g in extent) + image[extent.stop :]
+        if isinstance(extent, range):
+            return image[: extent.start] + tuple(values[g] for g in extent) + image[extent.stop :]
+        out = list(image)
+        for g, v in values.items():
+            out[g] = v
+        return tuple(out)
 
     def read(self, image: tuple[int, ...], *deltas: Delta, grain: int) -> int:
         for delta in deltas:

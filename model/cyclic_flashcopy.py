@@ -67,7 +67,7 @@ from pitmirror.model.algebra import the_case as case_that_applies
 from pitmirror.model.cyclic_flashcopy_rules import Options as Options
 from pitmirror.model.cyclic_flashcopy_vocabulary import VOCABULARY
 from pitmirror.model.design import ActionNotEnabled, DesignModel, WrongDesign
-from pitmirror.model.extents import runs, some_run, sub_extents
+from pitmirror.model.extents import some_run, sub_extents, windows
 from pitmirror.model.options import DesignOptions
 
 DESIGN = rules.DESIGN
@@ -373,15 +373,6 @@ def why_disabled(state: State, action: Action, seen: rules.PairView | None = Non
     if isinstance(action, CommitPoint) and max_cycle is not None and state.cycle >= max_cycle:
         return "the configured cycle bound is reached"
     return None
-
-
-def windows(grains: Grains) -> list[tuple[int, int]]:
-    """Every extent inside the runs of `grains`, and the window over all of them where they are
-    not one run (an action moves the grains of its map within its window)."""
-    found = list(sub_extents(grains))
-    if grains and len(runs(grains)) > 1:
-        found.append((min(grains), max(grains) - min(grains) + 1))
-    return found
 
 
 def enabled_actions(state: State) -> Iterator[Action]:

@@ -85,6 +85,16 @@ def sub_extents(grains: Iterable[int]) -> Iterable[Extent]:
                 yield first, n
 
 
+def windows(grains: Iterable[int]) -> list[Extent]:
+    """Every extent inside the runs of `grains`, and the window over all of them where they are
+    not one run (an action moves the grains of its map within its window)."""
+    ordered = sorted(grains)
+    found = list(sub_extents(ordered))
+    if ordered and len(runs(ordered)) > 1:
+        found.append((ordered[0], ordered[-1] - ordered[0] + 1))
+    return found
+
+
 def listed(grains: Iterable[int]) -> str:
     """`3`, `3, 4` or `3..9` (a run), for messages."""
     ordered = sorted(grains)

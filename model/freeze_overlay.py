@@ -21,9 +21,10 @@ Cycle, pipelined (the default, the claims' order): FreezeGroup (point k+1: the f
 moves aside to merge, active becomes frozen, a new active opens; all members at one instant,
 once point k is complete at *every* remote (fan-out) and point k-1 is merged away) ->
 CopyDelta per extent and remote (the first moves the remote's complete delta of point k aside)
+(a window: the frozen delta's grains within it the remote lacks, one write and one record)
 -> MarkComplete per remote (the commit at that remote, atomic over the group's members) -> the
 next FreezeGroup, which waits for the copy to complete everywhere (claim 18: the interval is
-never shorter than the copy); meanwhile MergeRemote per extent (redo-safe) and DropRemoteDelta
+never shorter than the copy); meanwhile MergeRemote per window (redo-safe) and DropRemoteDelta
 of the delta aside, and MergeLocal and DropLocalDelta of the delta merging at home.  The
 stricter order (`pipelined=False`) merges in place instead: MergeRemote and DropRemoteDelta of
 the complete delta before the remote takes the next point, MergeLocal and DropLocalDelta of the
@@ -80,7 +81,7 @@ from pitmirror.model.algebra import delta_get as delta_get
 from pitmirror.model.algebra import delta_slice as delta_slice
 from pitmirror.model.algebra import delta_update as delta_update
 from pitmirror.model.design import ActionNotEnabled, DesignModel, WrongDesign
-from pitmirror.model.extents import runs, sub_extents
+from pitmirror.model.extents import runs, sub_extents, windows
 from pitmirror.model.freeze_overlay_rules import Options as Options
 from pitmirror.model.freeze_overlay_vocabulary import VOCABULARY
 from pitmirror.model.options import DesignOptions
@@ -731,9 +732,10 @@ EXTENT_KINDS: tuple[type[ExtentAction], ...] = VOCABULARY.extent_kinds
 @dataclass(frozen=True)
 class ExtentSource:
     """Where an extent action may act now: a kind, its remote site (None for MergeLocal) and
-    the global grains of one object it may take.  Every extent of consecutive grains of
-    `grains` is enabled: the guards ask each grain one thing (in the frozen delta, not yet
-    sent, in the remote's delta) and the object as a whole the rest."""
+    the global grains of one object it may take.  Every window from one grain of `grains` to
+    another is enabled: the action moves the grains of `grains` within it (in the frozen
+    delta and not yet sent, in the remote's delta), and the guards ask the object as a whole
+    the rest."""
 
     kind: type[ExtentAction]
     site: str | None
@@ -798,7 +800,7 @@ def enabled_actions(state: State) -> Iterator[Action]:
             yield action
     for kind in EXTENT_KINDS:
         for source in extent_sources(state, kind):
-            yield from (source.action(g, n) for g, n in sub_extents(source.grains))
+            yield from (source.action(g, n) for g, n in windows(source.grains))
 
 
 def candidates_of(

@@ -362,20 +362,38 @@ def freeze_member(x: Algebra, o: Options, s: GroupView, member: Term) -> GroupVi
     return frozen.with_(unfrozen=x.store(s.unfrozen, member, x.false))
 
 
-def frozen_holds(x: Algebra, s: GroupView, m: Term, extent: Term) -> Iterator[Clause]:
+def within(x: Algebra, window: Term, delta: Term) -> Term:
+    """The grains of `delta` within the window: what an extent action moves (the grains
+    between them that the delta lacks stay as they are)."""
+    return x.common(window, x.grains_of(delta))
+
+
+def some_within(x: Algebra, window: Term, delta: Term, m: Term, where: str) -> Clause:
+    return Clause(x.nonempty(within(x, window, delta)),
+                  lambda: x.missing(delta, window, m, where))  # fmt: skip
+
+
+def frozen_within(x: Algebra, s: GroupView, m: Term, extent: Term) -> Iterator[Clause]:
     yield Clause(s.has_frozen[m], lambda: f"object {x.member_name(m)} has no frozen delta")
-    yield Clause(x.covered(s.frozen[m], extent),
-                 lambda: x.missing(s.frozen[m], extent, m, "the frozen delta"))  # fmt: skip
+    yield some_within(x, extent, s.frozen[m], m, "the frozen delta")
+
+
+def unsent(x: Algebra, s: GroupView, r: Term, m: Term, extent: Term) -> Term:
+    """The grains of the frozen delta within the window that the remote lacks (`s` after any
+    move aside): what a CopyDelta sends."""
+    frozen = within(x, extent, s.frozen[m])
+    sent = x.ite(s.rdelta_point[r][m] == NONE, x.no_grains, x.grains_of(s.rdelta[r][m]))
+    return x.minus(frozen, sent)
 
 
 def copy_delta_guard(x: Algebra, o: Options, s: GroupView, remote: Term, member: Term,
                      extent: Term) -> Clauses:  # fmt: skip
-    """The remote is reachable and takes this point, every grain of the extent is in the
-    frozen delta, and the remote lacks every one of them."""
+    """The remote is reachable and takes this point, and some grain of the frozen delta within
+    the window is one the remote lacks."""
     r, m, site = remote, member, x.remote_name(remote)
     yield Clause(x.nonempty(extent), "the extent is empty")
     yield Clause(s.reachable(x, r), lambda: f"{site} cannot be reached")
-    yield from frozen_holds(x, s, m, extent)
+    yield from frozen_within(x, s, m, extent)
     yield Clause(no_straggler(x, s), "the freeze is still in progress")
     yield Clause(x.not_(s.completed[r]), lambda: f"{site} already has point {s.point}")
     if o.pipelined:
@@ -384,9 +402,9 @@ def copy_delta_guard(x: Algebra, o: Options, s: GroupView, remote: Term, member:
     d = s.rdelta_point[r][m]
     yield Clause(x.and_(x.or_(d == NONE, d == s.point), x.not_(s.complete[r][m])),
                  lambda: f"{site} still holds the delta of point {d}")  # fmt: skip
-    sent = x.and_(d != NONE, x.holds_some(s.rdelta[r][m], extent))
     already = f"already copied to {site}"
-    yield Clause(x.not_(sent), lambda: x.present(s.rdelta[r][m], extent, m, already))
+    yield Clause(x.nonempty(unsent(x, s, r, m, extent)),
+                 lambda: x.present(s.rdelta[r][m], extent, m, already))  # fmt: skip
 
 
 def copy_delta(x: Algebra, o: Options, s: GroupView, remote: Term, member: Term,
@@ -394,7 +412,7 @@ def copy_delta(x: Algebra, o: Options, s: GroupView, remote: Term, member: Term,
     r, m = remote, member
     if o.pipelined:
         s = moved_aside(x, s, r)
-    delta = x.received(s.rdelta[r][m], extent, s.frozen[m])
+    delta = x.received(s.rdelta[r][m], unsent(x, s, r, m, extent), s.frozen[m])
     return s.with_(
         rdelta=x.store(s.rdelta, r, x.store(s.rdelta[r], m, delta)),
         rdelta_point=x.store(s.rdelta_point, r, x.store(s.rdelta_point[r], m, s.point)),
@@ -470,21 +488,17 @@ def mark_complete(x: Algebra, o: Options, s: GroupView, remote: Term) -> GroupVi
 
 def merge_remote_guard(x: Algebra, o: Options, s: GroupView, remote: Term, member: Term,
                        extent: Term) -> Clauses:  # fmt: skip
-    """The remote is up, holds every grain of the extent in its delta, and that delta is
-    complete (unless the merge-before-complete mutant).  Redo-safe: merging grains the base
-    copy already holds is allowed (recovery and the runner redo whole merges)."""
+    """The remote is up, its delta holds some grain of the window, and that delta is complete
+    (unless the merge-before-complete mutant).  Redo-safe: merging grains the base copy
+    already holds is allowed (recovery and the runner redo whole merges)."""
     r, m, site = remote, member, x.remote_name(remote)
     yield Clause(x.nonempty(extent), "the extent is empty")
     yield Clause(s.remote_up[r], lambda: f"the {site} site is down")
     if o.pipelined:
         yield Clause(s.rmerging_point[r][m] != NONE, lambda: f"{site} has no delta merging")
-        yield Clause(
-            x.covered(s.rmerging[r][m], extent),
-            lambda: x.missing(s.rmerging[r][m], extent, m, f"{site}'s merging delta"),
-        )
+        yield some_within(x, extent, s.rmerging[r][m], m, f"{site}'s merging delta")
         return
-    yield Clause(x.covered(s.rdelta[r][m], extent),
-                 lambda: x.missing(s.rdelta[r][m], extent, m, f"{site}'s delta"))  # fmt: skip
+    yield some_within(x, extent, s.rdelta[r][m], m, f"{site}'s delta")
     if o.merge_after_complete:
         yield Clause(s.complete[r][m], lambda: f"{site}'s delta is not marked complete")
 
@@ -493,7 +507,7 @@ def merge_remote(x: Algebra, o: Options, s: GroupView, remote: Term, member: Ter
                  extent: Term) -> GroupView:  # fmt: skip
     r, m = remote, member
     source = s.rmerging[r][m] if o.pipelined else s.rdelta[r][m]
-    copy = x.merged(s.rbase[r][m], extent, source)
+    copy = x.merged(s.rbase[r][m], within(x, extent, source), source)
     return s.with_(rbase=x.store(s.rbase, r, x.store(s.rbase[r], m, copy)))
 
 
@@ -551,7 +565,7 @@ def may_merge_local(
 
 def merge_local_guard(x: Algebra, o: Options, s: GroupView, member: Term,
                       extent: Term) -> Clauses:  # fmt: skip
-    """Every grain of the extent is in the frozen delta and every remote (any remote, in the
+    """Some grain of the window is in the frozen delta and every remote (any remote, in the
     drop-early mutant) completed the point, or (pipelined) in the delta merging; redo-safe
     like MergeRemote."""
     yield Clause(x.nonempty(extent), "the extent is empty")
@@ -559,19 +573,16 @@ def merge_local_guard(x: Algebra, o: Options, s: GroupView, member: Term,
     if o.pipelined:
         m = member
         yield Clause(s.has_merging[m], lambda: f"object {x.member_name(m)} has no delta merging")
-        yield Clause(
-            x.covered(s.merging[m], extent),
-            lambda: x.missing(s.merging[m], extent, m, "the merging delta"),
-        )
+        yield some_within(x, extent, s.merging[m], m, "the merging delta")
         return
-    yield from frozen_holds(x, s, member, extent)
+    yield from frozen_within(x, s, member, extent)
     yield may_merge_local(x, o, s)
 
 
 def merge_local(x: Algebra, o: Options, s: GroupView, member: Term, extent: Term) -> GroupView:
     m = member
     source = s.merging[m] if o.pipelined else s.frozen[m]
-    return s.with_(base=x.store(s.base, m, x.merged(s.base[m], extent, source)))
+    return s.with_(base=x.store(s.base, m, x.merged(s.base[m], within(x, extent, source), source)))
 
 
 def drop_local_delta_guard(x: Algebra, o: Options, s: GroupView) -> Clauses:
@@ -773,12 +784,13 @@ def copy_delta_plan(x: Algebra, o: Options, s: GroupView, remote: Term, member: 
     them received.  Pipelined, a remote that still holds an older delta takes them in the
     free slot, where the next point is received (its record moves the older one aside)."""
     r, m = remote, member
+    grains = unsent(x, moved_aside(x, s, r) if o.pipelined else s, r, m, extent)
     slot = s.rdelta[r][m]
-    staged = x.staged(slot, extent, s.frozen[m])
+    staged = x.staged(slot, grains, s.frozen[m])
     if o.pipelined:
         staged = x.ite(stale(x, s, r), slot, staged)
     slots = x.store(s.rdelta, r, x.store(s.rdelta[r], m, staged))
-    data_write = Write(REMOTE, "the data", {"rdelta": slots}, o.flush_copy_data, extent, (r, m))
+    data_write = Write(REMOTE, "the data", {"rdelta": slots}, o.flush_copy_data, grains, (r, m))
     received = journal(REMOTE, "the record of the grains", s,
                        copy_delta(x, o, s, remote, member, extent))  # fmt: skip
     return [Case("", x.true, (data_write, received))]
@@ -798,12 +810,13 @@ def merge_remote_plan(x: Algebra, o: Options, s: GroupView, remote: Term, member
     """One write of the base copy, flushed only before the delta is dropped (batched)."""
     r, m = remote, member
     after = merge_remote(x, o, s, remote, member, extent)
-    merge = Write(REMOTE, "the merge", {"rbase": after.rbase}, o.flush_every_write, extent,
+    moved = within(x, extent, s.rmerging[r][m] if o.pipelined else s.rdelta[r][m])
+    merge = Write(REMOTE, "the merge", {"rbase": after.rbase}, o.flush_every_write, moved,
                   (r, m))  # fmt: skip
 
     def in_flight(t: GroupView) -> GroupView:
         held = t.rbase_unflushed[r]
-        grains = x.no_grains if o.flush_every_write else x.union(held[m], extent)
+        grains = x.no_grains if o.flush_every_write else x.union(held[m], moved)
         return t.with_(rbase_unflushed=x.store(t.rbase_unflushed, r, x.store(held, m, grains)))
 
     return [Case("", x.true, (merge,), in_flight)]
@@ -813,11 +826,12 @@ def merge_local_plan(x: Algebra, o: Options, s: GroupView, member: Term, extent:
                      ) -> list[Case]:  # fmt: skip
     """One write of the base, flushed only before the delta is dropped (batched)."""
     after = merge_local(x, o, s, member, extent)
-    merge = Write(HOME, "the merge", {"base": after.base}, o.flush_every_write, extent, (member,))
+    moved = within(x, extent, s.merging[member] if o.pipelined else s.frozen[member])
+    merge = Write(HOME, "the merge", {"base": after.base}, o.flush_every_write, moved, (member,))
 
     def in_flight(t: GroupView) -> GroupView:
         held = t.base_unflushed
-        grains = x.no_grains if o.flush_every_write else x.union(held[member], extent)
+        grains = x.no_grains if o.flush_every_write else x.union(held[member], moved)
         return t.with_(base_unflushed=x.store(held, member, grains))
 
     return [Case("", x.true, (merge,), in_flight)]

@@ -16,6 +16,7 @@ from pitmirror.impl.cyclic_flashcopy.metadata import COMMITTED_AT, recorded_time
 from pitmirror.impl.cyclic_flashcopy.remote import FlashCopyRemoteSite, lost_commit
 from pitmirror.impl.cyclic_flashcopy.runner import CopyRunner, DrainRunner
 from pitmirror.impl.roles import DirtyLog
+from pitmirror.impl.runs_payload import split_runs
 from pitmirror.impl.site import EngineRefused
 from pitmirror.model.actions import Action, CopyGrain, DrainTarget, HostFlush
 from pitmirror.model.extents import runs
@@ -260,10 +261,8 @@ class RemoteServed(Served):
             self.digests.stage(message.grain, message.data)
             return None
         if isinstance(message, MirrorRuns):
-            at, size = 0, self.grain_size
-            for start, count in message.extents():
-                self.digests.stage(start, message.data[at : at + count * size])
-                at += count * size
+            for start, data in split_runs(message.extents(), message.data, self.grain_size):
+                self.digests.stage(start, data)
             return None
         assert isinstance(message, Commit)
         self.digests.commit()

@@ -21,12 +21,13 @@ import zlib
 from typing import Any
 
 from pitmirror.impl.bitmap import GrainMap
-from pitmirror.impl.freeze_overlay.messages import MESSAGES, Complete, DeltaWrite
+from pitmirror.impl.freeze_overlay.messages import MESSAGES, Complete, DeltaRuns, DeltaWrite
 from pitmirror.impl.freeze_overlay.metadata import CopyMeta, GroupMeta, committed_point, lost_record
 from pitmirror.impl.freeze_overlay.runner import CopyRunner, HomeRunner, MergePlan
 from pitmirror.impl.freeze_overlay.site import OverlaySite
 from pitmirror.impl.regions import Region
 from pitmirror.impl.roles import DirtyLog
+from pitmirror.impl.runs_payload import split_runs
 from pitmirror.impl.site import EngineRefused
 from pitmirror.model.actions import Action, HostFlush
 from pitmirror.node.digest import ImageDigest
@@ -217,11 +218,14 @@ class OverlayServed(Served):
             raise MessageRefused(str(refused)) from None
         gi = message.group
         words: dict[str, Any] = {"group": gi, "copies": self._copies_words(gi)}
-        if isinstance(message, DeltaWrite):
+        if isinstance(message, DeltaWrite | DeltaRuns):
             base = self.topology.first_grain(message.member) - self._group_first(gi)
-            self.digests[gi].stage(base + message.offset, message.data)
-            count = len(message.data) // self.grain_size
-            words["received"] = [message.member, message.point, message.offset, count]
+            size = self.grain_size
+            extents = (message.extents() if isinstance(message, DeltaRuns)
+                       else [(message.offset, len(message.data) // size)])  # fmt: skip
+            for start, data in split_runs(extents, message.data, size):
+                self.digests[gi].stage(base + start, data)
+            words["received"] = [message.member, message.point, [list(e) for e in extents]]
         else:
             assert isinstance(message, Complete)
             self.digests[gi].commit()
@@ -276,11 +280,13 @@ class OverlayServed(Served):
             view[obj] = copy_heard(copy, self.topology.objects[obj].grains, view.get(obj))
         received = words.get("received")
         if received is not None:
-            obj, at_point, offset, count = received
+            obj, at_point, extents = received
             known = view[obj]
             if known.delta_point == at_point:
-                extent = GrainMap(known.delta.grain_count, range(offset, offset + count))
-                view[obj] = dataclasses.replace(known, delta=known.delta.union(extent))
+                grains = GrainMap(known.delta.grain_count)
+                for offset, count in extents:
+                    grains.update(range(offset, offset + count))
+                view[obj] = dataclasses.replace(known, delta=known.delta.union(grains))
         if "committed" in words:
             self.points_heard[(gi, site)] = words["committed"]
 

@@ -177,9 +177,6 @@ class Symbolic:
     def whole(self, image: Term) -> Pair:
         return Pair(z3.K(self.grain.sort, z3.BoolVal(True)), image)
 
-    def holds_some(self, delta: Pair, extent: Term) -> Any:
-        return self.some_in(extent, lambda g: self.held(delta, g))
-
     def includes(self, delta: Pair, part: Pair) -> Any:
         return self.every_held(
             part, lambda g, v: self.and_(self.held(delta, g), self.value(delta, g) == v)

@@ -1,5 +1,6 @@
-"""Extent actions in design B: CopyDelta, MergeRemote and MergeLocal over runs of one object's
-grains, in the model's guards, the engine (one write and one record per extent) and traces."""
+"""Extent actions in design B: CopyDelta, MergeRemote and MergeLocal over windows of one
+object's grains (each moves the grains of its delta within the window, the others stay), in the
+model's guards, the engine (one write and one record per window) and traces."""
 
 from __future__ import annotations
 
@@ -51,6 +52,14 @@ EXTENT_TRACE: list[Action] = [
     MergeRemote("right", 1, 3), MergeRemote("right", 6, 1), MergeRemote("right", 9, 2),
     MergeRemote("right", 14, 1), DropRemoteDelta("right", 0),
     MergeLocal(1, 3), MergeLocal(6, 1), MergeLocal(9, 2), MergeLocal(14, 1), DropLocalDelta(0),
+    # a point of sparse grains moved by windows, one per object (2 of them sent already)
+    *(HostWrite(g, 40 + g) for g in (0, 2, 5, 7, 8, 11, 15)),
+    FreezeGroup(0),
+    CopyDelta("right", 5, 1), CopyDelta("right", 15, 1),
+    CopyDelta("right", 0, 8), CrashSite("right"), Recover("right"), CopyDelta("right", 8, 8),
+    MarkComplete("right", 0),
+    MergeRemote("right", 0, 8), MergeRemote("right", 8, 8), DropRemoteDelta("right", 0),
+    MergeLocal(0, 8), MergeLocal(8, 8), DropLocalDelta(0),
     FreezeGroup(0),
 ]  # fmt: skip
 
@@ -87,20 +96,49 @@ def test_extent_guards_name_what_is_wrong() -> None:
     assert B.why_disabled(state, MergeLocal(0, 0)) == "an extent of 0 grains is empty"
     state = B.step(state, CopyDelta("right", 2, 2))
     assert (
-        B.why_disabled(state, CopyDelta("right", 0, 4)) == "grains 2, 3 are already copied to right"
+        B.why_disabled(state, CopyDelta("right", 2, 2)) == "grains 2, 3 are already copied to right"
     )
-    assert B.why_disabled(state, MergeRemote("right", 1, 3)) == "grain 1 is not in right's delta"
+    assert B.why_disabled(state, MergeRemote("right", 0, 2)) == (
+        "grains 0, 1 are not in right's delta"
+    )
+    assert B.why_disabled(state, CopyDelta("right", 0, 4)) is None  # 0 and 1 still to send
     assert B.why_disabled(state, CopyDelta("right", 4, 4)) is None
 
 
-def test_every_extent_of_a_source_is_enabled() -> None:
-    """The harness draws extents from B.extent_sources: every run inside one is enabled."""
+def test_every_window_of_a_source_is_enabled() -> None:
+    """The harness draws windows from B.extent_sources: every run inside one is enabled, and
+    the window over all of them."""
     state = B.step(_group(), CopyDelta("right", 2, 2))
     sources = B.extent_sources(state, CopyDelta)
     assert [sorted(s.grains) for s in sources] == [[0, 1, 4, 5, 6, 7], list(range(8, 16))]
     enabled = {a for a in B.enabled_actions(state) if isinstance(a, CopyDelta)}
-    assert CopyDelta("right", 4, 4) in enabled and CopyDelta("right", 1, 4) not in enabled
+    assert {CopyDelta("right", 4, 4), CopyDelta("right", 0, 8)} <= enabled
+    assert CopyDelta("right", 2, 2) not in enabled
     assert all(B.why_disabled(state, action) is None for action in enabled)
+
+
+def test_a_window_moves_the_grains_of_its_delta_and_leaves_the_others() -> None:
+    """Grains 2 and 3 sent first: the window 0..7 sends the rest, as the two runs around them
+    would; a merge over a window merges the delta's grains within it."""
+    state = B.step(_group(), CopyDelta("right", 2, 2))
+    window = B.step(state, CopyDelta("right", 0, 8))
+    assert window == B.step(B.step(state, CopyDelta("right", 0, 2)), CopyDelta("right", 4, 4))
+    plan = B.write_plan(state, CopyDelta("right", 0, 8))
+    writes = [(w.offset, w.count, w.durable) for w in plan if isinstance(w, B.VolumeWrite)]
+    assert writes == [(0, 2, False), (4, 4, True)], "two runs, one barrier after the last"
+    assert isinstance(plan[-1], B.JournalRecord)
+    state = _group()
+    for action in [CopyDelta("right", 0, 8), CopyDelta("right", 8, 8), MarkComplete("right", 0),
+                   MergeRemote("right", 0, 8), MergeRemote("right", 8, 8),
+                   DropRemoteDelta("right", 0), DropLocalDelta(0),
+                   HostWrite(1, 21), HostWrite(6, 26), FreezeGroup(0)]:  # fmt: skip
+        state = B.step(state, action)
+    state = B.step(B.step(state, CopyDelta("right", 0, 8)), MarkComplete("right", 0))
+    merged = B.step(state, MergeRemote("right", 0, 8))
+    assert merged == B.step(B.step(state, MergeRemote("right", 1, 1)), MergeRemote("right", 6, 1))
+    assert B.step(merged, MergeLocal(0, 8)) == B.step(
+        B.step(merged, MergeLocal(1, 1)), MergeLocal(6, 1)
+    )
 
 
 def test_the_engine_refuses_an_extent_outside_its_map(tmp_path: Path) -> None:
@@ -109,12 +147,12 @@ def test_the_engine_refuses_an_extent_outside_its_map(tmp_path: Path) -> None:
         volumes, workdir = volume_set.fresh()
         lockstep = Lockstep(B.topology("group", GRAINS), volumes, workdir, OPTIONS)
         assert run_actions(lockstep, [CopyDelta("right", 2, 2)])[-1].ok
-        with pytest.raises(EngineRefused, match=r"grains \[0, 4\) are not all still to copy"):
-            lockstep.engine.apply(CopyDelta("right", 0, 4))
+        with pytest.raises(EngineRefused, match=r"grains 2, 3 are already copied to right"):
+            lockstep.engine.apply(CopyDelta("right", 2, 2))
         with pytest.raises(EngineRefused, match=r"grains \[6, 10\) are not one object's"):
             lockstep.engine.apply(CopyDelta("right", 6, 4))
-        with pytest.raises(EngineRefused, match=r"grains \[1, 3\) are not all in right's delta"):
-            lockstep.engine.apply(MergeRemote("right", 1, 2))
+        with pytest.raises(EngineRefused, match=r"no grain of \[0, 2\) is in right's delta"):
+            lockstep.engine.apply(MergeRemote("right", 0, 2))
         assert lockstep.finish().ok  # nothing was written by the refused extents
 
 

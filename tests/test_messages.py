@@ -34,7 +34,7 @@ U64 = st.integers(0, 2**64 - 1)
 def messages_of(vocabulary: Vocabulary) -> st.SearchStrategy[object]:
     """Any message of the vocabulary, every field drawn over its whole range."""
     by_kind = {"int": U64, "bytes": st.binary(max_size=256), "str": st.text(max_size=32)}
-    # design A's MirrorRuns: runs of 16 bytes each (its own check refuses anything else)
+    # MirrorRuns and DeltaRuns: runs of 16 bytes each (their own check refuses anything else)
     by_name = {"runs": st.lists(st.binary(min_size=16, max_size=16), max_size=4).map(b"".join)}
 
     def of(cls: type[object]) -> st.SearchStrategy[object]:
@@ -84,7 +84,7 @@ def test_garbage_is_refused(garbage: bytes) -> None:
         MESSAGES.decode(garbage)
 
 
-def _forged(kind: int, payload: bytes, design: int = ord("A"), version: int = 2) -> bytes:
+def _forged(kind: int, payload: bytes, design: int = ord("A"), version: int = VERSION) -> bytes:
     header = HEADER.pack(b"PITMMSG", version, design, kind, len(payload))
     return header + struct.pack("<I", crc32c.crc32c(payload, crc32c.crc32c(header))) + payload
 
@@ -92,7 +92,7 @@ def _forged(kind: int, payload: bytes, design: int = ord("A"), version: int = 2)
 @pytest.mark.parametrize(
     ("forged", "words"),
     [
-        (_forged(0, b"", version=1), "message version 1; this site speaks version 2"),
+        (_forged(0, b"", version=1), "message version 1; this site speaks version 3"),
         (_forged(0, b"", design=ord("B")), "of design 'B', not of A"),
         (_forged(7, b""), "unknown message type 7"),
         (_forged(2, struct.pack("<I", 5) + b"12345" + struct.pack("<I", 0)), "no list of runs"),

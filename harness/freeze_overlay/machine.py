@@ -19,7 +19,7 @@ from pitmirror.harness.machine import (
     MAX_RANGE_PARTS,
     FailureHandler,
     LockstepMachine,
-    extent_in,
+    window_in,
 )
 from pitmirror.model import freeze_overlay as B
 from pitmirror.model.actions import (
@@ -113,7 +113,7 @@ def build_machine(
         def _draw(self, kind: type[Action], data: st.DataObject) -> None:
             choice = data.draw(st.sampled_from(self.enabled(kind)))
             if isinstance(choice, B.ExtentSource):
-                choice = choice.action(*data.draw(extent_in(choice.grains)))
+                choice = choice.action(*data.draw(window_in(choice.grains)))
             self._do(choice)
 
         def _rarely(self, kind: type[Action], data: st.DataObject, roll: int) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pitmirror.harness.mutants import DroppedBarriers
 from pitmirror.harness.mutants import is_mutant as mutated
 from pitmirror.impl.freeze_overlay.site import OverlaySite
-from pitmirror.impl.site import EngineRefused, require_extent
+from pitmirror.impl.site import EngineRefused, require_some
 from pitmirror.model.freeze_overlay import Options
 
 BARRIERS = {
@@ -71,6 +71,5 @@ class MutantOverlaySite(DroppedBarriers, OverlaySite):
         if (oi, self.site) not in self.remote_stores:
             raise EngineRefused(f"{self.site} holds no copy of object {oi}")
         copy, store = self.copy_meta(oi), self.remote_stores[(oi, self.site)]
-        require_extent(copy.delta, off, count, f"in {self.site}'s delta")
-        data = store.deltas[copy.delta_slot].read_grains(off, count)
-        self._write(store.base, off, data, self.options.flush_every_write)
+        grains = require_some(copy.delta, off, count, f"in {self.site}'s delta")
+        self._merge(store.base, store.deltas[copy.delta_slot], grains)

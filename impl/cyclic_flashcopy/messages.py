@@ -8,13 +8,11 @@ harness's in-process link encodes and decodes every one, as a network link will.
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 
-from pitmirror.impl.wire import MessageError, Vocabulary
+from pitmirror.impl.runs_payload import check_packed, pack_runs, unpack_runs
+from pitmirror.impl.wire import Vocabulary
 from pitmirror.model.extents import Extent
-
-_RUN = struct.Struct("<QQ")
 
 
 @dataclass(frozen=True)
@@ -45,16 +43,14 @@ class MirrorRuns:
     data: bytes
 
     def __post_init__(self) -> None:
-        if len(self.runs) % _RUN.size:
-            raise MessageError(f"MirrorRuns.runs of {len(self.runs)} bytes is no list of runs")
+        check_packed(self.runs, "MirrorRuns")
 
     @classmethod
     def of(cls, writes: list[tuple[int, bytes]], grain_size: int) -> MirrorRuns:
-        runs = b"".join(_RUN.pack(start, len(data) // grain_size) for start, data in writes)
-        return cls(runs, b"".join(data for _, data in writes))
+        return cls(*pack_runs(writes, grain_size))
 
     def extents(self) -> list[Extent]:
-        return [(start, count) for start, count in _RUN.iter_unpack(self.runs)]
+        return unpack_runs(self.runs)
 
 
 def mirror_message(writes: list[tuple[int, bytes]], grain_size: int) -> MirrorWrite | MirrorRuns:

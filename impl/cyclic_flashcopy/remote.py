@@ -23,6 +23,7 @@ from pitmirror.impl.cyclic_flashcopy.messages import (
 )
 from pitmirror.impl.cyclic_flashcopy.metadata import RemoteMeta
 from pitmirror.impl.journal import Journal, Metadata
+from pitmirror.impl.runs_payload import grains_of_runs, split_runs
 from pitmirror.impl.site import (
     DurableSite,
     EngineInvariantBroken,
@@ -129,7 +130,8 @@ class FlashCopyRemoteSite(DurableSite):
     def mirror_write(self, runs: list[Extent], data: bytes) -> None:
         """Put `data` in I2 at the extents `runs` (in order, apart) without losing the committed
         image: one write of the plan, however many runs."""
-        grains = self._grains_of(runs, len(data))
+        grains = grains_of_runs(runs, len(data), self.i2.grain_count, self.i2.grain_size,
+                                "a mirror write")  # fmt: skip
         target_map = self.remote_meta().target_map
         needed = [g for g in grains if g in target_map]
         protected = needed if self.protects(len(grains)) else []
@@ -137,27 +139,8 @@ class FlashCopyRemoteSite(DurableSite):
             self._write_runs(self.target, self._saved_target(protected),
                              durable=self.keeps("protection"))  # fmt: skip
         self._record(RemoteMeta.received(grains, protected))
-        writes, size, at = [], self.i2.grain_size, 0
-        for start, count in runs:
-            writes.append((start, data[at : at + count * size]))
-            at += count * size
+        writes = split_runs(runs, data, self.i2.grain_size)
         self._write_runs(self.i2, writes, durable=self.keeps("copy data"))
-
-    def _grains_of(self, runs: list[Extent], length: int) -> list[int]:
-        """The grains of a mirror write's runs, checked before any write: in order, apart,
-        inside I2, and `length` bytes of data for them."""
-        grains: list[int] = []
-        for start, count in runs:
-            if count < 1 or start < (grains[-1] + 2 if grains else 0):
-                raise EngineRefused(f"a mirror write's runs {runs[:4]} are not in order and apart")
-            grains.extend(range(start, start + count))
-        if (
-            not grains
-            or grains[-1] >= self.i2.grain_count
-            or length != len(grains) * self.i2.grain_size
-        ):
-            raise EngineRefused(f"a mirror write of {length} bytes at runs {runs[:4]}")
-        return grains
 
     def protects(self, count: int) -> bool:
         """Target protection (DESIGN A.6) over every grain of a mirror write of `count`."""

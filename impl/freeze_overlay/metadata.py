@@ -14,7 +14,7 @@ and members are stored as bitmaps over the group's own remotes and members.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -280,10 +280,10 @@ class CopyRecord:
             committed_at=_time(meta, self._key("committed_at")),
         )
 
-    def received(self, offsets: range, point: int) -> Changes:
+    def received(self, offsets: Sequence[int], point: int) -> Changes:
         return {self._key("delta"): {"add": list(offsets)}, self._key("delta_point"): point}
 
-    def moved_aside(self, current: CopyMeta, received: range, point: int) -> Changes:
+    def moved_aside(self, current: CopyMeta, received: Sequence[int], point: int) -> Changes:
         """Pipelined: the complete delta moves aside to merge (no data moves: the other volume
         receives from now on), and the grains `received` of `point` are the first it gets."""
         assert current.merging_point is None and current.delta_point is not None

@@ -146,8 +146,12 @@ class HomeRunner:
                 copy = self.copies(obj, remote)
                 current = copy.delta_point == group.point
                 sent = copy.delta if current else GrainMap(copy.delta.grain_count)
-                unsent = home.object_meta(obj).frozen.difference(sent)
-                extents = unsent.extents(self.max_extent_grains)[:budget]
+                frozen = home.object_meta(obj).frozen
+                unsent = frozen.difference(sent)
+                # windows over the frozen delta (a window's message carries its frozen grains,
+                # at most max_extent_grains), those with a grain still to send
+                extents = [(o, n) for o, n in frozen.windows(self.max_extent_grains)
+                           if unsent.count_within(o, n)][:budget]  # fmt: skip
                 for offset, count in extents:
                     self.apply(CopyDelta(remote, first + offset, count))
                 budget -= len(extents)
@@ -180,7 +184,7 @@ class HomeRunner:
                 from_base = meta.merging_from_base if pipelined else meta.frozen_from_base
                 if not from_base:
                     delta = meta.merging if pipelined else meta.frozen
-                    extents = delta.extents(self.max_extent_grains)
+                    extents = delta.windows(self.max_extent_grains)
                     actions += [MergeLocal(first + o, n) for o, n in extents]
             return actions
 
@@ -213,7 +217,7 @@ class CopyRunner:
             actions: list[Action] = []
             for (_, first), copy in zip(members, copies, strict=True):
                 delta = copy.merging if pipelined else copy.delta
-                extents = delta.extents(self.max_extent_grains)
+                extents = delta.windows(self.max_extent_grains)
                 actions += [MergeRemote(site.site, first + o, n) for o, n in extents]
             return actions
 

@@ -16,7 +16,7 @@ merges redone from complete deltas; each action's writes are the model's write p
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from statemachine.exceptions import TransitionNotAllowed
@@ -24,7 +24,14 @@ from statemachine.exceptions import TransitionNotAllowed
 from pitmirror.impl.bitmap import GrainMap
 from pitmirror.impl.freeze_overlay.controllers import GroupCycle, SiteService
 from pitmirror.impl.freeze_overlay.layout import build_stores, site_volumes
-from pitmirror.impl.freeze_overlay.messages import MESSAGES, Complete, DeltaWrite, Message
+from pitmirror.impl.freeze_overlay.messages import (
+    MESSAGES,
+    Complete,
+    DeltaRuns,
+    DeltaWrite,
+    Message,
+    delta_message,
+)
 from pitmirror.impl.freeze_overlay.metadata import (
     CopyMeta,
     CopyRecord,
@@ -36,6 +43,7 @@ from pitmirror.impl.freeze_overlay.metadata import (
 from pitmirror.impl.journal import Changes, Journal, Metadata
 from pitmirror.impl.link import Link, LinkUnavailable
 from pitmirror.impl.regions import Region
+from pitmirror.impl.runs_payload import grains_of_runs, split_runs
 from pitmirror.impl.site import (
     DurableSite,
     EngineInvariantBroken,
@@ -44,12 +52,12 @@ from pitmirror.impl.site import (
     WriteHook,
     event_arguments,
     no_clock,
-    require_extent,
+    require_some,
 )
 from pitmirror.impl.volumes import Volume
 from pitmirror.model import freeze_overlay as model
 from pitmirror.model.actions import Action, action_name, describe
-from pitmirror.model.extents import runs
+from pitmirror.model.extents import Extent, listed, runs
 from pitmirror.model.freeze_overlay_vocabulary import VOCABULARY, group_of, handling_site
 
 
@@ -196,11 +204,18 @@ class OverlaySite(DurableSite):
         message: Message = MESSAGES.decode(data)
         match message:
             case DeltaWrite(group=group, member=member, offset=offset, point=point, data=payload):
-                self._send(self.service, "DeltaWrite", {"group": group, "member": member,
-                           "offset": offset, "point": point, "data": payload})  # fmt: skip
+                extents = [(offset, len(payload) // self.grain_size)]
+                self._receive_delta(group, member, point, extents, payload)
+            case DeltaRuns(group=group, member=member, point=point, data=payload):
+                self._receive_delta(group, member, point, message.extents(), payload)
             case Complete(group=group, point=point, grains=grains, taken_at=taken_at):
                 self._send(self.service, "Complete", {"group": group, "point": point,
                            "grains": grains, "taken_at": taken_at})  # fmt: skip
+
+    def _receive_delta(self, group: int, member: int, point: int, extents: list[Extent],
+                       data: bytes) -> None:  # fmt: skip
+        self._send(self.service, "DeltaWrite", {"group": group, "member": member,
+                   "point": point, "extents": extents, "data": data})  # fmt: skip
 
     def settle(self) -> None:
         """Each group's phase moved to what its metadata now says."""
@@ -275,11 +290,18 @@ class OverlaySite(DurableSite):
             raise EngineRefused(f"grains [{grain}, {grain + count}) are not one object's")
         return topo.locate(grain)
 
-    def _require_frozen(self, obj: int, offset: int, count: int) -> None:
+    def _require_frozen(self, obj: int, offset: int, count: int) -> list[int]:
+        """The frozen delta's grains within the window, at least one."""
         meta = self.object_meta(obj)
         if not meta.has_frozen:
             raise EngineRefused(f"object {obj} has no frozen delta")
-        require_extent(meta.frozen, offset, count, "in the frozen delta")
+        return require_some(meta.frozen, offset, count, "in the frozen delta")
+
+    def _merge(self, base: Region, source: Region, grains: list[int]) -> None:
+        """The source delta's values of `grains` into the base, one write of the plan.  Lost
+        before the drop, a merge is redone from the delta: no flush of its own."""
+        writes = [(start, source.read_grains(start, n)) for start, n in runs(grains)]
+        self._write_runs(base, writes, self.options.flush_every_write)
 
     # ---- the work of each event: home ----------------------------------------------------------
 
@@ -363,13 +385,15 @@ class OverlaySite(DurableSite):
         self._record(changes)
 
     def copy_delta(self, site: str, grain: int, count: int = 1) -> None:
-        """One extent of the frozen delta, sent to remote `site` (which writes and records
-        it)."""
+        """The frozen delta's grains within one window, sent to remote `site` (which writes
+        and records those it lacks)."""
         gi, oi, off = self._extent(grain, count)
-        self._require_frozen(oi, off, count)
+        grains = self._require_frozen(oi, off, count)
         self._require_point_to_send(gi, site)
-        data = self._frozen_region(oi).read_grains(off, count)
-        self.links[site].send(DeltaWrite(gi, oi, off, self.group_meta(gi).point, data))
+        region = self._frozen_region(oi)
+        writes = [(start, region.read_grains(start, n)) for start, n in runs(grains)]
+        point = self.group_meta(gi).point
+        self.links[site].send(delta_message(gi, oi, point, writes, self.grain_size))
 
     def mark_complete(self, site: str, group: int) -> None:
         """The commit at remote `site`: it marks every member's delta complete, then this site
@@ -393,19 +417,19 @@ class OverlaySite(DurableSite):
             raise EngineRefused(f"point {current.point} is already complete at {site}")
 
     def merge_local(self, grain: int, count: int = 1) -> None:
-        """One extent of the frozen delta (pipelined: of the delta merging) into the base."""
+        """The frozen delta's grains within one window (pipelined: the merging delta's) into
+        the base."""
         _, oi, off = self._extent(grain, count)
         if self.options.pipelined:
             meta = self.object_meta(oi)
             if not meta.has_merging:
                 raise EngineRefused(f"object {oi} has no delta merging")
-            require_extent(meta.merging, off, count, "in the merging delta")
-            data = self._merging_region(oi).read_grains(off, count)
+            grains = require_some(meta.merging, off, count, "in the merging delta")
+            source = self._merging_region(oi)
         else:
-            self._require_frozen(oi, off, count)
-            data = self._frozen_region(oi).read_grains(off, count)
-        # lost before the drop, a merge is redone from the frozen delta: no flush of its own
-        self._write(self.local_stores[oi].base, off, data, self.options.flush_every_write)
+            grains = self._require_frozen(oi, off, count)
+            source = self._frozen_region(oi)
+        self._merge(self.local_stores[oi].base, source, grains)
 
     def drop_local_delta(self, group: int) -> None:
         """The merged bases flushed (unless every merge was), then one record; refused unless
@@ -450,8 +474,8 @@ class OverlaySite(DurableSite):
             raise EngineRefused(f"{self.site} still merges an older delta")
         return True
 
-    def _move_aside(self, group: int, point: int, received: dict[int, range] | None = None
-                    ) -> Changes:  # fmt: skip
+    def _move_aside(self, group: int, point: int,
+                    received: Mapping[int, Sequence[int]] | None = None) -> Changes:  # fmt: skip
         """The record's changes that move every member's delta aside, with the grains of the
         current point each receives in the same record."""
         changes = Changes()
@@ -460,26 +484,35 @@ class OverlaySite(DurableSite):
             changes |= self.copy_records[i].moved_aside(self.copy_meta(i), offsets, point)
         return changes
 
-    def receive_delta(self, group: int, member: int, offset: int, point: int,
+    def receive_delta(self, group: int, member: int, point: int, extents: list[Extent],
                       data: bytes) -> None:  # fmt: skip
-        """One extent of a member's frozen delta: one write and one record (pipelined, the
-        record moves an earlier point's delta aside first: the write went to the free
-        volume)."""
-        count = len(data) // self.grain_size
+        """Grains of a member's frozen delta (one CopyDelta's, at `extents`): those
+        this copy lacks, one write and one record (pipelined, the record moves an earlier
+        point's delta aside first: the write went to the free volume)."""
         if (member, self.site) not in self.remote_stores or member not in self.members(group):
             raise EngineRefused(f"{self.site} holds no copy of member {member} of group {group}")
+        size = self.grain_size
+        grains = grains_of_runs(extents, len(data), self.topology.objects[member].grains, size,
+                                "a delta write")  # fmt: skip
         aside = self._moves_aside(group, point)
         copy = self.copy_meta(member)
         if copy.delta_point == point and copy.complete:
             raise EngineRefused(f"point {point} is already complete at {self.site}")
         if not aside and copy.delta_point not in (None, point):
             raise EngineRefused(f"{self.site} still holds the delta of point {copy.delta_point}")
+        writes = split_runs(extents, data, size)
+        offsets = grains
         if copy.delta_point == point:
-            require_extent(copy.delta, offset, count, f"still to copy to {self.site}", held=False)
+            offsets = [g for g in grains if g not in copy.delta]
+            if not offsets:
+                raise EngineRefused(f"grains {listed(grains)} are already copied to {self.site}")
+            if len(offsets) < len(grains):  # the window's grains this copy already has stay
+                at = {g: i for i, g in enumerate(grains)}
+                writes = [(start, data[at[start] * size : (at[start] + n) * size])
+                          for start, n in runs(offsets)]  # fmt: skip
         slot = copy.merging_slot if aside else copy.delta_slot
         store = self.remote_stores[(member, self.site)]
-        self._write(store.deltas[slot], offset, data, self.keeps("copy data"))
-        offsets = range(offset, offset + count)
+        self._write_runs(store.deltas[slot], writes, self.keeps("copy data"))
         if aside:
             self._record(self._move_aside(group, point, {member: offsets}))
         else:
@@ -512,8 +545,8 @@ class OverlaySite(DurableSite):
         self._record(changes, self.keeps("complete"))
 
     def merge_remote(self, grain: int, count: int = 1) -> None:
-        """One extent of the complete delta (pipelined: of the delta merging aside) into the
-        base copy."""
+        """The complete delta's grains within one window (pipelined: the merging delta's)
+        into the base copy."""
         _, oi, off = self._extent(grain, count)
         if (oi, self.site) not in self.remote_stores:
             raise EngineRefused(f"{self.site} holds no copy of object {oi}")
@@ -521,15 +554,14 @@ class OverlaySite(DurableSite):
         if self.options.pipelined:
             if copy.merging_point is None:
                 raise EngineRefused(f"{self.site} has no delta merging")
-            require_extent(copy.merging, off, count, f"in {self.site}'s merging delta")
+            grains = require_some(copy.merging, off, count, f"in {self.site}'s merging delta")
             source = store.deltas[copy.merging_slot]
         else:
-            require_extent(copy.delta, off, count, f"in {self.site}'s delta")
+            grains = require_some(copy.delta, off, count, f"in {self.site}'s delta")
             if not copy.complete:
                 raise EngineRefused(f"{self.site}'s delta is not marked complete")
             source = store.deltas[copy.delta_slot]
-        # lost before the drop, a merge is redone from the complete delta: no flush of its own
-        self._write(store.base, off, source.read_grains(off, count), self.options.flush_every_write)
+        self._merge(store.base, source, grains)
 
     def drop_remote_delta(self, group: int) -> None:
         """The merged base copies flushed (unless every merge was), then one record."""
