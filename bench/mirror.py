@@ -11,7 +11,8 @@ writes (design A: local and remote; design B: one group of one volume, home and 
       shown too, until both sites are idle: design A drains I2 into T after the commit).
       Baseline: `dd bs=4M iflag=direct oflag=direct conv=fsync` of the same data between two
       loop devices.
-  P1  the next committed point after 1 % and 10 % of the volume's 64 KiB grains changed: the
+  P1  the next committed point after 1 % and 10 % of the volume's 64 KiB grains changed (after
+      one untimed point past the initial copy, whose delta design B's remote merges then): the
       grains written through the frontend (O_DIRECT, one fsync at the end; timed apart), then
       timed until the remote holds a point taken after that fsync (and until both are idle).
       The mirror runs while the host writes (it is asynchronous: points are taken and copied
@@ -26,7 +27,9 @@ writes (design A: local and remote; design B: one group of one volume, home and 
       committed (design A: I1 and I2; design B: the home's frozen delta is read and the
       remote's delta written: 1).
       The engine alone, too (no overlap, what the baselines do): in one process on loop volumes,
-      the changes made at once, then timed until the point holding them all is committed.
+      the daemons' default windows (up to 256 grains, 4 a tick), the changes made at once, then
+      timed until the point holding them all is committed (design B: until its cycle is idle,
+      merges included).
   P4  computed, not timed: the grain maps of a 16 M-grain (1 TiB) volume as design A's sites
       keep them, every map holding its own 1 % of the grains at once (bits per grain over all
       maps, by the bytes their roaring containers hold), and the bytes of the journal records
@@ -286,6 +289,11 @@ def mirror_round(root: Path, key: str, size: int, seed: int) -> dict[str, float]
         committed_after(mirror, 0.0, number=1)
         found["initial commit"] = time.monotonic() - began
         found["initial idle"] = found["initial commit"] + idle(mirror)
+        # one point more, untimed: design B's remote merges the initial copy's delta (the whole
+        # volume) once the next point arrives; P1 is timed from the steady state on
+        write_grains(mirror.device, [0], seed)
+        committed_after(mirror, time.time())
+        idle(mirror)
         for share in CHANGED:
             changed = changed_grains(grains, share, seed + int(share * 1000))
             writing = time.monotonic()
@@ -321,7 +329,8 @@ def engine_round(key: str, grains: int, seed: int) -> dict[str, float]:
             volumes, work = stack.enter_context(subject.volume_set("loop")).fresh()
             b_world = OverlayWorld(B.topology("single", grains), volumes, work, B.Options(),
                                    self_check=False)  # fmt: skip
-            b_runner = OverlayRunner(b_world.sites, time.monotonic, b_world.apply)
+            b_runner = OverlayRunner(b_world.sites, time.monotonic, b_world.apply,
+                                     extents_per_tick=4, max_extent_grains=256)  # fmt: skip
             apply = b_world.apply
 
             def point() -> None:
