@@ -72,7 +72,7 @@ class GrainMap:
 
     def update(self, grains: Iterable[int]) -> None:
         """Add many grains at once (a record's adds, a message's grains)."""
-        more = BitMap(grains if isinstance(grains, (range, BitMap)) else list(grains))
+        more = BitMap(grains if isinstance(grains, range) else list(grains))
         if more and more.max() >= self.grain_count:
             self._check(more.max())
         self._set |= more
