@@ -277,6 +277,14 @@ def _turned(sites: Sites, command: str, site: str) -> None:
     sites.restarted("left", "right", after=before)
 
 
+def _linked_to_primary(doc: dict[str, Any]) -> bool:
+    """An orderly promote asks the primary over the link: both must be up and known first."""
+    group = doc["roles"]["group0"]
+    peer = group["peer"]
+    return (bool(doc["link"]["up"]) and peer is not None and peer["role"] == "primary"
+            and peer["epoch"] == group["epoch"])  # fmt: skip
+
+
 def _copied(sites: Sites, site: str) -> int:
     """The grains the last turn's first point copies, as the daemon at `site` logged them."""
     said = re.findall(r"(\d+) grains to copy from here", (sites.root / f"{site}.log").read_text())
@@ -326,6 +334,7 @@ def test_a_group_fails_back_by_resync_and_reverses(tmp_path: Path) -> None:
     assert "copy0.delta" in acting["maps"] and "object0.active" not in acting["maps"]
     assert acting["volumes"]["left.vol.copy"].endswith("vol.base.img")
     with running(sites, "right", "left"):  # the orderly promote at the secondary this time
+        sites.wait("left", _linked_to_primary, what="linked to the group's primary")
         _turned(sites, "promote", "left")
         assert sites.status("left")["roles"]["group0"]["role"] == "primary"
         point = workload(sites, 0, 6, seed=12)
