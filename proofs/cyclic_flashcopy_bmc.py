@@ -202,6 +202,19 @@ def find_violation(
     def add(*formulas: Any) -> None:
         solver.add(*[f.translate(ctx) for f in formulas])
 
+    def satisfied() -> z3.Solver | None:
+        """The solver that found the query satisfiable, if one did."""
+        found = solver.check()
+        if found != z3.unknown:
+            return solver if found == z3.sat else None
+        # the incremental search gives up on the domain's quantifier now and then ("incomplete
+        # quantifiers": a 6-step path then came out at 7 or 8 steps, minutes later); a solver
+        # of its own preprocesses the query whole and settles it
+        whole = z3.Solver(ctx=ctx)
+        whole.set("timeout", CHECK_TIMEOUT_MS)
+        whole.add(*solver.assertions())
+        return whole if whole.check() == z3.sat else None
+
     add(*facts)
     # paths through a power loss only for a design that misses a barrier: the others are
     # refuted along crash cuts, whose traces `pitmirror replay` runs as they are
@@ -236,8 +249,8 @@ def find_violation(
         add(*[z3.Implies(b, over_grains(v.formula, elements)) for b, _, v in step])
         solver.push()
         add(z3.Not(over_grains(_safe(post, options, aim), elements)))
-        if solver.check() == z3.sat:
-            model = _Model(solver.model(), ctx)
+        if (decided := satisfied()) is not None:
+            model = _Model(decided.model(), ctx)
             zero = str(model.eval(ZERO, True))
             values = {zero: 0}
             actions: list[Action] = []
