@@ -53,6 +53,18 @@ def first_violation(actions: list[Action], initial: ModelState) -> tuple[list[Ac
     return None
 
 
+def enabled_run(actions: list[Action], initial: ModelState) -> list[Action]:
+    """`actions` less those the model does not enable when their turn comes."""
+    state, kept = initial, []
+    for action in actions:
+        if isinstance(action, HostWrite):
+            action = host_write_again(action, state.read)
+        if state.why_disabled(action) is None:
+            state = state.step(action)
+            kept.append(action)
+    return kept
+
+
 def _smaller(action: Action) -> Iterator[Action]:
     if isinstance(action, HostWrite) and action.parts:
         yield HostWrite(action.grain, part_seeds(action.data)[action.part], action.fua)

@@ -4,18 +4,21 @@ and acknowledgements — faults the model does not see and the transport must hi
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
-from pitmirror.harness.check import Budget, run_check
+from pitmirror.harness.check import Budget, run_check, shrink_divergence
 from pitmirror.harness.cyclic_flashcopy.lockstep import Lockstep
 from pitmirror.harness.cyclic_flashcopy.tcp_world import FlashCopyTcpWorld
 from pitmirror.harness.designs import Subject
 from pitmirror.harness.lockstep import run_actions
+from pitmirror.harness.replay import replay
 from pitmirror.harness.traces import read_trace, trace_files
 from pitmirror.harness.transport_mutants import TcpPlan
 from pitmirror.model import cyclic_flashcopy as A
+from pitmirror.model.actions import HostRead
 
 TRACES = Path(__file__).resolve().parent.parent / "traces"
 SAFE = trace_files(TRACES / "cyclic-flashcopy")
@@ -69,3 +72,23 @@ def test_every_transport_mutant_named_has_a_listener() -> None:
     from pitmirror.harness.transport_mutants import TRANSPORT_MUTANTS
 
     assert tuple(LISTENERS) == TRANSPORT_MUTANTS
+
+
+def test_a_transport_mutant_is_caught_and_its_divergence_shrunk_by_replays(
+    loop_backend: str,
+) -> None:
+    """A divergence over TCP is shrunk by replaying candidates on the engine, not by
+    Hypothesis's shrinker (minutes of child processes): actions that do not take part are
+    left out, and what is left still diverges on the engine."""
+    subject = Subject("cyclic-flashcopy", A.Options(), grains=4,
+                      transport="tcp:session-forgotten-at-reconnect")  # fmt: skip
+    result = run_check(subject, loop_backend, Budget(examples=60, steps=40, seed=0))
+    assert result.failure is not None and result.failure.expect == "divergence"
+    found = result.failure.actions
+    assert replay(result.failure, loop_backend).last.status == "diverged"
+    padded = [HostRead(0), *found[:1], HostRead(1), *found[1:]]
+    outcome = replay(dataclasses.replace(result.failure, actions=padded), loop_backend).last
+    assert outcome.status == "diverged"
+    shrunk, last = shrink_divergence(subject, padded, outcome, "loop", loop_backend)
+    assert HostRead(0) not in shrunk and HostRead(1) not in shrunk and len(shrunk) <= len(found)
+    assert last.status == "diverged"
