@@ -9,9 +9,11 @@ folder is given) that replays as a violation.
 from __future__ import annotations
 
 import datetime
-import multiprocessing
+import pickle
+import subprocess
+import sys
+import tempfile
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -132,15 +134,26 @@ def reach_in_fresh_interpreter(design: str, options: DesignOptions, broken: froz
                                ) -> Reached:  # fmt: skip
     """The design's search for a reachable violation, in a new interpreter: z3's search depends
     on the order its terms were made in, so after a process's earlier proofs and replays the
-    same 7-step violation of `drain-clears-past-its-end` took 131 s or was not found in time,
-    where a fresh interpreter finds it in 27 s every time (0.8 s to start it)."""
-    spawn = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(1, mp_context=spawn) as child:
-        return child.submit(_reach, design, options, broken).result()
+    same violation of `drain-clears-past-its-end` took 131 s or was not found in time, where a
+    new interpreter finds it in a minute every time (0.8 s to start it).  A child process of
+    its own, not a multiprocessing pool: verify's checks run in daemonic processes, which may
+    not have those."""
+    with tempfile.TemporaryDirectory(prefix="pitmirror-reach-") as folder:
+        asked, answer = Path(folder) / "asked.pickle", Path(folder) / "reached.pickle"
+        asked.write_bytes(pickle.dumps((design, options, broken)))
+        command = [sys.executable, "-m", "pitmirror.harness.prove", str(asked), str(answer)]
+        done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True, check=False)  # fmt: skip
+        if done.returncode != 0 or not answer.exists():
+            said = [line for line in done.stderr.splitlines() if line.strip()] or ["no output"]
+            raise RuntimeError(f"the search for a reachable violation failed: {said[-1]}")
+        reached: Reached = pickle.loads(answer.read_bytes())
+        return reached
 
 
-def _reach(design: str, options: DesignOptions, broken: frozenset[str]) -> Reached:
-    return DESIGNS[design].reach_violation(options, broken)
+def _reach_asked(asked: Path, answer: Path) -> None:
+    design, options, broken = pickle.loads(asked.read_bytes())
+    answer.write_bytes(pickle.dumps(DESIGNS[design].reach_violation(options, broken)))
 
 
 def _save(
@@ -179,3 +192,7 @@ def _power_loss_outcome(
         return ProveOutcome(report, reached, None, None)
     trace = pinned_trace(crash_shrink(found), context=path.why)
     return ProveOutcome(report, reached, trace, *_save(trace, reached, subject, save_dir))
+
+
+if __name__ == "__main__":
+    _reach_asked(Path(sys.argv[1]), Path(sys.argv[2]))
