@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -177,14 +178,17 @@ def test_the_stricter_order_is_safe_and_runs_on_the_engine(tmp_path: Path) -> No
     assert overlapped.fastest < stricter.fastest
 
 
-def pitmirror(*args: str) -> subprocess.CompletedProcess[str]:
+def pitmirror(*args: str, tmp: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """`pitmirror` in a child process; with `tmp`, that is its temporary folder (its own: what
+    killed runs left under /tmp is not this test's to see)."""
     command = [sys.executable, "-c", "from pitmirror.node.cli import main; main()", *args]
+    env = None if tmp is None else {**os.environ, "TMPDIR": str(tmp)}
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900,
-                          check=False)  # fmt: skip
+                          check=False, env=env)  # fmt: skip
 
 
-def test_verify_names_a_missing_variant_file_in_one_line() -> None:
-    run = pitmirror("verify", "--variant", "examples/variants/no-such-change.py")
+def test_verify_names_a_missing_variant_file_in_one_line(tmp_path: Path) -> None:
+    run = pitmirror("verify", "--variant", "examples/variants/no-such-change.py", tmp=tmp_path)
     assert run.returncode == 2
     assert run.stderr.strip() == "pitmirror: no variant file 'examples/variants/no-such-change.py'"
 
