@@ -191,7 +191,7 @@ def shrink_divergence(
         candidate = enabled_run(current[:at] + current[at + 1 :], subject.initial())
         replays += 1
         replayed = replay(_trace(subject, candidate, last, kind, False), backend).last
-        if replayed.status == "diverged" and replayed.index < len(current):
+        if replayed.status == "diverged":  # the candidate is shorter: the loop ends
             current, last = candidate[: replayed.index], replayed
             at = min(at, len(current) - 1) - 1
         else:

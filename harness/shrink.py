@@ -38,14 +38,8 @@ def first_violation(actions: list[Action], initial: ModelState) -> tuple[list[Ac
     also removes what only made sense after it (the Recover of a removed crash, the resync
     of a copy that no longer went out of sync).
     """
-    state = initial
     kept: list[Action] = []
-    for action in actions:
-        if isinstance(action, HostWrite):  # what a write of some parts names depends on before
-            action = host_write_again(action, state.read)
-        if state.why_disabled(action) is not None:
-            continue
-        before, state = state, state.step(action)
+    for action, before, state in _enabled_steps(actions, initial):
         kept.append(action)
         found = state.violations(before)
         if found:
@@ -55,14 +49,20 @@ def first_violation(actions: list[Action], initial: ModelState) -> tuple[list[Ac
 
 def enabled_run(actions: list[Action], initial: ModelState) -> list[Action]:
     """`actions` less those the model does not enable when their turn comes."""
-    state, kept = initial, []
+    return [action for action, _, _ in _enabled_steps(actions, initial)]
+
+
+def _enabled_steps(
+    actions: list[Action], initial: ModelState
+) -> Iterator[tuple[Action, ModelState, ModelState]]:
+    """Each action the model enables when its turn comes, with the states before and after."""
+    state = initial
     for action in actions:
-        if isinstance(action, HostWrite):
+        if isinstance(action, HostWrite):  # what a write of some parts names depends on before
             action = host_write_again(action, state.read)
         if state.why_disabled(action) is None:
-            state = state.step(action)
-            kept.append(action)
-    return kept
+            before, state = state, state.step(action)
+            yield action, before, state
 
 
 def _smaller(action: Action) -> Iterator[Action]:
