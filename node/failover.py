@@ -12,6 +12,7 @@ anew) as the site their role records say they act as.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from pitmirror.node.transport import LinkStats, PeerLink, PeerServer
 log = logging.getLogger("pitmirror")
 
 RESYNC_WAIT_SECONDS = 60.0
+RESYNC_POLL_SECONDS = 0.1
 
 
 class FailoverError(Exception):
@@ -364,6 +366,8 @@ class Failover:
                              "brain: nothing to discard"}  # fmt: skip
         if (why := served.why_not_turnable(pair)) is not None:
             return {"error": why}
+        if (why := self._peer_outdated(pair)) is not None:
+            return {"error": why}
         try:
             self._request_kind, self._turn_pair = "resync", pair
             self._resync_request = await self.on_engine(turns.changed, served, self.roles, pair)
@@ -371,14 +375,33 @@ class Failover:
             return {"error": str(err)}
         for peer in self.connectors.values():  # a link that carries other pairs is up still
             await peer.handshake_again()
-        try:
-            await asyncio.wait_for(self._resync_done.wait(), RESYNC_WAIT_SECONDS)
-        except TimeoutError:
-            self._resync_request = None
-            return {"error": f"the primary did not answer within {RESYNC_WAIT_SECONDS:.0f} s "
-                             "(is it running, and reachable?)"}  # fmt: skip
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + RESYNC_WAIT_SECONDS
+        while not self._resync_done.is_set():
+            # the peer's HELLO at each reconnect says its record: an outdated peer refuses
+            # every time (model: the resync's guard), so the first such HELLO ends the wait
+            if (why := self._peer_outdated(pair)) is not None or loop.time() > deadline:
+                self._resync_request = None
+                return {"error": why or f"the primary did not answer within "
+                                        f"{RESYNC_WAIT_SECONDS:.0f} s (is it running, and "
+                                        "reachable?)"}  # fmt: skip
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._resync_done.wait(), RESYNC_POLL_SECONDS)
         asyncio.get_running_loop().call_later(0.2, self._reversed.set)
         return {"ok": True, "pair": pair, "roles": self.roles.status()}
+
+    def _peer_outdated(self, pair: str) -> str | None:
+        """Why the peer cannot be the source of this site's resync, as far as its last HELLO
+        said: it is outdated itself (model/roles_rules.py `resync`, the same guard)."""
+        peer = self.roles.peers.get(pair)
+        if peer is None or peer.role != OUTDATED:
+            return None
+        other = next(iter(self.links)) if len(self.links) == 1 else "peer"
+        return (
+            f"the {other} site is outdated too: resync copies from the site that is not, "
+            f"so this site keeps its changes (discard the {other} site's instead: "
+            "`pitmirror resync --discard-local` there)"
+        )
 
     async def _reverse(self, served: Served, request: dict[str, Any]) -> dict[str, Any]:
         """`reverse` at the primary: it demotes itself, waits until the mirror holds every write

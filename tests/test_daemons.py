@@ -433,8 +433,13 @@ def test_a_split_brain_made_on_purpose_is_reported_at_both_sites(tmp_path: Path)
         human = pitmirror("status", "--config", str(pair.config("remote")))
         assert "split brain in epoch 2" in human.stdout
         # only the operator resolves it: the side in the lower epoch discards its changes
+        asked = time.monotonic()
         refused = pitmirror("resync", "--discard-local", "--config", str(pair.config("local")))
-        assert refused.returncode != 0 and "outdated too" not in refused.stderr
+        assert refused.returncode != 0
+        assert "the remote site is outdated too" in refused.stderr
+        assert "`pitmirror resync --discard-local` there" in refused.stderr
+        # the remote's HELLO said so: not the wait for an answer that cannot come (60 s)
+        assert time.monotonic() - asked < 30
         before = time.time()
         resolved = pitmirror("resync", "--discard-local", "--config", str(pair.config("remote")))
         assert resolved.returncode == 0, resolved.stderr
