@@ -135,7 +135,8 @@ def reach_in_fresh_interpreter(design: str, options: DesignOptions, broken: froz
     """The design's search for a reachable violation, in a new interpreter: z3's search depends
     on the order its terms were made in, so after a process's earlier proofs and replays the
     same violation of `drain-clears-past-its-end` took 131 s or was not found in time, where a
-    new interpreter finds it in a minute every time (0.8 s to start it).  A child process of
+    new interpreter found it in a minute every time (0.8 s to start it; 8 s since the search
+    holds no quantifier, proofs/cyclic_flashcopy_bmc.py `_within`).  A child process of
     its own, not a multiprocessing pool: verify's checks run in daemonic processes, which may
     not have those."""
     with tempfile.TemporaryDirectory(prefix="pitmirror-reach-") as folder:

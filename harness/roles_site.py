@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import logging
 import os
 import signal
@@ -36,8 +35,6 @@ from pitmirror.node.transport import read_secret
 class RolesSteppedDaemon(SteppedEngine):
     def __init__(self, config: SiteConfig, secret: bytes, probe: SiteProbe) -> None:
         super().__init__(config, secret)
-        # a link the harness restored comes up at once, not after the product's backoff
-        self.timeouts = dataclasses.replace(self.timeouts, retry=0.02, retry_max=0.1)
         self.probe = probe
         self.meets = 0
         """HELLOs met since the process started: the harness waits for a meeting"""

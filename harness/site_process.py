@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import dataclasses
 import logging
 import os
 import signal
@@ -42,6 +43,9 @@ class SteppedEngine(Daemon):
 
     def __init__(self, config: SiteConfig, secret: bytes) -> None:
         super().__init__(config, secret)
+        # a link the harness restored comes up at once, not after the product's backoff (up to
+        # 5 s, for which every action that restores a link or a site would wait)
+        self.timeouts = dataclasses.replace(self.timeouts, retry=0.02, retry_max=0.1)
         self.site: Any = None
         self.crash_after: int | None = None
         """durable writes (or steps) to let through before the armed crash"""

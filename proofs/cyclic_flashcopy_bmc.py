@@ -1,11 +1,11 @@
 """Bounded model checking of design A from Init: a concrete, reachable violation as a trace.
 
 The same transition relations as the inductive proof, unrolled step by step over a volume of
-`grains` grains (the grain sort is pinned to that many distinct elements), until a state breaks
-the goal.  The solver's model is read back into actions of the vocabulary: a variant cut by a
-crash becomes `CrashSite(site, after_writes=n)` followed by the action; values become data
-seeds (the zero value is seed 0).  The result is a `Trace` that `pitmirror replay` runs on the
-engine.
+`grains` grains (every grain an action names is one of that many distinct elements), until a
+state breaks the goal.  The solver's model is read back into actions of the vocabulary: a
+variant cut by a crash becomes `CrashSite(site, after_writes=n)` followed by the action; values
+become data seeds (the zero value is seed 0).  The result is a `Trace` that `pitmirror replay`
+runs on the engine.
 """
 
 from __future__ import annotations
@@ -52,11 +52,24 @@ class BmcResult:
 
 def _domain(grains: int) -> tuple[list[Any], list[Any]]:
     elements = [z3.Const(f"grain{i}", Grain) for i in range(grains)]
-    x = z3.Const("any_grain", Grain)
-    facts = [z3.ForAll([x], z3.Or([x == e for e in elements]))]
-    if grains > 1:
-        facts.append(z3.Distinct(*elements))
-    return elements, facts
+    return elements, [z3.Distinct(*elements)] if grains > 1 else []
+
+
+def _within(params: dict[str, Any], elements: list[Any], tag: str) -> list[Any]:
+    """An action's grain is one of the volume's, its extent a set of them.  The grain sort
+    stays open: every quantifier is expanded over the elements (`over_grains`), and as no
+    action names a grain past them, what the arrays hold there stays as Init made it — the
+    same answers as a sort closed by `ForAll x. x = grain0 ∨ …`, a quantifier on which the
+    incremental solver answered `unknown` (incomplete quantifiers) now and then."""
+    facts = []
+    if "grain" in params:
+        facts.append(z3.Or([params["grain"] == e for e in elements]))
+    if "extent" in params:
+        chosen = z3.K(Grain, z3.BoolVal(False))
+        for i, e in enumerate(elements):
+            chosen = z3.Store(chosen, e, z3.Bool(f"in{tag}#{i}"))
+        facts.append(params["extent"] == chosen)
+    return facts
 
 
 def grain_after(grains: list[Any]) -> Callable[[Any], Any]:
@@ -202,19 +215,6 @@ def find_violation(
     def add(*formulas: Any) -> None:
         solver.add(*[f.translate(ctx) for f in formulas])
 
-    def satisfied() -> z3.Solver | None:
-        """The solver that found the query satisfiable, if one did."""
-        found = solver.check()
-        if found != z3.unknown:
-            return solver if found == z3.sat else None
-        # the incremental search gives up on the domain's quantifier now and then ("incomplete
-        # quantifiers": a 6-step path then came out at 7 or 8 steps, minutes later); a solver
-        # of its own preprocesses the query whole and settles it
-        whole = z3.Solver(ctx=ctx)
-        whole.set("timeout", CHECK_TIMEOUT_MS)
-        whole.add(*solver.assertions())
-        return whole if whole.check() == z3.sat else None
-
     add(*facts)
     # paths through a power loss only for a design that misses a barrier: the others are
     # refuted along crash cuts, whose traces `pitmirror replay` runs as they are
@@ -245,12 +245,14 @@ def find_violation(
             if through_power_loss or not v.power_lost
         ]
         steps.append(step)
+        params = {name: v for _, t, _ in step for name, v in t.params.items()}
+        add(*_within(params, elements, f"@{depth}"))
         add(z3.Or([b for b, _, _ in step]))
         add(*[z3.Implies(b, over_grains(v.formula, elements)) for b, _, v in step])
         solver.push()
         add(z3.Not(over_grains(_safe(post, options, aim), elements)))
-        if (decided := satisfied()) is not None:
-            model = _Model(decided.model(), ctx)
+        if solver.check() == z3.sat:
+            model = _Model(solver.model(), ctx)
             zero = str(model.eval(ZERO, True))
             values = {zero: 0}
             actions: list[Action] = []
