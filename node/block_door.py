@@ -21,6 +21,11 @@ from pitmirror.impl.site import EngineRefused
 from pitmirror.node.served import Served
 
 
+class FrontendError(Exception):
+    """The frontend cannot start or stop cleanly: the reason in words (here, not in
+    node/frontend.py, so that a daemon without a frontend names it without importing pyfuse3)."""
+
+
 @dataclass(frozen=True)
 class HostVolume:
     """A volume the host writes: its name, its first grain in the site's host door, its size."""

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pitmirror.impl.journal import replace_durably
 from pitmirror.impl.link import LinkUnavailable
@@ -35,18 +35,20 @@ from pitmirror.impl.roles import RolesError
 from pitmirror.impl.site import EngineRefused
 from pitmirror.impl.wire import MAX_PAYLOAD_BYTES, MessageError
 from pitmirror.node import turns
-from pitmirror.node.block_door import BlockDoor
+from pitmirror.node.block_door import BlockDoor, FrontendError
 from pitmirror.node.config import SiteConfig, built_site
 from pitmirror.node.control import ControlServer, Handler
 from pitmirror.node.designs import DESIGNS
 from pitmirror.node.failover import Failover, FailoverError
 from pitmirror.node.frames import FrameError
-from pitmirror.node.frontend import Frontend, FrontendError
-from pitmirror.node.metrics import MetricsServer
 from pitmirror.node.roles import PairRoles
 from pitmirror.node.served import Cycle, Served
 from pitmirror.node.site import ConfigError, RunningSite
 from pitmirror.node.transport import Identity, LinkStats, PeerLink, PeerServer, Timeouts
+
+if TYPE_CHECKING:  # imported where used: a site without them does not load their libraries
+    from pitmirror.node.frontend import Frontend
+    from pitmirror.node.metrics import MetricsServer
 
 log = logging.getLogger("pitmirror")
 SCHEMA_VERSION = 3
@@ -386,6 +388,8 @@ class Daemon(Failover):
                     log.info("the host's devices start when this site is promoted")
             await control.start()  # status answers once the host has its devices
             if self.metrics_address is not None:
+                from pitmirror.node.metrics import MetricsServer  # prometheus-client when asked
+
                 metrics = MetricsServer(self.metrics_address, self.document)
             ways = [f"connecting to the {site} site at {host}:{port}"
                     for site, (host, port) in self.peer_addresses.items()]  # fmt: skip
@@ -439,6 +443,8 @@ class Daemon(Failover):
         mount = self.config.frontend_mount
         if mount is None or self.frontend is not None:
             return
+        from pitmirror.node.frontend import Frontend  # pyfuse3 and trio: a site with a frontend
+
         self.frontend = await self._host_devices.enter_async_context(
             Frontend(BlockDoor(served), self.on_engine, mount, self._device_name)
         )

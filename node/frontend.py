@@ -31,14 +31,10 @@ import pyfuse3
 import pyfuse3.asyncio
 
 from pitmirror.impl.site import EngineRefused
-from pitmirror.node.block_door import BlockDoor, HostVolume, OutsideVolume
+from pitmirror.node.block_door import BlockDoor, FrontendError, HostVolume, OutsideVolume
 
 log = logging.getLogger("pitmirror")
 OnEngine = Callable[..., Awaitable[Any]]
-
-
-class FrontendError(Exception):
-    """The frontend cannot start or stop cleanly: the reason in words."""
 
 
 def mounts() -> list[tuple[str, str, str]]:

@@ -21,11 +21,11 @@ from typing import Annotated, Any
 
 import typer
 
+from pitmirror.node.block_door import FrontendError
 from pitmirror.node.cli import JsonOpt, app, clean_errors, fail, print_json
 from pitmirror.node.config import load_config
 from pitmirror.node.control import ControlError, request, request_status, watch_status
 from pitmirror.node.daemon import Daemon, DaemonError
-from pitmirror.node.frontend import FrontendError
 from pitmirror.node.site import ConfigError
 from pitmirror.node.transport import read_secret
 

@@ -96,8 +96,7 @@ class OverlayTcpWorld(OverlayObserver):
                       for link in topology.links}  # fmt: skip
         try:
             self._configure(volumes)
-            for site in topology.sites:
-                self._start(site)
+            self._start(*topology.sites)  # side by side: each child's start is its imports
             self._settle()
         except BaseException:
             self.close()
@@ -146,23 +145,28 @@ class OverlayTcpWorld(OverlayObserver):
         child = self.children[site]
         return child is not None and child.poll() is None
 
-    def _start(self, site: str) -> None:
-        command = [sys.executable, "-m", SITE_PROCESS, "--config", str(self._config(site))]
-        if self.plan.mutant is not None:
-            command += ["--mutant", self.plan.mutant]
-        with open(self.workdir / f"{site}.log", "ab") as log:
-            child = self.children[site] = subprocess.Popen(command, stderr=log,
-                                                           stdout=subprocess.DEVNULL)  # fmt: skip
+    def _start(self, *sites: str) -> None:
+        """Start the sites' children, and wait until each answers on its control socket."""
+        for site in sites:
+            command = [sys.executable, "-m", SITE_PROCESS, "--config", str(self._config(site))]
+            if self.plan.mutant is not None:
+                command += ["--mutant", self.plan.mutant]
+            with open(self.workdir / f"{site}.log", "ab") as log:
+                self.children[site] = subprocess.Popen(command, stderr=log,
+                                                       stdout=subprocess.DEVNULL)  # fmt: skip
         deadline = time.monotonic() + SETTLE_SECONDS
-        while True:
-            try:
-                request(self._socket(site), {"op": "status"}, timeout=5)
-                return
-            except ControlError:
-                if child.poll() is not None or time.monotonic() > deadline:
-                    said = (self.workdir / f"{site}.log").read_text()[-2000:]
-                    raise RuntimeError(f"the {site} child did not start: {said}") from None
-                time.sleep(0.02)
+        for site in sites:
+            child = self.children[site]
+            assert child is not None
+            while True:
+                try:
+                    request(self._socket(site), {"op": "status"}, timeout=5)
+                    break
+                except ControlError:
+                    if child.poll() is not None or time.monotonic() > deadline:
+                        said = (self.workdir / f"{site}.log").read_text()[-2000:]
+                        raise RuntimeError(f"the {site} child did not start: {said}") from None
+                    time.sleep(0.02)
 
     def _kill(self, site: str) -> None:
         child = self.children[site]
