@@ -496,6 +496,7 @@ def _background(state: State) -> tuple[State, int] | None:
     return None
 
 
+@functools.lru_cache(maxsize=spec.PROGRESS_MEMO)
 def inv_progress(state: State) -> str | None:
     """With both sites and the link up and writes paused, a commit comes within the bound."""
     if not (state.mirror_ok and state.local_up) or state.armed_crash is not None:

@@ -1170,6 +1170,7 @@ def background_work(state: State) -> tuple[State, int] | None:
     return None
 
 
+@functools.lru_cache(maxsize=spec.PROGRESS_MEMO)
 def inv_progress(state: State) -> str | None:
     """With every site and link up and writes paused, every group's point completes at every
     remote and is merged away within the bound."""
