@@ -30,11 +30,8 @@ def private_tmpdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TMPDIR", str(private))
 
 
-def pitmirror(
-    *args: str, uid: int | None = None, tmp: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    """The command in a fresh interpreter; `uid` makes it believe it runs as that user; `tmp`
-    is its temporary folder (its own: what killed runs left under /tmp is not its to see)."""
+def pitmirror(*args: str, uid: int | None = None) -> subprocess.CompletedProcess[str]:
+    """The command in a fresh interpreter; `uid` makes it believe it runs as that user."""
     pretend = f"import os; os.geteuid = lambda: {uid}\n" if uid is not None else ""
     return subprocess.run(
         [sys.executable, "-c", f"{pretend}from pitmirror.node.cli import main; main()", *args],
@@ -42,7 +39,6 @@ def pitmirror(
         text=True,
         timeout=600,
         check=False,
-        env=None if tmp is None else {**os.environ, "TMPDIR": str(tmp)},
     )
 
 
@@ -136,9 +132,8 @@ def test_loop_backend_without_root_is_one_clear_error() -> None:
     assert "loop devices need root" in run.stderr and "Traceback" not in run.stderr
 
 
-def test_auto_backend_without_root_says_it_uses_sparse_files_in_one_line(tmp_path: Path) -> None:
-    trace = TRACES / "cyclic-flashcopy/261121-plain-cycle.jsonl"
-    run = pitmirror("replay", str(trace), uid=1000, tmp=tmp_path)
+def test_auto_backend_without_root_says_it_uses_sparse_files_in_one_line() -> None:
+    run = pitmirror("replay", str(TRACES / "cyclic-flashcopy/261121-plain-cycle.jsonl"), uid=1000)
     assert run.returncode == 0, run.stderr
     note = "loop devices need root (running as uid 1000): volumes are sparse files instead"
     assert run.stderr == f"pitmirror: {note}\n"
@@ -215,14 +210,13 @@ def test_a_deleted_working_directory_is_one_line_even_for_help(tmp_path: Path) -
         "from pitmirror.node.cli import main; main()"
     )
     run = subprocess.run([sys.executable, "-c", script, "--help"], capture_output=True,
-                         text=True, timeout=60, check=False,
-                         env={**os.environ, "TMPDIR": str(tmp_path)})  # fmt: skip
+                         text=True, timeout=60, check=False)  # fmt: skip
     assert run.returncode == 2
     assert run.stderr == "pitmirror: the working directory no longer exists; cd elsewhere\n"
 
 
-def test_a_device_is_not_read_as_a_trace(tmp_path: Path) -> None:
-    run = pitmirror("replay", "/dev/zero", tmp=tmp_path)
+def test_a_device_is_not_read_as_a_trace() -> None:
+    run = pitmirror("replay", "/dev/zero")
     assert run.returncode == 2 and run.stderr == "pitmirror: /dev/zero: not a regular file\n"
 
 
